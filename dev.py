@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Developer entry point: `python3 dev.py demo | test | lint | sync`.
+
+Needs only Python 3.11+ and access to the package registry. The first run
+installs uv (into .bootstrap/) and then the core and every plugin, from the
+lock file, into .venv/; later runs reuse both.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+BOOTSTRAP = ROOT / ".bootstrap"
+VENV = ROOT / ".venv"
+UV_VERSION = "0.13.9"
+BIN = "Scripts" if os.name == "nt" else "bin"
+
+
+def uv_executable() -> str:
+    found = shutil.which("uv")
+    if found:
+        return found
+    uv = BOOTSTRAP / BIN / "uv"
+    if not uv.exists():
+        print(f"dev.py: installing uv {UV_VERSION} into {BOOTSTRAP.name}/ (first run only)")
+        venv.EnvBuilder(with_pip=True, clear=True).create(BOOTSTRAP)
+        subprocess.run(
+            [str(BOOTSTRAP / BIN / "python"), "-m", "pip", "install", "--quiet",
+             f"uv=={UV_VERSION}"],
+            check=True,
+        )
+    return str(uv)
+
+
+def sync_environment() -> None:
+    """Install the core, every plugin and the dev tools exactly as locked."""
+    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(VENV)}
+    subprocess.run(
+        [uv_executable(), "sync", "--all-packages", "--locked", "--quiet"],
+        cwd=ROOT, check=True, env=env,
+    )
+
+
+def run(*command: str) -> int:
+    env = {**os.environ, "VIRTUAL_ENV": str(VENV)}
+    env["PATH"] = f"{VENV / BIN}{os.pathsep}{env.get('PATH', '')}"
+    return subprocess.run([str(VENV / BIN / command[0]), *command[1:]], cwd=ROOT,
+                          env=env).returncode
+
+
+def main(argv: list[str]) -> int:
+    commands = {
+        "demo": "sync every vendor emulator into a SQLite store and print a summary",
+        "test": "run every package's tests",
+        "lint": "ruff and mypy",
+        "setup": "only install the environment",
+    }
+    if not argv or argv[0] not in commands:
+        print("usage: python3 dev.py {" + "|".join(commands) + "} [args...]")
+        for name, text in commands.items():
+            print(f"  {name:6} {text}")
+        return 2
+    sync_environment()
+    command, rest = argv[0], argv[1:]
+    if command == "demo":
+        return run("oomnitza-connect", "demo", *rest)
+    if command == "test":
+        return run("pytest", *rest)
+    if command == "lint":
+        status = run("ruff", "check", ".")
+        status |= run("ruff", "format", "--check", ".")
+        status |= run("mypy")
+        return status
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,73 @@
+"""The ``oomnitza-connect`` command line.
+
+Each command group lives in its own module and registers itself on
+:data:`main`. Exit codes: 0 success, 1 a run that failed, 2 bad usage or bad
+configuration. Errors print as one readable message; ``--debug`` adds the
+traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..errors import ConfigurationError, OomnitzaConnectError, UnknownVendorError
+from ..redaction import install_log_redaction, redact
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+# Modules that add commands to `main`, each owning one area.
+COMMAND_MODULES = (
+    "oomnitza_connect.cli.plugins_commands",
+    "oomnitza_connect.cli.credentials_commands",
+    "oomnitza_connect.cli.sync_commands",
+    "oomnitza_connect.cli.presets_commands",
+    "oomnitza_connect.cli.emulator_commands",
+)
+
+
+class RunFailed(click.ClickException):
+    """A command ran but what it ran failed (exit code 1)."""
+
+    exit_code = EXIT_FAILED
+
+
+class _Main(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        debug = bool(ctx.params.get("debug")) or "--debug" in sys.argv
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except OomnitzaConnectError as exc:
+            if debug:
+                import traceback
+
+                click.echo(redact(traceback.format_exc()), err=True)
+            click.secho(f"Error: {redact(str(exc))}", err=True, fg="red")
+            usage = isinstance(exc, ConfigurationError | UnknownVendorError)
+            ctx.exit(EXIT_USAGE if usage else EXIT_FAILED)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="oomnitza-connect")
+@click.option("--debug", is_flag=True, help="Show tracebacks and log at DEBUG level.")
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+def main(debug: bool, verbose: bool) -> None:
+    """Sync SaaS vendors' users into one system of record."""
+    install_log_redaction()
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module).register(main)

@@ -1,0 +1,132 @@
+"""The typed facade over the plugin manager: users never touch ``pm.hook``.
+
+>>> import oomnitza_connect as oc
+>>> slack = oc.get_connector("slack")
+>>> with slack.authenticate(credential) as session:
+...     for record in slack.list_users(session):
+...         print(slack.map_record(record))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import PluginError, PresetError
+from .http import ClientOptions, VendorSession
+from .models import Credential, FieldMapping, Preset, VendorInfo, VendorRecord
+from .plugins import get_plugin_manager, vendor_info, vendor_infos
+
+__all__ = ["Connector", "get_connector", "list_connectors"]
+
+
+class Connector:
+    """One vendor's connector: authenticate, list users, map records, presets."""
+
+    def __init__(self, info: VendorInfo) -> None:
+        self.info = info
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    def __repr__(self) -> str:
+        return f"<Connector {self.info.name!r}>"
+
+    def authenticate(
+        self,
+        credential: Credential,
+        settings: Mapping[str, str] | None = None,
+        *,
+        options: ClientOptions | None = None,
+    ) -> VendorSession:
+        """Open a session with the vendor and prove the credential works."""
+        effective = self.effective_settings(settings)
+        session = get_plugin_manager().hook.authenticate(
+            vendor=self.name,
+            credential=credential,
+            settings=effective,
+            options=options or ClientOptions(base_url=credential.base_url),
+        )
+        if session is None:
+            raise PluginError(f"no plugin implements 'authenticate' for vendor '{self.name}'")
+        return session  # type: ignore[no-any-return]
+
+    def effective_settings(self, settings: Mapping[str, str] | None) -> dict[str, str]:
+        """Return the vendor's global settings with defaults filled in."""
+        effective = {s.key: s.default for s in self.info.global_settings if s.default is not None}
+        effective.update(settings or {})
+        return effective
+
+    def list_users(self, session: VendorSession) -> Iterator[VendorRecord]:
+        """Yield the vendor's users, fetching pages lazily."""
+        records = get_plugin_manager().hook.list_users(vendor=self.name, session=session)
+        if records is None:
+            raise PluginError(f"no plugin implements 'list_users' for vendor '{self.name}'")
+        yield from records
+
+    def list_last_logins(self, session: VendorSession) -> Iterator[Mapping[str, Any]] | None:
+        """Yield each user's last login, or return ``None`` when the vendor has none."""
+        logins = get_plugin_manager().hook.list_last_logins(vendor=self.name, session=session)
+        return None if logins is None else iter(logins)
+
+    def map_record(
+        self,
+        record: VendorRecord,
+        mapping: tuple[FieldMapping, ...] | None = None,
+        *,
+        context: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Map *record* with *mapping* (the vendor's standard mapping by default)."""
+        run_context: dict[str, Any] = {
+            "sync_time": datetime.now(UTC),
+            "api_version": self.info.api_version,
+            "vendor": self.name,
+        }
+        run_context.update(context or {})
+        result = get_plugin_manager().hook.map_record(
+            vendor=self.name,
+            record=record,
+            mapping=tuple(mapping if mapping is not None else self.info.standard_mapping),
+            context=run_context,
+        )
+        if result is None:
+            raise PluginError(f"no plugin implements 'map_record' for vendor '{self.name}'")
+        return dict(result)
+
+    def presets(self) -> list[Preset]:
+        """Return the workflow presets offered for this vendor."""
+        found: list[Preset] = []
+        seen: set[str] = set()
+        for batch in get_plugin_manager().hook.workflow_presets(vendor=self.name):
+            for preset in batch or ():
+                if preset.vendor != self.name:
+                    continue
+                if preset.name in seen:
+                    raise PluginError(f"preset '{preset.name}' of '{self.name}' is defined twice")
+                seen.add(preset.name)
+                found.append(preset)
+        return found
+
+    def preset(self, name: str) -> Preset:
+        """Return the preset called *name* (case-insensitive)."""
+        for preset in self.presets():
+            if preset.name.lower() == name.lower():
+                return preset
+        names = ", ".join(p.name for p in self.presets()) or "none"
+        raise PresetError(f"{self.name} has no preset named '{name}' (available: {names})")
+
+
+def list_connectors() -> list[Connector]:
+    """Return a connector for every installed vendor, sorted by name."""
+    return [Connector(info) for _, info in sorted(vendor_infos().items())]
+
+
+def get_connector(name: str) -> Connector:
+    """Return the connector for vendor *name*.
+
+    :raises UnknownVendorError: no installed plugin provides it; the message
+        lists the installed ones.
+    """
+    return Connector(vendor_info(name))

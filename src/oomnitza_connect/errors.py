@@ -1,0 +1,190 @@
+"""Every error the SDK raises derives from :class:`OomnitzaConnectError`.
+
+Messages are complete sentences a user can act on; structured attributes carry
+the same facts for programs (vendor, HTTP status, vendor error code, request id,
+the path of a bad configuration key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigurationError",
+    "MappingError",
+    "OomnitzaConnectError",
+    "PaginationError",
+    "PluginError",
+    "PresetError",
+    "RateLimitError",
+    "StoreError",
+    "TransportError",
+    "UnknownVendorError",
+    "VendorAPIError",
+]
+
+
+class OomnitzaConnectError(Exception):
+    """Base class of every error raised by oomnitza-connect."""
+
+
+class ConfigurationError(OomnitzaConnectError):
+    """A configuration file or value is wrong.
+
+    :param file: the file that holds the bad value, when there is one.
+    :param key_path: dotted path of the bad key inside the file (``mapping[2].target``).
+    :param value: the value that was found (never a secret).
+    :param allowed: what would have been accepted.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        key_path: str | None = None,
+        value: Any = None,
+        allowed: str | None = None,
+        problems: Sequence[str] = (),
+    ) -> None:
+        self.file = file
+        self.key_path = key_path
+        self.value = value
+        self.allowed = allowed
+        self.problems = tuple(problems)
+        parts = []
+        if file:
+            parts.append(f"{file}:")
+        if key_path:
+            parts.append(f"key '{key_path}':")
+        parts.append(message)
+        if allowed:
+            parts.append(f"(allowed: {allowed})")
+        text = " ".join(parts)
+        if self.problems:
+            text += "\n" + "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(text)
+
+
+class PluginError(OomnitzaConnectError):
+    """A plugin could not be loaded or implements a hook wrongly."""
+
+
+class UnknownVendorError(PluginError):
+    """No installed plugin provides the requested vendor."""
+
+    def __init__(self, vendor: str, installed: Sequence[str]) -> None:
+        self.vendor = vendor
+        self.installed = tuple(installed)
+        listing = ", ".join(sorted(installed)) or "none"
+        super().__init__(f"no connector named '{vendor}' is installed (installed: {listing})")
+
+
+class AuthenticationError(OomnitzaConnectError):
+    """Credentials were refused or could not be obtained."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        vendor: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.vendor = vendor
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        super().__init__(_with_details(message, vendor, status, code, request_id))
+
+
+class VendorAPIError(OomnitzaConnectError):
+    """A vendor answered with an error.
+
+    :param vendor: the vendor's connector name.
+    :param status: the HTTP status (Slack reports most errors as 200).
+    :param code: the vendor's own error code (``invalid_auth``, ``admin_not_found``).
+    :param request_id: the vendor's request or tracking id, for its support desk.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        vendor: str,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        method: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        self.vendor = vendor
+        self.status = status
+        self.code = code
+        self.vendor_message = message
+        self.request_id = request_id
+        self.method = method
+        self.endpoint = endpoint
+        where = f" on {method} {endpoint}" if method and endpoint else ""
+        super().__init__(_with_details(f"{message}{where}", vendor, status, code, request_id))
+
+
+class RateLimitError(VendorAPIError):
+    """The vendor kept rate limiting after every retry the policy allows."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+
+class PaginationError(VendorAPIError):
+    """Pagination cannot continue safely (for example a cursor that repeats)."""
+
+
+class TransportError(OomnitzaConnectError):
+    """The vendor could not be reached (DNS, TLS, connection refused, time-out)."""
+
+    def __init__(self, message: str, *, vendor: str | None = None) -> None:
+        self.vendor = vendor
+        super().__init__(f"{vendor}: {message}" if vendor else message)
+
+
+class MappingError(OomnitzaConnectError):
+    """A record could not be mapped (a converter failed, a required field is missing)."""
+
+    def __init__(
+        self, message: str, *, field: str | None = None, value: Any = None
+    ) -> None:
+        self.field = field
+        self.value = value
+        super().__init__(f"field '{field}': {message}" if field else message)
+
+
+class PresetError(OomnitzaConnectError):
+    """A workflow preset could not be rendered or run."""
+
+
+class StoreError(OomnitzaConnectError):
+    """The store could not be read or written."""
+
+
+def _with_details(
+    message: str,
+    vendor: str | None,
+    status: int | None,
+    code: str | None,
+    request_id: str | None,
+) -> str:
+    details = []
+    if status is not None:
+        details.append(f"HTTP {status}")
+    if code:
+        details.append(f"code {code}")
+    if request_id:
+        details.append(f"request id {request_id}")
+    prefix = f"{vendor}: " if vendor else ""
+    suffix = f" ({', '.join(details)})" if details else ""
+    return f"{prefix}{message}{suffix}"

@@ -1,0 +1,157 @@
+"""Hook specifications: the contract between the core and its plugins.
+
+Every hook takes the vendor's connector name as ``vendor``. A vendor plugin
+answers only for its own vendor and returns ``None`` otherwise, which is why
+most hooks are ``firstresult``: the first plugin that answers wins. Plugins
+that are not vendors (an auditing or redaction plugin) take part through
+wrappers, for example a ``map_record`` wrapper that sees every vendor's result.
+The reference page is ``docs/plugins/hooks.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .http import ClientOptions, VendorSession
+    from .models import Credential, FieldMapping, Preset, VendorInfo, VendorRecord
+    from .testing.emulator import Emulator
+
+__all__ = ["hookimpl", "hookspec"]
+
+PROJECT_NAME = "oomnitza_connect"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# ---------------------------------------------------------------------------
+# Registration
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_vendors(register: Callable[[VendorInfo], None]) -> None:
+    """Register the vendors this plugin provides.
+
+    Call ``register(VendorInfo(...))`` once per vendor. The description names
+    the vendor, its auth kinds and scopes, its global settings, the fields it
+    offers with their types, its standard mapping and its rate budget.
+
+    :param register: adds one vendor; registering a name twice is an error.
+
+    All implementations are called; the return value is ignored.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Talking to the vendor
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def authenticate(
+    vendor: str,
+    credential: Credential,
+    settings: Mapping[str, str],
+    options: ClientOptions,
+) -> VendorSession | None:
+    """Open an authenticated session with the vendor and check that it works.
+
+    Build the HTTP client (``oomnitza_connect.http.open_session`` does the
+    usual work), make one cheap call that proves the credential (Slack's
+    ``auth.test``, Intercom's ``/me``) and return the session. Raise
+    :class:`~oomnitza_connect.errors.AuthenticationError` when the vendor
+    refuses the credential.
+
+    :param vendor: the connector name; return ``None`` for another vendor's.
+    :param credential: the credential to use; secrets are :class:`Secret`.
+    :param settings: the integration's global settings for this vendor.
+    :param options: timeouts, base URL override, CA bundle, retry caps.
+
+    The first non-``None`` result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def list_users(vendor: str, session: VendorSession) -> Iterable[VendorRecord] | None:
+    """Return the vendor's users as a lazy iterable of records.
+
+    Fetch page after page as the caller iterates, never the whole list at
+    once; every user must appear exactly once across all pages.
+
+    :param vendor: the connector name; return ``None`` for another vendor's.
+    :param session: the session :func:`authenticate` returned.
+
+    The first non-``None`` result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def map_record(
+    vendor: str,
+    record: VendorRecord,
+    mapping: tuple[FieldMapping, ...],
+    context: Mapping[str, Any],
+) -> dict[str, Any] | None:
+    """Map one vendor record onto person fields.
+
+    The core's built-in implementation applies *mapping* (sources,
+    expressions, converters); a vendor plugin implements this hook only when
+    its records need logic the mapping language cannot express. Wrappers
+    (``@hookimpl(wrapper=True)``) may enrich or redact the result of any vendor.
+
+    :param vendor: the connector name.
+    :param record: the record to map.
+    :param mapping: the integration's effective mapping.
+    :param context: run facts usable in expressions: ``sync_time``,
+        ``api_version``, ``default_role``, ``settings``.
+    :returns: target field -> value.
+
+    The first non-``None`` result wins.
+    """
+
+
+@hookspec
+def workflow_presets(vendor: str) -> Iterable[Preset] | None:
+    """Return the workflow presets this plugin offers for *vendor*.
+
+    :param vendor: the connector name; return ``None`` or ``[]`` for another vendor's.
+
+    All results are collected; preset names must be unique per vendor.
+    """
+
+
+@hookspec(firstresult=True)
+def list_last_logins(vendor: str, session: VendorSession) -> Iterable[Mapping[str, Any]] | None:
+    """Return each user's last login, for vendors that publish access logs.
+
+    Each item is ``{"vendor_user_id": str, "last_login": datetime}``, at most one per user.
+
+    :param vendor: the connector name; return ``None`` when the vendor has no such data.
+    :param session: the session :func:`authenticate` returned.
+
+    The first non-``None`` result wins.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Testing and exploration
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def create_emulator(vendor: str, options: Mapping[str, Any]) -> Emulator | None:
+    """Return a new (not yet started) emulator of *vendor*'s API.
+
+    Used by ``oomnitza-connect emulator VENDOR``, the demo and the benchmarks.
+
+    :param vendor: the connector name; return ``None`` for another vendor's.
+    :param options: emulator options from the caller, such as ``users`` (how
+        many generated users), ``port`` and ``seed``; ignore unknown ones.
+
+    The first non-``None`` result wins.
+    """

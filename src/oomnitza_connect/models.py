@@ -1,0 +1,454 @@
+"""The SDK's data model: frozen attrs classes, validated at the edges.
+
+Vendor plugins describe themselves with :class:`VendorInfo`; credentials are
+:class:`Credential` (secret fields are :class:`~oomnitza_connect.redaction.Secret`);
+an integration is :class:`IntegrationSettings`; what the sync engine reads and
+writes are :class:`VendorRecord`, :class:`Person`, :class:`SaasUser` and
+:class:`SyncSession`; workflow presets are :class:`Preset`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from .redaction import Secret
+
+__all__ = [
+    "STANDARD_PERSON_FIELDS",
+    "AuthKind",
+    "ClientAuthMethod",
+    "Credential",
+    "FieldMapping",
+    "FieldSpec",
+    "FieldType",
+    "GlobalSetting",
+    "IntegrationSettings",
+    "Person",
+    "Preset",
+    "RateBudget",
+    "RecordError",
+    "SaasUser",
+    "SyncCounts",
+    "SyncPreference",
+    "SyncSession",
+    "SyncStatus",
+    "UserSelection",
+    "VendorInfo",
+    "VendorRecord",
+]
+
+
+def _freeze_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return dict(value or {})
+
+
+# ---------------------------------------------------------------------------
+# Vendor description
+# ---------------------------------------------------------------------------
+
+
+class AuthKind(enum.StrEnum):
+    """How a connector authenticates to its vendor."""
+
+    API_KEY = "api_key"
+    """A static token in a header (``Authorization: Bearer x`` or ``X-Api-Key: x``)."""
+    BASIC = "basic"
+    """HTTP Basic with a username (or client id) and password (or secret)."""
+    OAUTH2_CLIENT_CREDENTIALS = "oauth2_client_credentials"
+    """Machine-to-machine OAuth2; client_secret_basic, client_secret_post or private_key_jwt."""
+    OAUTH2_AUTHORIZATION_CODE = "oauth2_authorization_code"
+    """A user grants access in a browser; the SDK keeps and refreshes the tokens."""
+
+
+class ClientAuthMethod(enum.StrEnum):
+    """How an OAuth2 client proves itself at the token endpoint (RFC 7591 names)."""
+
+    CLIENT_SECRET_BASIC = "client_secret_basic"
+    CLIENT_SECRET_POST = "client_secret_post"
+    PRIVATE_KEY_JWT = "private_key_jwt"
+
+
+class FieldType(enum.StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    DATETIME = "datetime"
+    LIST = "list"
+    TEXT = "text"
+    """Long text, for example a whole JSON response stored by a preset."""
+
+
+@attrs.frozen
+class FieldSpec:
+    """One field a vendor offers on its user records.
+
+    :param key: the key in :attr:`VendorRecord.fields` (``user_name``).
+    :param label: the name people see (``User Name``).
+    :param type: the value's type once the plugin has decoded it.
+    :param unique: whether the vendor guarantees the value is unique per user.
+    """
+
+    key: str
+    label: str
+    type: FieldType = FieldType.STRING
+    unique: bool = False
+    description: str = ""
+
+
+@attrs.frozen
+class GlobalSetting:
+    """A per-vendor setting an integration must or may give (``Talkdesk.Subdomain``)."""
+
+    key: str
+    description: str
+    default: str | None = None
+    required: bool = False
+    choices: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class RateBudget:
+    """How fast a connector may call one vendor endpoint without being throttled.
+
+    :param endpoint: the endpoint name the plugin passes to the HTTP client
+        (``users.list``); ``"*"`` applies to every endpoint without a budget of its own.
+    :param requests_per_minute: the sustained rate the client keeps to.
+    :param burst: how many requests may go out back to back before pacing starts.
+    """
+
+    endpoint: str
+    requests_per_minute: float
+    burst: int = 1
+
+
+@attrs.frozen
+class FieldMapping:
+    """Where one target field of a person gets its value.
+
+    Exactly one of *source* and *expression* is set.
+
+    :param target: the system-of-record field: a standard one (``username``,
+        ``email``, ``role`` …, see :data:`STANDARD_PERSON_FIELDS`) or the label
+        of a custom field (``Slack User Id``).
+    :param source: the vendor field key to copy.
+    :param expression: a sandboxed template computing the value from the record
+        (``{{ first_name }} {{ last_name }}``).
+    :param converter: the name of a converter applied to the value (``lower``,
+        ``bool``, ``timestamp``, ``list``, ``first_name``, ``last_name``).
+    :param unique: the target holds one value per person (a custom field that
+        can serve as the sync key).
+    """
+
+    target: str
+    source: str | None = None
+    expression: str | None = None
+    converter: str | None = None
+    unique: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if (self.source is None) == (self.expression is None):
+            raise ValueError(
+                f"mapping for '{self.target}' needs exactly one of 'source' or 'expression'"
+            )
+
+
+STANDARD_PERSON_FIELDS: Mapping[str, str] = {
+    "username": "Username",
+    "email": "Email",
+    "first_name": "First Name",
+    "last_name": "Last Name",
+    "full_name": "Full Name",
+    "phone_number": "Phone",
+    "position": "Position",
+    "role": "Role",
+    "address": "Address",
+    "external_id": "External Id",
+    "connector_sync_time": "Connector Sync Time",
+    "vendor_api_version": "Vendor API Version",
+    "last_login": "Last Login",
+}
+"""The system of record's own person fields: key -> label. Every other target is custom."""
+
+UNIQUE_STANDARD_FIELDS = frozenset({"username", "email", "external_id"})
+
+
+@attrs.frozen
+class VendorInfo:
+    """Everything the core needs to know about a vendor, given by its plugin.
+
+    :param name: the connector name used everywhere (``slack``).
+    :param display_name: the vendor as people write it (``Slack``).
+    :param base_url: the production API root; integrations and tests may override it.
+    :param auth_kinds: the credential kinds the plugin accepts.
+    :param scopes: OAuth scopes (or vendor permissions) the connector needs.
+    :param global_settings: per-integration settings (``Intercom.Version``).
+    :param fields: the fields of :attr:`VendorRecord.fields`.
+    :param standard_mapping: the mapping used unless an integration overrides it.
+    :param default_filters: record filters applied unless an integration overrides them.
+    :param rate_budgets: request budgets the HTTP client keeps to.
+    :param api_version: the vendor API version the plugin speaks.
+    :param authorize_url: the OAuth2 authorization endpoint, if any.
+    :param token_url: the OAuth2 token endpoint, if any.
+    """
+
+    name: str
+    display_name: str
+    base_url: str
+    auth_kinds: tuple[AuthKind, ...]
+    scopes: tuple[str, ...] = ()
+    global_settings: tuple[GlobalSetting, ...] = ()
+    fields: tuple[FieldSpec, ...] = ()
+    standard_mapping: tuple[FieldMapping, ...] = ()
+    default_filters: tuple[str, ...] = ()
+    rate_budgets: tuple[RateBudget, ...] = ()
+    api_version: str | None = None
+    authorize_url: str | None = None
+    token_url: str | None = None
+    description: str = ""
+
+    def field(self, key: str) -> FieldSpec:
+        for spec in self.fields:
+            if spec.key == key:
+                return spec
+        raise KeyError(key)
+
+
+# ---------------------------------------------------------------------------
+# Credentials
+# ---------------------------------------------------------------------------
+
+
+def _to_secret(value: Secret | str | None) -> Secret | None:
+    if value is None or isinstance(value, Secret):
+        return value
+    return Secret(value)
+
+
+@attrs.frozen
+class Credential:
+    """A named set of secrets for one vendor account.
+
+    Secret fields are :class:`Secret`; they print redacted in ``repr``/``str``.
+    Token fields (*access_token*, *refresh_token*, *expires_at*) are filled in
+    and rotated by the SDK for the OAuth2 kinds.
+    """
+
+    name: str
+    vendor: str
+    kind: AuthKind
+    token: Secret | None = attrs.field(default=None, converter=_to_secret)
+    header_name: str = "Authorization"
+    header_prefix: str = "Bearer"
+    username: str | None = None
+    password: Secret | None = attrs.field(default=None, converter=_to_secret)
+    client_id: str | None = None
+    client_secret: Secret | None = attrs.field(default=None, converter=_to_secret)
+    client_auth_method: ClientAuthMethod = ClientAuthMethod.CLIENT_SECRET_BASIC
+    private_key: Secret | None = attrs.field(default=None, converter=_to_secret)
+    key_id: str | None = None
+    signing_algorithm: str | None = None
+    token_url: str | None = None
+    authorize_url: str | None = None
+    redirect_uri: str | None = None
+    scopes: tuple[str, ...] = ()
+    access_token: Secret | None = attrs.field(default=None, converter=_to_secret)
+    refresh_token: Secret | None = attrs.field(default=None, converter=_to_secret)
+    expires_at: datetime | None = None
+    base_url: str | None = None
+    ca_bundle: str | None = None
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Return every secret this credential holds (for scrubbing recorded traffic)."""
+        secrets = (
+            self.token,
+            self.password,
+            self.client_secret,
+            self.private_key,
+            self.access_token,
+            self.refresh_token,
+        )
+        return tuple(s.reveal() for s in secrets if s)
+
+
+# ---------------------------------------------------------------------------
+# Integrations
+# ---------------------------------------------------------------------------
+
+
+class UserSelection(enum.StrEnum):
+    USERS = "users"
+    """Create and update people only."""
+    USERS_AND_SAAS = "users+saas"
+    """Also link each person to the vendor's SaaS app as a SaaS user."""
+
+
+class SyncPreference(enum.StrEnum):
+    CREATE_UPDATE = "create_update"
+    CREATE_ONLY = "create_only"
+    UPDATE_ONLY = "update_only"
+
+
+@attrs.frozen
+class IntegrationSettings:
+    """One integration: which vendor account syncs into the store, and how.
+
+    Loaded from a TOML file (see ``docs/integrations.md``). An integration is a
+    draft until Username and Email are mapped, a default role is set and the
+    sync key is a unique field.
+    """
+
+    name: str
+    vendor: str
+    credential: str
+    settings: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_mapping)
+    selection: UserSelection = UserSelection.USERS
+    preference: SyncPreference = SyncPreference.CREATE_UPDATE
+    integration_user: str | None = None
+    contacts: tuple[str, ...] = ()
+    schedule: str = "daily"
+    filters: tuple[str, ...] | None = None
+    """Expressions a record must satisfy; ``None`` means the vendor's default filters."""
+    mapping: tuple[FieldMapping, ...] = ()
+    """Mappings added to (or replacing targets of) the vendor's standard mapping."""
+    use_standard_mapping: bool = True
+    sync_key: str | None = None
+    default_role: str | None = None
+    base_url: str | None = None
+    """Overrides the vendor's API root (a region, a proxy or an emulator)."""
+
+
+# ---------------------------------------------------------------------------
+# Records, people and sessions
+# ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class VendorRecord:
+    """One user as a vendor returns it, decoded into the plugin's declared fields.
+
+    :param id: the vendor's user id.
+    :param fields: values keyed by :attr:`FieldSpec.key`.
+    :param raw: the vendor's JSON object, for presets and troubleshooting.
+    """
+
+    vendor: str
+    id: str
+    fields: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_mapping)
+    raw: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_mapping, repr=False)
+
+
+@attrs.frozen
+class Person:
+    """A person in the system of record."""
+
+    id: int
+    sync_key: str
+    sync_value: str
+    fields: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_mapping)
+    vanished_from: tuple[str, ...] = ()
+    """Vendors whose last complete run no longer returned this person."""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@attrs.frozen
+class SaasUser:
+    """A person's account in one vendor's SaaS app."""
+
+    vendor: str
+    vendor_user_id: str
+    person_id: int | None = None
+    role: str | None = None
+    fields: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_mapping)
+
+
+class SyncStatus(enum.StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    COMPLETED_WITH_ERRORS = "completed_with_errors"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+@attrs.frozen
+class SyncCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.created + self.updated + self.unchanged + self.skipped + self.failed
+
+
+@attrs.frozen
+class RecordError:
+    """Why one record did not sync."""
+
+    vendor_user_id: str | None
+    reason: str
+    field: str | None = None
+
+
+@attrs.frozen
+class SyncSession:
+    """What one sync run did, as recorded in the store."""
+
+    id: str
+    integration: str
+    vendor: str
+    started_at: datetime
+    status: SyncStatus
+    test_run: bool = False
+    ended_at: datetime | None = None
+    counts: SyncCounts = SyncCounts()
+    errors: tuple[RecordError, ...] = ()
+    payload: tuple[Mapping[str, Any], ...] = ()
+    """For a test run, the first records that would have been written."""
+    message: str | None = None
+    """A run-level error (authentication failed, vendor unreachable)."""
+
+
+# ---------------------------------------------------------------------------
+# Workflow presets
+# ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Preset:
+    """A named, reusable vendor API call with ``{{variable}}`` templates.
+
+    :param path: a path template relative to the vendor's base URL
+        (``/users/{{talkdesk_user_id}}``).
+    :param query: query parameters; values are templates.
+    :param headers: extra headers; values are templates.
+    :param body: a JSON body whose string leaves are templates; ``None`` sends none.
+    :param variables: the variables the caller must supply (or the person's fields).
+    :param response_mappings: target field -> response expression
+        (``{{response}}``, ``{{response.total_licenses}}``).
+    :param idempotent: safe to retry when the request may have reached the vendor.
+    :param read_merge_write: the vendor's update replaces the whole record; the
+        preset named here is read first and the body is merged into it.
+    """
+
+    vendor: str
+    name: str
+    description: str
+    method: str
+    path: str
+    query: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_mapping)
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_mapping)
+    body: Any = None
+    variables: tuple[str, ...] = ()
+    response_mappings: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_mapping)
+    idempotent: bool = True
+    read_merge_write: str | None = None
+    endpoint: str | None = None
+    """The rate-budget name of the call (``users.info``)."""

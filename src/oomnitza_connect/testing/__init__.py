@@ -1,0 +1,1 @@
+"""Test kit for oomnitza-connect plugins: emulator base, conformance suite, pytest plugin."""

@@ -1,0 +1,573 @@
+"""A base for vendor emulators: real HTTP servers on 127.0.0.1.
+
+A vendor plugin subclasses :class:`Emulator`, declares routes with
+:func:`route`, and gets for free: a threaded server on an ephemeral port,
+context-manager and fixture life cycle, bearer-token bookkeeping, per-endpoint
+rate limits and on-demand faults (429 with Retry-After, 5xx, connection reset,
+slow responses, malformed JSON, expired tokens).
+
+>>> with SlackEmulator(users=500) as emulator:
+...     emulator.faults.add(Fault.rate_limited(retry_after=1), endpoint="users.list", after=1)
+...     run_sync(base_url=emulator.base_url)
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import secrets
+import socket
+import ssl
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+import attrs
+
+__all__ = [
+    "Emulator",
+    "EmulatorRequest",
+    "EmulatorResponse",
+    "Fault",
+    "FaultPlan",
+    "IssuedToken",
+    "route",
+]
+
+
+# ---------------------------------------------------------------------------
+# Requests and responses
+# ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class EmulatorRequest:
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+    path_params: Mapping[str, str] = attrs.field(factory=dict)
+    endpoint: str = ""
+
+    @property
+    def raw_query(self) -> Mapping[str, list[str]]:
+        return parse_qs(self.query_string, keep_blank_values=True)
+
+    query_string: str = ""
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        lowered = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == lowered:
+                return value
+        return default
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+    def form(self) -> dict[str, str]:
+        parsed = parse_qs(self.body.decode("utf-8"), keep_blank_values=True)
+        return {k: v[-1] for k, v in parsed.items()}
+
+    def params(self) -> dict[str, str]:
+        """Query string and form body together (RPC-style APIs accept both)."""
+        merged = dict(self.query)
+        content_type = (self.header("Content-Type") or "").lower()
+        if "application/x-www-form-urlencoded" in content_type:
+            merged.update(self.form())
+        elif "application/json" in content_type and self.body:
+            data = self.json()
+            if isinstance(data, dict):
+                merged.update({k: str(v) for k, v in data.items()})
+        return merged
+
+    def bearer_token(self) -> str | None:
+        value = self.header("Authorization") or ""
+        if value.lower().startswith("bearer "):
+            return value[7:].strip()
+        return None
+
+
+@attrs.define
+class EmulatorResponse:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = attrs.field(factory=dict)
+    raw_body: bytes | None = None
+
+    def encoded(self) -> bytes:
+        if self.raw_body is not None:
+            return self.raw_body
+        if self.body is None:
+            return b""
+        return json.dumps(self.body).encode("utf-8")
+
+
+def json_response(body: Any, status: int = 200, **headers: str) -> EmulatorResponse:
+    return EmulatorResponse(status=status, body=body, headers=dict(headers))
+
+
+# ---------------------------------------------------------------------------
+# Faults
+# ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Fault:
+    """Something to go wrong on a matching request. Build with the class methods."""
+
+    kind: str
+    status: int = 500
+    retry_after: float | None = None
+    retry_after_as_date: bool = False
+    delay: float = 0.0
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+
+    @classmethod
+    def rate_limited(
+        cls, retry_after: float = 1, *, as_http_date: bool = False, status: int = 429
+    ) -> Fault:
+        """Answer 429 (or *status*) with Retry-After in seconds or as an HTTP date."""
+        return cls("rate_limited", status=status, retry_after=retry_after,
+                   retry_after_as_date=as_http_date)
+
+    @classmethod
+    def server_error(cls, status: int = 503) -> Fault:
+        return cls("server_error", status=status)
+
+    @classmethod
+    def connection_reset(cls) -> Fault:
+        """Close the connection with a TCP RST before answering."""
+        return cls("connection_reset")
+
+    @classmethod
+    def slow(cls, delay: float) -> Fault:
+        """Answer normally after *delay* seconds (exercise read time-outs)."""
+        return cls("slow", delay=delay)
+
+    @classmethod
+    def malformed_json(cls) -> Fault:
+        """Answer 200 with a body that is not valid JSON."""
+        return cls("malformed_json")
+
+    @classmethod
+    def expire_tokens(cls) -> Fault:
+        """Expire every access token issued so far, then answer the request normally.
+
+        The request fails the way the vendor fails an expired token; a client
+        that refreshes and retries succeeds.
+        """
+        return cls("expire_tokens")
+
+
+@attrs.define
+class _PlannedFault:
+    fault: Fault
+    endpoint: str | None
+    method: str | None
+    after: int
+    times: int
+    seen: int = 0
+    fired: int = 0
+
+
+class FaultPlan:
+    """The faults an emulator will inject, matched in the order they were added."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._planned: list[_PlannedFault] = []
+
+    def add(
+        self,
+        fault: Fault,
+        *,
+        endpoint: str | None = None,
+        method: str | None = None,
+        after: int = 0,
+        times: int = 1,
+    ) -> None:
+        """Inject *fault* on matching requests.
+
+        :param endpoint: the route's endpoint name or path; ``None`` matches all.
+        :param after: let this many matching requests through first.
+        :param times: how many requests get the fault (``-1``: every one).
+        """
+        with self._lock:
+            self._planned.append(_PlannedFault(fault, endpoint, method, after, times))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._planned.clear()
+
+    def pending(self) -> int:
+        with self._lock:
+            return sum(1 for p in self._planned if p.times < 0 or p.fired < p.times)
+
+    def take(self, request: EmulatorRequest) -> Fault | None:
+        with self._lock:
+            for planned in self._planned:
+                if planned.endpoint not in (None, request.endpoint, request.path):
+                    continue
+                if planned.method not in (None, request.method):
+                    continue
+                if 0 <= planned.times <= planned.fired:
+                    continue
+                planned.seen += 1
+                if planned.seen <= planned.after:
+                    continue
+                planned.fired += 1
+                return planned.fault
+        return None
+
+
+# ---------------------------------------------------------------------------
+# Tokens and rate limits
+# ---------------------------------------------------------------------------
+
+
+@attrs.define
+class IssuedToken:
+    value: str
+    scopes: frozenset[str]
+    expires_at: float | None
+    subject: str = ""
+    kind: str = "access"
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.expires_at is not None and (now or time.time()) >= self.expires_at
+
+
+class _SlidingWindow:
+    """Counts requests in the last 60 seconds for one endpoint."""
+
+    def __init__(self, per_minute: float, burst: int) -> None:
+        self.per_minute = per_minute
+        self.burst = max(burst, 1)
+        self.calls: deque[float] = deque()
+        self.lock = threading.Lock()
+
+    def admit(self) -> float | None:
+        """Record a call; return seconds to wait instead when over the limit."""
+        now = time.monotonic()
+        with self.lock:
+            while self.calls and now - self.calls[0] >= 60:
+                self.calls.popleft()
+            # Allow the declared rate per minute, and at most `burst` + the
+            # rate's share of the last interval in any short stretch.
+            interval = 60.0 / self.per_minute
+            recent = sum(1 for t in self.calls if now - t < interval)
+            if len(self.calls) >= self.per_minute or recent >= self.burst:
+                oldest = self.calls[0] if len(self.calls) >= self.per_minute else self.calls[-1]
+                horizon = 60.0 if len(self.calls) >= self.per_minute else interval
+                return max(horizon - (now - oldest), 0.01)
+            self.calls.append(now)
+            return None
+
+
+# ---------------------------------------------------------------------------
+# Routes
+# ---------------------------------------------------------------------------
+
+
+Handler = Callable[["Emulator", EmulatorRequest], EmulatorResponse]
+
+
+def route(method: str, path: str, *, endpoint: str | None = None) -> Callable[[Handler], Handler]:
+    """Declare an emulator method as the handler of ``method path``.
+
+    ``path`` may hold ``{name}`` placeholders, passed in ``request.path_params``.
+    ``endpoint`` names the route for faults and rate limits (defaults to the path).
+    """
+
+    def decorate(func: Handler) -> Handler:
+        func.__emulator_route__ = (method.upper(), path, endpoint or path)  # type: ignore[attr-defined]
+        return func
+
+    return decorate
+
+
+@attrs.frozen
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    endpoint: str
+    handler: Handler
+
+
+def _compile_path(path: str) -> re.Pattern[str]:
+    regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
+    return re.compile(f"^{regex}$")
+
+
+class Emulator:
+    """A vendor emulator: subclass, add routes, and use as a context manager."""
+
+    vendor: ClassVar[str] = "generic"
+    _routes: ClassVar[tuple[_Route, ...]] = ()
+    rate_limits: ClassVar[Mapping[str, tuple[float, int]]] = {}
+    """endpoint -> (requests per minute, burst) enforced with 429s."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        routes: list[_Route] = []
+        for klass in reversed(cls.__mro__):
+            for value in vars(klass).values():
+                spec = getattr(value, "__emulator_route__", None)
+                if spec is not None:
+                    method, path, endpoint = spec
+                    routes.append(_Route(method, _compile_path(path), endpoint, value))
+        cls._routes = tuple(routes)
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+        rate_limits: Mapping[str, tuple[float, int]] | None = None,
+        enforce_rate_limits: bool = True,
+        log_requests: int = 1000,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.ssl_context = ssl_context
+        self.faults = FaultPlan()
+        self.enforce_rate_limits = enforce_rate_limits
+        limits = dict(self.rate_limits)
+        limits.update(rate_limits or {})
+        self._windows = {name: _SlidingWindow(*limit) for name, limit in limits.items()}
+        self._tokens: dict[str, IssuedToken] = {}
+        self._tokens_lock = threading.Lock()
+        self.requests: deque[EmulatorRequest] = deque(maxlen=log_requests)
+        self.rate_limited_count = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- life cycle ---------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running; use it as a context manager")
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://{self.host}:{self._server.server_address[1]}"
+
+    def start(self) -> Emulator:
+        handler = _make_handler(self)
+        server = ThreadingHTTPServer((self.host, self.port), handler)
+        server.daemon_threads = True
+        if self.ssl_context is not None:
+            server.socket = self.ssl_context.wrap_socket(server.socket, server_side=True)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name=f"{self.vendor}-emulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def serve_forever(self) -> None:
+        """Run in the foreground until interrupted (``oomnitza-connect emulator``)."""
+        self.start()
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    # -- tokens -------------------------------------------------------------
+
+    def issue_token(
+        self,
+        *,
+        scopes: Iterable[str] = (),
+        ttl: float | None = None,
+        prefix: str = "emu-",
+        subject: str = "",
+        kind: str = "access",
+        value: str | None = None,
+    ) -> IssuedToken:
+        token = IssuedToken(
+            value=value or prefix + secrets.token_urlsafe(24),
+            scopes=frozenset(scopes),
+            expires_at=None if ttl is None else time.time() + ttl,
+            subject=subject,
+            kind=kind,
+        )
+        with self._tokens_lock:
+            self._tokens[token.value] = token
+        return token
+
+    def lookup_token(self, value: str | None, kind: str = "access") -> IssuedToken | None:
+        if not value:
+            return None
+        with self._tokens_lock:
+            token = self._tokens.get(value)
+        return token if token is not None and token.kind == kind else None
+
+    def revoke_token(self, value: str) -> None:
+        with self._tokens_lock:
+            self._tokens.pop(value, None)
+
+    def expire_all_tokens(self) -> None:
+        now = time.time()
+        with self._tokens_lock:
+            for token in self._tokens.values():
+                if token.kind == "access":
+                    token.expires_at = now - 1
+
+    # -- hooks for subclasses -----------------------------------------------
+
+    def rate_limited_response(self, retry_after: float, request: EmulatorRequest) -> EmulatorResponse:
+        """How the vendor says "slow down" (override for the vendor's body)."""
+        return json_response(
+            {"error": "rate_limited"}, status=429, **{"Retry-After": str(max(1, round(retry_after)))}
+        )
+
+    def server_error_response(self, status: int, request: EmulatorRequest) -> EmulatorResponse:
+        return json_response({"error": "internal_error"}, status=status)
+
+    def not_found_response(self, request: EmulatorRequest) -> EmulatorResponse:
+        return json_response({"error": "not_found", "path": request.path}, status=404)
+
+    # -- dispatch -----------------------------------------------------------
+
+    def dispatch(self, request: EmulatorRequest) -> EmulatorResponse | None:
+        """Answer *request*; ``None`` means drop the connection with a reset."""
+        for candidate in self._routes:
+            if candidate.method != request.method:
+                continue
+            match = candidate.pattern.match(request.path)
+            if match is None:
+                continue
+            request = attrs.evolve(
+                request, path_params=match.groupdict(), endpoint=candidate.endpoint
+            )
+            self.requests.append(request)
+            fault = self.faults.take(request)
+            if fault is not None:
+                answer = self._apply_fault(fault, request)
+                if answer is not _CONTINUE:
+                    return answer  # type: ignore[return-value]
+            if self.enforce_rate_limits:
+                window = self._windows.get(candidate.endpoint)
+                if window is not None:
+                    wait = window.admit()
+                    if wait is not None:
+                        self.rate_limited_count += 1
+                        return self.rate_limited_response(wait, request)
+            return candidate.handler(self, request)
+        self.requests.append(request)
+        return self.not_found_response(request)
+
+    def _apply_fault(self, fault: Fault, request: EmulatorRequest) -> Any:
+        if fault.kind == "rate_limited":
+            response = self.rate_limited_response(fault.retry_after or 1, request)
+            response.status = fault.status
+            if fault.retry_after_as_date:
+                when = time.time() + (fault.retry_after or 1)
+                response.headers["Retry-After"] = email.utils.formatdate(when, usegmt=True)
+            return response
+        if fault.kind == "server_error":
+            return self.server_error_response(fault.status, request)
+        if fault.kind == "connection_reset":
+            return None
+        if fault.kind == "malformed_json":
+            return EmulatorResponse(
+                status=200, raw_body=b'{"ok": true, "members": [{"id": ',
+                headers={"Content-Type": "application/json"},
+            )
+        if fault.kind == "slow":
+            time.sleep(fault.delay)
+            return _CONTINUE
+        if fault.kind == "expire_tokens":
+            self.expire_all_tokens()
+            return _CONTINUE
+        raise ValueError(f"unknown fault kind {fault.kind!r}")
+
+
+_CONTINUE = object()
+
+
+def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = f"{emulator.vendor}-emulator"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            # Request lines would carry tokens passed in query strings.
+            return
+
+        def _handle(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+            request = EmulatorRequest(
+                method=self.command,
+                path=parts.path,
+                query=query,
+                headers=dict(self.headers.items()),
+                body=body,
+                query_string=parts.query,
+            )
+            try:
+                response = emulator.dispatch(request)
+            except Exception as exc:  # an emulator bug must surface as a 500, not a hang
+                response = json_response(
+                    {"error": "emulator_bug", "detail": f"{exc.__class__.__name__}: {exc}"}, 500
+                )
+            if response is None:
+                self._reset()
+                return
+            payload = response.encoded()
+            self.send_response(response.status, HTTPStatus(response.status).phrase
+                               if response.status in HTTPStatus._value2member_map_ else None)
+            headers = {"Content-Type": "application/json; charset=utf-8", **response.headers}
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        def _reset(self) -> None:
+            # SO_LINGER with a zero timeout makes close() send RST, which the
+            # client sees as "connection reset by peer".
+            try:
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+            except OSError:
+                pass
+            self.close_connection = True
+            self.connection.close()
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+    return _Handler
