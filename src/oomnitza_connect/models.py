@@ -40,6 +40,7 @@ __all__ = [
     "UserSelection",
     "VendorInfo",
     "VendorRecord",
+    "WorkflowRun",
 ]
 
 
@@ -452,3 +453,22 @@ class Preset:
     read_merge_write: str | None = None
     endpoint: str | None = None
     """The rate-budget name of the call (``users.info``)."""
+
+
+@attrs.frozen
+class WorkflowRun:
+    """One preset call against one person (or none), as recorded in the store."""
+
+    id: str
+    vendor: str
+    preset: str
+    started_at: datetime
+    ok: bool
+    person_id: int | None = None
+    status: int | None = None
+    request: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_mapping)
+    """method, url and body as sent (never headers carrying secrets)."""
+    response: Any = None
+    mapped: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_mapping)
+    error: str | None = None
+    dry_run: bool = False
