@@ -1,0 +1,161 @@
+"""When integrations run: schedule expressions and a small scheduler loop.
+
+An integration's ``schedule`` is one of:
+
+``daily`` (the default; every day at 02:00 UTC), ``daily at HH:MM``,
+``hourly``, ``weekly`` (Mondays at 02:00 UTC), ``every N minutes``,
+``every N hours``, ``manual`` (never by itself), or a five-field cron
+expression such as ``30 6 * * 1-5`` (evaluated in UTC by croniter).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+
+import attrs
+from croniter import croniter
+
+from .errors import ConfigurationError
+
+__all__ = ["DEFAULT_SCHEDULE", "Schedule", "is_due", "parse_schedule", "run_due"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SCHEDULE = "daily"
+_ALLOWED = (
+    "'daily', 'daily at HH:MM', 'hourly', 'weekly', 'every N minutes', 'every N hours', "
+    "'manual' or a five-field cron expression"
+)
+_DAILY_AT = re.compile(r"^daily at (?P<hour>\d{1,2}):(?P<minute>\d{2})$")
+_EVERY = re.compile(r"^every (?P<count>\d+) (?P<unit>minutes?|hours?)$")
+
+
+@attrs.frozen
+class Schedule:
+    """A parsed schedule.
+
+    :param text: what the integration file said.
+    :param cron: the cron expression it stands for, or ``None`` for intervals and manual.
+    :param interval: the fixed interval for ``every N ...``.
+    """
+
+    text: str
+    cron: str | None = None
+    interval: timedelta | None = None
+
+    @property
+    def manual(self) -> bool:
+        return self.cron is None and self.interval is None
+
+    def next_run(self, after: datetime) -> datetime | None:
+        """Return the first run time strictly after *after* (``None`` when manual)."""
+        after = _aware(after)
+        if self.interval is not None:
+            return after + self.interval
+        if self.cron is None:
+            return None
+        following: datetime = croniter(self.cron, after).get_next(datetime)
+        return _aware(following)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def parse_schedule(text: str | None, *, file: str | None = None) -> Schedule:
+    """Parse an integration's schedule, or raise a ConfigurationError saying what is allowed."""
+    raw = (text or DEFAULT_SCHEDULE).strip()
+    normalized = " ".join(raw.lower().split())
+    if normalized == "manual":
+        return Schedule(raw)
+    if normalized == "daily":
+        return Schedule(raw, cron="0 2 * * *")
+    if normalized == "hourly":
+        return Schedule(raw, cron="0 * * * *")
+    if normalized == "weekly":
+        return Schedule(raw, cron="0 2 * * 1")
+    if match := _DAILY_AT.match(normalized):
+        hour, minute = int(match["hour"]), int(match["minute"])
+        if hour < 24 and minute < 60:
+            return Schedule(raw, cron=f"{minute} {hour} * * *")
+    elif match := _EVERY.match(normalized):
+        count = int(match["count"])
+        if count > 0:
+            unit = (
+                timedelta(minutes=1) if match["unit"].startswith("minute") else timedelta(hours=1)
+            )
+            return Schedule(raw, interval=count * unit)
+    elif len(normalized.split()) == 5 and croniter.is_valid(normalized):
+        return Schedule(raw, cron=normalized)
+    raise ConfigurationError(
+        f"bad schedule {raw!r}", file=file, key_path="schedule", allowed=_ALLOWED
+    )
+
+
+def is_due(schedule: Schedule, last_run: datetime | None, now: datetime) -> bool:
+    """Return whether a run is due at *now* given the start of the last run.
+
+    An integration that never ran is due at once, unless it is manual.
+    """
+    if schedule.manual:
+        return False
+    if last_run is None:
+        return True
+    following = schedule.next_run(last_run)
+    return following is not None and following <= _aware(now)
+
+
+def run_due(
+    schedules: Mapping[str, Schedule],
+    last_runs: Callable[[str], datetime | None],
+    run: Callable[[str], object],
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    once: bool = False,
+    poll_seconds: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+    max_cycles: int | None = None,
+) -> list[str]:
+    """Run every integration whose schedule is due, and keep doing so unless *once*.
+
+    :param schedules: integration name -> schedule.
+    :param last_runs: integration name -> start of its last run (from the store).
+    :param run: runs one integration by name; its exceptions are logged and
+        do not stop the others.
+    :returns: the names run, in order (useful with *once*).
+    """
+    ran: list[str] = []
+    cycles = 0
+    while True:
+        cycles += 1
+        for name, schedule in sorted(schedules.items()):
+            if not is_due(schedule, last_runs(name), now()):
+                continue
+            log.info("running integration %s (schedule %s)", name, schedule.text)
+            try:
+                run(name)
+            except Exception:
+                log.exception("integration %s failed to run", name)
+            ran.append(name)
+        if once or (max_cycles is not None and cycles >= max_cycles):
+            return ran
+        sleep(poll_seconds)
+
+
+def next_runs(
+    schedules: Iterable[tuple[str, Schedule, datetime | None]], now: datetime
+) -> list[tuple[str, datetime | None]]:
+    """Return each integration's next run time (now when it never ran; None when manual)."""
+    result: list[tuple[str, datetime | None]] = []
+    for name, schedule, last_run in schedules:
+        if schedule.manual:
+            result.append((name, None))
+        elif last_run is None:
+            result.append((name, _aware(now)))
+        else:
+            result.append((name, schedule.next_run(last_run)))
+    return result
