@@ -13,6 +13,7 @@ slow responses, malformed JSON, expired tokens).
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import re
@@ -26,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
@@ -136,8 +137,9 @@ class Fault:
         cls, retry_after: float = 1, *, as_http_date: bool = False, status: int = 429
     ) -> Fault:
         """Answer 429 (or *status*) with Retry-After in seconds or as an HTTP date."""
-        return cls("rate_limited", status=status, retry_after=retry_after,
-                   retry_after_as_date=as_http_date)
+        return cls(
+            "rate_limited", status=status, retry_after=retry_after, retry_after_as_date=as_http_date
+        )
 
     @classmethod
     def server_error(cls, status: int = 503) -> Fault:
@@ -279,16 +281,19 @@ class _SlidingWindow:
 
 
 Handler = Callable[["Emulator", EmulatorRequest], EmulatorResponse]
+# Bound to Callable[..., ...] so that a subclass's methods (whose `self` is the
+# subclass, not Emulator) keep their own type through the decorator.
+HandlerT = TypeVar("HandlerT", bound=Callable[..., EmulatorResponse])
 
 
-def route(method: str, path: str, *, endpoint: str | None = None) -> Callable[[Handler], Handler]:
+def route(method: str, path: str, *, endpoint: str | None = None) -> Callable[[HandlerT], HandlerT]:
     """Declare an emulator method as the handler of ``method path``.
 
     ``path`` may hold ``{name}`` placeholders, passed in ``request.path_params``.
     ``endpoint`` names the route for faults and rate limits (defaults to the path).
     """
 
-    def decorate(func: Handler) -> Handler:
+    def decorate(func: HandlerT) -> HandlerT:
         func.__emulator_route__ = (method.upper(), path, endpoint or path)  # type: ignore[attr-defined]
         return func
 
@@ -368,8 +373,13 @@ class Emulator:
         if self.ssl_context is not None:
             server.socket = self.ssl_context.wrap_socket(server.socket, server_side=True)
         self._server = server
+        # A short poll interval makes stop() return quickly (the default is 0.5 s,
+        # paid by every test that starts an emulator).
         self._thread = threading.Thread(
-            target=server.serve_forever, name=f"{self.vendor}-emulator", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{self.vendor}-emulator",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -443,10 +453,23 @@ class Emulator:
 
     # -- hooks for subclasses -----------------------------------------------
 
-    def rate_limited_response(self, retry_after: float, request: EmulatorRequest) -> EmulatorResponse:
+    def expected_user_ids(self) -> set[str]:
+        """Return the id of every user this emulator serves (the conformance suite's truth).
+
+        A vendor emulator overrides this; ``list_users`` must return exactly these ids.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement expected_user_ids() for the conformance suite"
+        )
+
+    def rate_limited_response(
+        self, retry_after: float, request: EmulatorRequest
+    ) -> EmulatorResponse:
         """How the vendor says "slow down" (override for the vendor's body)."""
         return json_response(
-            {"error": "rate_limited"}, status=429, **{"Retry-After": str(max(1, round(retry_after)))}
+            {"error": "rate_limited"},
+            status=429,
+            **{"Retry-After": str(max(1, round(retry_after)))},
         )
 
     def server_error_response(self, status: int, request: EmulatorRequest) -> EmulatorResponse:
@@ -473,7 +496,7 @@ class Emulator:
             if fault is not None:
                 answer = self._apply_fault(fault, request)
                 if answer is not _CONTINUE:
-                    return answer  # type: ignore[return-value]
+                    return answer  # type: ignore[no-any-return]
             if self.enforce_rate_limits:
                 window = self._windows.get(candidate.endpoint)
                 if window is not None:
@@ -499,7 +522,8 @@ class Emulator:
             return None
         if fault.kind == "malformed_json":
             return EmulatorResponse(
-                status=200, raw_body=b'{"ok": true, "members": [{"id": ',
+                status=200,
+                raw_body=b'{"ok": true, "members": [{"id": ',
                 headers={"Content-Type": "application/json"},
             )
         if fault.kind == "slow":
@@ -519,7 +543,7 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = f"{emulator.vendor}-emulator"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             # Request lines would carry tokens passed in query strings.
             return
 
@@ -546,8 +570,12 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                 self._reset()
                 return
             payload = response.encoded()
-            self.send_response(response.status, HTTPStatus(response.status).phrase
-                               if response.status in HTTPStatus._value2member_map_ else None)
+            self.send_response(
+                response.status,
+                HTTPStatus(response.status).phrase
+                if response.status in HTTPStatus._value2member_map_
+                else None,
+            )
             headers = {"Content-Type": "application/json; charset=utf-8", **response.headers}
             for name, value in headers.items():
                 self.send_header(name, value)
@@ -559,12 +587,10 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
         def _reset(self) -> None:
             # SO_LINGER with a zero timeout makes close() send RST, which the
             # client sees as "connection reset by peer".
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.setsockopt(
                     socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
                 )
-            except OSError:
-                pass
             self.close_connection = True
             self.connection.close()
 

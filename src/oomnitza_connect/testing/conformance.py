@@ -1,0 +1,451 @@
+"""The conformance suite every vendor plugin subclasses.
+
+A plugin's test module declares one class::
+
+    from oomnitza_connect.testing.conformance import ConnectorConformance
+    import oomnitza_connect_acme.plugin as plugin
+
+    class TestAcmeConformance(ConnectorConformance):
+        plugin = plugin
+        vendor = "acme"
+        settings = {"page_size": "5"}      # small pages, so pagination is exercised
+
+        def good_credential(self, emulator):
+            return Credential(name="good", vendor="acme", kind=AuthKind.API_KEY,
+                              token=emulator.api_token)
+
+        def bad_credential(self, emulator):
+            return Credential(name="bad", vendor="acme", kind=AuthKind.API_KEY,
+                              token="not-a-real-token")
+
+and inherits every test below. The base class's name does not start with
+``Test``, so pytest collects only the subclasses.
+
+What a subclass must provide:
+
+``plugin``
+    The object holding the hook implementations (usually the plugin module).
+``vendor``
+    The connector name the plugin registers.
+``good_credential(emulator)`` and ``bad_credential(emulator)``
+    A credential the emulator accepts, and one it refuses.
+
+What a subclass may change:
+
+``make_emulator(users)``
+    Build a (not yet started) emulator serving *users* users. The default
+    calls the plugin's ``create_emulator`` hook with
+    ``{"users": users, "max_page_size": page_size}``. The emulator must
+    implement :meth:`~oomnitza_connect.testing.emulator.Emulator.expected_user_ids`.
+``settings``
+    Global settings passed to ``authenticate``; use them to make pages small.
+``user_count`` / ``page_size``
+    How many users the emulator serves (default 23) and the page size a
+    vendor should be held to (default 5), so that listing takes several pages.
+``list_users_endpoint``
+    The emulator endpoint name of the list call; faults are injected there
+    (``None`` injects on whatever request comes next).
+``preset_variables``
+    Sample values for preset variables, by variable name (default ``"x"``).
+``client_options(emulator)``
+    The :class:`~oomnitza_connect.http.ClientOptions` used against the emulator.
+
+A test that cannot apply to a vendor is switched off by overriding it in the
+subclass with a body that calls ``pytest.skip("why")``, so the reason is on record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from types import ModuleType
+from typing import Any, ClassVar
+
+import pytest
+
+from ..connectors import Connector, get_connector
+from ..errors import (
+    AuthenticationError,
+    OomnitzaConnectError,
+    TransportError,
+    VendorAPIError,
+)
+from ..http import ClientOptions, VendorSession
+from ..models import UNIQUE_STANDARD_FIELDS, Credential, Preset, VendorRecord
+from ..plugins import get_plugin_manager, register_plugin
+from ..templating import UndefinedVariableError, render_value, variables_of
+from .emulator import Emulator, Fault
+
+__all__ = ["ConnectorConformance", "render_preset_request"]
+
+_HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+
+
+def render_preset_request(preset: Preset, variables: Mapping[str, Any]) -> dict[str, Any]:
+    """Render every template of *preset* (path, query, headers, body) with *variables*.
+
+    :raises UndefinedVariableError: a template uses a variable not in *variables*.
+    """
+    return {
+        "method": preset.method,
+        "path": render_value(preset.path, variables),
+        "query": {key: render_value(v, variables) for key, v in preset.query.items()},
+        "headers": {key: render_value(v, variables) for key, v in preset.headers.items()},
+        "body": _render_leaves(preset.body, variables),
+    }
+
+
+def _render_leaves(value: Any, variables: Mapping[str, Any]) -> Any:
+    if isinstance(value, str):
+        return render_value(value, variables)
+    if isinstance(value, Mapping):
+        return {key: _render_leaves(item, variables) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_render_leaves(item, variables) for item in value]
+    return value
+
+
+def _preset_templates(preset: Preset) -> Iterator[str]:
+    yield preset.path
+    yield from preset.query.values()
+    yield from preset.headers.values()
+    stack = [preset.body]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, Mapping):
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+
+
+class ConnectorConformance:
+    """Tests every vendor plugin must pass; subclass it as ``Test<Vendor>Conformance``."""
+
+    plugin: ClassVar[ModuleType | object]
+    vendor: ClassVar[str]
+    settings: ClassVar[Mapping[str, str]] = {}
+    user_count: ClassVar[int] = 23
+    page_size: ClassVar[int] = 5
+    list_users_endpoint: ClassVar[str | None] = None
+    preset_variables: ClassVar[Mapping[str, Any]] = {}
+
+    # -- what a subclass provides -------------------------------------------
+
+    def good_credential(self, emulator: Emulator) -> Credential:
+        """Return a credential *emulator* accepts."""
+        raise NotImplementedError(f"{type(self).__name__} must define good_credential(emulator)")
+
+    def bad_credential(self, emulator: Emulator) -> Credential:
+        """Return a credential *emulator* refuses."""
+        raise NotImplementedError(f"{type(self).__name__} must define bad_credential(emulator)")
+
+    def make_emulator(self, users: int) -> Emulator:
+        """Return a new, not yet started emulator serving *users* users."""
+        emulator = get_plugin_manager().hook.create_emulator(
+            vendor=self.vendor, options={"users": users, "max_page_size": self.page_size}
+        )
+        if emulator is None:
+            pytest.fail(
+                f"no plugin implements create_emulator for '{self.vendor}'; implement the hook "
+                "or override make_emulator() in the conformance subclass"
+            )
+        assert isinstance(emulator, Emulator)
+        return emulator
+
+    def client_options(self, emulator: Emulator) -> ClientOptions:
+        """Return the client options used against *emulator* (short waits keep tests fast)."""
+        return ClientOptions(
+            base_url=emulator.base_url,
+            connect_timeout=2.0,
+            read_timeout=5.0,
+            max_single_wait=3.0,
+            max_total_wait=10.0,
+        )
+
+    # -- fixtures -------------------------------------------------------------
+
+    @pytest.fixture(autouse=True)
+    def _registered_plugin(self) -> Iterator[None]:
+        with register_plugin(self.plugin):
+            yield
+
+    @pytest.fixture
+    def connector(self) -> Connector:
+        return get_connector(self.vendor)
+
+    @pytest.fixture
+    def emulator(self) -> Iterator[Emulator]:
+        with self.make_emulator(self.user_count) as running:
+            yield running
+
+    @pytest.fixture
+    def session(self, connector: Connector, emulator: Emulator) -> Iterator[VendorSession]:
+        opened = connector.authenticate(
+            self.good_credential(emulator),
+            self.settings,
+            options=self.client_options(emulator),
+        )
+        with opened:
+            yield opened
+
+    # -- vendor description ---------------------------------------------------
+
+    def test_vendor_info_is_well_formed(self, connector: Connector) -> None:
+        info = connector.info
+        assert info.name == self.vendor
+        assert info.display_name.strip(), "display_name is empty"
+        assert info.base_url.startswith("https://"), f"base_url {info.base_url!r} is not https"
+        assert info.auth_kinds, "auth_kinds is empty: say how the connector authenticates"
+        keys = [spec.key for spec in info.fields]
+        assert len(keys) == len(set(keys)), f"field keys repeat: {keys}"
+        for setting in info.global_settings:
+            if setting.choices and setting.default is not None:
+                assert setting.default in setting.choices, (
+                    f"setting '{setting.key}' defaults to {setting.default!r}, "
+                    f"not one of {setting.choices}"
+                )
+
+    def test_standard_mapping_uses_declared_fields(self, connector: Connector) -> None:
+        info = connector.info
+        keys = {spec.key for spec in info.fields}
+        for mapping in info.standard_mapping:
+            if mapping.source is not None:
+                assert mapping.source in keys, (
+                    f"standard mapping of '{mapping.target}' reads '{mapping.source}', "
+                    f"which is not a declared field (declared: {sorted(keys)})"
+                )
+            else:
+                assert mapping.expression is not None
+                unknown = variables_of(mapping.expression) - keys
+                assert not unknown, (
+                    f"standard mapping of '{mapping.target}' uses undeclared {sorted(unknown)}"
+                )
+        targets = {mapping.target for mapping in info.standard_mapping}
+        assert {"username", "email"} <= targets, (
+            f"the standard mapping must fill username and email (it fills {sorted(targets)})"
+        )
+        assert any(
+            mapping.unique or mapping.target in UNIQUE_STANDARD_FIELDS
+            for mapping in info.standard_mapping
+        ), "no standard mapping target can serve as a unique sync key"
+
+    def test_rate_budgets_are_declared(self, connector: Connector) -> None:
+        budgets = connector.info.rate_budgets
+        assert budgets, "declare at least one RateBudget (use endpoint '*' for a global one)"
+        for budget in budgets:
+            assert budget.requests_per_minute > 0, f"budget {budget} has no positive rate"
+            assert budget.burst >= 1, f"budget {budget} has a burst below 1"
+
+    def test_hooks_answer_only_for_their_own_vendor(self) -> None:
+        other = f"not-{self.vendor}"
+        for hook_name in ("create_emulator", "workflow_presets"):
+            implementation = getattr(self.plugin, hook_name, None)
+            if implementation is None:
+                continue
+            arguments: dict[str, Any] = {"vendor": other}
+            if hook_name == "create_emulator":
+                arguments["options"] = {}
+            assert implementation(**arguments) in (None, []), (
+                f"{hook_name} answered for vendor '{other}'; return None for other vendors"
+            )
+
+    # -- authentication -------------------------------------------------------
+
+    def test_authenticate_succeeds_with_a_good_credential(
+        self, connector: Connector, emulator: Emulator
+    ) -> None:
+        with connector.authenticate(
+            self.good_credential(emulator), self.settings, options=self.client_options(emulator)
+        ) as session:
+            assert isinstance(session, VendorSession)
+            assert session.vendor == self.vendor
+
+    def test_authenticate_fails_cleanly_with_a_bad_credential(
+        self, connector: Connector, emulator: Emulator
+    ) -> None:
+        credential = self.bad_credential(emulator)
+        with pytest.raises(AuthenticationError) as caught:
+            connector.authenticate(credential, self.settings, options=self.client_options(emulator))
+        message = str(caught.value)
+        assert message.strip(), "the AuthenticationError has no message"
+        for secret in (
+            *credential.secret_values(),
+            *self.good_credential(emulator).secret_values(),
+        ):
+            assert secret not in message, "a secret appears in the error message"
+            assert secret not in repr(caught.value.args), "a secret appears in the error's args"
+
+    def test_credentials_do_not_show_their_secrets(self, emulator: Emulator) -> None:
+        credential = self.good_credential(emulator)
+        secrets = credential.secret_values()
+        assert secrets, "the good credential holds no secret; is it built from Secret fields?"
+        for shown in (repr(credential), str(credential), f"{credential}"):
+            for secret in secrets:
+                assert secret not in shown
+
+    # -- listing users --------------------------------------------------------
+
+    def test_list_users_returns_every_user_exactly_once(
+        self, connector: Connector, session: VendorSession, emulator: Emulator
+    ) -> None:
+        before = len(emulator.requests)
+        ids = [record.id for record in connector.list_users(session)]
+        requests_made = len(emulator.requests) - before
+        expected = emulator.expected_user_ids()
+        assert len(expected) > self.page_size, "serve more users than fit on one page"
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        assert not duplicates, f"users listed more than once: {duplicates[:10]}"
+        missing = sorted(expected - set(ids))[:10]
+        unexpected = sorted(set(ids) - expected)[:10]
+        assert set(ids) == expected, f"missing: {missing}, unexpected: {unexpected}"
+        assert requests_made >= 2, (
+            "listing took a single request, so pagination was not exercised; make pages small "
+            "with `settings` or honour the 'max_page_size' emulator option"
+        )
+
+    def test_list_users_is_lazy(
+        self, connector: Connector, session: VendorSession, emulator: Emulator
+    ) -> None:
+        before = len(emulator.requests)
+        records = connector.list_users(session)
+        first = next(iter(records))
+        assert isinstance(first, VendorRecord)
+        assert len(emulator.requests) - before == 1, (
+            "list_users fetched more than one page before the first record was used"
+        )
+
+    def test_records_have_ids_and_declared_fields(
+        self, connector: Connector, session: VendorSession
+    ) -> None:
+        declared = {spec.key for spec in connector.info.fields}
+        seen: set[str] = set()
+        for record in connector.list_users(session):
+            assert isinstance(record, VendorRecord)
+            assert record.vendor == self.vendor
+            assert isinstance(record.id, str), f"record id {record.id!r} is not a string"
+            assert record.id, "a record has an empty id"
+            undeclared = set(record.fields) - declared
+            assert not undeclared, f"record {record.id} has undeclared fields {sorted(undeclared)}"
+            seen.update(key for key, value in record.fields.items() if value is not None)
+        sources = {m.source for m in connector.info.standard_mapping if m.source is not None}
+        assert sources <= seen, (
+            f"no record ever has a value for standard mapping sources {sorted(sources - seen)}"
+        )
+
+    def test_records_map_to_username_and_email(
+        self, connector: Connector, session: VendorSession
+    ) -> None:
+        mapped = [connector.map_record(record) for record in connector.list_users(session)]
+        assert mapped
+        for person in mapped:
+            assert "username" in person, f"no username in the mapped {sorted(person)}"
+            assert "email" in person, f"no email in the mapped {sorted(person)}"
+        complete = [p for p in mapped if p["username"] and p["email"]]
+        assert complete, "no record mapped to a non-empty username and email"
+
+    # -- presets --------------------------------------------------------------
+
+    def test_presets_are_well_formed(self, connector: Connector) -> None:
+        for preset in connector.presets():
+            assert preset.vendor == self.vendor
+            assert preset.method.upper() in _HTTP_METHODS, f"{preset.name}: {preset.method}"
+            assert preset.description.strip(), f"preset '{preset.name}' has no description"
+            used = set().union(*(variables_of(t) for t in _preset_templates(preset)))
+            undeclared = used - set(preset.variables)
+            assert not undeclared, (
+                f"preset '{preset.name}' uses undeclared variables {sorted(undeclared)}"
+            )
+
+    def test_presets_render_with_every_variable(self, connector: Connector) -> None:
+        for preset in connector.presets():
+            variables = {name: self.preset_variables.get(name, "x") for name in preset.variables}
+            rendered = render_preset_request(preset, variables)
+            assert isinstance(rendered["path"], str)
+            assert "{{" not in rendered["path"], f"preset '{preset.name}' left a template"
+
+    def test_presets_name_a_missing_variable(self, connector: Connector) -> None:
+        for preset in connector.presets():
+            used = set().union(*(variables_of(t) for t in _preset_templates(preset)))
+            for missing in sorted(used):
+                variables = {
+                    name: self.preset_variables.get(name, "x")
+                    for name in preset.variables
+                    if name != missing
+                }
+                with pytest.raises(UndefinedVariableError) as caught:
+                    render_preset_request(preset, variables)
+                assert caught.value.name == missing
+                assert f"'{missing}'" in str(caught.value)
+
+    # -- faults ---------------------------------------------------------------
+
+    def _list_survives_or_reports(
+        self,
+        connector: Connector,
+        session: VendorSession,
+        emulator: Emulator,
+        reported_as: tuple[type[BaseException], ...],
+    ) -> str:
+        """List every user with a fault planned; return "survived" or "reported"."""
+        try:
+            ids = [record.id for record in connector.list_users(session)]
+        except reported_as as exc:
+            message = str(exc)
+            assert message.strip(), "the error has no message"
+            for secret in session.credential.secret_values():
+                assert secret not in message, "a secret appears in the error message"
+            assert emulator.faults.pending() == 0, "the error came before the planned fault"
+            return "reported"
+        assert emulator.faults.pending() == 0, "the planned fault never fired"
+        assert sorted(ids) == sorted(emulator.expected_user_ids()), (
+            "after surviving the fault, the listing is incomplete or has duplicates"
+        )
+        return "survived"
+
+    def test_rate_limit_with_retry_after_is_survived_or_reported(
+        self, connector: Connector, session: VendorSession, emulator: Emulator
+    ) -> None:
+        emulator.faults.add(
+            Fault.rate_limited(retry_after=1), endpoint=self.list_users_endpoint, after=1
+        )
+        outcome = self._list_survives_or_reports(connector, session, emulator, (VendorAPIError,))
+        if outcome == "reported":
+            pytest.fail("a single 429 with Retry-After: 1 should be retried, not reported")
+
+    def test_rate_limit_with_http_date_is_survived_or_reported(
+        self, connector: Connector, session: VendorSession, emulator: Emulator
+    ) -> None:
+        emulator.faults.add(
+            Fault.rate_limited(retry_after=1, as_http_date=True),
+            endpoint=self.list_users_endpoint,
+            after=1,
+        )
+        self._list_survives_or_reports(connector, session, emulator, (VendorAPIError,))
+
+    def test_service_unavailable_is_survived_or_reported(
+        self, connector: Connector, session: VendorSession, emulator: Emulator
+    ) -> None:
+        emulator.faults.add(Fault.server_error(503), endpoint=self.list_users_endpoint, after=1)
+        self._list_survives_or_reports(connector, session, emulator, (VendorAPIError,))
+
+    def test_connection_reset_is_survived_or_reported(
+        self, connector: Connector, session: VendorSession, emulator: Emulator
+    ) -> None:
+        emulator.faults.add(Fault.connection_reset(), endpoint=self.list_users_endpoint, after=1)
+        self._list_survives_or_reports(connector, session, emulator, (TransportError,))
+
+    def test_malformed_json_is_reported_clearly(
+        self, connector: Connector, session: VendorSession, emulator: Emulator
+    ) -> None:
+        emulator.faults.add(Fault.malformed_json(), endpoint=self.list_users_endpoint, after=1)
+        # A raw JSONDecodeError would be a bare traceback; it must be an SDK error.
+        self._list_survives_or_reports(connector, session, emulator, (OomnitzaConnectError,))
+
+    def test_expired_token_is_refreshed_or_reported(
+        self, connector: Connector, session: VendorSession, emulator: Emulator
+    ) -> None:
+        emulator.faults.add(Fault.expire_tokens(), endpoint=self.list_users_endpoint, after=1)
+        self._list_survives_or_reports(
+            connector, session, emulator, (AuthenticationError, VendorAPIError)
+        )
