@@ -59,6 +59,7 @@ def main(argv: list[str]) -> int:
         "demo": "sync every vendor emulator into a SQLite store and print a summary",
         "test": "run every package's tests",
         "lint": "ruff and mypy",
+        "build": "build every package on its own (sdist and wheel)",
         "setup": "only install the environment",
     }
     if not argv or argv[0] not in commands:
@@ -77,6 +78,25 @@ def main(argv: list[str]) -> int:
         status |= run("ruff", "format", "--check", ".")
         status |= run("mypy")
         return status
+    if command == "build":
+        return build_every_package()
+    return 0
+
+
+def build_every_package() -> int:
+    """Build the core and each plugin separately, as PyPI will receive them."""
+    import tempfile
+
+    packages = [ROOT, *sorted(p.parent for p in (ROOT / "plugins").glob("*/pyproject.toml"))]
+    with tempfile.TemporaryDirectory() as out:
+        for package in packages:
+            result = subprocess.run(
+                [uv_executable(), "build", "--quiet", "--out-dir", out, str(package)], cwd=ROOT
+            )
+            if result.returncode != 0:
+                print(f"dev.py: building {package.relative_to(ROOT) or '.'} failed")
+                return result.returncode
+        print("built:", ", ".join(sorted(p.name for p in Path(out).iterdir())))
     return 0
 
 
