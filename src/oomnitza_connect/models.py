@@ -383,6 +383,8 @@ class SyncCounts:
     unchanged: int = 0
     skipped: int = 0
     failed: int = 0
+    vanished: int = 0
+    """People marked as vanished from the vendor at the end of a complete run (not in total)."""
 
     @property
     def total(self) -> int:

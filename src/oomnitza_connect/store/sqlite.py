@@ -1,0 +1,1290 @@
+"""The embedded store: one SQLite file in WAL mode.
+
+People keep their fields as one JSON object; every value of a unique field
+(``username``, ``email``, ``external_id`` and custom fields marked unique) is
+also indexed in ``person_keys``, whose primary key is what enforces
+uniqueness and what the sync engine looks people up by. Which people a run
+has seen is kept in connection-local temporary tables, so that detecting
+people who vanished from a vendor is one SQL statement and memory does not
+grow with the number of users.
+"""
+
+# Queries interpolate only constant column lists and "?" placeholder runs,
+# never values, so the string-built SQL is safe.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import StoreError
+from ..models import (
+    STANDARD_PERSON_FIELDS,
+    UNIQUE_STANDARD_FIELDS,
+    FieldType,
+    Person,
+    RecordError,
+    SaasUser,
+    SyncCounts,
+    SyncPreference,
+    SyncSession,
+    SyncStatus,
+    UserSelection,
+    WorkflowRun,
+)
+from .base import BatchOutcome, CustomField, IntegrationEntry, MappedRecord, Store, SyncPlan
+
+__all__ = ["PAYLOAD_LIMIT", "SQLiteStore", "json_ready"]
+
+PAYLOAD_LIMIT = 100
+"""How many would-be writes a test run keeps in its session."""
+
+STANDARD_DATETIME_FIELDS = frozenset({"connector_sync_time", "last_login"})
+SAAS_ROLE_TARGET = "saas_role"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS people (
+    id INTEGER PRIMARY KEY,
+    sync_key TEXT NOT NULL,
+    sync_value TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS person_keys (
+    field TEXT NOT NULL,
+    value TEXT NOT NULL,
+    person_id INTEGER NOT NULL,
+    PRIMARY KEY (field, value)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS person_keys_by_person ON person_keys (person_id, field);
+CREATE TABLE IF NOT EXISTS person_sources (
+    integration TEXT NOT NULL,
+    person_id INTEGER NOT NULL,
+    vendor TEXT NOT NULL,
+    vendor_user_id TEXT NOT NULL,
+    vanished INTEGER NOT NULL DEFAULT 0,
+    vanished_at TEXT,
+    PRIMARY KEY (integration, person_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS person_sources_by_vendor_user
+    ON person_sources (vendor, vendor_user_id);
+CREATE INDEX IF NOT EXISTS person_sources_by_integration_user
+    ON person_sources (integration, vendor_user_id);
+CREATE INDEX IF NOT EXISTS person_sources_by_person ON person_sources (person_id);
+CREATE TABLE IF NOT EXISTS saas_apps (vendor TEXT PRIMARY KEY, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS saas_users (
+    vendor TEXT NOT NULL,
+    vendor_user_id TEXT NOT NULL,
+    person_id INTEGER,
+    role TEXT,
+    fields TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (vendor, vendor_user_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS saas_users_by_person ON saas_users (person_id);
+CREATE TABLE IF NOT EXISTS custom_fields (
+    label TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    is_unique INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sync_sessions (
+    id TEXT PRIMARY KEY,
+    integration TEXT NOT NULL,
+    vendor TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    status TEXT NOT NULL,
+    test_run INTEGER NOT NULL,
+    created INTEGER NOT NULL DEFAULT 0,
+    updated INTEGER NOT NULL DEFAULT 0,
+    unchanged INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    vanished INTEGER NOT NULL DEFAULT 0,
+    message TEXT,
+    pid INTEGER,
+    host TEXT
+);
+CREATE INDEX IF NOT EXISTS sync_sessions_by_start ON sync_sessions (started_at);
+CREATE TABLE IF NOT EXISTS session_errors (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    vendor_user_id TEXT,
+    field TEXT,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS session_errors_by_session ON session_errors (session_id);
+CREATE TABLE IF NOT EXISTS session_payload (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS session_payload_by_session ON session_payload (session_id);
+CREATE TABLE IF NOT EXISTS integrations (
+    name TEXT PRIMARY KEY,
+    vendor TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    schedule TEXT NOT NULL,
+    contacts TEXT NOT NULL,
+    source TEXT,
+    launched_at TEXT
+);
+CREATE TABLE IF NOT EXISTS workflow_runs (
+    id TEXT PRIMARY KEY,
+    vendor TEXT NOT NULL,
+    preset TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    person_id INTEGER,
+    status INTEGER,
+    request TEXT NOT NULL,
+    response TEXT,
+    mapped TEXT NOT NULL,
+    error TEXT,
+    dry_run INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS workflow_runs_by_start ON workflow_runs (started_at);
+"""
+
+_SCHEMA_VERSION = "1"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _datetime_text(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def _datetime_text(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
+
+
+def json_ready(value: Any) -> Any:
+    """Return *value* as it reads back from JSON (datetimes become UTC ISO-8601 text)."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, datetime):
+        return _datetime_text(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_ready(v) for v in value]
+    return str(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def _key_text(value: Any) -> str:
+    """The text a unique value is indexed under."""
+    if isinstance(value, datetime):
+        return _datetime_text(value)
+    return str(value)
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+class SQLiteStore(Store):
+    """The embedded store in one SQLite file (WAL mode, safe to interrupt).
+
+    :param path: the database file; created with its directory when missing.
+        ``":memory:"`` gives a throw-away store.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL keeps WAL commits durable against a process crash, which is
+        # what an interrupted sync needs, at a fraction of FULL's fsyncs.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        with self._lock:
+            self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (_SCHEMA_VERSION,),
+            )
+        self._custom: dict[str, CustomField] | None = None
+        self._payload_kept: dict[str, int] = {}
+        self._active_session: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<SQLiteStore {self.path!r}>"
+
+    # -- helpers --------------------------------------------------------------
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self)
+
+    def _custom_fields(self) -> dict[str, CustomField]:
+        if self._custom is None:
+            rows = self._db.execute("SELECT label, type, is_unique FROM custom_fields").fetchall()
+            self._custom = {
+                label: CustomField(label, FieldType(kind), bool(unique))
+                for label, kind, unique in rows
+            }
+        return self._custom
+
+    def unique_fields(self) -> frozenset[str]:
+        """Return the fields whose values are unique per person."""
+        custom = {label for label, spec in self._custom_fields().items() if spec.unique}
+        return UNIQUE_STANDARD_FIELDS | custom
+
+    def _datetime_fields(self) -> frozenset[str]:
+        custom = {
+            label
+            for label, spec in self._custom_fields().items()
+            if spec.type == FieldType.DATETIME
+        }
+        return STANDARD_DATETIME_FIELDS | custom
+
+    def _decode_fields(self, text: str) -> dict[str, Any]:
+        fields: dict[str, Any] = json.loads(text)
+        for name in self._datetime_fields():
+            value = fields.get(name)
+            if isinstance(value, str):
+                with contextlib.suppress(ValueError):
+                    fields[name] = datetime.fromisoformat(value)
+        return fields
+
+    def _person(self, row: Sequence[Any]) -> Person:
+        person_id, sync_key, sync_value, fields, created, updated, vanished = row
+        return Person(
+            id=person_id,
+            sync_key=sync_key,
+            sync_value=sync_value,
+            fields=self._decode_fields(fields),
+            vanished_from=tuple(sorted(set(vanished.split(",")))) if vanished else (),
+            created_at=_parse_time(created),
+            updated_at=_parse_time(updated),
+        )
+
+    _PERSON_COLUMNS = (
+        "p.id, p.sync_key, p.sync_value, p.fields, p.created_at, p.updated_at, "
+        "(SELECT group_concat(vendor) FROM person_sources s "
+        "WHERE s.person_id = p.id AND s.vanished = 1)"
+    )
+
+    # -- people -----------------------------------------------------------------
+
+    def get_person(self, person_id: int) -> Person | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {self._PERSON_COLUMNS} FROM people p WHERE p.id = ?", (person_id,)
+            ).fetchone()
+        return None if row is None else self._person(row)
+
+    def find_person(self, field: str, value: Any) -> Person | None:
+        with self._lock:
+            if field in self.unique_fields():
+                row = self._db.execute(
+                    f"SELECT {self._PERSON_COLUMNS} FROM person_keys k "
+                    "JOIN people p ON p.id = k.person_id WHERE k.field = ? AND k.value = ?",
+                    (field, _key_text(value)),
+                ).fetchone()
+            else:
+                row = self._db.execute(
+                    f"SELECT {self._PERSON_COLUMNS} FROM people p "
+                    "WHERE json_extract(p.fields, ?) = ? ORDER BY p.id LIMIT 1",
+                    (_json_path(field), json_ready(value)),
+                ).fetchone()
+        return None if row is None else self._person(row)
+
+    def iter_people(self, *, vendor: str | None = None) -> Iterator[Person]:
+        # Pages by id so that no cursor stays open between yields (a caller
+        # may write to the store while iterating).
+        last_id = 0
+        while True:
+            with self._lock:
+                if vendor is None:
+                    rows = self._db.execute(
+                        f"SELECT {self._PERSON_COLUMNS} FROM people p WHERE p.id > ? "
+                        "ORDER BY p.id LIMIT 500",
+                        (last_id,),
+                    ).fetchall()
+                else:
+                    rows = self._db.execute(
+                        f"SELECT {self._PERSON_COLUMNS} FROM people p WHERE p.id > ? AND "
+                        "p.id IN (SELECT person_id FROM person_sources WHERE vendor = ?) "
+                        "ORDER BY p.id LIMIT 500",
+                        (last_id, vendor),
+                    ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield self._person(row)
+            last_id = rows[-1][0]
+
+    def count_people(self, *, vendor: str | None = None) -> int:
+        with self._lock:
+            if vendor is None:
+                row = self._db.execute("SELECT count(*) FROM people").fetchone()
+            else:
+                row = self._db.execute(
+                    "SELECT count(DISTINCT person_id) FROM person_sources WHERE vendor = ?",
+                    (vendor,),
+                ).fetchone()
+        return int(row[0])
+
+    def update_person_fields(self, person_id: int, fields: Mapping[str, Any]) -> None:
+        new = {name: json_ready(value) for name, value in fields.items()}
+        with self._lock, self._transaction():
+            row = self._db.execute(
+                "SELECT fields FROM people WHERE id = ?", (person_id,)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"there is no person with id {person_id}")
+            for name, value in fields.items():
+                if name not in STANDARD_PERSON_FIELDS and name not in self._custom_fields():
+                    self._define(CustomField(name, _infer_type(value)))
+            old = json.loads(row[0])
+            changed = {k: v for k, v in new.items() if old.get(k) != v}
+            if not changed:
+                return
+            unique = self.unique_fields()
+            for name, value in changed.items():
+                if name in unique and value not in (None, ""):
+                    owner = self._db.execute(
+                        "SELECT person_id FROM person_keys WHERE field = ? AND value = ?",
+                        (name, _key_text(value)),
+                    ).fetchone()
+                    if owner is not None and owner[0] != person_id:
+                        raise StoreError(
+                            f"cannot set '{name}' to {value!r} on person {person_id}: "
+                            f"person {owner[0]} already has that value and '{name}' is unique"
+                        )
+            old.update(changed)
+            self._db.execute(
+                "UPDATE people SET fields = ?, updated_at = ? WHERE id = ?",
+                (_dumps(old), _now(), person_id),
+            )
+            self._reindex(person_id, changed, unique)
+
+    def _reindex(self, person_id: int, changed: Mapping[str, Any], unique: frozenset[str]) -> None:
+        for name, value in changed.items():
+            if name not in unique:
+                continue
+            self._db.execute(
+                "DELETE FROM person_keys WHERE person_id = ? AND field = ?", (person_id, name)
+            )
+            if value not in (None, ""):
+                self._db.execute(
+                    "INSERT INTO person_keys (field, value, person_id) VALUES (?, ?, ?)",
+                    (name, _key_text(value), person_id),
+                )
+
+    # -- custom fields ----------------------------------------------------------
+
+    def define_custom_field(self, field: CustomField) -> None:
+        if field.label in STANDARD_PERSON_FIELDS:
+            raise StoreError(f"'{field.label}' is a standard person field, not a custom one")
+        with self._lock, self._transaction():
+            self._define(field)
+
+    def _define(self, field: CustomField) -> None:
+        existing = self._custom_fields().get(field.label)
+        if existing == field:
+            return
+        self._db.execute(
+            "INSERT INTO custom_fields (label, type, is_unique, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (label) DO UPDATE SET "
+            "type = excluded.type, is_unique = excluded.is_unique",
+            (field.label, field.type.value, int(field.unique), _now()),
+        )
+        self._custom = None
+        was_unique = existing is not None and existing.unique
+        if field.unique and not was_unique:
+            try:
+                self._db.execute(
+                    "INSERT INTO person_keys (field, value, person_id) "
+                    "SELECT ?, CAST(json_extract(fields, ?) AS TEXT), id FROM people "
+                    "WHERE json_extract(fields, ?) IS NOT NULL AND json_extract(fields, ?) != ''",
+                    (field.label, *([_json_path(field.label)] * 3)),
+                )
+            except sqlite3.IntegrityError:
+                raise StoreError(
+                    f"the custom field '{field.label}' cannot be unique: "
+                    "some people already share a value of it"
+                ) from None
+        elif was_unique and not field.unique:
+            self._db.execute("DELETE FROM person_keys WHERE field = ?", (field.label,))
+
+    def custom_fields(self) -> list[CustomField]:
+        with self._lock:
+            return sorted(self._custom_fields().values(), key=lambda f: f.label)
+
+    # -- SaaS users -------------------------------------------------------------
+
+    def iter_saas_users(self, *, vendor: str | None = None) -> Iterator[SaasUser]:
+        query = "SELECT vendor, vendor_user_id, person_id, role, fields FROM saas_users"
+        params: tuple[Any, ...] = ()
+        if vendor is not None:
+            query += " WHERE vendor = ?"
+            params = (vendor,)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY vendor, vendor_user_id", params).fetchall()
+        for vendor_name, user_id, person_id, role, fields in rows:
+            yield SaasUser(
+                vendor=vendor_name,
+                vendor_user_id=user_id,
+                person_id=person_id,
+                role=role,
+                fields=self._decode_fields(fields),
+            )
+
+    def update_saas_user_fields(
+        self, vendor: str, vendor_user_id: str, fields: Mapping[str, Any]
+    ) -> None:
+        with self._lock, self._transaction():
+            row = self._db.execute(
+                "SELECT role, fields FROM saas_users WHERE vendor = ? AND vendor_user_id = ?",
+                (vendor, vendor_user_id),
+            ).fetchone()
+            if row is None:
+                raise StoreError(
+                    f"{vendor} has no SaaS user with id '{vendor_user_id}' in the store"
+                )
+            role, text = row
+            old = json.loads(text)
+            new = {k: json_ready(v) for k, v in fields.items() if k != "role"}
+            new_role = fields.get("role", role)
+            if all(old.get(k) == v for k, v in new.items()) and new_role == role:
+                return
+            old.update(new)
+            self._db.execute(
+                "UPDATE saas_users SET fields = ?, role = ?, updated_at = ? "
+                "WHERE vendor = ? AND vendor_user_id = ?",
+                (_dumps(old), new_role, _now(), vendor, vendor_user_id),
+            )
+
+    # -- sync -------------------------------------------------------------------
+
+    def start_session(self, plan: SyncPlan, *, test_run: bool = False) -> SyncSession:
+        with self._lock:
+            if plan.sync_key not in self.unique_fields():
+                raise StoreError(
+                    f"the sync key '{plan.sync_key}' is not a unique field; "
+                    "use username, email, external_id or a custom field marked unique"
+                )
+            self._mark_interrupted(plan.integration)
+            session = SyncSession(
+                id=uuid.uuid4().hex,
+                integration=plan.integration,
+                vendor=plan.vendor,
+                started_at=datetime.now(UTC),
+                status=SyncStatus.RUNNING,
+                test_run=test_run,
+            )
+            with self._transaction():
+                if not test_run and plan.selection == UserSelection.USERS_AND_SAAS:
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO saas_apps (vendor, created_at) VALUES (?, ?)",
+                        (plan.vendor, _now()),
+                    )
+                self._db.execute(
+                    "INSERT INTO sync_sessions (id, integration, vendor, started_at, status, "
+                    "test_run, pid, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        session.id,
+                        session.integration,
+                        session.vendor,
+                        session.started_at.isoformat(),
+                        session.status.value,
+                        int(test_run),
+                        os.getpid(),
+                        socket.gethostname(),
+                    ),
+                )
+            # Per-run bookkeeping lives in temporary tables: private to this
+            # connection, never written to the database file, gone on a crash.
+            self._db.executescript(
+                "DROP TABLE IF EXISTS temp.run_keys; DROP TABLE IF EXISTS temp.run_seen;"
+                "CREATE TEMP TABLE run_keys (sync_value TEXT PRIMARY KEY) WITHOUT ROWID;"
+                "CREATE TEMP TABLE run_seen (person_id INTEGER PRIMARY KEY);"
+            )
+            self._active_session = session.id
+            self._payload_kept[session.id] = 0
+        return session
+
+    def _mark_interrupted(self, integration: str) -> None:
+        rows = self._db.execute(
+            "SELECT id, pid, host FROM sync_sessions WHERE status = ? AND integration = ?",
+            (SyncStatus.RUNNING.value, integration),
+        ).fetchall()
+        host = socket.gethostname()
+        for session_id, pid, session_host in rows:
+            if session_id == self._active_session:
+                continue
+            if session_host == host and pid is not None and _pid_alive(pid) and pid != os.getpid():
+                continue
+            with self._transaction():
+                self._db.execute(
+                    "UPDATE sync_sessions SET status = ?, ended_at = ?, message = ? "
+                    "WHERE id = ? AND status = ?",
+                    (
+                        SyncStatus.INTERRUPTED.value,
+                        _now(),
+                        "the run stopped before it finished (its process is gone); "
+                        "batches it committed are kept",
+                        session_id,
+                        SyncStatus.RUNNING.value,
+                    ),
+                )
+
+    def apply_batch(
+        self,
+        session_id: str,
+        plan: SyncPlan,
+        records: Sequence[MappedRecord],
+        *,
+        failed: Sequence[RecordError] = (),
+        skipped: int = 0,
+        test_run: bool = False,
+    ) -> BatchOutcome:
+        if session_id != self._active_session:
+            raise StoreError(f"session {session_id} is not the store's active run")
+        with self._lock, self._transaction():
+            writer = _BatchWriter(self, session_id, plan, test_run)
+            outcome = writer.run(records, failed, skipped)
+        return outcome
+
+    def finish_session(
+        self,
+        session_id: str,
+        plan: SyncPlan,
+        *,
+        status: SyncStatus,
+        message: str | None = None,
+        complete: bool = False,
+    ) -> SyncSession:
+        with self._lock:
+            vanished = 0
+            with self._transaction():
+                if complete and session_id == self._active_session:
+                    if self._is_test_run(session_id):
+                        row = self._db.execute(
+                            "SELECT count(*) FROM person_sources WHERE integration = ? AND "
+                            "vanished = 0 AND "
+                            "person_id NOT IN (SELECT person_id FROM temp.run_seen)",
+                            (plan.integration,),
+                        ).fetchone()
+                        vanished = int(row[0])
+                    else:
+                        vanished = self._db.execute(
+                            "UPDATE person_sources SET vanished = 1, vanished_at = ? "
+                            "WHERE integration = ? AND vanished = 0 AND "
+                            "person_id NOT IN (SELECT person_id FROM temp.run_seen)",
+                            (_now(), plan.integration),
+                        ).rowcount
+                self._db.execute(
+                    "UPDATE sync_sessions SET status = ?, ended_at = ?, message = ?, vanished = ? "
+                    "WHERE id = ?",
+                    (status.value, _now(), message, vanished, session_id),
+                )
+            if session_id == self._active_session:
+                self._db.executescript(
+                    "DROP TABLE IF EXISTS temp.run_keys; DROP TABLE IF EXISTS temp.run_seen;"
+                )
+                self._active_session = None
+            self._payload_kept.pop(session_id, None)
+        session = self.get_session(session_id)
+        if session is None:
+            raise StoreError(f"session {session_id} disappeared from the store")
+        return session
+
+    def _is_test_run(self, session_id: str) -> bool:
+        row = self._db.execute(
+            "SELECT test_run FROM sync_sessions WHERE id = ?", (session_id,)
+        ).fetchone()
+        return bool(row and row[0])
+
+    def apply_last_logins(
+        self, vendor: str, logins: Iterable[tuple[str, datetime]], *, test_run: bool = False
+    ) -> int:
+        changed = 0
+        batch: list[tuple[str, datetime]] = []
+        for item in logins:
+            batch.append(item)
+            if len(batch) >= 500:
+                changed += self._apply_login_batch(vendor, batch, test_run)
+                batch = []
+        if batch:
+            changed += self._apply_login_batch(vendor, batch, test_run)
+        return changed
+
+    def _apply_login_batch(
+        self, vendor: str, batch: Sequence[tuple[str, datetime]], test_run: bool
+    ) -> int:
+        by_user = {user_id: json_ready(when) for user_id, when in batch}
+        marks = ",".join("?" * len(by_user))
+        changed = 0
+        with self._lock, self._transaction():
+            rows = self._db.execute(
+                "SELECT DISTINCT s.vendor_user_id, p.id, p.fields FROM person_sources s "
+                f"JOIN people p ON p.id = s.person_id WHERE s.vendor = ? "
+                f"AND s.vendor_user_id IN ({marks})",
+                (vendor, *by_user),
+            ).fetchall()
+            now = _now()
+            for user_id, person_id, text in rows:
+                fields = json.loads(text)
+                if fields.get("last_login") == by_user[user_id]:
+                    continue
+                changed += 1
+                if test_run:
+                    continue
+                fields["last_login"] = by_user[user_id]
+                self._db.execute(
+                    "UPDATE people SET fields = ?, updated_at = ? WHERE id = ?",
+                    (_dumps(fields), now, person_id),
+                )
+            saas_rows = self._db.execute(
+                f"SELECT vendor_user_id, fields FROM saas_users WHERE vendor = ? "
+                f"AND vendor_user_id IN ({marks})",
+                (vendor, *by_user),
+            ).fetchall()
+            for user_id, text in saas_rows:
+                fields = json.loads(text)
+                if fields.get("last_login") == by_user[user_id] or test_run:
+                    continue
+                fields["last_login"] = by_user[user_id]
+                self._db.execute(
+                    "UPDATE saas_users SET fields = ?, updated_at = ? "
+                    "WHERE vendor = ? AND vendor_user_id = ?",
+                    (_dumps(fields), now, vendor, user_id),
+                )
+        return changed
+
+    def get_session(self, session_id: str, *, with_payload: bool = False) -> SyncSession | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sync_sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            errors = tuple(
+                RecordError(vendor_user_id=user_id, reason=reason, field=field)
+                for user_id, field, reason in self._db.execute(
+                    "SELECT vendor_user_id, field, reason FROM session_errors "
+                    "WHERE session_id = ? ORDER BY id",
+                    (session_id,),
+                )
+            )
+            payload: tuple[Mapping[str, Any], ...] = ()
+            if with_payload:
+                payload = tuple(
+                    json.loads(text)
+                    for (text,) in self._db.execute(
+                        "SELECT record FROM session_payload WHERE session_id = ? ORDER BY id",
+                        (session_id,),
+                    )
+                )
+        return _session(row, errors, payload)
+
+    def list_sessions(
+        self, *, integration: str | None = None, limit: int | None = 50
+    ) -> list[SyncSession]:
+        query = f"SELECT {_SESSION_COLUMNS} FROM sync_sessions"
+        params: list[Any] = []
+        if integration is not None:
+            query += " WHERE integration = ?"
+            params.append(integration)
+        query += " ORDER BY started_at DESC, rowid DESC"
+        if limit is not None:
+            query += " LIMIT ?"
+            params.append(limit)
+        with self._lock:
+            rows = self._db.execute(query, params).fetchall()
+        return [_session(row, (), ()) for row in rows]
+
+    # -- integrations -------------------------------------------------------------
+
+    def save_integration(self, entry: IntegrationEntry) -> None:
+        with self._lock, self._transaction():
+            self._db.execute(
+                "INSERT INTO integrations (name, vendor, active, schedule, contacts, source, "
+                "launched_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "vendor = excluded.vendor, active = excluded.active, schedule = excluded.schedule, "
+                "contacts = excluded.contacts, source = excluded.source, "
+                "launched_at = excluded.launched_at",
+                (
+                    entry.name,
+                    entry.vendor,
+                    int(entry.active),
+                    entry.schedule,
+                    _dumps(list(entry.contacts)),
+                    entry.source,
+                    entry.launched_at.isoformat() if entry.launched_at else None,
+                ),
+            )
+
+    def list_integrations(self, *, active_only: bool = False) -> list[IntegrationEntry]:
+        query = (
+            "SELECT name, vendor, active, schedule, contacts, source, launched_at FROM integrations"
+        )
+        if active_only:
+            query += " WHERE active = 1"
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY name").fetchall()
+        return [
+            IntegrationEntry(
+                name=name,
+                vendor=vendor,
+                active=bool(active),
+                schedule=schedule,
+                contacts=tuple(json.loads(contacts)),
+                source=source,
+                launched_at=_parse_time(launched),
+            )
+            for name, vendor, active, schedule, contacts, source, launched in rows
+        ]
+
+    # -- workflow runs ------------------------------------------------------------
+
+    def record_workflow_run(self, run: WorkflowRun) -> None:
+        with self._lock, self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO workflow_runs (id, vendor, preset, started_at, ok, "
+                "person_id, status, request, response, mapped, error, dry_run) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run.id,
+                    run.vendor,
+                    run.preset,
+                    _datetime_text(run.started_at),
+                    int(run.ok),
+                    run.person_id,
+                    run.status,
+                    _dumps(run.request),
+                    None if run.response is None else _dumps(run.response),
+                    _dumps(run.mapped),
+                    run.error,
+                    int(run.dry_run),
+                ),
+            )
+
+    def iter_workflow_runs(
+        self, *, vendor: str | None = None, preset: str | None = None
+    ) -> Iterator[WorkflowRun]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if vendor is not None:
+            clauses.append("vendor = ?")
+            params.append(vendor)
+        if preset is not None:
+            clauses.append("preset = ?")
+            params.append(preset)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, vendor, preset, started_at, ok, person_id, status, request, "
+                f"response, mapped, error, dry_run FROM workflow_runs{where} "
+                "ORDER BY started_at DESC, rowid DESC",
+                params,
+            ).fetchall()
+        for row in rows:
+            (
+                run_id,
+                vendor_name,
+                preset_name,
+                started,
+                ok,
+                person_id,
+                status,
+                request,
+                response,
+                mapped,
+                error,
+                dry_run,
+            ) = row
+            yield WorkflowRun(
+                id=run_id,
+                vendor=vendor_name,
+                preset=preset_name,
+                started_at=datetime.fromisoformat(started),
+                ok=bool(ok),
+                person_id=person_id,
+                status=status,
+                request=json.loads(request),
+                response=None if response is None else json.loads(response),
+                mapped=json.loads(mapped),
+                error=error,
+                dry_run=bool(dry_run),
+            )
+
+    # -- life cycle -----------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on error; nests by doing nothing."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.db = store._db
+        self.outer = False
+
+    def __enter__(self) -> None:
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.outer = True
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if not self.outer:
+            return
+        if exc_type is None:
+            self.db.execute("COMMIT")
+        else:
+            self.db.execute("ROLLBACK")
+
+
+_SESSION_COLUMNS = (
+    "id, integration, vendor, started_at, ended_at, status, test_run, "
+    "created, updated, unchanged, skipped, failed, vanished, message"
+)
+
+
+def _session(
+    row: Sequence[Any], errors: tuple[RecordError, ...], payload: tuple[Mapping[str, Any], ...]
+) -> SyncSession:
+    (
+        session_id,
+        integration,
+        vendor,
+        started,
+        ended,
+        status,
+        test_run,
+        created,
+        updated,
+        unchanged,
+        skipped,
+        failed,
+        vanished,
+        message,
+    ) = row
+    return SyncSession(
+        id=session_id,
+        integration=integration,
+        vendor=vendor,
+        started_at=datetime.fromisoformat(started),
+        ended_at=_parse_time(ended),
+        status=SyncStatus(status),
+        test_run=bool(test_run),
+        counts=SyncCounts(created, updated, unchanged, skipped, failed, vanished),
+        errors=errors,
+        payload=payload,
+        message=message,
+    )
+
+
+def _json_path(field: str) -> str:
+    return '$."' + field.replace('"', '\\"') + '"'
+
+
+def _infer_type(value: Any) -> FieldType:
+    if isinstance(value, bool):
+        return FieldType.BOOLEAN
+    if isinstance(value, int):
+        return FieldType.INTEGER
+    if isinstance(value, datetime):
+        return FieldType.DATETIME
+    if isinstance(value, list | tuple):
+        return FieldType.LIST
+    if isinstance(value, Mapping) or (isinstance(value, str) and len(value) > 255):
+        return FieldType.TEXT
+    return FieldType.STRING
+
+
+_Keyed = tuple[MappedRecord, str, dict[str, Any]]
+"""A record with its sync value and its fields as they read back from JSON."""
+
+
+class _BatchWriter:
+    """Writes one batch inside the caller's transaction (or only counts, in a test run)."""
+
+    def __init__(self, store: SQLiteStore, session_id: str, plan: SyncPlan, test_run: bool) -> None:
+        self.store = store
+        self.db = store._db
+        self.session_id = session_id
+        self.plan = plan
+        self.test_run = test_run
+        self.unique = store.unique_fields()
+        self.now = _now()
+        self.errors: list[RecordError] = []
+        self.payload: list[dict[str, Any]] = []
+        self.created = self.updated = self.unchanged = self.skipped = 0
+
+    def fail(self, user_id: str | None, reason: str, field: str | None = None) -> None:
+        self.errors.append(RecordError(vendor_user_id=user_id, reason=reason, field=field))
+
+    def run(
+        self, records: Sequence[MappedRecord], failed: Sequence[RecordError], skipped: int
+    ) -> BatchOutcome:
+        self.errors.extend(failed)
+        self.skipped = skipped
+        keyed = self._keyed(records)
+        existing = self._existing(keyed)
+        sources = self._sources([row[0] for row in existing.values()])
+        saas = self._saas_users(keyed)
+        owners = self._owners(keyed)
+        next_id = int(self.db.execute("SELECT coalesce(max(id), 0) + 1 FROM people").fetchone()[0])
+
+        new_people: list[tuple[Any, ...]] = []
+        changed_people: list[tuple[Any, ...]] = []
+        seen: list[tuple[int]] = []
+        for record, sync_value, fields in keyed:
+            found = existing.get(sync_value)
+            if found is None:
+                if self.plan.preference == SyncPreference.UPDATE_ONLY:
+                    self.skipped += 1
+                    continue
+                if not self._claim(record, fields, next_id, owners):
+                    continue
+                # A test run writes nothing, so its would-be people get ids no
+                # stored person has (they still count as seen in this run).
+                person_id = -next_id if self.test_run else next_id
+                next_id += 1
+                new_people.append(
+                    (person_id, self.plan.sync_key, sync_value, _dumps(fields), self.now, self.now)
+                )
+                self._link(person_id, record, None, saas)
+                self._index(person_id, fields, {})
+                self.created += 1
+                self._keep(
+                    {
+                        "action": "create",
+                        "vendor_user_id": record.vendor_user_id,
+                        "sync_value": sync_value,
+                        "fields": fields,
+                    }
+                )
+                seen.append((person_id,))
+                continue
+            person_id, old_text = found
+            seen.append((person_id,))
+            if self.plan.preference == SyncPreference.CREATE_ONLY:
+                self.skipped += 1
+                continue
+            old = json.loads(old_text)
+            changes = {k: v for k, v in fields.items() if old.get(k) != v}
+            substantive = {k for k in changes if k not in self.plan.tracking_fields}
+            if substantive and not self._claim(record, changes, person_id, owners):
+                continue
+            linked = self._link(person_id, record, sources.get(person_id), saas)
+            if substantive:
+                old.update(changes)
+                changed_people.append((_dumps(old), self.now, person_id))
+                self._index(person_id, changes, old)
+                self._keep(
+                    {
+                        "action": "update",
+                        "vendor_user_id": record.vendor_user_id,
+                        "sync_value": sync_value,
+                        "fields": changes,
+                    }
+                )
+            if substantive or linked:
+                self.updated += 1
+            else:
+                self.unchanged += 1
+
+        self.db.executemany("INSERT OR IGNORE INTO temp.run_seen (person_id) VALUES (?)", seen)
+        self._mark_failed_seen()
+        if not self.test_run:
+            self.db.executemany(
+                "INSERT INTO people (id, sync_key, sync_value, fields, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                new_people,
+            )
+            self.db.executemany(
+                "UPDATE people SET fields = ?, updated_at = ? WHERE id = ?", changed_people
+            )
+        counts = SyncCounts(
+            created=self.created,
+            updated=self.updated,
+            unchanged=self.unchanged,
+            skipped=self.skipped,
+            failed=len(self.errors),
+        )
+        self._record_session(counts)
+        return BatchOutcome(counts=counts, errors=tuple(self.errors), payload=tuple(self.payload))
+
+    # -- steps ------------------------------------------------------------------
+
+    def _keyed(self, records: Sequence[MappedRecord]) -> list[_Keyed]:
+        key = self.plan.sync_key
+        keyed: list[_Keyed] = []
+        in_batch: set[str] = set()
+        for record in records:
+            value = record.fields.get(key)
+            if value is None or value == "":
+                self.fail(
+                    record.vendor_user_id,
+                    f"the record has no value for the sync key '{key}'",
+                    key,
+                )
+                continue
+            sync_value = _key_text(value)
+            if sync_value in in_batch:
+                self._duplicate(record, sync_value)
+                continue
+            in_batch.add(sync_value)
+            fields = {k: json_ready(v) for k, v in record.fields.items() if k != SAAS_ROLE_TARGET}
+            keyed.append((record, sync_value, fields))
+        if not keyed:
+            return keyed
+        values = [sync_value for _, sync_value, _ in keyed]
+        marks = ",".join("?" * len(values))
+        repeated = {
+            row[0]
+            for row in self.db.execute(
+                f"SELECT sync_value FROM temp.run_keys WHERE sync_value IN ({marks})", values
+            )
+        }
+        if repeated:
+            for record, sync_value, _ in keyed:
+                if sync_value in repeated:
+                    self._duplicate(record, sync_value)
+            keyed = [item for item in keyed if item[1] not in repeated]
+        self.db.executemany(
+            "INSERT INTO temp.run_keys (sync_value) VALUES (?)", [(item[1],) for item in keyed]
+        )
+        return keyed
+
+    def _duplicate(self, record: MappedRecord, sync_value: str) -> None:
+        self.fail(
+            record.vendor_user_id,
+            f"another record in this run already has {self.plan.sync_key} {sync_value!r}; "
+            "the first one was kept",
+            self.plan.sync_key,
+        )
+
+    def _existing(self, keyed: list[_Keyed]) -> dict[str, tuple[int, str]]:
+        if not keyed:
+            return {}
+        values = [item[1] for item in keyed]
+        marks = ",".join("?" * len(values))
+        rows = self.db.execute(
+            "SELECT k.value, p.id, p.fields FROM person_keys k JOIN people p ON p.id = k.person_id "
+            f"WHERE k.field = ? AND k.value IN ({marks})",
+            (self.plan.sync_key, *values),
+        )
+        return {value: (person_id, fields) for value, person_id, fields in rows}
+
+    def _sources(self, person_ids: list[int]) -> dict[int, tuple[str, int]]:
+        if not person_ids:
+            return {}
+        marks = ",".join("?" * len(person_ids))
+        rows = self.db.execute(
+            "SELECT person_id, vendor_user_id, vanished FROM person_sources "
+            f"WHERE integration = ? AND person_id IN ({marks})",
+            (self.plan.integration, *person_ids),
+        )
+        return {person_id: (user_id, vanished) for person_id, user_id, vanished in rows}
+
+    def _saas_users(self, keyed: list[_Keyed]) -> dict[str, tuple[int | None, str | None]]:
+        if self.plan.selection != UserSelection.USERS_AND_SAAS or not keyed:
+            return {}
+        ids = [item[0].vendor_user_id for item in keyed]
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            "SELECT vendor_user_id, person_id, role FROM saas_users "
+            f"WHERE vendor = ? AND vendor_user_id IN ({marks})",
+            (self.plan.vendor, *ids),
+        )
+        return {user_id: (person_id, role) for user_id, person_id, role in rows}
+
+    def _owners(self, keyed: list[_Keyed]) -> dict[tuple[str, str], int]:
+        """Who holds each unique value the batch carries (sync key excluded)."""
+        wanted: dict[str, set[str]] = {}
+        for _, _, fields in keyed:
+            for name in self.unique:
+                if name == self.plan.sync_key:
+                    continue
+                value = fields.get(name)
+                if value not in (None, ""):
+                    wanted.setdefault(name, set()).add(_key_text(value))
+        owners: dict[tuple[str, str], int] = {}
+        for name, values in wanted.items():
+            listed = list(values)
+            marks = ",".join("?" * len(listed))
+            for value, person_id in self.db.execute(
+                f"SELECT value, person_id FROM person_keys WHERE field = ? AND value IN ({marks})",
+                (name, *listed),
+            ):
+                owners[(name, value)] = person_id
+        return owners
+
+    def _claim(
+        self,
+        record: MappedRecord,
+        fields: Mapping[str, Any],
+        person_id: int,
+        owners: dict[tuple[str, str], int],
+    ) -> bool:
+        """Check the record's unique values are free (or its own) and reserve them."""
+        claims: list[tuple[str, str]] = []
+        for name, value in fields.items():
+            if name not in self.unique or name == self.plan.sync_key or value in (None, ""):
+                continue
+            text = _key_text(value)
+            owner = owners.get((name, text))
+            if owner is not None and owner != person_id:
+                self.fail(
+                    record.vendor_user_id,
+                    f"'{name}' {text!r} already belongs to another person and '{name}' is unique",
+                    name,
+                )
+                return False
+            claims.append((name, text))
+        for claim in claims:
+            owners[claim] = person_id
+        return True
+
+    def _index(self, person_id: int, changes: Mapping[str, Any], old: Mapping[str, Any]) -> None:
+        if self.test_run:
+            return
+        for name, value in changes.items():
+            if name not in self.unique:
+                continue
+            if name in old:
+                self.db.execute(
+                    "DELETE FROM person_keys WHERE person_id = ? AND field = ?", (person_id, name)
+                )
+            if value not in (None, ""):
+                self.db.execute(
+                    "INSERT INTO person_keys (field, value, person_id) VALUES (?, ?, ?)",
+                    (name, _key_text(value), person_id),
+                )
+
+    def _link(
+        self,
+        person_id: int,
+        record: MappedRecord,
+        source: tuple[str, int] | None,
+        saas: Mapping[str, tuple[int | None, str | None]],
+    ) -> bool:
+        """Link the person to the integration (and the SaaS app); return whether that changed."""
+        changed = False
+        user_id = record.vendor_user_id
+        if source is None or source != (user_id, 0):
+            changed = True
+            if not self.test_run:
+                self.db.execute(
+                    "INSERT INTO person_sources (integration, person_id, vendor, vendor_user_id, "
+                    "vanished, vanished_at) VALUES (?, ?, ?, ?, 0, NULL) "
+                    "ON CONFLICT (integration, person_id) DO UPDATE SET "
+                    "vendor_user_id = excluded.vendor_user_id, vanished = 0, vanished_at = NULL",
+                    (self.plan.integration, person_id, self.plan.vendor, user_id),
+                )
+        if self.plan.selection == UserSelection.USERS_AND_SAAS:
+            role = record.fields.get(SAAS_ROLE_TARGET, record.role)
+            role = None if role is None else str(role)
+            if saas.get(user_id) != (person_id, role):
+                changed = True
+                if not self.test_run:
+                    self.db.execute(
+                        "INSERT INTO saas_users (vendor, vendor_user_id, person_id, role, fields, "
+                        "created_at, updated_at) VALUES (?, ?, ?, ?, '{}', ?, ?) "
+                        "ON CONFLICT (vendor, vendor_user_id) DO UPDATE SET "
+                        "person_id = excluded.person_id, role = excluded.role, "
+                        "updated_at = excluded.updated_at",
+                        (self.plan.vendor, user_id, person_id, role, self.now, self.now),
+                    )
+        return changed
+
+    def _keep(self, entry: dict[str, Any]) -> None:
+        if not self.test_run:
+            return
+        kept = self.store._payload_kept.get(self.session_id, 0)
+        if kept >= PAYLOAD_LIMIT:
+            return
+        self.store._payload_kept[self.session_id] = kept + 1
+        self.payload.append(entry)
+
+    def _mark_failed_seen(self) -> None:
+        # A record that failed is still present at the vendor: its person must
+        # not be marked as vanished.
+        ids = [(e.vendor_user_id,) for e in self.errors if e.vendor_user_id is not None]
+        if ids:
+            self.db.executemany(
+                "INSERT OR IGNORE INTO temp.run_seen (person_id) SELECT person_id "
+                "FROM person_sources WHERE integration = ? AND vendor_user_id = ?",
+                [(self.plan.integration, user_id) for (user_id,) in ids],
+            )
+
+    def _record_session(self, counts: SyncCounts) -> None:
+        self.db.execute(
+            "UPDATE sync_sessions SET created = created + ?, updated = updated + ?, "
+            "unchanged = unchanged + ?, skipped = skipped + ?, failed = failed + ? WHERE id = ?",
+            (
+                counts.created,
+                counts.updated,
+                counts.unchanged,
+                counts.skipped,
+                counts.failed,
+                self.session_id,
+            ),
+        )
+        self.db.executemany(
+            "INSERT INTO session_errors (session_id, vendor_user_id, field, reason) "
+            "VALUES (?, ?, ?, ?)",
+            [(self.session_id, e.vendor_user_id, e.field, e.reason) for e in self.errors],
+        )
+        self.db.executemany(
+            "INSERT INTO session_payload (session_id, record) VALUES (?, ?)",
+            [(self.session_id, _dumps(entry)) for entry in self.payload],
+        )
