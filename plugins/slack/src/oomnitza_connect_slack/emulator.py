@@ -1,0 +1,855 @@
+"""A local Slack Web API for tests, demos and benchmarks.
+
+It serves ``users.list``, ``users.info``, ``users.lookupByEmail``,
+``team.accessLogs``, ``auth.test`` and ``oauth.v2.access`` (plus an
+auto-approving ``/oauth/v2/authorize``) the way Slack does: errors as HTTP 200
+with ``ok: false``, 429 with ``Retry-After`` over a tier's rate, scope checks,
+single-use refresh tokens and an ``X-Slack-Req-Id`` on every answer.
+
+Users are not stored: user *i* is computed from the seed when a page needs it,
+so a workspace of 100,000 users costs nothing until it is listed. The first
+nine users are one of each special kind (see :data:`SPECIAL_KINDS`); the rest
+are mostly people, with deleted users, bots, app users, guests, invitees and
+sparse profiles sprinkled in.
+
+>>> with SlackEmulator(users=500, seed=1) as slack:
+...     credential = slack.test_credential()
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+import random
+import secrets
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import attrs
+
+from oomnitza_connect.models import AuthKind, Credential
+from oomnitza_connect.testing.emulator import (
+    Emulator,
+    EmulatorRequest,
+    EmulatorResponse,
+    Handler,
+    IssuedToken,
+    json_response,
+    route,
+)
+
+from .mapping import SLACKBOT_USER_ID
+
+__all__ = ["SPECIAL_KINDS", "SlackEmulator"]
+
+FULL_SCOPES = ("users:read", "users:read.email", "admin")
+ACCESS_TOKEN_TTL = 43200.0
+"""Slack's rotating access tokens live 12 hours."""
+
+SPECIAL_KINDS = (
+    "installer",
+    "slackbot",
+    "bot",
+    "app_user",
+    "deleted",
+    "restricted",
+    "ultra_restricted",
+    "invited",
+    "sparse",
+)
+"""The kinds of users 0 to 8, so that even a tiny workspace has one of each."""
+
+_FIRST_NAMES = (
+    "Ada", "Bruno", "Chiara", "Dmitri", "Elena", "Farid", "Greta", "Hiro", "Ines", "Jonas",
+    "Kemal", "Lucia", "Marek", "Nadia", "Oskar", "Priya", "Quentin", "Rosa", "Sven", "Tanvi",
+    "Ugo", "Vera", "Wen", "Ximena", "Yusuf", "Zofia",
+)  # fmt: skip
+_LAST_NAMES = (
+    "Adler", "Brandt", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Haas", "Ivanova",
+    "Jensen", "Kowalski", "Lindqvist", "Moreau", "Nakamura", "Okafor", "Petrov", "Quinn",
+    "Rossi", "Schmidt", "Tanaka", "Usman", "Varga", "Weber", "Xu", "Yilmaz", "Zhou",
+)  # fmt: skip
+_TITLES = (
+    "Engineer", "Designer", "Account Executive", "Support Lead", "Recruiter", "Analyst",
+    "Product Manager", "Controller", "IT Administrator", "Office Manager",
+)  # fmt: skip
+_ZONES = (
+    ("America/Los_Angeles", "Pacific Standard Time", -28800),
+    ("America/New_York", "Eastern Standard Time", -18000),
+    ("Europe/Berlin", "Central European Time", 3600),
+    ("Asia/Tokyo", "Japan Standard Time", 32400),
+)
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_INDEX_WIDTH = 6
+_LOGIN_EPOCH = 1_763_000_000
+"""The newest access-log entry's time; fixed so that runs are reproducible."""
+_LOGIN_STEP = 60
+
+
+def _base36(number: int, width: int) -> str:
+    digits = []
+    while number:
+        number, rest = divmod(number, 36)
+        digits.append(_ALPHABET[rest])
+    return "".join(reversed(digits)).rjust(width, "0")
+
+
+def _alias(handler: Handler) -> Handler:
+    """Serve *handler* on a second route too (Slack takes GET and POST alike)."""
+
+    def alias(emulator: Emulator, request: EmulatorRequest) -> EmulatorResponse:
+        return handler(emulator, request)
+
+    return alias
+
+
+@attrs.define
+class _AuthorizationCode:
+    client_id: str
+    scopes: tuple[str, ...]
+    user_scopes: tuple[str, ...]
+    redirect_uri: str | None
+    expires_at: float
+
+
+class SlackEmulator(Emulator):
+    """An emulated Slack workspace with *users* generated users.
+
+    :param users: how many users ``users.list`` returns (change
+        :attr:`user_count` later to grow or shrink the workspace).
+    :param seed: makes names, ids and kinds reproducible.
+    :param token: the value of the ready-made token (default: a fresh ``xoxp-``).
+    :param scopes: the ready-made token's scopes.
+    :param paid_plan: ``False`` makes ``team.accessLogs`` answer ``paid_only``.
+    :param short_pages: return fewer users than ``limit`` on some pages, as Slack may.
+    :param token_rotation: OAuth installs get 12-hour tokens and refresh tokens.
+    :param access_token_ttl: the lifetime of rotated access tokens, in seconds.
+    :param logins_per_user: access-log entries per user who has signed in.
+    :param max_page_size: the most users one page holds, whatever ``limit`` asks
+        (Slack's own cap is 1000; tests lower it to exercise pagination).
+    :param options: passed to :class:`~oomnitza_connect.testing.emulator.Emulator`
+        (``port``, ``rate_limits``, ``enforce_rate_limits`` …).
+    """
+
+    vendor = "slack"
+    rate_limits = {
+        "users.list": (20, 3),
+        "users.info": (100, 10),
+        "users.lookupByEmail": (50, 5),
+        "team.accessLogs": (20, 3),
+    }
+    """Slack's tiers: Tier 2 is 20/min, Tier 3 50/min, Tier 4 100/min."""
+
+    def __init__(
+        self,
+        *,
+        users: int = 100,
+        seed: int = 0,
+        token: str | None = None,
+        scopes: Iterable[str] = FULL_SCOPES,
+        paid_plan: bool = True,
+        short_pages: bool = True,
+        token_rotation: bool = True,
+        access_token_ttl: float = ACCESS_TOKEN_TTL,
+        logins_per_user: int = 2,
+        max_page_size: int = 1000,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        self.user_count = users
+        self.seed = seed
+        self.paid_plan = paid_plan
+        self.short_pages = short_pages
+        self.token_rotation = token_rotation
+        self.access_token_ttl = access_token_ttl
+        self.logins_per_user = max(1, logins_per_user)
+        self.max_page_size = max(1, min(max_page_size, 1000))
+        self.team_id = "T" + _base36(seed % 36**9 + 36**8, 9)
+        self.team_name = f"Emulated Workspace {seed}"
+        self.team_domain = f"emulated-{seed}"
+        self.email_domain = f"emulated-{seed}.example.com"
+        self._id_prefix = _base36(seed % 36**2, 2)
+        self.client_id = client_id or f"{1000 + seed % 9000}.{seed % 1_000_000:06d}"
+        self.client_secret = client_secret or secrets.token_hex(16)
+        self._lock = threading.Lock()
+        self._overrides: dict[int, dict[str, Any]] = {}
+        self._removed: set[int] = set()
+        self._codes: dict[str, _AuthorizationCode] = {}
+        self._revoked: set[str] = set()
+        self._used_refresh_tokens: set[str] = set()
+        self._request_ids = itertools.count(1)
+        self._eligible_logins: tuple[int, list[int]] | None = None
+        self.token = self.issue_slack_token(
+            kind="user", scopes=scopes, value=token, subject=self.user_id(0)
+        ).value
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> SlackEmulator:
+        """Build an emulator from ``create_emulator`` options, ignoring unknown ones."""
+        known = (
+            "users", "seed", "token", "scopes", "paid_plan", "short_pages", "token_rotation",
+            "access_token_ttl", "logins_per_user", "max_page_size", "client_id",
+            "client_secret", "host", "port", "rate_limits", "enforce_rate_limits",
+        )  # fmt: skip
+        chosen = {key: options[key] for key in known if options.get(key) is not None}
+        return cls(**chosen)
+
+    # -- addresses and credentials -------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The Web API root, like ``https://slack.com/api``."""
+        return self.server_url + "/api"
+
+    @property
+    def server_url(self) -> str:
+        return super().base_url
+
+    @property
+    def authorize_url(self) -> str:
+        return self.server_url + "/oauth/v2/authorize"
+
+    @property
+    def token_url(self) -> str:
+        return self.base_url + "/oauth.v2.access"
+
+    def test_credential(self, name: str = "slack-emulator") -> Credential:
+        """Return a credential for the ready-made token, pointing at this emulator."""
+        return Credential(
+            name=name,
+            vendor="slack",
+            kind=AuthKind.API_KEY,
+            token=self.token,
+            base_url=self.base_url,
+        )
+
+    def issue_slack_token(
+        self,
+        *,
+        kind: str = "bot",
+        scopes: Iterable[str] = FULL_SCOPES,
+        ttl: float | None = None,
+        value: str | None = None,
+        subject: str | None = None,
+    ) -> IssuedToken:
+        """Issue a ``xoxb-`` (bot) or ``xoxp-`` (user) token; with *ttl* it is a rotating one."""
+        prefix = ("xoxe." if ttl is not None else "") + ("xoxb-" if kind == "bot" else "xoxp-")
+        token = self.issue_token(
+            scopes=scopes,
+            ttl=ttl,
+            prefix=prefix + f"{seed_digits(self.seed)}-",
+            subject=subject or (self.bot_user_id if kind == "bot" else self.user_id(0)),
+            value=value,
+        )
+        return token
+
+    def revoke(self, token: str) -> None:
+        """Make *token* answer ``token_revoked`` from now on."""
+        with self._lock:
+            self._revoked.add(token)
+
+    # -- generated users ------------------------------------------------------
+
+    def user_id(self, index: int) -> str:
+        if index == 1:
+            return SLACKBOT_USER_ID
+        return "U" + self._id_prefix + _base36(index, _INDEX_WIDTH)
+
+    @property
+    def bot_user_id(self) -> str:
+        return self.user_id(2)
+
+    def index_of(self, user_id: str) -> int | None:
+        if user_id == SLACKBOT_USER_ID:
+            index = 1
+        elif user_id.startswith("U" + self._id_prefix) and len(user_id) == 3 + _INDEX_WIDTH:
+            try:
+                index = int(user_id[3:], 36)
+            except ValueError:
+                return None
+        else:
+            return None
+        return index if self._exists(index) else None
+
+    def _exists(self, index: int) -> bool:
+        return 0 <= index < self.user_count and index not in self._removed
+
+    def kind_of(self, index: int) -> str:
+        """Return the kind of user *index*: one of :data:`SPECIAL_KINDS` or ``person``."""
+        if index < len(SPECIAL_KINDS):
+            return SPECIAL_KINDS[index]
+        roll = random.Random(f"{self.seed}:{index}:kind").random()
+        for kind, upper in (
+            ("deleted", 0.02),
+            ("bot", 0.03),
+            ("app_user", 0.04),
+            ("restricted", 0.07),
+            ("ultra_restricted", 0.08),
+            ("invited", 0.09),
+            ("sparse", 0.13),
+        ):
+            if roll < upper:
+                return kind
+        return "person"
+
+    def user_ids(self) -> list[str]:
+        """Every user id the workspace lists now, in listing order."""
+        return [self.user_id(i) for i in range(self.user_count) if i not in self._removed]
+
+    def expected_user_ids(self) -> set[str]:
+        return set(self.user_ids())
+
+    def update_user(self, user_id: str, **changes: Any) -> None:
+        """Change a user's fields; ``profile={...}`` is merged into the profile."""
+        index = self.index_of(user_id)
+        if index is None:
+            raise KeyError(user_id)
+        with self._lock:
+            current = self._overrides.setdefault(index, {})
+            profile = changes.pop("profile", None)
+            current.update(changes)
+            if profile is not None:
+                current.setdefault("profile", {}).update(profile)
+            self._eligible_logins = None
+
+    def remove_user(self, user_id: str) -> None:
+        """Take a user out of the workspace entirely (as if never there)."""
+        index = self.index_of(user_id)
+        if index is None:
+            raise KeyError(user_id)
+        with self._lock:
+            self._removed.add(index)
+            self._eligible_logins = None
+
+    def user(self, user_id: str) -> dict[str, Any] | None:
+        """Return the JSON of *user_id* as Slack would send it with every scope."""
+        index = self.index_of(user_id)
+        return None if index is None else self._user_at(index)
+
+    def _user_at(self, index: int) -> dict[str, Any]:
+        rng = random.Random(f"{self.seed}:{index}")
+        kind = self.kind_of(index)
+        first = rng.choice(_FIRST_NAMES)
+        last = rng.choice(_LAST_NAMES)
+        zone, zone_label, zone_offset = rng.choice(_ZONES)
+        handle = f"{first}.{last}.{index}".lower()
+        # Some addresses carry capitals, as real ones do, to exercise lower-casing.
+        email = f"{first}.{last}.{index}@{self.email_domain}"
+        if index % 7 != 3:
+            email = email.lower()
+        uid = self.user_id(index)
+        profile: dict[str, Any] = {
+            "avatar_hash": f"{rng.getrandbits(48):012x}",
+            "status_text": "",
+            "status_emoji": "",
+            "real_name": f"{first} {last}",
+            "real_name_normalized": f"{first} {last}",
+            "display_name": handle,
+            "display_name_normalized": handle,
+            "email": email,
+            "first_name": first,
+            "last_name": last,
+            "title": rng.choice(_TITLES),
+            "phone": f"+1 555 {rng.randrange(10**7):07d}",
+            "skype": handle.replace(".", "_"),
+            "image_24": f"https://avatars.example.com/{uid}_24.png",
+            "image_192": f"https://avatars.example.com/{uid}_192.png",
+            "team": self.team_id,
+        }
+        user: dict[str, Any] = {
+            "id": uid,
+            "team_id": self.team_id,
+            "name": handle,
+            "deleted": False,
+            "color": f"{rng.getrandbits(24):06x}",
+            "real_name": f"{first} {last}",
+            "tz": zone,
+            "tz_label": zone_label,
+            "tz_offset": zone_offset,
+            "profile": profile,
+            "is_admin": index == 0 or rng.random() < 0.03,
+            "is_owner": index == 0,
+            "is_primary_owner": index == 0,
+            "is_restricted": False,
+            "is_ultra_restricted": False,
+            "is_bot": False,
+            "is_app_user": False,
+            "updated": 1_700_000_000 + rng.randrange(60_000_000),
+            "has_2fa": rng.random() < 0.5,
+        }
+        if kind == "slackbot":
+            user.update(
+                name="slackbot", real_name="Slackbot", tz=None, is_admin=False, color="757575",
+                updated=0, deleted=False,
+            )  # fmt: skip
+            user["profile"] = {
+                "real_name": "Slackbot", "real_name_normalized": "Slackbot",
+                "display_name": "Slackbot", "display_name_normalized": "Slackbot",
+                "first_name": "slackbot", "last_name": "", "title": "", "phone": "",
+                "skype": "", "email": None, "always_active": True, "team": self.team_id,
+            }  # fmt: skip
+        elif kind == "bot":
+            bot_name = f"{first.lower()}bot{index}"
+            user.update(name=bot_name, real_name=f"{first} Bot", is_bot=True, is_admin=False)
+            user["profile"] = {
+                "real_name": f"{first} Bot", "display_name": "", "bot_id": "B" + uid[1:],
+                "api_app_id": "A" + uid[1:], "always_active": True, "first_name": f"{first} Bot",
+                "last_name": "", "team": self.team_id, "status_text": "",
+            }  # fmt: skip
+        elif kind == "app_user":
+            user["is_app_user"] = True
+        elif kind == "deleted":
+            user.update(deleted=True, is_admin=False)
+        elif kind == "restricted":
+            user.update(is_restricted=True, is_admin=False)
+        elif kind == "ultra_restricted":
+            user.update(is_restricted=True, is_ultra_restricted=True, is_admin=False)
+        elif kind == "invited":
+            user.update(is_invited_user=True, is_admin=False, real_name="")
+            profile.update(real_name="", real_name_normalized="", display_name="", title="")
+            for key in ("first_name", "last_name", "phone", "skype"):
+                profile.pop(key)
+        elif kind == "sparse":
+            # Slack: unfilled data "may not be present at all, may be null or may be empty".
+            for key in ("first_name", "last_name", "skype"):
+                profile.pop(key)
+            profile.update(title=None, phone="", display_name=None)
+            user.pop("tz")
+        override = self._overrides.get(index)
+        if override:
+            changes = dict(override)
+            profile_changes = changes.pop("profile", None)
+            user.update(changes)
+            if profile_changes:
+                user["profile"] = {**(user.get("profile") or {}), **profile_changes}
+        return user
+
+    def _index_of_email(self, email: str) -> int | None:
+        wanted = email.strip().lower()
+        with self._lock:
+            for index, changes in self._overrides.items():
+                profile = changes.get("profile") or {}
+                if str(profile.get("email") or "").lower() == wanted and self._exists(index):
+                    return index
+        local, _, domain = wanted.partition("@")
+        if domain != self.email_domain:
+            return None
+        try:
+            index = int(local.rsplit(".", 1)[-1])
+        except ValueError:
+            return None
+        if not self._exists(index):
+            return None
+        found = str(self._user_at(index)["profile"].get("email") or "").lower()
+        return index if found == wanted else None
+
+    # -- access logs ------------------------------------------------------------
+
+    def _login_users(self) -> list[int]:
+        """Users with access-log entries: everyone who has signed in (not invitees)."""
+        with self._lock:
+            cached = self._eligible_logins
+            if cached is not None and cached[0] == self.user_count:
+                return cached[1]
+        eligible = [
+            i
+            for i in range(self.user_count)
+            if i not in self._removed and i != 1 and not self._invited(i)
+        ]
+        with self._lock:
+            self._eligible_logins = (self.user_count, eligible)
+        return eligible
+
+    def _login_entry(self, ordinal: int, eligible: list[int]) -> dict[str, Any]:
+        index = eligible[ordinal % len(eligible)]
+        user = self._user_at(index)
+        date_last = _LOGIN_EPOCH - ordinal * _LOGIN_STEP
+        return {
+            "user_id": user["id"],
+            "username": user["name"],
+            "date_first": date_last - 3600 * (1 + ordinal % 5),
+            "date_last": date_last,
+            "count": 1 + ordinal % 7,
+            "ip": f"10.{ordinal % 250}.{(ordinal // 250) % 250}.{index % 250}",
+            "user_agent": "SlackWeb/4.0" if ordinal % 2 else "Slack/4.41 (Mac OS)",
+            "isp": "Example ISP",
+            "country": "US",
+            "region": "CA",
+        }
+
+    def _invited(self, index: int) -> bool:
+        if index in self._overrides:
+            return bool(self._user_at(index).get("is_invited_user"))
+        return self.kind_of(index) == "invited"
+
+    def expected_last_logins(self) -> dict[str, int]:
+        """Return user id -> the newest ``date_last`` in the access logs."""
+        eligible = self._login_users()
+        return {
+            self.user_id(index): _LOGIN_EPOCH - position * _LOGIN_STEP
+            for position, index in enumerate(eligible)
+        }
+
+    # -- Slack conventions --------------------------------------------------------
+
+    def dispatch(self, request: EmulatorRequest) -> EmulatorResponse | None:
+        response = super().dispatch(request)
+        if response is not None:
+            response.headers.setdefault(
+                "X-Slack-Req-Id", f"emu{self.seed}-{next(self._request_ids)}"
+            )
+        return response
+
+    def rate_limited_response(
+        self, retry_after: float, request: EmulatorRequest
+    ) -> EmulatorResponse:
+        return json_response(
+            {"ok": False, "error": "ratelimited"},
+            status=429,
+            **{"Retry-After": str(max(1, round(retry_after)))},
+        )
+
+    def server_error_response(self, status: int, request: EmulatorRequest) -> EmulatorResponse:
+        return json_response({"ok": False, "error": "service_unavailable"}, status=status)
+
+    def not_found_response(self, request: EmulatorRequest) -> EmulatorResponse:
+        return json_response({"ok": False, "error": "unknown_method"}, status=404)
+
+    @staticmethod
+    def _error(code: str, **extra: Any) -> EmulatorResponse:
+        return json_response({"ok": False, "error": code, **extra})
+
+    def _authorize(
+        self, request: EmulatorRequest, needed: str
+    ) -> tuple[IssuedToken | None, EmulatorResponse | None]:
+        """Check the caller's token and scope the way Slack does (HTTP 200, ``ok: false``)."""
+        value = request.bearer_token() or request.params().get("token")
+        if not value:
+            return None, self._error("not_authed")
+        with self._lock:
+            revoked = value in self._revoked
+        if revoked:
+            return None, self._error("token_revoked")
+        token = self.lookup_token(value)
+        if token is None:
+            return None, self._error("invalid_auth")
+        if token.expired():
+            return None, self._error("token_expired")
+        if needed and needed not in token.scopes:
+            return None, self._error(
+                "missing_scope", needed=needed, provided=",".join(sorted(token.scopes))
+            )
+        return token, None
+
+    @staticmethod
+    def _ok(token: IssuedToken, body: dict[str, Any]) -> EmulatorResponse:
+        return json_response(
+            {"ok": True, **body}, **{"X-OAuth-Scopes": ",".join(sorted(token.scopes))}
+        )
+
+    def _visible(self, user: dict[str, Any], token: IssuedToken) -> dict[str, Any]:
+        if "users:read.email" not in token.scopes and isinstance(user.get("profile"), dict):
+            user["profile"].pop("email", None)
+        return user
+
+    # -- methods ----------------------------------------------------------------
+
+    @route("GET", "/api/auth.test", endpoint="auth.test")
+    def auth_test(self, request: EmulatorRequest) -> EmulatorResponse:
+        token, error = self._authorize(request, "")
+        if error is not None or token is None:
+            return error or self._error("invalid_auth")
+        subject = token.subject or self.user_id(0)
+        index = self.index_of(subject)
+        name = self._user_at(index)["name"] if index is not None else "unknown"
+        body: dict[str, Any] = {
+            "url": f"https://{self.team_domain}.slack.com/",
+            "team": self.team_name,
+            "user": name,
+            "team_id": self.team_id,
+            "user_id": subject,
+            "is_enterprise_install": False,
+        }
+        if subject == self.bot_user_id:
+            body["bot_id"] = "B" + subject[1:]
+        return self._ok(token, body)
+
+    auth_test_post = route("POST", "/api/auth.test", endpoint="auth.test")(_alias(auth_test))
+
+    @route("GET", "/api/users.list", endpoint="users.list")
+    def users_list(self, request: EmulatorRequest) -> EmulatorResponse:
+        token, error = self._authorize(request, "users:read")
+        if error is not None or token is None:
+            return error or self._error("invalid_auth")
+        params = request.params()
+        start = 0
+        cursor = params.get("cursor") or ""
+        if cursor:
+            index = self._decode_cursor(cursor)
+            if index is None:
+                return self._error("invalid_cursor")
+            start = index
+        raw_limit = params.get("limit") or ""
+        if raw_limit:
+            try:
+                limit = int(raw_limit)
+            except ValueError:
+                return self._error("invalid_arg_name")
+            limit = min(max(limit, 1), self.max_page_size)
+        elif self.user_count > self.max_page_size:
+            return self._error("limit_required")
+        else:
+            limit = self.max_page_size
+        size = limit
+        if self.short_pages and limit > 1 and (start // limit) % 3 == 1:
+            size = limit // 2
+        members = []
+        index = start
+        while index < self.user_count and len(members) < size:
+            if index not in self._removed:
+                members.append(self._visible(self._user_at(index), token))
+            index += 1
+        next_cursor = self._encode_cursor(index) if index < self.user_count else ""
+        return self._ok(
+            token,
+            {
+                "members": members,
+                "cache_ts": int(time.time()),
+                "response_metadata": {"next_cursor": next_cursor},
+            },
+        )
+
+    users_list_post = route("POST", "/api/users.list", endpoint="users.list")(_alias(users_list))
+
+    def _encode_cursor(self, index: int) -> str:
+        return base64.b64encode(f"user:{self.user_id(index)}".encode()).decode()
+
+    def _decode_cursor(self, cursor: str) -> int | None:
+        try:
+            text = base64.b64decode(cursor.encode(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        if not text.startswith("user:"):
+            return None
+        user_id = text[5:]
+        if user_id == SLACKBOT_USER_ID:
+            return 1
+        try:
+            return int(user_id[3:], 36) if user_id.startswith("U" + self._id_prefix) else None
+        except ValueError:
+            return None
+
+    @route("GET", "/api/users.info", endpoint="users.info")
+    def users_info(self, request: EmulatorRequest) -> EmulatorResponse:
+        token, error = self._authorize(request, "users:read")
+        if error is not None or token is None:
+            return error or self._error("invalid_auth")
+        user_id = request.params().get("user")
+        if not user_id:
+            return self._error("missing_argument")
+        index = self.index_of(user_id)
+        if index is None:
+            return self._error("user_not_found")
+        return self._ok(token, {"user": self._visible(self._user_at(index), token)})
+
+    users_info_post = route("POST", "/api/users.info", endpoint="users.info")(_alias(users_info))
+
+    @route("GET", "/api/users.lookupByEmail", endpoint="users.lookupByEmail")
+    def users_lookup_by_email(self, request: EmulatorRequest) -> EmulatorResponse:
+        token, error = self._authorize(request, "users:read.email")
+        if error is not None or token is None:
+            return error or self._error("invalid_auth")
+        email = request.params().get("email")
+        if not email:
+            return self._error("missing_argument")
+        index = self._index_of_email(email)
+        if index is None:
+            return self._error("users_not_found")
+        return self._ok(token, {"user": self._visible(self._user_at(index), token)})
+
+    users_lookup_by_email_post = route(
+        "POST", "/api/users.lookupByEmail", endpoint="users.lookupByEmail"
+    )(_alias(users_lookup_by_email))
+
+    @route("GET", "/api/team.accessLogs", endpoint="team.accessLogs")
+    def team_access_logs(self, request: EmulatorRequest) -> EmulatorResponse:
+        token, error = self._authorize(request, "admin")
+        if error is not None or token is None:
+            return error or self._error("invalid_auth")
+        if not self.paid_plan:
+            return self._error("paid_only")
+        params = request.params()
+        try:
+            count = min(max(int(params.get("count") or 100), 1), 1000)
+            page = max(int(params.get("page") or 1), 1)
+            before = int(params["before"]) if params.get("before") else None
+        except ValueError:
+            return self._error("invalid_arg_name")
+        if page > 100:
+            # Slack caps paging at 100 pages; older entries are reached with `before`.
+            return self._error("invalid_paging")
+        eligible = self._login_users()
+        total_entries = len(eligible) * self.logins_per_user if eligible else 0
+        first_ordinal = 0
+        if before is not None:
+            # Entries are newest first; skip those newer than `before` (inclusive bound).
+            first_ordinal = max(0, -(-(_LOGIN_EPOCH - before) // _LOGIN_STEP))
+        total = max(total_entries - first_ordinal, 0)
+        start = first_ordinal + (page - 1) * count
+        end = min(start + count, total_entries)
+        logins = [self._login_entry(o, eligible) for o in range(start, end)]
+        pages = max(1, -(-total // count))
+        return self._ok(
+            token,
+            {
+                "logins": logins,
+                "paging": {"count": count, "total": total, "page": page, "pages": pages},
+            },
+        )
+
+    # -- OAuth ------------------------------------------------------------------
+
+    def issue_code(
+        self,
+        *,
+        scopes: Iterable[str] = ("users:read", "users:read.email"),
+        user_scopes: Iterable[str] = (),
+        redirect_uri: str | None = None,
+    ) -> str:
+        """Return an authorization code, as if a user had approved the install."""
+        code = f"{self.seed}.{secrets.token_hex(12)}"
+        with self._lock:
+            self._codes[code] = _AuthorizationCode(
+                client_id=self.client_id,
+                scopes=tuple(scopes),
+                user_scopes=tuple(user_scopes),
+                redirect_uri=redirect_uri,
+                expires_at=time.time() + 600,
+            )
+        return code
+
+    @route("GET", "/oauth/v2/authorize", endpoint="oauth.v2.authorize")
+    def oauth_authorize(self, request: EmulatorRequest) -> EmulatorResponse:
+        """Approve at once and redirect back with a code (no browser needed)."""
+        params = request.params()
+        redirect_uri = params.get("redirect_uri")
+        if params.get("client_id") != self.client_id or not redirect_uri:
+            return json_response({"ok": False, "error": "invalid_client_id"}, status=400)
+        code = self.issue_code(
+            scopes=_split_scopes(params.get("scope")),
+            user_scopes=_split_scopes(params.get("user_scope")),
+            redirect_uri=redirect_uri,
+        )
+        query = {"code": code}
+        if params.get("state") is not None:
+            query["state"] = params["state"]
+        separator = "&" if "?" in redirect_uri else "?"
+        return EmulatorResponse(
+            status=302, headers={"Location": redirect_uri + separator + urlencode(query)}
+        )
+
+    @route("POST", "/api/oauth.v2.access", endpoint="oauth.v2.access")
+    def oauth_access(self, request: EmulatorRequest) -> EmulatorResponse:
+        params = request.params()
+        client_id, client_secret = _basic_credentials(request)
+        client_id = client_id or params.get("client_id")
+        client_secret = client_secret or params.get("client_secret")
+        if client_id != self.client_id:
+            return self._error("invalid_client_id")
+        if not client_secret or not secrets.compare_digest(client_secret, self.client_secret):
+            return self._error("bad_client_secret")
+        grant_type = params.get("grant_type") or (
+            "authorization_code" if params.get("code") else ""
+        )
+        if grant_type == "authorization_code":
+            return self._exchange_code(params)
+        if grant_type == "refresh_token":
+            return self._refresh(params.get("refresh_token") or "")
+        return self._error("invalid_grant_type")
+
+    def _exchange_code(self, params: Mapping[str, str]) -> EmulatorResponse:
+        with self._lock:
+            grant = self._codes.pop(params.get("code") or "", None)
+        if grant is None or grant.expires_at < time.time():
+            return self._error("invalid_code")
+        if grant.redirect_uri and params.get("redirect_uri") != grant.redirect_uri:
+            return self._error("bad_redirect_uri")
+        body: dict[str, Any] = {
+            "app_id": "A" + self.team_id[1:],
+            "team": {"name": self.team_name, "id": self.team_id},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+        if grant.scopes:
+            body.update(self._token_fields("bot", grant.scopes))
+            body["bot_user_id"] = self.bot_user_id
+        authed_user: dict[str, Any] = {"id": self.user_id(0)}
+        if grant.user_scopes:
+            authed_user.update(self._token_fields("user", grant.user_scopes))
+        body["authed_user"] = authed_user
+        return json_response({"ok": True, **body})
+
+    def _token_fields(self, kind: str, scopes: Iterable[str]) -> dict[str, Any]:
+        scopes = tuple(scopes)
+        ttl = self.access_token_ttl if self.token_rotation else None
+        access = self.issue_slack_token(kind=kind, scopes=scopes, ttl=ttl)
+        fields: dict[str, Any] = {
+            "access_token": access.value,
+            "token_type": kind,
+            "scope": ",".join(scopes),
+        }
+        if self.token_rotation:
+            refresh = self.issue_token(
+                scopes=scopes, prefix="xoxe-1-", kind="refresh", subject=kind
+            )
+            fields.update(expires_in=int(self.access_token_ttl), refresh_token=refresh.value)
+        return fields
+
+    def _refresh(self, value: str) -> EmulatorResponse:
+        with self._lock:
+            reused = value in self._used_refresh_tokens
+            self._used_refresh_tokens.add(value)
+        refresh = self.lookup_token(value, kind="refresh")
+        if reused or refresh is None:
+            return self._error("invalid_refresh_token")
+        # Single use: the old refresh token dies with this exchange.
+        self.revoke_token(value)
+        kind = refresh.subject or "bot"
+        body: dict[str, Any] = {
+            "app_id": "A" + self.team_id[1:],
+            "team": {"name": self.team_name, "id": self.team_id},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            **self._token_fields(kind, refresh.scopes),
+        }
+        if kind == "bot":
+            body["bot_user_id"] = self.bot_user_id
+        else:
+            body["user_id"] = self.user_id(0)
+        return json_response({"ok": True, **body})
+
+
+def seed_digits(seed: int) -> str:
+    return str(1000 + seed % 9000)
+
+
+def _split_scopes(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _basic_credentials(request: EmulatorRequest) -> tuple[str | None, str | None]:
+    header = request.header("Authorization") or ""
+    if not header.lower().startswith("basic "):
+        return None, None
+    try:
+        decoded = base64.b64decode(header[6:].strip()).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None, None
+    client_id, _, client_secret = decoded.partition(":")
+    return client_id, client_secret
