@@ -1,9 +1,77 @@
-"""Commands of this area are added by its owner."""
+"""``oomnitza-connect emulator VENDOR``: run a vendor's local emulator in the foreground.
+
+Generic over vendors: the emulator comes from the vendor plugin's
+``create_emulator`` hook. An emulator that offers a ``test_credential()``
+method (returning a :class:`~oomnitza_connect.models.Credential`) gets it
+printed, so a developer can point a credential at it at once.
+"""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import click
+
+from ..models import Credential
+from ..plugins import get_plugin_manager, vendor_info
+from ..testing.emulator import Emulator
+
+__all__ = ["register"]
 
 
 def register(main: click.Group) -> None:
     """Add this module's commands to *main*."""
+    main.add_command(emulator_command)
+
+
+@click.command("emulator")
+@click.argument("vendor")
+@click.option("--users", type=click.IntRange(min=0), default=100, show_default=True,
+              help="How many generated users the emulator serves.")  # fmt: skip
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=0, show_default=True,
+              help="The port on 127.0.0.1 to listen on (0 picks a free one).")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Makes the generated users reproducible.")  # fmt: skip
+@click.option("--token", default=None,
+              help="The test token the emulator accepts (default: a fresh one).")  # fmt: skip
+def emulator_command(vendor: str, users: int, port: int, seed: int, token: str | None) -> None:
+    """Run VENDOR's API emulator on 127.0.0.1 until Ctrl-C."""
+    vendor_info(vendor)  # an unknown vendor fails here, listing the installed ones
+    options: dict[str, Any] = {"users": users, "port": port, "seed": seed}
+    if token is not None:
+        options["token"] = token
+    emulator = get_plugin_manager().hook.create_emulator(vendor=vendor, options=options)
+    if emulator is None:
+        raise click.UsageError(f"the '{vendor}' plugin offers no emulator")
+    if not isinstance(emulator, Emulator):
+        raise click.ClickException(
+            f"the '{vendor}' plugin's create_emulator returned {type(emulator).__name__}, "
+            "not an Emulator"
+        )
+    emulator.start()
+    try:
+        _describe(vendor, emulator, users)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    finally:
+        emulator.stop()
+
+
+def _describe(vendor: str, emulator: Emulator, users: int) -> None:
+    click.echo(f"{vendor} emulator serving {users} users")
+    click.echo(f"base URL: {emulator.base_url}")
+    make_credential = getattr(emulator, "test_credential", None)
+    credential = make_credential() if callable(make_credential) else None
+    if isinstance(credential, Credential):
+        # A throwaway test credential: printing it is the point of this command.
+        token = credential.token.reveal() if credential.token else None
+        click.echo(f"test credential: kind={credential.kind.value}")
+        if token:
+            click.echo(f"token: {token}")
+        if credential.username:
+            click.echo(f"username: {credential.username}")
+        click.echo(f"base_url: {credential.base_url or emulator.base_url}")
+    click.echo("Press Ctrl-C to stop.", err=True)
