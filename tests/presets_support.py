@@ -20,16 +20,19 @@ from urllib.parse import unquote
 import requests
 
 from oomnitza_connect.hookspecs import hookimpl
-from oomnitza_connect.http import ClientOptions, HttpClient, VendorSession
+from oomnitza_connect.http import ClientOptions, HttpClient, VendorErrorInfo, VendorSession
 from oomnitza_connect.models import (
     AuthKind,
     Credential,
     GlobalSetting,
     Preset,
     RateBudget,
+    SyncStatus,
+    UserSelection,
     VendorInfo,
 )
 from oomnitza_connect.plugins import register_plugin
+from oomnitza_connect.store.base import MappedRecord, Store, SyncPlan
 from oomnitza_connect.testing.emulator import (
     Emulator,
     EmulatorRequest,
@@ -470,8 +473,19 @@ def _session(
         base_url,
         auth=BearerAuth(credential),
         options=ClientOptions(base_url=base_url, max_retries=0, pace_requests=False),
+        error_parser=_error_of,
     )
     return VendorSession(info.name, client, credential, settings=dict(settings))
+
+
+def _error_of(response: requests.Response) -> VendorErrorInfo | None:
+    if response.status_code < 400:
+        return None
+    try:
+        message = response.json().get("message")
+    except ValueError:
+        message = None
+    return VendorErrorInfo(message=message or response.reason or f"HTTP {response.status_code}")
 
 
 def acme_credential(emulator: Emulator, *, token: str = ACME_TOKEN) -> Credential:
@@ -505,3 +519,24 @@ def registered_vendors() -> Iterator[None]:
 
 def body_of(request: EmulatorRequest) -> Any:
     return json.loads(request.body) if request.body else None
+
+
+def add_people(store: Store, vendor: str, people: list[tuple[str, dict[str, Any]]]) -> None:
+    """Create people linked to *vendor* accounts through a real sync batch.
+
+    :param people: ``(vendor_user_id, person fields)`` pairs; fields need ``email``.
+    """
+    plan = SyncPlan(
+        integration=f"{vendor}-presets-test",
+        vendor=vendor,
+        sync_key="email",
+        selection=UserSelection.USERS_AND_SAAS,
+    )
+    session = store.start_session(plan)
+    outcome = store.apply_batch(
+        session.id,
+        plan,
+        [MappedRecord(vendor_user_id=user_id, fields=fields) for user_id, fields in people],
+    )
+    assert not outcome.errors, outcome.errors
+    store.finish_session(session.id, plan, status=SyncStatus.SUCCEEDED)

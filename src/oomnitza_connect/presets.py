@@ -821,7 +821,10 @@ def _select_people(
     if where is not None and not where.strip():
         where = None
     if where is not None:
-        variables_of("{{ " + where + " }}")  # fail on bad syntax before anything runs
+        try:  # fail on bad syntax before anything runs
+            variables_of("{{ " + where + " }}")
+        except TemplateError as exc:
+            raise PresetError(f"The filter '{where}' is not a valid expression: {exc}.") from None
     selected: list[Person] = []
     undefined: set[str] = set()
     seen = 0
