@@ -25,10 +25,10 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import pluggy
@@ -40,11 +40,15 @@ from .redaction import install_log_redaction
 
 __all__ = [
     "FailedPlugin",
+    "PluginDescription",
     "PluginDistribution",
+    "describe_plugins",
+    "failed_plugins",
     "get_plugin_manager",
     "loaded_distributions",
-    "failed_plugins",
     "register_plugin",
+    "reset_plugin_manager",
+    "vendor_info",
     "vendor_infos",
 ]
 
@@ -79,6 +83,28 @@ class FailedPlugin:
     error: str
 
 
+@attrs.frozen
+class PluginDescription:
+    """What one registered plugin provides (the ``plugins`` command shows it).
+
+    :param distribution: the installed distribution, or ``None`` for a plugin
+        registered by code (tests, notebooks).
+    :param hooks: the hooks it implements.
+    :param vendors: the vendors it registers.
+    :param auth_kinds: the auth kinds of those vendors.
+    :param presets: how many workflow presets it offers, for any vendor.
+    """
+
+    name: str
+    module: str
+    distribution: str | None
+    version: str | None
+    hooks: tuple[str, ...]
+    vendors: tuple[str, ...]
+    auth_kinds: tuple[str, ...]
+    presets: int
+
+
 _lock = threading.RLock()
 _manager: pluggy.PluginManager | None = None
 _distributions: list[PluginDistribution] = []
@@ -94,7 +120,11 @@ def _env_list(name: str) -> set[str] | None:
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
-    """Return the process-wide plugin manager, loading plugins on first use."""
+    """Return the process-wide plugin manager, loading plugins on first use.
+
+    :raises PluginError: an installed plugin implements a hook that does not
+        exist (a misspelling); the message names the plugin and the hook.
+    """
     global _manager
     with _lock:
         if _manager is not None:
@@ -105,44 +135,58 @@ def get_plugin_manager() -> pluggy.PluginManager:
         for module_name in BUILTIN_PLUGINS:
             module = importlib.import_module(module_name)
             manager.register(module, name=module_name)
+        loaded: list[PluginDistribution] = []
+        failed: list[FailedPlugin] = []
         if os.environ.get(LOAD_ENTRY_POINTS_ENV, "1") != "0":
-            _load_entry_points(manager)
+            _load_entry_points(manager, loaded, failed)
         _check(manager)
         if os.environ.get(TRACE_ENV):
             _enable_tracing(manager)
+        _distributions[:] = loaded
+        _failures[:] = failed
         _manager = manager
         return manager
 
 
-def _load_entry_points(manager: pluggy.PluginManager) -> None:
+def _load_entry_points(
+    manager: pluggy.PluginManager,
+    loaded: list[PluginDistribution],
+    failed: list[FailedPlugin],
+) -> None:
     allowed = _env_list(ALLOW_ENV)
     blocked = _env_list(BLOCK_ENV) or set()
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if allowed is not None and entry_point.name not in allowed:
-            continue
-        if entry_point.name in blocked:
-            manager.set_blocked(entry_point.name)
-            continue
         dist = entry_point.dist
         dist_name = dist.name if dist is not None else entry_point.name
-        if manager.get_plugin(entry_point.name) is not None or manager.is_blocked(
-            entry_point.name
-        ):
+        # Either name works in the lists: the entry point's or the distribution's.
+        names = {entry_point.name, dist_name}
+        if allowed is not None and not names & allowed:
+            continue
+        if names & blocked:
+            manager.set_blocked(entry_point.name)
+            continue
+        if manager.get_plugin(entry_point.name) is not None or manager.is_blocked(entry_point.name):
             continue
         try:
             plugin = entry_point.load()
             manager.register(plugin, name=entry_point.name)
         except Exception as exc:
             message = f"{exc.__class__.__name__}: {exc}"
-            _failures.append(FailedPlugin(entry_point.name, dist_name, message))
+            failed.append(FailedPlugin(entry_point.name, dist_name, message))
+            log.warning(
+                "oomnitza-connect plugin %r from distribution %r failed to load and is skipped: %s",
+                entry_point.name,
+                dist_name,
+                message,
+            )
             warnings.warn(
                 f"oomnitza-connect plugin '{entry_point.name}' from distribution "
                 f"'{dist_name}' failed to load and is skipped: {message}",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
             continue
-        _distributions.append(
+        loaded.append(
             PluginDistribution(
                 name=entry_point.name,
                 distribution=dist_name,
@@ -153,13 +197,29 @@ def _load_entry_points(manager: pluggy.PluginManager) -> None:
 
 
 def _check(manager: pluggy.PluginManager) -> None:
-    try:
-        manager.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise PluginError(
-            f"plugin '{manager.get_name(exc.plugin)}' implements a hook that does not exist: "
-            f"{exc}. Check the spelling against docs/plugins/hooks.md."
-        ) from None
+    """Fail on hook implementations that match no spec (pluggy's check_pending, reworded)."""
+    for hook_name in sorted(vars(manager.hook)):
+        caller = getattr(manager.hook, hook_name)
+        if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.optionalhook:
+                continue
+            known = ", ".join(sorted(_spec_names()))
+            raise PluginError(
+                f"Plugin '{impl.plugin_name}' implements hook '{hook_name}', which does not "
+                f"exist. Check the spelling; the hooks are: {known} "
+                f"(see docs/plugins/hooks.md). To skip an installed plugin, add its name to "
+                f"{BLOCK_ENV}."
+            )
+
+
+def _spec_names() -> list[str]:
+    return [
+        name
+        for name, value in vars(hookspecs).items()
+        if callable(value) and hasattr(value, f"{hookspecs.PROJECT_NAME}_spec")
+    ]
 
 
 def _enable_tracing(manager: pluggy.PluginManager) -> None:
@@ -185,6 +245,55 @@ def failed_plugins() -> list[FailedPlugin]:
     return list(_failures)
 
 
+def describe_plugins(*, include_builtin: bool = False) -> list[PluginDescription]:
+    """Describe every registered plugin, entry-point ones first, then by name.
+
+    :param include_builtin: also describe the core's own hook implementations.
+    """
+    manager = get_plugin_manager()
+    by_name = {dist.name: dist for dist in loaded_distributions()}
+    all_vendors = vendor_infos()
+    described = []
+    for name, plugin in manager.list_name_plugin():
+        if plugin is None or (name in BUILTIN_PLUGINS and not include_builtin):
+            continue
+        hooks = tuple(sorted(caller.name for caller in manager.get_hookcallers(plugin) or ()))
+        vendors = _vendors_of(manager, plugin)
+        kinds = sorted({str(kind) for v in vendors for kind in vendors[v].auth_kinds})
+        presets = 0
+        for impl in manager.hook.workflow_presets.get_hookimpls():
+            if impl.plugin is plugin:
+                for vendor in all_vendors:
+                    offered = cast("Iterable[object] | None", impl.function(vendor=vendor))
+                    presets += len(list(offered or ()))
+        dist = by_name.get(name)
+        described.append(
+            PluginDescription(
+                name=name,
+                module=getattr(plugin, "__name__", type(plugin).__name__),
+                distribution=dist.distribution if dist else None,
+                version=dist.version if dist else None,
+                hooks=hooks,
+                vendors=tuple(sorted(vendors)),
+                auth_kinds=tuple(kinds),
+                presets=presets,
+            )
+        )
+    return sorted(described, key=lambda d: (d.distribution is None, d.name))
+
+
+def _vendors_of(manager: pluggy.PluginManager, plugin: object) -> dict[str, VendorInfo]:
+    found: dict[str, VendorInfo] = {}
+    for impl in manager.hook.register_vendors.get_hookimpls():
+        if impl.plugin is plugin:
+
+            def register(info: VendorInfo) -> None:
+                found[info.name] = info
+
+            impl.function(register=register)
+    return found
+
+
 def vendor_infos() -> dict[str, VendorInfo]:
     """Return every registered vendor by connector name."""
     global _vendors
@@ -194,9 +303,11 @@ def vendor_infos() -> dict[str, VendorInfo]:
 
             def register(info: VendorInfo) -> None:
                 if not isinstance(info, VendorInfo):
-                    raise PluginError(f"register_vendors expects VendorInfo, got {info!r}")
+                    raise PluginError(
+                        f"register_vendors must be given VendorInfo objects, not {info!r}."
+                    )
                 if info.name in found:
-                    raise PluginError(f"vendor '{info.name}' is registered twice")
+                    raise PluginError(f"Vendor '{info.name}' is registered by two plugins.")
                 found[info.name] = info
 
             get_plugin_manager().hook.register_vendors(register=register)
@@ -205,6 +316,11 @@ def vendor_infos() -> dict[str, VendorInfo]:
 
 
 def vendor_info(name: str) -> VendorInfo:
+    """Return the vendor called *name*.
+
+    :raises UnknownVendorError: no registered plugin provides it; the message
+        lists the installed vendors.
+    """
     vendors = vendor_infos()
     try:
         return vendors[name]
@@ -223,12 +339,21 @@ def register_plugin(plugin: ModuleType | object, name: str | None = None) -> Ite
 
     Yields the name it was registered under and unregisters it afterwards,
     even when the block raises.
+
+    :raises PluginError: the plugin is blocked, already registered, or
+        implements a hook wrongly (unknown name, unknown argument).
     """
     manager = get_plugin_manager()
+    label = name or getattr(plugin, "__name__", None) or repr(plugin)
     with _lock:
-        registered = manager.register(plugin, name=name)
+        try:
+            registered = manager.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"Plugin '{label}' implements a hook wrongly: {exc}") from None
+        except ValueError as exc:
+            raise PluginError(f"Plugin '{label}' cannot be registered: {exc}") from None
         if registered is None:
-            raise PluginError(f"plugin {name or plugin!r} is blocked or already registered")
+            raise PluginError(f"Plugin '{label}' is blocked and cannot be registered.")
         try:
             _check(manager)
         except PluginError:
@@ -239,7 +364,8 @@ def register_plugin(plugin: ModuleType | object, name: str | None = None) -> Ite
         yield registered
     finally:
         with _lock:
-            manager.unregister(plugin)
+            if manager.is_registered(plugin):
+                manager.unregister(plugin)
             _invalidate()
 
 

@@ -399,6 +399,22 @@ class Emulator:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    @classmethod
+    def fixture(cls, *, name: str | None = None, **options: Any) -> Any:
+        """Return a pytest fixture that yields a running emulator of this class.
+
+        In a ``conftest.py``: ``acme_emulator = AcmeEmulator.fixture(users=10)``.
+        The emulator starts before the test and stops after it.
+        """
+        import pytest  # the test kit's only pytest dependency; runtime code never calls this
+
+        def running_emulator() -> Any:
+            with cls(**options) as emulator:
+                yield emulator
+
+        running_emulator.__name__ = name or f"{cls.vendor}_emulator"
+        return pytest.fixture(name=name)(running_emulator)
+
     def serve_forever(self) -> None:
         """Run in the foreground until interrupted (``oomnitza-connect emulator``)."""
         self.start()

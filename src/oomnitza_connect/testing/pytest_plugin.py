@@ -1,18 +1,97 @@
 """pytest plugin of oomnitza-connect (registered through the ``pytest11`` entry point).
 
 Under pytest nothing is auto-loaded by surprise: entry-point plugins are not
-loaded, and tests register the plugins they need explicitly.
+loaded, and tests register the plugins they need explicitly, with the
+``register_plugins`` fixture or :func:`oomnitza_connect.plugins.register_plugin`.
+
+Fixtures:
+
+``emulator_factory``
+    ``emulator_factory(EmulatorClass, **options)`` (or an emulator instance)
+    starts an emulator and stops it when the test ends.
+``register_plugins``
+    ``register_plugins(module, ...)`` registers hook implementations for the
+    rest of the test.
+``generic_vendor`` / ``generic_emulator``
+    The test kit's generic vendor, registered, and a running emulator of it.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import Any
 
 import pytest
 
-from ..plugins import LOAD_ENTRY_POINTS_ENV, reset_plugin_manager
+from ..plugins import LOAD_ENTRY_POINTS_ENV, register_plugin, reset_plugin_manager
+from .emulator import Emulator
+
+__all__ = [
+    "emulator_factory",
+    "generic_emulator",
+    "generic_vendor",
+    "pytest_configure",
+    "register_plugins",
+]
+
+EmulatorFactory = Callable[..., Emulator]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ[LOAD_ENTRY_POINTS_ENV] = "0"
     reset_plugin_manager()
+
+
+@pytest.fixture
+def emulator_factory() -> Iterator[EmulatorFactory]:
+    """Start emulators for one test and stop them all afterwards.
+
+    Pass an :class:`Emulator` subclass and its options, or an emulator instance.
+    """
+    started: list[Emulator] = []
+
+    def start(emulator: type[Emulator] | Emulator, /, **options: Any) -> Emulator:
+        if isinstance(emulator, type):
+            instance = emulator(**options)
+        elif options:
+            raise TypeError("options can only be given with an emulator class, not an instance")
+        else:
+            instance = emulator
+        instance.start()
+        started.append(instance)
+        return instance
+
+    yield start
+    for emulator in reversed(started):
+        emulator.stop()
+
+
+@pytest.fixture
+def register_plugins() -> Iterator[Callable[..., None]]:
+    """Register hook-implementing modules or objects until the test ends."""
+    with ExitStack() as stack:
+
+        def register(*plugins: object) -> None:
+            for plugin in plugins:
+                stack.enter_context(register_plugin(plugin))
+
+        yield register
+
+
+@pytest.fixture
+def generic_vendor() -> Iterator[Any]:
+    """Register the test kit's generic vendor and return its module."""
+    from . import generic
+
+    with register_plugin(generic):
+        yield generic
+
+
+@pytest.fixture
+def generic_emulator(emulator_factory: EmulatorFactory) -> Emulator:
+    """A running emulator of the generic vendor with 25 users."""
+    from .generic import GenericEmulator
+
+    return emulator_factory(GenericEmulator, users=25)
