@@ -2,32 +2,72 @@
 
 One :class:`HttpClient` (one ``requests.Session``) per connector session, so
 connections are reused; a base URL that can be overridden everywhere; connect
-and read timeouts; a User-Agent naming the SDK and the plugin; vendor errors
-turned into :class:`~oomnitza_connect.errors.VendorAPIError`.
+and read timeouts; a User-Agent naming the SDK and the plugin; retries with
+tenacity; proactive pacing (:mod:`oomnitza_connect.ratelimit`); vendor errors
+turned into :class:`~oomnitza_connect.errors.VendorAPIError` and friends.
+
+What is retried (see ``docs/http-and-auth.md``):
+
+* 429, or a body the error parser reads as "rate limited": always, even for
+  POST, because the vendor did not process the request. The wait is the
+  vendor's ``Retry-After`` (seconds or an HTTP date), ``X-RateLimit-Reset``
+  (epoch seconds) or the parser's ``retry_after``; when none is given,
+  exponential backoff.
+* 500, 502, 503 and 504, connection errors, read time-outs and malformed
+  JSON: with exponential backoff and jitter, for idempotent requests only
+  (GET, HEAD, PUT, DELETE, OPTIONS, or ``idempotent=True``). A connect
+  time-out is always retried: nothing reached the vendor.
+* 401, or a body the parser flags ``token_expired``: the auth refreshes its
+  token once and the request is sent again.
+* Nothing else: other 4xx fail at once.
+
+Any single wait is capped by ``ClientOptions.max_single_wait`` (a vendor that
+asks for a longer pause makes the request fail with ``RateLimitError``
+carrying ``retry_after``), the sum of waits by ``max_total_wait`` and the
+number of retries by ``max_retries``.
 """
 
 from __future__ import annotations
 
+import email.utils
 import logging
+import random
+import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urljoin, urlsplit
 
 import attrs
 import requests
+import tenacity
 
 from . import __version__
-from .errors import TransportError, VendorAPIError
-from .models import Credential, RateBudget
+from .errors import AuthenticationError, RateLimitError, TransportError, VendorAPIError
+from .models import Credential, RateBudget, VendorInfo
+from .ratelimit import RequestPacer
+
+if TYPE_CHECKING:
+    from .credentials import CredentialStore
 
 __all__ = [
     "ClientOptions",
+    "ErrorParser",
     "HttpClient",
+    "MalformedResponseError",
+    "RefreshableAuth",
     "VendorErrorInfo",
     "VendorSession",
+    "default_error_parser",
+    "open_session",
+    "parse_retry_after",
 ]
 
 log = logging.getLogger(__name__)
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+# Exponential backoff: 0.5 s, 1 s, 2 s, … before jitter, capped by max_single_wait.
+_BACKOFF_BASE = 0.5
 
 
 @attrs.frozen
@@ -36,6 +76,10 @@ class ClientOptions:
 
     :param base_url: replaces the vendor's API root (region, proxy, emulator).
     :param ca_bundle: a PEM file of extra trusted CAs (a private CA); TLS is always verified.
+    :param max_retries: retries after the first attempt, at most.
+    :param max_single_wait: the longest single wait before a retry, in seconds.
+    :param max_total_wait: the longest total of waits for one request, in seconds.
+    :param pace_requests: keep to the vendor's rate budgets before sending.
     """
 
     base_url: str | None = None
@@ -51,12 +95,22 @@ class ClientOptions:
 
 @attrs.frozen
 class VendorErrorInfo:
-    """What a plugin's error parser found in a vendor response."""
+    """What a plugin's error parser found in a vendor response.
+
+    :param message: the vendor's explanation, as a sentence.
+    :param code: the vendor's error code (``invalid_auth``).
+    :param request_id: the vendor's request or tracking id.
+    :param retry_after: seconds to wait; set it for vendors that rate-limit in
+        the body (Slack ``ratelimited``) and the request is retried like a 429.
+    :param token_expired: the access token expired (Slack ``token_expired`` with
+        HTTP 200); the auth refreshes once and the request is retried.
+    """
 
     message: str
     code: str | None = None
     request_id: str | None = None
     retry_after: float | None = None
+    token_expired: bool = False
 
 
 ErrorParser = Callable[[requests.Response], VendorErrorInfo | None]
@@ -72,8 +126,81 @@ def default_error_parser(response: requests.Response) -> VendorErrorInfo | None:
     return VendorErrorInfo(message=response.reason or f"HTTP {response.status_code}")
 
 
+class MalformedResponseError(VendorAPIError):
+    """The vendor answered with a body that is not the JSON it promised."""
+
+
+@runtime_checkable
+class RefreshableAuth(Protocol):
+    """An auth that can replace an access token the vendor refused."""
+
+    def token_rejected(self, sent_authorization: str | None) -> bool:
+        """Get a fresh token after the vendor refused *sent_authorization*.
+
+        Return True when a request sent again would carry a different token.
+        """
+        ...
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Return the seconds a ``Retry-After`` header asks for (delta seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
+
+
+def _header_number(response: requests.Response, name: str) -> float | None:
+    value = response.headers.get(name)
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+class _RetryableFailure(Exception):
+    """One attempt failed in a way worth another try."""
+
+    def __init__(
+        self,
+        reason: str,
+        error: Exception,
+        *,
+        wait: float | None = None,
+        rate_limited: bool = False,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error = error
+        self.wait = wait
+        """The vendor's requested wait; ``None`` means exponential backoff."""
+        self.rate_limited = rate_limited
+
+
+@attrs.frozen
+class JsonResponse:
+    """A successful response and its decoded JSON body."""
+
+    response: requests.Response
+    data: Any
+
+
 class HttpClient:
-    """A connection-reusing, retrying, rate-aware HTTP client for one vendor."""
+    """A connection-reusing, retrying, rate-aware HTTP client for one vendor.
+
+    :param sleep: how to wait between retries and for pacing; tests pass a
+        recorder so that no test sleeps for real.
+    """
 
     def __init__(
         self,
@@ -86,12 +213,19 @@ class HttpClient:
         error_parser: ErrorParser = default_error_parser,
         plugin_version: str | None = None,
         default_headers: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.vendor = vendor
         self.options = options or ClientOptions()
         self.base_url = (self.options.base_url or base_url).rstrip("/") + "/"
         self.error_parser = error_parser
         self.rate_budgets = rate_budgets
+        self.sleep = sleep
+        self.pacer = RequestPacer(
+            rate_budgets if self.options.pace_requests else (),
+            sleep=sleep,
+            max_wait=self.options.max_single_wait,
+        )
         self.session = requests.Session()
         self.session.auth = auth
         # Always verify TLS; a private CA is added, never a way to turn checks off.
@@ -105,6 +239,11 @@ class HttpClient:
         self.session.headers["Accept"] = "application/json"
         if default_headers:
             self.session.headers.update(default_headers)
+
+    @property
+    def auth(self) -> requests.auth.AuthBase | None:
+        auth = self.session.auth
+        return auth if isinstance(auth, requests.auth.AuthBase) else None
 
     # -- URLs ---------------------------------------------------------------
 
@@ -128,22 +267,168 @@ class HttpClient:
         endpoint: str | None = None,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
-        data: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | str | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
     ) -> requests.Response:
-        """Send one request and return the successful response.
+        """Send one request (retrying as the policy allows) and return the successful response.
 
         :param endpoint: the rate-budget name of the call (``users.list``);
             defaults to the path.
         :param idempotent: whether a retry is safe; defaults to True for
             GET/HEAD/PUT/DELETE/OPTIONS and False otherwise.
         :raises VendorAPIError: the vendor answered with an error.
+        :raises RateLimitError: the vendor kept rate limiting past the retry caps.
+        :raises AuthenticationError: the vendor refused the credential (401).
         :raises TransportError: the vendor could not be reached.
         """
+        return self._send(
+            method,
+            path_or_url,
+            endpoint=endpoint,
+            params=params,
+            json=json,
+            data=data,
+            headers=headers,
+            idempotent=idempotent,
+            decode=False,
+        ).response
+
+    def request_json(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        endpoint: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> JsonResponse:
+        """Like :meth:`request`, also decoding the body as JSON.
+
+        A body that is not JSON is retried like a 5xx for idempotent requests
+        (proxies truncate bodies), then raises :class:`MalformedResponseError`.
+        """
+        return self._send(
+            method,
+            path_or_url,
+            endpoint=endpoint,
+            params=params,
+            json=json,
+            data=data,
+            headers=headers,
+            idempotent=idempotent,
+            decode=True,
+        )
+
+    def get_json(self, path_or_url: str, **kwargs: Any) -> Any:
+        """GET *path_or_url* and return its decoded JSON body."""
+        return self.request_json("GET", path_or_url, **kwargs).data
+
+    def post_json(self, path_or_url: str, **kwargs: Any) -> Any:
+        """POST and return the decoded JSON body (retried on 5xx only with ``idempotent=True``)."""
+        return self.request_json("POST", path_or_url, **kwargs).data
+
+    def _send(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        endpoint: str | None,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        data: Mapping[str, Any] | str | None,
+        headers: Mapping[str, str] | None,
+        idempotent: bool | None,
+        decode: bool,
+    ) -> JsonResponse:
+        method = method.upper()
         url = self.url_for(path_or_url)
+        path = urlsplit(url).path
+        endpoint_name = endpoint or path
+        safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        refreshed = False
+
+        def attempt() -> JsonResponse:
+            nonlocal refreshed
+            self.pacer.wait_for_turn(endpoint_name)
+            response = self._transmit(method, url, path, safe, params, json, data, headers)
+            self._observe_quota(response)
+            try:
+                info = self.error_parser(response)
+            except ValueError:
+                # The parser read the body as JSON and it was not.
+                info = None
+                if decode or response.status_code < 400:
+                    raise self._malformed(response, method, endpoint_name, safe) from None
+            if response.status_code == 401 or (info is not None and info.token_expired):
+                sent = response.request.headers.get("Authorization") if response.request else None
+                auth = self.auth
+                if not refreshed and isinstance(auth, RefreshableAuth):
+                    refreshed = True
+                    if auth.token_rejected(sent):
+                        raise _RetryableFailure(
+                            "the access token was refused; it was refreshed",
+                            self._auth_error(response, info),
+                            wait=0.0,
+                        )
+                raise self._auth_error(response, info)
+            if response.status_code == 429 or (info is not None and info.retry_after is not None):
+                wait = self._requested_wait(response, info)
+                raise _RetryableFailure(
+                    f"rate limited (HTTP {response.status_code})",
+                    self._api_error(
+                        response, info, method, endpoint_name, RateLimitError, retry_after=wait
+                    ),
+                    wait=wait,
+                    rate_limited=True,
+                )
+            if response.status_code in RETRYABLE_STATUSES:
+                error = self._api_error(response, info, method, endpoint_name)
+                if safe:
+                    raise _RetryableFailure(
+                        f"HTTP {response.status_code}",
+                        error,
+                        wait=parse_retry_after(response.headers.get("Retry-After")),
+                    )
+                raise error
+            if info is not None:
+                raise self._api_error(response, info, method, endpoint_name)
+            if not decode:
+                return JsonResponse(response, None)
+            try:
+                body = response.json()
+            except ValueError:
+                raise self._malformed(response, method, endpoint_name, safe) from None
+            return JsonResponse(response, body)
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_RetryableFailure),
+            wait=self._wait_for,
+            stop=self._should_stop,
+            sleep=self.sleep,
+            before_sleep=lambda state: self._log_retry(state, method, path),
+            retry_error_callback=self._give_up,
+            reraise=False,
+        )
+        result: JsonResponse = retrying(attempt)
+        return result
+
+    def _transmit(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        safe: bool,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        data: Mapping[str, Any] | str | None,
+        headers: Mapping[str, str] | None,
+    ) -> requests.Response:
         try:
-            response = self.session.request(
+            return self.session.request(
                 method,
                 url,
                 params=params,
@@ -154,23 +439,134 @@ class HttpClient:
             )
         except requests.exceptions.SSLError as exc:
             raise TransportError(
-                f"TLS verification failed for {urlsplit(url).netloc}: {exc.__class__.__name__}. "
-                "If the server uses a private CA, set 'ca_bundle' on the credential.",
+                f"TLS verification failed for {urlsplit(url).netloc} "
+                f"({_tls_reason(exc)}). If the server uses a private CA, set 'ca_bundle' "
+                "on the credential (or ClientOptions.ca_bundle) to a PEM file of that CA.",
                 vendor=self.vendor,
+            ) from None
+        except requests.exceptions.ConnectTimeout:
+            # Nothing reached the vendor, so even a POST is safe to send again.
+            raise _RetryableFailure(
+                "connect time-out",
+                TransportError(
+                    f"{method} {path} failed: connecting to {urlsplit(url).netloc} timed out "
+                    f"after {self.options.connect_timeout} s.",
+                    vendor=self.vendor,
+                ),
             ) from None
         except requests.exceptions.RequestException as exc:
-            raise TransportError(
-                f"{method} {urlsplit(url).path} failed: {exc.__class__.__name__}",
-                vendor=self.vendor,
-            ) from None
-        self.raise_for_error(response, method=method, endpoint=endpoint or urlsplit(url).path)
-        return response
+            error = TransportError(
+                f"{method} {path} failed: {_transport_reason(exc)}.", vendor=self.vendor
+            )
+            if safe:
+                raise _RetryableFailure(_transport_reason(exc), error) from None
+            raise error from None
 
-    def raise_for_error(self, response: requests.Response, *, method: str, endpoint: str) -> None:
-        info = self.error_parser(response)
-        if info is None:
+    def _observe_quota(self, response: requests.Response) -> None:
+        remaining = _header_number(response, "X-RateLimit-Remaining")
+        if remaining is None:
             return
-        raise VendorAPIError(
+        limit = _header_number(response, "X-RateLimit-Limit")
+        self.pacer.observe_quota(
+            int(remaining),
+            None if limit is None else int(limit),
+            _header_number(response, "X-RateLimit-Reset"),
+        )
+
+    def _requested_wait(
+        self, response: requests.Response, info: VendorErrorInfo | None
+    ) -> float | None:
+        wait = parse_retry_after(response.headers.get("Retry-After"))
+        if wait is None:
+            reset = _header_number(response, "X-RateLimit-Reset")
+            if reset is not None:
+                wait = max(reset - time.time(), 0.0)
+        if wait is None and info is not None:
+            wait = info.retry_after
+        return wait
+
+    # -- the retry policy -----------------------------------------------------
+
+    def _wait_for(self, state: tenacity.RetryCallState) -> float:
+        failure = _failure_of(state)
+        if failure is None:
+            return 0.0
+        if failure.wait is not None:
+            return failure.wait
+        ceiling = min(
+            _BACKOFF_BASE * 2.0 ** (state.attempt_number - 1), self.options.max_single_wait
+        )
+        # Jitter spreads the retries of concurrent callers apart.
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def _should_stop(self, state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number > self.options.max_retries:
+            return True
+        upcoming = state.upcoming_sleep
+        if upcoming > self.options.max_single_wait:
+            return True
+        return state.idle_for + upcoming > self.options.max_total_wait
+
+    def _log_retry(self, state: tenacity.RetryCallState, method: str, path: str) -> None:
+        failure = _failure_of(state)
+        reason = failure.reason if failure else "unknown failure"
+        log.info(
+            "%s: retrying %s %s in %.2f s (attempt %d of %d): %s",
+            self.vendor,
+            method,
+            path,
+            state.upcoming_sleep,
+            state.attempt_number + 1,
+            self.options.max_retries + 1,
+            reason,
+        )
+
+    def _give_up(self, state: tenacity.RetryCallState) -> Any:
+        failure = _failure_of(state)
+        if failure is None:  # pragma: no cover - tenacity only stops after a failure
+            raise RuntimeError("retrying stopped without a failure")
+        error = failure.error
+        if failure.rate_limited and isinstance(error, RateLimitError):
+            asked = failure.wait
+            if asked is not None and asked > self.options.max_single_wait:
+                why = (
+                    f"the vendor asked to wait {asked:.0f} s, longer than "
+                    f"max_single_wait ({self.options.max_single_wait:.0f} s)"
+                )
+            else:
+                why = (
+                    f"still rate limited after {state.attempt_number} attempt(s) and "
+                    f"{state.idle_for:.1f} s of waiting"
+                )
+            raise RateLimitError(
+                f"{error.vendor_message}; {why}",
+                retry_after=asked,
+                vendor=self.vendor,
+                status=error.status,
+                code=error.code,
+                request_id=error.request_id,
+                method=error.method,
+                endpoint=error.endpoint,
+            )
+        raise error
+
+    # -- errors ---------------------------------------------------------------
+
+    def _api_error(
+        self,
+        response: requests.Response,
+        info: VendorErrorInfo | None,
+        method: str,
+        endpoint: str,
+        kind: type[VendorAPIError] = VendorAPIError,
+        **extra: Any,
+    ) -> VendorAPIError:
+        info = (
+            info
+            or default_error_parser(response)
+            or VendorErrorInfo(message=f"HTTP {response.status_code}")
+        )
+        return kind(
             info.message,
             vendor=self.vendor,
             status=response.status_code,
@@ -178,10 +574,41 @@ class HttpClient:
             request_id=info.request_id,
             method=method,
             endpoint=endpoint,
+            **extra,
         )
 
-    def get_json(self, path_or_url: str, **kwargs: Any) -> Any:
-        return self.request("GET", path_or_url, **kwargs).json()
+    def _auth_error(
+        self, response: requests.Response, info: VendorErrorInfo | None
+    ) -> AuthenticationError:
+        message = info.message if info else "the vendor refused the credential"
+        return AuthenticationError(
+            message,
+            vendor=self.vendor,
+            status=response.status_code,
+            code=info.code if info else None,
+            request_id=info.request_id if info else None,
+        )
+
+    def _malformed(
+        self, response: requests.Response, method: str, endpoint: str, safe: bool
+    ) -> Exception:
+        error = MalformedResponseError(
+            "the response body is not valid JSON",
+            vendor=self.vendor,
+            status=response.status_code,
+            method=method,
+            endpoint=endpoint,
+        )
+        if safe:
+            return _RetryableFailure("malformed JSON body", error)
+        return error
+
+    def raise_for_error(self, response: requests.Response, *, method: str, endpoint: str) -> None:
+        """Raise the error *response* carries according to the error parser, if any."""
+        info = self.error_parser(response)
+        if info is None:
+            return
+        raise self._api_error(response, info, method, endpoint)
 
     def close(self) -> None:
         self.session.close()
@@ -194,6 +621,37 @@ class HttpClient:
 
     def __repr__(self) -> str:
         return f"<HttpClient vendor={self.vendor!r} base_url={self.base_url!r}>"
+
+
+def _failure_of(state: tenacity.RetryCallState) -> _RetryableFailure | None:
+    if state.outcome is None or not state.outcome.failed:
+        return None
+    exc = state.outcome.exception()
+    return exc if isinstance(exc, _RetryableFailure) else None
+
+
+def _transport_reason(exc: requests.exceptions.RequestException) -> str:
+    # The exception text can hold the full URL (and a token in its query), so
+    # only the kind of failure is reported.
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return "the vendor did not answer in time (read time-out)"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text = str(exc).lower()
+        if "reset" in text or "aborted" in text or "remotedisconnected" in text:
+            return "the connection was reset"
+        if "refused" in text:
+            return "the connection was refused"
+        return "the connection failed"
+    return exc.__class__.__name__
+
+
+def _tls_reason(exc: requests.exceptions.SSLError) -> str:
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return "certificate verify failed"
+    if "hostname" in text.lower():
+        return "the certificate does not match the host name"
+    return "TLS handshake failed"
 
 
 @attrs.define
@@ -218,3 +676,60 @@ class VendorSession:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def open_session(
+    info: VendorInfo,
+    credential: Credential,
+    settings: Mapping[str, str],
+    options: ClientOptions,
+    *,
+    error_parser: ErrorParser = default_error_parser,
+    default_headers: Mapping[str, str] | None = None,
+    plugin_version: str | None = None,
+    credential_store: CredentialStore | None = None,
+    token_response_parser: Any = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> VendorSession:
+    """Build the HTTP client for *credential* and return an (unverified) session.
+
+    The base URL is ``options.base_url``, else ``credential.base_url``, else
+    ``info.base_url``; the CA bundle ``options.ca_bundle`` else
+    ``credential.ca_bundle``; OAuth2 endpoints come from the credential, else
+    from *info*, rendered with *settings* (``{{Talkdesk.Account}}``). Rotated
+    tokens are saved through *credential_store* (the default store when
+    ``None``) before they are used.
+
+    :param token_response_parser: reads a vendor's token endpoint answer (see
+        :class:`oomnitza_connect.auth.TokenResponse`); ``None`` for RFC 6749.
+    """
+    from .auth import auth_for_credential
+
+    base_url = options.base_url or credential.base_url or info.base_url
+    effective = attrs.evolve(
+        options,
+        base_url=base_url,
+        ca_bundle=options.ca_bundle or credential.ca_bundle,
+    )
+    auth = auth_for_credential(
+        credential,
+        info=info,
+        settings=settings,
+        options=effective,
+        credential_store=credential_store,
+        token_response_parser=token_response_parser,
+    )
+    client = HttpClient(
+        info.name,
+        base_url,
+        auth=auth,
+        options=effective,
+        rate_budgets=info.rate_budgets,
+        error_parser=error_parser,
+        plugin_version=plugin_version,
+        default_headers=default_headers,
+        sleep=sleep,
+    )
+    return VendorSession(
+        vendor=info.name, http=client, credential=credential, settings=dict(settings)
+    )

@@ -1,0 +1,880 @@
+"""Authentication strategies: ``requests`` auth classes built from a :class:`Credential`.
+
+=================================  ==========================================
+credential kind                    auth
+=================================  ==========================================
+``api_key``                        :class:`HeaderTokenAuth` (any header, any prefix)
+``basic``                          :class:`BasicAuth`
+``oauth2_client_credentials``      :class:`ClientCredentialsAuth` (client_secret_basic,
+                                   client_secret_post, private_key_jwt)
+``oauth2_authorization_code``      :class:`AuthorizationCodeAuth` (refresh, rotation)
+=================================  ==========================================
+
+OAuth2 requests are prepared and parsed with oauthlib; JWT client assertions
+are signed with PyJWT. Access tokens are cached with their expiry and renewed
+:data:`REFRESH_SKEW` seconds before it, and once more when the vendor refuses
+one (:meth:`OAuth2Auth.token_rejected`, called by the HTTP client). Only one
+thread renews at a time. A rotated refresh token is saved through the
+credential store *before* the new access token is used, so that a crash
+cannot lose it.
+
+The authorization code flow with PKCE (:func:`start_authorization`,
+:func:`complete_authorization`, :func:`login_with_loopback`) is what
+``oomnitza-connect auth login`` runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote_plus, urlsplit, urlunsplit
+
+import attrs
+import jwt
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from oauthlib.oauth2 import BackendApplicationClient, OAuth2Error, WebApplicationClient
+
+from .errors import (
+    AuthenticationError,
+    ConfigurationError,
+    OomnitzaConnectError,
+    RateLimitError,
+    VendorAPIError,
+)
+from .http import ClientOptions, HttpClient, VendorErrorInfo
+from .models import AuthKind, ClientAuthMethod, Credential, VendorInfo
+from .redaction import Secret
+from .templating import render
+
+if TYPE_CHECKING:
+    from .credentials import CredentialStore
+
+__all__ = [
+    "ASSERTION_ALGORITHMS",
+    "REFRESH_SKEW",
+    "AuthorizationCodeAuth",
+    "AuthorizationRequest",
+    "BasicAuth",
+    "ClientCredentialsAuth",
+    "HeaderTokenAuth",
+    "OAuth2Auth",
+    "TokenResponse",
+    "TokenResponseParser",
+    "auth_for_credential",
+    "build_client_assertion",
+    "complete_authorization",
+    "load_private_key",
+    "login_with_loopback",
+    "resolve_oauth_urls",
+    "rfc6749_token_response",
+    "start_authorization",
+]
+
+log = logging.getLogger(__name__)
+
+REFRESH_SKEW = 60.0
+"""Seconds before expiry at which a cached access token is renewed."""
+
+ASSERTION_ALGORITHMS = ("ES256", "ES384", "ES512", "PS256", "PS384", "PS512")
+ASSERTION_LIFETIME = 300
+JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+# ---------------------------------------------------------------------------
+# Static credentials
+# ---------------------------------------------------------------------------
+
+
+class HeaderTokenAuth(requests.auth.AuthBase):
+    """A static token in a header: ``Authorization: Bearer x``, ``X-Api-Key: x``.
+
+    :param prefix: put before the token with a space; empty sends the raw value.
+    """
+
+    def __init__(
+        self, token: Secret, *, header_name: str = "Authorization", prefix: str = "Bearer"
+    ) -> None:
+        self._token = token
+        self.header_name = header_name
+        self.prefix = prefix
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        value = self._token.reveal()
+        request.headers[self.header_name] = f"{self.prefix} {value}" if self.prefix else value
+        return request
+
+    def __repr__(self) -> str:
+        return f"<HeaderTokenAuth header={self.header_name!r} token={self._token!r}>"
+
+
+class BasicAuth(requests.auth.AuthBase):
+    """HTTP Basic whose password stays a :class:`Secret` until the request is sent."""
+
+    def __init__(self, username: str, password: Secret) -> None:
+        self.username = username
+        self._password = password
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        pair = f"{self.username}:{self._password.reveal()}".encode()
+        request.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        return request
+
+    def __repr__(self) -> str:
+        return f"<BasicAuth username={self.username!r} password={self._password!r}>"
+
+
+# ---------------------------------------------------------------------------
+# Token responses
+# ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class TokenResponse:
+    """What a token endpoint granted.
+
+    :param expires_in: seconds the access token lives; ``None`` when unknown
+        (the token is then used until the vendor refuses it).
+    :param refresh_token: a new refresh token, when the server rotates them.
+    """
+
+    access_token: Secret
+    expires_in: float | None = None
+    refresh_token: Secret | None = None
+    token_type: str | None = None
+    scope: tuple[str, ...] = ()
+
+
+TokenResponseParser = Callable[[requests.Response], TokenResponse]
+"""Reads a token endpoint's answer; raise :class:`AuthenticationError` on a refusal.
+
+Vendors that wrap their token response (Slack's ``oauth.v2.access`` answers
+``{"ok": true, "access_token": …}`` and refuses with HTTP 200
+``{"ok": false, "error": "invalid_refresh_token"}``) pass their own parser.
+"""
+
+
+def rfc6749_token_response(response: requests.Response) -> TokenResponse:
+    """Parse a standard (RFC 6749 section 5) token response with oauthlib."""
+    client = BackendApplicationClient(client_id="")
+    try:
+        token = client.parse_request_body_response(response.text)
+    except OAuth2Error as exc:
+        raise AuthenticationError(
+            f"the token endpoint refused the request: {exc.description or exc.error}",
+            status=response.status_code,
+            code=exc.error,
+        ) from None
+    except ValueError:
+        raise AuthenticationError(
+            "the token endpoint answered with a body that is not JSON",
+            status=response.status_code,
+        ) from None
+    return token_response_from_mapping(token)
+
+
+def token_response_from_mapping(token: Mapping[str, Any]) -> TokenResponse:
+    """Build a :class:`TokenResponse` from a decoded token response (for custom parsers)."""
+    access = token.get("access_token")
+    if not access:
+        raise AuthenticationError("the token endpoint answered without an access_token")
+    expires_in = token.get("expires_in")
+    refresh = token.get("refresh_token")
+    scope = token.get("scope") or ()
+    if isinstance(scope, str):
+        scope = tuple(scope.replace(",", " ").split())
+    return TokenResponse(
+        access_token=Secret(str(access)),
+        expires_in=float(expires_in) if expires_in not in (None, "") else None,
+        refresh_token=Secret(str(refresh)) if refresh else None,
+        token_type=token.get("token_type"),
+        scope=tuple(scope),
+    )
+
+
+def _oauth_error_parser(response: requests.Response) -> VendorErrorInfo | None:
+    if response.status_code < 400:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    code = body.get("error")
+    description = body.get("error_description") or (
+        f"the token endpoint refused the request ({code})"
+        if code
+        else f"HTTP {response.status_code}"
+    )
+    return VendorErrorInfo(message=str(description), code=str(code) if code else None)
+
+
+# ---------------------------------------------------------------------------
+# Keys and JWT client assertions
+# ---------------------------------------------------------------------------
+
+
+def load_private_key(text: str) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
+    """Load a PEM private key, or a base64 PKCS#8 DER key as Talkdesk delivers it."""
+    data = text.strip()
+    try:
+        if "-----BEGIN" in data:
+            key = serialization.load_pem_private_key(data.encode("ascii"), password=None)
+        else:
+            key = serialization.load_der_private_key(base64.b64decode(data), password=None)
+    except (ValueError, TypeError):
+        # The library's message can quote the key material.
+        raise ConfigurationError(
+            "the private key could not be read; give a PEM key or a base64 PKCS#8 key",
+            key_path="private_key",
+        ) from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise ConfigurationError(
+            "the private key must be an EC or RSA key",
+            key_path="private_key",
+            allowed=", ".join(ASSERTION_ALGORITHMS),
+        )
+    return key
+
+
+def _default_algorithm(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "PS256"
+    return {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}.get(
+        key.curve.name, "ES256"
+    )
+
+
+def build_client_assertion(
+    client_id: str,
+    audience: str,
+    private_key: Secret,
+    *,
+    key_id: str | None = None,
+    algorithm: str | None = None,
+    now: float | None = None,
+) -> str:
+    """Sign a ``private_key_jwt`` client assertion (RFC 7523).
+
+    ``iss`` = ``sub`` = *client_id*, ``aud`` = the token URL, a random
+    ``jti``, ``iat`` now and ``exp`` five minutes later; the header names
+    *key_id* as ``kid``.
+    """
+    key = load_private_key(private_key.reveal())
+    chosen = algorithm or _default_algorithm(key)
+    if chosen not in ASSERTION_ALGORITHMS:
+        raise ConfigurationError(
+            f"signing algorithm {chosen!r} is not supported",
+            key_path="signing_algorithm",
+            allowed=", ".join(ASSERTION_ALGORITHMS),
+        )
+    issued = int(now if now is not None else time.time())
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": audience,
+        "jti": str(uuid.uuid4()),
+        "iat": issued,
+        "exp": issued + ASSERTION_LIFETIME,
+    }
+    headers = {"kid": key_id} if key_id else None
+    try:
+        return jwt.encode(claims, key, algorithm=chosen, headers=headers)
+    except (ValueError, TypeError, jwt.PyJWTError) as exc:
+        raise ConfigurationError(
+            f"the private key cannot sign with {chosen} ({exc.__class__.__name__})",
+            key_path="signing_algorithm",
+            allowed=", ".join(ASSERTION_ALGORITHMS),
+        ) from None
+
+
+# ---------------------------------------------------------------------------
+# OAuth2 endpoints
+# ---------------------------------------------------------------------------
+
+
+def template_variables(settings: Mapping[str, str]) -> dict[str, Any]:
+    """Expose ``Talkdesk.Account`` both flat and as ``{{Talkdesk.Account}}``."""
+    variables: dict[str, Any] = {}
+    for key, value in settings.items():
+        head, dot, tail = key.partition(".")
+        if dot:
+            group = variables.setdefault(head, {})
+            if isinstance(group, dict):
+                group[tail] = value
+        else:
+            variables[key] = value
+    return variables
+
+
+def _check_endpoint(url: str, what: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return url
+    if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
+        return url  # an emulator on this machine
+    raise ConfigurationError(
+        f"the OAuth2 {what} must use https (plain http is only allowed on 127.0.0.1)",
+        key_path=what,
+        value=url,
+    )
+
+
+def resolve_oauth_urls(
+    credential: Credential, info: VendorInfo | None, settings: Mapping[str, str]
+) -> tuple[str | None, str | None]:
+    """Return (token URL, authorize URL), from the credential or else the vendor, rendered."""
+    variables = template_variables(settings)
+    token_url = credential.token_url or (info.token_url if info else None)
+    authorize_url = credential.authorize_url or (info.authorize_url if info else None)
+    return (
+        _check_endpoint(render(token_url, variables), "token_url") if token_url else None,
+        _check_endpoint(render(authorize_url, variables), "authorize_url")
+        if authorize_url
+        else None,
+    )
+
+
+# ---------------------------------------------------------------------------
+# OAuth2 token management
+# ---------------------------------------------------------------------------
+
+
+class OAuth2Auth(requests.auth.AuthBase):
+    """Base of the OAuth2 auths: a cached access token, renewed when due.
+
+    :param credential_store: where renewed tokens are saved; required for
+        rotating refresh tokens to survive the process.
+    :param token_response_parser: reads the token endpoint's answer.
+    :param refresh_skew: renew this many seconds before the token expires.
+    """
+
+    persist_tokens = False
+
+    def __init__(
+        self,
+        credential: Credential,
+        *,
+        token_url: str,
+        options: ClientOptions | None = None,
+        credential_store: CredentialStore | None = None,
+        token_response_parser: TokenResponseParser | None = None,
+        refresh_skew: float = REFRESH_SKEW,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._credential = credential
+        self.token_url = _check_endpoint(token_url, "token_url")
+        self.credential_store = credential_store
+        self.parse_token_response = token_response_parser or rfc6749_token_response
+        self.refresh_skew = refresh_skew
+        self._clock = clock
+        self._lock = threading.RLock()
+        token_options = attrs.evolve(options or ClientOptions(), base_url=None, pace_requests=False)
+        self._token_client = HttpClient(
+            credential.vendor,
+            self.token_url,
+            options=token_options,
+            error_parser=_oauth_error_parser,
+            sleep=sleep,
+        )
+        self._access_token: Secret | None = credential.access_token
+        self._expires_at: float | None = (
+            credential.expires_at.timestamp() if credential.expires_at else None
+        )
+        self.refresh_count = 0
+
+    @property
+    def credential(self) -> Credential:
+        """The credential with the latest tokens."""
+        return self._credential
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        return f"<{name} credential={self._credential.name!r} token_url={self.token_url!r}>"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.current_token().reveal()}"
+        return request
+
+    def _is_fresh(self) -> bool:
+        if not self._access_token:
+            return False
+        if self._expires_at is None:
+            return True
+        return self._clock() < self._expires_at - self.refresh_skew
+
+    def current_token(self) -> Secret:
+        """Return a usable access token, renewing it first when due."""
+        with self._lock:
+            if not self._is_fresh():
+                self._renew()
+            assert self._access_token is not None
+            return self._access_token
+
+    def token_rejected(self, sent_authorization: str | None) -> bool:
+        """Renew after the vendor refused the token sent in *sent_authorization*."""
+        with self._lock:
+            current = self._access_token
+            if current and sent_authorization != f"Bearer {current.reveal()}":
+                return True  # another thread renewed it meanwhile
+            self._renew()
+            return True
+
+    def _renew(self) -> None:
+        granted = self._request_token()
+        self.refresh_count += 1
+        expires_at = self._clock() + granted.expires_in if granted.expires_in is not None else None
+        updated = attrs.evolve(
+            self._credential,
+            access_token=granted.access_token,
+            refresh_token=granted.refresh_token or self._credential.refresh_token,
+            expires_at=datetime.fromtimestamp(expires_at, UTC) if expires_at else None,
+        )
+        rotated = (
+            granted.refresh_token is not None
+            and granted.refresh_token != self._credential.refresh_token
+        )
+        if self.persist_tokens or rotated:
+            self._persist(updated, rotated=rotated)
+        # Only now, with the new refresh token safe, is the new access token used.
+        self._credential = updated
+        self._access_token = granted.access_token
+        self._expires_at = expires_at
+        log.info(
+            "%s: obtained a new access token for credential '%s'",
+            self._credential.vendor,
+            self._credential.name,
+        )
+
+    def _persist(self, updated: Credential, *, rotated: bool) -> None:
+        store = self.credential_store
+        if store is None:
+            if rotated:
+                log.warning(
+                    "%s: credential '%s' received a new refresh token but no credential "
+                    "store was given; it will be lost when this process ends",
+                    updated.vendor,
+                    updated.name,
+                )
+            return
+        store.save(updated)
+
+    def _request_token(self) -> TokenResponse:
+        raise NotImplementedError
+
+    def _client_auth(self, body: dict[str, str]) -> dict[str, str]:
+        """Add the client's proof to the token request; return extra headers."""
+        credential = self._credential
+        method = credential.client_auth_method
+        if not credential.client_id:
+            raise ConfigurationError(
+                f"credential '{credential.name}' needs a client_id", key_path="client_id"
+            )
+        if method is ClientAuthMethod.PRIVATE_KEY_JWT:
+            if not credential.private_key:
+                raise ConfigurationError(
+                    f"credential '{credential.name}' uses private_key_jwt but has no private_key",
+                    key_path="private_key",
+                )
+            body["client_id"] = credential.client_id
+            body["client_assertion_type"] = JWT_BEARER_ASSERTION
+            body["client_assertion"] = build_client_assertion(
+                credential.client_id,
+                self.token_url,
+                credential.private_key,
+                key_id=credential.key_id,
+                algorithm=credential.signing_algorithm,
+                now=self._clock(),
+            )
+            return {}
+        if not credential.client_secret:
+            # A public client (PKCE): it identifies itself and proves nothing.
+            body["client_id"] = credential.client_id
+            return {}
+        if method is ClientAuthMethod.CLIENT_SECRET_POST:
+            body["client_id"] = credential.client_id
+            body["client_secret"] = credential.client_secret.reveal()
+            return {}
+        # RFC 6749 section 2.3.1: both parts form-encoded before base64.
+        pair = f"{quote_plus(credential.client_id)}:{quote_plus(credential.client_secret.reveal())}"
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
+
+    def _post_token_request(
+        self, body: str, headers: Mapping[str, str], *, repeatable: bool
+    ) -> TokenResponse:
+        try:
+            response = self._token_client.request(
+                "POST",
+                self.token_url,
+                data=body,
+                endpoint="oauth.token",
+                headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
+                idempotent=repeatable,
+            )
+        except RateLimitError:
+            raise
+        except (VendorAPIError, AuthenticationError) as exc:
+            raise AuthenticationError(
+                f"the token endpoint refused credential '{self._credential.name}': "
+                f"{getattr(exc, 'vendor_message', None) or 'access denied'}",
+                vendor=self._credential.vendor,
+                status=exc.status,
+                code=exc.code,
+                request_id=exc.request_id,
+            ) from None
+        try:
+            return self.parse_token_response(response)
+        except AuthenticationError as exc:
+            if exc.vendor is None:
+                raise AuthenticationError(
+                    str(exc), vendor=self._credential.vendor, status=exc.status, code=exc.code
+                ) from None
+            raise
+
+
+def _form(pairs: Mapping[str, str], prepared: str) -> str:
+    from urllib.parse import urlencode
+
+    return "&".join(p for p in (prepared, urlencode(pairs)) if p)
+
+
+class ClientCredentialsAuth(OAuth2Auth):
+    """Machine-to-machine OAuth2 (``grant_type=client_credentials``)."""
+
+    def _request_token(self) -> TokenResponse:
+        credential = self._credential
+        client = BackendApplicationClient(client_id=credential.client_id or "")
+        prepared = client.prepare_request_body(
+            scope=list(credential.scopes) or None, include_client_id=False
+        )
+        extra: dict[str, str] = {}
+        headers = self._client_auth(extra)
+        # A client credentials grant can be asked for again without harm.
+        return self._post_token_request(_form(extra, prepared), headers, repeatable=True)
+
+
+class AuthorizationCodeAuth(OAuth2Auth):
+    """Tokens a user granted in a browser, renewed with the refresh token."""
+
+    persist_tokens = True
+
+    def _request_token(self) -> TokenResponse:
+        credential = self._credential
+        if not credential.refresh_token:
+            raise AuthenticationError(
+                f"credential '{credential.name}' has no valid access token and no refresh "
+                f"token; run 'oomnitza-connect auth login {credential.name}'",
+                vendor=credential.vendor,
+            )
+        client = WebApplicationClient(client_id=credential.client_id or "")
+        prepared = client.prepare_refresh_body(refresh_token=credential.refresh_token.reveal())
+        extra: dict[str, str] = {}
+        headers = self._client_auth(extra)
+        # A rotating refresh token is spent once the server has seen it, so a
+        # request that may have arrived is never sent twice.
+        return self._post_token_request(_form(extra, prepared), headers, repeatable=False)
+
+
+# ---------------------------------------------------------------------------
+# Choosing the auth
+# ---------------------------------------------------------------------------
+
+
+def auth_for_credential(
+    credential: Credential,
+    *,
+    info: VendorInfo | None = None,
+    settings: Mapping[str, str] | None = None,
+    options: ClientOptions | None = None,
+    credential_store: CredentialStore | None = None,
+    token_response_parser: TokenResponseParser | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> requests.auth.AuthBase:
+    """Return the auth for *credential*'s kind.
+
+    With no *credential_store*, OAuth2 tokens are saved through the default
+    store when that store already holds the credential (and kept in memory
+    otherwise).
+    """
+    kind = credential.kind
+    if kind is AuthKind.API_KEY:
+        if not credential.token:
+            raise ConfigurationError(
+                f"credential '{credential.name}' is an api_key credential without a token",
+                key_path="token",
+            )
+        return HeaderTokenAuth(
+            credential.token, header_name=credential.header_name, prefix=credential.header_prefix
+        )
+    if kind is AuthKind.BASIC:
+        username = credential.username or credential.client_id
+        password = credential.password or credential.client_secret
+        if not username or not password:
+            raise ConfigurationError(
+                f"credential '{credential.name}' needs a username and a password",
+                key_path="password",
+            )
+        return BasicAuth(username, password)
+    token_url, _ = resolve_oauth_urls(credential, info, settings or {})
+    if not token_url:
+        raise ConfigurationError(
+            f"credential '{credential.name}' needs a token_url (the vendor declares none)",
+            key_path="token_url",
+        )
+    store = credential_store if credential_store is not None else _default_store_holding(credential)
+    cls: type[OAuth2Auth] = (
+        ClientCredentialsAuth
+        if kind is AuthKind.OAUTH2_CLIENT_CREDENTIALS
+        else AuthorizationCodeAuth
+    )
+    return cls(
+        credential,
+        token_url=token_url,
+        options=options,
+        credential_store=store,
+        token_response_parser=token_response_parser,
+        sleep=sleep,
+    )
+
+
+def _default_store_holding(credential: Credential) -> CredentialStore | None:
+    from .credentials import default_credential_store
+
+    try:
+        store = default_credential_store()
+        store.get(credential.name)
+    except OomnitzaConnectError:
+        return None
+    return store
+
+
+# ---------------------------------------------------------------------------
+# The authorization code flow (auth login)
+# ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class AuthorizationRequest:
+    """One started login: where to send the user, and what to check on return."""
+
+    url: str
+    state: str
+    redirect_uri: str
+    code_verifier: Secret = attrs.field(repr=False)
+
+
+def _prepare_grant_uri(client: WebApplicationClient, authorize_url: str, **kwargs: Any) -> str:
+    parts = urlsplit(authorize_url)
+    if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
+        # oauthlib insists on https; an emulator on this machine speaks http.
+        secure = urlunsplit(("https", *parts[1:]))
+        url: str = client.prepare_request_uri(secure, **kwargs)
+        return "http" + url[len("https") :]
+    prepared: str = client.prepare_request_uri(authorize_url, **kwargs)
+    return prepared
+
+
+def start_authorization(
+    credential: Credential,
+    *,
+    authorize_url: str,
+    redirect_uri: str,
+    scopes: tuple[str, ...] = (),
+) -> AuthorizationRequest:
+    """Build the authorize URL with a fresh ``state`` and a PKCE ``S256`` challenge."""
+    if not credential.client_id:
+        raise ConfigurationError(
+            f"credential '{credential.name}' needs a client_id", key_path="client_id"
+        )
+    client = WebApplicationClient(client_id=credential.client_id)
+    verifier = client.create_code_verifier(64)
+    challenge = client.create_code_challenge(verifier, "S256")
+    state = secrets.token_urlsafe(24)
+    url = _prepare_grant_uri(
+        client,
+        _check_endpoint(authorize_url, "authorize_url"),
+        redirect_uri=redirect_uri,
+        scope=list(scopes or credential.scopes) or None,
+        state=state,
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
+    return AuthorizationRequest(
+        url=url, state=state, redirect_uri=redirect_uri, code_verifier=Secret(verifier)
+    )
+
+
+def code_from_redirect(pending: AuthorizationRequest, returned: str) -> str:
+    """Return the code from the redirect URL (or bare code) the user came back with.
+
+    :raises AuthenticationError: the vendor reported an error or ``state`` differs.
+    """
+    returned = returned.strip()
+    if "code=" not in returned and "error=" not in returned:
+        if not returned:
+            raise AuthenticationError("no authorization code was given")
+        return returned  # a bare code, pasted; there is no state to compare
+    query = urlsplit(returned).query or returned.lstrip("?")
+    values = {k: v[-1] for k, v in parse_qs(query).items()}
+    if "error" in values:
+        reason = values.get("error_description") or values["error"]
+        raise AuthenticationError(f"the authorization was refused: {reason}", code=values["error"])
+    if not secrets.compare_digest(values.get("state", ""), pending.state):
+        raise AuthenticationError(
+            "the redirect's state does not match this login; it may be forged or from "
+            "another attempt, so it was refused"
+        )
+    code = values.get("code")
+    if not code:
+        raise AuthenticationError("the redirect carries no authorization code")
+    return code
+
+
+def complete_authorization(
+    credential: Credential,
+    pending: AuthorizationRequest,
+    returned: str,
+    *,
+    token_url: str,
+    options: ClientOptions | None = None,
+    token_response_parser: TokenResponseParser | None = None,
+    credential_store: CredentialStore | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Credential:
+    """Exchange the returned code for tokens; return (and save) the updated credential."""
+    code = code_from_redirect(pending, returned)
+    exchanger = _CodeExchange(
+        credential,
+        token_url=token_url,
+        options=options,
+        token_response_parser=token_response_parser,
+        clock=clock,
+    )
+    granted = exchanger.exchange(code, pending)
+    expires_at = (
+        datetime.fromtimestamp(clock(), UTC) + timedelta(seconds=granted.expires_in)
+        if granted.expires_in is not None
+        else None
+    )
+    updated = attrs.evolve(
+        credential,
+        access_token=granted.access_token,
+        refresh_token=granted.refresh_token,
+        expires_at=expires_at,
+        redirect_uri=credential.redirect_uri or pending.redirect_uri,
+    )
+    if credential_store is not None:
+        credential_store.save(updated)
+    return updated
+
+
+class _CodeExchange(OAuth2Auth):
+    def exchange(self, code: str, pending: AuthorizationRequest) -> TokenResponse:
+        client = WebApplicationClient(client_id=self._credential.client_id or "")
+        prepared = client.prepare_request_body(
+            code=code,
+            redirect_uri=pending.redirect_uri,
+            code_verifier=pending.code_verifier.reveal(),
+            include_client_id=False,
+        )
+        extra: dict[str, str] = {}
+        headers = self._client_auth(extra)
+        return self._post_token_request(_form(extra, prepared), headers, repeatable=False)
+
+
+class _RedirectCatcher(HTTPServer):
+    returned: str | None = None
+
+
+class _RedirectHandler(BaseHTTPRequestHandler):
+    server: _RedirectCatcher
+
+    def do_GET(self) -> None:
+        if "code=" not in self.path and "error=" not in self.path:
+            self.send_response(404)
+            self.end_headers()
+            return
+        self.server.returned = self.path
+        page = (
+            "<html><body><h1>oomnitza-connect</h1><p>"
+            + html.escape("You can close this window and return to the terminal.")
+            + "</p></body></html>"
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # the request line holds the authorization code
+
+
+def login_with_loopback(
+    credential: Credential,
+    *,
+    authorize_url: str,
+    token_url: str,
+    open_url: Callable[[str], None],
+    port: int = 0,
+    timeout: float = 300.0,
+    options: ClientOptions | None = None,
+    token_response_parser: TokenResponseParser | None = None,
+    credential_store: CredentialStore | None = None,
+) -> Credential:
+    """Run the whole login: catch the redirect on ``http://127.0.0.1:PORT/callback``.
+
+    *open_url* is given the authorize URL (the CLI prints it and opens a
+    browser; tests fetch it with requests). Returns the credential holding
+    the new tokens, saved through *credential_store* when given.
+    """
+    server = _RedirectCatcher(("127.0.0.1", port), _RedirectHandler)
+    server.timeout = timeout
+    try:
+        redirect_uri = f"http://127.0.0.1:{server.server_address[1]}/callback"
+        pending = start_authorization(
+            credential, authorize_url=authorize_url, redirect_uri=redirect_uri
+        )
+        deadline = time.monotonic() + timeout
+        worker = threading.Thread(
+            target=_serve_until_redirect, args=(server, deadline), daemon=True
+        )
+        worker.start()
+        open_url(pending.url)
+        worker.join(timeout + 1)
+        if server.returned is None:
+            raise AuthenticationError(
+                f"no browser came back to {redirect_uri} within {timeout:.0f} s; "
+                "try again or use --paste"
+            )
+        returned = server.returned
+    finally:
+        server.server_close()
+    return complete_authorization(
+        credential,
+        pending,
+        returned,
+        token_url=token_url,
+        options=options,
+        token_response_parser=token_response_parser,
+        credential_store=credential_store,
+    )
+
+
+def _serve_until_redirect(server: _RedirectCatcher, deadline: float) -> None:
+    while server.returned is None and time.monotonic() < deadline:
+        server.timeout = max(min(deadline - time.monotonic(), 1.0), 0.01)
+        server.handle_request()

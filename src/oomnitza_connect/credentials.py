@@ -1,0 +1,333 @@
+"""Named credentials: environment variables, the OS keyring, or a private file.
+
+Where a credential is looked up, in order:
+
+1. ``OOMNITZA_CONNECT_CREDENTIAL_<NAME>``: an environment variable holding the
+   credential as JSON or TOML (``<NAME>`` is the name upper-cased, every
+   character other than a letter or digit turned into ``_``). Read-only.
+2. The persistent store: the OS keyring (through the ``keyring`` library)
+   when a usable backend exists, otherwise ``credentials.json`` in the config
+   directory (``$OOMNITZA_CONNECT_HOME``, else the platform's per-user config
+   directory). The file is written with mode 0600 through a temporary file
+   and ``os.replace``, and refused when other users can read it.
+
+Tokens the SDK renews (``access_token``, ``refresh_token``, ``expires_at``)
+are saved to the persistent store even for a credential defined in the
+environment, and overlay the environment's values when it is read, so a
+rotated refresh token is never shadowed by a stale one.
+
+``OOMNITZA_CONNECT_KEYRING=0`` keeps credentials out of the keyring.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import re
+import stat
+import tempfile
+import threading
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import platformdirs
+
+from .config import structure, unstructure
+from .errors import ConfigurationError
+from .models import Credential
+
+__all__ = [
+    "CREDENTIAL_ENV_PREFIX",
+    "HOME_ENV",
+    "KEYRING_ENV",
+    "KEYRING_SERVICE",
+    "CredentialStore",
+    "config_home",
+    "credential_env_name",
+    "default_credential_store",
+    "usable_keyring",
+]
+
+CREDENTIAL_ENV_PREFIX = "OOMNITZA_CONNECT_CREDENTIAL_"
+HOME_ENV = "OOMNITZA_CONNECT_HOME"
+KEYRING_ENV = "OOMNITZA_CONNECT_KEYRING"
+KEYRING_SERVICE = "oomnitza-connect"
+CREDENTIALS_FILE = "credentials.json"
+SECRET_KEYS = frozenset(
+    {"token", "password", "client_secret", "private_key", "access_token", "refresh_token"}
+)
+TOKEN_KEYS = ("access_token", "refresh_token", "expires_at")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def config_home(environ: Mapping[str, str] | None = None) -> Path:
+    """Return the directory holding oomnitza-connect's configuration."""
+    env = os.environ if environ is None else environ
+    override = env.get(HOME_ENV)
+    if override:
+        return Path(override)
+    return platformdirs.user_config_path("oomnitza-connect")
+
+
+def credential_env_name(name: str) -> str:
+    """Return the environment variable that may define credential *name*."""
+    return CREDENTIAL_ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def usable_keyring() -> Any:
+    """Return the keyring backend when it can really store secrets, else ``None``."""
+    import keyring
+    from keyring.backends import chainer, fail, null
+
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring | null.Keyring):
+        return None
+    if isinstance(backend, chainer.ChainerBackend) and not backend.backends:
+        return None
+    return backend
+
+
+def _check_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise ConfigurationError(
+            f"'{name}' is not a valid credential name",
+            allowed="letters, digits, '_', '.', '-', starting with a letter or digit",
+        )
+
+
+def _to_data(credential: Credential) -> dict[str, Any]:
+    data: dict[str, Any] = unstructure(credential)
+    return {k: v for k, v in data.items() if v is not None and v != [] and v != ()}
+
+
+def _from_data(data: Mapping[str, Any], *, source: str) -> Credential:
+    return structure(data, Credential, file=source, secret_keys=SECRET_KEYS)
+
+
+class CredentialStore:
+    """Named credentials, read from the environment and kept in the keyring or a file.
+
+    :param home: the config directory (default: :func:`config_home`).
+    :param keyring_backend: a keyring backend to use, ``False`` for none, or
+        ``None`` to use the system's when it is usable.
+    :param environ: the environment to read (default: ``os.environ``).
+    """
+
+    def __init__(
+        self,
+        home: str | Path | None = None,
+        *,
+        keyring_backend: Any = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.environ = os.environ if environ is None else environ
+        self.home = Path(home) if home is not None else config_home(self.environ)
+        if keyring_backend is False or self.environ.get(KEYRING_ENV) == "0":
+            self.keyring: Any = None
+        elif keyring_backend is None:
+            self.keyring = usable_keyring()
+        else:
+            self.keyring = keyring_backend
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        where = "keyring" if self.keyring is not None else str(self.file)
+        return f"<CredentialStore {where}>"
+
+    @property
+    def file(self) -> Path:
+        return self.home / CREDENTIALS_FILE
+
+    # -- the public API ---------------------------------------------------------
+
+    def get(self, name: str) -> Credential:
+        """Return credential *name*.
+
+        :raises ConfigurationError: it does not exist, or its definition is bad.
+        """
+        with self._lock:
+            stored = self._stored_data(name)
+            env_data = self._env_data(name)
+            if env_data is not None:
+                if stored is not None:
+                    env_data.update({k: stored[k] for k in TOKEN_KEYS if k in stored})
+                return _from_data(env_data, source=f"${credential_env_name(name)}")
+            if stored is not None:
+                return _from_data(stored, source=self._source_label(name))
+        known = ", ".join(c.name for c in self.list()) or "none"
+        raise ConfigurationError(
+            f"no credential named '{name}' (known: {known}); add it with "
+            f"'oomnitza-connect credentials add {name} ...' or set ${credential_env_name(name)}"
+        )
+
+    def save(self, credential: Credential) -> None:
+        """Create or replace *credential* in the persistent store, atomically."""
+        _check_name(credential.name)
+        data = _to_data(credential)
+        with self._lock:
+            document = self._read_file()
+            entries: dict[str, Any] = document["credentials"]
+            if self.keyring is not None:
+                self.keyring.set_password(KEYRING_SERVICE, credential.name, json.dumps(data))
+                entries[credential.name] = {"stored_in": "keyring"}
+            else:
+                entries[credential.name] = data
+            self._write_file(document)
+
+    def remove(self, name: str) -> None:
+        """Delete credential *name* from the persistent store."""
+        with self._lock:
+            document = self._read_file()
+            entry = document["credentials"].pop(name, None)
+            if entry is None:
+                if self._env_data(name) is not None:
+                    raise ConfigurationError(
+                        f"credential '{name}' is defined by ${credential_env_name(name)}; "
+                        "unset that variable to remove it"
+                    )
+                raise ConfigurationError(f"no credential named '{name}' is stored")
+            if entry.get("stored_in") == "keyring" and self.keyring is not None:
+                self.keyring.delete_password(KEYRING_SERVICE, name)
+            self._write_file(document)
+
+    def list(self) -> builtins.list[Credential]:
+        """Return every credential (environment and stored), sorted by name."""
+        names: set[str] = set(self._stored_names())
+        names.update(self._env_names())
+        return [self.get(name) for name in sorted(names)]
+
+    def source_of(self, name: str) -> str:
+        """Say where credential *name* comes from: ``environment``, ``keyring`` or ``file``."""
+        if self._env_data(name) is not None:
+            return "environment"
+        entry = self._read_file()["credentials"].get(name)
+        if entry is None:
+            raise ConfigurationError(f"no credential named '{name}'")
+        return "keyring" if entry.get("stored_in") == "keyring" else "file"
+
+    # -- the environment --------------------------------------------------------
+
+    def _env_names(self) -> builtins.list[str]:
+        names: builtins.list[str] = []
+        for key, value in self.environ.items():
+            if key.startswith(CREDENTIAL_ENV_PREFIX) and value.strip():
+                data = self._parse_env(key, value)
+                names.append(str(data.get("name") or key[len(CREDENTIAL_ENV_PREFIX) :].lower()))
+        return names
+
+    def _env_data(self, name: str) -> dict[str, Any] | None:
+        variable = credential_env_name(name)
+        value = self.environ.get(variable)
+        if not value or not value.strip():
+            return None
+        data = self._parse_env(variable, value)
+        if data.setdefault("name", name) != name:
+            raise ConfigurationError(
+                f"names credential '{data['name']}' but is read for '{name}'",
+                file=f"${variable}",
+                key_path="name",
+            )
+        return data
+
+    @staticmethod
+    def _parse_env(variable: str, value: str) -> dict[str, Any]:
+        text = value.strip()
+        try:
+            data = json.loads(text) if text.startswith("{") else tomllib.loads(text)
+        except (ValueError, tomllib.TOMLDecodeError):
+            # The message would quote the value, which holds secrets.
+            raise ConfigurationError(
+                "is neither a JSON object nor TOML", file=f"${variable}"
+            ) from None
+        if not isinstance(data, dict):
+            raise ConfigurationError("must hold a JSON object or TOML table", file=f"${variable}")
+        return data
+
+    # -- the persistent store ------------------------------------------------------
+
+    def _source_label(self, name: str) -> str:
+        entry = self._read_file()["credentials"].get(name) or {}
+        if entry.get("stored_in") == "keyring":
+            return f"keyring {KEYRING_SERVICE}/{name}"
+        return str(self.file)
+
+    def _stored_names(self) -> builtins.list[str]:
+        return list(self._read_file()["credentials"])
+
+    def _stored_data(self, name: str) -> dict[str, Any] | None:
+        entry = self._read_file()["credentials"].get(name)
+        if entry is None:
+            return None
+        if entry.get("stored_in") != "keyring":
+            return dict(entry)
+        if self.keyring is None:
+            raise ConfigurationError(
+                f"credential '{name}' is kept in the OS keyring, which is not available now",
+                file=str(self.file),
+            )
+        raw = self.keyring.get_password(KEYRING_SERVICE, name)
+        if raw is None:
+            raise ConfigurationError(
+                f"credential '{name}' is listed but missing from the keyring; add it again",
+                file=str(self.file),
+            )
+        data = json.loads(raw)
+        return dict(data) if isinstance(data, dict) else None
+
+    def _read_file(self) -> dict[str, Any]:
+        path = self.file
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            return {"version": 1, "credentials": {}}
+        if os.name != "nt" and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigurationError(
+                f"the credentials file is readable by other users (mode "
+                f"{stat.S_IMODE(info.st_mode):o}), so it was not loaded; "
+                f"run 'chmod 600 {path}'",
+                file=str(path),
+            )
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            raise ConfigurationError("is not valid JSON", file=str(path)) from None
+        if not isinstance(document, dict) or not isinstance(document.get("credentials"), dict):
+            raise ConfigurationError(
+                "must hold an object with a 'credentials' table",
+                file=str(path),
+                key_path="credentials",
+            )
+        return document
+
+    def _write_file(self, document: dict[str, Any]) -> None:
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # mkstemp creates the file with mode 0600 before anything is written.
+        handle, temporary = tempfile.mkstemp(dir=self.home, prefix=".credentials-", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                json.dump(document, stream, indent=2, sort_keys=True)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, self.file)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+def default_credential_store() -> CredentialStore:
+    """Return the store under ``$OOMNITZA_CONNECT_HOME`` (or the user config directory)."""
+    return CredentialStore()
+
+
+def with_tokens_of(credential: Credential, other: Credential) -> Credential:
+    """Return *credential* carrying *other*'s renewed tokens."""
+    return attrs.evolve(
+        credential,
+        access_token=other.access_token,
+        refresh_token=other.refresh_token,
+        expires_at=other.expires_at,
+    )

@@ -1,0 +1,144 @@
+"""Proactive pacing: keep to a vendor's published rate so it never has to say 429.
+
+A plugin declares :class:`~oomnitza_connect.models.RateBudget`\\ s; the HTTP
+client asks :class:`RequestPacer` for permission before each request. Each
+endpoint has a token bucket (``"*"`` is the fallback for endpoints without a
+budget of their own); a request that finds the bucket empty reserves the next
+slot and sleeps until it comes, so concurrent callers (presets run bulk calls
+on threads) queue up fairly instead of racing.
+
+Vendors that report their remaining quota (Intercom's ``X-RateLimit-Remaining``
+and ``X-RateLimit-Reset``) slow the pacer down further when the quota is
+nearly used up: the remaining calls are spread over the time left until the
+reset.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from .models import RateBudget
+
+__all__ = ["FALLBACK_ENDPOINT", "RequestPacer", "TokenBucket"]
+
+FALLBACK_ENDPOINT = "*"
+
+# Requests leave the client spaced by the declared interval, but arrive at the
+# vendor with network jitter; keeping a little under the limit absorbs it.
+_SAFETY_MARGIN = 0.05
+
+
+class TokenBucket:
+    """A thread-safe token bucket that hands out reservations.
+
+    :param rate_per_second: tokens added per second.
+    :param capacity: the most tokens held at once (the burst).
+    """
+
+    def __init__(
+        self,
+        rate_per_second: float,
+        capacity: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if rate_per_second <= 0:
+            raise ValueError("a rate budget needs a positive rate")
+        self.rate = rate_per_second
+        self.capacity = max(capacity, 1)
+        self._clock = clock
+        self._tokens = float(self.capacity)
+        self._updated = clock()
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Take one token and return how many seconds to wait before using it."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+            self._tokens -= 1
+            # A negative balance is a queue of reservations: the caller waits
+            # until the refill covers its place in it.
+            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+
+class RequestPacer:
+    """Spaces requests per endpoint according to rate budgets.
+
+    :param budgets: the budgets to keep; an empty tuple paces nothing.
+    :param sleep: how to wait (tests inject a recorder).
+    :param clock: a monotonic clock.
+    :param wall_clock: the epoch clock used for ``X-RateLimit-Reset``.
+    :param max_wait: the longest single pause taken for a reported quota.
+    """
+
+    def __init__(
+        self,
+        budgets: Iterable[RateBudget] = (),
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        max_wait: float = 60.0,
+    ) -> None:
+        self._sleep = sleep
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self.max_wait = max_wait
+        self._buckets: dict[str, TokenBucket] = {}
+        for budget in budgets:
+            rate = budget.requests_per_minute / 60.0 * (1 - _SAFETY_MARGIN)
+            self._buckets[budget.endpoint] = TokenBucket(rate, budget.burst, clock=clock)
+        self._quota_lock = threading.Lock()
+        self._quota_next_slot = 0.0
+        self._quota_interval = 0.0
+        self._quota_until = 0.0
+
+    def bucket_for(self, endpoint: str) -> TokenBucket | None:
+        return self._buckets.get(endpoint) or self._buckets.get(FALLBACK_ENDPOINT)
+
+    def wait_for_turn(self, endpoint: str) -> float:
+        """Block until a request to *endpoint* may go out; return the seconds waited."""
+        delay = 0.0
+        bucket = self.bucket_for(endpoint)
+        if bucket is not None:
+            delay = bucket.reserve()
+        delay = max(delay, self._quota_delay())
+        if delay > 0:
+            self._sleep(delay)
+        return delay
+
+    def _quota_delay(self) -> float:
+        with self._quota_lock:
+            now = self._clock()
+            if now >= self._quota_until or self._quota_interval <= 0:
+                return 0.0
+            slot = max(now, self._quota_next_slot)
+            self._quota_next_slot = slot + self._quota_interval
+            return min(slot - now, self.max_wait)
+
+    def observe_quota(self, remaining: int, limit: int | None, reset_epoch: float | None) -> None:
+        """Slow down when a vendor reports its quota nearly used up.
+
+        With less than a tenth of the quota (and at most 10 calls) left, the
+        remaining calls are spread evenly until *reset_epoch*; with none left,
+        the next call waits for the reset.
+        """
+        threshold = 10 if limit is None else max(1, min(10, limit // 10))
+        if remaining > threshold or reset_epoch is None:
+            return
+        seconds_left = min(max(reset_epoch - self._wall_clock(), 0.0), self.max_wait)
+        if seconds_left <= 0:
+            return
+        with self._quota_lock:
+            now = self._clock()
+            self._quota_until = now + seconds_left
+            if remaining <= 0:
+                self._quota_interval = seconds_left
+                self._quota_next_slot = max(self._quota_next_slot, now + seconds_left)
+            else:
+                self._quota_interval = seconds_left / (remaining + 1)
+                self._quota_next_slot = max(self._quota_next_slot, now + self._quota_interval)

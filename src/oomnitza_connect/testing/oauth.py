@@ -1,0 +1,396 @@
+"""An OAuth2 authorization server for emulators, checked as strictly as a real one.
+
+Mix :class:`OAuthTokenEndpointMixin` into an emulator (it is an
+:class:`~oomnitza_connect.testing.emulator.Emulator` subclass) and register
+clients with :meth:`~OAuthTokenEndpointMixin.register_client`. It serves:
+
+* ``POST /oauth/token`` (endpoint ``oauth.token``) with the grants
+  ``client_credentials``, ``authorization_code`` (PKCE ``S256`` and ``plain``)
+  and ``refresh_token``. Refresh tokens are single-use and rotate: the old
+  one is refused once used.
+* ``GET /oauth/authorize`` (endpoint ``oauth.authorize``), which grants at
+  once and redirects to the client's ``redirect_uri`` with ``code`` and
+  ``state``, so a test can drive the flow by fetching the authorize URL.
+
+Clients prove themselves with ``client_secret_basic``, ``client_secret_post``
+or ``private_key_jwt``. A JWT assertion is checked for its signature (with the
+registered public key), ``kid``, ``aud`` (the token URL), ``iss`` = ``sub`` =
+client id, an ``exp`` in the future at most five minutes after ``iat``, and a
+``jti`` never seen before.
+
+A vendor whose endpoints live elsewhere (Slack's ``/api/oauth.v2.access``)
+adds a route that calls :meth:`~OAuthTokenEndpointMixin.handle_token_request`
+and overrides :meth:`~OAuthTokenEndpointMixin.token_success` and
+:meth:`~OAuthTokenEndpointMixin.token_error` to answer in its own format.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any, ClassVar
+from urllib.parse import unquote_plus, urlencode, urlsplit
+
+import attrs
+import jwt
+
+from .emulator import Emulator, EmulatorRequest, EmulatorResponse, json_response, route
+
+__all__ = ["OAuthTokenEndpointMixin", "RefreshEvent", "RegisteredClient"]
+
+JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_ALGORITHMS = ("ES256", "ES384", "ES512", "PS256", "PS384", "PS512")
+
+
+@attrs.frozen
+class RegisteredClient:
+    """A client the authorization server knows.
+
+    :param client_secret: for ``client_secret_basic``/``client_secret_post``.
+    :param public_key: PEM of the key that verifies ``private_key_jwt`` assertions.
+    :param key_id: the ``kid`` assertions must name.
+    :param redirect_uris: allowed redirect URIs; empty allows any loopback URI.
+    """
+
+    client_id: str
+    client_secret: str | None = None
+    public_key: str | None = None
+    key_id: str | None = None
+    redirect_uris: tuple[str, ...] = ()
+    scopes: frozenset[str] = frozenset()
+
+
+@attrs.frozen
+class RefreshEvent:
+    """One use of a refresh token, as the server saw it."""
+
+    old_refresh_token: str
+    new_refresh_token: str | None
+    accepted: bool
+
+
+@attrs.define
+class _IssuedCode:
+    client_id: str
+    redirect_uri: str | None
+    code_challenge: str | None
+    code_challenge_method: str
+    scopes: frozenset[str]
+    expires_at: float
+
+
+class _Refused(Exception):
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+class OAuthTokenEndpointMixin(Emulator):
+    """The token and authorize endpoints of an OAuth2 authorization server."""
+
+    access_token_ttl: ClassVar[float | None] = 3600.0
+    refresh_token_ttl: ClassVar[float | None] = None
+    rotate_refresh_tokens: ClassVar[bool] = True
+    issue_refresh_tokens_for_client_credentials: ClassVar[bool] = False
+    max_assertion_lifetime: ClassVar[float] = 300.0
+    token_path: ClassVar[str] = "/oauth/token"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._oauth_lock = threading.Lock()
+        self.oauth_clients: dict[str, RegisteredClient] = {}
+        self._codes: dict[str, _IssuedCode] = {}
+        self._seen_jtis: set[str] = set()
+        self.refresh_events: list[RefreshEvent] = []
+        self.token_requests = 0
+        self.token_audience: str | None = None
+        """The ``aud`` assertions must carry; ``None`` means this server's token URL."""
+
+    # -- configuration --------------------------------------------------------
+
+    def register_client(
+        self,
+        client_id: str,
+        *,
+        client_secret: str | None = None,
+        public_key: str | None = None,
+        key_id: str | None = None,
+        redirect_uris: Iterable[str] = (),
+        scopes: Iterable[str] = (),
+    ) -> RegisteredClient:
+        client = RegisteredClient(
+            client_id=client_id,
+            client_secret=client_secret,
+            public_key=public_key,
+            key_id=key_id,
+            redirect_uris=tuple(redirect_uris),
+            scopes=frozenset(scopes),
+        )
+        with self._oauth_lock:
+            self.oauth_clients[client_id] = client
+        return client
+
+    def grant_refresh_token(self, client_id: str, *, scopes: Iterable[str] = ()) -> str:
+        """Issue a refresh token directly, as if a user had consented earlier."""
+        return self.issue_token(
+            scopes=scopes,
+            ttl=self.refresh_token_ttl,
+            prefix="emu-rt-",
+            subject=client_id,
+            kind="refresh",
+        ).value
+
+    # -- routes ---------------------------------------------------------------
+
+    @route("POST", "/oauth/token", endpoint="oauth.token")
+    def oauth_token(self, request: EmulatorRequest) -> EmulatorResponse:
+        return self.handle_token_request(request)
+
+    @route("GET", "/oauth/authorize", endpoint="oauth.authorize")
+    def oauth_authorize(self, request: EmulatorRequest) -> EmulatorResponse:
+        return self.handle_authorize_request(request)
+
+    # -- answers (override for a vendor's format) ------------------------------
+
+    def token_success(
+        self,
+        access_token: str,
+        refresh_token: str | None,
+        expires_in: float | None,
+        scopes: frozenset[str],
+    ) -> EmulatorResponse:
+        body: dict[str, Any] = {"access_token": access_token, "token_type": "Bearer"}
+        if expires_in is not None:
+            body["expires_in"] = int(expires_in)
+        if refresh_token is not None:
+            body["refresh_token"] = refresh_token
+        if scopes:
+            body["scope"] = " ".join(sorted(scopes))
+        return EmulatorResponse(status=200, body=body, headers={"Cache-Control": "no-store"})
+
+    def token_error(self, error: str, description: str, status: int) -> EmulatorResponse:
+        return json_response({"error": error, "error_description": description}, status=status)
+
+    # -- the token endpoint -----------------------------------------------------
+
+    def handle_token_request(self, request: EmulatorRequest) -> EmulatorResponse:
+        with self._oauth_lock:
+            self.token_requests += 1
+        try:
+            form = request.form()
+            client = self._authenticate_client(request, form)
+            grant = form.get("grant_type")
+            if grant == "client_credentials":
+                return self._client_credentials(client, form)
+            if grant == "authorization_code":
+                return self._authorization_code(client, form)
+            if grant == "refresh_token":
+                return self._refresh(client, form)
+            raise _Refused("unsupported_grant_type", f"grant_type {grant!r} is not supported")
+        except _Refused as refused:
+            return self.token_error(refused.error, refused.description, refused.status)
+
+    def _authenticate_client(
+        self, request: EmulatorRequest, form: dict[str, str]
+    ) -> RegisteredClient:
+        header = request.header("Authorization") or ""
+        if header.lower().startswith("basic "):
+            try:
+                decoded = base64.b64decode(header[6:].strip()).decode("utf-8")
+                raw_id, raw_secret = decoded.split(":", 1)
+            except ValueError:
+                raise _Refused("invalid_client", "malformed Basic credentials", 401) from None
+            client = self._client(unquote_plus(raw_id))
+            if client.client_secret is None or not secrets.compare_digest(
+                unquote_plus(raw_secret), client.client_secret
+            ):
+                raise _Refused("invalid_client", "client authentication failed", 401)
+            return client
+        if "client_assertion" in form:
+            return self._verify_assertion(request, form)
+        client = self._client(form.get("client_id", ""))
+        if "client_secret" in form:
+            if client.client_secret is None or not secrets.compare_digest(
+                form["client_secret"], client.client_secret
+            ):
+                raise _Refused("invalid_client", "client authentication failed", 401)
+            return client
+        if client.client_secret is None and client.public_key is None:
+            return client  # a public client, held to PKCE
+        raise _Refused("invalid_client", "client authentication is required", 401)
+
+    def _client(self, client_id: str) -> RegisteredClient:
+        with self._oauth_lock:
+            client = self.oauth_clients.get(client_id)
+        if client is None:
+            raise _Refused("invalid_client", "unknown client", 401)
+        return client
+
+    def _verify_assertion(self, request: EmulatorRequest, form: dict[str, str]) -> RegisteredClient:
+        if form.get("client_assertion_type") != JWT_BEARER_ASSERTION:
+            raise _Refused("invalid_client", "unsupported client_assertion_type", 401)
+        assertion = form["client_assertion"]
+        try:
+            header = jwt.get_unverified_header(assertion)
+            unverified = jwt.decode(assertion, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise _Refused("invalid_client", "the client assertion is not a JWT", 401) from None
+        client = self._client(str(unverified.get("iss", "")))
+        if client.public_key is None:
+            raise _Refused("invalid_client", "the client has no registered key", 401)
+        if header.get("alg") not in ASSERTION_ALGORITHMS:
+            raise _Refused("invalid_client", f"algorithm {header.get('alg')!r} is not allowed", 401)
+        if client.key_id is not None and header.get("kid") != client.key_id:
+            raise _Refused("invalid_client", "the assertion names an unknown kid", 401)
+        audience = self.token_audience or f"{self.base_url}{request.path}"
+        try:
+            claims = jwt.decode(
+                assertion,
+                client.public_key,
+                algorithms=list(ASSERTION_ALGORITHMS),
+                audience=audience,
+                options={"require": ["exp", "iat", "iss", "sub", "aud", "jti"]},
+            )
+        except jwt.InvalidAudienceError:
+            raise _Refused(
+                "invalid_client", "the assertion's aud is not this token URL", 401
+            ) from None
+        except jwt.ExpiredSignatureError:
+            raise _Refused("invalid_client", "the assertion has expired", 401) from None
+        except jwt.PyJWTError as exc:
+            raise _Refused(
+                "invalid_client", f"bad assertion: {exc.__class__.__name__}", 401
+            ) from None
+        if claims["sub"] != client.client_id or claims["iss"] != client.client_id:
+            raise _Refused("invalid_client", "iss and sub must both be the client id", 401)
+        if float(claims["exp"]) - float(claims["iat"]) > self.max_assertion_lifetime:
+            raise _Refused("invalid_client", "the assertion lives longer than five minutes", 401)
+        with self._oauth_lock:
+            if claims["jti"] in self._seen_jtis:
+                raise _Refused("invalid_client", "the assertion's jti was used before", 401)
+            self._seen_jtis.add(str(claims["jti"]))
+        return client
+
+    def _scopes(self, client: RegisteredClient, form: dict[str, str]) -> frozenset[str]:
+        asked = frozenset((form.get("scope") or "").split())
+        if client.scopes and not asked <= client.scopes:
+            raise _Refused("invalid_scope", "a requested scope is not granted to the client")
+        return asked or client.scopes
+
+    def _issue_pair(
+        self, client: RegisteredClient, scopes: frozenset[str], *, with_refresh: bool
+    ) -> EmulatorResponse:
+        access = self.issue_token(
+            scopes=scopes, ttl=self.access_token_ttl, prefix="emu-at-", subject=client.client_id
+        )
+        refresh = (
+            self.grant_refresh_token(client.client_id, scopes=scopes) if with_refresh else None
+        )
+        return self.token_success(access.value, refresh, self.access_token_ttl, scopes)
+
+    def _client_credentials(
+        self, client: RegisteredClient, form: dict[str, str]
+    ) -> EmulatorResponse:
+        return self._issue_pair(
+            client,
+            self._scopes(client, form),
+            with_refresh=self.issue_refresh_tokens_for_client_credentials,
+        )
+
+    def _authorization_code(
+        self, client: RegisteredClient, form: dict[str, str]
+    ) -> EmulatorResponse:
+        with self._oauth_lock:
+            issued = self._codes.pop(form.get("code", ""), None)  # codes are single-use
+        if issued is None or issued.expires_at < time.time():
+            raise _Refused("invalid_grant", "the authorization code is unknown, used or expired")
+        if issued.client_id != client.client_id:
+            raise _Refused("invalid_grant", "the code was issued to another client")
+        if issued.redirect_uri is not None and form.get("redirect_uri") != issued.redirect_uri:
+            raise _Refused("invalid_grant", "redirect_uri differs from the authorization request")
+        if issued.code_challenge is not None:
+            verifier = form.get("code_verifier")
+            if not verifier:
+                raise _Refused("invalid_grant", "code_verifier is required (PKCE)")
+            if _challenge(verifier, issued.code_challenge_method) != issued.code_challenge:
+                raise _Refused("invalid_grant", "code_verifier does not match the code challenge")
+        elif client.client_secret is None:
+            raise _Refused("invalid_grant", "a public client must use PKCE")
+        return self._issue_pair(client, issued.scopes, with_refresh=True)
+
+    def _refresh(self, client: RegisteredClient, form: dict[str, str]) -> EmulatorResponse:
+        presented = form.get("refresh_token", "")
+        token = self.lookup_token(presented, kind="refresh")
+        if token is None or token.expired() or token.subject != client.client_id:
+            with self._oauth_lock:
+                self.refresh_events.append(RefreshEvent(presented, None, accepted=False))
+            raise _Refused("invalid_grant", "the refresh token is unknown, used or expired")
+        scopes = token.scopes
+        if self.rotate_refresh_tokens:
+            self.revoke_token(presented)
+            new_refresh: str | None = self.grant_refresh_token(client.client_id, scopes=scopes)
+        else:
+            new_refresh = None
+        with self._oauth_lock:
+            self.refresh_events.append(RefreshEvent(presented, new_refresh, accepted=True))
+        access = self.issue_token(
+            scopes=scopes, ttl=self.access_token_ttl, prefix="emu-at-", subject=client.client_id
+        )
+        return self.token_success(access.value, new_refresh, self.access_token_ttl, scopes)
+
+    # -- the authorize endpoint --------------------------------------------------
+
+    def handle_authorize_request(self, request: EmulatorRequest) -> EmulatorResponse:
+        query = request.query
+        try:
+            client = self._client(query.get("client_id", ""))
+        except _Refused as refused:
+            return json_response({"error": refused.error}, status=400)
+        redirect_uri = query.get("redirect_uri")
+        if not redirect_uri or not _redirect_allowed(client, redirect_uri):
+            return json_response({"error": "invalid_redirect_uri"}, status=400)
+        if query.get("response_type") != "code":
+            return _redirect(
+                redirect_uri,
+                {"error": "unsupported_response_type", "state": query.get("state", "")},
+            )
+        code = "emu-code-" + secrets.token_urlsafe(16)
+        with self._oauth_lock:
+            self._codes[code] = _IssuedCode(
+                client_id=client.client_id,
+                redirect_uri=redirect_uri,
+                code_challenge=query.get("code_challenge"),
+                code_challenge_method=query.get("code_challenge_method", "plain"),
+                scopes=frozenset((query.get("scope") or "").split()),
+                expires_at=time.time() + 300,
+            )
+        params = {"code": code}
+        if "state" in query:
+            params["state"] = query["state"]
+        return _redirect(redirect_uri, params)
+
+
+def _redirect(uri: str, params: dict[str, str]) -> EmulatorResponse:
+    separator = "&" if "?" in uri else "?"
+    return EmulatorResponse(
+        status=302, body={}, headers={"Location": uri + separator + urlencode(params)}
+    )
+
+
+def _redirect_allowed(client: RegisteredClient, uri: str) -> bool:
+    if client.redirect_uris:
+        return uri in client.redirect_uris
+    return urlsplit(uri).hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def _challenge(verifier: str, method: str) -> str:
+    if method == "S256":
+        digest = hashlib.sha256(verifier.encode("ascii")).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return verifier
