@@ -9,19 +9,20 @@ core's OAuth machinery.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import requests
 
+from oomnitza_connect.auth import TokenResponse, token_response_from_mapping
 from oomnitza_connect.errors import AuthenticationError
-from oomnitza_connect.http import ClientOptions, HttpClient, VendorSession, open_session
+from oomnitza_connect.http import ClientOptions, VendorSession, open_session
 from oomnitza_connect.models import AuthKind, Credential
-from oomnitza_connect.redaction import Secret
 
 from . import __version__
-from .client import parse_slack_error
+from .client import REQUEST_ID_HEADER, parse_slack_error
 from .vendor import SLACK
 
-__all__ = ["open_slack_session"]
+__all__ = ["open_slack_session", "parse_token_response"]
 
 
 def open_slack_session(
@@ -40,41 +41,70 @@ def open_slack_session(
             "user (xoxp-) token.",
             vendor=SLACK.name,
         )
-    try:
-        return open_session(
-            SLACK,
-            credential,
-            settings,
-            options,
-            error_parser=parse_slack_error,
-            plugin_version=__version__,
-        )
-    except ModuleNotFoundError:
-        return _bearer_session(credential, settings, options)
-
-
-class _BearerToken(requests.auth.AuthBase):
-    def __init__(self, token: Secret) -> None:
-        self.token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self.token.reveal()}"
-        return request
-
-
-def _bearer_session(
-    credential: Credential, settings: Mapping[str, str], options: ClientOptions
-) -> VendorSession:
-    assert credential.token is not None
-    http = HttpClient(
-        SLACK.name,
-        options.base_url or credential.base_url or SLACK.base_url,
-        auth=_BearerToken(credential.token),
-        options=options,
-        rate_budgets=SLACK.rate_budgets,
+    return open_session(
+        SLACK,
+        credential,
+        settings,
+        options,
         error_parser=parse_slack_error,
         plugin_version=__version__,
+        token_response_parser=parse_token_response,
     )
-    return VendorSession(
-        vendor=SLACK.name, http=http, credential=credential, settings=dict(settings)
-    )
+
+
+def parse_token_response(response: requests.Response) -> TokenResponse:
+    """Read an ``oauth.v2.access`` answer: the app's (bot) token, else the user's.
+
+    A workspace installed with bot scopes gets the bot token at the top level;
+    an install with only user scopes (needed for ``team.accessLogs``) gets it in
+    ``authed_user``. Refreshing a rotated token answers at the top level.
+
+    :raises AuthenticationError: Slack refused (``ok: false`` with HTTP 200).
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        raise AuthenticationError(
+            "Slack's oauth.v2.access answered with a body that is not JSON",
+            vendor=SLACK.name,
+            status=response.status_code,
+        ) from None
+    if not isinstance(body, Mapping):
+        body = {}
+    request_id = response.headers.get(REQUEST_ID_HEADER)
+    if body.get("ok") is not True:
+        code = str(body.get("error") or "unknown_error")
+        raise AuthenticationError(
+            _TOKEN_ERRORS.get(code, f"Slack refused the token request ({code})"),
+            vendor=SLACK.name,
+            status=response.status_code,
+            code=code,
+            request_id=request_id,
+        )
+    granted: Mapping[str, Any] = body
+    authed_user = body.get("authed_user")
+    if not body.get("access_token") and isinstance(authed_user, Mapping):
+        granted = authed_user
+    if not granted.get("access_token"):
+        raise AuthenticationError(
+            "Slack's oauth.v2.access answer holds no access token; ask for bot scopes "
+            "(scope) or user scopes (user_scope)",
+            vendor=SLACK.name,
+            status=response.status_code,
+            request_id=request_id,
+        )
+    return token_response_from_mapping(granted)
+
+
+_TOKEN_ERRORS = {
+    "invalid_refresh_token": (
+        "Slack refused the refresh token: it was already used or revoked (Slack refresh "
+        "tokens are single-use); sign in again with 'oomnitza-connect auth login'"
+    ),
+    "invalid_code": "Slack refused the authorization code: it is unknown, used or expired",
+    "bad_client_secret": "Slack refused the client secret of the app",
+    "invalid_client_id": "Slack does not know the app's client id",
+    "bad_redirect_uri": "the redirect URI differs from the one of the authorization request",
+    "invalid_grant_type": "Slack does not accept that grant_type",
+    "invalid_code_verifier": "the PKCE code verifier does not match the code challenge",
+}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import itertools
 import random
 import secrets
@@ -27,7 +28,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 import attrs
 
@@ -114,6 +115,8 @@ class _AuthorizationCode:
     user_scopes: tuple[str, ...]
     redirect_uri: str | None
     expires_at: float
+    code_challenge: str | None = None
+    code_challenge_method: str = "plain"
 
 
 class SlackEmulator(Emulator):
@@ -721,6 +724,8 @@ class SlackEmulator(Emulator):
         scopes: Iterable[str] = ("users:read", "users:read.email"),
         user_scopes: Iterable[str] = (),
         redirect_uri: str | None = None,
+        code_challenge: str | None = None,
+        code_challenge_method: str = "plain",
     ) -> str:
         """Return an authorization code, as if a user had approved the install."""
         code = f"{self.seed}.{secrets.token_hex(12)}"
@@ -731,6 +736,8 @@ class SlackEmulator(Emulator):
                 user_scopes=tuple(user_scopes),
                 redirect_uri=redirect_uri,
                 expires_at=time.time() + 600,
+                code_challenge=code_challenge,
+                code_challenge_method=code_challenge_method,
             )
         return code
 
@@ -745,6 +752,8 @@ class SlackEmulator(Emulator):
             scopes=_split_scopes(params.get("scope")),
             user_scopes=_split_scopes(params.get("user_scope")),
             redirect_uri=redirect_uri,
+            code_challenge=params.get("code_challenge"),
+            code_challenge_method=params.get("code_challenge_method") or "plain",
         )
         query = {"code": code}
         if params.get("state") is not None:
@@ -780,6 +789,10 @@ class SlackEmulator(Emulator):
             return self._error("invalid_code")
         if grant.redirect_uri and params.get("redirect_uri") != grant.redirect_uri:
             return self._error("bad_redirect_uri")
+        if grant.code_challenge is not None:
+            verifier = params.get("code_verifier") or ""
+            if _pkce_challenge(verifier, grant.code_challenge_method) != grant.code_challenge:
+                return self._error("invalid_code_verifier")
         body: dict[str, Any] = {
             "app_id": "A" + self.team_id[1:],
             "team": {"name": self.team_name, "id": self.team_id},
@@ -840,7 +853,15 @@ def seed_digits(seed: int) -> str:
 
 
 def _split_scopes(value: str | None) -> tuple[str, ...]:
-    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+    # Slack writes scopes comma-separated; OAuth libraries send them space-separated.
+    return tuple(part for part in (value or "").replace(",", " ").split() if part)
+
+
+def _pkce_challenge(verifier: str, method: str) -> str:
+    if method == "S256":
+        digest = hashlib.sha256(verifier.encode("ascii")).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return verifier
 
 
 def _basic_credentials(request: EmulatorRequest) -> tuple[str | None, str | None]:
@@ -852,4 +873,4 @@ def _basic_credentials(request: EmulatorRequest) -> tuple[str | None, str | None
     except (binascii.Error, UnicodeDecodeError):
         return None, None
     client_id, _, client_secret = decoded.partition(":")
-    return client_id, client_secret
+    return unquote_plus(client_id), unquote_plus(client_secret)
