@@ -349,7 +349,9 @@ def register_plugin(plugin: ModuleType | object, name: str | None = None) -> Ite
         try:
             registered = manager.register(plugin, name=name)
         except pluggy.PluginValidationError as exc:
-            raise PluginError(f"Plugin '{label}' implements a hook wrongly: {exc}") from None
+            # pluggy's message spans lines; keep it one readable sentence.
+            detail = " ".join(str(exc).split())
+            raise PluginError(f"Plugin '{label}' implements a hook wrongly: {detail}") from None
         except ValueError as exc:
             raise PluginError(f"Plugin '{label}' cannot be registered: {exc}") from None
         if registered is None:
