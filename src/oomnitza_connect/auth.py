@@ -52,7 +52,7 @@ from .errors import (
     RateLimitError,
     VendorAPIError,
 )
-from .http import ClientOptions, HttpClient, VendorErrorInfo
+from .http import ClientOptions, CredentialRefusedError, HttpClient, VendorErrorInfo
 from .models import AuthKind, ClientAuthMethod, Credential, VendorInfo
 from .redaction import Secret
 from .templating import render
@@ -526,10 +526,10 @@ class OAuth2Auth(requests.auth.AuthBase):
             )
         except RateLimitError:
             raise
-        except (VendorAPIError, AuthenticationError) as exc:
+        except (VendorAPIError, CredentialRefusedError) as exc:
             raise AuthenticationError(
                 f"the token endpoint refused credential '{self._credential.name}': "
-                f"{getattr(exc, 'vendor_message', None) or 'access denied'}",
+                f"{exc.vendor_message}",
                 vendor=self._credential.vendor,
                 status=exc.status,
                 code=exc.code,

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ClientOptions",
+    "CredentialRefusedError",
     "ErrorParser",
     "HttpClient",
     "MalformedResponseError",
@@ -128,6 +129,17 @@ def default_error_parser(response: requests.Response) -> VendorErrorInfo | None:
 
 class MalformedResponseError(VendorAPIError):
     """The vendor answered with a body that is not the JSON it promised."""
+
+
+class CredentialRefusedError(AuthenticationError):
+    """The vendor answered 401 (or flagged an expired token) and no renewal helped.
+
+    :param vendor_message: the vendor's own explanation, without the details.
+    """
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        self.vendor_message = message
+        super().__init__(message, **kwargs)
 
 
 @runtime_checkable
@@ -579,9 +591,9 @@ class HttpClient:
 
     def _auth_error(
         self, response: requests.Response, info: VendorErrorInfo | None
-    ) -> AuthenticationError:
+    ) -> CredentialRefusedError:
         message = info.message if info else "the vendor refused the credential"
-        return AuthenticationError(
+        return CredentialRefusedError(
             message,
             vendor=self.vendor,
             status=response.status_code,
