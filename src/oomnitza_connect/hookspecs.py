@@ -42,6 +42,7 @@ def register_vendors(register: Callable[[VendorInfo], None]) -> None:
     offers with their types, its standard mapping and its rate budget.
 
     :param register: adds one vendor; registering a name twice is an error.
+    :returns: nothing; the vendors are given to *register*.
 
     All implementations are called; the return value is ignored.
     """
@@ -71,6 +72,7 @@ def authenticate(
     :param credential: the credential to use; secrets are :class:`Secret`.
     :param settings: the integration's global settings for this vendor.
     :param options: timeouts, base URL override, CA bundle, retry caps.
+    :returns: the open session, or ``None`` for another vendor.
 
     The first non-``None`` result wins.
     """
@@ -85,6 +87,7 @@ def list_users(vendor: str, session: VendorSession) -> Iterable[VendorRecord] | 
 
     :param vendor: the connector name; return ``None`` for another vendor's.
     :param session: the session :func:`authenticate` returned.
+    :returns: an iterable (ideally a generator) of records, or ``None`` for another vendor.
 
     The first non-``None`` result wins.
     """
@@ -109,7 +112,7 @@ def map_record(
     :param mapping: the integration's effective mapping.
     :param context: run facts usable in expressions: ``sync_time``,
         ``api_version``, ``default_role``, ``settings``.
-    :returns: target field -> value.
+    :returns: target field -> value, or ``None`` to leave the record to the next implementation.
 
     The first non-``None`` result wins.
     """
@@ -120,6 +123,7 @@ def workflow_presets(vendor: str) -> Iterable[Preset] | None:
     """Return the workflow presets this plugin offers for *vendor*.
 
     :param vendor: the connector name; return ``None`` or ``[]`` for another vendor's.
+    :returns: the presets, each with ``vendor`` set to *vendor*.
 
     All results are collected; preset names must be unique per vendor.
     """
@@ -133,6 +137,7 @@ def list_last_logins(vendor: str, session: VendorSession) -> Iterable[Mapping[st
 
     :param vendor: the connector name; return ``None`` when the vendor has no such data.
     :param session: the session :func:`authenticate` returned.
+    :returns: an iterable of ``{"vendor_user_id", "last_login"}`` mappings, or ``None``.
 
     The first non-``None`` result wins.
     """
@@ -151,7 +156,10 @@ def create_emulator(vendor: str, options: Mapping[str, Any]) -> Emulator | None:
 
     :param vendor: the connector name; return ``None`` for another vendor's.
     :param options: emulator options from the caller, such as ``users`` (how
-        many generated users), ``port`` and ``seed``; ignore unknown ones.
+        many generated users), ``port``, ``seed`` and ``max_page_size``; ignore
+        unknown ones.
+    :returns: an :class:`~oomnitza_connect.testing.emulator.Emulator` subclass
+        instance, or ``None`` for another vendor.
 
     The first non-``None`` result wins.
     """
