@@ -1,13 +1,145 @@
-"""The built-in ``map_record`` implementation (minimal; extended by the mapping work)."""
+"""Mapping vendor records onto person fields, and filtering them.
+
+This module is the core's built-in ``map_record`` implementation (registered
+as a builtin plugin, ``trylast`` so a vendor plugin's own implementation
+wins). A mapping is a tuple of :class:`~oomnitza_connect.models.FieldMapping`:
+each target takes a vendor field (``source``) or a sandboxed expression
+(``expression``), then an optional converter. Expressions and filters see
+the record's fields by key, plus ``id`` (the vendor's user id), ``raw`` (the
+vendor's JSON), ``fields`` (all fields as one mapping) and the run context:
+``sync_time``, ``api_version``, ``vendor``, ``default_role``, ``settings``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .converters import ConversionError, resolve
+from .errors import MappingError
 from .hookspecs import hookimpl
-from .models import FieldMapping, VendorRecord
-from .templating import render_value
+from .models import STANDARD_PERSON_FIELDS, FieldMapping, VendorRecord
+from .templating import TemplateError, evaluate, render_value
+
+__all__ = [
+    "SAAS_ROLE_TARGET",
+    "apply_mapping",
+    "map_record",
+    "merge_mappings",
+    "normalize_target",
+    "record_passes",
+    "record_variables",
+]
+
+SAAS_ROLE_TARGET = "saas_role"
+"""A mapping target that sets the SaaS user's role in the vendor's app, not a person field."""
+
+_LABEL_TO_KEY = {label.lower(): key for key, label in STANDARD_PERSON_FIELDS.items()}
+
+
+def normalize_target(target: str) -> str:
+    """Return the standard key for a standard field's key or label, else *target* unchanged.
+
+    ``"Username"`` and ``"username"`` both give ``"username"``; ``"Slack User Id"``
+    is a custom field and stays as written.
+    """
+    if target in STANDARD_PERSON_FIELDS or target == SAAS_ROLE_TARGET:
+        return target
+    return _LABEL_TO_KEY.get(target.strip().lower(), target)
+
+
+def merge_mappings(
+    standard: Iterable[FieldMapping], overrides: Iterable[FieldMapping]
+) -> tuple[FieldMapping, ...]:
+    """Return *standard* with each target that *overrides* maps replaced, then the new targets."""
+    merged: dict[str, FieldMapping] = {}
+    for mapping in standard:
+        merged[normalize_target(mapping.target)] = mapping
+    for mapping in overrides:
+        merged[normalize_target(mapping.target)] = mapping
+    return tuple(merged.values())
+
+
+def record_variables(record: VendorRecord, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the names an expression or filter can use for *record*."""
+    variables = dict(context)
+    variables.update(record.fields)
+    variables["id"] = record.id
+    variables["fields"] = record.fields
+    variables["raw"] = record.raw
+    return variables
+
+
+def _source_value(record: VendorRecord, source: str) -> Any:
+    if source in record.fields:
+        return record.fields[source]
+    if source == "id":
+        return record.id
+    # A dotted path reaches into nested values (``profile.email``), first in
+    # the decoded fields, then in the vendor's raw JSON.
+    for root in (record.fields, record.raw):
+        value: Any = root
+        for part in source.split("."):
+            if isinstance(value, Mapping) and part in value:
+                value = value[part]
+            else:
+                break
+        else:
+            return value
+    return None
+
+
+def apply_mapping(
+    record: VendorRecord,
+    mapping: Iterable[FieldMapping],
+    context: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Map *record* onto person fields (target keys normalized).
+
+    :raises MappingError: a converter failed or an expression could not be
+        evaluated; the error names the target field.
+    """
+    result: dict[str, Any] = {}
+    variables: dict[str, Any] | None = None
+    for field_mapping in mapping:
+        target = normalize_target(field_mapping.target)
+        if field_mapping.source is not None:
+            value = _source_value(record, field_mapping.source)
+        else:
+            if variables is None:
+                variables = record_variables(record, context)
+            try:
+                value = render_value(field_mapping.expression or "", variables)
+            except TemplateError as exc:
+                raise MappingError(str(exc), field=target) from None
+        if field_mapping.converter and value is not None:
+            try:
+                value = resolve(field_mapping.converter)(value)
+            except ConversionError as exc:
+                raise MappingError(exc.args[0], field=target, value=value) from None
+            except (TypeError, ValueError) as exc:
+                raise MappingError(
+                    f"converter '{field_mapping.converter}' failed on {value!r}: {exc}",
+                    field=target,
+                    value=value,
+                ) from None
+        result[target] = value
+    return result
+
+
+def record_passes(filters: Iterable[str], variables: Mapping[str, Any]) -> bool:
+    """Return whether every filter expression is true for a record's *variables*.
+
+    :raises MappingError: a filter could not be evaluated (it names the
+        missing variable or the error).
+    """
+    for expression in filters:
+        try:
+            if not evaluate(expression, variables):
+                return False
+        except TemplateError as exc:
+            raise MappingError(f"filter failed: {exc}") from None
+    return True
 
 
 @hookimpl(trylast=True)
@@ -17,11 +149,5 @@ def map_record(
     mapping: tuple[FieldMapping, ...],
     context: Mapping[str, Any],
 ) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    variables = {**context, **record.fields}
-    for field_mapping in mapping:
-        if field_mapping.source is not None:
-            result[field_mapping.target] = record.fields.get(field_mapping.source)
-        elif field_mapping.expression is not None:
-            result[field_mapping.target] = render_value(field_mapping.expression, variables)
-    return result
+    """Apply *mapping* to *record*: sources, expressions and converters."""
+    return apply_mapping(record, mapping, context)

@@ -67,6 +67,9 @@ class SyncPlan:
     preference: SyncPreference = SyncPreference.CREATE_UPDATE
     selection: UserSelection = UserSelection.USERS
     tracking_fields: frozenset[str] = frozenset({"connector_sync_time"})
+    declared_unique: frozenset[str] = frozenset()
+    """Custom fields the mapping marks unique, known before the store defines them
+    (a test run defines nothing)."""
 
 
 @attrs.frozen

@@ -511,7 +511,7 @@ class SQLiteStore(Store):
 
     def start_session(self, plan: SyncPlan, *, test_run: bool = False) -> SyncSession:
         with self._lock:
-            if plan.sync_key not in self.unique_fields():
+            if plan.sync_key not in self.unique_fields() | plan.declared_unique:
                 raise StoreError(
                     f"the sync key '{plan.sync_key}' is not a unique field; "
                     "use username, email, external_id or a custom field marked unique"
@@ -961,7 +961,7 @@ class _BatchWriter:
         self.session_id = session_id
         self.plan = plan
         self.test_run = test_run
-        self.unique = store.unique_fields()
+        self.unique = store.unique_fields() | plan.declared_unique
         self.now = _now()
         self.errors: list[RecordError] = []
         self.payload: list[dict[str, Any]] = []

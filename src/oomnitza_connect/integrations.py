@@ -1,0 +1,320 @@
+"""Integration files: load, validate, tell drafts apart, and write a starting file.
+
+An integration is one TOML file (see ``docs/integrations.md``) loaded into
+:class:`~oomnitza_connect.models.IntegrationSettings`. Loading checks the
+file against the vendor: its global settings, the fields the mapping reads,
+converter names, and the syntax of expressions and filters. A file that loads
+may still be a *draft*: it cannot sync for real until Username and Email are
+mapped, a default role is set and the sync key is a unique field
+(:func:`draft_problems`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import attrs
+
+from .config import load_toml, structure
+from .converters import converter_names
+from .errors import ConfigurationError
+from .mapping import merge_mappings, normalize_target
+from .models import (
+    STANDARD_PERSON_FIELDS,
+    UNIQUE_STANDARD_FIELDS,
+    FieldMapping,
+    IntegrationSettings,
+    VendorInfo,
+)
+from .plugins import vendor_info
+from .templating import TemplateError, variables_of
+
+__all__ = [
+    "check_integration",
+    "draft_problems",
+    "effective_filters",
+    "effective_mapping",
+    "load_integration",
+    "render_integration_template",
+    "sync_key_of",
+    "unique_targets",
+]
+
+
+@attrs.frozen
+class _Problem:
+    key_path: str
+    message: str
+    allowed: str | None = None
+
+    def __str__(self) -> str:
+        text = f"key '{self.key_path}': {self.message}"
+        return f"{text} (allowed: {self.allowed})" if self.allowed else text
+
+
+def load_integration(path: str | Path, *, info: VendorInfo | None = None) -> IntegrationSettings:
+    """Load and check the integration file at *path*.
+
+    :param info: the vendor's description; looked up from the installed
+        plugins by the file's ``vendor`` when not given.
+    :raises ConfigurationError: the file is missing, not TOML, or has bad
+        keys or values; the error names the file, each key, the value and
+        what is allowed.
+    :raises UnknownVendorError: no installed plugin provides the vendor.
+    """
+    data = load_toml(path)
+    settings = structure(data, IntegrationSettings, file=path)
+    vendor = info or vendor_info(settings.vendor)
+    problems = _problems(settings, vendor)
+    if problems:
+        _raise(problems, file=str(path))
+    return settings
+
+
+def check_integration(settings: IntegrationSettings, info: VendorInfo) -> list[str]:
+    """Return what is wrong with *settings* for *info* (empty when it is valid)."""
+    return [str(problem) for problem in _problems(settings, info)]
+
+
+def _raise(problems: list[_Problem], *, file: str | None) -> None:
+    if len(problems) == 1:
+        only = problems[0]
+        raise ConfigurationError(
+            only.message, file=file, key_path=only.key_path, allowed=only.allowed
+        )
+    raise ConfigurationError(
+        f"{len(problems)} problems in the integration",
+        file=file,
+        problems=[str(p) for p in problems],
+    )
+
+
+def _problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]:
+    problems: list[_Problem] = []
+    if settings.vendor != info.name:
+        problems.append(_Problem("vendor", f"'{settings.vendor}' is not '{info.name}'"))
+    problems.extend(_setting_problems(settings, info))
+    fields = [spec.key for spec in info.fields]
+    converters = converter_names()
+    for index, mapping in enumerate(settings.mapping):
+        where = f"mapping[{index}]"
+        if not mapping.target.strip():
+            problems.append(_Problem(f"{where}.target", "the target is empty"))
+        if mapping.source is not None and fields:
+            root = mapping.source.split(".")[0]
+            if mapping.source not in fields and root not in fields and mapping.source != "id":
+                problems.append(
+                    _Problem(
+                        f"{where}.source",
+                        f"{info.display_name} has no field '{mapping.source}'",
+                        ", ".join(fields),
+                    )
+                )
+        if mapping.expression is not None:
+            problems.extend(_expression_problems(f"{where}.expression", mapping.expression))
+        if mapping.converter is not None:
+            aliases = {"boolean", "int", "datetime", "str"}
+            if mapping.converter not in converters and mapping.converter not in aliases:
+                problems.append(
+                    _Problem(
+                        f"{where}.converter",
+                        f"there is no converter named '{mapping.converter}'",
+                        ", ".join(converters),
+                    )
+                )
+        if mapping.unique and normalize_target(mapping.target) in STANDARD_PERSON_FIELDS:
+            standard = normalize_target(mapping.target)
+            if standard not in UNIQUE_STANDARD_FIELDS:
+                problems.append(
+                    _Problem(
+                        f"{where}.unique",
+                        f"the standard field '{standard}' cannot be made unique",
+                        ", ".join(sorted(UNIQUE_STANDARD_FIELDS)) + " are unique already",
+                    )
+                )
+    for index, expression in enumerate(settings.filters or ()):
+        problems.extend(_expression_problems(f"filters[{index}]", "{{ " + expression + " }}"))
+    for index, contact in enumerate(settings.contacts):
+        if "@" not in contact:
+            problems.append(_Problem(f"contacts[{index}]", f"'{contact}' is not an email address"))
+    return problems
+
+
+def _expression_problems(key_path: str, expression: str) -> list[_Problem]:
+    try:
+        variables_of(expression)
+    except TemplateError as exc:
+        return [_Problem(key_path, str(exc))]
+    return []
+
+
+def _setting_problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]:
+    known = {spec.key: spec for spec in info.global_settings}
+    allowed = ", ".join(known) or "none"
+    problems: list[_Problem] = []
+    for key, value in settings.settings.items():
+        spec = known.get(key)
+        if spec is None:
+            problems.append(
+                _Problem(f"settings.{key}", f"{info.display_name} has no setting '{key}'", allowed)
+            )
+        elif spec.choices and value not in spec.choices:
+            problems.append(
+                _Problem(f"settings.{key}", f"bad value {value!r}", ", ".join(spec.choices))
+            )
+    for spec in info.global_settings:
+        if spec.required and spec.default is None and _key_missing(settings, spec.key):
+            problems.append(
+                _Problem(
+                    f"settings.{spec.key}",
+                    f"{info.display_name} requires this setting ({spec.description})",
+                    allowed,
+                )
+            )
+    return problems
+
+
+def _key_missing(settings: IntegrationSettings, key: str) -> bool:
+    value = settings.settings.get(key)
+    return value is None or str(value).strip() == ""
+
+
+def effective_mapping(settings: IntegrationSettings, info: VendorInfo) -> tuple[FieldMapping, ...]:
+    """Return the mapping a run uses: the vendor's standard one (unless turned off) with
+    the integration's mappings replacing the same targets and adding new ones."""
+    standard = info.standard_mapping if settings.use_standard_mapping else ()
+    return merge_mappings(standard, settings.mapping)
+
+
+def effective_filters(settings: IntegrationSettings, info: VendorInfo) -> tuple[str, ...]:
+    """Return the integration's filters, or the vendor's defaults when it names none."""
+    return info.default_filters if settings.filters is None else settings.filters
+
+
+def unique_targets(mapping: Iterable[FieldMapping]) -> frozenset[str]:
+    """Return the targets that are unique: the standard unique ones and those marked ``unique``."""
+    marked = {normalize_target(m.target) for m in mapping if m.unique}
+    return frozenset(UNIQUE_STANDARD_FIELDS | marked)
+
+
+def sync_key_of(settings: IntegrationSettings) -> str | None:
+    """Return the sync key as a target key (``Email`` gives ``email``), or ``None``."""
+    return normalize_target(settings.sync_key) if settings.sync_key else None
+
+
+def draft_problems(settings: IntegrationSettings, info: VendorInfo) -> list[str]:
+    """Return why the integration is still a draft (empty when it is complete)."""
+    mapping = effective_mapping(settings, info)
+    targets = {normalize_target(m.target) for m in mapping}
+    problems: list[str] = []
+    if "username" not in targets:
+        problems.append('Username is not mapped: add a mapping with target = "username"')
+    if "email" not in targets:
+        problems.append('Email is not mapped: add a mapping with target = "email"')
+    if not (settings.default_role or "").strip():
+        problems.append('no default role is set: add default_role = "Employee" (or another)')
+    sync_key = sync_key_of(settings)
+    if sync_key is None:
+        problems.append('no sync key is set: add sync_key = "email" (or another unique field)')
+    elif sync_key not in targets:
+        problems.append(f"the sync key '{settings.sync_key}' is not a target of the mapping")
+    elif sync_key not in unique_targets(mapping):
+        problems.append(
+            f"the sync key '{settings.sync_key}' is not a unique field: use username, email, "
+            "external_id, or mark its mapping with unique = true"
+        )
+    return problems
+
+
+# ---------------------------------------------------------------------------
+# Writing a starting file
+# ---------------------------------------------------------------------------
+
+
+def _toml(value: object) -> str:
+    # JSON's string and array syntax is valid TOML for the values written here.
+    return json.dumps(value)
+
+
+def render_integration_template(info: VendorInfo, *, name: str | None = None) -> str:
+    """Return a commented integration file for *info*, prefilled with its standard mapping."""
+    lines = [
+        f"# {info.display_name} integration for oomnitza-connect.",
+        "# Check it with `oomnitza-connect integrations validate FILE`, try it with",
+        "# `oomnitza-connect sync FILE --test-run`, then `integrations launch FILE`.",
+        "# Reference: docs/integrations.md and docs/mapping.md.",
+        "",
+        f"name = {_toml(name or info.name + '-main')}",
+        f"vendor = {_toml(info.name)}",
+        "# The name of a stored credential (`oomnitza-connect credentials add`).",
+        f"credential = {_toml(info.name)}",
+        "",
+        "# users: create and update people; users+saas: also link each person to the",
+        f"# {info.display_name} app as a SaaS user with the vendor's user id and role.",
+        'selection = "users"',
+        "# create_update, create_only or update_only.",
+        'preference = "create_update"',
+        "# How often a scheduler runs it (daily, hourly, weekly or a cron expression).",
+        'schedule = "daily"',
+        "# Who hears about failed runs.",
+        "contacts = []",
+        "# The person field that identifies a person: username, email, external_id, or a",
+        "# custom field whose mapping says unique = true.",
+        'sync_key = "email"',
+        "# The role given to people whose record maps none. Required before launching.",
+        '# default_role = "Employee"',
+        '# integration_user = "it-admin@example.com"',
+        '# base_url = "https://proxy.example.com"  # another API root (region, proxy)',
+        "",
+    ]
+    lines.append("# Record filters (sandboxed expressions); a record must pass all of them.")
+    if info.default_filters:
+        lines.append("# Leave out to use the vendor's defaults:")
+        lines.append(f"# filters = {_toml(list(info.default_filters))}")
+    else:
+        lines.append('# filters = ["deleted == false"]')
+    lines.append("")
+    lines.append("[settings]")
+    if not info.global_settings:
+        lines.append(f"# {info.display_name} has no global settings.")
+    for spec in info.global_settings:
+        notes = [spec.description]
+        if spec.choices:
+            notes.append(f"one of: {', '.join(spec.choices)}")
+        notes.append("required" if spec.required else "optional")
+        lines.append(f"# {'; '.join(n for n in notes if n)}.")
+        value = spec.default if spec.default is not None else ""
+        prefix = "" if spec.required else "# "
+        lines.append(f"{prefix}{_toml(spec.key)} = {_toml(value)}")
+    lines += [
+        "",
+        f"# The {info.display_name} standard mapping, written out so that you can edit it.",
+        "# A mapping here replaces the standard one with the same target; new targets",
+        "# become custom fields. Converters: " + ", ".join(converter_names()) + ".",
+        "use_standard_mapping = true",
+    ]
+    for mapping in info.standard_mapping:
+        lines.append("")
+        lines.append("[[mapping]]")
+        lines.append(f"target = {_toml(mapping.target)}")
+        if mapping.source is not None:
+            lines.append(f"source = {_toml(mapping.source)}")
+        if mapping.expression is not None:
+            lines.append(f"expression = {_toml(mapping.expression)}")
+        if mapping.converter:
+            lines.append(f"converter = {_toml(mapping.converter)}")
+        if mapping.unique:
+            lines.append("unique = true")
+    lines += [
+        "",
+        "# A computed custom field and the tracking fields, for example:",
+        "# [[mapping]]",
+        f'# target = "{info.display_name} Sync Time"',
+        '# expression = "{{ sync_time }}"',
+    ]
+    if info.fields:
+        lines.append("")
+        lines.append(f"# {info.display_name} fields: " + ", ".join(s.key for s in info.fields))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,407 @@
+"""The sync engine: make the store match a vendor's users.
+
+:func:`run_sync` streams the vendor's users page by page through the
+integration's filters and mapping into the store, in batched transactions,
+and records what it did as a :class:`~oomnitza_connect.models.SyncSession`.
+Nothing holds all users at once: records flow through one batch at a time,
+and the store keeps the per-run bookkeeping (duplicates, people seen) in SQL.
+
+>>> from oomnitza_connect import load_integration, open_store, run_sync
+>>> settings = load_integration("slack.toml")
+>>> with open_store() as store:
+...     session = run_sync(settings, store=store)
+>>> session.status, session.counts
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .connectors import Connector, get_connector
+from .converters import to_datetime
+from .errors import ConfigurationError, OomnitzaConnectError, PluginError
+from .http import ClientOptions, VendorSession
+from .integrations import (
+    check_integration,
+    draft_problems,
+    effective_filters,
+    effective_mapping,
+    sync_key_of,
+)
+from .mapping import SAAS_ROLE_TARGET, normalize_target, record_passes, record_variables
+from .models import (
+    STANDARD_PERSON_FIELDS,
+    Credential,
+    FieldMapping,
+    FieldType,
+    IntegrationSettings,
+    RecordError,
+    SyncCounts,
+    SyncSession,
+    SyncStatus,
+    VendorInfo,
+    VendorRecord,
+)
+from .plugins import get_plugin_manager
+from .redaction import redact
+from .store.base import CustomField, MappedRecord, Store, SyncPlan
+
+__all__ = [
+    "DB_FILE_NAME",
+    "DEFAULT_BATCH_SIZE",
+    "SyncProgress",
+    "custom_fields_of",
+    "default_db_path",
+    "resolve_credential",
+    "run_sync",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 500
+"""Records per store transaction."""
+DB_FILE_NAME = "oomnitza-connect.db"
+HOME_ENV = "OOMNITZA_CONNECT_HOME"
+
+_CONVERTER_TYPES = {
+    "timestamp": FieldType.DATETIME,
+    "datetime": FieldType.DATETIME,
+    "bool": FieldType.BOOLEAN,
+    "boolean": FieldType.BOOLEAN,
+    "integer": FieldType.INTEGER,
+    "int": FieldType.INTEGER,
+    "list": FieldType.LIST,
+}
+
+
+@attrs.frozen
+class SyncProgress:
+    """Where a run is, reported after every batch.
+
+    :param processed: vendor records handled so far.
+    :param counts: what they came to so far.
+    """
+
+    session_id: str
+    integration: str
+    processed: int
+    counts: SyncCounts
+
+
+def default_db_path() -> Path:
+    """Return the store's default file: ``$OOMNITZA_CONNECT_HOME/oomnitza-connect.db``,
+    else ``oomnitza-connect.db`` in the user data directory."""
+    home = os.environ.get(HOME_ENV)
+    if home:
+        return Path(home) / DB_FILE_NAME
+    import platformdirs
+
+    return platformdirs.user_data_path("oomnitza-connect") / DB_FILE_NAME
+
+
+def resolve_credential(name: str) -> Credential:
+    """Return the stored credential called *name* (from the default credential store)."""
+    from .credentials import default_credential_store
+
+    return default_credential_store().get(name)
+
+
+def custom_fields_of(mapping: Iterable[FieldMapping], info: VendorInfo) -> list[CustomField]:
+    """Return the custom fields *mapping* writes, typed from the vendor's fields and converters."""
+    types = {spec.key: spec.type for spec in info.fields}
+    found: dict[str, CustomField] = {}
+    for field_mapping in mapping:
+        target = normalize_target(field_mapping.target)
+        if target in STANDARD_PERSON_FIELDS or target == SAAS_ROLE_TARGET:
+            continue
+        kind = FieldType.STRING
+        if field_mapping.source is not None:
+            kind = types.get(field_mapping.source, FieldType.STRING)
+        if field_mapping.converter:
+            kind = _CONVERTER_TYPES.get(field_mapping.converter, FieldType.STRING)
+        found[target] = CustomField(target, kind, field_mapping.unique)
+    return list(found.values())
+
+
+def run_sync(
+    settings: IntegrationSettings,
+    *,
+    credential: Credential | None = None,
+    store: Store | None = None,
+    test_run: bool = False,
+    connector: Connector | None = None,
+    options: ClientOptions | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Callable[[SyncProgress], None] | None = None,
+) -> SyncSession:
+    """Sync one integration's vendor users into the store and return the session.
+
+    A run-level failure (the credential is refused, the vendor is unreachable
+    mid-way) does not raise: the session comes back with status ``failed`` and
+    its ``message``, nothing is marked vanished, and the batches already
+    written stay. Records that fail (no sync key, a duplicate sync key, a
+    converter or expression error, a unique value owned by someone else) are
+    listed in ``session.errors`` and the others go through.
+
+    :param settings: the integration (``load_integration(path)``).
+    :param credential: the credential to use; looked up by
+        ``settings.credential`` in the default credential store when omitted.
+    :param store: where to write; the default SQLite file
+        (:func:`default_db_path`) when omitted, closed afterwards.
+    :param test_run: run the whole pipeline but write no people; the session
+        keeps the counts and the first 100 records it would have written.
+        A draft integration may be test-run (the sync key defaults to ``email``).
+    :param connector: the vendor's connector (looked up by ``settings.vendor``).
+    :param options: HTTP options; the base URL defaults to ``settings.base_url``.
+    :param batch_size: records per store transaction.
+    :param progress: called after every batch with a :class:`SyncProgress`.
+    :raises ConfigurationError: the integration is invalid, or a draft and
+        *test_run* is false (the message lists what is missing).
+    :raises UnknownVendorError: no installed plugin provides the vendor.
+    """
+    connector = connector or get_connector(settings.vendor)
+    info = connector.info
+    problems = check_integration(settings, info)
+    if problems:
+        raise ConfigurationError(
+            f"the integration '{settings.name}' is not valid", problems=problems
+        )
+    drafts = draft_problems(settings, info)
+    if drafts and not test_run:
+        raise ConfigurationError(
+            f"the integration '{settings.name}' is still a draft and cannot sync "
+            "(a --test-run can)",
+            problems=drafts,
+        )
+    if batch_size < 1:
+        raise ConfigurationError("the batch size must be at least 1", value=batch_size)
+    if credential is None:
+        credential = resolve_credential(settings.credential)
+    if credential.vendor != info.name:
+        raise ConfigurationError(
+            f"the credential '{credential.name}' is for '{credential.vendor}', "
+            f"but the integration '{settings.name}' syncs '{info.name}'"
+        )
+    owned_store = store is None
+    if store is None:
+        from .store.sqlite import SQLiteStore
+
+        store = SQLiteStore(default_db_path())
+    try:
+        return _Run(
+            settings=settings,
+            info=info,
+            connector=connector,
+            credential=credential,
+            store=store,
+            test_run=test_run,
+            options=options or ClientOptions(base_url=settings.base_url or credential.base_url),
+            batch_size=batch_size,
+            progress=progress,
+        ).execute()
+    finally:
+        if owned_store:
+            store.close()
+
+
+class _Run:
+    def __init__(
+        self,
+        *,
+        settings: IntegrationSettings,
+        info: VendorInfo,
+        connector: Connector,
+        credential: Credential,
+        store: Store,
+        test_run: bool,
+        options: ClientOptions,
+        batch_size: int,
+        progress: Callable[[SyncProgress], None] | None,
+    ) -> None:
+        self.settings = settings
+        self.info = info
+        self.connector = connector
+        self.credential = credential
+        self.store = store
+        self.test_run = test_run
+        self.options = options
+        self.batch_size = batch_size
+        self.progress = progress
+        self.mapping = effective_mapping(settings, info)
+        self.filters = effective_filters(settings, info)
+        self.custom_fields = custom_fields_of(self.mapping, info)
+        self.plan = SyncPlan(
+            integration=settings.name,
+            vendor=info.name,
+            sync_key=sync_key_of(settings) or "email",
+            preference=settings.preference,
+            selection=settings.selection,
+            declared_unique=frozenset(f.label for f in self.custom_fields if f.unique),
+        )
+        self.sync_time = datetime.now(UTC)
+        self.processed = 0
+        self.counts = SyncCounts()
+
+    def context(self) -> dict[str, Any]:
+        return {
+            "sync_time": self.sync_time,
+            "api_version": self.info.api_version,
+            "vendor": self.info.name,
+            "integration": self.settings.name,
+            "default_role": self.settings.default_role,
+            "settings": self.connector.effective_settings(self.settings.settings),
+        }
+
+    def define_custom_fields(self) -> None:
+        existing = {field.label: field for field in self.store.custom_fields()}
+        for field in self.custom_fields:
+            known = existing.get(field.label)
+            # Never downgrade: another integration may rely on a unique field.
+            if known is None or (field.unique and not known.unique):
+                self.store.define_custom_field(field)
+
+    def execute(self) -> SyncSession:
+        if not self.test_run:
+            self.define_custom_fields()
+        session = self.store.start_session(self.plan, test_run=self.test_run)
+        log.info(
+            "sync %s of integration %s (%s) started%s",
+            session.id,
+            self.settings.name,
+            self.info.name,
+            " as a test run" if self.test_run else "",
+        )
+        status = SyncStatus.SUCCEEDED
+        message: str | None = None
+        complete = False
+        vendor_session: VendorSession | None = None
+        try:
+            vendor_session = self.connector.authenticate(
+                self.credential, self.settings.settings, options=self.options
+            )
+            self.sync_users(session.id, self.connector.list_users(vendor_session))
+            complete = True
+            message = self.sync_last_logins(vendor_session)
+        except OomnitzaConnectError as exc:
+            status = SyncStatus.FAILED
+            message = redact(str(exc))
+            log.error("sync %s failed: %s", session.id, message)
+        except BaseException as exc:
+            interrupted = isinstance(exc, KeyboardInterrupt | SystemExit)
+            self.store.finish_session(
+                session.id,
+                self.plan,
+                status=SyncStatus.INTERRUPTED if interrupted else SyncStatus.FAILED,
+                message=redact(f"{exc.__class__.__name__}: {exc}"),
+            )
+            raise
+        finally:
+            if vendor_session is not None:
+                vendor_session.close()
+        if status == SyncStatus.SUCCEEDED and (self.counts.failed or message):
+            status = SyncStatus.COMPLETED_WITH_ERRORS
+        finished = self.store.finish_session(
+            session.id, self.plan, status=status, message=message, complete=complete
+        )
+        log.info(
+            "sync %s finished %s: %s created, %s updated, %s unchanged, %s skipped, "
+            "%s failed, %s vanished",
+            finished.id,
+            finished.status.value,
+            finished.counts.created,
+            finished.counts.updated,
+            finished.counts.unchanged,
+            finished.counts.skipped,
+            finished.counts.failed,
+            finished.counts.vanished,
+        )
+        return finished
+
+    def sync_users(self, session_id: str, records: Iterator[VendorRecord]) -> None:
+        hook = get_plugin_manager().hook.map_record
+        context = self.context()
+        mapping = self.mapping
+        filters = self.filters
+        default_role = self.settings.default_role
+        vendor = self.info.name
+        mapped: list[MappedRecord] = []
+        failed: list[RecordError] = []
+        skipped = 0
+        pending = 0
+        for record in records:
+            pending += 1
+            try:
+                if filters and not record_passes(filters, record_variables(record, context)):
+                    skipped += 1
+                else:
+                    fields = hook(vendor=vendor, record=record, mapping=mapping, context=context)
+                    if fields is None:
+                        raise PluginError(f"no plugin implements 'map_record' for '{vendor}'")
+                    if default_role and fields.get("role") in (None, ""):
+                        fields["role"] = default_role
+                    role = fields.get(SAAS_ROLE_TARGET) or fields.get("role")
+                    mapped.append(
+                        MappedRecord(record.id, fields, None if role is None else str(role))
+                    )
+            except OomnitzaConnectError as exc:
+                failed.append(RecordError(record.id, redact(str(exc)), getattr(exc, "field", None)))
+            if pending >= self.batch_size:
+                self.flush(session_id, mapped, failed, skipped, pending)
+                mapped, failed, skipped, pending = [], [], 0, 0
+        if pending:
+            self.flush(session_id, mapped, failed, skipped, pending)
+
+    def flush(
+        self,
+        session_id: str,
+        mapped: list[MappedRecord],
+        failed: list[RecordError],
+        skipped: int,
+        pending: int,
+    ) -> None:
+        outcome = self.store.apply_batch(
+            session_id, self.plan, mapped, failed=failed, skipped=skipped, test_run=self.test_run
+        )
+        self.processed += pending
+        total = self.counts
+        got = outcome.counts
+        self.counts = SyncCounts(
+            created=total.created + got.created,
+            updated=total.updated + got.updated,
+            unchanged=total.unchanged + got.unchanged,
+            skipped=total.skipped + got.skipped,
+            failed=total.failed + got.failed,
+        )
+        log.debug("sync %s: %s records processed", session_id, self.processed)
+        if self.progress is not None:
+            self.progress(SyncProgress(session_id, self.settings.name, self.processed, self.counts))
+
+    def sync_last_logins(self, vendor_session: VendorSession) -> str | None:
+        """Write last logins when the vendor has them; return a problem, if any."""
+        try:
+            logins = self.connector.list_last_logins(vendor_session)
+            if logins is None:
+                return None
+            changed = self.store.apply_last_logins(
+                self.info.name, _login_pairs(logins), test_run=self.test_run
+            )
+        except OomnitzaConnectError as exc:
+            return redact(f"the users synced, but last logins could not be read: {exc}")
+        log.info("last logins: %s people changed", changed)
+        return None
+
+
+def _login_pairs(logins: Iterable[Mapping[str, Any]]) -> Iterator[tuple[str, datetime]]:
+    for item in logins:
+        when = item.get("last_login")
+        user_id = item.get("vendor_user_id")
+        if when is None or user_id is None:
+            continue
+        yield str(user_id), to_datetime(when)

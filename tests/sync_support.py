@@ -1,0 +1,260 @@
+"""A tiny vendor ("acme") and its emulator, so sync tests need no real plugin.
+
+The emulator serves ``GET /api/users?page=N&per_page=M`` (page/per_page
+pagination), ``GET /api/me`` (the credential check) and ``GET /api/logins``
+(last logins) over real HTTP on 127.0.0.1. Its users are plain dicts in
+``emulator.users``: tests change, add or remove them between runs.
+
+Run as a script it performs one sync (used by the kill -9 test):
+``python sync_support.py DB BASE_URL INTEGRATION_FILE``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from oomnitza_connect.errors import AuthenticationError, VendorAPIError
+from oomnitza_connect.hookspecs import hookimpl
+from oomnitza_connect.http import ClientOptions, VendorSession, open_session
+from oomnitza_connect.models import (
+    AuthKind,
+    Credential,
+    FieldMapping,
+    FieldSpec,
+    FieldType,
+    GlobalSetting,
+    VendorInfo,
+    VendorRecord,
+)
+from oomnitza_connect.testing.emulator import Emulator, EmulatorRequest, EmulatorResponse, route
+
+VENDOR = "acme"
+TOKEN = "acme-test-token-1234"
+
+ACME = VendorInfo(
+    name=VENDOR,
+    display_name="Acme",
+    base_url="https://api.acme.example",
+    auth_kinds=(AuthKind.API_KEY,),
+    api_version="2024-01",
+    global_settings=(
+        GlobalSetting("Acme.Tenant", "Your Acme tenant name.", required=True),
+        GlobalSetting("Acme.Region", "The data region.", default="us", choices=("us", "eu")),
+    ),
+    fields=(
+        FieldSpec("id", "User Id", unique=True),
+        FieldSpec("login", "Login", unique=True),
+        FieldSpec("mail", "Mail"),
+        FieldSpec("full_name", "Full Name"),
+        FieldSpec("is_admin", "Is Admin?", FieldType.BOOLEAN),
+        FieldSpec("active", "Active", FieldType.BOOLEAN),
+        FieldSpec("hired", "Hired", FieldType.STRING, description="epoch seconds as text"),
+        FieldSpec("groups", "Groups", FieldType.STRING, description="comma-separated"),
+        FieldSpec("phone", "Phone"),
+        FieldSpec("job_title", "Job Title"),
+    ),
+    standard_mapping=(
+        FieldMapping(target="username", source="login"),
+        FieldMapping(target="email", source="mail", converter="email"),
+        FieldMapping(target="first_name", source="full_name", converter="first_name"),
+        FieldMapping(target="last_name", source="full_name", converter="last_name"),
+        FieldMapping(target="Acme User Id", source="id", unique=True),
+        FieldMapping(target="connector_sync_time", expression="{{ sync_time }}"),
+    ),
+    default_filters=("active",),
+)
+
+
+def make_user(index: int, **overrides: Any) -> dict[str, Any]:
+    user = {
+        "id": f"A{index:06d}",
+        "login": f"user{index}",
+        "mail": f"User{index}@Example.com",
+        "full_name": f"First{index} Last{index}",
+        "is_admin": index % 10 == 0,
+        "active": True,
+        "hired": str(1_600_000_000 + index * 86_400),
+        "groups": "staff, eng" if index % 2 else "staff",
+        "phone": f"+1555{index:07d}",
+        "job_title": "Engineer",
+    }
+    user.update(overrides)
+    return user
+
+
+class AcmeEmulator(Emulator):
+    vendor = VENDOR
+
+    def __init__(self, users: int = 10, *, page_delay: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.users: list[dict[str, Any]] = [make_user(i) for i in range(1, users + 1)]
+        self.logins: dict[str, datetime] = {}
+        self.page_delay = page_delay
+        self.fail_after_page: int | None = None
+
+    def _authorized(self, request: EmulatorRequest) -> bool:
+        return request.bearer_token() == TOKEN
+
+    @route("GET", "/api/me", endpoint="me")
+    def me(self, request: EmulatorRequest) -> EmulatorResponse:
+        if not self._authorized(request):
+            return EmulatorResponse(401, {"error": "bad token"})
+        return EmulatorResponse(200, {"tenant": "test"})
+
+    @route("GET", "/api/users", endpoint="users")
+    def list_users(self, request: EmulatorRequest) -> EmulatorResponse:
+        if not self._authorized(request):
+            return EmulatorResponse(401, {"error": "bad token"})
+        page = int(request.query.get("page", "1"))
+        per_page = int(request.query.get("per_page", "50"))
+        if self.fail_after_page is not None and page > self.fail_after_page:
+            return EmulatorResponse(500, {"error": "backend down"})
+        if self.page_delay:
+            time.sleep(self.page_delay)
+        start = (page - 1) * per_page
+        chunk = self.users[start : start + per_page]
+        total_pages = max(1, -(-len(self.users) // per_page))
+        return EmulatorResponse(
+            200, {"users": chunk, "page": page, "per_page": per_page, "total_pages": total_pages}
+        )
+
+    @route("GET", "/api/logins", endpoint="logins")
+    def list_logins(self, request: EmulatorRequest) -> EmulatorResponse:
+        if not self._authorized(request):
+            return EmulatorResponse(401, {"error": "bad token"})
+        return EmulatorResponse(
+            200,
+            {"logins": [{"user": k, "at": v.isoformat()} for k, v in self.logins.items()]},
+        )
+
+
+def credential(base_url: str | None = None) -> Credential:
+    return Credential(
+        name="acme", vendor=VENDOR, kind=AuthKind.API_KEY, token=TOKEN, base_url=base_url
+    )
+
+
+class AcmePlugin:
+    """Hook implementations of the acme vendor (register with ``register_plugin``)."""
+
+    def __init__(self, *, per_page: int = 50, with_logins: bool = True) -> None:
+        self.per_page = per_page
+        self.with_logins = with_logins
+
+    @hookimpl
+    def register_vendors(self, register: Any) -> None:
+        register(ACME)
+
+    @hookimpl
+    def authenticate(
+        self,
+        vendor: str,
+        credential: Credential,
+        settings: Mapping[str, str],
+        options: ClientOptions,
+    ) -> VendorSession | None:
+        if vendor != VENDOR:
+            return None
+        # No retries and no pacing: tests want failures fast.
+        options = ClientOptions(base_url=options.base_url, max_retries=0, pace_requests=False)
+        session = open_session(ACME, credential, settings, options, credential_store=None)
+        try:
+            session.http.get_json("/api/me", endpoint="me")
+        except VendorAPIError as exc:
+            session.close()
+            raise AuthenticationError(
+                "Acme refused the token.", vendor=VENDOR, status=exc.status
+            ) from None
+        return session
+
+    @hookimpl
+    def list_users(self, vendor: str, session: VendorSession) -> Iterator[VendorRecord] | None:
+        if vendor != VENDOR:
+            return None
+        return self._pages(session)
+
+    def _pages(self, session: VendorSession) -> Iterator[VendorRecord]:
+        page = 1
+        while True:
+            body = session.http.get_json(
+                "/api/users", params={"page": page, "per_page": self.per_page}, endpoint="users"
+            )
+            for user in body["users"]:
+                yield VendorRecord(vendor=VENDOR, id=user["id"], fields=user, raw=user)
+            if page >= body["total_pages"]:
+                return
+            page += 1
+
+    @hookimpl
+    def list_last_logins(
+        self, vendor: str, session: VendorSession
+    ) -> Iterator[Mapping[str, Any]] | None:
+        if vendor != VENDOR or not self.with_logins:
+            return None
+        body = session.http.get_json("/api/logins", endpoint="logins")
+        return iter(
+            {"vendor_user_id": item["user"], "last_login": datetime.fromisoformat(item["at"])}
+            for item in body["logins"]
+        )
+
+    @hookimpl
+    def create_emulator(self, vendor: str, options: Mapping[str, Any]) -> Emulator | None:
+        if vendor != VENDOR:
+            return None
+        return AcmeEmulator(users=int(options.get("users", 10)))
+
+
+INTEGRATION_TOML = """\
+name = "acme-main"
+vendor = "acme"
+credential = "acme"
+sync_key = "email"
+default_role = "Employee"
+contacts = ["it@example.com"]
+
+[settings]
+"Acme.Tenant" = "test"
+"""
+
+
+def write_integration(directory: Path, extra: str = "", *, base_url: str | None = None) -> Path:
+    path = directory / "acme.toml"
+    text = INTEGRATION_TOML
+    if base_url:
+        text = text.replace("contacts = ", f'base_url = "{base_url}"\ncontacts = ', 1)
+    path.write_text(text + extra)
+    return path
+
+
+def recent(minutes: int) -> datetime:
+    return datetime.now(UTC) - timedelta(minutes=minutes)
+
+
+def _main(argv: list[str]) -> int:
+    """Run one sync in this process (the kill -9 test's child)."""
+    from oomnitza_connect.integrations import load_integration
+    from oomnitza_connect.plugins import register_plugin
+    from oomnitza_connect.store.sqlite import SQLiteStore
+    from oomnitza_connect.sync import run_sync
+
+    db, base_url, integration_file, batch_size = argv[1], argv[2], argv[3], int(argv[4])
+    with register_plugin(AcmePlugin(per_page=20), name="acme-test"):
+        settings = load_integration(integration_file)
+        with SQLiteStore(db) as store:
+            session = run_sync(
+                settings,
+                credential=credential(base_url),
+                store=store,
+                batch_size=batch_size,
+            )
+    print(session.status.value)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv))
