@@ -1,0 +1,163 @@
+"""`oomnitza-connect new-plugin`: the rendered package installs, is found, and passes its tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from oomnitza_connect import ConfigurationError
+from oomnitza_connect.cli import EXIT_USAGE, main
+from oomnitza_connect.scaffold import PluginNames, plugin_names, render_plugin
+
+
+def test_plugin_names_follow_the_one_name_everywhere_rule() -> None:
+    assert plugin_names("acme-hr") == PluginNames(
+        vendor="acme_hr",
+        distribution="oomnitza-connect-acme-hr",
+        module="oomnitza_connect_acme_hr",
+        display_name="Acme Hr",
+        class_prefix="AcmeHr",
+    )
+    assert plugin_names("zoom", display_name="Zoom Video").display_name == "Zoom Video"
+
+
+@pytest.mark.parametrize("bad", ["Acme", "1acme", "acme--hr", "acme hr", "", "acme-", "ac.me"])
+def test_a_name_that_cannot_name_a_package_is_refused(bad: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"cannot name a plugin.*allowed: lowercase"):
+        plugin_names(bad)
+
+
+def test_the_rendered_package_is_complete_and_has_no_template_left(tmp_path: Path) -> None:
+    target = render_plugin("acme", tmp_path)
+    assert target == tmp_path / "oomnitza-connect-acme"
+    files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+    assert files == [
+        "README.md",
+        "pyproject.toml",
+        "src/oomnitza_connect_acme/__init__.py",
+        "src/oomnitza_connect_acme/client.py",
+        "src/oomnitza_connect_acme/emulator.py",
+        "src/oomnitza_connect_acme/plugin.py",
+        "src/oomnitza_connect_acme/py.typed",
+        "tests/test_conformance.py",
+        "tests/test_mapping.py",
+    ]
+    for path in target.rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            assert "{@" not in text, f"{path} still holds template syntax"
+            if path.suffix == ".py":
+                compile(text, str(path), "exec")
+    project = tomllib.loads((target / "pyproject.toml").read_text())
+    assert project["project"]["name"] == "oomnitza-connect-acme"
+    assert project["project"]["entry-points"]["oomnitza_connect"] == {
+        "acme": "oomnitza_connect_acme.plugin"
+    }
+    # Preset templates pass through the renderer untouched.
+    assert (
+        '"/api/users/{{user_id}}"' in (target / "src/oomnitza_connect_acme/plugin.py").read_text()
+    )
+    assert (
+        "class TestAcmeConformance(ConnectorConformance)"
+        in (target / "tests/test_conformance.py").read_text()
+    )
+
+
+def test_new_plugin_refuses_to_overwrite_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "oomnitza-connect-acme").mkdir()
+    result = CliRunner().invoke(main, ["new-plugin", "acme", "--directory", str(tmp_path)])
+    assert result.exit_code == EXIT_USAGE
+    assert "already exists" in result.output
+    assert list((tmp_path / "oomnitza-connect-acme").iterdir()) == []
+
+
+def test_new_plugin_with_a_bad_name_is_bad_usage(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["new-plugin", "Acme!", "--directory", str(tmp_path)])
+    assert result.exit_code == EXIT_USAGE
+    assert "Error: 'Acme!' cannot name a plugin" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def _installer(site: Path, package: Path) -> list[str]:
+    uv = shutil.which("uv")
+    if uv is not None:
+        return [uv, "pip", "install", "--no-deps", "--python", sys.executable,
+                "--target", str(site), str(package)]  # fmt: skip
+    return [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(site),
+            str(package)]  # fmt: skip
+
+
+def _environment(site: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "OOMNITZA_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+@pytest.mark.slow
+def test_the_rendered_plugin_installs_is_listed_and_passes_its_own_tests(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["new-plugin", "acme-hr", "--directory", str(tmp_path / "src")]
+    )
+    assert result.exit_code == 0, result.output
+    package = tmp_path / "src" / "oomnitza-connect-acme-hr"
+    assert f"Created {package}" in result.output
+
+    site = tmp_path / "site"
+    install = subprocess.run(
+        _installer(site, package), capture_output=True, text=True, timeout=240, check=False
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    assert (site / "oomnitza_connect_acme_hr-0.1.0.dist-info" / "entry_points.txt").exists()
+
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"],
+        cwd=package,
+        env=_environment(site),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-2000:]
+    assert " passed" in tests.stdout
+    assert "failed" not in tests.stdout
+
+    listing = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from oomnitza_connect.cli import main; main()",
+            "plugins",
+            "--json",
+        ],
+        cwd=tmp_path,
+        env=_environment(site, OOMNITZA_CONNECT_LOAD_ENTRY_POINTS="1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert listing.returncode == 0, listing.stderr
+    plugins = {p["name"]: p for p in json.loads(listing.stdout)["plugins"]}
+    acme = plugins["acme_hr"]
+    assert acme["distribution"] == "oomnitza-connect-acme-hr"
+    assert acme["version"] == "0.1.0"
+    assert acme["vendors"] == ["acme_hr"]
+    assert acme["auth_kinds"] == ["api_key"]
+    assert acme["presets"] == 2
+    assert set(acme["hooks"]) == {
+        "authenticate",
+        "create_emulator",
+        "list_users",
+        "register_vendors",
+        "workflow_presets",
+    }
