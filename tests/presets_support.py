@@ -44,6 +44,14 @@ ACME_TOKEN = "acme-token-0123456789-secret"
 REPLACER_TOKEN = "replacer-token-9876543210-secret"
 LEAKED_CLIENT_SECRET = "cs-live-abcdefghijklmnop"
 
+ACME_PEOPLE = [
+    ("U1", {"email": "ada@example.com", "first_name": "Ada", "Department": "R&D"}),
+    ("U2", {"email": "bob@example.com", "first_name": "Bob", "Department": "Sales"}),
+    ("U3", {"email": "cy@example.com", "first_name": "Cy", "Department": "Sales"}),
+    ("U9", {"email": "gone@example.com", "first_name": "Gone", "Department": "Sales"}),
+]
+"""People of the acme store fixtures: U9 has no account at the emulator (404)."""
+
 
 def _json(body: Any, status: int = 200) -> EmulatorResponse:
     return EmulatorResponse(status=status, body=body)

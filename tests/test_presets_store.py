@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from presets_support import (
+    ACME_PEOPLE,
     ACME_TOKEN,
     LEAKED_CLIENT_SECRET,
     REPLACER_TOKEN,
@@ -33,13 +34,6 @@ from oomnitza_connect.presets import (
     run_preset_bulk,
 )
 from oomnitza_connect.store.sqlite import SQLiteStore
-
-ACME_PEOPLE = [
-    ("U1", {"email": "ada@example.com", "first_name": "Ada", "Department": "R&D"}),
-    ("U2", {"email": "bob@example.com", "first_name": "Bob", "Department": "Sales"}),
-    ("U3", {"email": "cy@example.com", "first_name": "Cy", "Department": "Sales"}),
-    ("U9", {"email": "gone@example.com", "first_name": "Gone", "Department": "Sales"}),
-]
 
 
 @pytest.fixture

@@ -1,9 +1,456 @@
-"""Commands of this area are added by its owner."""
+"""``oomnitza-connect presets``: list, show and run workflow presets.
+
+Exit codes follow the CLI's: 0 when every call succeeded, 1 when a call
+failed, 2 for bad usage or configuration (an unknown preset, a missing
+variable, a URL that would leave the vendor's host, a person not found).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
 import click
+
+from ..errors import ConfigurationError, PresetError
+from ..models import Credential, Preset
+from ..templating import TemplateError
+
+__all__ = ["DB_ENV", "default_db_path", "register"]
+
+DB_ENV = "OOMNITZA_CONNECT_DB"
+"""Overrides where the store lives when ``--db`` is not given."""
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class _UsageProblem(click.ClickException):
+    """Bad usage or configuration found while running (exit code 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class _RunFailed(click.ClickException):
+    exit_code = EXIT_FAILED
+
+
+def default_db_path() -> Path:
+    """Return ``$OOMNITZA_CONNECT_DB``, else ``store.db`` in the configuration directory."""
+    from ..credentials import config_home
+
+    override = os.environ.get(DB_ENV)
+    return Path(override) if override else config_home() / "store.db"
+
+
+# ---------------------------------------------------------------------------
+# Parsing options
+# ---------------------------------------------------------------------------
+
+
+def _pairs(values: Sequence[str], option: str, *, allow_json: bool = False) -> dict[str, Any]:
+    """Parse ``key=value`` (text) and, when allowed, ``key:=JSON`` (typed) pairs."""
+    parsed: dict[str, Any] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"'{item}' is not key=value", param_hint=option)
+        if allow_json and key.endswith(":"):
+            key = key[:-1]
+            try:
+                parsed[key] = json.loads(value)
+            except ValueError:
+                raise click.BadParameter(
+                    f"the value of '{key}:=' is not valid JSON: {value!r}", param_hint=option
+                ) from None
+        else:
+            parsed[key] = value
+    return parsed
+
+
+def _preset_data(preset: Preset) -> dict[str, Any]:
+    from ..presets import preset_variables
+
+    return {
+        "vendor": preset.vendor,
+        "name": preset.name,
+        "description": preset.description,
+        "method": preset.method.upper(),
+        "path": preset.path,
+        "query": dict(preset.query),
+        "headers": dict(preset.headers),
+        "body": preset.body,
+        "variables": preset_variables(preset),
+        "declared_variables": list(preset.variables),
+        "response_mappings": dict(preset.response_mappings),
+        "read_merge_write": preset.read_merge_write,
+        "idempotent": preset.idempotent,
+        "endpoint": preset.endpoint,
+    }
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+# ---------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------
+
+
+@click.group("presets")
+def presets_group() -> None:
+    """List, inspect and run vendor workflow presets."""
+
+
+@presets_group.command("list")
+@click.argument("vendor", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_command(vendor: str | None, as_json: bool) -> None:
+    """List the presets of VENDOR (or of every installed vendor)."""
+    from ..presets import list_presets
+
+    presets = list_presets(vendor)
+    if as_json:
+        _echo_json([_preset_data(p) for p in presets])
+        return
+    if not presets:
+        click.echo("No presets are installed." if vendor is None else f"{vendor} has no presets.")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("Vendor", "Preset", "Method", "Path", "Description")
+    for preset in presets:
+        summary = preset.description.split(" (", 1)[0].split(". ", 1)[0].rstrip(".")
+        table.add_row(preset.vendor, preset.name, preset.method.upper(), preset.path, summary)
+    Console(soft_wrap=True).print(table)
+
+
+@presets_group.command("show")
+@click.argument("vendor")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show_command(vendor: str, name: str, as_json: bool) -> None:
+    """Show one preset: its request templates, variables and response mappings."""
+    from ..presets import get_preset
+
+    preset = _usage_guard(lambda: get_preset(vendor, name))
+    data = _preset_data(preset)
+    if as_json:
+        _echo_json(data)
+        return
+    click.echo(f"{data['vendor']} / {data['name']}")
+    if data["description"]:
+        click.echo(f"  {data['description']}")
+    click.echo(f"  {data['method']} {data['path']}")
+    for label, key in (
+        ("Query", "query"),
+        ("Headers", "headers"),
+        ("Response mappings", "response_mappings"),
+    ):
+        if data[key]:
+            click.echo(f"  {label}:")
+            for item, value in data[key].items():
+                click.echo(f"    {item}: {value}")
+    if data["body"] is not None:
+        click.echo("  Body:")
+        for line in json.dumps(data["body"], indent=2).splitlines():
+            click.echo(f"    {line}")
+    if data["variables"]:
+        click.echo(f"  Variables: {', '.join(data['variables'])}")
+    if data["read_merge_write"]:
+        click.echo(
+            f"  Reads the record with '{data['read_merge_write']}' first and sends it whole."
+        )
+
+
+@presets_group.command("run")
+@click.argument("vendor")
+@click.argument("name")
+@click.option("--credential", "credential_name", required=True, help="Credential name.")
+@click.option(
+    "--var",
+    "var_items",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A variable (text); KEY:=JSON gives a typed value. Wins over person and settings.",
+)
+@click.option(
+    "--setting",
+    "setting_items",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A vendor global setting (Talkdesk.Subdomain=acme).",
+)
+@click.option("--person", "person_email", metavar="EMAIL", help="Run for the person with EMAIL.")
+@click.option(
+    "--where",
+    metavar="EXPRESSION",
+    help="Run for every person matching EXPRESSION (department == 'Sales'; 'true' for all).",
+)
+@click.option(
+    "--linked-only", is_flag=True, help="With --where: only people with a vendor account."
+)
+@click.option("--dry-run", is_flag=True, help="Show the requests without sending anything.")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"The store (default: ${DB_ENV}, else store.db in the configuration directory).",
+)
+@click.option("--override-path", metavar="TEMPLATE", help="Use this path template instead.")
+@click.option("--override-query", "query_items", multiple=True, metavar="KEY=VALUE")
+@click.option("--override-header", "header_items", multiple=True, metavar="NAME=VALUE")
+@click.option("--override-body", metavar="JSON", help="Use this JSON body instead ('null': none).")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+def run_command(
+    vendor: str,
+    name: str,
+    credential_name: str,
+    var_items: tuple[str, ...],
+    setting_items: tuple[str, ...],
+    person_email: str | None,
+    where: str | None,
+    linked_only: bool,
+    dry_run: bool,
+    db_path: Path | None,
+    override_path: str | None,
+    query_items: tuple[str, ...],
+    header_items: tuple[str, ...],
+    override_body: str | None,
+    concurrency: int,
+    as_json: bool,
+) -> None:
+    """Run preset NAME of VENDOR once, for one person, or for every matching person."""
+    from ..connectors import get_connector
+    from ..presets import UNSET, PresetOverrides, get_preset, run_preset, run_preset_bulk
+
+    if person_email and where:
+        raise click.UsageError("Give --person or --where, not both.")
+    if linked_only and not where:
+        raise click.UsageError("--linked-only only applies with --where.")
+    variables = _pairs(var_items, "--var", allow_json=True)
+    settings = _pairs(setting_items, "--setting")
+    body: Any = UNSET
+    if override_body is not None:
+        try:
+            body = json.loads(override_body)
+        except ValueError:
+            raise click.BadParameter("is not valid JSON", param_hint="--override-body") from None
+    overrides = PresetOverrides(
+        path=override_path,
+        query=_pairs(query_items, "--override-query"),
+        headers=_pairs(header_items, "--override-header"),
+        body=body,
+    )
+    connector = get_connector(vendor)
+    preset = _usage_guard(lambda: get_preset(vendor, name))
+    credential = _load_credential(credential_name, vendor)
+    effective_settings = connector.effective_settings(settings)
+
+    from ..store.sqlite import SQLiteStore
+
+    store = SQLiteStore(db_path or default_db_path())
+    try:
+        person = None
+        if person_email:
+            person = store.find_person("email", person_email)
+            if person is None:
+                raise _UsageProblem(f"No person with email '{person_email}' is in the store.")
+        with _open_session(connector, credential, effective_settings, dry_run=dry_run) as session:
+            if where is not None:
+                progress = _BulkProgress(enabled=not as_json and sys.stderr.isatty())
+                with progress:
+                    results = _usage_guard(
+                        lambda: run_preset_bulk(
+                            session,
+                            preset,
+                            store,
+                            where=where,
+                            variables=variables,
+                            concurrency=concurrency,
+                            dry_run=dry_run,
+                            overrides=overrides,
+                            settings=effective_settings,
+                            linked_only=linked_only,
+                            on_start=progress.start,
+                            on_result=progress.advance,
+                        )
+                    )
+                _report_bulk(results, as_json=as_json)
+                failed = sum(1 for r in results if not r.ok)
+                if failed:
+                    raise _RunFailed(f"{failed} of {len(results)} calls failed.")
+                return
+            result = _usage_guard(
+                lambda: run_preset(
+                    session,
+                    preset,
+                    variables=variables,
+                    person=person,
+                    store=store,
+                    overrides=overrides,
+                    dry_run=dry_run,
+                    settings=effective_settings,
+                )
+            )
+    finally:
+        store.close()
+    _report_one(result, as_json=as_json)
+    if not result.ok:
+        raise _RunFailed(result.error or "The call failed.")
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+
+def _usage_guard(call: Any) -> Any:
+    """Run *call*, turning rendering and preset-lookup errors into exit code 2."""
+    try:
+        return call()
+    except (PresetError, TemplateError) as exc:
+        from ..redaction import redact
+
+        raise _UsageProblem(redact(str(exc))) from None
+
+
+def _load_credential(name: str, vendor: str) -> Credential:
+    from ..credentials import default_credential_store
+
+    credential = default_credential_store().get(name)
+    if credential.vendor != vendor:
+        raise ConfigurationError(
+            f"credential '{name}' is for {credential.vendor}, not {vendor}",
+            key_path="vendor",
+        )
+    return credential
+
+
+@contextmanager
+def _open_session(
+    connector: Any, credential: Credential, settings: Mapping[str, str], *, dry_run: bool
+) -> Iterator[Any]:
+    """Authenticate, or for a dry run build a session that never touches the network."""
+    from ..http import ClientOptions, HttpClient, VendorSession
+
+    if dry_run:
+        base_url = credential.base_url or connector.info.base_url
+        client = HttpClient(connector.name, base_url, options=ClientOptions(base_url=base_url))
+        session = VendorSession(connector.name, client, credential, settings=dict(settings))
+    else:
+        session = connector.authenticate(credential, settings)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+class _BulkProgress:
+    """A rich progress bar on a terminal; nothing otherwise."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _BulkProgress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[failed]} failed"),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc_info)
+
+    def start(self, total: int) -> None:
+        if self._progress is not None:
+            self._task = self._progress.add_task("Running preset", total=total, failed=0)
+
+    def advance(self, result: Any) -> None:
+        if self._progress is None or self._task is None:
+            return
+        task = self._progress.tasks[0]
+        failed = task.fields["failed"] + (0 if result.ok else 1)
+        self._progress.update(self._task, advance=1, failed=failed)
+
+
+def _report_one(result: Any, *, as_json: bool) -> None:
+    if as_json:
+        _echo_json(result.to_dict())
+        return
+    request = result.request or {}
+    if result.dry_run:
+        click.echo("Dry run: nothing was sent.")
+        _echo_request(request)
+        return
+    state = "ok" if result.ok else "failed"
+    status = f" (HTTP {result.status})" if result.status is not None else ""
+    click.echo(f"{state}: {request.get('method', '')} {request.get('url', '')}{status}")
+    if result.error:
+        click.echo(f"  {result.error}")
+    for target, value in result.mapped.items():
+        click.echo(f"  {target} = {value}")
+    if result.response is not None:
+        click.echo(json.dumps(result.response, indent=2, default=str, ensure_ascii=False))
+
+
+def _echo_request(request: Mapping[str, Any], indent: str = "  ") -> None:
+    read = request.get("read_request")
+    if read:
+        click.echo(f"{indent}First reads the current record:")
+        _echo_request(read, indent + "  ")
+        click.echo(f"{indent}then sends it whole with these changes merged in:")
+    click.echo(f"{indent}{request.get('method')} {request.get('url')}")
+    for header, value in (request.get("headers") or {}).items():
+        click.echo(f"{indent}{header}: {value}")
+    if request.get("body") is not None:
+        for line in json.dumps(request["body"], indent=2, ensure_ascii=False).splitlines():
+            click.echo(f"{indent}{line}")
+
+
+def _report_bulk(results: Sequence[Any], *, as_json: bool) -> None:
+    if as_json:
+        _echo_json([r.to_dict() for r in results])
+        return
+    for result in results:
+        who = result.person or f"person {result.person_id}"
+        if result.dry_run:
+            click.echo(f"{who}: would send")
+            _echo_request(result.request or {}, "    ")
+        elif result.ok:
+            mapped = ", ".join(f"{k} = {_short(v)}" for k, v in result.mapped.items())
+            click.echo(f"{who}: ok (HTTP {result.status}){': ' + mapped if mapped else ''}")
+        else:
+            click.echo(f"{who}: failed: {result.error}")
+    ok = sum(1 for r in results if r.ok)
+    click.echo(f"{len(results)} people: {ok} ok, {len(results) - ok} failed.")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def register(main: click.Group) -> None:
-    """Add this module's commands to *main*."""
+    """Add the ``presets`` command group to *main*."""
+    main.add_command(presets_group)
