@@ -8,6 +8,7 @@ the plugin module, which ``importlib.metadata`` finds like any other.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import logging
 import sys
 import textwrap
@@ -173,3 +174,28 @@ def test_entry_points_are_not_loaded_under_pytest_by_default() -> None:
         plugin_system.reset_plugin_manager()
         assert plugin_system.loaded_distributions() == []
         assert list_connectors() == []
+
+
+def test_the_plugins_command_shows_installed_and_failed_plugins(install: Install) -> None:
+    from click.testing import CliRunner
+
+    from oomnitza_connect.cli import main
+
+    install("oomnitza-connect-alpha", "alpha", "alpha_plugin", VENDOR_MODULE.format(vendor="alpha"))
+    install("oomnitza-connect-broken", "broken", "broken_plugin", "raise RuntimeError('boom')\n")
+    with pytest.warns(RuntimeWarning):
+        result = CliRunner().invoke(main, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert [(p["name"], p["distribution"], p["version"]) for p in payload["plugins"]] == [
+        ("alpha", "oomnitza-connect-alpha", "1.2.3")
+    ]
+    assert payload["failed"] == [
+        {"name": "broken", "distribution": "oomnitza-connect-broken", "error": "RuntimeError: boom"}
+    ]
+    text = CliRunner().invoke(main, ["plugins"])
+    assert "alpha  (oomnitza-connect-alpha 1.2.3)" in text.stdout
+    assert (
+        "Plugin 'broken' from distribution 'oomnitza-connect-broken' failed to load: "
+        "RuntimeError: boom" in text.stderr
+    )

@@ -1,0 +1,150 @@
+"""The command line's core: version, help everywhere, exit codes, error rendering, plugins."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from oomnitza_connect import (
+    AuthenticationError,
+    ConfigurationError,
+    Secret,
+    UnknownVendorError,
+    __version__,
+)
+from oomnitza_connect.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from oomnitza_connect.plugins import register_plugin
+from oomnitza_connect.testing import generic
+
+
+def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for name, command in sorted(group.commands.items()):
+        yield (*prefix, name)
+        if isinstance(command, click.Group):
+            yield from _command_paths(command, (*prefix, name))
+
+
+def test_version_prints_the_package_version() -> None:
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == EXIT_OK
+    assert result.output == f"oomnitza-connect, version {__version__}\n"
+
+
+def test_the_core_commands_are_registered() -> None:
+    assert {"plugins", "new-plugin"} <= set(main.commands)
+
+
+@pytest.mark.parametrize("path", [(), *_command_paths(main)], ids=lambda p: " ".join(p) or "main")
+def test_every_command_has_help(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(main, [*path, "--help"])
+    assert result.exit_code == EXIT_OK, result.output
+    assert result.output.startswith("Usage: ")
+    command: click.Command = main
+    for name in path:
+        assert isinstance(command, click.Group)
+        command = command.commands[name]
+    assert command.help, f"'{' '.join(path)}' has no help text"
+
+
+def test_an_unknown_command_is_bad_usage() -> None:
+    result = CliRunner().invoke(main, ["no-such-command"])
+    assert result.exit_code == EXIT_USAGE
+    assert "No such command 'no-such-command'" in result.output
+
+
+@pytest.fixture
+def failing_command() -> Iterator[None]:
+    """Add a command that raises the error named by its argument."""
+    token = Secret("xoxb-cli-test-secret-123")
+
+    @click.command("fail-with")
+    @click.argument("kind")
+    def fail_with(kind: str) -> None:
+        """Raise an SDK error (tests only)."""
+        if kind == "auth":
+            raise AuthenticationError(
+                f"refused token {token.reveal()}", vendor="generic", status=401
+            )
+        if kind == "config":
+            raise ConfigurationError("bad value", file="a.toml", key_path="x.y")
+        raise UnknownVendorError("slak", ["slack"])
+
+    main.add_command(fail_with)
+    yield
+    main.commands.pop("fail-with")
+
+
+def test_a_failed_run_exits_1_with_one_readable_redacted_line(failing_command: None) -> None:
+    result = CliRunner().invoke(main, ["fail-with", "auth"])
+    assert result.exit_code == EXIT_FAILED
+    assert result.stderr == "Error: generic: refused token ********** (HTTP 401)\n"
+    assert "Traceback" not in result.output
+    assert "xoxb-cli-test-secret-123" not in result.output
+
+
+@pytest.mark.parametrize("kind", ["config", "vendor"])
+def test_bad_configuration_and_unknown_vendors_exit_2(failing_command: None, kind: str) -> None:
+    result = CliRunner().invoke(main, ["fail-with", kind])
+    assert result.exit_code == EXIT_USAGE
+    expected = {
+        "config": "Error: a.toml: key 'x.y': bad value\n",
+        "vendor": "Error: no connector named 'slak' is installed (installed: slack)\n",
+    }[kind]
+    assert result.stderr == expected
+
+
+def test_debug_adds_the_traceback_still_redacted(failing_command: None) -> None:
+    result = CliRunner().invoke(main, ["--debug", "fail-with", "auth"])
+    assert result.exit_code == EXIT_FAILED
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "AuthenticationError" in result.stderr
+    assert result.stderr.rstrip().endswith("Error: generic: refused token ********** (HTTP 401)")
+    assert "xoxb-cli-test-secret-123" not in result.output
+
+
+def test_plugins_json_lists_registered_plugins() -> None:
+    with register_plugin(generic):
+        result = CliRunner().invoke(main, ["plugins", "--json"])
+    assert result.exit_code == EXIT_OK, result.output
+    payload = json.loads(result.stdout)
+    assert payload["failed"] == []
+    (plugin,) = payload["plugins"]
+    assert plugin == {
+        "name": "oomnitza_connect.testing.generic",
+        "module": "oomnitza_connect.testing.generic",
+        "distribution": None,
+        "version": None,
+        "hooks": [
+            "authenticate",
+            "create_emulator",
+            "list_users",
+            "register_vendors",
+            "workflow_presets",
+        ],
+        "vendors": ["generic"],
+        "auth_kinds": ["api_key"],
+        "presets": 3,
+    }
+
+
+def test_plugins_as_text_shows_each_plugin() -> None:
+    with register_plugin(generic):
+        result = CliRunner().invoke(main, ["plugins"])
+    assert result.exit_code == EXIT_OK
+    assert "oomnitza_connect.testing.generic  (registered by code)" in result.output
+    assert "vendors:    generic" in result.output
+    assert "presets:    3" in result.output
+
+
+def test_plugins_with_none_installed_says_so() -> None:
+    result = CliRunner().invoke(main, ["plugins"])
+    assert result.exit_code == EXIT_OK
+    assert "No plugins are installed" in result.output
+    assert json.loads(CliRunner().invoke(main, ["plugins", "--json"]).stdout) == {
+        "plugins": [],
+        "failed": [],
+    }
