@@ -491,14 +491,17 @@ class OAuth2Auth(requests.auth.AuthBase):
                 )
             body["client_id"] = credential.client_id
             body["client_assertion_type"] = JWT_BEARER_ASSERTION
-            body["client_assertion"] = build_client_assertion(
-                credential.client_id,
-                self.token_url,
-                credential.private_key,
-                key_id=credential.key_id,
-                algorithm=credential.signing_algorithm,
-                now=self._clock(),
-            )
+            # Wrapped so that log redaction knows the assertion too.
+            body["client_assertion"] = Secret(
+                build_client_assertion(
+                    credential.client_id,
+                    self.token_url,
+                    credential.private_key,
+                    key_id=credential.key_id,
+                    algorithm=credential.signing_algorithm,
+                    now=self._clock(),
+                )
+            ).reveal()
             return {}
         if not credential.client_secret:
             # A public client (PKCE): it identifies itself and proves nothing.

@@ -448,6 +448,9 @@ class HttpClient:
                 data=data,
                 headers=headers,
                 timeout=(self.options.connect_timeout, self.options.read_timeout),
+                # Given per request: requests lets $REQUESTS_CA_BUNDLE override the
+                # session's setting, which would drop the credential's private CA.
+                verify=self.session.verify,
             )
         except requests.exceptions.SSLError as exc:
             raise TransportError(

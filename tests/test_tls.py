@@ -1,0 +1,115 @@
+"""TLS is always verified; a private CA is trusted through ca_bundle."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from http_support import STATIC_TOKEN, DirectoryEmulator, Recorder
+
+from oomnitza_connect.errors import TransportError
+from oomnitza_connect.http import ClientOptions, open_session
+from oomnitza_connect.models import AuthKind, Credential, VendorInfo
+
+INFO = VendorInfo(
+    name="directory",
+    display_name="Directory",
+    base_url="https://api.directory.invalid",
+    auth_kinds=(AuthKind.API_KEY,),
+)
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "oomnitza-connect test CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file = directory / "server.pem"
+    key_file = directory / "server.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.fixture
+def https_emulator(tmp_path: Path) -> Iterator[tuple[DirectoryEmulator, Path]]:
+    cert_file, key_file = self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    with DirectoryEmulator(ssl_context=context) as emulator:
+        yield emulator, cert_file
+
+
+def credential(base_url: str, ca_bundle: str | None = None) -> Credential:
+    return Credential(
+        name="dir",
+        vendor="directory",
+        kind=AuthKind.API_KEY,
+        token=STATIC_TOKEN,
+        base_url=base_url,
+        ca_bundle=ca_bundle,
+    )
+
+
+def test_self_signed_server_is_refused_with_a_hint(
+    https_emulator: tuple[DirectoryEmulator, Path],
+) -> None:
+    emulator, _ = https_emulator
+    assert emulator.base_url.startswith("https://127.0.0.1:")
+    session = open_session(
+        INFO, credential(emulator.base_url), {}, ClientOptions(), sleep=Recorder()
+    )
+    with session, pytest.raises(TransportError) as raised:
+        session.http.get_json("/echo")
+    message = str(raised.value)
+    assert "TLS verification failed" in message
+    assert "ca_bundle" in message
+    assert "certificate verify failed" in message
+    assert len(emulator.requests) == 0  # the handshake failed before any request
+
+
+def test_ca_bundle_on_the_credential_trusts_the_private_ca(
+    https_emulator: tuple[DirectoryEmulator, Path],
+) -> None:
+    emulator, cert_file = https_emulator
+    cred = credential(emulator.base_url, ca_bundle=str(cert_file))
+    with open_session(INFO, cred, {}, ClientOptions()) as session:
+        assert session.http.session.verify == str(cert_file)
+        assert (
+            session.http.get_json("/echo")["headers"]["Authorization"] == f"Bearer {STATIC_TOKEN}"
+        )
+
+
+def test_ca_bundle_in_options_wins(https_emulator: tuple[DirectoryEmulator, Path]) -> None:
+    emulator, cert_file = https_emulator
+    cred = credential(emulator.base_url, ca_bundle="/nonexistent/ca.pem")
+    with open_session(INFO, cred, {}, ClientOptions(ca_bundle=str(cert_file))) as session:
+        assert "headers" in session.http.get_json("/echo")
