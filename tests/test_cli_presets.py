@@ -295,3 +295,20 @@ def test_where_naming_no_field_is_a_usage_error(acme: AcmeEmulator, db: Path) ->
     )  # fmt: skip
     assert result.exit_code == 2
     assert "'shoe_size'" in result.output
+
+
+def test_map_replaces_the_default_mappings(acme: AcmeEmulator, db: Path) -> None:
+    result = run(
+        "Get User Details", "--credential", "acme-test", "--db", str(db),
+        "--person", "cy@example.com", "--map", "Acme Name={{response.name | upper}}",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    fields = fields_of(db, "cy@example.com")
+    assert fields["Acme Name"] == "CY"
+    assert "Acme Title" not in fields
+    nothing = run(
+        "Get User Details", "--credential", "acme-test", "--db", str(db),
+        "--person", "bob@example.com", "--no-mapping",
+    )  # fmt: skip
+    assert nothing.exit_code == 0, nothing.output
+    assert "Acme Title" not in fields_of(db, "bob@example.com")

@@ -25,7 +25,7 @@ from presets_support import (
 from oomnitza_connect.connectors import get_connector
 from oomnitza_connect.errors import PresetError
 from oomnitza_connect.http import VendorSession
-from oomnitza_connect.models import Person, WorkflowRun
+from oomnitza_connect.models import FieldType, Person, WorkflowRun
 from oomnitza_connect.presets import (
     PresetOverrides,
     PresetResult,
@@ -348,3 +348,82 @@ def test_read_merge_write_dry_run_shows_both_requests_and_sends_none(
     assert result.request["read_request"]["method"] == "GET"
     assert result.request["read_request"]["url"].endswith("/v1/people/P1")
     assert len(emulator.requests) == before
+
+
+# -- mapping details -----------------------------------------------------------------
+
+
+def test_a_whole_response_goes_to_a_long_text_custom_field(
+    store: SQLiteStore, session: VendorSession
+) -> None:
+    ada = person(store, "ada@example.com")
+    run_preset(session, get_preset("acme", "Get User Details"), person=ada, store=store)
+    types = {field.label: field.type for field in store.custom_fields()}
+    assert types["Acme Details"] == FieldType.TEXT
+    assert types["Acme Title"] != FieldType.TEXT
+
+
+def test_caller_mappings_replace_the_defaults_and_standard_labels_use_their_keys(
+    store: SQLiteStore, session: VendorSession
+) -> None:
+    ada = person(store, "ada@example.com")
+    result = run_preset(
+        session,
+        get_preset("acme", "Get User Details"),
+        person=ada,
+        store=store,
+        overrides=PresetOverrides(
+            response_mappings={"Position": "{{response.title}}", "Role": "{{response.name}}"}
+        ),
+    )
+    assert result.mapped == {"position": "Engineer", "role": "Ada"}
+    fields = person(store, "ada@example.com").fields
+    assert fields["position"] == "Engineer"
+    assert fields["role"] == "Ada"
+    assert "Acme Title" not in fields
+    nothing = run_preset(
+        session,
+        get_preset("acme", "Get User Details"),
+        person=ada,
+        store=store,
+        overrides=PresetOverrides(response_mappings={}),
+    )
+    assert nothing.ok
+    assert nothing.mapped == {}
+
+
+def test_a_mapping_the_store_refuses_fails_that_person_only(
+    store: SQLiteStore, session: VendorSession
+) -> None:
+    # Every acme user maps to the same email, which is unique: only the
+    # person who already has it can take it.
+    results = run_preset_bulk(
+        session,
+        get_preset("acme", "Get User Details"),
+        store,
+        where="email in ['ada@example.com', 'bob@example.com']",
+        overrides=PresetOverrides(response_mappings={"Email": "ada@example.com"}),
+    )
+    by_person = {r.person: r for r in results}
+    assert by_person["ada@example.com"].ok
+    bob = by_person["bob@example.com"]
+    assert not bob.ok
+    assert "could not be stored" in (bob.error or "")
+    assert person(store, "bob@example.com").fields["email"] == "bob@example.com"
+    [bob_run] = [r for r in runs(store) if r.person_id == bob.person_id]
+    assert not bob_run.ok
+
+
+def test_a_mapping_that_finds_nothing_fails_with_its_target(
+    store: SQLiteStore, session: VendorSession
+) -> None:
+    result = run_preset(
+        session,
+        get_preset("acme", "Delete User"),
+        variables={"acme_user_id": "U3"},
+        store=store,
+        overrides=PresetOverrides(response_mappings={"Deleted Id": "{{response.id}}"}),
+    )
+    assert not result.ok
+    assert result.status == 204
+    assert "'Deleted Id'" in (result.error or "")

@@ -31,11 +31,17 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 import attrs
 import requests
 
-from .errors import OomnitzaConnectError, PresetError, TransportError, VendorAPIError
+from .errors import (
+    OomnitzaConnectError,
+    PresetError,
+    StoreError,
+    TransportError,
+    VendorAPIError,
+)
 from .http import VendorSession
-from .models import Person, Preset, SaasUser, WorkflowRun
+from .models import STANDARD_PERSON_FIELDS, FieldType, Person, Preset, SaasUser, WorkflowRun
 from .redaction import MASK, redact
-from .store.base import Store
+from .store.base import CustomField, Store
 from .templating import (
     TemplateError,
     UndefinedVariableError,
@@ -299,12 +305,15 @@ class PresetOverrides:
     :param headers: header templates merged over the preset's.
     :param body: a body used instead of the preset's (``None`` sends none);
         :data:`UNSET` keeps the preset's.
+    :param response_mappings: mappings used instead of the preset's defaults
+        (``{}`` maps nothing); ``None`` keeps the defaults.
     """
 
     path: str | None = None
     query: Mapping[str, Any] = attrs.field(factory=dict)
     headers: Mapping[str, str] = attrs.field(factory=dict)
     body: Any = UNSET
+    response_mappings: Mapping[str, str] | None = None
 
     def apply(self, preset: Preset) -> Preset:
         """Return *preset* with these overrides in place."""
@@ -314,6 +323,11 @@ class PresetOverrides:
             query={**preset.query, **self.query},
             headers={**preset.headers, **self.headers},
             body=preset.body if self.body is UNSET else self.body,
+            response_mappings=(
+                preset.response_mappings
+                if self.response_mappings is None
+                else self.response_mappings
+            ),
         )
 
 
@@ -671,6 +685,8 @@ class _Outcome:
     saas_fields: Mapping[str, Any] = attrs.field(factory=dict)
     request_record: Mapping[str, Any] = attrs.field(factory=dict)
     started_at: datetime = attrs.field(factory=lambda: datetime.now(UTC))
+    text_fields: frozenset[str] = frozenset()
+    """Person fields that hold a whole JSON object (long text)."""
 
 
 def run_preset(
@@ -702,6 +718,7 @@ def run_preset(
     job = _prepare(
         session,
         preset,
+        read_preset=_read_preset_of(preset),
         person=person,
         saas_user=saas_user,
         caller=variables,
@@ -750,13 +767,17 @@ def run_preset_bulk(
         for account in store.iter_saas_users(vendor=preset.vendor)
         if account.person_id is not None
     }
+    read_preset = _read_preset_of(preset)
     people = _select_people(store, preset, where, saas_by_person, linked_only=linked_only)
     if on_start is not None:
         on_start(len(people))
-    jobs = [
+    # Rendered lazily, as room opens in the window below, so that memory
+    # holds a few rendered bodies rather than one per person.
+    jobs = (
         _prepare(
             session,
             preset,
+            read_preset=read_preset,
             person=person,
             saas_user=saas_by_person.get(person.id),
             caller=variables,
@@ -765,8 +786,8 @@ def run_preset_bulk(
             raise_errors=False,
         )
         for person in people
-    ]
-    results: list[PresetResult | None] = [None] * len(jobs)
+    )
+    results: list[PresetResult | None] = [None] * len(people)
 
     def finish(index: int, outcome: _Outcome) -> None:
         result = _persist(store, session, outcome)
@@ -868,10 +889,23 @@ def _saas_user_of(store: Store, vendor: str, person_id: int) -> SaasUser | None:
     return None
 
 
+def _read_preset_of(preset: Preset) -> Preset | None:
+    if not preset.read_merge_write:
+        return None
+    try:
+        return get_preset(preset.vendor, preset.read_merge_write)
+    except PresetError:
+        raise PresetError(
+            f"Preset '{preset.name}' of {preset.vendor} reads the record with "
+            f"'{preset.read_merge_write}', which {preset.vendor} does not offer."
+        ) from None
+
+
 def _prepare(
     session: VendorSession,
     preset: Preset,
     *,
+    read_preset: Preset | None,
     person: Person | None,
     saas_user: SaasUser | None,
     caller: Mapping[str, Any] | None,
@@ -885,13 +919,14 @@ def _prepare(
         saas_user=saas_user,
         caller=caller,
     )
+    if overrides is not None:
+        preset = overrides.apply(preset)
     try:
         for name in preset.variables:
             if name not in variables:
                 raise MissingVariableError(preset, name)
-        rendered = render_preset(preset, variables, overrides=overrides, session=session)
-        if preset.read_merge_write:
-            read_preset = get_preset(preset.vendor, preset.read_merge_write)
+        rendered = render_preset(preset, variables, session=session)
+        if read_preset is not None:
             read = render_preset(read_preset, variables, session=session)
             rendered = attrs.evolve(rendered, read_request=read)
     except OomnitzaConnectError as exc:
@@ -959,7 +994,7 @@ def _execute(session: VendorSession, job: _Job, *, dry_run: bool) -> _Outcome:
     # JSON text) can carry a secret into the store.
     body = scrub_secrets(_response_body(response), secrets)
     try:
-        person_fields, saas_fields = _map_response(preset, job, body)
+        person_fields, saas_fields, text_fields = _map_response(preset, job, body)
     except OomnitzaConnectError as exc:
         return failed(
             f"The call succeeded but its response could not be mapped: {exc}",
@@ -993,6 +1028,7 @@ def _execute(session: VendorSession, job: _Job, *, dry_run: bool) -> _Outcome:
         result,
         person_fields=person_fields,
         saas_fields=saas_fields,
+        text_fields=text_fields,
         request_record=described,
         started_at=started_at,
     )
@@ -1019,9 +1055,12 @@ def _response_body(response: requests.Response) -> Any:
         return response.text
 
 
-def _map_response(preset: Preset, job: _Job, body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def _map_response(
+    preset: Preset, job: _Job, body: Any
+) -> tuple[dict[str, Any], dict[str, Any], frozenset[str]]:
     person_fields: dict[str, Any] = {}
     saas_fields: dict[str, Any] = {}
+    text_fields: set[str] = set()
     variables = {**job.variables, "response": body}
     for target, expression in preset.response_mappings.items():
         try:
@@ -1032,14 +1071,25 @@ def _map_response(preset: Preset, job: _Job, body: Any) -> tuple[dict[str, Any],
             ) from None
         except TemplateError as exc:
             raise PresetError(f"the mapping for '{target}' ({expression}) failed: {exc}.") from None
-        if isinstance(value, Mapping | list | tuple):
+        whole_object = isinstance(value, Mapping | list | tuple)
+        if whole_object:
             # A whole object goes to a long-text field as JSON.
             value = json.dumps(value, sort_keys=True, default=str)
         if target.startswith(SAAS_USER_TARGET_PREFIX):
             saas_fields[target[len(SAAS_USER_TARGET_PREFIX) :]] = value
         else:
-            person_fields[target] = value
-    return person_fields, saas_fields
+            key = _STANDARD_KEYS_BY_LABEL.get(target.lower(), target)
+            person_fields[key] = value
+            if whole_object:
+                text_fields.add(key)
+    return person_fields, saas_fields, frozenset(text_fields)
+
+
+# "Role" and "role" both name the standard field whose key is "role".
+_STANDARD_KEYS_BY_LABEL = {
+    **{label.lower(): key for key, label in STANDARD_PERSON_FIELDS.items()},
+    **{key: key for key in STANDARD_PERSON_FIELDS},
+}
 
 
 def _persist(store: Store | None, session: VendorSession, outcome: _Outcome) -> PresetResult:
@@ -1050,11 +1100,13 @@ def _persist(store: Store | None, session: VendorSession, outcome: _Outcome) -> 
     if store is None:
         return result
     if result.ok and not result.dry_run:
-        if outcome.person_fields and job.person is not None:
-            store.update_person_fields(job.person.id, outcome.person_fields)
-        if outcome.saas_fields and job.saas_user is not None:
-            store.update_saas_user_fields(
-                job.saas_user.vendor, job.saas_user.vendor_user_id, outcome.saas_fields
+        try:
+            _write_mapped(store, outcome)
+        except StoreError as exc:
+            result = attrs.evolve(
+                result,
+                ok=False,
+                error=f"The call succeeded but its mapped values could not be stored: {exc}.",
             )
     store.record_workflow_run(
         WorkflowRun(
@@ -1073,6 +1125,19 @@ def _persist(store: Store | None, session: VendorSession, outcome: _Outcome) -> 
         )
     )
     return result
+
+
+def _write_mapped(store: Store, outcome: _Outcome) -> None:
+    job = outcome.job
+    if outcome.person_fields and job.person is not None:
+        defined = {field.label for field in store.custom_fields()}
+        for name in outcome.text_fields - defined - set(STANDARD_PERSON_FIELDS):
+            store.define_custom_field(CustomField(name, FieldType.TEXT))
+        store.update_person_fields(job.person.id, outcome.person_fields)
+    if outcome.saas_fields and job.saas_user is not None:
+        store.update_saas_user_fields(
+            job.saas_user.vendor, job.saas_user.vendor_user_id, outcome.saas_fields
+        )
 
 
 def _person_label(person: Person | None) -> str | None:

@@ -208,6 +208,14 @@ def show_command(vendor: str, name: str, as_json: bool) -> None:
 @click.option("--override-query", "query_items", multiple=True, metavar="KEY=VALUE")
 @click.option("--override-header", "header_items", multiple=True, metavar="NAME=VALUE")
 @click.option("--override-body", metavar="JSON", help="Use this JSON body instead ('null': none).")
+@click.option(
+    "--map",
+    "map_items",
+    multiple=True,
+    metavar="TARGET=EXPRESSION",
+    help="A response mapping used instead of the preset's defaults ('Title={{response.title}}').",
+)
+@click.option("--no-mapping", is_flag=True, help="Map nothing from the response.")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 def run_command(
@@ -225,6 +233,8 @@ def run_command(
     query_items: tuple[str, ...],
     header_items: tuple[str, ...],
     override_body: str | None,
+    map_items: tuple[str, ...],
+    no_mapping: bool,
     concurrency: int,
     as_json: bool,
 ) -> None:
@@ -236,6 +246,8 @@ def run_command(
         raise click.UsageError("Give --person or --where, not both.")
     if linked_only and not where:
         raise click.UsageError("--linked-only only applies with --where.")
+    if no_mapping and map_items:
+        raise click.UsageError("Give --map or --no-mapping, not both.")
     variables = _pairs(var_items, "--var", allow_json=True)
     settings = _pairs(setting_items, "--setting")
     body: Any = UNSET
@@ -249,6 +261,7 @@ def run_command(
         query=_pairs(query_items, "--override-query"),
         headers=_pairs(header_items, "--override-header"),
         body=body,
+        response_mappings=({} if no_mapping else _pairs(map_items, "--map") if map_items else None),
     )
     connector = get_connector(vendor)
     preset = _usage_guard(lambda: get_preset(vendor, name))
