@@ -7,6 +7,20 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+# The Python API for scripts and notebooks (sync, store, mapping suggestions).
+from .api import (
+    MappingSuggestion,
+    MissingExtraError,
+    SyncProgress,
+    default_db_path,
+    draft_problems,
+    list_users,
+    load_integration,
+    open_store,
+    run_sync,
+    suggest_mapping,
+    to_dataframe,
+)
 from .connectors import Connector, get_connector, list_connectors  # noqa: E402
 from .errors import (  # noqa: E402
     AuthenticationError,
@@ -42,6 +56,7 @@ from .models import (  # noqa: E402
     VendorRecord,
 )
 from .redaction import Secret  # noqa: E402
+from .store.sqlite import SQLiteStore
 
 __all__ = [
     "AuthKind",
@@ -55,6 +70,8 @@ __all__ = [
     "GlobalSetting",
     "IntegrationSettings",
     "MappingError",
+    "MappingSuggestion",
+    "MissingExtraError",
     "OomnitzaConnectError",
     "PaginationError",
     "Person",
@@ -63,10 +80,12 @@ __all__ = [
     "PresetError",
     "RateBudget",
     "RateLimitError",
+    "SQLiteStore",
     "SaasUser",
     "Secret",
     "StoreError",
     "SyncPreference",
+    "SyncProgress",
     "SyncSession",
     "TransportError",
     "UnknownVendorError",
@@ -75,7 +94,15 @@ __all__ = [
     "VendorInfo",
     "VendorRecord",
     "__version__",
+    "default_db_path",
+    "draft_problems",
     "get_connector",
     "hookimpl",
     "list_connectors",
+    "list_users",
+    "load_integration",
+    "open_store",
+    "run_sync",
+    "suggest_mapping",
+    "to_dataframe",
 ]

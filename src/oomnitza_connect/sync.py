@@ -69,6 +69,7 @@ DEFAULT_BATCH_SIZE = 500
 """Records per store transaction."""
 DB_FILE_NAME = "oomnitza-connect.db"
 HOME_ENV = "OOMNITZA_CONNECT_HOME"
+DB_ENV = "OOMNITZA_CONNECT_DB"
 
 _CONVERTER_TYPES = {
     "timestamp": FieldType.DATETIME,
@@ -96,8 +97,15 @@ class SyncProgress:
 
 
 def default_db_path() -> Path:
-    """Return the store's default file: ``$OOMNITZA_CONNECT_HOME/oomnitza-connect.db``,
-    else ``oomnitza-connect.db`` in the user data directory."""
+    """Return the store's default file.
+
+    ``$OOMNITZA_CONNECT_DB`` when set (a file), else
+    ``$OOMNITZA_CONNECT_HOME/oomnitza-connect.db``, else ``oomnitza-connect.db``
+    in the platform's user data directory.
+    """
+    explicit = os.environ.get(DB_ENV)
+    if explicit:
+        return Path(explicit)
     home = os.environ.get(HOME_ENV)
     if home:
         return Path(home) / DB_FILE_NAME

@@ -1,9 +1,531 @@
-"""Commands of this area are added by its owner."""
+"""Commands for integrations, mapping, syncs, sessions and people.
+
+``integrations init|validate|launch|list``, ``mapping suggest``, ``sync``,
+``sessions list|show`` and ``people``. Exit codes: 0 success, 1 a run that
+failed, 2 bad configuration (including a draft integration where a complete
+one is needed).
+"""
 
 from __future__ import annotations
 
+import csv
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
 import click
+
+from ..errors import ConfigurationError
+from ..models import STANDARD_PERSON_FIELDS, Person, SyncSession, SyncStatus
+from ..store.base import IntegrationEntry
+
+__all__ = ["register"]
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+log = logging.getLogger(__name__)
+
+
+class _RunFailed(click.ClickException):
+    exit_code = EXIT_FAILED
+
+
+class _Draft(click.ClickException):
+    exit_code = EXIT_USAGE
+
+
+def _db_option(func: Any) -> Any:
+    return click.option(
+        "--db",
+        "db_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="The store file (default: $OOMNITZA_CONNECT_DB, else oomnitza-connect.db in "
+        "$OOMNITZA_CONNECT_HOME or the user data directory).",
+    )(func)
+
+
+def _open_store(db_path: Path | None) -> Any:
+    from ..store.sqlite import SQLiteStore
+    from ..sync import default_db_path
+
+    return SQLiteStore(db_path or default_db_path())
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, indent=2, default=_json_default)
+
+
+def _session_dict(session: SyncSession, *, payload: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": session.id,
+        "integration": session.integration,
+        "vendor": session.vendor,
+        "status": session.status.value,
+        "test_run": session.test_run,
+        "started_at": session.started_at,
+        "ended_at": session.ended_at,
+        "counts": attrs.asdict(session.counts),
+        "message": session.message,
+        "errors": [attrs.asdict(e) for e in session.errors],
+    }
+    if payload:
+        data["payload"] = list(session.payload)
+    return data
+
+
+def _counts_line(session: SyncSession) -> str:
+    c = session.counts
+    return (
+        f"{c.created} created, {c.updated} updated, {c.unchanged} unchanged, "
+        f"{c.skipped} skipped, {c.failed} failed, {c.vanished} vanished"
+    )
+
+
+# ---------------------------------------------------------------------------
+# integrations
+# ---------------------------------------------------------------------------
+
+
+@click.group("integrations")
+def integrations_group() -> None:
+    """Create, check and launch integration files."""
+
+
+@integrations_group.command("init")
+@click.argument("vendor")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+@click.option("--name", default=None, help="The integration's name (default: VENDOR-main).")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def integrations_init(vendor: str, output: Path | None, name: str | None, force: bool) -> None:
+    """Write a commented integration file for VENDOR with its standard mapping."""
+    from ..connectors import get_connector
+    from ..integrations import render_integration_template
+
+    text = render_integration_template(get_connector(vendor).info, name=name)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    if output.exists() and not force:
+        raise ConfigurationError(
+            "the file exists already; pass --force to overwrite it", file=str(output)
+        )
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"Wrote {output}. Next: oomnitza-connect integrations validate {output}", err=True)
+
+
+@integrations_group.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def integrations_validate(file: Path, as_json: bool) -> None:
+    """Check FILE; list everything that keeps it a draft (exit 2 when any)."""
+    from ..integrations import draft_problems, load_integration
+    from ..plugins import vendor_info
+
+    settings = load_integration(file)
+    problems = draft_problems(settings, vendor_info(settings.vendor))
+    if as_json:
+        click.echo(_dump({"file": str(file), "complete": not problems, "missing": problems}))
+    elif not problems:
+        click.echo(f"{file}: the integration '{settings.name}' is complete and can be launched.")
+    if problems:
+        if as_json:
+            sys.exit(EXIT_USAGE)
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        raise _Draft(f"{file}: the integration '{settings.name}' is a draft:\n{listing}")
+
+
+@integrations_group.command("launch")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_db_option
+@click.option("--no-run", is_flag=True, help="Only mark it active; do not run it now.")
+def integrations_launch(file: Path, db_path: Path | None, no_run: bool) -> None:
+    """Mark the integration in FILE active (the scheduler runs it) and run it once."""
+    from ..integrations import draft_problems, load_integration
+    from ..plugins import vendor_info
+
+    settings = load_integration(file)
+    problems = draft_problems(settings, vendor_info(settings.vendor))
+    if problems:
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        raise _Draft(f"{file}: a draft cannot be launched:\n{listing}")
+    with _open_store(db_path) as store:
+        store.save_integration(
+            IntegrationEntry(
+                name=settings.name,
+                vendor=settings.vendor,
+                active=True,
+                schedule=settings.schedule,
+                contacts=settings.contacts,
+                source=str(file.resolve()),
+                launched_at=datetime.now(UTC),
+            )
+        )
+        click.echo(f"Launched '{settings.name}' (schedule: {settings.schedule}).", err=True)
+        if not no_run:
+            _run_and_report(settings, store, test_run=False, as_json=False, batch_size=None)
+
+
+@integrations_group.command("list")
+@_db_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def integrations_list(db_path: Path | None, as_json: bool) -> None:
+    """List the integrations the store knows (launched ones are active)."""
+    with _open_store(db_path) as store:
+        entries = store.list_integrations()
+    if as_json:
+        click.echo(_dump([attrs.asdict(e) for e in entries]))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("Name", "Vendor", "Active", "Schedule", "Contacts", "File")
+    for e in entries:
+        table.add_row(
+            e.name,
+            e.vendor,
+            "yes" if e.active else "no",
+            e.schedule,
+            ", ".join(e.contacts),
+            e.source or "",
+        )
+    Console(soft_wrap=True).print(table)
+
+
+# ---------------------------------------------------------------------------
+# mapping
+# ---------------------------------------------------------------------------
+
+
+@click.group("mapping")
+def mapping_group() -> None:
+    """Work out how a vendor's fields map onto people."""
+
+
+@mapping_group.command("suggest")
+@click.argument("vendor")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def mapping_suggest(vendor: str, as_json: bool) -> None:
+    """Propose a person field for every field VENDOR offers, with a confidence."""
+    from ..smart_mapping import suggest_mapping
+
+    suggestions = suggest_mapping(vendor)
+    if as_json:
+        click.echo(_dump([attrs.asdict(s) for s in suggestions]))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("Vendor field", "Target", "Converter", "Confidence", "Why")
+    for s in suggestions:
+        target = STANDARD_PERSON_FIELDS.get(s.target, s.target)
+        if s.unique:
+            target += " (unique)"
+        table.add_row(
+            f"{s.source} ({s.source_label})",
+            target,
+            s.converter or "",
+            f"{s.confidence:.2f}",
+            s.reason,
+        )
+    Console(soft_wrap=True).print(table)
+
+
+# ---------------------------------------------------------------------------
+# sync
+# ---------------------------------------------------------------------------
+
+
+@click.command("sync")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--test-run", is_flag=True, help="Run everything but write no people.")
+@_db_option
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Records per commit.")
+@click.option("--json", "as_json", is_flag=True, help="Print the session as JSON.")
+def sync_command(
+    file: Path, test_run: bool, db_path: Path | None, batch_size: int | None, as_json: bool
+) -> None:
+    """Sync the integration in FILE into the store (exit 1 when the run fails)."""
+    from ..integrations import load_integration
+
+    settings = load_integration(file)
+    with _open_store(db_path) as store:
+        _run_and_report(settings, store, test_run=test_run, as_json=as_json, batch_size=batch_size)
+
+
+def _run_and_report(
+    settings: Any, store: Any, *, test_run: bool, as_json: bool, batch_size: int | None
+) -> None:
+    from .. import sync as sync_module
+
+    credential = sync_module.resolve_credential(settings.credential)
+    kwargs: dict[str, Any] = {}
+    if batch_size:
+        kwargs["batch_size"] = batch_size
+    with _Progress(enabled=sys.stderr.isatty() and not as_json) as progress:
+        session = sync_module.run_sync(
+            settings,
+            credential=credential,
+            store=store,
+            test_run=test_run,
+            progress=progress.update,
+            **kwargs,
+        )
+    if as_json:
+        click.echo(_dump(_session_dict(session)))
+    else:
+        kind = "Test run" if session.test_run else "Sync"
+        click.echo(
+            f"{kind} {session.id} of '{session.integration}': {session.status.value}; "
+            f"{_counts_line(session)}"
+        )
+        for error in session.errors[:20]:
+            click.echo(f"  {error.vendor_user_id or '-'}: {error.reason}")
+        if len(session.errors) > 20:
+            click.echo(
+                f"  ... and {len(session.errors) - 20} more "
+                f"(oomnitza-connect sessions show {session.id})"
+            )
+        if session.message:
+            click.echo(f"  {session.message}")
+    if session.status == SyncStatus.FAILED:
+        raise _RunFailed(f"the sync failed: {session.message}")
+
+
+class _Progress:
+    """A rich progress bar on a terminal, plain log lines otherwise."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self.bar.__enter__()
+            self.task = self.bar.add_task("Syncing", total=None)
+        return self
+
+    def update(self, progress: Any) -> None:
+        c = progress.counts
+        text = (
+            f"{progress.processed} records: {c.created} created, {c.updated} updated, "
+            f"{c.unchanged} unchanged, {c.skipped} skipped, {c.failed} failed"
+        )
+        if self.bar is not None:
+            self.bar.update(self.task, description=f"Syncing {progress.integration}: {text}")
+        else:
+            click.echo(f"sync {progress.integration}: {text}", err=True)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc_info)
+
+
+# ---------------------------------------------------------------------------
+# sessions and people
+# ---------------------------------------------------------------------------
+
+
+@click.group("sessions")
+def sessions_group() -> None:
+    """Look at past sync runs."""
+
+
+@sessions_group.command("list")
+@_db_option
+@click.option("--integration", default=None, help="Only this integration's sessions.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def sessions_list(db_path: Path | None, integration: str | None, limit: int, as_json: bool) -> None:
+    """List sync sessions, newest first."""
+    with _open_store(db_path) as store:
+        sessions = store.list_sessions(integration=integration, limit=limit)
+    if as_json:
+        rows = [_session_dict(s) for s in sessions]
+        for row in rows:
+            row.pop("errors")
+        click.echo(_dump(rows))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        "Id",
+        "Integration",
+        "Started",
+        "Status",
+        "Created",
+        "Updated",
+        "Unchanged",
+        "Skipped",
+        "Failed",
+        "Vanished",
+    )
+    for s in sessions:
+        status = s.status.value + (" (test)" if s.test_run else "")
+        c = s.counts
+        table.add_row(
+            s.id,
+            s.integration,
+            s.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            status,
+            *(str(n) for n in (c.created, c.updated, c.unchanged, c.skipped, c.failed, c.vanished)),
+        )
+    Console(soft_wrap=True).print(table)
+
+
+@sessions_group.command("show")
+@click.argument("session_id")
+@_db_option
+@click.option("--payload", is_flag=True, help="Include what a test run would have written.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def sessions_show(session_id: str, db_path: Path | None, payload: bool, as_json: bool) -> None:
+    """Show one session (an id or a unique prefix of one) with its errors."""
+    with _open_store(db_path) as store:
+        matches = [s.id for s in store.list_sessions(limit=None) if s.id.startswith(session_id)]
+        if len(matches) != 1:
+            found = "no session" if not matches else f"{len(matches)} sessions"
+            raise ConfigurationError(f"{found} with id '{session_id}'")
+        session = store.get_session(matches[0], with_payload=payload)
+    assert session is not None
+    if as_json:
+        click.echo(_dump(_session_dict(session, payload=payload)))
+        return
+    lines = [
+        f"Session      {session.id}",
+        f"Integration  {session.integration} ({session.vendor})",
+        f"Status       {session.status.value}" + (" (test run)" if session.test_run else ""),
+        f"Started      {session.started_at.isoformat()}",
+        f"Ended        {session.ended_at.isoformat() if session.ended_at else '-'}",
+        f"Counts       {_counts_line(session)}",
+    ]
+    if session.message:
+        lines.append(f"Message      {session.message}")
+    for line in lines:
+        click.echo(line)
+    if session.errors:
+        click.echo(f"Errors ({len(session.errors)}):")
+        for error in session.errors:
+            field = f" [{error.field}]" if error.field else ""
+            click.echo(f"  {error.vendor_user_id or '-'}{field}: {error.reason}")
+    if payload:
+        click.echo(f"Payload ({len(session.payload)} records):")
+        for entry in session.payload:
+            click.echo("  " + json.dumps(entry, default=_json_default, sort_keys=True))
+
+
+@click.command("people")
+@click.option("--vendor", default=None, help="Only people linked to this vendor.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@_db_option
+def people_command(vendor: str | None, output_format: str, db_path: Path | None) -> None:
+    """List the people in the store."""
+    with _open_store(db_path) as store:
+        columns = ["id", *STANDARD_PERSON_FIELDS, *(f.label for f in store.custom_fields())]
+        columns.append("vanished_from")
+        people = store.iter_people(vendor=vendor)
+        if output_format == "json":
+            _people_json(people)
+        elif output_format == "csv":
+            _people_csv(people, columns)
+        else:
+            _people_table(people)
+
+
+def _person_row(person: Person) -> dict[str, Any]:
+    row: dict[str, Any] = {"id": person.id}
+    row.update(person.fields)
+    row["vanished_from"] = list(person.vanished_from)
+    return row
+
+
+def _people_json(people: Iterator[Person]) -> None:
+    # Streamed: one object per person, without holding the list.
+    out = sys.stdout
+    out.write("[")
+    for index, person in enumerate(people):
+        out.write(",\n" if index else "\n")
+        out.write(json.dumps(_person_row(person), default=_json_default, sort_keys=True))
+    out.write("\n]\n")
+
+
+def _people_csv(people: Iterator[Person], columns: list[str]) -> None:
+    writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for person in people:
+        row = _person_row(person)
+        row["vanished_from"] = ", ".join(person.vanished_from)
+        writer.writerow(
+            {
+                k: _json_default(v) if not isinstance(v, str | int | float) else v
+                for k, v in row.items()
+                if v is not None
+            }
+        )
+
+
+def _people_table(people: Iterator[Person]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("Id", "Username", "Email", "Name", "Role", "Vanished from")
+    for person in people:
+        f = person.fields
+        name = f.get("full_name") or " ".join(
+            str(p) for p in (f.get("first_name"), f.get("last_name")) if p
+        )
+        table.add_row(
+            str(person.id),
+            str(f.get("username") or ""),
+            str(f.get("email") or ""),
+            str(name or ""),
+            str(f.get("role") or ""),
+            ", ".join(person.vanished_from),
+        )
+    Console(soft_wrap=True).print(table)
 
 
 def register(main: click.Group) -> None:
     """Add this module's commands to *main*."""
+    main.add_command(integrations_group)
+    main.add_command(mapping_group)
+    main.add_command(sync_command)
+    main.add_command(sessions_group)
+    main.add_command(people_command)
