@@ -312,3 +312,30 @@ def test_map_replaces_the_default_mappings(acme: AcmeEmulator, db: Path) -> None
     )  # fmt: skip
     assert nothing.exit_code == 0, nothing.output
     assert "Acme Title" not in fields_of(db, "bob@example.com")
+
+
+def test_integration_file_gives_credential_settings_and_base_url(
+    acme: AcmeEmulator, db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The stored credential points nowhere; the integration's base_url wins.
+    credential = {"name": "acme-prod", "vendor": "acme", "kind": "api_key", "token": ACME_TOKEN}
+    monkeypatch.setenv(credential_env_name("acme-prod"), json.dumps(credential))
+    integration = tmp_path / "acme.toml"
+    integration.write_text(
+        'name = "acme-int"\nvendor = "acme"\ncredential = "acme-prod"\n'
+        f'base_url = "{acme.base_url}"\n[settings]\n"Acme.Region" = "sa"\n',
+        encoding="utf-8",
+    )
+    result = run(
+        "Search", "--integration", str(integration), "--db", str(db),
+        "--var", "query=q", "--var", "limit=1", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["response"]["region_header"] == "sa"
+    overridden = run(
+        "Search", "--integration", str(integration), "--db", str(db), "--setting",
+        "Acme.Region=eu", "--var", "query=q", "--var", "limit=1", "--json",
+    )  # fmt: skip
+    assert json.loads(overridden.output)["response"]["region_header"] == "eu"
+    neither = run("Search", "--db", str(db), "--var", "query=q")
+    assert neither.exit_code == 2

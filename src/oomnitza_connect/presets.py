@@ -39,6 +39,7 @@ from .errors import (
     VendorAPIError,
 )
 from .http import VendorSession
+from .mapping import normalize_target
 from .models import STANDARD_PERSON_FIELDS, FieldType, Person, Preset, SaasUser, WorkflowRun
 from .redaction import MASK, redact
 from .store.base import CustomField, Store
@@ -1078,18 +1079,11 @@ def _map_response(
         if target.startswith(SAAS_USER_TARGET_PREFIX):
             saas_fields[target[len(SAAS_USER_TARGET_PREFIX) :]] = value
         else:
-            key = _STANDARD_KEYS_BY_LABEL.get(target.lower(), target)
+            key = normalize_target(target)
             person_fields[key] = value
             if whole_object:
                 text_fields.add(key)
     return person_fields, saas_fields, frozenset(text_fields)
-
-
-# "Role" and "role" both name the standard field whose key is "role".
-_STANDARD_KEYS_BY_LABEL = {
-    **{label.lower(): key for key, label in STANDARD_PERSON_FIELDS.items()},
-    **{key: key for key in STANDARD_PERSON_FIELDS},
-}
 
 
 def _persist(store: Store | None, session: VendorSession, outcome: _Outcome) -> PresetResult:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 
 from ..errors import ConfigurationError, PresetError
@@ -173,7 +174,13 @@ def show_command(vendor: str, name: str, as_json: bool) -> None:
 @presets_group.command("run")
 @click.argument("vendor")
 @click.argument("name")
-@click.option("--credential", "credential_name", required=True, help="Credential name.")
+@click.option("--credential", "credential_name", help="Credential name.")
+@click.option(
+    "--integration",
+    "integration_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Take the credential, settings and base URL from this integration file.",
+)
 @click.option(
     "--var",
     "var_items",
@@ -221,7 +228,8 @@ def show_command(vendor: str, name: str, as_json: bool) -> None:
 def run_command(
     vendor: str,
     name: str,
-    credential_name: str,
+    credential_name: str | None,
+    integration_path: Path | None,
     var_items: tuple[str, ...],
     setting_items: tuple[str, ...],
     person_email: str | None,
@@ -265,7 +273,23 @@ def run_command(
     )
     connector = get_connector(vendor)
     preset = _usage_guard(lambda: get_preset(vendor, name))
+    base_url = None
+    if integration_path is not None:
+        from ..integrations import load_integration
+
+        integration = load_integration(integration_path, info=connector.info)
+        if integration.vendor != vendor:
+            raise _UsageProblem(
+                f"The integration {integration_path} is for {integration.vendor}, not {vendor}."
+            )
+        credential_name = credential_name or integration.credential
+        settings = {**integration.settings, **settings}
+        base_url = integration.base_url
+    if not credential_name:
+        raise click.UsageError("Give --credential (or --integration).")
     credential = _load_credential(credential_name, vendor)
+    if base_url:
+        credential = attrs.evolve(credential, base_url=base_url)
     effective_settings = connector.effective_settings(settings)
 
     from ..store.sqlite import SQLiteStore
