@@ -339,3 +339,19 @@ def test_integration_file_gives_credential_settings_and_base_url(
     assert json.loads(overridden.output)["response"]["region_header"] == "eu"
     neither = run("Search", "--db", str(db), "--var", "query=q")
     assert neither.exit_code == 2
+
+
+def test_progress_bar_counts_people_and_failures(acme: AcmeEmulator, db: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        [
+            "presets", "run", "acme", "Get User Details", "--credential", "acme-test",
+            "--db", str(db), "--where", "true", "--progress",
+        ],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "Running preset" in result.stderr
+    assert "4/4" in result.stderr, result.stderr
+    assert "1 failed" in result.stderr
+    assert "Running preset" not in result.stdout

@@ -224,6 +224,11 @@ def show_command(vendor: str, name: str, as_json: bool) -> None:
 )
 @click.option("--no-mapping", is_flag=True, help="Map nothing from the response.")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar for --where runs (default: when stderr is a terminal).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 def run_command(
     vendor: str,
@@ -244,6 +249,7 @@ def run_command(
     map_items: tuple[str, ...],
     no_mapping: bool,
     concurrency: int,
+    progress: bool | None,
     as_json: bool,
 ) -> None:
     """Run preset NAME of VENDOR once, for one person, or for every matching person."""
@@ -303,8 +309,9 @@ def run_command(
                 raise _UsageProblem(f"No person with email '{person_email}' is in the store.")
         with _open_session(connector, credential, effective_settings, dry_run=dry_run) as session:
             if where is not None:
-                progress = _BulkProgress(enabled=not as_json and sys.stderr.isatty())
-                with progress:
+                show = progress if progress is not None else sys.stderr.isatty() and not as_json
+                bar = _BulkProgress(enabled=show)
+                with bar:
                     results = _usage_guard(
                         lambda: run_preset_bulk(
                             session,
@@ -317,8 +324,8 @@ def run_command(
                             overrides=overrides,
                             settings=effective_settings,
                             linked_only=linked_only,
-                            on_start=progress.start,
-                            on_result=progress.advance,
+                            on_start=bar.start,
+                            on_result=bar.advance,
                         )
                     )
                 _report_bulk(results, as_json=as_json)
@@ -410,7 +417,8 @@ class _BulkProgress:
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[failed]} failed"),
                 console=Console(stderr=True),
-                transient=True,
+                # On a terminal the bar clears itself; elsewhere its last state stays.
+                transient=sys.stderr.isatty(),
             )
             self._progress.__enter__()
         return self
