@@ -42,7 +42,13 @@ import requests
 import tenacity
 
 from . import __version__
-from .errors import AuthenticationError, RateLimitError, TransportError, VendorAPIError
+from .errors import (
+    AuthenticationError,
+    RateLimitError,
+    TransportError,
+    VendorAPIError,
+    _with_details,
+)
 from .models import Credential, RateBudget, VendorInfo
 from .ratelimit import RequestPacer
 
@@ -131,15 +137,36 @@ class MalformedResponseError(VendorAPIError):
     """The vendor answered with a body that is not the JSON it promised."""
 
 
-class CredentialRefusedError(AuthenticationError):
+class CredentialRefusedError(AuthenticationError, VendorAPIError):  # type: ignore[misc]
     """The vendor answered 401 (or flagged an expired token) and no renewal helped.
 
-    :param vendor_message: the vendor's own explanation, without the details.
+    It is both an :class:`AuthenticationError` (the credential is the problem)
+    and a :class:`VendorAPIError` (with the status, code and request id), so
+    code catching either sees it.
     """
 
-    def __init__(self, message: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        vendor: str,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        method: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        # Both parents format the message; set the shared attributes once here.
+        self.vendor = vendor
+        self.status = status
+        self.code = code
+        self.request_id = request_id
         self.vendor_message = message
-        super().__init__(message, **kwargs)
+        self.method = method
+        self.endpoint = endpoint
+        where = f" on {method} {endpoint}" if method and endpoint else ""
+        text = _with_details(f"{message}{where}", vendor, status, code, request_id)
+        Exception.__init__(self, text)
 
 
 @runtime_checkable
@@ -383,10 +410,10 @@ class HttpClient:
                     if auth.token_rejected(sent):
                         raise _RetryableFailure(
                             "the access token was refused; it was refreshed",
-                            self._auth_error(response, info),
+                            self._auth_error(response, info, method, endpoint_name),
                             wait=0.0,
                         )
-                raise self._auth_error(response, info)
+                raise self._auth_error(response, info, method, endpoint_name)
             if response.status_code == 429 or (info is not None and info.retry_after is not None):
                 wait = self._requested_wait(response, info)
                 raise _RetryableFailure(
@@ -593,7 +620,7 @@ class HttpClient:
         )
 
     def _auth_error(
-        self, response: requests.Response, info: VendorErrorInfo | None
+        self, response: requests.Response, info: VendorErrorInfo | None, method: str, endpoint: str
     ) -> CredentialRefusedError:
         message = info.message if info else "the vendor refused the credential"
         return CredentialRefusedError(
@@ -602,6 +629,8 @@ class HttpClient:
             status=response.status_code,
             code=info.code if info else None,
             request_id=info.request_id if info else None,
+            method=method,
+            endpoint=endpoint,
         )
 
     def _malformed(

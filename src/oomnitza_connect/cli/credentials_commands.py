@@ -1,9 +1,445 @@
-"""Commands of this area are added by its owner."""
+"""``oomnitza-connect credentials …`` and ``oomnitza-connect auth …``.
+
+Secrets never travel on the command line in clear (they would land in shell
+history and in ``ps``): each is read from stdin (``--token-stdin``), from an
+environment variable (``--token-env VAR``), from a file (``--private-key-file``)
+or from a hidden prompt.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+import webbrowser
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
 import click
+from rich.console import Console
+from rich.table import Table
+
+from ..auth import (
+    complete_authorization,
+    login_with_loopback,
+    resolve_oauth_urls,
+    start_authorization,
+)
+from ..credentials import CredentialStore, default_credential_store
+from ..errors import ConfigurationError, UnknownVendorError
+from ..http import ClientOptions
+from ..models import AuthKind, ClientAuthMethod, Credential, VendorInfo
+from ..redaction import MASK, Secret
+
+__all__ = ["register"]
+
+EXIT_USAGE = 2
+DEFAULT_LOGIN_PORT = 8765
+_SECRET_FIELDS = (
+    "token",
+    "password",
+    "client_secret",
+    "private_key",
+    "access_token",
+    "refresh_token",
+)
+
+
+def _store() -> CredentialStore:
+    return default_credential_store()
+
+
+def _read_secret(
+    label: str, *, from_stdin: bool, env_var: str | None, prompt: bool
+) -> Secret | None:
+    if from_stdin and env_var:
+        raise click.UsageError(
+            f"give the {label} either on stdin or through an environment variable, not both"
+        )
+    if from_stdin:
+        value = sys.stdin.read().strip()
+        if not value:
+            raise click.UsageError(f"stdin held no {label}")
+        return Secret(value)
+    if env_var:
+        import os
+
+        value = os.environ.get(env_var, "").strip()
+        if not value:
+            raise click.UsageError(f"environment variable {env_var} is empty or not set")
+        return Secret(value)
+    if prompt:
+        return Secret(click.prompt(label.capitalize(), hide_input=True))
+    return None
+
+
+def _vendor_info(vendor: str) -> VendorInfo | None:
+    from ..plugins import vendor_info
+
+    try:
+        return vendor_info(vendor)
+    except UnknownVendorError:
+        return None
+
+
+# ---------------------------------------------------------------------------
+# credentials
+# ---------------------------------------------------------------------------
+
+
+@click.group("credentials")
+def credentials_group() -> None:
+    """Add, list, show and remove named credentials."""
+
+
+@credentials_group.command("add")
+@click.argument("name")
+@click.option("--vendor", required=True, help="The connector name (slack, intercom, …).")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice([k.value for k in AuthKind]),
+    help="How the credential authenticates.",
+)
+@click.option("--token-stdin", is_flag=True, help="Read the API token from stdin.")
+@click.option(
+    "--token-env", metavar="VAR", help="Read the API token from environment variable VAR."
+)
+@click.option(
+    "--header-name",
+    default="Authorization",
+    show_default=True,
+    help="Header that carries the API token.",
+)
+@click.option(
+    "--header-prefix",
+    default="Bearer",
+    show_default=True,
+    help="Put before the token; '' sends the raw value.",
+)
+@click.option("--username", help="HTTP Basic user name.")
+@click.option("--password-stdin", is_flag=True, help="Read the HTTP Basic password from stdin.")
+@click.option(
+    "--password-env", metavar="VAR", help="Read the password from environment variable VAR."
+)
+@click.option("--client-id", help="OAuth2 client id.")
+@click.option(
+    "--client-secret-stdin", is_flag=True, help="Read the OAuth2 client secret from stdin."
+)
+@click.option("--client-secret-env", metavar="VAR", help="Read the client secret from VAR.")
+@click.option(
+    "--client-auth-method",
+    type=click.Choice([m.value for m in ClientAuthMethod]),
+    help="How the client proves itself at the token endpoint.",
+)
+@click.option(
+    "--private-key-file",
+    type=click.File("r"),
+    help="PEM (or base64 PKCS#8) private key for private_key_jwt.",
+)
+@click.option("--key-id", help="The key id (kid) of the private key.")
+@click.option("--algorithm", help="Signing algorithm: ES256/384/512 or PS256/384/512.")
+@click.option("--token-url", help="OAuth2 token endpoint (may use {{Vendor.Setting}}).")
+@click.option("--authorize-url", help="OAuth2 authorization endpoint.")
+@click.option("--redirect-uri", help="Registered redirect URI for 'auth login'.")
+@click.option("--scope", "scopes", multiple=True, help="OAuth2 scope (repeatable).")
+@click.option("--base-url", help="Override the vendor's API root (region, proxy).")
+@click.option(
+    "--ca-bundle",
+    type=click.Path(exists=True, dir_okay=False),
+    help="PEM file of a private CA to trust.",
+)
+@click.option("--force", is_flag=True, help="Replace a credential of the same name.")
+def add_command(name: str, vendor: str, kind: str, **options: Any) -> None:
+    """Store credential NAME (secrets come from stdin, the environment or a hidden prompt)."""
+    store = _store()
+    if not options["force"]:
+        try:
+            store.get(name)
+        except ConfigurationError:
+            pass
+        else:
+            raise click.UsageError(f"credential '{name}' exists; use --force to replace it")
+    auth_kind = AuthKind(kind)
+    interactive = sys.stdin.isatty()
+    fields: dict[str, Any] = {"name": name, "vendor": vendor, "kind": auth_kind}
+    if auth_kind is AuthKind.API_KEY:
+        fields["token"] = _read_secret(
+            "API token",
+            from_stdin=options["token_stdin"],
+            env_var=options["token_env"],
+            prompt=interactive,
+        )
+        if fields["token"] is None:
+            raise click.UsageError("an api_key credential needs --token-stdin or --token-env")
+        fields["header_name"] = options["header_name"]
+        fields["header_prefix"] = options["header_prefix"]
+    elif auth_kind is AuthKind.BASIC:
+        if not options["username"]:
+            raise click.UsageError("a basic credential needs --username")
+        fields["username"] = options["username"]
+        fields["password"] = _read_secret(
+            "password",
+            from_stdin=options["password_stdin"],
+            env_var=options["password_env"],
+            prompt=interactive,
+        )
+        if fields["password"] is None:
+            raise click.UsageError("a basic credential needs --password-stdin or --password-env")
+    else:
+        if not options["client_id"]:
+            raise click.UsageError(f"a {kind} credential needs --client-id")
+        fields["client_id"] = options["client_id"]
+        method = options["client_auth_method"] or (
+            ClientAuthMethod.PRIVATE_KEY_JWT.value
+            if options["private_key_file"]
+            else ClientAuthMethod.CLIENT_SECRET_BASIC.value
+        )
+        fields["client_auth_method"] = ClientAuthMethod(method)
+        if method == ClientAuthMethod.PRIVATE_KEY_JWT.value:
+            if options["private_key_file"] is None:
+                raise click.UsageError("private_key_jwt needs --private-key-file")
+            fields["private_key"] = Secret(options["private_key_file"].read())
+            fields["key_id"] = options["key_id"]
+            fields["signing_algorithm"] = options["algorithm"]
+        else:
+            needs_secret = auth_kind is AuthKind.OAUTH2_CLIENT_CREDENTIALS
+            fields["client_secret"] = _read_secret(
+                "client secret",
+                from_stdin=options["client_secret_stdin"],
+                env_var=options["client_secret_env"],
+                prompt=interactive and needs_secret,
+            )
+            if needs_secret and fields["client_secret"] is None:
+                raise click.UsageError(
+                    "a client secret is needed: --client-secret-stdin or --client-secret-env"
+                )
+        fields["token_url"] = options["token_url"]
+        fields["authorize_url"] = options["authorize_url"]
+        fields["redirect_uri"] = options["redirect_uri"]
+        fields["scopes"] = tuple(options["scopes"])
+    fields["base_url"] = options["base_url"]
+    fields["ca_bundle"] = options["ca_bundle"]
+    credential = Credential(**{k: v for k, v in fields.items() if v is not None})
+    store.save(credential)
+    click.echo(f"Saved credential '{name}' ({vendor}, {kind}) in {store.source_of(name)}.")
+    if auth_kind is AuthKind.OAUTH2_AUTHORIZATION_CODE:
+        click.echo(f"Next: oomnitza-connect auth login {name}")
+
+
+def _describe(credential: Credential) -> dict[str, Any]:
+    shown: dict[str, Any] = {}
+    for field in type(credential).__attrs_attrs__:
+        value = getattr(credential, field.name)
+        if field.name in _SECRET_FIELDS:
+            shown[field.name] = MASK if value else None
+        elif value is None or value == ():
+            shown[field.name] = None
+        elif hasattr(value, "isoformat"):
+            shown[field.name] = value.isoformat()
+        elif isinstance(value, tuple):
+            shown[field.name] = list(value)
+        else:
+            shown[field.name] = str(value)
+    return shown
+
+
+@credentials_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_command(as_json: bool) -> None:
+    """List every credential (never its secrets)."""
+    store = _store()
+    rows = [
+        {
+            "name": c.name,
+            "vendor": c.vendor,
+            "kind": c.kind.value,
+            "source": store.source_of(c.name),
+            "expires_at": c.expires_at.isoformat() if c.expires_at else None,
+        }
+        for c in store.list()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="Credentials")
+    for column in ("name", "vendor", "kind", "source", "expires_at"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(row[c] or "" for c in ("name", "vendor", "kind", "source", "expires_at")))
+    Console().print(table)
+
+
+@credentials_group.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def show_command(name: str, as_json: bool) -> None:
+    """Show credential NAME with its secrets masked."""
+    store = _store()
+    shown = _describe(store.get(name))
+    shown["source"] = store.source_of(name)
+    if as_json:
+        click.echo(json.dumps(shown, indent=2))
+        return
+    table = Table(title=f"Credential {name}", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    for key, value in shown.items():
+        if value is not None:
+            table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+    Console().print(table)
+
+
+@credentials_group.command("remove")
+@click.argument("name")
+def remove_command(name: str) -> None:
+    """Delete credential NAME from the store."""
+    _store().remove(name)
+    click.echo(f"Removed credential '{name}'.")
+
+
+# ---------------------------------------------------------------------------
+# auth
+# ---------------------------------------------------------------------------
+
+
+@click.group("auth")
+def auth_group() -> None:
+    """Log in with OAuth2 and test credentials against their vendor."""
+
+
+def _parse_settings(pairs: tuple[str, ...]) -> dict[str, str]:
+    settings: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.UsageError(f"--setting expects KEY=VALUE, not {pair!r}")
+        settings[key] = value
+    return settings
+
+
+@auth_group.command("test")
+@click.argument("credential_name", metavar="CREDENTIAL")
+@click.option(
+    "--setting",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A vendor global setting (Talkdesk.Account=acme); repeatable.",
+)
+@click.option("--base-url", help="Override the API root (an emulator, a proxy).")
+def test_command(credential_name: str, settings: tuple[str, ...], base_url: str | None) -> None:
+    """Authenticate with CREDENTIAL and print who the vendor says it is."""
+    from .. import get_connector
+
+    credential = _store().get(credential_name)
+    connector = get_connector(credential.vendor)
+    options = ClientOptions(base_url=base_url or credential.base_url)
+    with connector.authenticate(credential, _parse_settings(settings), options=options) as session:
+        identity: Mapping[str, Any] = session.identity
+    click.echo(f"Credential '{credential_name}' works with {connector.info.display_name}.")
+    click.echo(json.dumps(identity, indent=2, sort_keys=True, default=str))
+
+
+@auth_group.command("login")
+@click.argument("credential_name", metavar="CREDENTIAL")
+@click.option(
+    "--paste",
+    is_flag=True,
+    help="Paste the redirect URL (or code) instead of receiving it on a local port.",
+)
+@click.option(
+    "--port",
+    type=int,
+    help="Local port for the redirect (default: the credential's "
+    f"redirect_uri port, else {DEFAULT_LOGIN_PORT}; 0 picks a free one).",
+)
+@click.option("--no-browser", is_flag=True, help="Print the URL without opening a browser.")
+@click.option(
+    "--setting",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A vendor global setting used in the OAuth2 URLs; repeatable.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Seconds to wait for the browser to come back.",
+)
+def login_command(
+    credential_name: str,
+    paste: bool,
+    port: int | None,
+    no_browser: bool,
+    settings: tuple[str, ...],
+    timeout: float,
+) -> None:
+    """Run the OAuth2 authorization code flow (PKCE) and store the tokens in CREDENTIAL."""
+    store = _store()
+    credential = store.get(credential_name)
+    if credential.kind is not AuthKind.OAUTH2_AUTHORIZATION_CODE:
+        raise ConfigurationError(
+            f"credential '{credential_name}' is of kind {credential.kind.value}; "
+            "'auth login' needs an oauth2_authorization_code credential"
+        )
+    info = _vendor_info(credential.vendor)
+    token_url, authorize_url = resolve_oauth_urls(credential, info, _parse_settings(settings))
+    if not token_url or not authorize_url:
+        raise ConfigurationError(
+            f"credential '{credential_name}' needs token_url and authorize_url "
+            "(neither the credential nor an installed plugin gives them)",
+            key_path="authorize_url" if token_url else "token_url",
+        )
+    options = ClientOptions(ca_bundle=credential.ca_bundle)
+    registered = urlsplit(credential.redirect_uri) if credential.redirect_uri else None
+    if port is None:
+        port = registered.port if registered and registered.port else DEFAULT_LOGIN_PORT
+
+    def show(url: str) -> None:
+        click.echo("Open this URL to grant access:\n")
+        click.echo(f"  {url}\n")
+        if not no_browser:
+            webbrowser.open(url)
+
+    if paste:
+        redirect_uri = credential.redirect_uri or f"http://127.0.0.1:{port}/callback"
+        pending = start_authorization(
+            credential, authorize_url=authorize_url, redirect_uri=redirect_uri
+        )
+        show(pending.url)
+        returned = click.prompt(
+            "Paste the URL you were sent to (or just the code)", hide_input=True
+        )
+        updated = complete_authorization(
+            credential,
+            pending,
+            returned,
+            token_url=token_url,
+            options=options,
+            credential_store=store,
+        )
+    else:
+        updated = login_with_loopback(
+            credential,
+            authorize_url=authorize_url,
+            token_url=token_url,
+            open_url=show,
+            port=port,
+            timeout=timeout,
+            options=options,
+            credential_store=store,
+        )
+    expiry = updated.expires_at.isoformat() if updated.expires_at else "no expiry given"
+    click.echo(
+        f"Logged in. Tokens saved in credential '{credential_name}' (access token "
+        f"expires: {expiry})."
+    )
 
 
 def register(main: click.Group) -> None:
     """Add this module's commands to *main*."""
+    main.add_command(credentials_group)
+    main.add_command(auth_group)

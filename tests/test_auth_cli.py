@@ -1,0 +1,275 @@
+"""``oomnitza-connect credentials …`` and ``auth test|login`` end to end."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from http_support import DirectoryEmulator
+
+from oomnitza_connect.cli import main
+from oomnitza_connect.credentials import CredentialStore
+from oomnitza_connect.plugins import register_plugin
+from oomnitza_connect.testing import generic
+
+TOKEN = "cli-token-value-123"
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("OOMNITZA_CONNECT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("OOMNITZA_CONNECT_KEYRING", "0")
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def store(home: Path) -> CredentialStore:
+    return CredentialStore(home, keyring_backend=False, environ={})
+
+
+def test_add_list_show_remove(runner: CliRunner, home: Path) -> None:
+    added = runner.invoke(
+        main,
+        [
+            "credentials",
+            "add",
+            "intercom-eu",
+            "--vendor",
+            "intercom",
+            "--kind",
+            "api_key",
+            "--token-stdin",
+            "--base-url",
+            "https://api.eu.intercom.io",
+        ],
+        input=TOKEN + "\n",
+    )
+    assert added.exit_code == 0, added.output
+    assert "Saved credential 'intercom-eu'" in added.output
+    saved = store(home).get("intercom-eu")
+    assert saved.token is not None
+    assert saved.token.reveal() == TOKEN
+
+    listed = runner.invoke(main, ["credentials", "list", "--json"])
+    assert listed.exit_code == 0
+    assert json.loads(listed.output) == [
+        {
+            "name": "intercom-eu",
+            "vendor": "intercom",
+            "kind": "api_key",
+            "source": "file",
+            "expires_at": None,
+        }
+    ]
+    table = runner.invoke(main, ["credentials", "list"])
+    assert "intercom-eu" in table.output
+
+    shown = runner.invoke(main, ["credentials", "show", "intercom-eu", "--json"])
+    assert shown.exit_code == 0
+    assert json.loads(shown.output)["token"] == "**********"
+    assert json.loads(shown.output)["base_url"] == "https://api.eu.intercom.io"
+    for output in (added.output, listed.output, table.output, shown.output):
+        assert TOKEN not in output
+
+    removed = runner.invoke(main, ["credentials", "remove", "intercom-eu"])
+    assert removed.exit_code == 0
+    assert runner.invoke(main, ["credentials", "list", "--json"]).output.strip() == "[]"
+
+
+def test_add_refuses_to_overwrite_without_force(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MY_TOKEN", TOKEN)
+    args = [
+        "credentials",
+        "add",
+        "x",
+        "--vendor",
+        "v",
+        "--kind",
+        "api_key",
+        "--token-env",
+        "MY_TOKEN",
+    ]
+    assert runner.invoke(main, args).exit_code == 0
+    again = runner.invoke(main, args)
+    assert again.exit_code == 2
+    assert "use --force" in again.output
+    assert runner.invoke(main, [*args, "--force"]).exit_code == 0
+
+
+def test_add_private_key_jwt(runner: CliRunner, home: Path, tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    key_file = tmp_path / "key.pem"
+    key_file.write_text(pem)
+    result = runner.invoke(
+        main,
+        [
+            "credentials",
+            "add",
+            "td",
+            "--vendor",
+            "talkdesk",
+            "--kind",
+            "oauth2_client_credentials",
+            "--client-id",
+            "cid",
+            "--private-key-file",
+            str(key_file),
+            "--key-id",
+            "k1",
+            "--algorithm",
+            "ES256",
+            "--token-url",
+            "https://{{Talkdesk.Account}}.talkdeskid.com/oauth/token",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    saved = store(home).get("td")
+    assert saved.client_auth_method.value == "private_key_jwt"
+    assert saved.private_key is not None
+    assert saved.private_key.reveal() == pem
+    shown = runner.invoke(main, ["credentials", "show", "td"])
+    assert "BEGIN" not in shown.output
+
+
+def test_missing_secret_is_a_usage_error(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["credentials", "add", "x", "--vendor", "v", "--kind", "api_key"])
+    assert result.exit_code == 2
+    assert "--token-stdin or --token-env" in result.output
+
+
+def test_show_unknown_credential_exits_2(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["credentials", "show", "nope"])
+    assert result.exit_code == 2
+    assert "no credential named 'nope'" in result.output
+
+
+@pytest.fixture
+def generic_emulator() -> Iterator[generic.GenericEmulator]:
+    with register_plugin(generic), generic.GenericEmulator(token=TOKEN) as emulator:
+        yield emulator
+
+
+def test_auth_test_prints_the_identity(
+    runner: CliRunner, generic_emulator: generic.GenericEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEN_TOKEN", TOKEN)
+    runner.invoke(
+        main,
+        [
+            "credentials",
+            "add",
+            "gen",
+            "--vendor",
+            "generic",
+            "--kind",
+            "api_key",
+            "--token-env",
+            "GEN_TOKEN",
+            "--base-url",
+            generic_emulator.base_url,
+        ],
+    )
+    result = runner.invoke(main, ["auth", "test", "gen"])
+    assert result.exit_code == 0, result.output
+    assert "Credential 'gen' works with Generic SaaS." in result.output
+    assert TOKEN not in result.output
+
+
+def test_auth_test_with_a_refused_token_exits_1(
+    runner: CliRunner, generic_emulator: generic.GenericEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEN_TOKEN", "wrong-token-value")
+    runner.invoke(
+        main,
+        [
+            "credentials",
+            "add",
+            "gen",
+            "--vendor",
+            "generic",
+            "--kind",
+            "api_key",
+            "--token-env",
+            "GEN_TOKEN",
+            "--base-url",
+            generic_emulator.base_url,
+        ],
+    )
+    result = runner.invoke(main, ["auth", "test", "gen"])
+    assert result.exit_code == 1
+    assert "refused" in result.output
+    assert "wrong-token-value" not in result.output
+
+
+def test_auth_login_through_the_loopback(
+    runner: CliRunner, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+
+    def fake_browser(url: str) -> bool:
+        opened.append(url)
+        # The user's browser follows the vendor's redirect back to the loopback listener.
+        thread = threading.Thread(target=requests.get, args=(url,), kwargs={"timeout": 5})
+        thread.start()
+        return True
+
+    monkeypatch.setattr("webbrowser.open", fake_browser)
+    monkeypatch.setenv("APP_SECRET", "app-secret-1")
+    with DirectoryEmulator() as emulator:
+        emulator.register_client("app", client_secret="app-secret-1")
+        added = runner.invoke(
+            main,
+            [
+                "credentials",
+                "add",
+                "dir",
+                "--vendor",
+                "directory",
+                "--kind",
+                "oauth2_authorization_code",
+                "--client-id",
+                "app",
+                "--client-secret-env",
+                "APP_SECRET",
+                "--token-url",
+                emulator.base_url + "/oauth/token",
+                "--authorize-url",
+                emulator.base_url + "/oauth/authorize",
+            ],
+        )
+        assert added.exit_code == 0, added.output
+        result = runner.invoke(main, ["auth", "login", "dir", "--port", "0", "--timeout", "10"])
+        assert result.exit_code == 0, result.output
+        assert "Logged in." in result.output
+        assert opened[0] in result.output
+        saved = store(home).get("dir")
+        assert saved.refresh_token is not None
+        assert emulator.lookup_token(saved.refresh_token.reveal(), kind="refresh") is not None
+
+
+def test_auth_login_rejects_other_kinds(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("T", TOKEN)
+    runner.invoke(
+        main, ["credentials", "add", "k", "--vendor", "v", "--kind", "api_key", "--token-env", "T"]
+    )
+    result = runner.invoke(main, ["auth", "login", "k"])
+    assert result.exit_code == 2
+    assert "needs an oauth2_authorization_code credential" in result.output
