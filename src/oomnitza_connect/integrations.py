@@ -275,6 +275,8 @@ def render_integration_template(info: VendorInfo, *, name: str | None = None) ->
         lines.append(f"# filters = {_toml(list(info.default_filters))}")
     else:
         lines.append('# filters = ["deleted == false"]')
+    lines.append("# false: use only the [[mapping]] entries below, not the vendor's standard ones.")
+    lines.append("use_standard_mapping = true")
     lines.append("")
     lines.append("[settings]")
     if not info.global_settings:
@@ -293,7 +295,6 @@ def render_integration_template(info: VendorInfo, *, name: str | None = None) ->
         f"# The {info.display_name} standard mapping, written out so that you can edit it.",
         "# A mapping here replaces the standard one with the same target; new targets",
         "# become custom fields. Converters: " + ", ".join(converter_names()) + ".",
-        "use_standard_mapping = true",
     ]
     for mapping in info.standard_mapping:
         lines.append("")

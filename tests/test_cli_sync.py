@@ -1,0 +1,191 @@
+"""The sync CLI: integrations init/validate/launch, mapping suggest, sync, sessions, people."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from click.testing import CliRunner
+from sync_support import TOKEN, AcmeEmulator, AcmePlugin, write_integration
+
+from oomnitza_connect.cli import main
+from oomnitza_connect.plugins import register_plugin
+from oomnitza_connect.store.sqlite import SQLiteStore
+
+
+@pytest.fixture
+def acme(tmp_path, monkeypatch):
+    monkeypatch.setenv("OOMNITZA_CONNECT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("OOMNITZA_CONNECT_DB", raising=False)
+    with (
+        register_plugin(AcmePlugin(per_page=10), name="acme-test"),
+        AcmeEmulator(users=12) as emulator,
+    ):
+        monkeypatch.setenv(
+            "OOMNITZA_CONNECT_CREDENTIAL_ACME",
+            json.dumps({"vendor": "acme", "kind": "api_key", "token": TOKEN}),
+        )
+        yield emulator
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_init_writes_a_file_that_validates_once_the_role_is_set(tmp_path, acme):
+    path = tmp_path / "acme.toml"
+    result = invoke("integrations", "init", "acme", "--output", path)
+    assert result.exit_code == 0, result.output
+    text = path.read_text()
+    assert 'source = "login"' in text
+    assert "# default_role" in text
+
+    result = invoke("integrations", "validate", path)
+    assert result.exit_code == 2
+    assert "settings.Acme.Tenant" in result.output
+    assert "Acme.Region" in result.output
+
+    assert '"Acme.Tenant" = ""' in text
+    text = text.replace('# "Acme.Region"', '"Acme.Region"').replace(
+        '"Acme.Tenant" = ""', '"Acme.Tenant" = "test"'
+    )
+    path.write_text(text)
+    result = invoke("integrations", "validate", path)
+    assert result.exit_code == 2
+    assert "no default role is set" in result.output
+
+    path.write_text(text.replace('# default_role = "Employee"', 'default_role = "Employee"'))
+    result = invoke("integrations", "validate", path)
+    assert result.exit_code == 0, result.output
+    assert "is complete" in result.output
+
+
+def test_init_refuses_to_overwrite_without_force(tmp_path, acme):
+    path = tmp_path / "acme.toml"
+    path.write_text("keep me")
+    assert invoke("integrations", "init", "acme", "-o", path).exit_code == 2
+    assert path.read_text() == "keep me"
+    assert invoke("integrations", "init", "acme", "-o", path, "--force").exit_code == 0
+
+
+def test_validate_names_unknown_settings_and_allowed_ones(tmp_path, acme):
+    path = write_integration(tmp_path, '"Acme.Colour" = "red"\n')
+    result = invoke("integrations", "validate", path)
+    assert result.exit_code == 2
+    assert "settings.Acme.Colour" in result.output
+    assert "Acme.Tenant, Acme.Region" in result.output
+
+
+def test_sync_test_run_then_real_run_then_sessions_and_people(tmp_path, acme):
+    path = write_integration(tmp_path, base_url=acme.base_url)
+    db = tmp_path / "cli.db"
+
+    result = invoke("sync", path, "--test-run", "--db", db)
+    assert result.exit_code == 0, result.output
+    assert "12 created" in result.output
+    with SQLiteStore(db) as store:
+        assert store.count_people() == 0
+
+    result = invoke("sync", path, "--db", db, "--batch-size", 5)
+    assert result.exit_code == 0, result.output
+    assert "succeeded" in result.output
+    # Off a terminal, progress is plain lines, one per batch.
+    assert "sync acme-main: 5 records" in result.output
+    assert "sync acme-main: 10 records" in result.output
+
+    listed = json.loads(invoke("sessions", "list", "--json", "--db", db).output)
+    assert [s["test_run"] for s in listed] == [False, True]
+    assert listed[0]["counts"]["created"] == 12
+
+    shown = invoke("sessions", "show", listed[1]["id"][:8], "--payload", "--json", "--db", db)
+    payload = json.loads(shown.output)["payload"]
+    assert len(payload) == 12
+    assert payload[0]["fields"]["email"] == "user1@example.com"
+
+    text = invoke("sessions", "show", listed[0]["id"], "--db", db).output
+    assert "12 created" in text
+
+    people = json.loads(invoke("people", "--format", "json", "--db", db).output)
+    assert len(people) == 12
+    assert people[0]["username"] == "user1"
+
+    rows = list(csv.DictReader(io.StringIO(invoke("people", "--format", "csv", "--db", db).output)))
+    assert rows[1]["email"] == "user2@example.com"
+    assert rows[1]["Acme User Id"] == "A000002"
+
+    table = invoke("people", "--vendor", "acme", "--db", db).output
+    assert "user3@example.com" in table
+    assert "user3@example.com" not in invoke("people", "--vendor", "other", "--db", db).output
+
+
+def test_sync_uses_the_default_db_under_oomnitza_connect_home(tmp_path, acme):
+    path = write_integration(tmp_path, base_url=acme.base_url)
+    assert invoke("sync", path).exit_code == 0
+    with SQLiteStore(tmp_path / "home" / "oomnitza-connect.db") as store:
+        assert store.count_people() == 12
+
+
+def test_a_failed_run_exits_1(tmp_path, acme, monkeypatch):
+    monkeypatch.setenv(
+        "OOMNITZA_CONNECT_CREDENTIAL_ACME",
+        json.dumps({"vendor": "acme", "kind": "api_key", "token": "wrong-token-5678"}),
+    )
+    path = write_integration(tmp_path, base_url=acme.base_url)
+    result = invoke("sync", path, "--db", tmp_path / "x.db")
+    assert result.exit_code == 1
+    assert "failed" in result.output
+    assert "wrong-token-5678" not in result.output
+
+
+def test_bad_config_exits_2(tmp_path, acme):
+    path = tmp_path / "bad.toml"
+    path.write_text('name = "x"\nvendor = "acme"\ncredential = "acme"\nselection = "everyone"\n')
+    result = invoke("sync", path, "--db", tmp_path / "x.db")
+    assert result.exit_code == 2
+    assert "selection" in result.output
+    assert "'users', 'users+saas'" in result.output
+
+
+def test_launch_refuses_a_draft_and_activates_a_complete_integration(tmp_path, acme):
+    db = tmp_path / "launch.db"
+    path = write_integration(tmp_path, base_url=acme.base_url)
+    draft = tmp_path / "draft.toml"
+    draft.write_text(path.read_text().replace('sync_key = "email"\n', ""))
+    result = invoke("integrations", "launch", draft, "--db", db)
+    assert result.exit_code == 2
+    assert "no sync key is set" in result.output
+
+    result = invoke("integrations", "launch", path, "--db", db, "--no-run")
+    assert result.exit_code == 0, result.output
+    with SQLiteStore(db) as store:
+        entries = store.list_integrations(active_only=True)
+        assert [(e.name, e.schedule, e.contacts) for e in entries] == [
+            ("acme-main", "daily", ("it@example.com",))
+        ]
+        assert store.list_sessions() == []
+
+    result = invoke("integrations", "launch", path, "--db", db)
+    assert result.exit_code == 0, result.output
+    with SQLiteStore(db) as store:
+        assert store.count_people() == 12
+    listed = json.loads(invoke("integrations", "list", "--json", "--db", db).output)
+    assert listed[0]["active"] is True
+
+
+def test_mapping_suggest_json_and_table(acme):
+    result = invoke("mapping", "suggest", "acme", "--json")
+    assert result.exit_code == 0
+    by_source = {s["source"]: s for s in json.loads(result.output)}
+    assert by_source["mail"]["target"] == "email"
+    assert by_source["login"]["target"] == "username"
+    assert by_source["is_admin"]["target"] == "Acme Is Admin?"
+    table = invoke("mapping", "suggest", "acme").output
+    assert "Confidence" in table
+
+
+def test_unknown_vendor_exits_2(acme):
+    result = invoke("mapping", "suggest", "nosuchvendor")
+    assert result.exit_code == 2
+    assert "acme" in result.output
