@@ -230,6 +230,8 @@ def test_scrub_secrets_masks_known_values_and_credential_like_keys() -> None:
             "token_type": "bearer",
             "expires_in": 3600,
             "items": ["abcd-1234-efgh"],
+            "author": "Jane Doe Smith",
+            "privateKey": "-----BEGIN KEY-----",
         },
         ["abcd-1234-efgh"],
     )
@@ -239,6 +241,8 @@ def test_scrub_secrets_masks_known_values_and_credential_like_keys() -> None:
         "token_type": "bearer",
         "expires_in": 3600,
         "items": [MASK],
+        "author": "Jane Doe Smith",
+        "privateKey": MASK,
     }
 
 

@@ -77,11 +77,13 @@ SAAS_USER_TARGET_PREFIX = "saas_user."
 
 _EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _NOT_IDENTIFIER = re.compile(r"\W+")
+# Names of keys and headers whose values are masked whatever they hold.
 _SENSITIVE_NAME = re.compile(
-    r"auth|token|secret|password|passwd|private[_-]?key|api[_-]?key|apikey|cookie|signature"
-    r"|assertion|credential|session",
+    r"authorization|token|secret|passw|private[_-]?key|api[_-]?key|apikey|cookie|signature"
+    r"|assertion|credential",
     re.IGNORECASE,
 )
+_SENSITIVE_HEADER = re.compile(_SENSITIVE_NAME.pattern + r"|auth|session", re.IGNORECASE)
 _FORBIDDEN_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
 _MAX_UNQUOTE_ROUNDS = 8
 
@@ -361,7 +363,7 @@ class RenderedRequest:
             "method": self.method,
             "url": scrub_secrets(self.full_url(), secrets),
             "headers": {
-                name: MASK if _SENSITIVE_NAME.search(name) else scrub_secrets(value, secrets)
+                name: MASK if _SENSITIVE_HEADER.search(name) else scrub_secrets(value, secrets)
                 for name, value in self.headers.items()
             },
             "body": scrub_secrets(self.body, secrets),
@@ -880,10 +882,6 @@ def _select_people(
 
 
 def _saas_user_of(store: Store, vendor: str, person_id: int) -> SaasUser | None:
-    finder = getattr(store, "get_saas_user_for_person", None)
-    if callable(finder):
-        found = finder(vendor, person_id)
-        return found if isinstance(found, SaasUser) else None
     for account in store.iter_saas_users(vendor=vendor):
         if account.person_id == person_id:
             return account
