@@ -58,6 +58,13 @@ def _open_store(db_path: Path | None) -> Any:
     return SQLiteStore(db_path or default_db_path())
 
 
+def _console() -> Any:
+    from rich.console import Console
+
+    # Piped output is read by programs and people alike: do not cut cells short.
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 250)
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
@@ -196,7 +203,6 @@ def integrations_list(db_path: Path | None, as_json: bool) -> None:
     if as_json:
         click.echo(_dump([attrs.asdict(e) for e in entries]))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("Name", "Vendor", "Active", "Schedule", "Contacts", "File")
@@ -209,7 +215,7 @@ def integrations_list(db_path: Path | None, as_json: bool) -> None:
             ", ".join(e.contacts),
             e.source or "",
         )
-    Console(soft_wrap=True).print(table)
+    _console().print(table)
 
 
 # ---------------------------------------------------------------------------
@@ -233,7 +239,6 @@ def mapping_suggest(vendor: str, as_json: bool) -> None:
     if as_json:
         click.echo(_dump([attrs.asdict(s) for s in suggestions]))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("Vendor field", "Target", "Converter", "Confidence", "Why")
@@ -248,7 +253,7 @@ def mapping_suggest(vendor: str, as_json: bool) -> None:
             f"{s.confidence:.2f}",
             s.reason,
         )
-    Console(soft_wrap=True).print(table)
+    _console().print(table)
 
 
 # ---------------------------------------------------------------------------
@@ -377,7 +382,6 @@ def sessions_list(db_path: Path | None, integration: str | None, limit: int, as_
             row.pop("errors")
         click.echo(_dump(rows))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(
@@ -402,7 +406,7 @@ def sessions_list(db_path: Path | None, integration: str | None, limit: int, as_
             status,
             *(str(n) for n in (c.created, c.updated, c.unchanged, c.skipped, c.failed, c.vanished)),
         )
-    Console(soft_wrap=True).print(table)
+    _console().print(table)
 
 
 @sessions_group.command("show")
@@ -502,7 +506,6 @@ def _people_csv(people: Iterator[Person], columns: list[str]) -> None:
 
 
 def _people_table(people: Iterator[Person]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("Id", "Username", "Email", "Name", "Role", "Vanished from")
@@ -519,7 +522,7 @@ def _people_table(people: Iterator[Person]) -> None:
             str(f.get("role") or ""),
             ", ".join(person.vanished_from),
         )
-    Console(soft_wrap=True).print(table)
+    _console().print(table)
 
 
 def register(main: click.Group) -> None:
