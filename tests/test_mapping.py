@@ -1,0 +1,114 @@
+"""The built-in map_record: sources, dotted paths, expressions, converters, filters, targets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from oomnitza_connect.errors import MappingError
+from oomnitza_connect.mapping import (
+    apply_mapping,
+    merge_mappings,
+    normalize_target,
+    record_passes,
+    record_variables,
+)
+from oomnitza_connect.models import FieldMapping, VendorRecord
+from oomnitza_connect.plugins import get_plugin_manager
+
+RECORD = VendorRecord(
+    vendor="acme",
+    id="U1",
+    fields={"login": "egon", "mail": "Egon@X.io", "name": "Egon Spengler", "admin": "yes"},
+    raw={"profile": {"title": "Scientist", "team": {"name": "Ghosts"}}},
+)
+CONTEXT = {"sync_time": datetime(2026, 1, 2, tzinfo=UTC), "api_version": "v9", "vendor": "acme"}
+
+
+def test_sources_converters_and_expressions():
+    mapping = (
+        FieldMapping(target="Username", source="login"),
+        FieldMapping(target="email", source="mail", converter="email"),
+        FieldMapping(target="first_name", source="name", converter="first_name"),
+        FieldMapping(target="Admin", source="admin", converter="bool"),
+        FieldMapping(target="position", source="profile.title"),
+        FieldMapping(target="Team", source="profile.team.name"),
+        FieldMapping(target="Greeting", expression="Hi {{ login | upper }} ({{ id }})"),
+        FieldMapping(target="connector_sync_time", expression="{{ sync_time }}"),
+        FieldMapping(target="vendor_api_version", expression="{{ api_version }}"),
+        FieldMapping(target="Missing", source="nope"),
+    )
+    mapped = apply_mapping(RECORD, mapping, CONTEXT)
+    assert mapped == {
+        "username": "egon",
+        "email": "egon@x.io",
+        "first_name": "Egon",
+        "Admin": True,
+        "position": "Scientist",
+        "Team": "Ghosts",
+        "Greeting": "Hi EGON (U1)",
+        "connector_sync_time": datetime(2026, 1, 2, tzinfo=UTC),
+        "vendor_api_version": "v9",
+        "Missing": None,
+    }
+
+
+def test_the_hook_goes_through_the_builtin_plugin():
+    results = get_plugin_manager().hook.map_record(
+        vendor="acme",
+        record=RECORD,
+        mapping=(FieldMapping(target="email", source="mail", converter="lower"),),
+        context=CONTEXT,
+    )
+    assert results == {"email": "egon@x.io"}
+
+
+def test_a_failing_converter_names_the_target():
+    with pytest.raises(MappingError, match="field 'Hired': cannot convert 'egon' to a timestamp"):
+        apply_mapping(
+            RECORD, (FieldMapping(target="Hired", source="login", converter="timestamp"),), CONTEXT
+        )
+
+
+def test_a_missing_variable_is_named():
+    with pytest.raises(MappingError, match="field 'X': variable 'nickname' is not defined"):
+        apply_mapping(RECORD, (FieldMapping(target="X", expression="{{ nickname }}"),), CONTEXT)
+
+
+def test_expressions_are_sandboxed():
+    with pytest.raises(MappingError, match="field 'X'"):
+        apply_mapping(
+            RECORD, (FieldMapping(target="X", expression="{{ login.__class__.__mro__ }}"),), CONTEXT
+        )
+
+
+def test_filters():
+    variables = record_variables(RECORD, CONTEXT)
+    assert record_passes(["login == 'egon'", "admin == 'yes'"], variables)
+    assert not record_passes(["login == 'egon'", "admin == 'no'"], variables)
+    with pytest.raises(MappingError, match="filter failed: variable 'deleted' is not defined"):
+        record_passes(["not deleted"], variables)
+
+
+def test_targets_normalize_labels_but_keep_custom_names():
+    assert normalize_target("Email") == "email"
+    assert normalize_target("Last Login") == "last_login"
+    assert normalize_target("Slack User Id") == "Slack User Id"
+
+
+def test_integration_mappings_replace_standard_targets_and_add_new_ones():
+    standard = (
+        FieldMapping(target="email", source="mail"),
+        FieldMapping(target="username", source="login"),
+    )
+    custom = (
+        FieldMapping(target="Email", source="alt_mail"),
+        FieldMapping(target="Team", source="team"),
+    )
+    merged = merge_mappings(standard, custom)
+    assert [(m.target, m.source) for m in merged] == [
+        ("Email", "alt_mail"),
+        ("username", "login"),
+        ("Team", "team"),
+    ]
