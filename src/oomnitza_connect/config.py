@@ -9,6 +9,7 @@ the wrong thing.
 from __future__ import annotations
 
 import enum
+import re
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -18,7 +19,12 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.errors import (
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
 
 from .errors import ConfigurationError
 from .redaction import Secret
@@ -29,13 +35,118 @@ T = TypeVar("T")
 
 
 def make_converter() -> cattrs.Converter:
-    """Return a converter that knows the SDK's types and forbids unknown keys."""
+    """Return a converter that knows the SDK's types and forbids unknown keys.
+
+    It is strict about scalars and lists: cattrs would otherwise turn ``1``
+    into ``"1"``, ``"yes"`` into ``True`` and ``"a@b.c"`` into a tuple of
+    characters, a wrong configuration silently accepted.
+    """
     converter = cattrs.Converter(forbid_extra_keys=True)
+    scalars: dict[type, Any] = {
+        str: _structure_str,
+        bool: _structure_bool,
+        int: _structure_int,
+        float: _structure_float,
+    }
+    for scalar, check in scalars.items():
+        converter.register_structure_hook(scalar, _scalar_hook(check))
+    converter.register_structure_hook_func(
+        _is_sequence_type, lambda value, tp: _structure_sequence(converter, value, tp)
+    )
+    converter.register_structure_hook_func(
+        _is_mapping_type, lambda value, tp: _structure_mapping(converter, value, tp)
+    )
     converter.register_structure_hook(Secret, lambda value, _: _structure_secret(value))
     converter.register_unstructure_hook(Secret, lambda secret: secret.reveal())
     converter.register_structure_hook(datetime, lambda value, _: _structure_datetime(value))
     converter.register_unstructure_hook(datetime, lambda value: value.isoformat())
     return converter
+
+
+def _scalar_hook(check: Any) -> Any:
+    def structure_scalar(value: Any, tp: Any) -> Any:
+        # Class hooks also catch subclasses: StrEnum and IntEnum check their values.
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+            return tp(value)
+        return check(value)
+
+    return structure_scalar
+
+
+def _structure_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
+def _structure_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def _structure_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("expected a whole number")
+    return value
+
+
+def _structure_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("expected a number")
+    return float(value)
+
+
+def _is_sequence_type(tp: Any) -> bool:
+    return tp in (tuple, list) or typing.get_origin(tp) in (tuple, list)
+
+
+def _structure_sequence(converter: cattrs.Converter, value: Any, tp: Any) -> Any:
+    if not isinstance(value, list | tuple):
+        raise ValueError("expected a list")
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+        if len(value) != len(args):
+            raise ValueError(f"expected a list of {len(args)} items")
+        item_types: list[Any] = list(args)
+    else:
+        item_types = [args[0] if args else Any] * len(value)
+    items: list[Any] = []
+    errors: list[Exception] = []
+    for index, (item, item_type) in enumerate(zip(value, item_types, strict=True)):
+        try:
+            items.append(item if item_type is Any else converter.structure(item, item_type))
+        except Exception as exc:
+            exc.add_note(
+                IterableValidationNote(f"Structuring {tp} @ index {index}", index, item_type)
+            )
+            errors.append(exc)
+    if errors:
+        raise IterableValidationError(f"While structuring {tp!r}", errors, tp)
+    return tuple(items) if typing.get_origin(tp) is tuple or tp is tuple else items
+
+
+def _is_mapping_type(tp: Any) -> bool:
+    return typing.get_origin(tp) in (dict, Mapping, typing.Mapping)
+
+
+def _structure_mapping(converter: cattrs.Converter, value: Any, tp: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError("expected a table")
+    args = typing.get_args(tp)
+    value_type = args[1] if len(args) == 2 else Any
+    result: dict[str, Any] = {}
+    errors: list[Exception] = []
+    for key, item in value.items():
+        try:
+            result[key] = item if value_type is Any else converter.structure(item, value_type)
+        except Exception as exc:
+            note = IterableValidationNote(f"Structuring {tp} @ key {key}", key, value_type)
+            exc.add_note(note)
+            errors.append(exc)
+    if errors:
+        raise IterableValidationError(f"While structuring {tp!r}", errors, tp)
+    return result
 
 
 def _structure_secret(value: Any) -> Secret:
@@ -59,6 +170,7 @@ def _structure_datetime(value: Any) -> datetime:
 
 
 _CONVERTER = make_converter()
+_KEYED_PROBLEM = re.compile(r"^key '(?P<path>[^']*)': (?P<message>.*)$", re.DOTALL)
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -69,6 +181,12 @@ def load_toml(path: str | Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigurationError("file not found", file=str(file)) from None
+    except IsADirectoryError:
+        raise ConfigurationError("is a directory, not a TOML file", file=str(file)) from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot be read: {exc.strerror}", file=str(file)) from None
+    except UnicodeDecodeError:
+        raise ConfigurationError("is not UTF-8 text", file=str(file)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"not valid TOML: {exc}", file=str(file)) from None
 
@@ -86,15 +204,27 @@ def structure(
     :param secret_keys: keys whose values must never be echoed in an error.
     """
     conv = converter or _CONVERTER
+    if attrs.has(cls) and not isinstance(data, Mapping):
+        raise ConfigurationError(
+            f"expected a table of keys, found {type(data).__name__}",
+            file=str(file) if file else None,
+        )
     try:
         return conv.structure(data, cls)
     except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as exc:
-        problems = list(_describe(exc, cls, "", data, secret_keys))
-        first = problems[0] if problems else str(exc)
+        problems = list(_describe(exc, cls, "", data, secret_keys)) or [str(exc)]
+        if len(problems) > 1:
+            raise ConfigurationError(
+                f"{len(problems)} problems in configuration",
+                file=str(file) if file else None,
+                problems=problems,
+            ) from None
+        # One problem: keep its key path as an attribute for programs, too.
+        match = _KEYED_PROBLEM.match(problems[0])
         raise ConfigurationError(
-            f"{len(problems)} problem(s) in configuration" if len(problems) > 1 else first,
+            match.group("message") if match else problems[0],
             file=str(file) if file else None,
-            problems=problems if len(problems) > 1 else (),
+            key_path=match.group("path") if match else None,
         ) from None
     except Exception as exc:
         raise ConfigurationError(
@@ -133,6 +263,8 @@ def _allowed_for(tp: Any) -> str | None:
         return "a number"
     if tp in (str, Secret):
         return "a string"
+    if tp is datetime:
+        return "an ISO-8601 date-time such as 2024-05-01T09:00:00+00:00"
     if origin in (tuple, list):
         return "a list"
     if origin in (dict, Mapping, typing.Mapping) or attrs.has(tp):
@@ -178,12 +310,14 @@ def _describe(
         for sub in exc.exceptions:
             note = _note_of(sub)
             index = note.index if note is not None else None
-            sub_path = _join(path, index) if isinstance(index, int) else path
-            sub_data = (
-                data[index]
-                if isinstance(index, int) and isinstance(data, list | tuple) and index < len(data)
-                else None
-            )
+            sub_path = _join(path, index) if isinstance(index, int | str) else path
+            sub_data = None
+            if isinstance(index, int) and isinstance(data, list | tuple) and index < len(data):
+                sub_data = data[index]
+            elif isinstance(index, str) and isinstance(data, Mapping):
+                sub_data = data.get(index)
+            if note is not None and getattr(note, "type", None) is not None:
+                item_type = note.type
             if isinstance(sub, ClassValidationError | IterableValidationError):
                 yield from _describe(sub, item_type, sub_path, sub_data, secret_keys)
             else:
@@ -193,13 +327,19 @@ def _describe(
 
 
 def _value_problem(
-    path: str, name: str, value: Any, field_type: Any, exc: BaseException, secret_keys: frozenset[str]
+    path: str,
+    name: str,
+    value: Any,
+    field_type: Any,
+    exc: BaseException,
+    secret_keys: frozenset[str],
 ) -> str:
     allowed = _allowed_for(field_type)
     shown = "(hidden)" if name in secret_keys else repr(value)
     reason = str(exc) if not isinstance(exc, ValueError | TypeError) else _short_reason(exc)
     text = f"key '{path}': bad value {shown}"
-    if reason:
+    # "expected a string" says the same as "(allowed: a string)"; keep one.
+    if reason and not (allowed and reason.startswith("expected ")):
         text += f": {reason}"
     if allowed:
         text += f" (allowed: {allowed})"
