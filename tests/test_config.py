@@ -230,5 +230,6 @@ def test_a_directory_or_binary_file_is_refused_clearly(tmp_path: Path) -> None:
 
 
 def test_a_top_level_that_is_not_a_table_is_a_configuration_error() -> None:
-    with pytest.raises(ConfigurationError, match=r"^int\.toml: expected a table of keys, found list$"):
+    expected = r"^int\.toml: expected a table of keys, found list$"
+    with pytest.raises(ConfigurationError, match=expected):
         structure(["not", "a", "table"], IntegrationSettings, file="int.toml")  # type: ignore[arg-type]
