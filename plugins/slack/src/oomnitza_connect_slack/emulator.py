@@ -27,7 +27,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote_plus, urlencode
 
@@ -38,7 +38,6 @@ from oomnitza_connect.testing.emulator import (
     Emulator,
     EmulatorRequest,
     EmulatorResponse,
-    Handler,
     IssuedToken,
     json_response,
     route,
@@ -100,10 +99,12 @@ def _base36(number: int, width: int) -> str:
     return "".join(reversed(digits)).rjust(width, "0")
 
 
-def _alias(handler: Handler) -> Handler:
+def _alias(
+    handler: Callable[[SlackEmulator, EmulatorRequest], EmulatorResponse],
+) -> Callable[[SlackEmulator, EmulatorRequest], EmulatorResponse]:
     """Serve *handler* on a second route too (Slack takes GET and POST alike)."""
 
-    def alias(emulator: Emulator, request: EmulatorRequest) -> EmulatorResponse:
+    def alias(emulator: SlackEmulator, request: EmulatorRequest) -> EmulatorResponse:
         return handler(emulator, request)
 
     return alias
@@ -562,9 +563,10 @@ class SlackEmulator(Emulator):
 
     @staticmethod
     def _ok(token: IssuedToken, body: dict[str, Any]) -> EmulatorResponse:
-        return json_response(
-            {"ok": True, **body}, **{"X-OAuth-Scopes": ",".join(sorted(token.scopes))}
-        )
+        response = json_response({"ok": True, **body})
+        # Slack names the token's scopes on every answer.
+        response.headers["X-OAuth-Scopes"] = ",".join(sorted(token.scopes))
+        return response
 
     def _visible(self, user: dict[str, Any], token: IssuedToken) -> dict[str, Any]:
         if "users:read.email" not in token.scopes and isinstance(user.get("profile"), dict):
@@ -622,7 +624,7 @@ class SlackEmulator(Emulator):
         size = limit
         if self.short_pages and limit > 1 and (start // limit) % 3 == 1:
             size = limit // 2
-        members = []
+        members: list[dict[str, Any]] = []
         index = start
         while index < self.user_count and len(members) < size:
             if index not in self._removed:
