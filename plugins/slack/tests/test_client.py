@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from conftest import fast_options
+import requests
+from conftest import fast_options, load_sample
+from oomnitza_connect_slack.client import AUTH_ERROR_CODES, parse_slack_error
 from oomnitza_connect_slack.emulator import SlackEmulator
 
 from oomnitza_connect.connectors import Connector
@@ -172,3 +176,35 @@ def test_rate_budgets_follow_slack_tiers(connector) -> None:
     assert budgets["users.lookupByEmail"] == 50  # Tier 3
     assert budgets["users.info"] == 100  # Tier 4
     assert SlackEmulator.rate_limits["users.list"][0] == 20
+
+
+@pytest.mark.parametrize(
+    ("sample", "code", "auth"),
+    [
+        ("slack_auth_test_error.json", "invalid_auth", True),
+        ("slack_missing_scope_error.json", "missing_scope", True),
+        ("slack_users_list_error.json", "invalid_cursor", False),
+        ("slack_users_info_error.json", "user_not_found", False),
+        ("slack_users_lookupByEmail_error.json", "users_not_found", False),
+    ],
+)
+def test_documented_error_bodies_parse(sample: str, code: str, auth: bool) -> None:
+    response = requests.Response()
+    response.status_code = 200
+    response._content = json.dumps(load_sample(sample)).encode()
+    response.headers["X-Slack-Req-Id"] = "req-123"
+    info = parse_slack_error(response)
+    assert info is not None
+    assert info.code == code
+    assert info.request_id == "req-123"
+    assert (code in AUTH_ERROR_CODES) is auth
+    assert info.token_expired is False
+    if code == "missing_scope":
+        assert "'admin.apps:read'" in info.message  # the `needed` scope is named
+
+
+def test_success_bodies_are_not_errors() -> None:
+    response = requests.Response()
+    response.status_code = 200
+    response._content = json.dumps(load_sample("slack_users_list.json")).encode()
+    assert parse_slack_error(response) is None
