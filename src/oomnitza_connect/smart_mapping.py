@@ -110,14 +110,17 @@ def _type_fits(target: str, kind: FieldType) -> bool:
     return kind in _TARGET_TYPES.get(target, _TEXT_TYPES)
 
 
-def _score(spec: FieldSpec, target: str) -> tuple[float, str]:
+def _score(spec: FieldSpec, target: str) -> tuple[float, str, bool]:
+    """Return the confidence that *spec* holds *target*, why, and whether the name matched whole."""
     names = {_words(spec.key), _words(spec.label)}
     best = 0.0
     reason = ""
+    exact = False
     for rank, synonym in enumerate(_SYNONYMS[target]):
         if synonym in names:
             score = 0.98 if rank == 0 else 0.95 - 0.01 * min(rank, 5)
             why = f"its name means {STANDARD_PERSON_FIELDS[target]} ('{synonym}')"
+            exact = True
         elif any(f" {synonym} " in f" {name} " for name in names) and len(synonym) > 3:
             score = 0.7
             why = f"its name contains '{synonym}'"
@@ -128,7 +131,7 @@ def _score(spec: FieldSpec, target: str) -> tuple[float, str]:
     if best and not _type_fits(target, spec.type):
         best -= 0.5
         reason += f", but its type ({spec.type.value}) does not fit"
-    return best, reason
+    return best, reason, exact
 
 
 def suggest_mapping(vendor_or_info: str | VendorInfo | Connector) -> list[MappingSuggestion]:
@@ -149,9 +152,12 @@ def _suggest(info: VendorInfo, fields: Iterable[FieldSpec]) -> list[MappingSugge
     specs = list(fields)
     candidates: list[tuple[float, int, str, str]] = []
     for index, spec in enumerate(specs):
-        for target in _SYNONYMS:
-            score, reason = _score(spec, target)
-            if score >= 0.4:
+        scored = [(target, *_score(spec, target)) for target in _SYNONYMS]
+        # A field whose whole name names a standard field ("Last Login") is
+        # that field or nothing: a word inside it ("login") does not count.
+        named = any(exact for *_, exact in scored)
+        for target, score, reason, exact in scored:
+            if score >= 0.5 and (exact or not named):
                 candidates.append((score, -index, target, reason))
     chosen: dict[int, MappingSuggestion] = {}
     taken: set[str] = set()

@@ -1,0 +1,160 @@
+"""Integration files: loading, vendor settings, mapping checks, drafts, the starting file."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+from sync_support import ACME, AcmePlugin, write_integration
+
+from oomnitza_connect.errors import ConfigurationError, UnknownVendorError
+from oomnitza_connect.integrations import (
+    draft_problems,
+    effective_filters,
+    effective_mapping,
+    load_integration,
+    render_integration_template,
+)
+from oomnitza_connect.models import FieldMapping, SyncPreference
+from oomnitza_connect.plugins import register_plugin
+
+
+@pytest.fixture(autouse=True)
+def acme_plugin():
+    with register_plugin(AcmePlugin(), name="acme-test"):
+        yield
+
+
+def test_a_complete_file_loads(tmp_path):
+    settings = load_integration(write_integration(tmp_path))
+    assert settings.name == "acme-main"
+    assert settings.settings == {"Acme.Tenant": "test"}
+    assert settings.schedule == "daily"
+    assert settings.contacts == ("it@example.com",)
+    assert draft_problems(settings, ACME) == []
+
+
+def test_preference_and_filters_load(tmp_path):
+    path = tmp_path / "i.toml"
+    path.write_text(
+        'name = "n"\nvendor = "acme"\ncredential = "c"\npreference = "update_only"\n'
+        'filters = ["active", "not is_admin"]\n[settings]\n"Acme.Tenant" = "t"\n'
+    )
+    settings = load_integration(path)
+    assert settings.preference == SyncPreference.UPDATE_ONLY
+    assert effective_filters(settings, ACME) == ("active", "not is_admin")
+    assert effective_filters(attrs.evolve(settings, filters=None), ACME) == ("active",)
+
+
+def test_unknown_and_missing_settings_list_the_allowed_ones(tmp_path):
+    path = tmp_path / "i.toml"
+    path.write_text(
+        'name = "n"\nvendor = "acme"\ncredential = "c"\n[settings]\n"Acme.Zone" = "x"\n'
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        load_integration(path)
+    text = str(caught.value)
+    assert str(path) in text
+    assert (
+        "key 'settings.Acme.Zone': Acme has no setting 'Acme.Zone' "
+        "(allowed: Acme.Tenant, Acme.Region)" in text
+    )
+    assert "key 'settings.Acme.Tenant': Acme requires this setting" in text
+
+
+def test_a_setting_outside_its_choices(tmp_path):
+    path = write_integration(tmp_path, '"Acme.Region" = "mars"\n')
+    with pytest.raises(ConfigurationError, match=r"settings.Acme.Region.*'mars'.*allowed: us, eu"):
+        load_integration(path)
+
+
+def test_mapping_problems_are_named_by_key(tmp_path):
+    extra = """
+[[mapping]]
+target = "X"
+source = "nope"
+
+[[mapping]]
+target = "Y"
+source = "login"
+converter = "reverse"
+
+[[mapping]]
+target = "Z"
+expression = "{{ login "
+"""
+    with pytest.raises(ConfigurationError) as caught:
+        load_integration(write_integration(tmp_path, extra))
+    problems = "\n".join(caught.value.problems)
+    assert "key 'mapping[0].source': Acme has no field 'nope' (allowed: id, login" in problems
+    assert "key 'mapping[1].converter': there is no converter named 'reverse'" in problems
+    assert "key 'mapping[2].expression'" in problems
+
+
+def test_structure_errors_name_key_value_and_allowed(tmp_path):
+    path = tmp_path / "i.toml"
+    path.write_text(
+        'name = "n"\nvendor = "acme"\ncredential = "c"\nselection = "all"\nschedul = "x"\n'
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        load_integration(path)
+    text = str(caught.value)
+    assert "key 'selection': bad value 'all' (allowed: 'users', 'users+saas')" in text
+    assert "key 'schedul': unknown key" in text
+
+
+def test_unknown_vendor(tmp_path):
+    path = tmp_path / "i.toml"
+    path.write_text('name = "n"\nvendor = "nosuch"\ncredential = "c"\n')
+    with pytest.raises(UnknownVendorError, match="acme"):
+        load_integration(path)
+
+
+def test_draft_lists_everything_missing(tmp_path):
+    settings = load_integration(write_integration(tmp_path))
+    draft = attrs.evolve(settings, default_role=None, sync_key=None, use_standard_mapping=False)
+    problems = draft_problems(draft, ACME)
+    assert len(problems) == 4
+    assert any("Username is not mapped" in p for p in problems)
+    assert any("Email is not mapped" in p for p in problems)
+    assert any("no default role" in p for p in problems)
+    assert any("no sync key" in p for p in problems)
+
+
+def test_a_custom_sync_key_must_be_marked_unique(tmp_path):
+    settings = load_integration(write_integration(tmp_path))
+    custom = attrs.evolve(
+        settings,
+        sync_key="Badge",
+        mapping=(FieldMapping(target="Badge", source="login"),),
+    )
+    assert any("not a unique field" in p for p in draft_problems(custom, ACME))
+    unique = attrs.evolve(
+        custom, mapping=(FieldMapping(target="Badge", source="login", unique=True),)
+    )
+    assert draft_problems(unique, ACME) == []
+    assert draft_problems(attrs.evolve(settings, sync_key="Acme User Id"), ACME) == []
+    assert any(
+        "not a target" in p for p in draft_problems(attrs.evolve(settings, sync_key="Nope"), ACME)
+    )
+
+
+def test_effective_mapping_replaces_standard_targets(tmp_path):
+    settings = load_integration(
+        write_integration(tmp_path, '\n[[mapping]]\ntarget = "Username"\nsource = "mail"\n')
+    )
+    mapping = effective_mapping(settings, ACME)
+    usernames = [m for m in mapping if m.target.lower() == "username"]
+    assert [m.source for m in usernames] == ["mail"]
+    assert len(mapping) == len(ACME.standard_mapping)
+
+
+def test_the_starting_file_loads_and_carries_the_standard_mapping(tmp_path):
+    text = render_integration_template(ACME, name="acme-test")
+    path = tmp_path / "new.toml"
+    path.write_text(text.replace('"Acme.Tenant" = ""', '"Acme.Tenant" = "t"'))
+    settings = load_integration(path)
+    assert settings.name == "acme-test"
+    assert settings.mapping == ACME.standard_mapping
+    assert draft_problems(settings, ACME) == [
+        'no default role is set: add default_role = "Employee" (or another)'
+    ]
