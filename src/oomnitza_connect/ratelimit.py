@@ -27,7 +27,7 @@ FALLBACK_ENDPOINT = "*"
 
 # Requests leave the client spaced by the declared interval, but arrive at the
 # vendor with network jitter; keeping a little under the limit absorbs it.
-_SAFETY_MARGIN = 0.05
+_SAFETY_MARGIN = 0.10
 
 
 class TokenBucket:
