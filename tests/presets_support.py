@@ -17,6 +17,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 from urllib.parse import unquote
 
+import attrs
 import requests
 
 from oomnitza_connect.hookspecs import hookimpl
@@ -480,8 +481,9 @@ def _session(
         info.name,
         base_url,
         auth=BearerAuth(credential),
-        options=ClientOptions(base_url=base_url, max_retries=0, pace_requests=False),
+        options=attrs.evolve(options, base_url=base_url, pace_requests=False),
         error_parser=_error_of,
+        sleep=lambda seconds: None,  # retries and pacing never wait in tests
     )
     return VendorSession(info.name, client, credential, settings=dict(settings))
 

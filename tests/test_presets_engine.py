@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import attrs
 import pytest
 from presets_support import (
     ACME_TOKEN,
@@ -34,6 +35,7 @@ from oomnitza_connect.presets import (
     settings_variables,
 )
 from oomnitza_connect.redaction import MASK
+from oomnitza_connect.testing.emulator import Fault
 
 
 @pytest.fixture
@@ -408,3 +410,29 @@ def test_override_path_to_another_host_is_refused_before_any_request(
                 overrides=PresetOverrides(path=path),
             )
     assert len(acme.requests) == before
+
+
+def test_reads_are_retried_but_creates_never_repeat(
+    session: VendorSession, acme: AcmeEmulator
+) -> None:
+    acme.faults.add(Fault.server_error(503), endpoint="users.info", times=1)
+    read = run_preset(
+        session, get_preset("acme", "Get User Details"), variables={"acme_user_id": "U1"}
+    )
+    assert read.ok, read.error
+    assert [r.endpoint for r in acme.requests].count("users.info") == 2
+
+    # Preset.idempotent defaults to True; a POST must still not be sent twice.
+    create = attrs.evolve(get_preset("acme", "Create User"), idempotent=True)
+    acme.faults.add(Fault.server_error(503), endpoint="users.create", times=1)
+    result = run_preset(
+        session,
+        create,
+        variables={
+            "email": "x@example.com", "first_name": "X", "last_name": "Y", "title": "T",
+            "seats": 1, "department": "D",
+        },
+    )  # fmt: skip
+    assert not result.ok
+    assert result.status == 503
+    assert [r.endpoint for r in acme.requests].count("users.create") == 1

@@ -86,6 +86,7 @@ _SENSITIVE_NAME = re.compile(
 _SENSITIVE_HEADER = re.compile(_SENSITIVE_NAME.pattern + r"|auth|session", re.IGNORECASE)
 _FORBIDDEN_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
 _MAX_UNQUOTE_ROUNDS = 8
+_UNSAFE_TO_REPEAT = frozenset({"POST", "PATCH"})
 
 
 class _Unset:
@@ -433,8 +434,15 @@ def render_preset(
         headers=headers,
         body=body,
         endpoint=preset.endpoint,
-        idempotent=preset.idempotent,
+        idempotent=_retry_safe(preset),
     )
+
+
+def _retry_safe(preset: Preset) -> bool:
+    # Preset.idempotent defaults to True, so a create preset that forgot to
+    # say otherwise would be retried after a 5xx and create twice: POST and
+    # PATCH are never treated as safe to repeat.
+    return preset.idempotent and preset.method.upper() not in _UNSAFE_TO_REPEAT
 
 
 def _render_part(preset: Preset, where: str, produce: Callable[[], Any]) -> Any:
