@@ -15,7 +15,8 @@ from functools import lru_cache
 from typing import Any, NoReturn
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import OomnitzaConnectError
 
@@ -56,11 +57,11 @@ class _NamedStrictUndefined(jinja2.StrictUndefined):
     def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise UndefinedVariableError(str(self._undefined_name or "?"))
 
-    __str__ = _fail_with_undefined_error  # type: ignore[assignment]
-    __iter__ = _fail_with_undefined_error  # type: ignore[assignment]
-    __bool__ = _fail_with_undefined_error  # type: ignore[assignment]
-    __eq__ = _fail_with_undefined_error  # type: ignore[assignment]
-    __len__ = _fail_with_undefined_error  # type: ignore[assignment]
+    __str__ = _fail_with_undefined_error
+    __iter__ = _fail_with_undefined_error
+    __bool__ = _fail_with_undefined_error
+    __eq__ = _fail_with_undefined_error
+    __len__ = _fail_with_undefined_error
 
 
 def _environment() -> ImmutableSandboxedEnvironment:

@@ -32,6 +32,8 @@ COMMAND_MODULES = (
     "oomnitza_connect.cli.sync_commands",
     "oomnitza_connect.cli.presets_commands",
     "oomnitza_connect.cli.emulator_commands",
+    "oomnitza_connect.cli.schedule_commands",
+    "oomnitza_connect.cli.demo_commands",
 )
 
 

@@ -1,0 +1,285 @@
+"""``oomnitza-connect demo``: every vendor emulator synced into a SQLite store.
+
+The main job in miniature, with nothing to set up: for each installed vendor
+whose plugin ships an emulator, start it on 127.0.0.1, sync it into the store
+(people and SaaS users), sync again to show that an unchanged vendor writes
+nothing, run one of the vendor's presets for one person, and print a summary.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import OomnitzaConnectError
+from ..models import (
+    UNIQUE_STANDARD_FIELDS,
+    Credential,
+    IntegrationSettings,
+    SyncSession,
+    SyncStatus,
+    UserSelection,
+    VendorInfo,
+)
+
+__all__ = ["register"]
+
+DEFAULT_ROLE = "Employee"
+# Columns of the people table, most telling first; custom sync keys are added.
+PEOPLE_COLUMNS = ("username", "email", "position", "role", "last_login")
+
+
+def _sync_key(info: VendorInfo) -> str:
+    """The vendor's own unique id field when its standard mapping has one, else email."""
+    for mapping in info.standard_mapping:
+        if mapping.unique and mapping.target not in UNIQUE_STANDARD_FIELDS:
+            return mapping.target
+    return "email"
+
+
+def _credential(emulator: Any, vendor: str) -> Credential:
+    make_credential = getattr(emulator, "test_credential", None)
+    if callable(make_credential):
+        credential = make_credential(f"{vendor}-demo")
+        if isinstance(credential, Credential):
+            return credential
+    from ..testing.generic import GenericEmulator, credential_for
+
+    if isinstance(emulator, GenericEmulator):
+        return credential_for(emulator, f"{vendor}-demo")
+    raise OomnitzaConnectError(
+        f"the {vendor} emulator offers no test_credential(); the demo cannot sign in to it"
+    )
+
+
+def _vendors_with_emulators(chosen: tuple[str, ...], users: int) -> list[tuple[VendorInfo, Any]]:
+    from ..connectors import get_connector, list_connectors
+    from ..plugins import get_plugin_manager
+
+    connectors = [get_connector(name) for name in chosen] if chosen else list_connectors()
+    found = []
+    for connector in connectors:
+        emulator = get_plugin_manager().hook.create_emulator(
+            vendor=connector.name, options={"users": users, "seed": 2026}
+        )
+        if emulator is not None:
+            found.append((connector.info, emulator))
+    return found
+
+
+def _generic_fallback(users: int) -> list[tuple[VendorInfo, Any]]:
+    """Register the test kit's generic vendor when no vendor plugin is installed."""
+    from ..plugins import get_plugin_manager
+    from ..testing import generic
+
+    manager = get_plugin_manager()
+    if manager.get_plugin("oomnitza_connect.testing.generic") is None:
+        manager.register(generic, name="oomnitza_connect.testing.generic")
+        from ..plugins import _invalidate
+
+        _invalidate()
+    from ..connectors import get_connector
+
+    emulator = manager.hook.create_emulator(vendor="generic", options={"users": users})
+    return [(get_connector("generic").info, emulator)]
+
+
+@click.command("demo")
+@click.option(
+    "--users",
+    type=click.IntRange(min=1, max=100_000),
+    default=300,
+    show_default=True,
+    help="How many users each emulator generates.",
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("demo-output/demo.db"),
+    show_default=True,
+    help="The SQLite store to sync into (recreated each time).",
+)
+@click.option("--vendor", "vendors", multiple=True, help="Only these vendors (repeatable).")
+@click.option(
+    "--people",
+    "people_shown",
+    type=click.IntRange(min=0),
+    default=8,
+    show_default=True,
+    help="How many people to list per vendor.",
+)
+def demo_command(users: int, db_path: Path, vendors: tuple[str, ...], people_shown: int) -> None:
+    """Sync every vendor emulator into a fresh SQLite store and print a summary."""
+    from rich.console import Console
+
+    from ..store.sqlite import SQLiteStore
+
+    console = Console()
+    pairs = _vendors_with_emulators(vendors, users)
+    if not pairs:
+        console.print(
+            "[yellow]No vendor plugin with an emulator is installed; "
+            "using the test kit's generic vendor.[/yellow]"
+        )
+        pairs = _generic_fallback(users)
+
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+
+    failed = False
+    with SQLiteStore(db_path) as store:
+        for info, emulator in pairs:
+            with emulator:
+                failed |= _demo_vendor(console, store, info, emulator, people_shown)
+    console.print(
+        f"\nStore: [bold]{db_path}[/bold]  (explore it: "
+        f"oomnitza-connect people --db {db_path}; "
+        f"oomnitza-connect sessions list --db {db_path})"
+    )
+    if failed:
+        raise click.ClickException("a demo sync did not succeed; see the sessions above")
+
+
+def _demo_vendor(console: Any, store: Any, info: VendorInfo, emulator: Any, shown: int) -> bool:
+    from ..api import run_sync
+
+    credential = _credential(emulator, info.name)
+    settings = IntegrationSettings(
+        name=f"{info.name}-demo",
+        vendor=info.name,
+        credential=credential.name,
+        selection=UserSelection.USERS_AND_SAAS,
+        sync_key=_sync_key(info),
+        default_role=DEFAULT_ROLE,
+        base_url=emulator.base_url,
+    )
+    console.rule(f"[bold]{info.display_name}[/bold] emulator at {emulator.base_url}")
+    sessions = []
+    for label in ("1st sync", "2nd, unchanged"):
+        started = time.perf_counter()
+        session = run_sync(settings, credential=credential, store=store)
+        sessions.append((label, session, time.perf_counter() - started))
+    _print_sessions(console, sessions)
+    _print_people(console, store, info, settings.sync_key or "email", shown)
+    _run_a_preset(console, store, info, credential, settings)
+    return any(s.status is not SyncStatus.SUCCEEDED for _, s, _ in sessions)
+
+
+def _print_sessions(console: Any, sessions: list[tuple[str, SyncSession, float]]) -> None:
+    from rich.table import Table
+
+    table = Table(
+        "run",
+        "status",
+        "created",
+        "updated",
+        "unchanged",
+        "skipped",
+        "failed",
+        "secs",
+        title="Sync sessions",
+    )
+    for label, session, seconds in sessions:
+        counts = session.counts
+        colour = "green" if session.status is SyncStatus.SUCCEEDED else "red"
+        table.add_row(
+            label,
+            f"[{colour}]{session.status.value}[/{colour}]",
+            str(counts.created),
+            str(counts.updated),
+            str(counts.unchanged),
+            str(counts.skipped),
+            str(counts.failed),
+            f"{seconds:.2f}",
+        )
+    console.print(table)
+    console.print("Sessions: " + ", ".join(session.id for _, session, _ in sessions))
+    for _, session, _ in sessions:
+        if session.message:
+            console.print(f"[red]{session.message}[/red]")
+        for error in session.errors[:5]:
+            console.print(f"  record {error.vendor_user_id}: {error.reason}")
+
+
+def _print_people(console: Any, store: Any, info: VendorInfo, sync_key: str, shown: int) -> None:
+    from rich.table import Table
+
+    total = store.count_people(vendor=info.name)
+    columns = [*PEOPLE_COLUMNS]
+    if sync_key not in columns:
+        columns.insert(0, sync_key)
+    table = Table(
+        *columns, title=f"People from {info.display_name} (first {min(shown, total)} of {total})"
+    )
+    for index, person in enumerate(store.iter_people(vendor=info.name)):
+        if index >= shown:
+            break
+        table.add_row(*(_cell(person.fields.get(column)) for column in columns))
+    console.print(table)
+    saas_users = sum(1 for _ in store.iter_saas_users(vendor=info.name))
+    console.print(f"SaaS users linked to the {info.display_name} app: {saas_users}")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat(timespec="minutes"))
+    return str(value)
+
+
+def _run_a_preset(
+    console: Any,
+    store: Any,
+    info: VendorInfo,
+    credential: Credential,
+    settings: IntegrationSettings,
+) -> None:
+    from ..connectors import get_connector
+    from ..http import ClientOptions
+    from ..presets import person_variables, preset_variables, run_preset, settings_variables
+
+    connector = get_connector(info.name)
+    person = next(iter(store.iter_people(vendor=info.name)), None)
+    if person is None:
+        console.print("No person to run a preset for.")
+        return
+    saas_user = next(
+        (u for u in store.iter_saas_users(vendor=info.name) if u.person_id == person.id), None
+    )
+    # Run the first preset whose variables the person and the settings provide.
+    available = set(person_variables(person, saas_user)) | set(
+        settings_variables(settings.settings)
+    )
+    preset = next((p for p in connector.presets() if set(preset_variables(p)) <= available), None)
+    if preset is None:
+        console.print(f"No {info.display_name} preset runs for a person without extra variables.")
+        return
+    with connector.authenticate(
+        credential, settings.settings, options=ClientOptions(base_url=settings.base_url)
+    ) as session:
+        result = run_preset(
+            session,
+            preset,
+            person=person,
+            saas_user=saas_user,
+            store=store,
+            settings=settings.settings,
+        )
+    who = person.fields.get("email") or person.sync_value
+    if result.ok:
+        console.print(f"Preset [bold]{preset.name}[/bold] for {who}: HTTP {result.status}")
+        for target, value in result.mapped.items():
+            console.print(f"  {target} = {_cell(value)[:100]}")
+    else:
+        console.print(f"[red]Preset {preset.name} for {who} failed: {result.error}[/red]")
+
+
+def register(main: click.Group) -> None:
+    """Add the ``demo`` command to *main*."""
+    main.add_command(demo_command)

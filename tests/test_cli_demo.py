@@ -1,0 +1,73 @@
+"""The README's main job: `oomnitza-connect demo`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from oomnitza_connect.cli import main
+from oomnitza_connect.plugins import LOAD_ENTRY_POINTS_ENV
+from oomnitza_connect.store.sqlite import SQLiteStore
+
+CLI = str(Path(sys.executable).with_name("oomnitza-connect"))
+
+
+def _sessions_by_age(db: Path):
+    with SQLiteStore(db) as store:
+        sessions = list(reversed(store.list_sessions()))
+        people = store.count_people()
+    return sessions, people
+
+
+def test_demo_syncs_the_installed_slack_plugin_end_to_end(tmp_path):
+    db = tmp_path / "demo.db"
+    env = {k: v for k, v in os.environ.items() if k != LOAD_ENTRY_POINTS_ENV}
+    env["COLUMNS"] = "160"
+    result = subprocess.run(
+        [CLI, "demo", "--users", "40", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "Slack emulator at http://127.0.0.1:" in out
+    assert "Preset Get User Details for " in out
+    assert "HTTP 200" in out
+
+    sessions, people = _sessions_by_age(db)
+    assert [s.vendor for s in sessions] == ["slack", "slack"]
+    first, second = sessions
+    assert first.status.value == second.status.value == "succeeded"
+    assert first.counts.created == people > 0
+    assert first.counts.skipped > 0  # bots are filtered out by the standard filters
+    # Nothing changed at the vendor, so the second run writes nothing.
+    assert (second.counts.created, second.counts.updated) == (0, 0)
+    assert second.counts.unchanged == people
+
+
+def test_demo_falls_back_to_the_generic_vendor_when_no_plugin_is_installed(tmp_path):
+    # Under pytest entry points are not loaded, so no vendor plugin is installed here.
+    db = tmp_path / "demo.db"
+    result = CliRunner().invoke(main, ["demo", "--users", "12", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "No vendor plugin with an emulator is installed" in result.output
+    sessions, people = _sessions_by_age(db)
+    assert people == 12
+    assert [s.counts.created for s in sessions] == [12, 0]
+    assert sessions[1].counts.unchanged == 12
+
+
+def test_demo_recreates_the_store_each_time(tmp_path):
+    db = tmp_path / "demo.db"
+    for _ in range(2):
+        result = CliRunner().invoke(main, ["demo", "--users", "5", "--db", str(db)])
+        assert result.exit_code == 0, result.output
+    sessions, people = _sessions_by_age(db)
+    assert len(sessions) == 2
+    assert people == 5
