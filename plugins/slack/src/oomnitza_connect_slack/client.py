@@ -59,24 +59,24 @@ MAX_ACCESS_LOGS_PAGE = 100
 GLOBAL_SETTINGS = (
     GlobalSetting(
         PAGE_SIZE_SETTING,
-        f"Users per users.list page, 1 to {MAX_PAGE_SIZE} (Slack recommends at most 200).",
+        f"Users per users.list page, 1 to {MAX_PAGE_SIZE} (Slack recommends at most 200)",
         default=str(DEFAULT_PAGE_SIZE),
     ),
     GlobalSetting(
         ACCESS_LOGS_PAGE_SIZE_SETTING,
-        f"Entries per team.accessLogs page, 1 to {MAX_ACCESS_LOGS_PAGE_SIZE}.",
+        f"Entries per team.accessLogs page, 1 to {MAX_ACCESS_LOGS_PAGE_SIZE}",
         default=str(DEFAULT_ACCESS_LOGS_PAGE_SIZE),
     ),
     GlobalSetting(
         LAST_LOGINS_SETTING,
         "Read last logins from team.accessLogs: 'auto' skips them when the token lacks the "
-        "admin scope or the workspace is on a free plan, 'on' reports those as errors.",
+        "admin scope or the workspace is on a free plan, 'on' reports those as errors",
         default="auto",
         choices=("auto", "on", "off"),
     ),
     GlobalSetting(
         TEAM_ID_SETTING,
-        "The workspace to list with an Enterprise Grid org-level token (team_id).",
+        "The workspace to list with an Enterprise Grid org-level token (team_id)",
     ),
 )
 
