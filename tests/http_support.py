@@ -82,6 +82,33 @@ class DirectoryEmulator(OAuthTokenEndpointMixin, Emulator):
         body = {"ok": True, "members": members, "response_metadata": {"next_cursor": cursor}}
         return self._quota_headers(json_response(body))
 
+    @route("POST", "/api/users.list", endpoint="users.list.post")
+    def users_list_post(self, request: EmulatorRequest) -> EmulatorResponse:
+        form = request.params()
+        start = int(form.get("cursor") or 0)
+        limit = int(form.get("limit") or self.page_size)
+        following = start + limit
+        cursor = str(following) if following < len(self.users) else ""
+        body = {
+            "ok": True,
+            "members": self._window(start, limit),
+            "response_metadata": {"next_cursor": cursor},
+        }
+        return json_response(body)
+
+    @route("GET", "/html-error", endpoint="html.error")
+    def html_error(self, request: EmulatorRequest) -> EmulatorResponse:
+        status = int(request.query.get("status") or 502)
+        return EmulatorResponse(
+            status=status,
+            raw_body=b"<html><body>Bad gateway</body></html>",
+            headers={"Content-Type": "text/html"},
+        )
+
+    @route("DELETE", "/things/{thing_id}", endpoint="things.delete")
+    def delete_thing(self, request: EmulatorRequest) -> EmulatorResponse:
+        return EmulatorResponse(status=204)
+
     @route("POST", "/api/rpc.fail", endpoint="rpc.fail")
     def rpc_fail(self, request: EmulatorRequest) -> EmulatorResponse:
         return json_response({"ok": False, "error": request.params().get("error", "boom")})

@@ -126,6 +126,10 @@ def test_401_triggers_one_refresh_and_a_retry(
         auth = session.http.auth
         assert isinstance(auth, AuthorizationCodeAuth)
         assert auth.refresh_count == 2
+        # The session's credential follows the renewed tokens.
+        assert session.credential == auth.credential
+        assert session.credential.refresh_token == store.get("dir").refresh_token
+        assert session.credential.refresh_token != cred.refresh_token
 
 
 def test_401_that_persists_after_refresh_is_an_authentication_error(

@@ -433,3 +433,34 @@ class socket_free_port:
 
     def __exit__(self, *exc: object) -> None:
         self.sock.close()
+
+
+def test_html_error_page_is_the_error_its_status_says(emulator: DirectoryEmulator) -> None:
+    def json_only_parser(response: requests.Response) -> VendorErrorInfo | None:
+        body = response.json()  # raises on HTML
+        return None if response.ok else VendorErrorInfo(message=str(body))
+
+    sleep = Recorder()
+    client = HttpClient(
+        "directory",
+        emulator.base_url,
+        error_parser=json_only_parser,
+        sleep=sleep,
+        options=ClientOptions(max_retries=2),
+    )
+    with client:
+        with pytest.raises(VendorAPIError) as raised:
+            client.get_json("/html-error", params={"status": 404})
+        assert not isinstance(raised.value, MalformedResponseError)
+        assert raised.value.status == 404
+        with pytest.raises(VendorAPIError) as raised:
+            client.get_json("/html-error", params={"status": 502})
+    assert raised.value.status == 502
+    assert len(sleep.waits) == 2  # a 502 is retried even with an HTML body
+
+
+def test_no_content_decodes_to_none(emulator: DirectoryEmulator) -> None:
+    with make_client(emulator) as client:
+        result = client.request_json("DELETE", "/things/42")
+    assert result.response.status_code == 204
+    assert result.data is None

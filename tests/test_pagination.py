@@ -191,3 +191,10 @@ def test_offset_pages(client: HttpClient, emulator: DirectoryEmulator) -> None:
 
 def test_single_page(client: HttpClient, emulator: DirectoryEmulator) -> None:
     assert list(iter_single_page(client, "/open")) == [{"ok": True}]
+
+
+def test_cursor_pages_sent_as_a_form_post(client: HttpClient, emulator: DirectoryEmulator) -> None:
+    pages = iter_cursor_pages(client, "/api/users.list", params={"limit": 10}, method="POST")
+    assert ids(pages, "members") == EVERYONE
+    assert [r.form().get("cursor") for r in emulator.requests] == [None, "10", "20"]
+    assert all(r.method == "POST" for r in emulator.requests)

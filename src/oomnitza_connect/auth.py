@@ -395,6 +395,8 @@ class OAuth2Auth(requests.auth.AuthBase):
             credential.expires_at.timestamp() if credential.expires_at else None
         )
         self.refresh_count = 0
+        self.listeners: list[Callable[[Credential], None]] = []
+        """Called with the updated credential after each renewal (after it was saved)."""
 
     @property
     def credential(self) -> Credential:
@@ -453,6 +455,8 @@ class OAuth2Auth(requests.auth.AuthBase):
         self._credential = updated
         self._access_token = granted.access_token
         self._expires_at = expires_at
+        for listener in self.listeners:
+            listener(updated)
         log.info(
             "%s: obtained a new access token for credential '%s'",
             self._credential.vendor,

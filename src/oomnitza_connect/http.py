@@ -399,9 +399,11 @@ class HttpClient:
                 info = self.error_parser(response)
             except ValueError:
                 # The parser read the body as JSON and it was not.
-                info = None
-                if decode or response.status_code < 400:
+                if response.status_code < 400:
                     raise self._malformed(response, method, endpoint_name, safe) from None
+                # An error page that is not JSON (a proxy's HTML) is still the
+                # error its status says.
+                info = default_error_parser(response)
             if response.status_code == 401 or (info is not None and info.token_expired):
                 sent = response.request.headers.get("Authorization") if response.request else None
                 auth = self.auth
@@ -437,6 +439,8 @@ class HttpClient:
                 raise self._api_error(response, info, method, endpoint_name)
             if not decode:
                 return JsonResponse(response, None)
+            if not response.content:
+                return JsonResponse(response, None)  # 204 No Content
             try:
                 body = response.json()
             except ValueError:
@@ -774,6 +778,11 @@ def open_session(
         default_headers=default_headers,
         sleep=sleep,
     )
-    return VendorSession(
+    session = VendorSession(
         vendor=info.name, http=client, credential=credential, settings=dict(settings)
     )
+    listeners = getattr(auth, "listeners", None)
+    if isinstance(listeners, list):
+        # session.credential follows renewed tokens, for plugins and presets that read it.
+        listeners.append(lambda updated: setattr(session, "credential", updated))
+    return session
