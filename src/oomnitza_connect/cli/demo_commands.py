@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 
 from ..errors import OomnitzaConnectError
@@ -43,13 +44,9 @@ def _sync_key(info: VendorInfo) -> str:
 def _credential(emulator: Any, vendor: str) -> Credential:
     make_credential = getattr(emulator, "test_credential", None)
     if callable(make_credential):
-        credential = make_credential(f"{vendor}-demo")
+        credential = make_credential()
         if isinstance(credential, Credential):
-            return credential
-    from ..testing.generic import GenericEmulator, credential_for
-
-    if isinstance(emulator, GenericEmulator):
-        return credential_for(emulator, f"{vendor}-demo")
+            return attrs.evolve(credential, name=f"{vendor}-demo")
     raise OomnitzaConnectError(
         f"the {vendor} emulator offers no test_credential(); the demo cannot sign in to it"
     )
