@@ -22,3 +22,17 @@ class TestGenericConformance(ConnectorConformance):
         return Credential(
             name="bad", vendor="generic", kind=AuthKind.API_KEY, token="gen-wrong-token-123"
         )
+
+
+def test_the_emulator_command_options_reach_the_generic_emulator() -> None:
+    emulator = generic.create_emulator(
+        vendor="generic", options={"users": 3, "token": "gen-fixed-token-1"}
+    )
+    assert emulator is not None
+    assert emulator.api_token == "gen-fixed-token-1"
+    with emulator:
+        credential = emulator.test_credential()
+        assert credential.base_url == emulator.base_url
+        assert credential.token is not None
+        assert credential.token.reveal() == "gen-fixed-token-1"
+    assert emulator.expected_user_ids() == {"u00001", "u00002", "u00003"}

@@ -27,6 +27,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import attrs
 import requests
 
 from ..errors import AuthenticationError, PaginationError, VendorAPIError
@@ -310,6 +311,7 @@ def create_emulator(vendor: str, options: Mapping[str, Any]) -> GenericEmulator 
         users=int(options.get("users", 25)),
         seed=int(options.get("seed", 0)),
         port=int(options.get("port", 0)),
+        token=options.get("token"),
         max_page_size=int(options.get("max_page_size", MAX_PAGE_SIZE)),
     )
 
@@ -371,6 +373,10 @@ class GenericEmulator(Emulator):
 
     def expected_user_ids(self) -> set[str]:
         return set(self.users)
+
+    def test_credential(self) -> Credential:
+        """Return a credential for this running emulator (the emulator command prints it)."""
+        return attrs.evolve(credential_for(self), base_url=self.base_url)
 
     # -- vendor behaviour ---------------------------------------------------
 
