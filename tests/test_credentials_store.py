@@ -208,3 +208,22 @@ def test_invalid_name_is_refused(tmp_path: Path) -> None:
     store = CredentialStore(tmp_path, keyring_backend=False, environ={})
     with pytest.raises(ConfigurationError):
         store.save(Credential(name="../evil", vendor="x", kind=AuthKind.API_KEY, token="abcd"))
+
+
+def test_usable_keyring_skips_fail_and_null_backends(monkeypatch: pytest.MonkeyPatch) -> None:
+    import keyring
+    from keyring.backends import fail, null
+
+    from oomnitza_connect.credentials import usable_keyring
+
+    monkeypatch.setattr(keyring, "get_keyring", lambda: fail.Keyring())
+    assert usable_keyring() is None
+    monkeypatch.setattr(keyring, "get_keyring", lambda: null.Keyring())
+    assert usable_keyring() is None
+    memory = MemoryKeyring()
+    monkeypatch.setattr(keyring, "get_keyring", lambda: memory)
+    assert usable_keyring() is memory
+    store = CredentialStore(Path("/nonexistent-home"), environ={})
+    assert store.keyring is memory
+    disabled = CredentialStore(Path("/nonexistent-home"), environ={"OOMNITZA_CONNECT_KEYRING": "0"})
+    assert disabled.keyring is None

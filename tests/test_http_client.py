@@ -27,7 +27,7 @@ from oomnitza_connect.http import (
     parse_retry_after,
 )
 from oomnitza_connect.models import RateBudget
-from oomnitza_connect.testing.emulator import Fault
+from oomnitza_connect.testing.emulator import EmulatorRequest, EmulatorResponse, Fault
 
 
 class BearerAuth(requests.auth.AuthBase):
@@ -143,23 +143,17 @@ def test_parse_retry_after_forms() -> None:
 
 def test_x_ratelimit_reset_sets_the_wait(emulator: DirectoryEmulator) -> None:
     reset = int(time.time()) + 4
-
-    def limited(emu: DirectoryEmulator, request: object) -> object:
-        raise AssertionError
-
-    emulator.faults.add(
-        Fault("rate_limited", status=429, retry_after=None, headers={}), endpoint="echo"
-    )
-    # The emulator's 429 carries Retry-After; strip it so only X-RateLimit-Reset is left.
+    emulator.faults.add(Fault.rate_limited(), endpoint="echo")
     original = emulator.rate_limited_response
 
-    def without_retry_after(retry_after: float, request: object) -> object:
-        response = original(retry_after, request)  # type: ignore[arg-type]
+    def reset_header_only(retry_after: float, request: EmulatorRequest) -> EmulatorResponse:
+        # Intercom's way: no Retry-After, an epoch in X-RateLimit-Reset.
+        response = original(retry_after, request)
         del response.headers["Retry-After"]
         response.headers["X-RateLimit-Reset"] = str(reset)
         return response
 
-    emulator.rate_limited_response = without_retry_after  # type: ignore[method-assign,assignment]
+    emulator.rate_limited_response = reset_header_only  # type: ignore[method-assign]
     sleep = Recorder()
     with make_client(emulator, sleep) as client:
         client.get_json("/echo", endpoint="echo")
