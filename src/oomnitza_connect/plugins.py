@@ -173,12 +173,6 @@ def _load_entry_points(
         except Exception as exc:
             message = f"{exc.__class__.__name__}: {exc}"
             failed.append(FailedPlugin(entry_point.name, dist_name, message))
-            log.warning(
-                "oomnitza-connect plugin %r from distribution %r failed to load and is skipped: %s",
-                entry_point.name,
-                dist_name,
-                message,
-            )
             warnings.warn(
                 f"oomnitza-connect plugin '{entry_point.name}' from distribution "
                 f"'{dist_name}' failed to load and is skipped: {message}",
