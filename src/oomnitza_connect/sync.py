@@ -336,7 +336,8 @@ class _Run:
         hook = get_plugin_manager().hook.map_record
         context = self.context()
         mapping = self.mapping
-        filters = self.filters
+        # One expression for all filters: one sandbox call per record, not one per filter.
+        filters = (" and ".join(f"({f})" for f in self.filters),) if self.filters else ()
         default_role = self.settings.default_role
         vendor = self.info.name
         mapped: list[MappedRecord] = []

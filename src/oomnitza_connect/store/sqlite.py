@@ -948,6 +948,8 @@ def _infer_type(value: Any) -> FieldType:
     return FieldType.STRING
 
 
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
 _Keyed = tuple[MappedRecord, str, dict[str, Any]]
 """A record with its sync value and its fields as they read back from JSON."""
 
@@ -966,6 +968,11 @@ class _BatchWriter:
         self.errors: list[RecordError] = []
         self.payload: list[dict[str, Any]] = []
         self.created = self.updated = self.unchanged = self.skipped = 0
+        # Rows collected while deciding, written with one executemany each.
+        self.key_deletes: list[tuple[int, str]] = []
+        self.key_inserts: list[tuple[str, str, int]] = []
+        self.source_rows: list[tuple[str, int, str, str]] = []
+        self.saas_rows: list[tuple[str, str, int, str | None, str, str]] = []
 
     def fail(self, user_id: str | None, reason: str, field: str | None = None) -> None:
         self.errors.append(RecordError(vendor_user_id=user_id, reason=reason, field=field))
@@ -1052,6 +1059,7 @@ class _BatchWriter:
             self.db.executemany(
                 "UPDATE people SET fields = ?, updated_at = ? WHERE id = ?", changed_people
             )
+            self._write_links()
         counts = SyncCounts(
             created=self.created,
             updated=self.updated,
@@ -1082,7 +1090,11 @@ class _BatchWriter:
                 self._duplicate(record, sync_value)
                 continue
             in_batch.add(sync_value)
-            fields = {k: json_ready(v) for k, v in record.fields.items() if k != SAAS_ROLE_TARGET}
+            fields = {
+                k: v if type(v) in _JSON_SCALARS else json_ready(v)
+                for k, v in record.fields.items()
+                if k != SAAS_ROLE_TARGET
+            }
             keyed.append((record, sync_value, fields))
         if not keyed:
             return keyed
@@ -1201,14 +1213,9 @@ class _BatchWriter:
             if name not in self.unique:
                 continue
             if name in old:
-                self.db.execute(
-                    "DELETE FROM person_keys WHERE person_id = ? AND field = ?", (person_id, name)
-                )
+                self.key_deletes.append((person_id, name))
             if value not in (None, ""):
-                self.db.execute(
-                    "INSERT INTO person_keys (field, value, person_id) VALUES (?, ?, ?)",
-                    (name, _key_text(value), person_id),
-                )
+                self.key_inserts.append((name, _key_text(value), person_id))
 
     def _link(
         self,
@@ -1222,29 +1229,40 @@ class _BatchWriter:
         user_id = record.vendor_user_id
         if source is None or source != (user_id, 0):
             changed = True
-            if not self.test_run:
-                self.db.execute(
-                    "INSERT INTO person_sources (integration, person_id, vendor, vendor_user_id, "
-                    "vanished, vanished_at) VALUES (?, ?, ?, ?, 0, NULL) "
-                    "ON CONFLICT (integration, person_id) DO UPDATE SET "
-                    "vendor_user_id = excluded.vendor_user_id, vanished = 0, vanished_at = NULL",
-                    (self.plan.integration, person_id, self.plan.vendor, user_id),
-                )
+            self.source_rows.append((self.plan.integration, person_id, self.plan.vendor, user_id))
         if self.plan.selection == UserSelection.USERS_AND_SAAS:
             role = record.fields.get(SAAS_ROLE_TARGET, record.role)
             role = None if role is None else str(role)
             if saas.get(user_id) != (person_id, role):
                 changed = True
-                if not self.test_run:
-                    self.db.execute(
-                        "INSERT INTO saas_users (vendor, vendor_user_id, person_id, role, fields, "
-                        "created_at, updated_at) VALUES (?, ?, ?, ?, '{}', ?, ?) "
-                        "ON CONFLICT (vendor, vendor_user_id) DO UPDATE SET "
-                        "person_id = excluded.person_id, role = excluded.role, "
-                        "updated_at = excluded.updated_at",
-                        (self.plan.vendor, user_id, person_id, role, self.now, self.now),
-                    )
+                self.saas_rows.append(
+                    (self.plan.vendor, user_id, person_id, role, self.now, self.now)
+                )
         return changed
+
+    def _write_links(self) -> None:
+        # Deletes first: a unique value a person gave up may be taken in the same batch.
+        self.db.executemany(
+            "DELETE FROM person_keys WHERE person_id = ? AND field = ?", self.key_deletes
+        )
+        self.db.executemany(
+            "INSERT INTO person_keys (field, value, person_id) VALUES (?, ?, ?)", self.key_inserts
+        )
+        self.db.executemany(
+            "INSERT INTO person_sources (integration, person_id, vendor, vendor_user_id, "
+            "vanished, vanished_at) VALUES (?, ?, ?, ?, 0, NULL) "
+            "ON CONFLICT (integration, person_id) DO UPDATE SET "
+            "vendor_user_id = excluded.vendor_user_id, vanished = 0, vanished_at = NULL",
+            self.source_rows,
+        )
+        self.db.executemany(
+            "INSERT INTO saas_users (vendor, vendor_user_id, person_id, role, fields, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, '{}', ?, ?) "
+            "ON CONFLICT (vendor, vendor_user_id) DO UPDATE SET "
+            "person_id = excluded.person_id, role = excluded.role, "
+            "updated_at = excluded.updated_at",
+            self.saas_rows,
+        )
 
     def _keep(self, entry: dict[str, Any]) -> None:
         if not self.test_run:
