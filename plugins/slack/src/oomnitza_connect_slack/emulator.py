@@ -22,7 +22,6 @@ import base64
 import binascii
 import hashlib
 import itertools
-import random
 import secrets
 import socket
 import threading
@@ -294,11 +293,20 @@ class SlackEmulator(Emulator):
     def _exists(self, index: int) -> bool:
         return 0 <= index < self.user_count and index not in self._removed
 
+    def _bits(self, index: int) -> int:
+        """192 reproducible bits for user *index*; every generated value is cut from them."""
+        digest = hashlib.blake2b(b"%d:%d" % (self.seed, index), digest_size=24).digest()
+        return int.from_bytes(digest, "big")
+
     def kind_of(self, index: int) -> str:
         """Return the kind of user *index*: one of :data:`SPECIAL_KINDS` or ``person``."""
+        return self._kind_from(index, self._bits(index))
+
+    @staticmethod
+    def _kind_from(index: int, bits: int) -> str:
         if index < len(SPECIAL_KINDS):
             return SPECIAL_KINDS[index]
-        roll = random.Random(f"{self.seed}:{index}:kind").random()
+        roll = (bits & 0xFFFF) / 0x10000
         for kind, upper in (
             ("deleted", 0.02),
             ("bot", 0.03),
@@ -347,11 +355,11 @@ class SlackEmulator(Emulator):
         return None if index is None else self._user_at(index)
 
     def _user_at(self, index: int) -> dict[str, Any]:
-        rng = random.Random(f"{self.seed}:{index}")
-        kind = self.kind_of(index)
-        first = rng.choice(_FIRST_NAMES)
-        last = rng.choice(_LAST_NAMES)
-        zone, zone_label, zone_offset = rng.choice(_ZONES)
+        bits = self._bits(index)
+        kind = self._kind_from(index, bits)
+        first = _FIRST_NAMES[(bits >> 16) % len(_FIRST_NAMES)]
+        last = _LAST_NAMES[(bits >> 24) % len(_LAST_NAMES)]
+        zone, zone_label, zone_offset = _ZONES[(bits >> 32) % len(_ZONES)]
         handle = f"{first}.{last}.{index}".lower()
         # Some addresses carry capitals, as real ones do, to exercise lower-casing.
         email = f"{first}.{last}.{index}@{self.email_domain}"
@@ -359,7 +367,7 @@ class SlackEmulator(Emulator):
             email = email.lower()
         uid = self.user_id(index)
         profile: dict[str, Any] = {
-            "avatar_hash": f"{rng.getrandbits(48):012x}",
+            "avatar_hash": f"{(bits >> 40) & 0xFFFFFFFFFFFF:012x}",
             "status_text": "",
             "status_emoji": "",
             "real_name": f"{first} {last}",
@@ -369,8 +377,8 @@ class SlackEmulator(Emulator):
             "email": email,
             "first_name": first,
             "last_name": last,
-            "title": rng.choice(_TITLES),
-            "phone": f"+1 555 {rng.randrange(10**7):07d}",
+            "title": _TITLES[(bits >> 88) % len(_TITLES)],
+            "phone": f"+1 555 {(bits >> 96) % 10**7:07d}",
             "skype": handle.replace(".", "_"),
             "image_24": f"https://avatars.example.com/{uid}_24.png",
             "image_192": f"https://avatars.example.com/{uid}_192.png",
@@ -381,21 +389,21 @@ class SlackEmulator(Emulator):
             "team_id": self.team_id,
             "name": handle,
             "deleted": False,
-            "color": f"{rng.getrandbits(24):06x}",
+            "color": f"{(bits >> 120) & 0xFFFFFF:06x}",
             "real_name": f"{first} {last}",
             "tz": zone,
             "tz_label": zone_label,
             "tz_offset": zone_offset,
             "profile": profile,
-            "is_admin": index == 0 or rng.random() < 0.03,
+            "is_admin": index == 0 or (bits >> 144) % 100 < 3,
             "is_owner": index == 0,
             "is_primary_owner": index == 0,
             "is_restricted": False,
             "is_ultra_restricted": False,
             "is_bot": False,
             "is_app_user": False,
-            "updated": 1_700_000_000 + rng.randrange(60_000_000),
-            "has_2fa": rng.random() < 0.5,
+            "updated": 1_700_000_000 + (bits >> 152) % 60_000_000,
+            "has_2fa": bool((bits >> 190) & 1),
         }
         if kind == "slackbot":
             user.update(
