@@ -86,8 +86,13 @@ def test_new_plugin_with_a_bad_name_is_bad_usage(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
 def _installer(site: Path, package: Path) -> list[str]:
-    uv = shutil.which("uv")
+    # uv is on PATH for developers; dev.py installs it into .bootstrap/ otherwise.
+    bootstrapped = REPOSITORY / ".bootstrap" / ("Scripts" if os.name == "nt" else "bin") / "uv"
+    uv = shutil.which("uv") or (str(bootstrapped) if bootstrapped.exists() else None)
     if uv is not None:
         return [uv, "pip", "install", "--no-deps", "--python", sys.executable,
                 "--target", str(site), str(package)]  # fmt: skip
