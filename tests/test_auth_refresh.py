@@ -292,3 +292,16 @@ def test_refresh_is_not_repeated_after_a_reset(
         client.get_json("/echo")
     assert "connection was reset" in str(raised.value)
     assert sum(1 for r in emulator.requests if r.endpoint == "oauth.token") == 1
+
+
+def test_renewal_happens_even_with_retries_turned_off(
+    emulator: DirectoryEmulator, store: CredentialStore
+) -> None:
+    cred = granted_credential(emulator)
+    with open_session(
+        INFO, cred, {}, ClientOptions(max_retries=0), credential_store=store
+    ) as session:
+        session.http.get_json("/echo")
+        emulator.expire_all_tokens()
+        assert "headers" in session.http.get_json("/echo")
+    assert emulator.token_requests == 2

@@ -217,6 +217,7 @@ class _RetryableFailure(Exception):
         *,
         wait: float | None = None,
         rate_limited: bool = False,
+        token_renewed: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -224,6 +225,8 @@ class _RetryableFailure(Exception):
         self.wait = wait
         """The vendor's requested wait; ``None`` means exponential backoff."""
         self.rate_limited = rate_limited
+        self.token_renewed = token_renewed
+        """The auth renewed its token; the retry does not count against max_retries."""
 
 
 @attrs.frozen
@@ -414,6 +417,7 @@ class HttpClient:
                             "the access token was refused; it was refreshed",
                             self._auth_error(response, info, method, endpoint_name),
                             wait=0.0,
+                            token_renewed=True,
                         )
                 raise self._auth_error(response, info, method, endpoint_name)
             if response.status_code == 429 or (info is not None and info.retry_after is not None):
@@ -546,6 +550,9 @@ class HttpClient:
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def _should_stop(self, state: tenacity.RetryCallState) -> bool:
+        failure = _failure_of(state)
+        if failure is not None and failure.token_renewed:
+            return False  # renewing happens at most once per request
         if state.attempt_number > self.options.max_retries:
             return True
         upcoming = state.upcoming_sleep
