@@ -8,6 +8,7 @@ nothing, run one of the vendor's presets for one person, and print a summary.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -67,20 +68,14 @@ def _vendors_with_emulators(chosen: tuple[str, ...], users: int) -> list[tuple[V
     return found
 
 
-def _generic_fallback(users: int) -> list[tuple[VendorInfo, Any]]:
-    """Register the test kit's generic vendor when no vendor plugin is installed."""
-    from ..plugins import get_plugin_manager
+def _generic_fallback(users: int, stack: contextlib.ExitStack) -> list[tuple[VendorInfo, Any]]:
+    """Register the test kit's generic vendor for the demo's duration."""
+    from ..connectors import get_connector
+    from ..plugins import get_plugin_manager, register_plugin
     from ..testing import generic
 
-    manager = get_plugin_manager()
-    if manager.get_plugin("oomnitza_connect.testing.generic") is None:
-        manager.register(generic, name="oomnitza_connect.testing.generic")
-        from ..plugins import _invalidate
-
-        _invalidate()
-    from ..connectors import get_connector
-
-    emulator = manager.hook.create_emulator(vendor="generic", options={"users": users})
+    stack.enter_context(register_plugin(generic, name="oomnitza_connect.testing.generic"))
+    emulator = get_plugin_manager().hook.create_emulator(vendor="generic", options={"users": users})
     return [(get_connector("generic").info, emulator)]
 
 
@@ -113,26 +108,16 @@ def demo_command(users: int, db_path: Path, vendors: tuple[str, ...], people_sho
     """Sync every vendor emulator into a fresh SQLite store and print a summary."""
     from rich.console import Console
 
-    from ..store.sqlite import SQLiteStore
-
     console = Console()
-    pairs = _vendors_with_emulators(vendors, users)
-    if not pairs:
-        console.print(
-            "[yellow]No vendor plugin with an emulator is installed; "
-            "using the test kit's generic vendor.[/yellow]"
-        )
-        pairs = _generic_fallback(users)
-
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
-
-    failed = False
-    with SQLiteStore(db_path) as store:
-        for info, emulator in pairs:
-            with emulator:
-                failed |= _demo_vendor(console, store, info, emulator, people_shown)
+    with contextlib.ExitStack() as stack:
+        pairs = _vendors_with_emulators(vendors, users)
+        if not pairs:
+            console.print(
+                "[yellow]No vendor plugin with an emulator is installed; "
+                "using the test kit's generic vendor.[/yellow]"
+            )
+            pairs = _generic_fallback(users, stack)
+        failed = _demo_all(console, pairs, db_path, people_shown)
     console.print(
         f"\nStore: [bold]{db_path}[/bold]  (explore it: "
         f"oomnitza-connect people --db {db_path}; "
@@ -140,6 +125,23 @@ def demo_command(users: int, db_path: Path, vendors: tuple[str, ...], people_sho
     )
     if failed:
         raise click.ClickException("a demo sync did not succeed; see the sessions above")
+
+
+def _demo_all(
+    console: Any, pairs: list[tuple[VendorInfo, Any]], db_path: Path, people_shown: int
+) -> bool:
+    """Sync each emulator into a fresh store; return whether any sync did not succeed."""
+    from ..store.sqlite import SQLiteStore
+
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    failed = False
+    with SQLiteStore(db_path) as store:
+        for info, emulator in pairs:
+            with emulator:
+                failed |= _demo_vendor(console, store, info, emulator, people_shown)
+    return failed
 
 
 def _demo_vendor(console: Any, store: Any, info: VendorInfo, emulator: Any, shown: int) -> bool:
