@@ -242,3 +242,22 @@ def test_describe_plugins_reports_hooks_vendors_auth_kinds_and_presets(two_vendo
     assert "oomnitza_connect.mapping" not in described
     with_builtin = {d.name for d in describe_plugins(include_builtin=True)}
     assert "oomnitza_connect.mapping" in with_builtin
+
+
+def test_the_facade_creates_emulators(two_vendors: None) -> None:
+    emulator = get_connector("generic").create_emulator(users=4, max_page_size=2)
+    assert isinstance(emulator, GenericEmulator)
+    assert len(emulator.expected_user_ids()) == 4
+    assert emulator.max_page_size == 2
+    with pytest.raises(PluginError, match=r"^The 'hr' plugin offers no emulator\.$"):
+        get_connector("hr").create_emulator()
+
+
+def test_an_emulator_hook_returning_something_else_is_a_plugin_error() -> None:
+    class Confused(HrVendor):
+        @hookimpl
+        def create_emulator(self, vendor: str, options: Mapping[str, Any]) -> object:
+            return "not an emulator" if vendor == "hr" else None
+
+    with register_plugin(Confused()), pytest.raises(PluginError, match="returned str, not an"):
+        get_connector("hr").create_emulator()

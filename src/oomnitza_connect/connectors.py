@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import PluginError, PresetError
 from .http import ClientOptions, VendorSession
 from .models import Credential, FieldMapping, Preset, VendorInfo, VendorRecord
 from .plugins import get_plugin_manager, vendor_info, vendor_infos
+
+if TYPE_CHECKING:
+    from .testing.emulator import Emulator
 
 __all__ = ["Connector", "get_connector", "list_connectors"]
 
@@ -94,6 +97,25 @@ class Connector:
         if result is None:
             raise PluginError(f"no plugin implements 'map_record' for vendor '{self.name}'")
         return dict(result)
+
+    def create_emulator(self, **options: Any) -> Emulator:
+        """Return a new, not yet started emulator of this vendor's API.
+
+        :param options: ``users``, ``port``, ``seed``, ``token``, ``max_page_size``;
+            a plugin ignores the ones it does not know.
+        :raises PluginError: the vendor's plugin offers no emulator.
+        """
+        from .testing.emulator import Emulator  # the test kit is not needed until here
+
+        emulator = get_plugin_manager().hook.create_emulator(vendor=self.name, options=options)
+        if emulator is None:
+            raise PluginError(f"The '{self.name}' plugin offers no emulator.")
+        if not isinstance(emulator, Emulator):
+            raise PluginError(
+                f"The '{self.name}' plugin's create_emulator returned "
+                f"{type(emulator).__name__}, not an Emulator."
+            )
+        return emulator
 
     def presets(self) -> list[Preset]:
         """Return the workflow presets offered for this vendor."""

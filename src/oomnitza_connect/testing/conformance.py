@@ -66,12 +66,13 @@ from ..connectors import Connector, get_connector
 from ..errors import (
     AuthenticationError,
     OomnitzaConnectError,
+    PluginError,
     TransportError,
     VendorAPIError,
 )
 from ..http import ClientOptions, VendorSession
 from ..models import UNIQUE_STANDARD_FIELDS, Credential, Preset, VendorRecord
-from ..plugins import get_plugin_manager, register_plugin
+from ..plugins import register_plugin
 from ..templating import UndefinedVariableError, render_value, variables_of
 from .emulator import Emulator, Fault
 
@@ -142,16 +143,12 @@ class ConnectorConformance:
 
     def make_emulator(self, users: int) -> Emulator:
         """Return a new, not yet started emulator serving *users* users."""
-        emulator = get_plugin_manager().hook.create_emulator(
-            vendor=self.vendor, options={"users": users, "max_page_size": self.page_size}
-        )
-        if emulator is None:
-            pytest.fail(
-                f"no plugin implements create_emulator for '{self.vendor}'; implement the hook "
-                "or override make_emulator() in the conformance subclass"
+        try:
+            return get_connector(self.vendor).create_emulator(
+                users=users, max_page_size=self.page_size
             )
-        assert isinstance(emulator, Emulator)
-        return emulator
+        except PluginError as exc:
+            pytest.fail(f"{exc} Implement create_emulator or override make_emulator().")
 
     def client_options(self, emulator: Emulator) -> ClientOptions:
         """Return the client options used against *emulator* (short waits keep tests fast)."""
