@@ -1,7 +1,7 @@
 """The Python API for scripts and notebooks.
 
 >>> import oomnitza_connect as oc
->>> cred = oc.Credential(name="slack", vendor="slack", kind="api_key", token="xoxb-…")
+>>> cred = oc.Credential(name="slack", vendor="slack", kind=oc.AuthKind.API_KEY, token="xoxb-…")
 >>> users = list(oc.list_users("slack", cred))               # VendorRecord objects
 >>> settings = oc.load_integration("slack.toml")
 >>> with oc.open_store() as store:
