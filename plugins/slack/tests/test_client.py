@@ -6,9 +6,9 @@ import json
 
 import pytest
 import requests
-from conftest import fast_options, load_sample
 from oomnitza_connect_slack.client import AUTH_ERROR_CODES, parse_slack_error
 from oomnitza_connect_slack.emulator import SlackEmulator
+from slack_support import fast_options, load_sample
 
 from oomnitza_connect.connectors import Connector
 from oomnitza_connect.errors import AuthenticationError, ConfigurationError, VendorAPIError

@@ -6,8 +6,8 @@ import logging
 from datetime import UTC, datetime
 
 import pytest
-from conftest import fast_options
 from oomnitza_connect_slack.emulator import SlackEmulator
+from slack_support import fast_options
 
 from oomnitza_connect.connectors import Connector
 from oomnitza_connect.errors import ConfigurationError, VendorAPIError

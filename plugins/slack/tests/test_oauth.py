@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 import attrs
 import pytest
 import requests
-from conftest import fast_options, load_sample
 from oomnitza_connect_slack.auth import parse_token_response
 from oomnitza_connect_slack.emulator import SlackEmulator
+from slack_support import fast_options, load_sample
 
 from oomnitza_connect.auth import complete_authorization, start_authorization
 from oomnitza_connect.connectors import Connector

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from conftest import load_sample
 from oomnitza_connect_slack.emulator import SPECIAL_KINDS, SlackEmulator
 from oomnitza_connect_slack.mapping import (
     DEFAULT_FILTERS,
@@ -13,6 +12,7 @@ from oomnitza_connect_slack.mapping import (
     parse_user,
     to_record,
 )
+from slack_support import load_sample
 
 from oomnitza_connect.connectors import Connector
 from oomnitza_connect.errors import MappingError

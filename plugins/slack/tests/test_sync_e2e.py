@@ -12,9 +12,9 @@ import logging
 from datetime import UTC, datetime
 
 import requests
-from conftest import fast_options
 from oomnitza_connect_slack.auth import parse_token_response
 from oomnitza_connect_slack.emulator import SlackEmulator
+from slack_support import fast_options
 
 from oomnitza_connect.auth import complete_authorization, start_authorization
 from oomnitza_connect.credentials import CredentialStore
