@@ -11,9 +11,10 @@ import requests
 from click.testing import CliRunner
 
 from oomnitza_connect.cli import main
+from oomnitza_connect.credentials import CredentialStore
 
 
-def test_the_emulator_command_serves_until_interrupted() -> None:
+def test_the_emulator_command_serves_until_interrupted(tmp_path) -> None:
     env = {**os.environ, "OOMNITZA_CONNECT_LOAD_ENTRY_POINTS": "1"}
     command = [
         sys.executable, "-c", "from oomnitza_connect.cli import main; main()",
@@ -25,8 +26,8 @@ def test_the_emulator_command_serves_until_interrupted() -> None:
     )
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(5)]
-        printed = dict(line.strip().split(": ", 1) for line in lines[1:] if ": " in line)
+        lines = [process.stdout.readline() for _ in range(7)]
+        printed = dict(line.strip().split(": ", 1) for line in lines[1:5] if ": " in line)
         base_url = printed["base URL"]
         assert printed["token"] == "xoxp-cli-test-token"
         assert base_url.startswith("http://127.0.0.1:")
@@ -38,6 +39,12 @@ def test_the_emulator_command_serves_until_interrupted() -> None:
         ).json()
         assert answer["ok"] is True
         assert len(answer["members"]) == 25
+        # The printed export line defines a stored credential that works as is.
+        variable, _, value = lines[6].strip().removeprefix("export ").partition("=")
+        store = CredentialStore(tmp_path, keyring_backend=False, environ={variable: value[1:-1]})
+        credential = store.get("slack-emulator")
+        assert credential.token.reveal() == "xoxp-cli-test-token"
+        assert credential.base_url == base_url
     finally:
         process.send_signal(signal.SIGINT)
         _, errors = process.communicate(timeout=10)

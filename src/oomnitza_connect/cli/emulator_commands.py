@@ -8,11 +8,16 @@ printed, so a developer can point a credential at it at once.
 
 from __future__ import annotations
 
+import enum
+import json
 import time
 from typing import Any
 
+import attrs
 import click
 
+from ..config import unstructure
+from ..credentials import credential_env_name
 from ..models import Credential
 from ..plugins import get_plugin_manager, vendor_info
 from ..testing.emulator import Emulator
@@ -74,4 +79,22 @@ def _describe(vendor: str, emulator: Emulator, users: int) -> None:
         if credential.username:
             click.echo(f"username: {credential.username}")
         click.echo(f"base_url: {credential.base_url or emulator.base_url}")
+        click.echo("use it as a stored credential:")
+        variable = credential_env_name(credential.name)
+        click.echo(f"export {variable}='{json.dumps(_credential_data(credential))}'")
     click.echo("Press Ctrl-C to stop.", err=True)
+
+
+def _credential_data(credential: Credential) -> dict[str, Any]:
+    """The credential's fields that differ from the defaults, secrets revealed."""
+    defaults = {
+        field.name: field.default
+        for field in attrs.fields(Credential)
+        if field.default is not attrs.NOTHING
+    }
+    data: dict[str, Any] = {}
+    for key, value in unstructure(credential).items():
+        if key == "name" or value in (None, [], ()) or value == defaults.get(key):
+            continue
+        data[key] = value.value if isinstance(value, enum.Enum) else value
+    return data
