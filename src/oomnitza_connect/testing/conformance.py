@@ -79,6 +79,10 @@ from .emulator import Emulator, Fault
 __all__ = ["ConnectorConformance", "render_preset_request"]
 
 _HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+# Names a mapping expression may use besides the record's fields (see mapping.py).
+_EXPRESSION_NAMES = frozenset(
+    {"id", "raw", "fields", "sync_time", "api_version", "vendor", "default_role", "settings"}
+)
 
 
 def render_preset_request(preset: Preset, variables: Mapping[str, Any]) -> dict[str, Any]:
@@ -214,7 +218,7 @@ class ConnectorConformance:
                 )
             else:
                 assert mapping.expression is not None
-                unknown = variables_of(mapping.expression) - keys
+                unknown = variables_of(mapping.expression) - keys - _EXPRESSION_NAMES
                 assert not unknown, (
                     f"standard mapping of '{mapping.target}' uses undeclared {sorted(unknown)}"
                 )
