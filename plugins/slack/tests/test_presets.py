@@ -44,3 +44,13 @@ def test_an_unknown_user_id_fails(session) -> None:
     assert not result.ok
     assert "code user_not_found" in (result.error or "")
     assert "request id emu" in (result.error or "")
+
+
+def test_a_user_without_a_title_maps_to_none(session, emulator: SlackEmulator) -> None:
+    bot = emulator.bot_user_id
+    assert "title" not in emulator.user(bot)["profile"]
+    result = run_preset(session, get_preset("slack", "Get User Details"),
+                        variables={"slack_user_id": bot})  # fmt: skip
+    assert result.ok, result.error
+    assert result.mapped["Slack Title"] is None
+    assert result.mapped["Slack User Id"] == bot

@@ -10,7 +10,7 @@ __all__ = ["PRESETS"]
 
 _USER_RESPONSE_MAPPINGS = {
     "Slack User Id": "{{response.user.id}}",
-    "Slack Title": "{{response.user.profile.title}}",
+    "Slack Title": "{{response.user.profile.get('title')}}",
     "Slack Deleted": "{{response.user.deleted}}",
 }
 
