@@ -256,7 +256,7 @@ class SlackEmulator(Emulator):
         token = self.issue_token(
             scopes=scopes,
             ttl=ttl,
-            prefix=prefix + f"{seed_digits(self.seed)}-",
+            prefix=prefix + f"{_seed_digits(self.seed)}-",
             subject=subject or (self.bot_user_id if kind == "bot" else self.user_id(0)),
             value=value,
         )
@@ -868,7 +868,7 @@ class SlackEmulator(Emulator):
         return json_response({"ok": True, **body})
 
 
-def seed_digits(seed: int) -> str:
+def _seed_digits(seed: int) -> str:
     return str(1000 + seed % 9000)
 
 
