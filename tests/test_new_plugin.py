@@ -116,6 +116,15 @@ def test_the_rendered_plugin_installs_is_listed_and_passes_its_own_tests(tmp_pat
     package = tmp_path / "src" / "oomnitza-connect-acme-hr"
     assert f"Created {package}" in result.output
 
+    # The rendered code meets the house style under its own pyproject's settings.
+    ruff = Path(sys.executable).parent / "ruff"
+    if ruff.exists():
+        for check in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
+            linted = subprocess.run(
+                [str(ruff), *check], cwd=package, capture_output=True, text=True, check=False
+            )
+            assert linted.returncode == 0, linted.stdout + linted.stderr
+
     site = tmp_path / "site"
     install = subprocess.run(
         _installer(site, package), capture_output=True, text=True, timeout=240, check=False
