@@ -261,3 +261,14 @@ def test_an_emulator_hook_returning_something_else_is_a_plugin_error() -> None:
 
     with register_plugin(Confused()), pytest.raises(PluginError, match="returned str, not an"):
         get_connector("hr").create_emulator()
+
+
+def test_the_register_plugins_fixture_registers_for_one_test(
+    register_plugins: Callable[..., None],
+) -> None:
+    register_plugins(generic, HrVendor())
+    assert [c.name for c in list_connectors()] == ["generic", "hr"]
+
+
+def test_plugins_from_the_previous_test_are_gone() -> None:
+    assert list_connectors() == []
