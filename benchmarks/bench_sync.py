@@ -184,8 +184,18 @@ def _run_phase(phase: str, vendor: str, db: Path, batch_size: int, credential: d
     env = {**os.environ, "BENCH_CREDENTIAL": json.dumps(credential)}
     env.pop("OOMNITZA_CONNECT_LOAD_ENTRY_POINTS", None)
     output = subprocess.run(
-        [sys.executable, __file__, "--phase", phase, "--vendor", vendor, "--db", str(db),
-         "--batch-size", str(batch_size)],
+        [
+            sys.executable,
+            __file__,
+            "--phase",
+            phase,
+            "--vendor",
+            vendor,
+            "--db",
+            str(db),
+            "--batch-size",
+            str(batch_size),
+        ],
         env=env,
         check=True,
         capture_output=True,

@@ -35,7 +35,7 @@ from .integrations import (
     effective_mapping,
     sync_key_of,
 )
-from .mapping import SAAS_ROLE_TARGET, normalize_target, record_passes, record_variables
+from .mapping import SAAS_ROLE_TARGET, normalize_target, record_passes, variables_for
 from .models import (
     STANDARD_PERSON_FIELDS,
     Credential,
@@ -52,6 +52,7 @@ from .models import (
 from .plugins import get_plugin_manager
 from .redaction import redact
 from .store.base import CustomField, MappedRecord, Store, SyncPlan
+from .templating import variables_of
 
 __all__ = [
     "DB_FILE_NAME",
@@ -336,8 +337,10 @@ class _Run:
         hook = get_plugin_manager().hook.map_record
         context = self.context()
         mapping = self.mapping
-        # One expression for all filters: one sandbox call per record, not one per filter.
+        # One expression for all filters, given only the variables it reads:
+        # one small sandbox call per record, not one per filter.
         filters = (" and ".join(f"({f})" for f in self.filters),) if self.filters else ()
+        filter_names = variables_of("{{ " + filters[0] + " }}") if filters else set()
         default_role = self.settings.default_role
         vendor = self.info.name
         mapped: list[MappedRecord] = []
@@ -347,7 +350,9 @@ class _Run:
         for record in records:
             pending += 1
             try:
-                if filters and not record_passes(filters, record_variables(record, context)):
+                if filters and not record_passes(
+                    filters, variables_for(filter_names, record, context)
+                ):
                     skipped += 1
                 else:
                     fields = hook(vendor=vendor, record=record, mapping=mapping, context=context)

@@ -667,43 +667,40 @@ class SQLiteStore(Store):
     ) -> int:
         by_user = {user_id: json_ready(when) for user_id, when in batch}
         marks = ",".join("?" * len(by_user))
-        changed = 0
         with self._lock, self._transaction():
+            # Compared in SQL, so unchanged people cost no JSON decoding.
             rows = self._db.execute(
-                "SELECT DISTINCT s.vendor_user_id, p.id, p.fields FROM person_sources s "
-                f"JOIN people p ON p.id = s.person_id WHERE s.vendor = ? "
-                f"AND s.vendor_user_id IN ({marks})",
+                "SELECT s.vendor_user_id, p.id, json_extract(p.fields, '$.last_login') "
+                "FROM person_sources s JOIN people p ON p.id = s.person_id "
+                f"WHERE s.vendor = ? AND s.vendor_user_id IN ({marks})",
                 (vendor, *by_user),
             ).fetchall()
             now = _now()
-            for user_id, person_id, text in rows:
-                fields = json.loads(text)
-                if fields.get("last_login") == by_user[user_id]:
-                    continue
-                changed += 1
-                if test_run:
-                    continue
-                fields["last_login"] = by_user[user_id]
-                self._db.execute(
-                    "UPDATE people SET fields = ?, updated_at = ? WHERE id = ?",
-                    (_dumps(fields), now, person_id),
+            people: dict[int, tuple[str, str, int]] = {}
+            for user_id, person_id, current in rows:
+                if current != by_user[user_id]:
+                    people[person_id] = (by_user[user_id], now, person_id)
+            saas = [
+                (by_user[user_id], now, vendor, user_id)
+                for user_id, current in self._db.execute(
+                    "SELECT vendor_user_id, json_extract(fields, '$.last_login') FROM saas_users "
+                    f"WHERE vendor = ? AND vendor_user_id IN ({marks})",
+                    (vendor, *by_user),
                 )
-            saas_rows = self._db.execute(
-                f"SELECT vendor_user_id, fields FROM saas_users WHERE vendor = ? "
-                f"AND vendor_user_id IN ({marks})",
-                (vendor, *by_user),
-            ).fetchall()
-            for user_id, text in saas_rows:
-                fields = json.loads(text)
-                if fields.get("last_login") == by_user[user_id] or test_run:
-                    continue
-                fields["last_login"] = by_user[user_id]
-                self._db.execute(
-                    "UPDATE saas_users SET fields = ?, updated_at = ? "
-                    "WHERE vendor = ? AND vendor_user_id = ?",
-                    (_dumps(fields), now, vendor, user_id),
+                if current != by_user[user_id]
+            ]
+            if not test_run:
+                self._db.executemany(
+                    "UPDATE people SET fields = json_set(fields, '$.last_login', ?), "
+                    "updated_at = ? WHERE id = ?",
+                    list(people.values()),
                 )
-        return changed
+                self._db.executemany(
+                    "UPDATE saas_users SET fields = json_set(fields, '$.last_login', ?), "
+                    "updated_at = ? WHERE vendor = ? AND vendor_user_id = ?",
+                    saas,
+                )
+        return len(people)
 
     def get_session(self, session_id: str, *, with_payload: bool = False) -> SyncSession | None:
         with self._lock:
@@ -986,7 +983,20 @@ class _BatchWriter:
         existing = self._existing(keyed)
         sources = self._sources([row[0] for row in existing.values()])
         saas = self._saas_users(keyed)
-        owners = self._owners(keyed)
+        # Decide first, so that unique values are looked up only for the
+        # records that would write some (none in an unchanged run).
+        olds: dict[str, dict[str, Any]] = {}
+        claiming: list[Mapping[str, Any]] = []
+        for _, sync_value, fields in keyed:
+            found = existing.get(sync_value)
+            if found is None:
+                claiming.append(fields)
+                continue
+            old = json.loads(found[1])
+            olds[sync_value] = old
+            if any(old.get(k) != v for k, v in fields.items()):
+                claiming.append(fields)
+        owners = self._owners(claiming)
         next_id = int(self.db.execute("SELECT coalesce(max(id), 0) + 1 FROM people").fetchone()[0])
 
         new_people: list[tuple[Any, ...]] = []
@@ -1020,12 +1030,12 @@ class _BatchWriter:
                 )
                 seen.append((person_id,))
                 continue
-            person_id, old_text = found
+            person_id = found[0]
             seen.append((person_id,))
             if self.plan.preference == SyncPreference.CREATE_ONLY:
                 self.skipped += 1
                 continue
-            old = json.loads(old_text)
+            old = olds[sync_value]
             changes = {k: v for k, v in fields.items() if old.get(k) != v}
             substantive = {k for k in changes if k not in self.plan.tracking_fields}
             if substantive and not self._claim(record, changes, person_id, owners):
@@ -1159,10 +1169,10 @@ class _BatchWriter:
         )
         return {user_id: (person_id, role) for user_id, person_id, role in rows}
 
-    def _owners(self, keyed: list[_Keyed]) -> dict[tuple[str, str], int]:
-        """Who holds each unique value the batch carries (sync key excluded)."""
+    def _owners(self, claiming: list[Mapping[str, Any]]) -> dict[tuple[str, str], int]:
+        """Who holds each unique value these records carry (sync key excluded)."""
         wanted: dict[str, set[str]] = {}
-        for _, _, fields in keyed:
+        for fields in claiming:
             for name in self.unique:
                 if name == self.plan.sync_key:
                     continue
