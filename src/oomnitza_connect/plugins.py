@@ -8,11 +8,17 @@ import is reported by its distribution name while the others keep working.
 Environment variables:
 
 ``OOMNITZA_CONNECT_PLUGINS``
-    A comma-separated allow-list of entry-point names; others are not loaded.
+    A comma-separated allow-list of entry-point or distribution names
+    (``slack`` or ``oomnitza-connect-slack``); others are not loaded.
 ``OOMNITZA_CONNECT_BLOCK_PLUGINS``
-    A comma-separated block-list of entry-point names.
+    A comma-separated block-list, with the same names.
 ``OOMNITZA_CONNECT_TRACE_PLUGINS``
-    Any non-empty value logs every hook call and result at DEBUG level.
+    Any non-empty value logs every hook call (hook, plugins, argument names,
+    never values) and the type of its result at DEBUG level.
+
+A plugin implementing a hook that does not exist (a misspelling) makes
+loading fail with :class:`~oomnitza_connect.errors.PluginError` naming the
+plugin and the hook; block the plugin to get going again.
 ``OOMNITZA_CONNECT_LOAD_ENTRY_POINTS``
     ``0`` skips entry points entirely (the pytest plugin sets it, so that
     tests register plugins explicitly).
