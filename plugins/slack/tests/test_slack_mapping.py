@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from oomnitza_connect_slack.emulator import SPECIAL_KINDS, SlackEmulator
 from oomnitza_connect_slack.mapping import (
     DEFAULT_FILTERS,
@@ -137,3 +139,31 @@ def test_default_filters_drop_bots_and_slackbot_only() -> None:
         if _passes_default_filters(to_record(emulator._user_at(index)))
     }
     assert kept == set(SPECIAL_KINDS) - {"bot", "slackbot"}
+
+
+_PROFILE_KEYS = ("email", "first_name", "last_name", "real_name", "display_name", "title",
+                 "phone", "skype", "team", "bot_id")  # fmt: skip
+_FLAGS = ("deleted", "is_admin", "is_bot", "is_app_user", "is_restricted",
+          "is_ultra_restricted", "is_invited_user", "is_owner")  # fmt: skip
+_maybe_text = st.one_of(st.none(), st.just(""), st.just("  "), st.text(max_size=12))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    profile=st.one_of(
+        st.none(),
+        st.dictionaries(st.sampled_from(_PROFILE_KEYS), _maybe_text, max_size=len(_PROFILE_KEYS)),
+    ),
+    flags=st.dictionaries(st.sampled_from(_FLAGS), st.one_of(st.none(), st.booleans())),
+    updated=st.one_of(st.none(), st.integers(min_value=0, max_value=2_000_000_000)),
+)
+def test_any_mix_of_missing_null_and_blank_values_parses(profile, flags, updated) -> None:
+    raw = {"id": "U0TEST", "profile": profile, "updated": updated, **flags}
+    record = to_record(raw)
+    assert set(record.fields) == DECLARED
+    for key in _FLAGS:
+        assert record.fields[key] is bool(flags.get(key))
+    for key in ("email", "title", "phone", "first_name"):
+        value = (profile or {}).get(key)
+        expected = value if isinstance(value, str) and value.strip() else None
+        assert record.fields[key] == expected
