@@ -155,9 +155,7 @@ class TransportError(OomnitzaConnectError):
 class MappingError(OomnitzaConnectError):
     """A record could not be mapped (a converter failed, a required field is missing)."""
 
-    def __init__(
-        self, message: str, *, field: str | None = None, value: Any = None
-    ) -> None:
+    def __init__(self, message: str, *, field: str | None = None, value: Any = None) -> None:
         self.field = field
         self.value = value
         super().__init__(f"field '{field}': {message}" if field else message)
