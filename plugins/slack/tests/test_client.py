@@ -208,3 +208,13 @@ def test_success_bodies_are_not_errors() -> None:
     response.status_code = 200
     response._content = json.dumps(load_sample("slack_users_list.json")).encode()
     assert parse_slack_error(response) is None
+
+
+def test_an_org_token_lists_the_configured_team(connector, emulator) -> None:
+    settings = {"Slack.TeamId": emulator.team_id}
+    with _authenticate(connector, emulator, emulator.token, **settings) as session:
+        before = len(emulator.requests)
+        list(connector.list_users(session))
+    calls = [r for r in list(emulator.requests)[before:] if r.endpoint == "users.list"]
+    assert calls
+    assert {call.query.get("team_id") for call in calls} == {emulator.team_id}
