@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import logging
+import os
 import sys
 import textwrap
 import warnings
@@ -41,7 +42,11 @@ def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Install
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setenv(plugin_system.LOAD_ENTRY_POINTS_ENV, "1")
     # Only the distributions made here: the repository's own plugins are installed too.
-    monkeypatch.setenv(plugin_system.BLOCK_ENV, "slack")
+    already_installed = {
+        entry_point.name
+        for entry_point in importlib.metadata.entry_points(group="oomnitza_connect")
+    }
+    monkeypatch.setenv(plugin_system.BLOCK_ENV, ",".join(sorted(already_installed)))
     modules: list[str] = []
 
     def install_distribution(dist: str, entry_name: str, module: str, source: str) -> None:
@@ -108,7 +113,8 @@ def test_the_block_list_skips_the_named_plugins(
 ) -> None:
     install("oomnitza-connect-alpha", "alpha", "alpha_plugin", VENDOR_MODULE.format(vendor="alpha"))
     install("oomnitza-connect-beta", "beta", "beta_plugin", VENDOR_MODULE.format(vendor="beta"))
-    monkeypatch.setenv(plugin_system.BLOCK_ENV, "slack,alpha")
+    blocked = os.environ[plugin_system.BLOCK_ENV]
+    monkeypatch.setenv(plugin_system.BLOCK_ENV, f"{blocked},alpha")
     assert [c.name for c in list_connectors()] == ["beta"]
     assert "alpha_plugin" not in sys.modules
     assert plugin_system.get_plugin_manager().is_blocked("alpha")
