@@ -8,7 +8,6 @@ variable, a URL that would leave the vendor's host, a person not found).
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,10 +21,7 @@ from ..errors import ConfigurationError, PresetError
 from ..models import Credential, Preset
 from ..templating import TemplateError
 
-__all__ = ["DB_ENV", "default_db_path", "register"]
-
-DB_ENV = "OOMNITZA_CONNECT_DB"
-"""Overrides where the store lives when ``--db`` is not given."""
+__all__ = ["register"]
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -42,11 +38,10 @@ class _RunFailed(click.ClickException):
 
 
 def default_db_path() -> Path:
-    """Return ``$OOMNITZA_CONNECT_DB``, else ``store.db`` in the configuration directory."""
-    from ..credentials import config_home
+    """The same store as ``oomnitza-connect sync`` uses (see :func:`sync.default_db_path`)."""
+    from ..sync import default_db_path as sync_default_db_path
 
-    override = os.environ.get(DB_ENV)
-    return Path(override) if override else config_home() / "store.db"
+    return sync_default_db_path()
 
 
 # ---------------------------------------------------------------------------
@@ -209,7 +204,8 @@ def show_command(vendor: str, name: str, as_json: bool) -> None:
     "--db",
     "db_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help=f"The store (default: ${DB_ENV}, else store.db in the configuration directory).",
+    help="The store file (default: $OOMNITZA_CONNECT_DB, else oomnitza-connect.db in "
+    "$OOMNITZA_CONNECT_HOME or the user data directory).",
 )
 @click.option("--override-path", metavar="TEMPLATE", help="Use this path template instead.")
 @click.option("--override-query", "query_items", multiple=True, metavar="KEY=VALUE")
