@@ -404,7 +404,8 @@ class Emulator:
         """Return a pytest fixture that yields a running emulator of this class.
 
         In a ``conftest.py``: ``acme_emulator = AcmeEmulator.fixture(users=10)``.
-        The emulator starts before the test and stops after it.
+        The emulator starts before the test and stops after it. The fixture is
+        called ``<vendor>_emulator`` unless *name* is given.
         """
         import pytest  # the test kit's only pytest dependency; runtime code never calls this
 
