@@ -139,6 +139,10 @@ def _phase(phase: str, vendor: str, db: str, batch_size: int) -> dict[str, Any]:
     credential = _credential(vendor)
     settings = _settings(vendor)
     result: dict[str, Any] = {"phase": phase}
+    # Import before the clock starts: module loading is not sync work.
+    from oomnitza_connect.store.sqlite import SQLiteStore
+    from oomnitza_connect.sync import run_sync
+
     started = time.perf_counter()
     if phase == "bare":
         session = connector.authenticate(credential, settings.settings, options=_options())
@@ -148,9 +152,6 @@ def _phase(phase: str, vendor: str, db: str, batch_size: int) -> dict[str, Any]:
             result["logins"] = 0 if logins is None else sum(1 for _ in logins)
         result["records"] = count
     else:
-        from oomnitza_connect.store.sqlite import SQLiteStore
-        from oomnitza_connect.sync import run_sync
-
         with SQLiteStore(db) as store:
             run_started = datetime.now(UTC).isoformat()
             session = run_sync(

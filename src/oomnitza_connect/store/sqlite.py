@@ -198,8 +198,11 @@ def json_ready(value: Any) -> Any:
     return str(value)
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_json_default)
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return _ENCODER.encode(value)
 
 
 def _key_text(value: Any) -> str:
@@ -985,7 +988,8 @@ class _BatchWriter:
         saas = self._saas_users(keyed)
         # Decide first, so that unique values are looked up only for the
         # records that would write some (none in an unchanged run).
-        olds: dict[str, dict[str, Any]] = {}
+        tracking = self.plan.tracking_fields
+        olds: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {}
         claiming: list[Mapping[str, Any]] = []
         for _, sync_value, fields in keyed:
             found = existing.get(sync_value)
@@ -993,9 +997,11 @@ class _BatchWriter:
                 claiming.append(fields)
                 continue
             old = json.loads(found[1])
-            olds[sync_value] = old
-            if any(old.get(k) != v for k, v in fields.items()):
-                claiming.append(fields)
+            changes = {k: v for k, v in fields.items() if old.get(k) != v}
+            substantive = any(k not in tracking for k in changes)
+            olds[sync_value] = (old, changes, substantive)
+            if substantive:
+                claiming.append(changes)
         owners = self._owners(claiming)
         next_id = int(self.db.execute("SELECT coalesce(max(id), 0) + 1 FROM people").fetchone()[0])
 
@@ -1035,9 +1041,7 @@ class _BatchWriter:
             if self.plan.preference == SyncPreference.CREATE_ONLY:
                 self.skipped += 1
                 continue
-            old = olds[sync_value]
-            changes = {k: v for k, v in fields.items() if old.get(k) != v}
-            substantive = {k for k in changes if k not in self.plan.tracking_fields}
+            old, changes, substantive = olds[sync_value]
             if substantive and not self._claim(record, changes, person_id, owners):
                 continue
             linked = self._link(person_id, record, sources.get(person_id), saas)
