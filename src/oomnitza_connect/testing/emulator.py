@@ -370,6 +370,10 @@ class Emulator:
         handler = _make_handler(self)
         server = ThreadingHTTPServer((self.host, self.port), handler)
         server.daemon_threads = True
+        # The handler writes headers and body separately; without TCP_NODELAY
+        # (inherited by accepted sockets) Nagle's algorithm and delayed ACKs
+        # stall every response by about 40 ms.
+        server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.ssl_context is not None:
             server.socket = self.ssl_context.wrap_socket(server.socket, server_side=True)
         self._server = server
