@@ -57,6 +57,7 @@ subclass with a body that calls ``pytest.skip("why")``, so the reason is on reco
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -344,6 +345,23 @@ class ConnectorConformance:
             assert "email" in person, f"no email in the mapped {sorted(person)}"
         complete = [p for p in mapped if p["username"] and p["email"]]
         assert complete, "no record mapped to a non-empty username and email"
+
+    def test_last_logins_if_offered_are_one_per_known_user(
+        self, connector: Connector, session: VendorSession, emulator: Emulator
+    ) -> None:
+        logins = connector.list_last_logins(session)
+        if logins is None:
+            pytest.skip(f"{self.vendor} offers no last logins (list_last_logins returned None)")
+        seen: set[str] = set()
+        expected = emulator.expected_user_ids()
+        for item in logins:
+            user_id = item["vendor_user_id"]
+            assert user_id in expected, f"last login for unknown user {user_id!r}"
+            assert user_id not in seen, f"more than one last login for {user_id!r}"
+            seen.add(user_id)
+            when = item["last_login"]
+            assert isinstance(when, datetime), f"last_login of {user_id} is {when!r}"
+            assert when.tzinfo is not None, f"last_login of {user_id} has no time zone"
 
     # -- presets --------------------------------------------------------------
 
