@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from oomnitza_connect import ConfigurationError, Secret
 from oomnitza_connect.config import load_toml, structure, unstructure
@@ -233,3 +235,31 @@ def test_a_top_level_that_is_not_a_table_is_a_configuration_error() -> None:
     expected = r"^int\.toml: expected a table of keys, found list$"
     with pytest.raises(ConfigurationError, match=expected):
         structure(["not", "a", "table"], IntegrationSettings, file="int.toml")  # type: ignore[arg-type]
+
+
+_names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_-. ", min_size=1, max_size=20)
+_mappings = st.one_of(
+    st.builds(FieldMapping, target=_names, source=_names, unique=st.booleans()),
+    st.builds(FieldMapping, target=_names, expression=_names, converter=st.none() | _names),
+)
+_integrations = st.builds(
+    IntegrationSettings,
+    name=_names,
+    vendor=_names,
+    credential=_names,
+    settings=st.dictionaries(_names, _names, max_size=3),
+    selection=st.sampled_from(UserSelection),
+    preference=st.sampled_from(SyncPreference),
+    contacts=st.lists(_names, max_size=3).map(tuple),
+    filters=st.none() | st.lists(_names, max_size=3).map(tuple),
+    mapping=st.lists(_mappings, max_size=4).map(tuple),
+    use_standard_mapping=st.booleans(),
+    sync_key=st.none() | _names,
+)
+
+
+@given(settings=_integrations)
+def test_every_integration_round_trips_through_its_file_form(
+    settings: IntegrationSettings,
+) -> None:
+    assert structure(unstructure(settings), IntegrationSettings) == settings

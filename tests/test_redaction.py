@@ -6,6 +6,8 @@ import logging
 import pickle
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from oomnitza_connect.redaction import (
     MASK,
@@ -88,3 +90,30 @@ def test_the_filter_scrubs_records_of_any_logger() -> None:
     )
     assert RedactingFilter().filter(record) is True
     assert record.getMessage() == f"got {MASK}"
+
+
+SECRET_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
+
+
+@given(
+    before=st.text(max_size=40),
+    after=st.text(max_size=40),
+    secret=st.text(alphabet=SECRET_ALPHABET, min_size=4, max_size=40),
+    repeats=st.integers(min_value=1, max_value=3),
+)
+def test_redact_removes_every_occurrence_of_a_secret(
+    before: str, after: str, secret: str, repeats: int
+) -> None:
+    # `extra` rather than Secret(): the process-wide registry must not learn
+    # random words that would then be masked in other tests' output.
+    text = before + (secret + after) * repeats
+    assert secret not in redact(text, extra=[secret])
+
+
+@given(value=st.text(min_size=1, max_size=60))
+def test_a_secret_never_shows_in_its_repr_str_or_format(value: str) -> None:
+    secret = object.__new__(Secret)  # bypass the registry, as above
+    object.__setattr__(secret, "_value", value)
+    for shown in (repr(secret), str(secret), f"{secret}", f"{secret!r}"):
+        assert shown in (MASK, f"Secret('{MASK}')")
+    assert secret.reveal() == value
