@@ -144,6 +144,7 @@ def _phase(phase: str, vendor: str, db: str, batch_size: int) -> dict[str, Any]:
     from oomnitza_connect.sync import run_sync
 
     started = time.perf_counter()
+    cpu_started = time.process_time()
     if phase == "bare":
         session = connector.authenticate(credential, settings.settings, options=_options())
         with session:
@@ -151,6 +152,7 @@ def _phase(phase: str, vendor: str, db: str, batch_size: int) -> dict[str, Any]:
             logins = connector.list_last_logins(session)
             result["logins"] = 0 if logins is None else sum(1 for _ in logins)
         result["records"] = count
+        result["seconds"] = time.perf_counter() - started
     else:
         with SQLiteStore(db) as store:
             run_started = datetime.now(UTC).isoformat()
@@ -161,6 +163,7 @@ def _phase(phase: str, vendor: str, db: str, batch_size: int) -> dict[str, Any]:
                 options=_options(),
                 batch_size=batch_size,
             )
+            elapsed = time.perf_counter() - started
             written = store._db.execute(
                 "SELECT count(*) FROM people WHERE updated_at >= ?", (run_started,)
             ).fetchone()[0]
@@ -174,7 +177,8 @@ def _phase(phase: str, vendor: str, db: str, batch_size: int) -> dict[str, Any]:
         }
         result["people_rows_written"] = written
         result["records"] = session.counts.total
-    result["seconds"] = time.perf_counter() - started
+        result["seconds"] = elapsed
+    result["cpu_seconds"] = time.process_time() - cpu_started
     # ru_maxrss is in kilobytes on Linux, bytes on macOS.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result["peak_mb"] = peak / (1024 * 1024 if sys.platform == "darwin" else 1024)

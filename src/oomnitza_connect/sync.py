@@ -19,10 +19,12 @@ import logging
 import os
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -37,7 +39,13 @@ from .integrations import (
     effective_mapping,
     sync_key_of,
 )
-from .mapping import SAAS_ROLE_TARGET, normalize_target, record_passes, variables_for
+from .mapping import (
+    SAAS_ROLE_TARGET,
+    apply_mapping,
+    normalize_target,
+    record_passes,
+    variables_for,
+)
 from .models import (
     STANDARD_PERSON_FIELDS,
     Credential,
@@ -51,9 +59,9 @@ from .models import (
     VendorInfo,
     VendorRecord,
 )
-from .plugins import get_plugin_manager
+from .plugins import TRACE_ENV, get_plugin_manager
 from .redaction import redact
-from .store.base import CustomField, MappedRecord, Store, SyncPlan
+from .store.base import BatchOutcome, CustomField, MappedRecord, Store, SyncPlan
 from .templating import variables_of
 
 __all__ = [
@@ -68,6 +76,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DEFAULT_BATCH_SIZE = 500
 """Records per store transaction."""
@@ -223,6 +233,14 @@ def run_sync(
             store.close()
 
 
+@attrs.define
+class _Batch:
+    size: int = 0
+    skipped: int = 0
+    mapped: list[MappedRecord] = attrs.field(factory=list)
+    failed: list[RecordError] = attrs.field(factory=list)
+
+
 class _Run:
     def __init__(
         self,
@@ -337,7 +355,38 @@ class _Run:
         return finished
 
     def sync_users(self, session_id: str, records: Iterator[VendorRecord]) -> None:
-        hook = get_plugin_manager().hook.map_record
+        # Batches are written by one writer thread, in order, while the next
+        # batch is mapped (SQLite releases the GIL while it works). At most two
+        # batches wait for it, so memory stays flat.
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oomnitza-connect-writer")
+        in_flight: deque[tuple[Future[BatchOutcome], int]] = deque()
+        try:
+            for batch in self.mapped_batches(records):
+                while len(in_flight) >= 2:
+                    self.collect(session_id, *in_flight.popleft())
+                future = writer.submit(
+                    self.store.apply_batch,
+                    session_id,
+                    self.plan,
+                    batch.mapped,
+                    failed=batch.failed,
+                    skipped=batch.skipped,
+                    test_run=self.test_run,
+                )
+                in_flight.append((future, batch.size))
+            while in_flight:
+                self.collect(session_id, *in_flight.popleft())
+        finally:
+            for future, _ in in_flight:
+                future.cancel()
+            writer.shutdown(wait=True)
+
+    def mapped_batches(self, records: Iterator[VendorRecord]) -> Iterator[_Batch]:
+        """Filter and map *records*, yielding them a batch at a time."""
+        hook: Callable[..., Any] = get_plugin_manager().hook.map_record
+        if _only_builtin_mapping(hook):
+            # Nothing but the core's own implementation: skip the hook machinery.
+            hook = _builtin_map_record
         context = self.context()
         mapping = self.mapping
         # One expression for all filters, given only the variables it reads:
@@ -346,17 +395,14 @@ class _Run:
         filter_names = variables_of("{{ " + filters[0] + " }}") if filters else set()
         default_role = self.settings.default_role
         vendor = self.info.name
-        mapped: list[MappedRecord] = []
-        failed: list[RecordError] = []
-        skipped = 0
-        pending = 0
+        batch = _Batch()
         for record in records:
-            pending += 1
+            batch.size += 1
             try:
                 if filters and not record_passes(
                     filters, variables_for(filter_names, record, context)
                 ):
-                    skipped += 1
+                    batch.skipped += 1
                 else:
                     fields = hook(vendor=vendor, record=record, mapping=mapping, context=context)
                     if fields is None:
@@ -364,29 +410,23 @@ class _Run:
                     if default_role and fields.get("role") in (None, ""):
                         fields["role"] = default_role
                     role = fields.get(SAAS_ROLE_TARGET) or fields.get("role")
-                    mapped.append(
+                    batch.mapped.append(
                         MappedRecord(record.id, fields, None if role is None else str(role))
                     )
             except OomnitzaConnectError as exc:
-                failed.append(RecordError(record.id, redact(str(exc)), getattr(exc, "field", None)))
-            if pending >= self.batch_size:
-                self.flush(session_id, mapped, failed, skipped, pending)
-                mapped, failed, skipped, pending = [], [], 0, 0
-        if pending:
-            self.flush(session_id, mapped, failed, skipped, pending)
+                batch.failed.append(
+                    RecordError(record.id, redact(str(exc)), getattr(exc, "field", None))
+                )
+            if batch.size >= self.batch_size:
+                yield batch
+                batch = _Batch()
+        if batch.size:
+            yield batch
 
-    def flush(
-        self,
-        session_id: str,
-        mapped: list[MappedRecord],
-        failed: list[RecordError],
-        skipped: int,
-        pending: int,
-    ) -> None:
-        outcome = self.store.apply_batch(
-            session_id, self.plan, mapped, failed=failed, skipped=skipped, test_run=self.test_run
-        )
-        self.processed += pending
+    def collect(self, session_id: str, future: Future[BatchOutcome], size: int) -> None:
+        """Wait for one written batch and account for it (its errors raise here)."""
+        outcome = future.result()
+        self.processed += size
         total = self.counts
         got = outcome.counts
         self.counts = SyncCounts(
@@ -407,12 +447,26 @@ class _Run:
             if logins is None:
                 return None
             changed = self.store.apply_last_logins(
-                self.info.name, _login_pairs(logins), test_run=self.test_run
+                self.info.name, _login_pairs(read_ahead(logins)), test_run=self.test_run
             )
         except OomnitzaConnectError as exc:
             return redact(f"the users synced, but last logins could not be read: {exc}")
         log.info("last logins: %s people changed", changed)
         return None
+
+
+def _only_builtin_mapping(hook: Any) -> bool:
+    from . import mapping
+
+    impls = hook.get_hookimpls()
+    tracing = bool(os.environ.get(TRACE_ENV))
+    return not tracing and len(impls) == 1 and impls[0].plugin is mapping
+
+
+def _builtin_map_record(
+    *, vendor: str, record: VendorRecord, mapping: tuple[FieldMapping, ...], context: Any
+) -> dict[str, Any]:
+    return apply_mapping(record, mapping, context)
 
 
 _END = object()
@@ -423,9 +477,7 @@ class _Raised:
     error: BaseException
 
 
-def read_ahead(
-    records: Iterator[VendorRecord], *, chunk: int = 100, chunks: int = 10
-) -> Iterator[VendorRecord]:
+def read_ahead(records: Iterable[T], *, chunk: int = 100, chunks: int = 10) -> Iterator[T]:
     """Yield *records*, fetching them in a background thread while the caller works.
 
     Fetching pages is mostly waiting for the vendor; mapping and writing are
@@ -447,7 +499,7 @@ def read_ahead(
 
     def pump() -> None:
         try:
-            batch: list[VendorRecord] = []
+            batch: list[T] = []
             for record in records:
                 batch.append(record)
                 if len(batch) >= chunk:
