@@ -8,7 +8,7 @@ import attrs
 import pytest
 from sync_support import AcmeEmulator, AcmePlugin, credential, make_user, write_integration
 
-from oomnitza_connect.errors import ConfigurationError
+from oomnitza_connect.errors import ConfigurationError, StoreError
 from oomnitza_connect.integrations import load_integration
 from oomnitza_connect.models import (
     FieldMapping,
@@ -269,3 +269,58 @@ converter = "bool"
     mapping_targets = {m.target for m in settings.mapping}
     assert mapping_targets == {"Groups", "Admin"}
     assert FieldMapping(target="Groups", source="groups", converter="list") in settings.mapping
+
+
+def test_read_ahead_yields_everything_in_order_and_raises_the_fetch_error():
+    from oomnitza_connect.errors import TransportError
+    from oomnitza_connect.sync import read_ahead
+
+    assert list(read_ahead(iter(range(1234)), chunk=100, chunks=2)) == list(range(1234))
+
+    def failing():
+        yield from range(250)
+        raise TransportError("the vendor went away", vendor="acme")
+
+    seen = []
+    with pytest.raises(TransportError, match="went away"):
+        seen.extend(read_ahead(failing(), chunk=100))
+    assert seen == list(range(200))
+
+
+def test_read_ahead_stops_its_thread_when_the_consumer_stops():
+    import threading
+
+    from oomnitza_connect.sync import read_ahead
+
+    produced = []
+
+    def endless():
+        n = 0
+        while True:
+            produced.append(n)
+            yield n
+            n += 1
+
+    reader = read_ahead(endless(), chunk=10, chunks=2)
+    assert next(reader) == 0
+    reader.close()
+    assert not any(t.name == "oomnitza-connect-read-ahead" for t in threading.enumerate())
+    assert len(produced) < 100
+
+
+def test_a_store_failure_mid_run_fails_the_session(settings, store, acme, monkeypatch):
+    calls = []
+    original = store.apply_batch
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise StoreError("the disk is full")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(store, "apply_batch", flaky)
+    session = sync(settings, store, acme)
+    assert session.status == SyncStatus.FAILED
+    assert "the disk is full" in session.message
+    assert session.counts.created == 10
+    assert store.count_people() == 10

@@ -596,9 +596,14 @@ class SQLiteStore(Store):
     ) -> BatchOutcome:
         if session_id != self._active_session:
             raise StoreError(f"session {session_id} is not the store's active run")
-        with self._lock, self._transaction():
-            writer = _BatchWriter(self, session_id, plan, test_run)
-            outcome = writer.run(records, failed, skipped)
+        try:
+            with self._lock, self._transaction():
+                writer = _BatchWriter(self, session_id, plan, test_run)
+                outcome = writer.run(records, failed, skipped)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"the store at {self.path} could not write a batch (nothing of it was kept): {exc}"
+            ) from exc
         return outcome
 
     def finish_session(
