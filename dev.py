@@ -31,8 +31,14 @@ def uv_executable() -> str:
         print(f"dev.py: installing uv {UV_VERSION} into {BOOTSTRAP.name}/ (first run only)")
         venv.EnvBuilder(with_pip=True, clear=True).create(BOOTSTRAP)
         subprocess.run(
-            [str(BOOTSTRAP / BIN / "python"), "-m", "pip", "install", "--quiet",
-             f"uv=={UV_VERSION}"],
+            [
+                str(BOOTSTRAP / BIN / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                f"uv=={UV_VERSION}",
+            ],
             check=True,
         )
     return str(uv)
@@ -43,15 +49,18 @@ def sync_environment() -> None:
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(VENV)}
     subprocess.run(
         [uv_executable(), "sync", "--all-packages", "--locked", "--quiet"],
-        cwd=ROOT, check=True, env=env,
+        cwd=ROOT,
+        check=True,
+        env=env,
     )
 
 
 def run(*command: str) -> int:
     env = {**os.environ, "VIRTUAL_ENV": str(VENV)}
     env["PATH"] = f"{VENV / BIN}{os.pathsep}{env.get('PATH', '')}"
-    return subprocess.run([str(VENV / BIN / command[0]), *command[1:]], cwd=ROOT,
-                          env=env).returncode
+    return subprocess.run(
+        [str(VENV / BIN / command[0]), *command[1:]], cwd=ROOT, env=env
+    ).returncode
 
 
 def main(argv: list[str]) -> int:

@@ -21,8 +21,8 @@ from .api import (
     suggest_mapping,
     to_dataframe,
 )
-from .connectors import Connector, get_connector, list_connectors  # noqa: E402
-from .errors import (  # noqa: E402
+from .connectors import Connector, get_connector, list_connectors
+from .errors import (
     AuthenticationError,
     ConfigurationError,
     MappingError,
@@ -36,8 +36,8 @@ from .errors import (  # noqa: E402
     UnknownVendorError,
     VendorAPIError,
 )
-from .hookspecs import hookimpl  # noqa: E402
-from .models import (  # noqa: E402
+from .hookspecs import hookimpl
+from .models import (
     AuthKind,
     Credential,
     FieldMapping,
@@ -55,7 +55,7 @@ from .models import (  # noqa: E402
     VendorInfo,
     VendorRecord,
 )
-from .redaction import Secret  # noqa: E402
+from .redaction import Secret
 from .store.sqlite import SQLiteStore
 
 __all__ = [
