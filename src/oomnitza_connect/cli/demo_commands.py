@@ -198,6 +198,10 @@ def _print_sessions(console: Any, sessions: list[tuple[str, SyncSession, float]]
         )
     console.print(table)
     console.print("Sessions: " + ", ".join(session.id for _, session, _ in sessions))
+    console.print(
+        "(skipped: records the integration's filters leave out, such as bots; "
+        "requests are paced to the vendor's published rate limits)"
+    )
     for _, session, _ in sessions:
         if session.message:
             console.print(f"[red]{session.message}[/red]")
