@@ -112,3 +112,54 @@ def test_integration_mappings_replace_standard_targets_and_add_new_ones():
         ("username", "login"),
         ("Team", "team"),
     ]
+
+
+FILTER_CASES = [
+    "not is_bot",
+    "user_id != 'USLACKBOT'",
+    "not is_bot and user_id != 'USLACKBOT'",
+    "deleted == false or role in ['admin', 'owner']",
+    "1 < count <= 5",
+    "profile.email == 'a@x.io'",
+    "profile['team'] != 'ghosts'",
+    "role not in ('guest',)",
+    "email.endswith('@x.io')",
+    "missing_name",
+    "profile.nope == 1",
+]
+FILTER_VARIABLES = [
+    {
+        "is_bot": False,
+        "user_id": "U1",
+        "deleted": False,
+        "role": "member",
+        "count": 3,
+        "profile": {"email": "a@x.io", "team": "red"},
+        "email": "a@x.io",
+    },
+    {
+        "is_bot": True,
+        "user_id": "USLACKBOT",
+        "deleted": True,
+        "role": "admin",
+        "count": 9,
+        "profile": {"email": "b@x.io", "team": "ghosts"},
+        "email": "b@y.io",
+    },
+]
+
+
+@pytest.mark.parametrize("expression", FILTER_CASES)
+@pytest.mark.parametrize("variables", FILTER_VARIABLES)
+def test_compiled_filters_agree_with_the_sandbox(expression, variables):
+    from oomnitza_connect.mapping import compile_filters
+
+    def outcome(check):
+        try:
+            return bool(check(variables))
+        except MappingError as exc:
+            return type(exc), str(exc).split(" in template")[0]
+
+    compiled = compile_filters([expression])
+    sandboxed = outcome(lambda v: record_passes([expression], v))
+    assert outcome(compiled) == sandboxed

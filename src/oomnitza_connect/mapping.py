@@ -12,18 +12,23 @@ vendor's JSON), ``fields`` (all fields as one mapping) and the run context:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import operator
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+import jinja2
+from jinja2 import nodes as jinja_nodes
 
 from .converters import ConversionError, resolve
 from .errors import MappingError
 from .hookspecs import hookimpl
 from .models import STANDARD_PERSON_FIELDS, FieldMapping, VendorRecord
-from .templating import TemplateError, evaluate, render_value
+from .templating import TemplateError, UndefinedVariableError, evaluate, render_value
 
 __all__ = [
     "SAAS_ROLE_TARGET",
     "apply_mapping",
+    "compile_filters",
     "map_record",
     "merge_mappings",
     "normalize_target",
@@ -160,6 +165,132 @@ def record_passes(filters: Iterable[str], variables: Mapping[str, Any]) -> bool:
         except TemplateError as exc:
             raise MappingError(f"filter failed: {exc}") from None
     return True
+
+
+# ---------------------------------------------------------------------------
+# Filters, fast
+# ---------------------------------------------------------------------------
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "lteq": operator.le,
+    "gt": operator.gt,
+    "gteq": operator.ge,
+    "in": lambda a, b: a in b,
+    "notin": lambda a, b: a not in b,
+}
+
+
+class _NotSimple(Exception):
+    """The expression needs the full sandboxed engine."""
+
+
+def _plain(node: jinja_nodes.Node) -> Callable[[Mapping[str, Any]], Any]:
+    """Turn a filter's syntax tree into a function, for the plain subset only.
+
+    Names, constants, lists, ``not``/``and``/``or``, comparisons and key
+    lookups on mappings: the shapes filters take (``not is_bot``,
+    ``user_id != 'USLACKBOT'``). Anything else raises :class:`_NotSimple`, and
+    the expression runs in the sandbox instead. Nothing here can reach an
+    attribute of a Python object, so the sandbox's guarantees hold.
+    """
+    if isinstance(node, jinja_nodes.Name):
+        name = node.name
+
+        def lookup(variables: Mapping[str, Any]) -> Any:
+            try:
+                return variables[name]
+            except KeyError:
+                raise UndefinedVariableError(name) from None
+
+        return lookup
+    if isinstance(node, jinja_nodes.Const):
+        value = node.value
+        return lambda variables: value
+    if isinstance(node, jinja_nodes.List | jinja_nodes.Tuple):
+        items = [_plain(item) for item in node.items]
+        return lambda variables: [item(variables) for item in items]
+    if isinstance(node, jinja_nodes.Not):
+        inner = _plain(node.node)
+        return lambda variables: not inner(variables)
+    if isinstance(node, jinja_nodes.And):
+        left, right = _plain(node.left), _plain(node.right)
+        return lambda variables: left(variables) and right(variables)
+    if isinstance(node, jinja_nodes.Or):
+        left, right = _plain(node.left), _plain(node.right)
+        return lambda variables: left(variables) or right(variables)
+    if isinstance(node, jinja_nodes.Compare):
+        first = _plain(node.expr)
+        steps: list[tuple[Callable[[Any, Any], Any], Callable[[Mapping[str, Any]], Any]]] = []
+        for operand in node.ops:
+            if operand.op not in _COMPARE:
+                raise _NotSimple
+            steps.append((_COMPARE[operand.op], _plain(operand.expr)))
+
+        def compare(variables: Mapping[str, Any]) -> bool:
+            left = first(variables)
+            for test, right_of in steps:
+                right = right_of(variables)
+                if not test(left, right):
+                    return False
+                left = right
+            return True
+
+        return compare
+    if isinstance(node, jinja_nodes.Getattr | jinja_nodes.Getitem):
+        container = _plain(node.node)
+        if isinstance(node, jinja_nodes.Getattr):
+            key: Any = node.attr
+        elif isinstance(node.arg, jinja_nodes.Const):
+            key = node.arg.value
+        else:
+            raise _NotSimple
+
+        def item(variables: Mapping[str, Any]) -> Any:
+            value = container(variables)
+            if not isinstance(value, Mapping) or key not in value:
+                raise _NotSimple
+            return value[key]
+
+        return item
+    raise _NotSimple
+
+
+def compile_filters(filters: Iterable[str]) -> Callable[[Mapping[str, Any]], bool]:
+    """Return one function telling whether a record's variables pass all *filters*.
+
+    Plain expressions run as small Python closures; the rest run in the
+    sandboxed engine (:func:`record_passes`). Either way a missing variable
+    is a :class:`MappingError` naming it.
+    """
+    expressions = tuple(filters)
+    try:
+        checks = [
+            _plain(_PARSER.parse("{{ " + e + " }}").body[0].nodes[0])  # type: ignore[attr-defined]
+            for e in expressions
+        ]
+    except (_NotSimple, jinja2.TemplateSyntaxError):
+        return lambda variables: record_passes(expressions, variables)
+
+    def passes(variables: Mapping[str, Any]) -> bool:
+        try:
+            return all(check(variables) for check in checks)
+        except _NotSimple:
+            # A lookup the plain subset cannot answer (an attribute of an
+            # object): the sandbox decides, with its own rules.
+            return record_passes(expressions, variables)
+        except UndefinedVariableError as exc:
+            raise MappingError(f"filter failed: variable '{exc.name}' is not defined") from None
+        except Exception as exc:
+            raise MappingError(f"filter failed: {exc.__class__.__name__}: {exc}") from None
+
+    return passes
+
+
+# Parsing only (no rendering), so the plain environment is enough.
+_PARSER = jinja2.Environment(autoescape=True)
 
 
 @hookimpl(trylast=True)

@@ -42,8 +42,8 @@ from .integrations import (
 from .mapping import (
     SAAS_ROLE_TARGET,
     apply_mapping,
+    compile_filters,
     normalize_target,
-    record_passes,
     variables_for,
 )
 from .models import (
@@ -389,19 +389,22 @@ class _Run:
             hook = _builtin_map_record
         context = self.context()
         mapping = self.mapping
-        # One expression for all filters, given only the variables it reads:
-        # one small sandbox call per record, not one per filter.
-        filters = (" and ".join(f"({f})" for f in self.filters),) if self.filters else ()
-        filter_names = variables_of("{{ " + filters[0] + " }}") if filters else set()
+        # Filters are given only the variables they read; plain ones run as
+        # Python closures, the rest as one sandboxed expression.
+        filters = self.filters
+        passes = compile_filters(
+            (" and ".join(f"({f})" for f in filters),) if len(filters) > 1 else filters
+        )
+        filter_names: set[str] = set()
+        for expression in filters:
+            filter_names |= variables_of("{{ " + expression + " }}")
         default_role = self.settings.default_role
         vendor = self.info.name
         batch = _Batch()
         for record in records:
             batch.size += 1
             try:
-                if filters and not record_passes(
-                    filters, variables_for(filter_names, record, context)
-                ):
+                if filters and not passes(variables_for(filter_names, record, context)):
                     batch.skipped += 1
                 else:
                     fields = hook(vendor=vendor, record=record, mapping=mapping, context=context)
