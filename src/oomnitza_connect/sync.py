@@ -79,7 +79,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DEFAULT_BATCH_SIZE = 500
+DEFAULT_BATCH_SIZE = 1000
 """Records per store transaction."""
 DB_FILE_NAME = "oomnitza-connect.db"
 HOME_ENV = "OOMNITZA_CONNECT_HOME"

@@ -162,6 +162,9 @@ CREATE INDEX IF NOT EXISTS workflow_runs_by_start ON workflow_runs (started_at);
 """
 
 _SCHEMA_VERSION = "1"
+_DEFAULT_CHECKPOINT_PAGES = 1000
+_RUN_CHECKPOINT_PAGES = 65536
+"""During a run the WAL may grow to 256 MB before SQLite checkpoints on its own."""
 
 
 def _now() -> str:
@@ -559,6 +562,9 @@ class SQLiteStore(Store):
                 "CREATE TEMP TABLE run_keys (sync_value TEXT PRIMARY KEY) WITHOUT ROWID;"
                 "CREATE TEMP TABLE run_seen (person_id INTEGER PRIMARY KEY);"
             )
+            # Checkpointing after every batch would copy (and fsync) the same
+            # index pages again and again: a run checkpoints once, at its end.
+            self._db.execute(f"PRAGMA wal_autocheckpoint={_RUN_CHECKPOINT_PAGES}")
             self._active_session = session.id
             self._payload_kept[session.id] = 0
         return session
@@ -648,6 +654,8 @@ class SQLiteStore(Store):
                     "DROP TABLE IF EXISTS temp.run_keys; DROP TABLE IF EXISTS temp.run_seen;"
                 )
                 self._active_session = None
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                self._db.execute(f"PRAGMA wal_autocheckpoint={_DEFAULT_CHECKPOINT_PAGES}")
             self._payload_kept.pop(session_id, None)
         session = self.get_session(session_id)
         if session is None:
