@@ -163,3 +163,13 @@ def test_compiled_filters_agree_with_the_sandbox(expression, variables):
     compiled = compile_filters([expression])
     sandboxed = outcome(lambda v: record_passes([expression], v))
     assert outcome(compiled) == sandboxed
+
+
+def test_variables_for_picks_only_the_named_variables_with_record_precedence():
+    from oomnitza_connect.mapping import variables_for
+
+    record = VendorRecord(vendor="acme", id="U1", fields={"login": "egon", "vendor": "own"})
+    found = variables_for({"login", "id", "vendor", "sync_time", "nowhere"}, record, CONTEXT)
+    expected = {"login": "egon", "id": "U1", "vendor": "own", "sync_time": CONTEXT["sync_time"]}
+    assert found == expected
+    assert found == {k: v for k, v in record_variables(record, CONTEXT).items() if k in found}

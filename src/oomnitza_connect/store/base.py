@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from ..models import (
+    UNIQUE_STANDARD_FIELDS,
     FieldType,
     Person,
     RecordError,
@@ -148,6 +149,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def custom_fields(self) -> list[CustomField]:
         """Return every custom field definition."""
+
+    def unique_fields(self) -> frozenset[str]:
+        """Return the fields whose values are unique per person (possible sync keys)."""
+        return UNIQUE_STANDARD_FIELDS | {f.label for f in self.custom_fields() if f.unique}
 
     # -- SaaS users -----------------------------------------------------------
 
