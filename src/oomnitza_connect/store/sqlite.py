@@ -258,6 +258,7 @@ class SQLiteStore(Store):
         # 32 MB of page cache (the default is 2 MB): sync-key lookups and
         # inserts land on random pages of the unique-value index.
         self._db.execute("PRAGMA cache_size=-32768")
+        self._db.execute("PRAGMA journal_size_limit=67108864")
         with self._lock:
             self._db.executescript(_SCHEMA)
             self._db.execute(
@@ -654,7 +655,9 @@ class SQLiteStore(Store):
                     "DROP TABLE IF EXISTS temp.run_keys; DROP TABLE IF EXISTS temp.run_seen;"
                 )
                 self._active_session = None
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                # PASSIVE never waits for readers (a long `people` listing);
+                # journal_size_limit trims the WAL file once it is reused.
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 self._db.execute(f"PRAGMA wal_autocheckpoint={_DEFAULT_CHECKPOINT_PAGES}")
             self._payload_kept.pop(session_id, None)
         session = self.get_session(session_id)
