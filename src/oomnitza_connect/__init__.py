@@ -25,6 +25,7 @@ from .connectors import Connector, get_connector, list_connectors
 from .errors import (
     AuthenticationError,
     ConfigurationError,
+    CredentialRefusedError,
     MappingError,
     OomnitzaConnectError,
     PaginationError,
@@ -64,6 +65,7 @@ __all__ = [
     "ConfigurationError",
     "Connector",
     "Credential",
+    "CredentialRefusedError",
     "FieldMapping",
     "FieldSpec",
     "FieldType",

@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "AuthenticationError",
     "ConfigurationError",
+    "CredentialRefusedError",
     "MappingError",
     "OomnitzaConnectError",
     "PaginationError",
@@ -130,6 +131,39 @@ class VendorAPIError(OomnitzaConnectError):
         self.endpoint = endpoint
         where = f" on {method} {endpoint}" if method and endpoint else ""
         super().__init__(_with_details(f"{message}{where}", vendor, status, code, request_id))
+
+
+# AuthenticationError.vendor is optional, VendorAPIError.vendor is not; here it is always set.
+class CredentialRefusedError(AuthenticationError, VendorAPIError):  # type: ignore[misc]
+    """The vendor answered 401 (or flagged an expired token) and no renewal helped.
+
+    It is both an :class:`AuthenticationError` (the credential is the problem)
+    and a :class:`VendorAPIError` (with the status, code and request id), so
+    code catching either sees it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        vendor: str,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        method: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        # VendorAPIError sets every attribute both parents have and formats the message once.
+        VendorAPIError.__init__(
+            self,
+            message,
+            vendor=vendor,
+            status=status,
+            code=code,
+            request_id=request_id,
+            method=method,
+            endpoint=endpoint,
+        )
 
 
 class RateLimitError(VendorAPIError):

@@ -43,11 +43,10 @@ import tenacity
 
 from . import __version__
 from .errors import (
-    AuthenticationError,
+    CredentialRefusedError,
     RateLimitError,
     TransportError,
     VendorAPIError,
-    _with_details,
 )
 from .models import Credential, RateBudget, VendorInfo
 from .ratelimit import RequestPacer
@@ -135,38 +134,6 @@ def default_error_parser(response: requests.Response) -> VendorErrorInfo | None:
 
 class MalformedResponseError(VendorAPIError):
     """The vendor answered with a body that is not the JSON it promised."""
-
-
-class CredentialRefusedError(AuthenticationError, VendorAPIError):  # type: ignore[misc]
-    """The vendor answered 401 (or flagged an expired token) and no renewal helped.
-
-    It is both an :class:`AuthenticationError` (the credential is the problem)
-    and a :class:`VendorAPIError` (with the status, code and request id), so
-    code catching either sees it.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        vendor: str,
-        status: int | None = None,
-        code: str | None = None,
-        request_id: str | None = None,
-        method: str | None = None,
-        endpoint: str | None = None,
-    ) -> None:
-        # Both parents format the message; set the shared attributes once here.
-        self.vendor = vendor
-        self.status = status
-        self.code = code
-        self.request_id = request_id
-        self.vendor_message = message
-        self.method = method
-        self.endpoint = endpoint
-        where = f" on {method} {endpoint}" if method and endpoint else ""
-        text = _with_details(f"{message}{where}", vendor, status, code, request_id)
-        Exception.__init__(self, text)
 
 
 @runtime_checkable
