@@ -56,6 +56,15 @@ from .models import (
     VendorInfo,
     VendorRecord,
 )
+from .presets import (
+    PresetOverrides,
+    PresetResult,
+    get_preset,
+    list_presets,
+    render_preset,
+    run_preset,
+    run_preset_bulk,
+)
 from .redaction import Secret
 from .store.sqlite import SQLiteStore
 
@@ -80,6 +89,8 @@ __all__ = [
     "PluginError",
     "Preset",
     "PresetError",
+    "PresetOverrides",
+    "PresetResult",
     "RateBudget",
     "RateLimitError",
     "SQLiteStore",
@@ -99,11 +110,16 @@ __all__ = [
     "default_db_path",
     "draft_problems",
     "get_connector",
+    "get_preset",
     "hookimpl",
     "list_connectors",
+    "list_presets",
     "list_users",
     "load_integration",
     "open_store",
+    "render_preset",
+    "run_preset",
+    "run_preset_bulk",
     "run_sync",
     "suggest_mapping",
     "to_dataframe",
