@@ -268,7 +268,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--vendor", choices=["slack", "acme"], default=None)
-    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=2500)
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--phase", choices=["bare", "sync", "again"], help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)

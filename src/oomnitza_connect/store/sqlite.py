@@ -255,9 +255,9 @@ class SQLiteStore(Store):
         # what an interrupted sync needs, at a fraction of FULL's fsyncs.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=30000")
-        # 32 MB of page cache (the default is 2 MB): sync-key lookups and
+        # 16 MB of page cache (the default is 2 MB): sync-key lookups and
         # inserts land on random pages of the unique-value index.
-        self._db.execute("PRAGMA cache_size=-32768")
+        self._db.execute("PRAGMA cache_size=-16384")
         self._db.execute("PRAGMA journal_size_limit=67108864")
         with self._lock:
             self._db.executescript(_SCHEMA)
