@@ -700,8 +700,13 @@ def start_authorization(
     authorize_url: str,
     redirect_uri: str,
     scopes: tuple[str, ...] = (),
+    extra_params: Mapping[str, str] | None = None,
 ) -> AuthorizationRequest:
-    """Build the authorize URL with a fresh ``state`` and a PKCE ``S256`` challenge."""
+    """Build the authorize URL with a fresh ``state`` and a PKCE ``S256`` challenge.
+
+    :param extra_params: vendor-specific query parameters of the authorize URL,
+        such as Slack's ``user_scope``.
+    """
     if not credential.client_id:
         raise ConfigurationError(
             f"credential '{credential.name}' needs a client_id", key_path="client_id"
@@ -718,6 +723,7 @@ def start_authorization(
         state=state,
         code_challenge=challenge,
         code_challenge_method="S256",
+        **dict(extra_params or {}),
     )
     return AuthorizationRequest(
         url=url, state=state, redirect_uri=redirect_uri, code_verifier=Secret(verifier)
@@ -841,19 +847,24 @@ def login_with_loopback(
     options: ClientOptions | None = None,
     token_response_parser: TokenResponseParser | None = None,
     credential_store: CredentialStore | None = None,
+    extra_params: Mapping[str, str] | None = None,
 ) -> Credential:
     """Run the whole login: catch the redirect on ``http://127.0.0.1:PORT/callback``.
 
     *open_url* is given the authorize URL (the CLI prints it and opens a
     browser; tests fetch it with requests). Returns the credential holding
     the new tokens, saved through *credential_store* when given.
+    *extra_params* are added to the authorize URL (Slack's ``user_scope``).
     """
     server = _RedirectCatcher(("127.0.0.1", port), _RedirectHandler)
     server.timeout = timeout
     try:
         redirect_uri = f"http://127.0.0.1:{server.server_address[1]}/callback"
         pending = start_authorization(
-            credential, authorize_url=authorize_url, redirect_uri=redirect_uri
+            credential,
+            authorize_url=authorize_url,
+            redirect_uri=redirect_uri,
+            extra_params=extra_params,
         )
         deadline = time.monotonic() + timeout
         worker = threading.Thread(

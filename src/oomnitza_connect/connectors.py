@@ -19,6 +19,7 @@ from .models import Credential, FieldMapping, Preset, VendorInfo, VendorRecord
 from .plugins import get_plugin_manager, vendor_info, vendor_infos
 
 if TYPE_CHECKING:
+    from .auth import TokenResponseParser
     from .testing.emulator import Emulator
 
 __all__ = ["Connector", "get_connector", "list_connectors"]
@@ -68,6 +69,13 @@ class Connector:
         if records is None:
             raise PluginError(f"no plugin implements 'list_users' for vendor '{self.name}'")
         yield from records
+
+    def token_response_parser(self) -> TokenResponseParser | None:
+        """Return the vendor's OAuth2 token-response parser, or ``None`` for RFC 6749's."""
+        parser: TokenResponseParser | None = get_plugin_manager().hook.token_response_parser(
+            vendor=self.name
+        )
+        return parser
 
     def list_last_logins(self, session: VendorSession) -> Iterator[Mapping[str, Any]] | None:
         """Yield each user's last login, or return ``None`` when the vendor has none."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from .auth import TokenResponseParser
     from .http import ClientOptions, VendorSession
     from .models import Credential, FieldMapping, Preset, VendorInfo, VendorRecord
     from .testing.emulator import Emulator
@@ -138,6 +139,25 @@ def list_last_logins(vendor: str, session: VendorSession) -> Iterable[Mapping[st
     :param vendor: the connector name; return ``None`` when the vendor has no such data.
     :param session: the session :func:`authenticate` returned.
     :returns: an iterable of ``{"vendor_user_id", "last_login"}`` mappings, or ``None``.
+
+    The first non-``None`` result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def token_response_parser(vendor: str) -> TokenResponseParser | None:
+    """Return how to read the vendor's OAuth2 token endpoint answers, if not RFC 6749's.
+
+    Slack's ``oauth.v2.access`` answers HTTP 200 with ``ok: false`` on errors
+    and nests a user token in ``authed_user``. ``oomnitza-connect auth login``
+    exchanges the authorization code with this parser; a plugin's own
+    :func:`authenticate` passes the same parser to ``open_session`` for refreshes.
+
+    :param vendor: the connector name; return ``None`` for another vendor's.
+    :returns: a callable taking the ``requests.Response`` and returning an
+        :class:`~oomnitza_connect.auth.TokenResponse` (raising
+        :class:`~oomnitza_connect.errors.AuthenticationError` on a refusal), or
+        ``None`` to use the standard RFC 6749 parser.
 
     The first non-``None`` result wins.
     """

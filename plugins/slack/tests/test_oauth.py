@@ -173,3 +173,40 @@ def test_token_responses_parse_like_the_documented_sample() -> None:
     assert granted.expires_in == 43200
     assert granted.token_type == "bot"
     assert granted.scope == ("commands", "incoming-webhook")
+
+
+def test_auth_login_installs_with_user_scopes_through_the_cli(
+    oauth_emulator, store, monkeypatch
+) -> None:
+    """`auth login --authorize-param user_scope=...` gets the user token Slack nests."""
+    import threading
+
+    from click.testing import CliRunner
+    from oomnitza_connect_slack import plugin
+
+    from oomnitza_connect.cli import main
+    from oomnitza_connect.plugins import register_plugin
+
+    opened: list[str] = []
+
+    def browser(url: str) -> bool:
+        opened.append(url)
+        # The browser follows Slack's redirect back to the CLI's loopback listener.
+        threading.Thread(target=requests.get, args=(url,), kwargs={"timeout": 5}).start()
+        return True
+
+    monkeypatch.setattr("webbrowser.open", browser)
+    store.save(attrs.evolve(_app_credential(oauth_emulator), redirect_uri=None))
+    with register_plugin(plugin):
+        result = CliRunner().invoke(
+            main,
+            ["auth", "login", "slack-oauth", "--port", "0", "--timeout", "10",
+             "--authorize-param", "user_scope=users:read,users:read.email,admin"],
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "user_scope=users%3Aread%2Cusers%3Aread.email%2Cadmin" in opened[0]
+    saved = store.get("slack-oauth")
+    # The user token from `authed_user` (only the plugin's parser finds it there).
+    assert saved.access_token.reveal().startswith("xoxe.xoxp-")
+    assert saved.refresh_token is not None
+    assert "admin" in oauth_emulator.lookup_token(saved.access_token.reveal()).scopes

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..auth import (
+    TokenResponseParser,
     complete_authorization,
     login_with_loopback,
     resolve_oauth_urls,
@@ -78,6 +79,15 @@ def _vendor_info(vendor: str) -> VendorInfo | None:
 
     try:
         return vendor_info(vendor)
+    except UnknownVendorError:
+        return None
+
+
+def _token_response_parser(vendor: str) -> TokenResponseParser | None:
+    from ..connectors import get_connector
+
+    try:
+        return get_connector(vendor).token_response_parser()
     except UnknownVendorError:
         return None
 
@@ -309,13 +319,17 @@ def auth_group() -> None:
 
 
 def _parse_settings(pairs: tuple[str, ...]) -> dict[str, str]:
-    settings: dict[str, str] = {}
+    return _parse_pairs(pairs, "--setting")
+
+
+def _parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, str]:
+    parsed: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise click.UsageError(f"--setting expects KEY=VALUE, not {pair!r}")
-        settings[key] = value
-    return settings
+            raise click.UsageError(f"{option} expects KEY=VALUE, not {pair!r}")
+        parsed[key] = value
+    return parsed
 
 
 @auth_group.command("test")
@@ -369,6 +383,14 @@ def test_command(credential_name: str, settings: tuple[str, ...], base_url: str 
     show_default=True,
     help="Seconds to wait for the browser to come back.",
 )
+@click.option(
+    "--authorize-param",
+    "authorize_params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An extra query parameter of the authorize URL (Slack: "
+    "user_scope=admin,users:read); repeatable.",
+)
 def login_command(
     credential_name: str,
     paste: bool,
@@ -376,6 +398,7 @@ def login_command(
     no_browser: bool,
     settings: tuple[str, ...],
     timeout: float,
+    authorize_params: tuple[str, ...],
 ) -> None:
     """Run the OAuth2 authorization code flow (PKCE) and store the tokens in CREDENTIAL."""
     store = _store()
@@ -394,6 +417,9 @@ def login_command(
             key_path="authorize_url" if token_url else "token_url",
         )
     options = ClientOptions(ca_bundle=credential.ca_bundle)
+    extra_params = _parse_pairs(authorize_params, "--authorize-param")
+    # Vendors whose token endpoint is not RFC 6749 (Slack) read it themselves.
+    parser = _token_response_parser(credential.vendor)
     registered = urlsplit(credential.redirect_uri) if credential.redirect_uri else None
     if port is None:
         port = registered.port if registered and registered.port else DEFAULT_LOGIN_PORT
@@ -407,7 +433,10 @@ def login_command(
     if paste:
         redirect_uri = credential.redirect_uri or f"http://127.0.0.1:{port}/callback"
         pending = start_authorization(
-            credential, authorize_url=authorize_url, redirect_uri=redirect_uri
+            credential,
+            authorize_url=authorize_url,
+            redirect_uri=redirect_uri,
+            extra_params=extra_params,
         )
         show(pending.url)
         returned = click.prompt(
@@ -419,6 +448,7 @@ def login_command(
             returned,
             token_url=token_url,
             options=options,
+            token_response_parser=parser,
             credential_store=store,
         )
     else:
@@ -430,7 +460,9 @@ def login_command(
             port=port,
             timeout=timeout,
             options=options,
+            token_response_parser=parser,
             credential_store=store,
+            extra_params=extra_params,
         )
     expiry = updated.expires_at.isoformat() if updated.expires_at else "no expiry given"
     click.echo(

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from oomnitza_connect.auth import TokenResponseParser
 from oomnitza_connect.hookspecs import hookimpl
 from oomnitza_connect.http import ClientOptions, VendorSession
 from oomnitza_connect.models import Credential, Preset, VendorInfo, VendorRecord
 
 from . import client
-from .auth import open_slack_session
+from .auth import open_slack_session, parse_token_response
 from .emulator import SlackEmulator
 from .mapping import VENDOR
 from .presets import PRESETS
@@ -63,6 +64,13 @@ def list_last_logins(vendor: str, session: VendorSession) -> Iterable[Mapping[st
         )
         return None
     return client.last_logins(session)
+
+
+@hookimpl
+def token_response_parser(vendor: str) -> TokenResponseParser | None:
+    if vendor != VENDOR:
+        return None
+    return parse_token_response
 
 
 @hookimpl
