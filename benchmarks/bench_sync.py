@@ -214,7 +214,16 @@ def _run_phase(phase: str, vendor: str, db: Path, batch_size: int, credential: d
 # ---------------------------------------------------------------------------
 
 
-def bench(users: int, vendor: str, batch_size: int) -> dict[str, Any]:
+def _fastest(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    best = dict(min(runs, key=lambda run: run["seconds"]))
+    best["all_seconds"] = [round(run["seconds"], 3) for run in runs]
+    best["peak_mb"] = max(run["peak_mb"] for run in runs)
+    return best
+
+
+def bench(users: int, vendor: str, batch_size: int, repeat: int = 1) -> dict[str, Any]:
+    """Measure the three phases; with *repeat*, each phase's fastest run counts
+    (a shared machine adds noise, never speed), and the highest peak memory."""
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.get_context("spawn").Process(
         target=_serve, args=(vendor, users, child), daemon=True
@@ -222,12 +231,15 @@ def bench(users: int, vendor: str, batch_size: int) -> dict[str, Any]:
     server.start()
     try:
         credential = parent.recv()
-        with tempfile.TemporaryDirectory() as directory:
-            db = Path(directory) / "bench.db"
-            bare = _run_phase("bare", vendor, db, batch_size, credential)
-            sync = _run_phase("sync", vendor, db, batch_size, credential)
-            again = _run_phase("again", vendor, db, batch_size, credential)
-            db_mb = sum(p.stat().st_size for p in Path(directory).iterdir()) / 2**20
+        bares, syncs, agains = [], [], []
+        for _ in range(repeat):
+            with tempfile.TemporaryDirectory() as directory:
+                db = Path(directory) / "bench.db"
+                bares.append(_run_phase("bare", vendor, db, batch_size, credential))
+                syncs.append(_run_phase("sync", vendor, db, batch_size, credential))
+                agains.append(_run_phase("again", vendor, db, batch_size, credential))
+                db_mb = sum(p.stat().st_size for p in Path(directory).iterdir()) / 2**20
+        bare, sync, again = _fastest(bares), _fastest(syncs), _fastest(agains)
     finally:
         parent.send("stop")
         server.join(timeout=30)
@@ -235,6 +247,7 @@ def bench(users: int, vendor: str, batch_size: int) -> dict[str, Any]:
         "users": users,
         "vendor": vendor,
         "batch_size": batch_size,
+        "repeat": repeat,
         "bare": bare,
         "sync": sync,
         "again": again,
@@ -270,6 +283,9 @@ def main() -> int:
     parser.add_argument("--vendor", choices=["slack", "acme"], default=None)
     parser.add_argument("--batch-size", type=int, default=2500)
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run each phase N times and keep the fastest"
+    )
     parser.add_argument("--phase", choices=["bare", "sync", "again"], help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -282,7 +298,7 @@ def main() -> int:
     results = []
     for users in args.users:
         print(f"benchmarking {users} users from the {vendor} emulator ...", file=sys.stderr)
-        results.append(bench(users, vendor, args.batch_size))
+        results.append(bench(users, vendor, args.batch_size, args.repeat))
     print(_table(results))
     RESULTS.mkdir(exist_ok=True)
     output = args.output or RESULTS / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"

@@ -87,17 +87,6 @@ def make_user(index: int, **overrides: Any) -> dict[str, Any]:
     return user
 
 
-def fast_responses(emulator: Emulator) -> None:
-    """Send each response without waiting for the client's delayed ACK.
-
-    The base server writes headers and body in two sends; with Nagle's
-    algorithm on, the second waits ~40 ms for the first to be acknowledged.
-    """
-    server = emulator._server
-    if server is not None:
-        server.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
-
-
 class AcmeEmulator(Emulator):
     vendor = VENDOR
 
@@ -107,11 +96,6 @@ class AcmeEmulator(Emulator):
         self.logins: dict[str, datetime] = {}
         self.page_delay = page_delay
         self.fail_after_page: int | None = None
-
-    def start(self) -> AcmeEmulator:
-        super().start()
-        fast_responses(self)
-        return self
 
     def _authorized(self, request: EmulatorRequest) -> bool:
         return request.bearer_token() == TOKEN
