@@ -984,6 +984,8 @@ class _BatchWriter:
         self.plan = plan
         self.test_run = test_run
         self.unique = store.unique_fields() | plan.declared_unique
+        # The unique fields other than the sync key, checked for every write.
+        self.claimable = tuple(sorted(self.unique - {plan.sync_key}))
         self.now = _now()
         self.errors: list[RecordError] = []
         self.payload: list[dict[str, Any]] = []
@@ -1197,11 +1199,9 @@ class _BatchWriter:
         """Who holds each unique value these records carry (sync key excluded)."""
         wanted: dict[str, set[str]] = {}
         for fields in claiming:
-            for name in self.unique:
-                if name == self.plan.sync_key:
-                    continue
+            for name in self.claimable:
                 value = fields.get(name)
-                if value not in (None, ""):
+                if value is not None and value != "":
                     wanted.setdefault(name, set()).add(_key_text(value))
         owners: dict[tuple[str, str], int] = {}
         for name, values in wanted.items():
@@ -1223,8 +1223,9 @@ class _BatchWriter:
     ) -> bool:
         """Check the record's unique values are free (or its own) and reserve them."""
         claims: list[tuple[str, str]] = []
-        for name, value in fields.items():
-            if name not in self.unique or name == self.plan.sync_key or value in (None, ""):
+        for name in self.claimable:
+            value = fields.get(name)
+            if value is None or value == "":
                 continue
             text = _key_text(value)
             owner = owners.get((name, text))
@@ -1243,12 +1244,13 @@ class _BatchWriter:
     def _index(self, person_id: int, changes: Mapping[str, Any], old: Mapping[str, Any]) -> None:
         if self.test_run:
             return
-        for name, value in changes.items():
-            if name not in self.unique:
+        for name in self.unique:
+            if name not in changes:
                 continue
+            value = changes[name]
             if name in old:
                 self.key_deletes.append((person_id, name))
-            if value not in (None, ""):
+            if value is not None and value != "":
                 self.key_inserts.append((name, _key_text(value), person_id))
 
     def _link(
