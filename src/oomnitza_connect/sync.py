@@ -15,9 +15,11 @@ and the store keeps the per-run bookkeeping (duplicates, people seen) in SQL.
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import queue
+import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -323,9 +325,16 @@ class _Run:
             vendor_session = self.connector.authenticate(
                 self.credential, self.settings.settings, options=self.options
             )
-            self.sync_users(session.id, read_ahead(self.connector.list_users(vendor_session)))
-            complete = True
-            message = self.sync_last_logins(vendor_session)
+            # Last logins are fetched while the users sync (vendors budget each
+            # endpoint separately), spooled to disk, and applied afterwards.
+            logins = self.start_last_logins(vendor_session)
+            try:
+                self.sync_users(session.id, read_ahead(self.connector.list_users(vendor_session)))
+                complete = True
+                message = self.sync_last_logins(logins)
+            finally:
+                if logins is not None:
+                    logins.close()
         except OomnitzaConnectError as exc:
             status = SyncStatus.FAILED
             message = redact(str(exc))
@@ -450,19 +459,79 @@ class _Run:
         if self.progress is not None:
             self.progress(SyncProgress(session_id, self.settings.name, self.processed, self.counts))
 
-    def sync_last_logins(self, vendor_session: VendorSession) -> str | None:
-        """Write last logins when the vendor has them; return a problem, if any."""
+    def start_last_logins(self, vendor_session: VendorSession) -> _SpooledLogins | None:
+        """Start fetching last logins in the background, when the vendor has them."""
         try:
             logins = self.connector.list_last_logins(vendor_session)
-            if logins is None:
-                return None
+        except OomnitzaConnectError as exc:
+            return _SpooledLogins.failed(exc)
+        return None if logins is None else _SpooledLogins(logins)
+
+    def sync_last_logins(self, logins: _SpooledLogins | None) -> str | None:
+        """Write the fetched last logins; return a problem, if any."""
+        if logins is None:
+            return None
+        try:
             changed = self.store.apply_last_logins(
-                self.info.name, _login_pairs(read_ahead(logins)), test_run=self.test_run
+                self.info.name, logins.pairs(), test_run=self.test_run
             )
         except OomnitzaConnectError as exc:
             return redact(f"the users synced, but last logins could not be read: {exc}")
         log.info("last logins: %s people changed", changed)
         return None
+
+
+class _SpooledLogins:
+    """Last logins fetched by a background thread into a temporary file.
+
+    A file rather than a list keeps memory flat however many users the
+    vendor has; the pairs are read back, in order, once the users are synced.
+    """
+
+    def __init__(self, logins: Iterable[Mapping[str, Any]] | None) -> None:
+        # Closed in close(), which the run calls in a finally block.
+        self._file = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")  # noqa: SIM115
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if logins is not None:
+            self._thread = threading.Thread(
+                target=self._pump, args=(logins,), name="oomnitza-connect-last-logins",
+                daemon=True,
+            )  # fmt: skip
+            self._thread.start()
+
+    @classmethod
+    def failed(cls, error: BaseException) -> _SpooledLogins:
+        spooled = cls(None)
+        spooled._error = error
+        return spooled
+
+    def _pump(self, logins: Iterable[Mapping[str, Any]]) -> None:
+        writer = csv.writer(self._file)
+        try:
+            for user_id, when in _login_pairs(logins):
+                if self._stop.is_set():
+                    return
+                writer.writerow((user_id, when.isoformat()))
+        except BaseException as exc:  # raised in the syncing thread by pairs()
+            self._error = exc
+
+    def pairs(self) -> Iterator[tuple[str, datetime]]:
+        """Wait for the fetching to finish and yield ``(vendor_user_id, last_login)``."""
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        self._file.seek(0)
+        for user_id, when in csv.reader(self._file):
+            yield user_id, datetime.fromisoformat(when)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._file.close()
 
 
 def _only_builtin_mapping(hook: Any) -> bool:
