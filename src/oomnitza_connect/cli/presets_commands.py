@@ -20,6 +20,7 @@ import click
 from ..errors import ConfigurationError, PresetError
 from ..models import Credential, Preset
 from ..templating import TemplateError
+from .store_option import db_option, open_store
 
 __all__ = ["register"]
 
@@ -35,13 +36,6 @@ class _UsageProblem(click.ClickException):
 
 class _RunFailed(click.ClickException):
     exit_code = EXIT_FAILED
-
-
-def default_db_path() -> Path:
-    """The same store as ``oomnitza-connect sync`` uses (see :func:`sync.default_db_path`)."""
-    from ..sync import default_db_path as sync_default_db_path
-
-    return sync_default_db_path()
 
 
 # ---------------------------------------------------------------------------
@@ -200,13 +194,7 @@ def show_command(vendor: str, name: str, as_json: bool) -> None:
     "--linked-only", is_flag=True, help="With --where: only people with a vendor account."
 )
 @click.option("--dry-run", is_flag=True, help="Show the requests without sending anything.")
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The store file (default: $OOMNITZA_CONNECT_DB, else oomnitza-connect.db in "
-    "$OOMNITZA_CONNECT_HOME or the user data directory).",
-)
+@db_option
 @click.option("--override-path", metavar="TEMPLATE", help="Use this path template instead.")
 @click.option("--override-query", "query_items", multiple=True, metavar="KEY=VALUE")
 @click.option("--override-header", "header_items", multiple=True, metavar="NAME=VALUE")
@@ -294,9 +282,7 @@ def run_command(
         credential = attrs.evolve(credential, base_url=base_url)
     effective_settings = connector.effective_settings(settings)
 
-    from ..store.sqlite import SQLiteStore
-
-    store = SQLiteStore(db_path or default_db_path())
+    store = open_store(db_path)
     try:
         person = None
         if person_email:

@@ -17,27 +17,11 @@ import click
 
 from ..errors import ConfigurationError, OomnitzaConnectError
 from ..models import IntegrationSettings
+from .store_option import db_option, open_store
 
 __all__ = ["register"]
 
 log = logging.getLogger(__name__)
-
-
-def _db_option(func: Any) -> Any:
-    return click.option(
-        "--db",
-        "db_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="The store file (default: the same as `oomnitza-connect sync`).",
-    )(func)
-
-
-def _open_store(db_path: Path | None) -> Any:
-    from ..store.sqlite import SQLiteStore
-    from ..sync import default_db_path
-
-    return SQLiteStore(db_path or default_db_path())
 
 
 def _integration_files(files: tuple[Path, ...], store: Any) -> list[Path]:
@@ -85,7 +69,7 @@ def schedule_group() -> None:
 
 @schedule_group.command("show")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@_db_option
+@db_option
 def schedule_show(files: tuple[Path, ...], db_path: Path | None) -> None:
     """Show when each integration runs next."""
     from rich.console import Console
@@ -93,7 +77,7 @@ def schedule_show(files: tuple[Path, ...], db_path: Path | None) -> None:
 
     from ..scheduling import next_runs, parse_schedule
 
-    with _open_store(db_path) as store:
+    with open_store(db_path) as store:
         loaded = _load_all(_integration_files(files, store))
         rows = [
             (name, parse_schedule(settings.schedule), _last_run(store, name))
@@ -115,7 +99,7 @@ def schedule_show(files: tuple[Path, ...], db_path: Path | None) -> None:
 
 @schedule_group.command("run")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@_db_option
+@db_option
 @click.option("--once", is_flag=True, help="Run what is due once and exit (for cron or timers).")
 @click.option(
     "--poll-seconds",
@@ -133,7 +117,7 @@ def schedule_run(
     from ..scheduling import parse_schedule, run_due
 
     failures: list[str] = []
-    with _open_store(db_path) as store:
+    with open_store(db_path) as store:
         loaded = _load_all(_integration_files(files, store))
         schedules = {name: parse_schedule(s.schedule) for name, (_, s) in loaded.items()}
 

@@ -23,6 +23,7 @@ import click
 from ..errors import ConfigurationError
 from ..models import STANDARD_PERSON_FIELDS, Person, SyncSession, SyncStatus
 from ..store.base import IntegrationEntry
+from .store_option import db_option, open_store
 
 __all__ = ["register"]
 
@@ -38,24 +39,6 @@ class _RunFailed(click.ClickException):
 
 class _Draft(click.ClickException):
     exit_code = EXIT_USAGE
-
-
-def _db_option(func: Any) -> Any:
-    return click.option(
-        "--db",
-        "db_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="The store file (default: $OOMNITZA_CONNECT_DB, else oomnitza-connect.db in "
-        "$OOMNITZA_CONNECT_HOME or the user data directory).",
-    )(func)
-
-
-def _open_store(db_path: Path | None) -> Any:
-    from ..store.sqlite import SQLiteStore
-    from ..sync import default_db_path
-
-    return SQLiteStore(db_path or default_db_path())
 
 
 def _console() -> Any:
@@ -164,7 +147,7 @@ def integrations_validate(file: Path, as_json: bool) -> None:
 
 @integrations_group.command("launch")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@_db_option
+@db_option
 @click.option("--no-run", is_flag=True, help="Only mark it active; do not run it now.")
 def integrations_launch(file: Path, db_path: Path | None, no_run: bool) -> None:
     """Mark the integration in FILE active (the scheduler runs it) and run it once."""
@@ -176,7 +159,7 @@ def integrations_launch(file: Path, db_path: Path | None, no_run: bool) -> None:
     if problems:
         listing = "\n".join(f"  - {problem}" for problem in problems)
         raise _Draft(f"{file}: a draft cannot be launched:\n{listing}")
-    with _open_store(db_path) as store:
+    with open_store(db_path) as store:
         store.save_integration(
             IntegrationEntry(
                 name=settings.name,
@@ -194,11 +177,11 @@ def integrations_launch(file: Path, db_path: Path | None, no_run: bool) -> None:
 
 
 @integrations_group.command("list")
-@_db_option
+@db_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def integrations_list(db_path: Path | None, as_json: bool) -> None:
     """List the integrations the store knows (launched ones are active)."""
-    with _open_store(db_path) as store:
+    with open_store(db_path) as store:
         entries = store.list_integrations()
     if as_json:
         click.echo(_dump([attrs.asdict(e) for e in entries]))
@@ -264,7 +247,7 @@ def mapping_suggest(vendor: str, as_json: bool) -> None:
 @click.command("sync")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--test-run", is_flag=True, help="Run everything but write no people.")
-@_db_option
+@db_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Records per commit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the session as JSON.")
 def sync_command(
@@ -274,7 +257,7 @@ def sync_command(
     from ..integrations import load_integration
 
     settings = load_integration(file)
-    with _open_store(db_path) as store:
+    with open_store(db_path) as store:
         _run_and_report(settings, store, test_run=test_run, as_json=as_json, batch_size=batch_size)
 
 
@@ -368,13 +351,13 @@ def sessions_group() -> None:
 
 
 @sessions_group.command("list")
-@_db_option
+@db_option
 @click.option("--integration", default=None, help="Only this integration's sessions.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def sessions_list(db_path: Path | None, integration: str | None, limit: int, as_json: bool) -> None:
     """List sync sessions, newest first."""
-    with _open_store(db_path) as store:
+    with open_store(db_path) as store:
         sessions = store.list_sessions(integration=integration, limit=limit)
     if as_json:
         rows = [_session_dict(s) for s in sessions]
@@ -411,12 +394,12 @@ def sessions_list(db_path: Path | None, integration: str | None, limit: int, as_
 
 @sessions_group.command("show")
 @click.argument("session_id")
-@_db_option
+@db_option
 @click.option("--payload", is_flag=True, help="Include what a test run would have written.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def sessions_show(session_id: str, db_path: Path | None, payload: bool, as_json: bool) -> None:
     """Show one session (an id or a unique prefix of one) with its errors."""
-    with _open_store(db_path) as store:
+    with open_store(db_path) as store:
         matches = [s.id for s in store.list_sessions(limit=None) if s.id.startswith(session_id)]
         if len(matches) != 1:
             found = "no session" if not matches else f"{len(matches)} sessions"
@@ -458,10 +441,10 @@ def sessions_show(session_id: str, db_path: Path | None, payload: bool, as_json:
     default="table",
     show_default=True,
 )
-@_db_option
+@db_option
 def people_command(vendor: str | None, output_format: str, db_path: Path | None) -> None:
     """List the people in the store."""
-    with _open_store(db_path) as store:
+    with open_store(db_path) as store:
         columns = ["id", *STANDARD_PERSON_FIELDS, *(f.label for f in store.custom_fields())]
         columns.append("vanished_from")
         people = store.iter_people(vendor=vendor)

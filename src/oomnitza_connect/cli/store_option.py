@@ -1,0 +1,40 @@
+"""The ``--db`` option every command that reads or writes the store shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from ..store.sqlite import SQLiteStore
+
+__all__ = ["db_option", "open_store"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DB_HELP = (
+    "The store file (default: $OOMNITZA_CONNECT_DB, else oomnitza-connect.db in "
+    "$OOMNITZA_CONNECT_HOME or the user data directory)."
+)
+
+
+def db_option(func: F) -> F:
+    """Add ``--db PATH`` (passed as ``db_path``) to a command."""
+    return click.option(
+        "--db",
+        "db_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=DB_HELP,
+    )(func)
+
+
+def open_store(db_path: Path | None) -> SQLiteStore:
+    """Open the store at *db_path*, or the default one that ``sync`` uses."""
+    from ..store.sqlite import SQLiteStore
+    from ..sync import default_db_path
+
+    return SQLiteStore(db_path or default_db_path())
