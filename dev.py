@@ -93,19 +93,51 @@ def main(argv: list[str]) -> int:
 
 
 def build_every_package() -> int:
-    """Build the core and each plugin separately, as PyPI will receive them."""
+    """Build the core and each plugin separately, as PyPI will receive them.
+
+    Then install the wheels alone into a new virtual environment (dependencies
+    from the registry, nothing from this checkout) and check that every plugin
+    is found through its entry point.
+    """
+    import json
     import tempfile
 
-    packages = [ROOT, *sorted(p.parent for p in (ROOT / "plugins").glob("*/pyproject.toml"))]
-    with tempfile.TemporaryDirectory() as out:
-        for package in packages:
+    uv = uv_executable()
+    plugins = sorted(p.parent for p in (ROOT / "plugins").glob("*/pyproject.toml"))
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "dist"
+        for package in [ROOT, *plugins]:
             result = subprocess.run(
-                [uv_executable(), "build", "--quiet", "--out-dir", out, str(package)], cwd=ROOT
+                [uv, "build", "--quiet", "--out-dir", str(out), str(package)], cwd=ROOT
             )
             if result.returncode != 0:
                 print(f"dev.py: building {package.relative_to(ROOT) or '.'} failed")
                 return result.returncode
-        print("built:", ", ".join(sorted(p.name for p in Path(out).iterdir())))
+        wheels = sorted(out.glob("*.whl"))
+        print("built:", ", ".join(sorted(p.name for p in out.iterdir() if p.name != ".gitignore")))
+
+        env_dir = Path(scratch) / "venv"
+        subprocess.run([uv, "venv", "--quiet", str(env_dir)], check=True, cwd=scratch)
+        python = env_dir / BIN / "python"
+        subprocess.run(
+            [uv, "pip", "install", "--quiet", "--python", str(python), *map(str, wheels)],
+            check=True,
+            cwd=scratch,
+        )
+        listed = subprocess.run(
+            [str(env_dir / BIN / "oomnitza-connect"), "plugins", "--json"],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=scratch,
+            env={k: v for k, v in os.environ.items() if not k.startswith("OOMNITZA_CONNECT_")},
+        )
+        found = {plugin["name"] for plugin in json.loads(listed.stdout)["plugins"]}
+        expected = {package.name for package in plugins}
+        if not expected <= found:
+            print(f"dev.py: installed wheels do not provide plugins {sorted(expected - found)}")
+            return 1
+        print(f"installed on their own: the wheels provide plugins {sorted(found)}")
     return 0
 
 
