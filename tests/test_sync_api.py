@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 
 import pytest
 from sync_support import AcmeEmulator, AcmePlugin, credential, write_integration
@@ -58,14 +58,24 @@ def test_open_store_defaults_to_oomnitza_connect_home(tmp_path, monkeypatch):
     assert oc.default_db_path() == tmp_path / "elsewhere.db"
 
 
-def test_to_dataframe_needs_the_pandas_extra():
+def test_to_dataframe_needs_the_pandas_extra(monkeypatch):
     records = [oc.VendorRecord(vendor="acme", id="1", fields={"login": "a"})]
-    if importlib.util.find_spec("pandas") is None:
-        with pytest.raises(oc.MissingExtraError, match=r"pip install oomnitza-connect\[pandas\]"):
-            oc.to_dataframe(records)
-    else:
-        frame = oc.to_dataframe(records)
-        assert list(frame["login"]) == ["a"]
+    # A None entry in sys.modules makes `import pandas` fail as if it were not installed.
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(oc.MissingExtraError, match=r"pip install oomnitza-connect\[pandas\]"):
+        oc.to_dataframe(records)
+
+
+def test_records_become_dataframes():
+    # pandas is in the dev dependencies, so this runs the real conversion.
+    records = [
+        oc.VendorRecord(vendor="acme", id="1", fields={"login": "a", "mail": "a@x.test"}),
+        oc.VendorRecord(vendor="acme", id="2", fields={"login": "b", "mail": "b@x.test"}),
+    ]
+    frame = oc.to_dataframe(records)
+    assert list(frame["id"]) == ["1", "2"]
+    assert list(frame["login"]) == ["a", "b"]
+    assert set(frame["vendor"]) == {"acme"}
 
 
 def test_suggest_mapping_is_exported(acme):
