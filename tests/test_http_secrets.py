@@ -17,6 +17,7 @@ from oomnitza_connect.errors import OomnitzaConnectError
 from oomnitza_connect.http import ClientOptions, open_session
 from oomnitza_connect.models import AuthKind, ClientAuthMethod, Credential, VendorInfo
 from oomnitza_connect.pagination import iter_cursor_pages
+from oomnitza_connect.redaction import Secret
 from oomnitza_connect.testing.emulator import Fault
 
 INFO = VendorInfo(
@@ -178,3 +179,68 @@ def test_no_secret_in_logs_exceptions_or_reprs(captured: EveryRecord, tmp_path: 
     haystack = "\n".join(captured.lines + texts)
     leaked = sorted(s[:12] + "…" for s in secrets if s in haystack)
     assert leaked == []
+
+
+class _RedirectServer:
+    """A plain HTTP server on 127.0.0.1 that records headers and may redirect."""
+
+    def __init__(self, location: str | None = None) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        seen: list[dict[str, str]] = []
+        self.seen = seen
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append(dict(self.headers.items()))
+                if location is not None:
+                    self.send_response(302)
+                    self.send_header("Location", location)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = b'{"ok": true}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_custom_token_header_is_not_sent_along_a_redirect_to_another_host() -> None:
+    # requests drops only "Authorization" on a cross-host redirect; an api_key
+    # in X-Api-Key would be handed to whatever host the vendor redirects to.
+    elsewhere = _RedirectServer()
+    vendor = _RedirectServer(location=elsewhere.url.replace("127.0.0.1", "localhost") + "/x")
+    try:
+        credential = Credential(
+            name="directory",
+            vendor="directory",
+            kind=AuthKind.API_KEY,
+            token=Secret("api-key-never-forwarded"),
+            header_name="X-Api-Key",
+            header_prefix="",
+        )
+        with open_session(
+            INFO, credential, {}, ClientOptions(base_url=vendor.url, max_retries=0)
+        ) as session:
+            assert session.http.get_json("/api/users") == {"ok": True}
+        assert vendor.seen[0].get("X-Api-Key") == "api-key-never-forwarded"
+        assert elsewhere.seen
+        for headers in elsewhere.seen:
+            assert "api-key-never-forwarded" not in str(headers)
+    finally:
+        vendor.close()
+        elsewhere.close()

@@ -196,6 +196,29 @@ class _RetryableFailure(Exception):
         """The auth renewed its token; the retry does not count against max_retries."""
 
 
+class _Session(requests.Session):
+    """A session that drops the auth's own header when a redirect changes host.
+
+    requests strips only ``Authorization``; a token sent in another header
+    (``X-Api-Key``) would otherwise reach whatever host the redirect names.
+    """
+
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
+        header = getattr(self.auth, "header_name", None)
+        previous = response.request.url if response.request else None
+        if (
+            isinstance(header, str)
+            and header in prepared_request.headers
+            and previous is not None
+            and prepared_request.url is not None
+            and self.should_strip_auth(previous, prepared_request.url)  # type: ignore[no-untyped-call]
+        ):
+            del prepared_request.headers[header]
+        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
+
+
 @attrs.frozen
 class JsonResponse:
     """A successful response and its decoded JSON body."""
@@ -235,7 +258,7 @@ class HttpClient:
             sleep=sleep,
             max_wait=self.options.max_single_wait,
         )
-        self.session = requests.Session()
+        self.session: requests.Session = _Session()
         self.session.auth = auth
         # Always verify TLS; a private CA is added, never a way to turn checks off.
         self.session.verify = self.options.ca_bundle or True
