@@ -92,3 +92,21 @@ def test_variables_of_lists_the_top_level_names() -> None:
 def test_errors_inside_expressions_become_template_errors() -> None:
     with pytest.raises(TemplateError, match="ZeroDivisionError"):
         evaluate("1 / zero", {"zero": 0})
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        f"'a' * {MAX_OUTPUT_CHARS + 1}",
+        f"{MAX_OUTPUT_CHARS + 1} * [0]",
+        "10 ** 2000000",
+        f"('a' * {MAX_OUTPUT_CHARS // 2 + 1}) + ('b' * {MAX_OUTPUT_CHARS // 2 + 1})",
+    ],
+)
+def test_operators_cannot_build_a_huge_value(expression: str) -> None:
+    # Checked before the value is built: 'a' * 10**12 would exhaust memory
+    # long before the output bound of render() could look at it.
+    with pytest.raises(TemplateError, match="too large"):
+        evaluate(expression, {})
+    with pytest.raises(TemplateError, match="too large"):
+        render("{{ " + expression + " }}", {})

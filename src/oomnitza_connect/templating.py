@@ -9,6 +9,7 @@ not defined is an error naming it, never an empty string.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -64,8 +65,46 @@ class _NamedStrictUndefined(jinja2.StrictUndefined):
     __len__ = _fail_with_undefined_error
 
 
+def _too_large(operator: str, left: Any, right: Any) -> bool:
+    """Tell, before computing it, whether ``left <operator> right`` would be too big."""
+    if operator == "*":
+        for sequence, count in ((left, right), (right, left)):
+            if isinstance(sequence, str | list | tuple) and isinstance(count, int):
+                return len(sequence) * count > MAX_OUTPUT_CHARS
+        return False
+    if operator == "+":
+        if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
+            return len(left) + len(right) > MAX_OUTPUT_CHARS
+        return False
+    # "**": the number of digits of an integer power.
+    if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
+        return right * math.log10(abs(left)) > MAX_OUTPUT_CHARS
+    return False
+
+
+class _BoundedEnvironment(ImmutableSandboxedEnvironment):
+    """A sandbox whose operators refuse to build values larger than the output bound.
+
+    ``'a' * 10**12`` or ``10 ** 10**10`` would exhaust memory or CPU before
+    the output could be measured, so they are checked before they run (this
+    also keeps Jinja from folding them at compile time).
+    """
+
+    intercepted_binops = frozenset({"*", "+", "**"})
+
+    def call_binop(
+        self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
+    ) -> Any:
+        if _too_large(operator, left, right):
+            raise TemplateError(
+                f"the result of '{operator}' would be too large "
+                f"(more than {MAX_OUTPUT_CHARS} characters or items)"
+            )
+        return super().call_binop(context, operator, left, right)
+
+
 def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+    env = _BoundedEnvironment(
         undefined=_NamedStrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
@@ -115,7 +154,9 @@ def render(template: str, variables: Mapping[str, Any]) -> str:
         raise UndefinedVariableError(exc.name, template=template) from None
     except SecurityError as exc:
         raise TemplateError(f"not allowed: {exc}", template=template) from None
-    except TemplateError:
+    except TemplateError as exc:
+        if exc.template is None:
+            raise TemplateError(str(exc), template=template) from None
         raise
     except Exception as exc:
         raise TemplateError(f"{exc.__class__.__name__}: {exc}", template=template) from None
@@ -131,6 +172,8 @@ def evaluate(expression: str, variables: Mapping[str, Any]) -> Any:
         raise UndefinedVariableError(exc.name, template=expression) from None
     except SecurityError as exc:
         raise TemplateError(f"not allowed: {exc}", template=expression) from None
+    except TemplateError as exc:
+        raise TemplateError(str(exc), template=expression) from None
     except Exception as exc:
         raise TemplateError(f"{exc.__class__.__name__}: {exc}", template=expression) from None
     if isinstance(value, jinja2.Undefined):
