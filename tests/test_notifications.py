@@ -159,3 +159,42 @@ def test_bad_port_names_the_variable():
         SmtpSettings.from_environment(
             {"OOMNITZA_CONNECT_SMTP_HOST": "h", "OOMNITZA_CONNECT_SMTP_PORT": "twenty-five"}
         )
+
+
+def test_password_is_never_sent_over_an_unencrypted_connection():
+    # smtplib logs in over plain SMTP when the server offers AUTH there; the
+    # password would cross the network in the clear.
+    from aiosmtpd.smtp import AuthResult
+
+    tried: list[object] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        tried.append(auth_data)
+        return AuthResult(success=True)
+
+    inbox = _Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        settings = SmtpSettings(
+            host="127.0.0.1",
+            port=port,
+            username="sync",
+            password=Secret("smtp-password-in-clear"),
+            sender="sync@example.test",
+        )
+        with pytest.raises(NotificationError, match="STARTTLS"):
+            notify_failure(_integration(), _session(SyncStatus.FAILED), smtp=settings)
+    finally:
+        controller.stop()
+    assert tried == []
+    assert inbox.messages == []

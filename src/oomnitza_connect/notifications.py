@@ -180,6 +180,13 @@ def _tls_context(settings: SmtpSettings) -> ssl.SSLContext:
 
 
 def _send(settings: SmtpSettings, message: EmailMessage, to: Sequence[str]) -> None:
+    if settings.password and not (settings.starttls or settings.implicit_tls):
+        # smtplib would log in over plain SMTP and send the password in the clear.
+        raise NotificationError(
+            f"refusing to send the SMTP password to {settings.host}:{settings.port} over an "
+            "unencrypted connection; set OOMNITZA_CONNECT_SMTP_STARTTLS=1 (STARTTLS) or "
+            "OOMNITZA_CONNECT_SMTP_SSL=1 (implicit TLS)"
+        )
     client: smtplib.SMTP
     if settings.implicit_tls:
         client = smtplib.SMTP_SSL(
