@@ -67,6 +67,17 @@ def test_a_setting_outside_its_choices(tmp_path):
         load_integration(path)
 
 
+def test_a_bad_schedule_fails_loading(tmp_path):
+    # validate and launch must refuse it, not only the scheduler later on
+    path = tmp_path / "i.toml"
+    path.write_text('schedule = "sometimes"\n' + write_integration(tmp_path).read_text())
+    with pytest.raises(ConfigurationError) as caught:
+        load_integration(path)
+    text = str(caught.value)
+    assert "key 'schedule': bad schedule 'sometimes'" in text
+    assert "daily at HH:MM" in text
+
+
 def test_mapping_problems_are_named_by_key(tmp_path):
     extra = """
 [[mapping]]

@@ -29,6 +29,7 @@ from .models import (
     VendorInfo,
 )
 from .plugins import vendor_info
+from .scheduling import parse_schedule
 from .templating import TemplateError, variables_of
 
 __all__ = [
@@ -139,6 +140,10 @@ def _problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]
     for index, contact in enumerate(settings.contacts):
         if "@" not in contact:
             problems.append(_Problem(f"contacts[{index}]", f"'{contact}' is not an email address"))
+    try:
+        parse_schedule(settings.schedule)
+    except ConfigurationError as exc:
+        problems.append(_Problem("schedule", f"bad schedule {settings.schedule!r}", exc.allowed))
     return problems
 
 
