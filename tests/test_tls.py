@@ -113,3 +113,26 @@ def test_ca_bundle_in_options_wins(https_emulator: tuple[DirectoryEmulator, Path
     cred = credential(emulator.base_url, ca_bundle="/nonexistent/ca.pem")
     with open_session(INFO, cred, {}, ClientOptions(ca_bundle=str(cert_file))) as session:
         assert "headers" in session.http.get_json("/echo")
+
+
+def test_ca_bundle_on_the_credential_reaches_a_plugin_that_builds_its_own_client(
+    tmp_path: Path,
+) -> None:
+    # The generic plugin (and every plugin rendered from the new-plugin
+    # template) builds its HttpClient from the options it is given, not
+    # through open_session, so the credential's private CA must be in them.
+    import attrs
+
+    from oomnitza_connect import get_connector
+    from oomnitza_connect.plugins import register_plugin
+    from oomnitza_connect.testing import generic
+
+    cert_file, key_file = self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    with register_plugin(generic), generic.GenericEmulator(ssl_context=context) as emulator:
+        cred = attrs.evolve(generic.credential_for(emulator), ca_bundle=str(cert_file))
+        connector = get_connector("generic")
+        options = ClientOptions(base_url=emulator.base_url, max_retries=0)
+        with connector.authenticate(cred, options=options) as session:
+            assert session.http.session.verify == str(cert_file)

@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from .errors import PluginError, PresetError
 from .http import ClientOptions, VendorSession
 from .models import Credential, FieldMapping, Preset, VendorInfo, VendorRecord
@@ -47,11 +49,15 @@ class Connector:
     ) -> VendorSession:
         """Open a session with the vendor and prove the credential works."""
         effective = self.effective_settings(settings)
+        options = options or ClientOptions(base_url=credential.base_url)
+        if options.ca_bundle is None and credential.ca_bundle:
+            # Plugins that build their own HttpClient see only the options.
+            options = attrs.evolve(options, ca_bundle=credential.ca_bundle)
         session = get_plugin_manager().hook.authenticate(
             vendor=self.name,
             credential=credential,
             settings=effective,
-            options=options or ClientOptions(base_url=credential.base_url),
+            options=options,
         )
         if session is None:
             raise PluginError(f"no plugin implements 'authenticate' for vendor '{self.name}'")
