@@ -48,6 +48,12 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
         assert isinstance(command, click.Group)
         command = command.commands[name]
     assert command.help, f"'{' '.join(path)}' has no help text"
+    bare = [
+        param.opts[0]
+        for param in command.params
+        if isinstance(param, click.Option) and not param.help and "--help" not in param.opts
+    ]
+    assert not bare, f"'{' '.join(path)}': options without help text: {bare}"
 
 
 def test_an_unknown_command_is_bad_usage() -> None:

@@ -196,8 +196,20 @@ def show_command(vendor: str, name: str, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Show the requests without sending anything.")
 @db_option
 @click.option("--override-path", metavar="TEMPLATE", help="Use this path template instead.")
-@click.option("--override-query", "query_items", multiple=True, metavar="KEY=VALUE")
-@click.option("--override-header", "header_items", multiple=True, metavar="NAME=VALUE")
+@click.option(
+    "--override-query",
+    "query_items",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Add or replace a query parameter (templates allowed); repeatable.",
+)
+@click.option(
+    "--override-header",
+    "header_items",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Add or replace a request header; repeatable.",
+)
 @click.option("--override-body", metavar="JSON", help="Use this JSON body instead ('null': none).")
 @click.option(
     "--map",
@@ -207,7 +219,13 @@ def show_command(vendor: str, name: str, as_json: bool) -> None:
     help="A response mapping used instead of the preset's defaults ('Title={{response.title}}').",
 )
 @click.option("--no-mapping", is_flag=True, help="Map nothing from the response.")
-@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--concurrency",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="With --where: how many calls are in flight at once.",
+)
 @click.option(
     "--progress/--no-progress",
     default=None,

@@ -71,7 +71,10 @@ def schedule_group() -> None:
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @db_option
 def schedule_show(files: tuple[Path, ...], db_path: Path | None) -> None:
-    """Show when each integration runs next."""
+    """Show when each integration runs next.
+
+    FILES default to the integrations launched into the store (`integrations launch`).
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -111,7 +114,10 @@ def schedule_show(files: tuple[Path, ...], db_path: Path | None) -> None:
 def schedule_run(
     files: tuple[Path, ...], db_path: Path | None, once: bool, poll_seconds: float
 ) -> None:
-    """Run every integration whose schedule is due; failures email the contacts."""
+    """Run every integration whose schedule is due; failures email the contacts.
+
+    FILES default to the integrations launched into the store (`integrations launch`).
+    """
     from ..api import run_sync
     from ..notifications import notify_failure
     from ..scheduling import parse_schedule, run_due

@@ -248,7 +248,12 @@ def mapping_suggest(vendor: str, as_json: bool) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--test-run", is_flag=True, help="Run everything but write no people.")
 @db_option
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Records per commit.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Records per commit (default: 2500).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the session as JSON.")
 def sync_command(
     file: Path, test_run: bool, db_path: Path | None, batch_size: int | None, as_json: bool
@@ -353,7 +358,13 @@ def sessions_group() -> None:
 @sessions_group.command("list")
 @db_option
 @click.option("--integration", default=None, help="Only this integration's sessions.")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Show at most this many sessions.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def sessions_list(db_path: Path | None, integration: str | None, limit: int, as_json: bool) -> None:
     """List sync sessions, newest first."""
@@ -440,6 +451,7 @@ def sessions_show(session_id: str, db_path: Path | None, payload: bool, as_json:
     type=click.Choice(["table", "json", "csv"]),
     default="table",
     show_default=True,
+    help="json streams one person at a time; csv has a column per field.",
 )
 @db_option
 def people_command(vendor: str | None, output_format: str, db_path: Path | None) -> None:
