@@ -189,3 +189,16 @@ def test_unknown_vendor_exits_2(acme):
     result = invoke("mapping", "suggest", "nosuchvendor")
     assert result.exit_code == 2
     assert "acme" in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("people",), ("sessions", "list"), ("sessions", "show", "abc"), ("integrations", "list")],
+    ids=" ".join,
+)
+def test_reading_a_store_that_does_not_exist_is_bad_usage(acme, tmp_path, command):
+    missing = tmp_path / "typo.db"
+    result = invoke(*command, "--db", missing)
+    assert result.exit_code == 2, result.output
+    assert f"there is no store at '{missing}'" in result.output
+    assert not missing.exists()

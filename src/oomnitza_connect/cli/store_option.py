@@ -32,9 +32,18 @@ def db_option(func: F) -> F:
     )(func)
 
 
-def open_store(db_path: Path | None) -> SQLiteStore:
-    """Open the store at *db_path*, or the default one that ``sync`` uses."""
+def open_store(db_path: Path | None, *, must_exist: bool = False) -> SQLiteStore:
+    """Open the store at *db_path*, or the default one that ``sync`` uses.
+
+    With *must_exist* (commands that only read), a ``--db`` file that does not
+    exist is bad usage rather than a new, empty store: it is almost always a typo.
+    """
     from ..store.sqlite import SQLiteStore
     from ..sync import default_db_path
 
+    if must_exist and db_path is not None and not db_path.exists():
+        raise click.BadParameter(
+            f"there is no store at '{db_path}' (a sync creates one; check the path)",
+            param_hint="'--db'",
+        )
     return SQLiteStore(db_path or default_db_path())

@@ -181,7 +181,7 @@ def integrations_launch(file: Path, db_path: Path | None, no_run: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def integrations_list(db_path: Path | None, as_json: bool) -> None:
     """List the integrations the store knows (launched ones are active)."""
-    with open_store(db_path) as store:
+    with open_store(db_path, must_exist=True) as store:
         entries = store.list_integrations()
     if as_json:
         click.echo(_dump([attrs.asdict(e) for e in entries]))
@@ -368,7 +368,7 @@ def sessions_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def sessions_list(db_path: Path | None, integration: str | None, limit: int, as_json: bool) -> None:
     """List sync sessions, newest first."""
-    with open_store(db_path) as store:
+    with open_store(db_path, must_exist=True) as store:
         sessions = store.list_sessions(integration=integration, limit=limit)
     if as_json:
         rows = [_session_dict(s) for s in sessions]
@@ -410,7 +410,7 @@ def sessions_list(db_path: Path | None, integration: str | None, limit: int, as_
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def sessions_show(session_id: str, db_path: Path | None, payload: bool, as_json: bool) -> None:
     """Show one session (an id or a unique prefix of one) with its errors."""
-    with open_store(db_path) as store:
+    with open_store(db_path, must_exist=True) as store:
         matches = [s.id for s in store.list_sessions(limit=None) if s.id.startswith(session_id)]
         if len(matches) != 1:
             found = "no session" if not matches else f"{len(matches)} sessions"
@@ -456,7 +456,7 @@ def sessions_show(session_id: str, db_path: Path | None, payload: bool, as_json:
 @db_option
 def people_command(vendor: str | None, output_format: str, db_path: Path | None) -> None:
     """List the people in the store."""
-    with open_store(db_path) as store:
+    with open_store(db_path, must_exist=True) as store:
         columns = ["id", *STANDARD_PERSON_FIELDS, *(f.label for f in store.custom_fields())]
         columns.append("vanished_from")
         people = store.iter_people(vendor=vendor)
