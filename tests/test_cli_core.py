@@ -146,6 +146,17 @@ def test_plugins_as_text_shows_each_plugin() -> None:
     assert "presets:    3" in result.output
 
 
+def test_plugins_with_none_loaded_names_the_selection_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OOMNITZA_CONNECT_PLUGINS", "acme")
+    result = CliRunner().invoke(main, ["plugins"])
+    assert result.exit_code == EXIT_OK
+    assert "No plugins are loaded: $OOMNITZA_CONNECT_PLUGINS='acme' may leave them out." in (
+        result.output
+    )
+
+
 def test_plugins_with_none_installed_says_so() -> None:
     result = CliRunner().invoke(main, ["plugins"])
     assert result.exit_code == EXIT_OK

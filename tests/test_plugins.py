@@ -110,6 +110,17 @@ def test_unknown_vendor_lists_the_installed_ones(two_vendors: None) -> None:
     assert str(caught.value) == "no connector named 'slak' is installed (installed: generic, hr)"
 
 
+def test_unknown_vendor_names_the_plugin_selection_that_may_hide_it(
+    two_vendors: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OOMNITZA_CONNECT_BLOCK_PLUGINS", "slack")
+    with pytest.raises(UnknownVendorError) as caught:
+        get_connector("slack")
+    assert str(caught.value).endswith(
+        "(installed: generic, hr); $OOMNITZA_CONNECT_BLOCK_PLUGINS='slack' may leave it out"
+    )
+
+
 def test_registration_ends_with_the_with_block() -> None:
     with register_plugin(generic):
         assert "generic" in vendor_infos()

@@ -76,11 +76,12 @@ class PluginError(OomnitzaConnectError):
 class UnknownVendorError(PluginError):
     """No installed plugin provides the requested vendor."""
 
-    def __init__(self, vendor: str, installed: Sequence[str]) -> None:
+    def __init__(self, vendor: str, installed: Sequence[str], *, hint: str | None = None) -> None:
         self.vendor = vendor
         self.installed = tuple(installed)
         listing = ", ".join(sorted(installed)) or "none"
-        super().__init__(f"no connector named '{vendor}' is installed (installed: {listing})")
+        message = f"no connector named '{vendor}' is installed (installed: {listing})"
+        super().__init__(f"{message}; {hint}" if hint else message)
 
 
 class AuthenticationError(OomnitzaConnectError):

@@ -52,6 +52,7 @@ __all__ = [
     "failed_plugins",
     "get_plugin_manager",
     "loaded_distributions",
+    "plugin_selection_hint",
     "register_plugin",
     "reset_plugin_manager",
     "vendor_info",
@@ -325,7 +326,15 @@ def vendor_info(name: str) -> VendorInfo:
     try:
         return vendors[name]
     except KeyError:
-        raise UnknownVendorError(name, list(vendors)) from None
+        raise UnknownVendorError(name, list(vendors), hint=plugin_selection_hint()) from None
+
+
+def plugin_selection_hint() -> str | None:
+    """Say which plugin-selection variables are set, since they may hide a vendor."""
+    chosen = [f"${env}={os.environ[env]!r}" for env in (ALLOW_ENV, BLOCK_ENV) if env in os.environ]
+    if not chosen:
+        return None
+    return f"{' and '.join(chosen)} may leave it out"
 
 
 def _invalidate() -> None:

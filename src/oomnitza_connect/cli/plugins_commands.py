@@ -10,7 +10,7 @@ import attrs
 import click
 from rich.console import Console
 
-from ..plugins import describe_plugins, failed_plugins
+from ..plugins import describe_plugins, failed_plugins, plugin_selection_hint
 from ..scaffold import render_plugin
 
 
@@ -44,7 +44,11 @@ def plugins_command(as_json: bool, include_builtin: bool) -> None:
         return
     console = Console(highlight=False)
     if not described:
-        console.print("No plugins are installed (try: pip install oomnitza-connect-slack).")
+        hint = plugin_selection_hint()
+        if hint:
+            console.print(f"No plugins are loaded: {hint.replace(' it ', ' them ')}.")
+        else:
+            console.print("No plugins are installed (try: pip install oomnitza-connect-slack).")
     # A block per plugin rather than a table: hook lists are long and terminals narrow.
     for plugin in described:
         origin = (
