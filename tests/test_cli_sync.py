@@ -107,6 +107,15 @@ def test_sync_test_run_then_real_run_then_sessions_and_people(tmp_path, acme):
     text = invoke("sessions", "show", listed[0]["id"], "--db", db).output
     assert "12 created" in text
 
+    # The empty prefix matches both sessions: say so and ask for more of the id.
+    ambiguous = invoke("sessions", "show", "", "--db", db)
+    assert ambiguous.exit_code == 2
+    assert "2 sessions have ids starting with ''" in ambiguous.output
+    assert "give more of the id" in ambiguous.output
+    unknown = invoke("sessions", "show", "zzz", "--db", db)
+    assert unknown.exit_code == 2
+    assert "no session with id 'zzz' (see `oomnitza-connect sessions list`)" in unknown.output
+
     people = json.loads(invoke("people", "--format", "json", "--db", db).output)
     assert len(people) == 12
     assert people[0]["username"] == "user1"

@@ -412,9 +412,16 @@ def sessions_show(session_id: str, db_path: Path | None, payload: bool, as_json:
     """Show one session (an id or a unique prefix of one) with its errors."""
     with open_store(db_path, must_exist=True) as store:
         matches = [s.id for s in store.list_sessions(limit=None) if s.id.startswith(session_id)]
-        if len(matches) != 1:
-            found = "no session" if not matches else f"{len(matches)} sessions"
-            raise ConfigurationError(f"{found} with id '{session_id}'")
+        if not matches:
+            raise ConfigurationError(
+                f"no session with id '{session_id}' (see `oomnitza-connect sessions list`)"
+            )
+        if len(matches) > 1:
+            raise ConfigurationError(
+                f"{len(matches)} sessions have ids starting with '{session_id}' "
+                f"({', '.join(sorted(matches)[:5])}{', …' if len(matches) > 5 else ''}); "
+                "give more of the id"
+            )
         session = store.get_session(matches[0], with_payload=payload)
     assert session is not None
     if as_json:
