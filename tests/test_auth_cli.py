@@ -273,3 +273,30 @@ def test_auth_login_rejects_other_kinds(runner: CliRunner, monkeypatch: pytest.M
     result = runner.invoke(main, ["auth", "login", "k"])
     assert result.exit_code == 2
     assert "needs an oauth2_authorization_code credential" in result.output
+
+
+def test_auth_login_without_oauth_urls_says_how_to_add_them(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("S", TOKEN)
+    added = runner.invoke(
+        main,
+        [
+            "credentials",
+            "add",
+            "wx",
+            "--vendor",
+            "webex",
+            "--kind",
+            "oauth2_authorization_code",
+            "--client-id",
+            "cid",
+            "--client-secret-env",
+            "S",
+        ],
+    )
+    assert added.exit_code == 0, added.output
+    result = runner.invoke(main, ["auth", "login", "wx", "--no-browser"])
+    assert result.exit_code == 2
+    assert "needs token_url and authorize_url" in result.output
+    assert "--token-url URL --authorize-url URL --force" in result.output

@@ -413,7 +413,9 @@ def login_command(
     if not token_url or not authorize_url:
         raise ConfigurationError(
             f"credential '{credential_name}' needs token_url and authorize_url "
-            "(neither the credential nor an installed plugin gives them)",
+            "(neither the credential nor an installed plugin gives them); install the "
+            f"{credential.vendor} plugin, or add them with 'oomnitza-connect credentials add "
+            f"{credential_name} ... --token-url URL --authorize-url URL --force'",
             key_path="authorize_url" if token_url else "token_url",
         )
     options = ClientOptions(ca_bundle=credential.ca_bundle)
