@@ -165,3 +165,16 @@ def test_plugins_with_none_installed_says_so() -> None:
         "plugins": [],
         "failed": [],
     }
+
+
+def test_the_emulator_on_a_port_in_use_is_bad_usage() -> None:
+    import socket
+
+    with socket.socket() as taken, register_plugin(generic):
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["emulator", "generic", "--port", str(port)])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "Traceback" not in result.output

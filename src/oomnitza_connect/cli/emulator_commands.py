@@ -54,7 +54,14 @@ def emulator_command(vendor: str, users: int, port: int, seed: int, token: str |
             f"the '{vendor}' plugin's create_emulator returned {type(emulator).__name__}, "
             "not an Emulator"
         )
-    emulator.start()
+    try:
+        emulator.start()
+    except OSError as exc:
+        raise click.BadParameter(
+            f"cannot listen on 127.0.0.1:{port} ({exc.strerror or exc}); choose another "
+            "port, or 0 for a free one",
+            param_hint="'--port'",
+        ) from None
     try:
         _describe(vendor, emulator, users)
         while True:
