@@ -211,3 +211,12 @@ def test_reading_a_store_that_does_not_exist_is_bad_usage(acme, tmp_path, comman
     assert result.exit_code == 2, result.output
     assert f"there is no store at '{missing}'" in result.output
     assert not missing.exists()
+
+
+def test_a_db_that_is_not_a_store_is_bad_configuration(acme, tmp_path):
+    path = write_integration(tmp_path, base_url=acme.base_url)
+    for command in (("people",), ("sync", path)):
+        result = invoke(*command, "--db", path)
+        assert result.exit_code == 2, result.output
+        assert "file is not a database" in result.output
+        assert "check --db" in result.output

@@ -338,3 +338,10 @@ def test_the_file_is_in_wal_mode(tmp_path):
     SQLiteStore(tmp_path / "w.db").close()
     mode = sqlite3.connect(tmp_path / "w.db").execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
+
+
+def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path):
+    path = tmp_path / "slack.toml"
+    path.write_text('name = "not a database"\n' * 100)
+    with pytest.raises(StoreError, match=r"cannot open the store at .*slack\.toml: file is not a"):
+        SQLiteStore(path)

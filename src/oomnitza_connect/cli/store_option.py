@@ -46,4 +46,12 @@ def open_store(db_path: Path | None, *, must_exist: bool = False) -> SQLiteStore
             f"there is no store at '{db_path}' (a sync creates one; check the path)",
             param_hint="'--db'",
         )
-    return SQLiteStore(db_path or default_db_path())
+    from ..errors import ConfigurationError, StoreError
+
+    path = db_path or default_db_path()
+    try:
+        return SQLiteStore(path)
+    except StoreError as exc:
+        # A path that cannot be a store is bad configuration: name the knobs that set it.
+        where = "--db" if db_path is not None else "$OOMNITZA_CONNECT_DB / $OOMNITZA_CONNECT_HOME"
+        raise ConfigurationError(f"{exc}; check {where}") from None

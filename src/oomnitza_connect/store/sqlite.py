@@ -250,7 +250,17 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
         self._lock = threading.RLock()
-        self._db.execute("PRAGMA journal_mode=WAL")
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as exc:
+            # The first statement that reads the file: a file that is not a
+            # database (a mistyped --db) fails here. A busy database is not that.
+            if isinstance(exc, sqlite3.OperationalError):
+                raise
+            self._db.close()
+            raise StoreError(
+                f"cannot open the store at {self.path}: {exc} (is it an oomnitza-connect store?)"
+            ) from None
         # NORMAL keeps WAL commits durable against a process crash, which is
         # what an interrupted sync needs, at a fraction of FULL's fsyncs.
         self._db.execute("PRAGMA synchronous=NORMAL")
