@@ -197,6 +197,7 @@ def test_bad_usage_exits_2(acme: AcmeEmulator, db: Path) -> None:
     assert bad_var.exit_code == 2
     bad_body = run("Get User Details", "--credential", "acme-test", "--override-body", "{")
     assert bad_body.exit_code == 2
+    assert "Invalid value for --override-body: '{' is not valid JSON" in bad_body.output
 
 
 def test_override_path_to_another_host_exits_2(acme: AcmeEmulator, db: Path) -> None:

@@ -270,8 +270,10 @@ def run_command(
     if override_body is not None:
         try:
             body = json.loads(override_body)
-        except ValueError:
-            raise click.BadParameter("is not valid JSON", param_hint="--override-body") from None
+        except ValueError as exc:
+            raise click.BadParameter(
+                f"{override_body!r} is not valid JSON ({exc})", param_hint="--override-body"
+            ) from None
     overrides = PresetOverrides(
         path=override_path,
         query=_pairs(query_items, "--override-query"),
