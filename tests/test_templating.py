@@ -51,6 +51,25 @@ def test_an_undefined_variable_is_an_error_naming_it(call: object, template: str
     assert str(caught.value).startswith("variable 'name' is not defined in template ")
 
 
+@pytest.mark.parametrize(
+    ("call", "template", "variables", "message"),
+    [
+        (evaluate, "email.endswith('@x.com')", {"email": None}, "None has no attribute or key"),
+        (evaluate, "profile.title", {"profile": {}}, "a dict value has no attribute or key"),
+        (render_value, "{{ response.user.id }}", {"response": {}}, "a dict value has no"),
+    ],
+)
+def test_a_missing_attribute_names_the_value_not_a_variable(
+    call: object, template: str, variables: dict[str, object], message: str
+) -> None:
+    # A filter such as email.endswith(...) on a record without an email used
+    # to fail with "variable 'endswith' is not defined".
+    with pytest.raises(UndefinedVariableError) as caught:
+        call(template, variables)  # type: ignore[operator]
+    assert str(caught.value).startswith(message)
+    assert "variable" not in str(caught.value)
+
+
 def test_a_missing_attribute_of_a_given_variable_is_not_silently_empty() -> None:
     with pytest.raises(TemplateError):
         render("{{ user.nickname }}", {"user": {}})

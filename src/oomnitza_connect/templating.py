@@ -45,18 +45,36 @@ class TemplateError(OomnitzaConnectError):
 
 
 class UndefinedVariableError(TemplateError):
-    """A template used a variable that was not given."""
+    """A template used a variable that was not given.
 
-    def __init__(self, name: str, *, template: str | None = None) -> None:
+    ``owner`` is set when *name* is an attribute or key looked up on a value
+    that has none (``email.endswith`` with ``email`` None): the message then
+    names that value's type instead of calling *name* a variable.
+    """
+
+    def __init__(self, name: str, *, template: str | None = None, owner: str | None = None) -> None:
         self.name = name
-        super().__init__(f"variable '{name}' is not defined", template=template)
+        self.owner = owner
+        if owner is None:
+            message = f"variable '{name}' is not defined"
+        else:
+            message = f"{owner} has no attribute or key '{name}'"
+        super().__init__(message, template=template)
+
+
+def _owner_of(undefined: jinja2.Undefined) -> str | None:
+    """Describe the value an undefined attribute was looked up on, if any."""
+    owner = undefined._undefined_obj
+    if owner is jinja2.utils.missing:
+        return None
+    return "None" if owner is None else f"a {type(owner).__name__} value"
 
 
 class _NamedStrictUndefined(jinja2.StrictUndefined):
     """StrictUndefined that raises our error, naming the missing variable."""
 
     def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise UndefinedVariableError(str(self._undefined_name or "?"))
+        raise UndefinedVariableError(str(self._undefined_name or "?"), owner=_owner_of(self))
 
     __str__ = _fail_with_undefined_error
     __iter__ = _fail_with_undefined_error
@@ -151,7 +169,7 @@ def render(template: str, variables: Mapping[str, Any]) -> str:
                 )
             pieces.append(piece)
     except UndefinedVariableError as exc:
-        raise UndefinedVariableError(exc.name, template=template) from None
+        raise UndefinedVariableError(exc.name, template=template, owner=exc.owner) from None
     except SecurityError as exc:
         raise TemplateError(f"not allowed: {exc}", template=template) from None
     except TemplateError as exc:
@@ -169,7 +187,7 @@ def evaluate(expression: str, variables: Mapping[str, Any]) -> Any:
     try:
         value = compiled(**dict(variables))
     except UndefinedVariableError as exc:
-        raise UndefinedVariableError(exc.name, template=expression) from None
+        raise UndefinedVariableError(exc.name, template=expression, owner=exc.owner) from None
     except SecurityError as exc:
         raise TemplateError(f"not allowed: {exc}", template=expression) from None
     except TemplateError as exc:
@@ -177,7 +195,9 @@ def evaluate(expression: str, variables: Mapping[str, Any]) -> Any:
     except Exception as exc:
         raise TemplateError(f"{exc.__class__.__name__}: {exc}", template=expression) from None
     if isinstance(value, jinja2.Undefined):
-        raise UndefinedVariableError(value._undefined_name or "?", template=expression)
+        raise UndefinedVariableError(
+            value._undefined_name or "?", template=expression, owner=_owner_of(value)
+        )
     return value
 
 
