@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from oomnitza_connect import PluginError, get_connector, list_connectors
+from oomnitza_connect import PluginError, UnknownVendorError, get_connector, list_connectors
 from oomnitza_connect import plugins as plugin_system
 
 VENDOR_MODULE = """
@@ -205,3 +205,32 @@ def test_the_plugins_command_shows_installed_and_failed_plugins(install: Install
         "Plugin 'broken' from distribution 'oomnitza-connect-broken' failed to load: "
         "RuntimeError: boom" in text.stderr
     )
+
+
+def test_an_unknown_vendor_names_the_plugins_that_failed_to_load(install: Install) -> None:
+    install("oomnitza-connect-broken", "broken", "broken_plugin", "raise RuntimeError('boom')\n")
+    with pytest.warns(RuntimeWarning):
+        plugin_system.get_plugin_manager()
+    with pytest.raises(UnknownVendorError) as caught:
+        get_connector("broken")
+    assert (
+        "plugins that failed to load: 'broken' (oomnitza-connect-broken: RuntimeError: boom)"
+        in str(caught.value)
+    )
+
+
+def test_the_plugins_command_with_only_a_failed_plugin_does_not_say_none_are_installed(
+    install: Install, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from oomnitza_connect.cli import main
+
+    install("oomnitza-connect-broken", "broken", "broken_plugin", "raise RuntimeError('boom')\n")
+    monkeypatch.delenv(plugin_system.BLOCK_ENV)
+    monkeypatch.setenv(plugin_system.ALLOW_ENV, "broken")
+    with pytest.warns(RuntimeWarning):
+        result = CliRunner().invoke(main, ["plugins"])
+    assert result.exit_code == 0, result.output
+    assert "No plugins are" not in result.stdout  # neither "installed" nor "loaded"
+    assert "Plugin 'broken' from distribution 'oomnitza-connect-broken' failed" in result.stderr

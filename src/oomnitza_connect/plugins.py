@@ -326,7 +326,17 @@ def vendor_info(name: str) -> VendorInfo:
     try:
         return vendors[name]
     except KeyError:
-        raise UnknownVendorError(name, list(vendors), hint=plugin_selection_hint()) from None
+        hints = [plugin_selection_hint(), _failures_hint()]
+        hint = "; ".join(h for h in hints if h) or None
+        raise UnknownVendorError(name, list(vendors), hint=hint) from None
+
+
+def _failures_hint() -> str | None:
+    """Name the plugins that failed to load: the vendor asked for may be one of them."""
+    if not _failures:
+        return None
+    listed = ", ".join(f"'{f.name}' ({f.distribution}: {f.error})" for f in _failures)
+    return f"plugins that failed to load: {listed}"
 
 
 def plugin_selection_hint() -> str | None:

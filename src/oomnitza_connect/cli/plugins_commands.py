@@ -43,7 +43,7 @@ def plugins_command(as_json: bool, include_builtin: bool) -> None:
         click.echo(json.dumps(payload, indent=2))
         return
     console = Console(highlight=False)
-    if not described:
+    if not described and not failed:
         hint = plugin_selection_hint()
         if hint:
             console.print(f"No plugins are loaded: {hint.replace(' it ', ' them ')}.")
