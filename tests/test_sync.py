@@ -308,6 +308,28 @@ def test_read_ahead_stops_its_thread_when_the_consumer_stops():
     assert len(produced) < 100
 
 
+def test_no_batch_is_written_after_one_failed(settings, store, acme, monkeypatch):
+    # The failing batch takes its time, so the next one is already queued for
+    # the writer thread: it must not be written (this made the test below flaky).
+    import time
+
+    calls = []
+    original = store.apply_batch
+
+    def slow_failure(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            time.sleep(0.5)
+            raise StoreError("the disk is full")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(store, "apply_batch", slow_failure)
+    session = sync(settings, store, acme)
+    assert session.status == SyncStatus.FAILED
+    assert store.count_people() == 10
+    assert session.counts.created == 10
+
+
 def test_a_store_failure_mid_run_fails_the_session(settings, store, acme, monkeypatch):
     calls = []
     original = store.apply_batch

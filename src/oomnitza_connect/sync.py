@@ -376,12 +376,25 @@ class _Run:
         # batches wait for it, so memory stays flat.
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oomnitza-connect-writer")
         in_flight: deque[tuple[Future[BatchOutcome], int]] = deque()
+        # Once a batch fails, the batches queued behind it are not written: the
+        # run ends at the first failed batch, whatever the threads' timing.
+        write_failed = threading.Event()
+
+        def write(*args: Any, **kwargs: Any) -> BatchOutcome:
+            if write_failed.is_set():
+                raise RuntimeError("an earlier batch failed")
+            try:
+                return self.store.apply_batch(*args, **kwargs)
+            except BaseException:
+                write_failed.set()
+                raise
+
         try:
             for batch in self.mapped_batches(records):
                 while len(in_flight) >= _WAITING_BATCHES:
                     self.collect(session_id, *in_flight.popleft())
                 future = writer.submit(
-                    self.store.apply_batch,
+                    write,
                     session_id,
                     self.plan,
                     batch.mapped,
