@@ -50,6 +50,7 @@ from .errors import (
 )
 from .models import Credential, RateBudget, VendorInfo
 from .ratelimit import RequestPacer
+from .redaction import install_log_redaction
 
 if TYPE_CHECKING:
     from .credentials import CredentialStore
@@ -247,6 +248,9 @@ class HttpClient:
         default_headers: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        # Scripts may build a client without ever loading the plugin manager or
+        # the CLI; the log scrubbing must hold for them too (it is idempotent).
+        install_log_redaction()
         self.vendor = vendor
         self.options = options or ClientOptions()
         self.base_url = (self.options.base_url or base_url).rstrip("/") + "/"
