@@ -122,3 +122,6 @@ def test_a_failed_run_emails_the_contacts_and_exits_1(tmp_path, acme, monkeypatc
     assert recipients == ["it@example.com"]
     assert "Sync of 'acme-main' failed" in message["Subject"]
     assert wrong not in message.get_payload()
+    # The email's command finds the session in the store the scheduler used.
+    text = message.get_payload(decode=True).decode().replace("\r\n", "\n")
+    assert f"--db {tmp_path / 'store.db'}" in text

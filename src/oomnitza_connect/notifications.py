@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import smtplib
 import ssl
 from collections.abc import Mapping, Sequence
@@ -95,9 +96,17 @@ def should_notify(session: SyncSession) -> bool:
 
 
 def build_failure_message(
-    integration: IntegrationSettings, session: SyncSession, *, sender: str
+    integration: IntegrationSettings,
+    session: SyncSession,
+    *,
+    sender: str,
+    store_path: str | None = None,
 ) -> EmailMessage:
-    """Compose the email telling *integration*'s contacts what went wrong."""
+    """Compose the email telling *integration*'s contacts what went wrong.
+
+    :param store_path: the store the session is in, when it is not the default
+        one, so that the "sessions show" command in the email finds it.
+    """
     outcome = "failed" if session.status is SyncStatus.FAILED else "completed with errors"
     message = EmailMessage()
     message["Subject"] = f"[oomnitza-connect] Sync of '{integration.name}' {outcome}"
@@ -126,7 +135,8 @@ def build_failure_message(
         hidden = len(session.errors) - MAX_ERRORS_IN_MESSAGE
         if hidden > 0:
             lines.append(f"  … and {hidden} more")
-    lines += ["", f"Details: oomnitza-connect sessions show {session.id}"]
+    where = f" --db {shlex.quote(store_path)}" if store_path else ""
+    lines += ["", f"Details: oomnitza-connect sessions show {session.id}{where}"]
     # The body quotes vendor error text; scrub anything secret that slipped in.
     message.set_content(redact("\n".join(lines)) + "\n")
     return message
@@ -138,6 +148,7 @@ def notify_failure(
     *,
     smtp: SmtpSettings | None = None,
     recipients: Sequence[str] | None = None,
+    store_path: str | None = None,
 ) -> bool:
     """Email the integration's contacts if *session* failed.
 
@@ -145,6 +156,8 @@ def notify_failure(
     send (the run succeeded, it was a test run, no contacts, or no SMTP host
     configured: that last case is logged as a warning).
 
+    :param store_path: the store holding *session*, named in the email's
+        ``sessions show`` command when it is not the default one.
     :raises NotificationError: the SMTP server refused or could not be reached.
     """
     if not should_notify(session):
@@ -161,7 +174,9 @@ def notify_failure(
             integration.name,
         )
         return False
-    message = build_failure_message(integration, session, sender=settings.sender)
+    message = build_failure_message(
+        integration, session, sender=settings.sender, store_path=store_path
+    )
     message.replace_header("To", ", ".join(to))
     try:
         _send(settings, message, to)

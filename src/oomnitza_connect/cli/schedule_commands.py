@@ -144,7 +144,7 @@ def schedule_run(
             if session.status.value != "succeeded":
                 failures.append(name)
             try:
-                notify_failure(settings, session)
+                notify_failure(settings, session, store_path=str(db_path) if db_path else None)
             except OomnitzaConnectError as exc:
                 log.error("%s", exc)
 
