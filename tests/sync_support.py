@@ -11,6 +11,8 @@ Run as a script it performs one sync (used by the kill -9 test):
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -31,6 +33,7 @@ from oomnitza_connect.models import (
     VendorInfo,
     VendorRecord,
 )
+from oomnitza_connect.plugins import register_plugin
 from oomnitza_connect.testing.emulator import Emulator, EmulatorRequest, EmulatorResponse, route
 
 VENDOR = "acme"
@@ -258,3 +261,26 @@ def _main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(_main(sys.argv))
+
+
+@contextlib.contextmanager
+def acme_for_the_cli(
+    home: Path, monkeypatch: Any, *, users: int, per_page: int
+) -> Iterator[AcmeEmulator]:
+    """Register acme, serve it, and store its credential where the CLI looks it up.
+
+    The home directory and the credential are set through *monkeypatch*, so
+    they are undone after the test.
+    """
+    monkeypatch.setenv("OOMNITZA_CONNECT_HOME", str(home))
+    monkeypatch.delenv("OOMNITZA_CONNECT_DB", raising=False)
+    monkeypatch.delenv("OOMNITZA_CONNECT_SMTP_HOST", raising=False)
+    with (
+        register_plugin(AcmePlugin(per_page=per_page), name="acme-test"),
+        AcmeEmulator(users=users) as emulator,
+    ):
+        monkeypatch.setenv(
+            "OOMNITZA_CONNECT_CREDENTIAL_ACME",
+            json.dumps({"vendor": "acme", "kind": "api_key", "token": TOKEN}),
+        )
+        yield emulator

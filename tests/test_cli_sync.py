@@ -8,25 +8,15 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from sync_support import TOKEN, AcmeEmulator, AcmePlugin, write_integration
+from sync_support import acme_for_the_cli, write_integration
 
 from oomnitza_connect.cli import main
-from oomnitza_connect.plugins import register_plugin
 from oomnitza_connect.store.sqlite import SQLiteStore
 
 
 @pytest.fixture
 def acme(tmp_path, monkeypatch):
-    monkeypatch.setenv("OOMNITZA_CONNECT_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("OOMNITZA_CONNECT_DB", raising=False)
-    with (
-        register_plugin(AcmePlugin(per_page=10), name="acme-test"),
-        AcmeEmulator(users=12) as emulator,
-    ):
-        monkeypatch.setenv(
-            "OOMNITZA_CONNECT_CREDENTIAL_ACME",
-            json.dumps({"vendor": "acme", "kind": "api_key", "token": TOKEN}),
-        )
+    with acme_for_the_cli(tmp_path / "home", monkeypatch, users=12, per_page=10) as emulator:
         yield emulator
 
 
