@@ -124,7 +124,7 @@ def _credential(vendor: str) -> Any:
 
 
 def _options() -> Any:
-    from oomnitza_connect.http import ClientOptions
+    from oomnitza_connect.transport.http import ClientOptions
 
     return ClientOptions(pace_requests=False)
 
@@ -141,7 +141,7 @@ def _phase(phase: str, vendor: str, db: str, batch_size: int) -> dict[str, Any]:
     result: dict[str, Any] = {"phase": phase}
     # Import before the clock starts: module loading is not sync work.
     from oomnitza_connect.store.sqlite import SQLiteStore
-    from oomnitza_connect.sync import run_sync
+    from oomnitza_connect.sync.engine import run_sync
 
     started = time.perf_counter()
     cpu_started = time.process_time()

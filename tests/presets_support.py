@@ -21,7 +21,6 @@ import attrs
 import requests
 
 from oomnitza_connect.hookspecs import hookimpl
-from oomnitza_connect.http import ClientOptions, HttpClient, VendorErrorInfo, VendorSession
 from oomnitza_connect.models import (
     AuthKind,
     Credential,
@@ -39,6 +38,12 @@ from oomnitza_connect.testing.emulator import (
     EmulatorRequest,
     EmulatorResponse,
     route,
+)
+from oomnitza_connect.transport.http import (
+    ClientOptions,
+    HttpClient,
+    VendorErrorInfo,
+    VendorSession,
 )
 
 ACME_TOKEN = "acme-token-0123456789-secret"

@@ -22,7 +22,6 @@ from typing import Any
 
 from oomnitza_connect.errors import AuthenticationError, VendorAPIError
 from oomnitza_connect.hookspecs import hookimpl
-from oomnitza_connect.http import ClientOptions, VendorSession, open_session
 from oomnitza_connect.models import (
     AuthKind,
     Credential,
@@ -35,6 +34,7 @@ from oomnitza_connect.models import (
 )
 from oomnitza_connect.plugins import register_plugin
 from oomnitza_connect.testing.emulator import Emulator, EmulatorRequest, EmulatorResponse, route
+from oomnitza_connect.transport.http import ClientOptions, VendorSession, open_session
 
 VENDOR = "acme"
 TOKEN = "acme-test-token-1234"
@@ -240,10 +240,10 @@ def recent(minutes: int) -> datetime:
 
 def _main(argv: list[str]) -> int:
     """Run one sync in this process (the kill -9 test's child)."""
-    from oomnitza_connect.integrations import load_integration
     from oomnitza_connect.plugins import register_plugin
     from oomnitza_connect.store.sqlite import SQLiteStore
-    from oomnitza_connect.sync import run_sync
+    from oomnitza_connect.sync.engine import run_sync
+    from oomnitza_connect.sync.integrations import load_integration
 
     db, base_url, integration_file, batch_size = argv[1], argv[2], argv[3], int(argv[4])
     with register_plugin(AcmePlugin(per_page=20), name="acme-test"):

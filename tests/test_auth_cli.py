@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from http_support import DirectoryEmulator
 
+from oomnitza_connect.auth.credentials import CredentialStore
 from oomnitza_connect.cli import main
-from oomnitza_connect.credentials import CredentialStore
 from oomnitza_connect.plugins import register_plugin
 from oomnitza_connect.testing import generic
 

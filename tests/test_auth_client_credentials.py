@@ -16,16 +16,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from http_support import DirectoryEmulator, Recorder
 
-from oomnitza_connect.auth import (
+from oomnitza_connect.auth.oauth import (
     ClientCredentialsAuth,
     build_client_assertion,
     load_private_key,
     resolve_oauth_urls,
 )
 from oomnitza_connect.errors import AuthenticationError, ConfigurationError
-from oomnitza_connect.http import ClientOptions, open_session
 from oomnitza_connect.models import AuthKind, ClientAuthMethod, Credential, VendorInfo
 from oomnitza_connect.redaction import Secret
+from oomnitza_connect.transport.http import ClientOptions, open_session
 
 INFO = VendorInfo(
     name="directory",

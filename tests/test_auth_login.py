@@ -11,17 +11,17 @@ import pytest
 import requests
 from http_support import DirectoryEmulator
 
-from oomnitza_connect.auth import (
+from oomnitza_connect.auth.credentials import CredentialStore
+from oomnitza_connect.auth.oauth import (
     AuthorizationRequest,
     complete_authorization,
     login_with_loopback,
     start_authorization,
 )
-from oomnitza_connect.credentials import CredentialStore
 from oomnitza_connect.errors import AuthenticationError
-from oomnitza_connect.http import ClientOptions, open_session
 from oomnitza_connect.models import AuthKind, Credential, VendorInfo
 from oomnitza_connect.redaction import Secret
+from oomnitza_connect.transport.http import ClientOptions, open_session
 
 
 @pytest.fixture

@@ -11,16 +11,14 @@ import pytest
 import requests
 from http_support import DirectoryEmulator, Recorder
 
-from oomnitza_connect.auth import (
+from oomnitza_connect.auth.credentials import CredentialStore
+from oomnitza_connect.auth.oauth import (
     AuthorizationCodeAuth,
     TokenResponse,
     token_response_from_mapping,
 )
-from oomnitza_connect.credentials import CredentialStore
 from oomnitza_connect.errors import AuthenticationError, TransportError
-from oomnitza_connect.http import ClientOptions, HttpClient, VendorErrorInfo, open_session
 from oomnitza_connect.models import AuthKind, Credential, VendorInfo
-from oomnitza_connect.pagination import iter_cursor_pages
 from oomnitza_connect.testing.emulator import (
     EmulatorRequest,
     EmulatorResponse,
@@ -28,6 +26,8 @@ from oomnitza_connect.testing.emulator import (
     json_response,
     route,
 )
+from oomnitza_connect.transport.http import ClientOptions, HttpClient, VendorErrorInfo, open_session
+from oomnitza_connect.transport.pagination import iter_cursor_pages
 
 INFO = VendorInfo(
     name="directory",

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pytest
 from http_support import STATIC_TOKEN, DirectoryEmulator
 
-from oomnitza_connect.auth import BasicAuth, HeaderTokenAuth
+from oomnitza_connect.auth.oauth import BasicAuth, HeaderTokenAuth
 from oomnitza_connect.errors import ConfigurationError
-from oomnitza_connect.http import ClientOptions, open_session
 from oomnitza_connect.models import AuthKind, Credential, RateBudget, VendorInfo
 from oomnitza_connect.redaction import Secret
+from oomnitza_connect.transport.http import ClientOptions, open_session
 
 INFO = VendorInfo(
     name="directory",

@@ -17,8 +17,8 @@ from presets_support import (
     registered_vendors,
 )
 
+from oomnitza_connect.auth.credentials import credential_env_name
 from oomnitza_connect.cli import main
-from oomnitza_connect.credentials import credential_env_name
 from oomnitza_connect.store.sqlite import SQLiteStore
 
 

@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from oomnitza_connect.converters import (
+from oomnitza_connect.errors import MappingError
+from oomnitza_connect.sync.converters import (
     ConversionError,
     convert,
     converter_names,
     split_full_name,
 )
-from oomnitza_connect.errors import MappingError
 
 
 @pytest.mark.parametrize(

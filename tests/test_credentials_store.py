@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from keyring.backend import KeyringBackend
 
-from oomnitza_connect.credentials import (
+from oomnitza_connect.auth.credentials import (
     CredentialStore,
     credential_env_name,
     default_credential_store,
@@ -214,7 +214,7 @@ def test_usable_keyring_skips_fail_and_null_backends(monkeypatch: pytest.MonkeyP
     import keyring
     from keyring.backends import fail, null
 
-    from oomnitza_connect.credentials import usable_keyring
+    from oomnitza_connect.auth.credentials import usable_keyring
 
     monkeypatch.setattr(keyring, "get_keyring", lambda: fail.Keyring())
     assert usable_keyring() is None

@@ -19,15 +19,15 @@ from oomnitza_connect.errors import (
     TransportError,
     VendorAPIError,
 )
-from oomnitza_connect.http import (
+from oomnitza_connect.models import RateBudget
+from oomnitza_connect.testing.emulator import EmulatorRequest, EmulatorResponse, Fault
+from oomnitza_connect.transport.http import (
     ClientOptions,
     HttpClient,
     MalformedResponseError,
     VendorErrorInfo,
     parse_retry_after,
 )
-from oomnitza_connect.models import RateBudget
-from oomnitza_connect.testing.emulator import EmulatorRequest, EmulatorResponse, Fault
 
 
 class BearerAuth(requests.auth.AuthBase):
@@ -79,7 +79,7 @@ def test_503_then_success_is_retried_with_backoff(
     emulator.faults.add(Fault.server_error(503), endpoint="echo", times=2)
     sleep = Recorder()
     with (
-        caplog.at_level(logging.INFO, logger="oomnitza_connect.http"),
+        caplog.at_level(logging.INFO, logger="oomnitza_connect.transport.http"),
         make_client(emulator, sleep) as client,
     ):
         assert client.get_json("/echo", endpoint="echo")["query"] == {}

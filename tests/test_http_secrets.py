@@ -11,14 +11,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from http_support import STATIC_TOKEN, DirectoryEmulator, Recorder
 
-from oomnitza_connect.auth import auth_for_credential
-from oomnitza_connect.credentials import CredentialStore
+from oomnitza_connect.auth.credentials import CredentialStore
+from oomnitza_connect.auth.oauth import auth_for_credential
 from oomnitza_connect.errors import OomnitzaConnectError
-from oomnitza_connect.http import ClientOptions, open_session
 from oomnitza_connect.models import AuthKind, ClientAuthMethod, Credential, VendorInfo
-from oomnitza_connect.pagination import iter_cursor_pages
 from oomnitza_connect.redaction import Secret
 from oomnitza_connect.testing.emulator import Fault
+from oomnitza_connect.transport.http import ClientOptions, open_session
+from oomnitza_connect.transport.pagination import iter_cursor_pages
 
 INFO = VendorInfo(
     name="directory",

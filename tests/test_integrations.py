@@ -7,15 +7,15 @@ import pytest
 from sync_support import ACME, AcmePlugin, write_integration
 
 from oomnitza_connect.errors import ConfigurationError, UnknownVendorError
-from oomnitza_connect.integrations import (
+from oomnitza_connect.models import FieldMapping, SyncPreference
+from oomnitza_connect.plugins import register_plugin
+from oomnitza_connect.sync.integrations import (
     draft_problems,
     effective_filters,
     effective_mapping,
     load_integration,
     render_integration_template,
 )
-from oomnitza_connect.models import FieldMapping, SyncPreference
-from oomnitza_connect.plugins import register_plugin
 
 
 @pytest.fixture(autouse=True)

@@ -7,15 +7,15 @@ from datetime import UTC, datetime
 import pytest
 
 from oomnitza_connect.errors import MappingError
-from oomnitza_connect.mapping import (
+from oomnitza_connect.models import FieldMapping, VendorRecord
+from oomnitza_connect.plugins import get_plugin_manager
+from oomnitza_connect.sync.mapping import (
     apply_mapping,
     merge_mappings,
     normalize_target,
     record_passes,
     record_variables,
 )
-from oomnitza_connect.models import FieldMapping, VendorRecord
-from oomnitza_connect.plugins import get_plugin_manager
 
 RECORD = VendorRecord(
     vendor="acme",
@@ -152,7 +152,7 @@ FILTER_VARIABLES = [
 @pytest.mark.parametrize("expression", FILTER_CASES)
 @pytest.mark.parametrize("variables", FILTER_VARIABLES)
 def test_compiled_filters_agree_with_the_sandbox(expression, variables):
-    from oomnitza_connect.mapping import compile_filters
+    from oomnitza_connect.sync.mapping import compile_filters
 
     def outcome(check):
         try:
@@ -166,7 +166,7 @@ def test_compiled_filters_agree_with_the_sandbox(expression, variables):
 
 
 def test_variables_for_picks_only_the_named_variables_with_record_precedence():
-    from oomnitza_connect.mapping import variables_for
+    from oomnitza_connect.sync.mapping import variables_for
 
     record = VendorRecord(vendor="acme", id="U1", fields={"login": "egon", "vendor": "own"})
     found = variables_for({"login", "id", "vendor", "sync_time", "nowhere"}, record, CONTEXT)

@@ -68,7 +68,9 @@ def test_a_credential_never_reaches_logs(
     install_log_redaction()  # what the SDK does on first use of its plugins or CLI
     with caplog.at_level(logging.DEBUG):
         logging.getLogger("anything.at.all").info("using %s and %r", credential, credential.token)
-        logging.getLogger("oomnitza_connect.sync").info("sent token %s", credential.token.reveal())  # type: ignore[union-attr]
+        logging.getLogger("oomnitza_connect.sync.engine").info(
+            "sent token %s", credential.token.reveal()
+        )  # type: ignore[union-attr]
     assert TOKEN not in caplog.text
     assert PASSWORD not in caplog.text
     assert "sent token **********" in caplog.text

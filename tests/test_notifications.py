@@ -19,13 +19,13 @@ from oomnitza_connect.models import (
     SyncSession,
     SyncStatus,
 )
-from oomnitza_connect.notifications import (
+from oomnitza_connect.redaction import Secret
+from oomnitza_connect.schedule.notifications import (
     NotificationError,
     SmtpSettings,
     notify_failure,
     should_notify,
 )
-from oomnitza_connect.redaction import Secret
 
 
 class _Inbox:

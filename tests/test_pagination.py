@@ -10,8 +10,9 @@ import requests
 from http_support import STATIC_TOKEN, DirectoryEmulator, Recorder
 
 from oomnitza_connect.errors import PaginationError, VendorAPIError
-from oomnitza_connect.http import ClientOptions, HttpClient, MalformedResponseError
-from oomnitza_connect.pagination import (
+from oomnitza_connect.testing.emulator import Fault
+from oomnitza_connect.transport.http import ClientOptions, HttpClient, MalformedResponseError
+from oomnitza_connect.transport.pagination import (
     iter_cursor_pages,
     iter_hal_pages,
     iter_link_header_pages,
@@ -20,7 +21,6 @@ from oomnitza_connect.pagination import (
     iter_single_page,
     restore_dropped_params,
 )
-from oomnitza_connect.testing.emulator import Fault
 
 
 class BearerAuth(requests.auth.AuthBase):

@@ -22,10 +22,10 @@ from oomnitza_connect import (
     hookimpl,
     list_connectors,
 )
-from oomnitza_connect.http import ClientOptions
 from oomnitza_connect.plugins import describe_plugins, register_plugin, vendor_infos
 from oomnitza_connect.testing import generic
 from oomnitza_connect.testing.generic import GenericEmulator
+from oomnitza_connect.transport.http import ClientOptions
 
 
 class HrVendor:
@@ -250,9 +250,9 @@ def test_describe_plugins_reports_hooks_vendors_auth_kinds_and_presets(two_vendo
         "register_vendors",
         "workflow_presets",
     )
-    assert "oomnitza_connect.mapping" not in described
+    assert "oomnitza_connect.sync.mapping" not in described
     with_builtin = {d.name for d in describe_plugins(include_builtin=True)}
-    assert "oomnitza_connect.mapping" in with_builtin
+    assert "oomnitza_connect.sync.mapping" in with_builtin
 
 
 def test_the_facade_creates_emulators(two_vendors: None) -> None:

@@ -18,9 +18,8 @@ from presets_support import (
 
 from oomnitza_connect.connectors import get_connector
 from oomnitza_connect.errors import PresetError, UnknownVendorError
-from oomnitza_connect.http import VendorSession
 from oomnitza_connect.models import Person, SaasUser
-from oomnitza_connect.presets import (
+from oomnitza_connect.presets.engine import (
     MissingVariableError,
     PresetOverrides,
     UnsafeURLError,
@@ -36,6 +35,7 @@ from oomnitza_connect.presets import (
 )
 from oomnitza_connect.redaction import MASK
 from oomnitza_connect.testing.emulator import Fault
+from oomnitza_connect.transport.http import VendorSession
 
 
 @pytest.fixture
@@ -119,7 +119,7 @@ def test_person_variables_flatten_labels_and_add_the_vendor_account() -> None:
 def test_caller_variables_win_over_person_and_settings(vendors: None) -> None:
     preset = get_preset("acme", "Get User Details")
     person = Person(id=1, sync_key="email", sync_value="a@x", fields={"acme_user_id": "FROM-P"})
-    from oomnitza_connect.presets import _effective_variables
+    from oomnitza_connect.presets.engine import _effective_variables
 
     variables = _effective_variables(
         settings={"acme_user_id": "FROM-S"},

@@ -12,11 +12,11 @@ from oomnitza_connect_slack.emulator import SlackEmulator
 from presets_support import add_people
 
 from oomnitza_connect.connectors import get_connector
-from oomnitza_connect.http import ClientOptions, VendorSession
 from oomnitza_connect.models import VendorRecord
 from oomnitza_connect.plugins import register_plugin
-from oomnitza_connect.presets import get_preset, run_preset, run_preset_bulk
+from oomnitza_connect.presets.engine import get_preset, run_preset, run_preset_bulk
 from oomnitza_connect.store.sqlite import SQLiteStore
+from oomnitza_connect.transport.http import ClientOptions, VendorSession
 
 
 @pytest.fixture

@@ -24,9 +24,8 @@ from presets_support import (
 
 from oomnitza_connect.connectors import get_connector
 from oomnitza_connect.errors import PresetError
-from oomnitza_connect.http import VendorSession
 from oomnitza_connect.models import FieldType, Person, WorkflowRun
-from oomnitza_connect.presets import (
+from oomnitza_connect.presets.engine import (
     PresetOverrides,
     PresetResult,
     get_preset,
@@ -34,6 +33,7 @@ from oomnitza_connect.presets import (
     run_preset_bulk,
 )
 from oomnitza_connect.store.sqlite import SQLiteStore
+from oomnitza_connect.transport.http import VendorSession
 
 
 @pytest.fixture

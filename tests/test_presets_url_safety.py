@@ -17,9 +17,8 @@ from presets_support import (
 
 from oomnitza_connect.connectors import get_connector
 from oomnitza_connect.errors import PresetError
-from oomnitza_connect.http import VendorSession
 from oomnitza_connect.models import Preset
-from oomnitza_connect.presets import (
+from oomnitza_connect.presets.engine import (
     PresetOverrides,
     UnsafeURLError,
     check_url_on_base,
@@ -27,6 +26,7 @@ from oomnitza_connect.presets import (
     render_preset,
     run_preset,
 )
+from oomnitza_connect.transport.http import VendorSession
 
 BASE = "https://api.example.com/v1/"
 

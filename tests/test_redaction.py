@@ -63,7 +63,7 @@ def test_sdk_loggers_scrub_raw_secret_values(caplog: pytest.LogCaptureFixture) -
     install_log_redaction()
     token = Secret("raw-token-in-a-url-77")
     with caplog.at_level(logging.DEBUG):
-        logging.getLogger("oomnitza_connect.http").debug(
+        logging.getLogger("oomnitza_connect.transport.http").debug(
             "GET https://x.example/?token=%s", token.reveal()
         )
         logging.getLogger("urllib3.connectionpool").debug("echo %s", token.reveal())
@@ -78,7 +78,7 @@ def test_tracebacks_in_logs_are_scrubbed(caplog: pytest.LogCaptureFixture) -> No
         try:
             raise RuntimeError(f"failed with {token.reveal()}")
         except RuntimeError:
-            logging.getLogger("oomnitza_connect.sync").exception("run failed")
+            logging.getLogger("oomnitza_connect.sync.engine").exception("run failed")
     assert "traceback-secret-55" not in caplog.text
     assert "RuntimeError: failed with **********" in caplog.text
 

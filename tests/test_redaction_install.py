@@ -10,7 +10,7 @@ SCRIPT = textwrap.dedent(
     """
     import logging, sys
     logging.basicConfig(stream=sys.stdout, level=logging.DEBUG, format="%(message)s")
-    from oomnitza_connect.http import HttpClient
+    from oomnitza_connect.transport.http import HttpClient
     from oomnitza_connect.redaction import Secret
 
     token = Secret("script-token-0123456789abcdef")

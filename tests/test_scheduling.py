@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from oomnitza_connect.errors import ConfigurationError
-from oomnitza_connect.scheduling import is_due, next_runs, parse_schedule, run_due
+from oomnitza_connect.schedule.scheduler import is_due, next_runs, parse_schedule, run_due
 
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

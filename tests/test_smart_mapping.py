@@ -6,7 +6,7 @@ from sync_support import ACME, AcmePlugin
 
 from oomnitza_connect.models import FieldSpec, FieldType, VendorInfo
 from oomnitza_connect.plugins import register_plugin
-from oomnitza_connect.smart_mapping import suggest_mapping
+from oomnitza_connect.sync.smart_mapping import suggest_mapping
 
 
 def by_source(info):

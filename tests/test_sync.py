@@ -9,7 +9,6 @@ import pytest
 from sync_support import AcmeEmulator, AcmePlugin, credential, make_user, write_integration
 
 from oomnitza_connect.errors import ConfigurationError, StoreError
-from oomnitza_connect.integrations import load_integration
 from oomnitza_connect.models import (
     FieldMapping,
     SyncPreference,
@@ -18,7 +17,8 @@ from oomnitza_connect.models import (
 )
 from oomnitza_connect.plugins import register_plugin
 from oomnitza_connect.store.sqlite import SQLiteStore
-from oomnitza_connect.sync import run_sync
+from oomnitza_connect.sync.engine import run_sync
+from oomnitza_connect.sync.integrations import load_integration
 
 
 @pytest.fixture
@@ -273,7 +273,7 @@ converter = "bool"
 
 def test_read_ahead_yields_everything_in_order_and_raises_the_fetch_error():
     from oomnitza_connect.errors import TransportError
-    from oomnitza_connect.sync import read_ahead
+    from oomnitza_connect.sync.engine import read_ahead
 
     assert list(read_ahead(iter(range(1234)), chunk=100, chunks=2)) == list(range(1234))
 
@@ -290,7 +290,7 @@ def test_read_ahead_yields_everything_in_order_and_raises_the_fetch_error():
 def test_read_ahead_stops_its_thread_when_the_consumer_stops():
     import threading
 
-    from oomnitza_connect.sync import read_ahead
+    from oomnitza_connect.sync.engine import read_ahead
 
     produced = []
 

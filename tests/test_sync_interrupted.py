@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from sync_support import AcmeEmulator, AcmePlugin, credential, write_integration
 
-from oomnitza_connect.integrations import load_integration
 from oomnitza_connect.models import SyncStatus
 from oomnitza_connect.plugins import register_plugin
 from oomnitza_connect.store.sqlite import SQLiteStore
-from oomnitza_connect.sync import run_sync
+from oomnitza_connect.sync.engine import run_sync
+from oomnitza_connect.sync.integrations import load_integration
 
 TESTS = Path(__file__).parent
 USERS = 1500

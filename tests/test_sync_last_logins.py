@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from sync_support import AcmeEmulator, AcmePlugin, credential, write_integration
 
-from oomnitza_connect.integrations import load_integration
 from oomnitza_connect.models import SyncStatus
 from oomnitza_connect.plugins import register_plugin
 from oomnitza_connect.store.sqlite import SQLiteStore
-from oomnitza_connect.sync import run_sync
+from oomnitza_connect.sync.engine import run_sync
+from oomnitza_connect.sync.integrations import load_integration
 from oomnitza_connect.testing.emulator import Fault
 
 WHEN = datetime(2026, 4, 2, 9, 30, tzinfo=UTC)

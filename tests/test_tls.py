@@ -16,8 +16,8 @@ from cryptography.x509.oid import NameOID
 from http_support import STATIC_TOKEN, DirectoryEmulator, Recorder
 
 from oomnitza_connect.errors import TransportError
-from oomnitza_connect.http import ClientOptions, open_session
 from oomnitza_connect.models import AuthKind, Credential, VendorInfo
+from oomnitza_connect.transport.http import ClientOptions, open_session
 
 INFO = VendorInfo(
     name="directory",

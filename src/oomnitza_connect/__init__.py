@@ -56,7 +56,7 @@ from .models import (
     VendorInfo,
     VendorRecord,
 )
-from .presets import (
+from .presets.engine import (
     PresetOverrides,
     PresetResult,
     get_preset,

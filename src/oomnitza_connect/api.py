@@ -21,12 +21,12 @@ import attrs
 
 from .connectors import Connector, get_connector
 from .errors import OomnitzaConnectError
-from .http import ClientOptions
-from .integrations import draft_problems, load_integration
 from .models import Credential, IntegrationSettings, Person, SyncSession, VendorRecord
-from .smart_mapping import MappingSuggestion, suggest_mapping
 from .store.sqlite import SQLiteStore
-from .sync import SyncProgress, default_db_path, run_sync
+from .sync.engine import SyncProgress, default_db_path, run_sync
+from .sync.integrations import draft_problems, load_integration
+from .sync.smart_mapping import MappingSuggestion, suggest_mapping
+from .transport.http import ClientOptions
 
 __all__ = [
     "MappingSuggestion",

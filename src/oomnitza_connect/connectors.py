@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .errors import PluginError, PresetError
-from .http import ClientOptions, VendorSession
 from .models import Credential, FieldMapping, Preset, VendorInfo, VendorRecord
 from .plugins import get_plugin_manager, vendor_info, vendor_infos
+from .transport.http import ClientOptions, VendorSession
 
 if TYPE_CHECKING:
-    from .auth import TokenResponseParser
+    from .auth.oauth import TokenResponseParser
     from .testing.emulator import Emulator
 
 __all__ = ["Connector", "get_connector", "list_connectors"]

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .auth import TokenResponseParser
-    from .http import ClientOptions, VendorSession
+    from .auth.oauth import TokenResponseParser
     from .models import Credential, FieldMapping, Preset, VendorInfo, VendorRecord
     from .testing.emulator import Emulator
+    from .transport.http import ClientOptions, VendorSession
 
 __all__ = ["hookimpl", "hookspec"]
 
@@ -63,7 +63,7 @@ def authenticate(
 ) -> VendorSession | None:
     """Open an authenticated session with the vendor and check that it works.
 
-    Build the HTTP client (``oomnitza_connect.http.open_session`` does the
+    Build the HTTP client (``oomnitza_connect.transport.http.open_session`` does the
     usual work), make one cheap call that proves the credential (Slack's
     ``auth.test``, Intercom's ``/me``) and return the session. Raise
     :class:`~oomnitza_connect.errors.AuthenticationError` when the vendor
@@ -155,7 +155,7 @@ def token_response_parser(vendor: str) -> TokenResponseParser | None:
 
     :param vendor: the connector name; return ``None`` for another vendor's.
     :returns: a callable taking the ``requests.Response`` and returning an
-        :class:`~oomnitza_connect.auth.TokenResponse` (raising
+        :class:`~oomnitza_connect.auth.oauth.TokenResponse` (raising
         :class:`~oomnitza_connect.errors.AuthenticationError` on a refusal), or
         ``None`` to use the standard RFC 6749 parser.
 

@@ -68,7 +68,7 @@ TRACE_ENV = "OOMNITZA_CONNECT_TRACE_PLUGINS"
 LOAD_ENTRY_POINTS_ENV = "OOMNITZA_CONNECT_LOAD_ENTRY_POINTS"
 
 # Modules of the core that implement hooks themselves (the default mapping).
-BUILTIN_PLUGINS = ("oomnitza_connect.mapping",)
+BUILTIN_PLUGINS = ("oomnitza_connect.sync.mapping",)
 
 
 @attrs.frozen

@@ -31,8 +31,8 @@ from oomnitza_connect_slack.emulator import SlackEmulator
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from oomnitza_connect.connectors import Connector
-from oomnitza_connect.http import ClientOptions
 from oomnitza_connect.models import AuthKind, Credential
+from oomnitza_connect.transport.http import ClientOptions
 
 CASSETTES = Path(__file__).parent / "cassettes"
 RECORD_ENV = "OOMNITZA_RECORD_CASSETTES"

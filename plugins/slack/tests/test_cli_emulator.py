@@ -10,8 +10,8 @@ import sys
 import requests
 from click.testing import CliRunner
 
+from oomnitza_connect.auth.credentials import CredentialStore
 from oomnitza_connect.cli import main
-from oomnitza_connect.credentials import CredentialStore
 
 
 def test_the_emulator_command_serves_until_interrupted(tmp_path) -> None:

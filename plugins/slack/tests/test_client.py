@@ -13,8 +13,8 @@ from slack_support import fast_options, load_sample
 from oomnitza_connect.connectors import Connector
 from oomnitza_connect.errors import AuthenticationError, ConfigurationError, VendorAPIError
 from oomnitza_connect.models import AuthKind, Credential, RateBudget
-from oomnitza_connect.ratelimit import RequestPacer
 from oomnitza_connect.testing.emulator import Fault
+from oomnitza_connect.transport.ratelimit import RequestPacer
 
 
 def _authenticate(connector: Connector, emulator: SlackEmulator, token: str, **settings: str):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import oomnitza_connect_slack.plugin as slack_plugin
 from oomnitza_connect_slack.emulator import SlackEmulator
 
-from oomnitza_connect.http import ClientOptions
 from oomnitza_connect.models import AuthKind, Credential
 from oomnitza_connect.testing.conformance import ConnectorConformance
 from oomnitza_connect.testing.emulator import Emulator
+from oomnitza_connect.transport.http import ClientOptions
 
 
 class TestSlackConformance(ConnectorConformance):

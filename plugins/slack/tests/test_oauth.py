@@ -18,9 +18,9 @@ from oomnitza_connect_slack.auth import parse_token_response
 from oomnitza_connect_slack.emulator import SlackEmulator
 from slack_support import fast_options, load_sample
 
-from oomnitza_connect.auth import complete_authorization, start_authorization
+from oomnitza_connect.auth.credentials import CredentialStore
+from oomnitza_connect.auth.oauth import complete_authorization, start_authorization
 from oomnitza_connect.connectors import Connector
-from oomnitza_connect.credentials import CredentialStore
 from oomnitza_connect.errors import AuthenticationError
 from oomnitza_connect.models import AuthKind, ClientAuthMethod, Credential
 from oomnitza_connect.testing.emulator import Fault

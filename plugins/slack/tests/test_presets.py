@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from oomnitza_connect_slack.emulator import SlackEmulator
 
-from oomnitza_connect.presets import get_preset, run_preset
+from oomnitza_connect.presets.engine import get_preset, run_preset
 
 
 def test_get_user_details_maps_the_title(session, emulator: SlackEmulator) -> None:

@@ -18,7 +18,7 @@ from slack_support import load_sample
 
 from oomnitza_connect.connectors import Connector
 from oomnitza_connect.errors import MappingError
-from oomnitza_connect.mapping import record_passes, record_variables
+from oomnitza_connect.sync.mapping import record_passes, record_variables
 
 DECLARED = {spec.key for spec in FIELDS}
 

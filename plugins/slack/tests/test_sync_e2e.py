@@ -16,8 +16,8 @@ from oomnitza_connect_slack.auth import parse_token_response
 from oomnitza_connect_slack.emulator import SlackEmulator
 from slack_support import fast_options
 
-from oomnitza_connect.auth import complete_authorization, start_authorization
-from oomnitza_connect.credentials import CredentialStore
+from oomnitza_connect.auth.credentials import CredentialStore
+from oomnitza_connect.auth.oauth import complete_authorization, start_authorization
 from oomnitza_connect.models import (
     AuthKind,
     Credential,
@@ -26,7 +26,7 @@ from oomnitza_connect.models import (
     UserSelection,
 )
 from oomnitza_connect.store.sqlite import SQLiteStore
-from oomnitza_connect.sync import run_sync
+from oomnitza_connect.sync.engine import run_sync
 from oomnitza_connect.testing.emulator import Fault
 
 REDIRECT_URI = "http://127.0.0.1:8765/callback"

@@ -19,18 +19,18 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..auth import (
+from ..auth.credentials import CredentialStore, default_credential_store
+from ..auth.oauth import (
     TokenResponseParser,
     complete_authorization,
     login_with_loopback,
     resolve_oauth_urls,
     start_authorization,
 )
-from ..credentials import CredentialStore, default_credential_store
 from ..errors import ConfigurationError, UnknownVendorError
-from ..http import ClientOptions
 from ..models import AuthKind, ClientAuthMethod, Credential, VendorInfo
 from ..redaction import MASK, Secret
+from ..transport.http import ClientOptions
 
 __all__ = ["register"]
 

@@ -244,8 +244,8 @@ def _run_a_preset(
     settings: IntegrationSettings,
 ) -> None:
     from ..connectors import get_connector
-    from ..http import ClientOptions
-    from ..presets import person_variables, preset_variables, run_preset, settings_variables
+    from ..presets.engine import person_variables, preset_variables, run_preset, settings_variables
+    from ..transport.http import ClientOptions
 
     connector = get_connector(info.name)
     person = next(iter(store.iter_people(vendor=info.name)), None)

@@ -16,8 +16,8 @@ from typing import Any
 import attrs
 import click
 
+from ..auth.credentials import credential_env_name
 from ..config import unstructure
-from ..credentials import credential_env_name
 from ..models import Credential
 from ..plugins import get_plugin_manager, vendor_info
 from ..testing.emulator import Emulator

@@ -64,7 +64,7 @@ def _pairs(values: Sequence[str], option: str, *, allow_json: bool = False) -> d
 
 
 def _preset_data(preset: Preset) -> dict[str, Any]:
-    from ..presets import preset_variables
+    from ..presets.engine import preset_variables
 
     return {
         "vendor": preset.vendor,
@@ -103,7 +103,7 @@ def presets_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_command(vendor: str | None, as_json: bool) -> None:
     """List the presets of VENDOR (or of every installed vendor)."""
-    from ..presets import list_presets
+    from ..presets.engine import list_presets
 
     presets = list_presets(vendor)
     if as_json:
@@ -128,7 +128,7 @@ def list_command(vendor: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show_command(vendor: str, name: str, as_json: bool) -> None:
     """Show one preset: its request templates, variables and response mappings."""
-    from ..presets import get_preset
+    from ..presets.engine import get_preset
 
     preset = _usage_guard(lambda: get_preset(vendor, name))
     data = _preset_data(preset)
@@ -256,7 +256,7 @@ def run_command(
 ) -> None:
     """Run preset NAME of VENDOR once, for one person, or for every matching person."""
     from ..connectors import get_connector
-    from ..presets import UNSET, PresetOverrides, get_preset, run_preset, run_preset_bulk
+    from ..presets.engine import UNSET, PresetOverrides, get_preset, run_preset, run_preset_bulk
 
     if person_email and where:
         raise click.UsageError("Give --person or --where, not both.")
@@ -285,7 +285,7 @@ def run_command(
     preset = _usage_guard(lambda: get_preset(vendor, name))
     base_url = None
     if integration_path is not None:
-        from ..integrations import load_integration
+        from ..sync.integrations import load_integration
 
         integration = load_integration(integration_path, info=connector.info)
         if integration.vendor != vendor:
@@ -370,7 +370,7 @@ def _usage_guard(call: Any) -> Any:
 
 
 def _load_credential(name: str, vendor: str) -> Credential:
-    from ..credentials import default_credential_store
+    from ..auth.credentials import default_credential_store
 
     credential = default_credential_store().get(name)
     if credential.vendor != vendor:
@@ -386,7 +386,7 @@ def _open_session(
     connector: Any, credential: Credential, settings: Mapping[str, str], *, dry_run: bool
 ) -> Iterator[Any]:
     """Authenticate, or for a dry run build a session that never touches the network."""
-    from ..http import ClientOptions, HttpClient, VendorSession
+    from ..transport.http import ClientOptions, HttpClient, VendorSession
 
     if dry_run:
         base_url = credential.base_url or connector.info.base_url

@@ -39,8 +39,8 @@ def _integration_files(files: tuple[Path, ...], store: Any) -> list[Path]:
 
 
 def _load_all(files: list[Path]) -> dict[str, tuple[Path, IntegrationSettings]]:
-    from ..integrations import load_integration
-    from ..scheduling import parse_schedule
+    from ..schedule.scheduler import parse_schedule
+    from ..sync.integrations import load_integration
 
     loaded: dict[str, tuple[Path, IntegrationSettings]] = {}
     for file in files:
@@ -78,7 +78,7 @@ def schedule_show(files: tuple[Path, ...], db_path: Path | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..scheduling import next_runs, parse_schedule
+    from ..schedule.scheduler import next_runs, parse_schedule
 
     with open_store(db_path) as store:
         loaded = _load_all(_integration_files(files, store))
@@ -119,8 +119,8 @@ def schedule_run(
     FILES default to the integrations launched into the store (`integrations launch`).
     """
     from ..api import run_sync
-    from ..notifications import notify_failure
-    from ..scheduling import parse_schedule, run_due
+    from ..schedule.notifications import notify_failure
+    from ..schedule.scheduler import parse_schedule, run_due
 
     failures: list[str] = []
     with open_store(db_path) as store:

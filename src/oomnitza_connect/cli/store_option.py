@@ -39,7 +39,7 @@ def open_store(db_path: Path | None, *, must_exist: bool = False) -> SQLiteStore
     exist is bad usage rather than a new, empty store: it is almost always a typo.
     """
     from ..store.sqlite import SQLiteStore
-    from ..sync import default_db_path
+    from ..sync.engine import default_db_path
 
     if must_exist and db_path is not None and not db_path.exists():
         raise click.BadParameter(

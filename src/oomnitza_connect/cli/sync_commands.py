@@ -110,7 +110,7 @@ def integrations_group() -> None:
 def integrations_init(vendor: str, output: Path | None, name: str | None, force: bool) -> None:
     """Write a commented integration file for VENDOR with its standard mapping."""
     from ..connectors import get_connector
-    from ..integrations import render_integration_template
+    from ..sync.integrations import render_integration_template
 
     text = render_integration_template(get_connector(vendor).info, name=name)
     if output is None:
@@ -129,8 +129,8 @@ def integrations_init(vendor: str, output: Path | None, name: str | None, force:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def integrations_validate(file: Path, as_json: bool) -> None:
     """Check FILE; list everything that keeps it a draft (exit 2 when any)."""
-    from ..integrations import draft_problems, load_integration
     from ..plugins import vendor_info
+    from ..sync.integrations import draft_problems, load_integration
 
     settings = load_integration(file)
     problems = draft_problems(settings, vendor_info(settings.vendor))
@@ -151,8 +151,8 @@ def integrations_validate(file: Path, as_json: bool) -> None:
 @click.option("--no-run", is_flag=True, help="Only mark it active; do not run it now.")
 def integrations_launch(file: Path, db_path: Path | None, no_run: bool) -> None:
     """Mark the integration in FILE active (the scheduler runs it) and run it once."""
-    from ..integrations import draft_problems, load_integration
     from ..plugins import vendor_info
+    from ..sync.integrations import draft_problems, load_integration
 
     settings = load_integration(file)
     problems = draft_problems(settings, vendor_info(settings.vendor))
@@ -216,7 +216,7 @@ def mapping_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def mapping_suggest(vendor: str, as_json: bool) -> None:
     """Propose a person field for every field VENDOR offers, with a confidence."""
-    from ..smart_mapping import suggest_mapping
+    from ..sync.smart_mapping import suggest_mapping
 
     suggestions = suggest_mapping(vendor)
     if as_json:
@@ -259,7 +259,7 @@ def sync_command(
     file: Path, test_run: bool, db_path: Path | None, batch_size: int | None, as_json: bool
 ) -> None:
     """Sync the integration in FILE into the store (exit 1 when the run fails)."""
-    from ..integrations import load_integration
+    from ..sync.integrations import load_integration
 
     settings = load_integration(file)
     with open_store(db_path) as store:
@@ -269,7 +269,7 @@ def sync_command(
 def _run_and_report(
     settings: Any, store: Any, *, test_run: bool, as_json: bool, batch_size: int | None
 ) -> None:
-    from .. import sync as sync_module
+    from ..sync import engine as sync_module
 
     credential = sync_module.resolve_credential(settings.credential)
     kwargs: dict[str, Any] = {}

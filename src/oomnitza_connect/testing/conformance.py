@@ -48,7 +48,7 @@ What a subclass may change:
 ``preset_variables``
     Sample values for preset variables, by variable name (default ``"x"``).
 ``client_options(emulator)``
-    The :class:`~oomnitza_connect.http.ClientOptions` used against the emulator.
+    The :class:`~oomnitza_connect.transport.http.ClientOptions` used against the emulator.
 
 A test that cannot apply to a vendor is switched off by overriding it in the
 subclass with a body that calls ``pytest.skip("why")``, so the reason is on record.
@@ -71,10 +71,10 @@ from ..errors import (
     TransportError,
     VendorAPIError,
 )
-from ..http import ClientOptions, VendorSession
 from ..models import UNIQUE_STANDARD_FIELDS, Credential, Preset, VendorRecord
 from ..plugins import register_plugin
 from ..templating import UndefinedVariableError, render_value, variables_of
+from ..transport.http import ClientOptions, VendorSession
 from .emulator import Emulator, Fault
 
 __all__ = ["ConnectorConformance", "render_preset_request"]

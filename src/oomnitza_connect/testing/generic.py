@@ -32,7 +32,6 @@ import requests
 
 from ..errors import AuthenticationError, PaginationError, VendorAPIError
 from ..hookspecs import hookimpl
-from ..http import ClientOptions, HttpClient, VendorErrorInfo, VendorSession
 from ..models import (
     AuthKind,
     Credential,
@@ -46,6 +45,7 @@ from ..models import (
     VendorRecord,
 )
 from ..redaction import Secret
+from ..transport.http import ClientOptions, HttpClient, VendorErrorInfo, VendorSession
 from .emulator import Emulator, EmulatorRequest, EmulatorResponse, json_response, route
 
 __all__ = [

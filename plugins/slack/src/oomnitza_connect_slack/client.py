@@ -2,7 +2,7 @@
 
 Slack answers almost every error with HTTP 200 and ``{"ok": false, "error":
 "<code>"}``; :func:`parse_slack_error` turns those into the HTTP client's
-:class:`~oomnitza_connect.http.VendorErrorInfo`, so the client raises typed
+:class:`~oomnitza_connect.transport.http.VendorErrorInfo`, so the client raises typed
 errors, retries ``ratelimited`` and refreshes on ``token_expired``.
 """
 
@@ -17,9 +17,9 @@ from typing import Any
 import requests
 
 from oomnitza_connect.errors import AuthenticationError, ConfigurationError, VendorAPIError
-from oomnitza_connect.http import HttpClient, VendorErrorInfo, VendorSession
 from oomnitza_connect.models import GlobalSetting, VendorRecord
-from oomnitza_connect.pagination import iter_cursor_pages
+from oomnitza_connect.transport.http import HttpClient, VendorErrorInfo, VendorSession
+from oomnitza_connect.transport.pagination import iter_cursor_pages
 
 from .mapping import to_record
 

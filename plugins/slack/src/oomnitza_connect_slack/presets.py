@@ -1,4 +1,4 @@
-"""The Slack workflow presets: named, reusable calls run by ``oomnitza_connect.presets``."""
+"""The Slack workflow presets: named, reusable calls run by ``oomnitza_connect.presets.engine``."""
 
 from __future__ import annotations
 

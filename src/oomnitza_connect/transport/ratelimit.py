@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from .models import RateBudget
+from ..models import RateBudget
 
 __all__ = ["FALLBACK_ENDPOINT", "RequestPacer", "TokenBucket"]
 

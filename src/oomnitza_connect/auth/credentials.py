@@ -36,9 +36,9 @@ from typing import Any
 import attrs
 import platformdirs
 
-from .config import structure, unstructure
-from .errors import ConfigurationError
-from .models import Credential
+from ..config import structure, unstructure
+from ..errors import ConfigurationError
+from ..models import Credential
 
 __all__ = [
     "CREDENTIAL_ENV_PREFIX",

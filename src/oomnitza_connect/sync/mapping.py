@@ -19,11 +19,11 @@ from typing import Any
 import jinja2
 from jinja2 import nodes as jinja_nodes
 
+from ..errors import MappingError
+from ..hookspecs import hookimpl
+from ..models import STANDARD_PERSON_FIELDS, FieldMapping, VendorRecord
+from ..templating import TemplateError, UndefinedVariableError, evaluate, render_value
 from .converters import ConversionError, resolve
-from .errors import MappingError
-from .hookspecs import hookimpl
-from .models import STANDARD_PERSON_FIELDS, FieldMapping, VendorRecord
-from .templating import TemplateError, UndefinedVariableError, evaluate, render_value
 
 __all__ = [
     "SAAS_ROLE_TARGET",

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from .errors import MappingError
+from ..errors import MappingError
 
 __all__ = [
     "CONVERTERS",

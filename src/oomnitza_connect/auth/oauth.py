@@ -45,17 +45,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from oauthlib.oauth2 import BackendApplicationClient, OAuth2Error, WebApplicationClient
 
-from .errors import (
+from ..errors import (
     AuthenticationError,
     ConfigurationError,
     OomnitzaConnectError,
     RateLimitError,
     VendorAPIError,
 )
-from .http import ClientOptions, CredentialRefusedError, HttpClient, VendorErrorInfo
-from .models import AuthKind, ClientAuthMethod, Credential, VendorInfo
-from .redaction import Secret
-from .templating import render
+from ..models import AuthKind, ClientAuthMethod, Credential, VendorInfo
+from ..redaction import Secret
+from ..templating import render
+from ..transport.http import ClientOptions, CredentialRefusedError, HttpClient, VendorErrorInfo
 
 if TYPE_CHECKING:
     from .credentials import CredentialStore

@@ -30,10 +30,27 @@ from typing import Any, TypeVar
 
 import attrs
 
-from .connectors import Connector, get_connector
+from ..connectors import Connector, get_connector
+from ..errors import ConfigurationError, OomnitzaConnectError, PluginError
+from ..models import (
+    STANDARD_PERSON_FIELDS,
+    Credential,
+    FieldMapping,
+    FieldType,
+    IntegrationSettings,
+    RecordError,
+    SyncCounts,
+    SyncSession,
+    SyncStatus,
+    VendorInfo,
+    VendorRecord,
+)
+from ..plugins import TRACE_ENV, get_plugin_manager
+from ..redaction import redact
+from ..store.base import BatchOutcome, CustomField, MappedRecord, Store, SyncPlan
+from ..templating import variables_of
+from ..transport.http import ClientOptions, VendorSession
 from .converters import to_datetime
-from .errors import ConfigurationError, OomnitzaConnectError, PluginError
-from .http import ClientOptions, VendorSession
 from .integrations import (
     check_integration,
     draft_problems,
@@ -48,23 +65,6 @@ from .mapping import (
     normalize_target,
     variables_for,
 )
-from .models import (
-    STANDARD_PERSON_FIELDS,
-    Credential,
-    FieldMapping,
-    FieldType,
-    IntegrationSettings,
-    RecordError,
-    SyncCounts,
-    SyncSession,
-    SyncStatus,
-    VendorInfo,
-    VendorRecord,
-)
-from .plugins import TRACE_ENV, get_plugin_manager
-from .redaction import redact
-from .store.base import BatchOutcome, CustomField, MappedRecord, Store, SyncPlan
-from .templating import variables_of
 
 __all__ = [
     "DB_FILE_NAME",
@@ -139,7 +139,7 @@ def default_db_path() -> Path:
 
 def resolve_credential(name: str) -> Credential:
     """Return the stored credential called *name* (from the default credential store)."""
-    from .credentials import default_credential_store
+    from ..auth.credentials import default_credential_store
 
     return default_credential_store().get(name)
 
@@ -222,7 +222,7 @@ def run_sync(
         )
     owned_store = store is None
     if store is None:
-        from .store.sqlite import SQLiteStore
+        from ..store.sqlite import SQLiteStore
 
         store = SQLiteStore(default_db_path())
     try:

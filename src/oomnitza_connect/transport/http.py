@@ -3,7 +3,7 @@
 One :class:`HttpClient` (one ``requests.Session``) per connector session, so
 connections are reused; a base URL that can be overridden everywhere; connect
 and read timeouts; a User-Agent naming the SDK and the plugin; retries with
-tenacity; proactive pacing (:mod:`oomnitza_connect.ratelimit`); vendor errors
+tenacity; proactive pacing (:mod:`oomnitza_connect.transport.ratelimit`); vendor errors
 turned into :class:`~oomnitza_connect.errors.VendorAPIError` and friends.
 
 What is retried (see ``docs/http-and-auth.md``):
@@ -41,19 +41,19 @@ import attrs
 import requests
 import tenacity
 
-from . import __version__
-from .errors import (
+from .. import __version__
+from ..errors import (
     CredentialRefusedError,
     RateLimitError,
     TransportError,
     VendorAPIError,
 )
-from .models import Credential, RateBudget, VendorInfo
+from ..models import Credential, RateBudget, VendorInfo
+from ..redaction import install_log_redaction
 from .ratelimit import RequestPacer
-from .redaction import install_log_redaction
 
 if TYPE_CHECKING:
-    from .credentials import CredentialStore
+    from ..auth.credentials import CredentialStore
 
 __all__ = [
     "ClientOptions",
@@ -750,9 +750,9 @@ def open_session(
     ``None``) before they are used.
 
     :param token_response_parser: reads a vendor's token endpoint answer (see
-        :class:`oomnitza_connect.auth.TokenResponse`); ``None`` for RFC 6749.
+        :class:`oomnitza_connect.auth.oauth.TokenResponse`); ``None`` for RFC 6749.
     """
-    from .auth import auth_for_credential
+    from ..auth.oauth import auth_for_credential
 
     base_url = options.base_url or credential.base_url or info.base_url
     effective = attrs.evolve(

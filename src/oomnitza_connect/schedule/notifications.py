@@ -23,9 +23,9 @@ from email.message import EmailMessage
 
 import attrs
 
-from .errors import ConfigurationError, OomnitzaConnectError
-from .models import IntegrationSettings, SyncSession, SyncStatus
-from .redaction import Secret, redact
+from ..errors import ConfigurationError, OomnitzaConnectError
+from ..models import IntegrationSettings, SyncSession, SyncStatus
+from ..redaction import Secret, redact
 
 __all__ = [
     "NotificationError",

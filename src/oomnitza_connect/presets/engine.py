@@ -31,19 +31,18 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 import attrs
 import requests
 
-from .errors import (
+from ..errors import (
     OomnitzaConnectError,
     PresetError,
     StoreError,
     TransportError,
     VendorAPIError,
 )
-from .http import VendorSession
-from .mapping import normalize_target
-from .models import STANDARD_PERSON_FIELDS, FieldType, Person, Preset, SaasUser, WorkflowRun
-from .redaction import MASK, redact
-from .store.base import CustomField, Store
-from .templating import (
+from ..models import STANDARD_PERSON_FIELDS, FieldType, Person, Preset, SaasUser, WorkflowRun
+from ..redaction import MASK, redact
+from ..store.base import CustomField, Store
+from ..sync.mapping import normalize_target
+from ..templating import (
     TemplateError,
     UndefinedVariableError,
     evaluate,
@@ -51,6 +50,7 @@ from .templating import (
     render_value,
     variables_of,
 )
+from ..transport.http import VendorSession
 
 __all__ = [
     "UNSET",
@@ -150,7 +150,7 @@ class UnsafeURLError(PresetError):
 
 def list_presets(vendor: str | None = None) -> list[Preset]:
     """Return the presets of *vendor*, or of every installed vendor, sorted by vendor and name."""
-    from .connectors import get_connector, list_connectors
+    from ..connectors import get_connector, list_connectors
 
     connectors = [get_connector(vendor)] if vendor else list_connectors()
     found = [preset for connector in connectors for preset in connector.presets()]
@@ -163,7 +163,7 @@ def get_preset(vendor: str, name: str) -> Preset:
     :raises UnknownVendorError: no installed plugin provides *vendor*.
     :raises PresetError: the vendor has no such preset; the message lists those it has.
     """
-    from .connectors import get_connector
+    from ..connectors import get_connector
 
     return get_connector(vendor).preset(name)
 

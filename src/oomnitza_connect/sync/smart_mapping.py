@@ -16,8 +16,8 @@ from collections.abc import Iterable
 
 import attrs
 
-from .connectors import Connector, get_connector
-from .models import STANDARD_PERSON_FIELDS, FieldMapping, FieldSpec, FieldType, VendorInfo
+from ..connectors import Connector, get_connector
+from ..models import STANDARD_PERSON_FIELDS, FieldMapping, FieldSpec, FieldType, VendorInfo
 
 __all__ = ["MappingSuggestion", "suggest_mapping"]
 

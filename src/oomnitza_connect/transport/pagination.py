@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 
-from .errors import PaginationError
+from ..errors import PaginationError
 from .http import HttpClient
 
 __all__ = [

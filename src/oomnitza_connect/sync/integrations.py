@@ -17,20 +17,20 @@ from pathlib import Path
 
 import attrs
 
-from .config import load_toml, structure
-from .converters import converter_names
-from .errors import ConfigurationError
-from .mapping import merge_mappings, normalize_target
-from .models import (
+from ..config import load_toml, structure
+from ..errors import ConfigurationError
+from ..models import (
     STANDARD_PERSON_FIELDS,
     UNIQUE_STANDARD_FIELDS,
     FieldMapping,
     IntegrationSettings,
     VendorInfo,
 )
-from .plugins import vendor_info
-from .scheduling import parse_schedule
-from .templating import TemplateError, variables_of
+from ..plugins import vendor_info
+from ..schedule.scheduler import parse_schedule
+from ..templating import TemplateError, variables_of
+from .converters import converter_names
+from .mapping import merge_mappings, normalize_target
 
 __all__ = [
     "check_integration",

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import attrs
 from croniter import croniter
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 __all__ = ["DEFAULT_SCHEDULE", "Schedule", "is_due", "parse_schedule", "run_due"]
 
