@@ -39,12 +39,8 @@ from oomnitza_connect.testing.emulator import (
     EmulatorResponse,
     route,
 )
-from oomnitza_connect.transport.http import (
-    ClientOptions,
-    HttpClient,
-    VendorErrorInfo,
-    VendorSession,
-)
+from oomnitza_connect.transport.http import ClientOptions, HttpClient, VendorErrorInfo
+from oomnitza_connect.vendors.session import VendorSession
 
 ACME_TOKEN = "acme-token-0123456789-secret"
 REPLACER_TOKEN = "replacer-token-9876543210-secret"

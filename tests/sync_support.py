@@ -34,7 +34,8 @@ from oomnitza_connect.models import (
 )
 from oomnitza_connect.plugins import register_plugin
 from oomnitza_connect.testing.emulator import Emulator, EmulatorRequest, EmulatorResponse, route
-from oomnitza_connect.transport.http import ClientOptions, VendorSession, open_session
+from oomnitza_connect.transport.http import ClientOptions
+from oomnitza_connect.vendors.session import VendorSession, open_session
 
 VENDOR = "acme"
 TOKEN = "acme-test-token-1234"

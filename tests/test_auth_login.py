@@ -21,7 +21,8 @@ from oomnitza_connect.auth.oauth import (
 from oomnitza_connect.errors import AuthenticationError
 from oomnitza_connect.models import AuthKind, Credential, VendorInfo
 from oomnitza_connect.redaction import Secret
-from oomnitza_connect.transport.http import ClientOptions, open_session
+from oomnitza_connect.transport.http import ClientOptions
+from oomnitza_connect.vendors.session import open_session
 
 
 @pytest.fixture

@@ -26,8 +26,9 @@ from oomnitza_connect.testing.emulator import (
     json_response,
     route,
 )
-from oomnitza_connect.transport.http import ClientOptions, HttpClient, VendorErrorInfo, open_session
+from oomnitza_connect.transport.http import ClientOptions, HttpClient, VendorErrorInfo
 from oomnitza_connect.transport.pagination import iter_cursor_pages
+from oomnitza_connect.vendors.session import open_session
 
 INFO = VendorInfo(
     name="directory",

@@ -12,7 +12,8 @@ from oomnitza_connect.auth.oauth import BasicAuth, HeaderTokenAuth
 from oomnitza_connect.errors import ConfigurationError
 from oomnitza_connect.models import AuthKind, Credential, RateBudget, VendorInfo
 from oomnitza_connect.redaction import Secret
-from oomnitza_connect.transport.http import ClientOptions, open_session
+from oomnitza_connect.transport.http import ClientOptions
+from oomnitza_connect.vendors.session import open_session
 
 INFO = VendorInfo(
     name="directory",

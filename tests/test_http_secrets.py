@@ -17,8 +17,9 @@ from oomnitza_connect.errors import OomnitzaConnectError
 from oomnitza_connect.models import AuthKind, ClientAuthMethod, Credential, VendorInfo
 from oomnitza_connect.redaction import Secret
 from oomnitza_connect.testing.emulator import Fault
-from oomnitza_connect.transport.http import ClientOptions, open_session
+from oomnitza_connect.transport.http import ClientOptions
 from oomnitza_connect.transport.pagination import iter_cursor_pages
+from oomnitza_connect.vendors.session import open_session
 
 INFO = VendorInfo(
     name="directory",

@@ -35,7 +35,7 @@ from oomnitza_connect.presets.engine import (
 )
 from oomnitza_connect.redaction import MASK
 from oomnitza_connect.testing.emulator import Fault
-from oomnitza_connect.transport.http import VendorSession
+from oomnitza_connect.vendors.session import VendorSession
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from oomnitza_connect.models import VendorRecord
 from oomnitza_connect.plugins import register_plugin
 from oomnitza_connect.presets.engine import get_preset, run_preset, run_preset_bulk
 from oomnitza_connect.store.sqlite import SQLiteStore
-from oomnitza_connect.transport.http import ClientOptions, VendorSession
+from oomnitza_connect.transport.http import ClientOptions
+from oomnitza_connect.vendors.session import VendorSession
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from oomnitza_connect.presets.engine import (
     run_preset_bulk,
 )
 from oomnitza_connect.store.sqlite import SQLiteStore
-from oomnitza_connect.transport.http import VendorSession
+from oomnitza_connect.vendors.session import VendorSession
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from oomnitza_connect.presets.engine import (
     render_preset,
     run_preset,
 )
-from oomnitza_connect.transport.http import VendorSession
+from oomnitza_connect.vendors.session import VendorSession
 
 BASE = "https://api.example.com/v1/"
 

@@ -17,7 +17,8 @@ from http_support import STATIC_TOKEN, DirectoryEmulator, Recorder
 
 from oomnitza_connect.errors import TransportError
 from oomnitza_connect.models import AuthKind, Credential, VendorInfo
-from oomnitza_connect.transport.http import ClientOptions, open_session
+from oomnitza_connect.transport.http import ClientOptions
+from oomnitza_connect.vendors.session import open_session
 
 INFO = VendorInfo(
     name="directory",

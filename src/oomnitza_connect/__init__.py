@@ -5,7 +5,7 @@ The public API is re-exported here; vendor plugins and the CLI use the same.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 # The Python API for scripts and notebooks (sync, store, mapping suggestions).
 from .api import (
@@ -25,16 +25,22 @@ from .connectors import Connector, get_connector, list_connectors
 from .errors import (
     AuthenticationError,
     ConfigurationError,
+    ConversionError,
     CredentialRefusedError,
+    MalformedResponseError,
     MappingError,
+    MissingVariableError,
     OomnitzaConnectError,
     PaginationError,
     PluginError,
     PresetError,
     RateLimitError,
     StoreError,
+    TemplateError,
     TransportError,
+    UndefinedVariableError,
     UnknownVendorError,
+    UnsafeURLError,
     VendorAPIError,
 )
 from .hookspecs import hookimpl
@@ -73,6 +79,7 @@ __all__ = [
     "AuthenticationError",
     "ConfigurationError",
     "Connector",
+    "ConversionError",
     "Credential",
     "CredentialRefusedError",
     "FieldMapping",
@@ -80,9 +87,11 @@ __all__ = [
     "FieldType",
     "GlobalSetting",
     "IntegrationSettings",
+    "MalformedResponseError",
     "MappingError",
     "MappingSuggestion",
     "MissingExtraError",
+    "MissingVariableError",
     "OomnitzaConnectError",
     "PaginationError",
     "Person",
@@ -100,8 +109,11 @@ __all__ = [
     "SyncPreference",
     "SyncProgress",
     "SyncSession",
+    "TemplateError",
     "TransportError",
+    "UndefinedVariableError",
     "UnknownVendorError",
+    "UnsafeURLError",
     "UserSelection",
     "VendorAPIError",
     "VendorInfo",

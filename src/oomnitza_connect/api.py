@@ -22,8 +22,9 @@ import attrs
 from .connectors import Connector, get_connector
 from .errors import OomnitzaConnectError
 from .models import Credential, IntegrationSettings, Person, SyncSession, VendorRecord
+from .store.paths import default_db_path
 from .store.sqlite import SQLiteStore
-from .sync.engine import SyncProgress, default_db_path, run_sync
+from .sync.engine import SyncProgress, run_sync
 from .sync.integrations import draft_problems, load_integration
 from .sync.smart_mapping import MappingSuggestion, suggest_mapping
 from .transport.http import ClientOptions

@@ -18,7 +18,8 @@ import attrs
 from .errors import PluginError, PresetError
 from .models import Credential, FieldMapping, Preset, VendorInfo, VendorRecord
 from .plugins import get_plugin_manager, vendor_info, vendor_infos
-from .transport.http import ClientOptions, VendorSession
+from .transport.http import ClientOptions
+from .vendors.session import VendorSession
 
 if TYPE_CHECKING:
     from .auth.oauth import TokenResponseParser

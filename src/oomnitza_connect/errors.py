@@ -8,21 +8,32 @@ the path of a bad configuration key).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .redaction import redact
+
+if TYPE_CHECKING:
+    from .models import Preset
 
 __all__ = [
     "AuthenticationError",
     "ConfigurationError",
+    "ConversionError",
     "CredentialRefusedError",
+    "MalformedResponseError",
     "MappingError",
+    "MissingVariableError",
     "OomnitzaConnectError",
     "PaginationError",
     "PluginError",
     "PresetError",
     "RateLimitError",
     "StoreError",
+    "TemplateError",
     "TransportError",
+    "UndefinedVariableError",
     "UnknownVendorError",
+    "UnsafeURLError",
     "VendorAPIError",
 ]
 
@@ -202,6 +213,69 @@ class PresetError(OomnitzaConnectError):
 
 class StoreError(OomnitzaConnectError):
     """The store could not be read or written."""
+
+
+class MalformedResponseError(VendorAPIError):
+    """The vendor answered with a body that is not the JSON it promised."""
+
+
+class ConversionError(MappingError):
+    """A converter could not convert a value."""
+
+
+class TemplateError(OomnitzaConnectError):
+    """A template or expression could not be compiled or evaluated."""
+
+    def __init__(self, message: str, *, template: str | None = None) -> None:
+        self.template = template
+        suffix = f" in template {template!r}" if template else ""
+        super().__init__(f"{message}{suffix}")
+
+
+class UndefinedVariableError(TemplateError):
+    """A template used a variable that was not given.
+
+    ``owner`` is set when *name* is an attribute or key looked up on a value
+    that has none (``email.endswith`` with ``email`` None): the message then
+    names that value's type instead of calling *name* a variable.
+    """
+
+    def __init__(self, name: str, *, template: str | None = None, owner: str | None = None) -> None:
+        self.name = name
+        self.owner = owner
+        if owner is None:
+            message = f"variable '{name}' is not defined"
+        else:
+            message = f"{owner} has no attribute or key '{name}'"
+        super().__init__(message, template=template)
+
+
+class MissingVariableError(PresetError):
+    """A preset needs a variable that nobody supplied."""
+
+    def __init__(self, preset: Preset, name: str, *, where: str | None = None) -> None:
+        self.preset = preset.name
+        self.vendor = preset.vendor
+        self.name = name
+        place = f" in its {where}" if where else ""
+        super().__init__(
+            f"Preset '{preset.name}' of {preset.vendor} needs the variable '{name}'{place}, "
+            f"but neither the caller (--var {name}=...), the person, the person's "
+            f"{preset.vendor} account nor the vendor settings provide it."
+        )
+
+
+class UnsafeURLError(PresetError):
+    """A rendered URL would leave the credential's base URL."""
+
+    def __init__(self, url: str, base_url: str, reason: str) -> None:
+        self.url = url
+        self.base_url = base_url
+        self.reason = reason
+        super().__init__(
+            f"The preset request was refused because {reason}: "
+            f"'{redact(url)}' is not under '{base_url}'."
+        )
 
 
 def _with_details(

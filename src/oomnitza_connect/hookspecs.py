@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from .auth.oauth import TokenResponseParser
     from .models import Credential, FieldMapping, Preset, VendorInfo, VendorRecord
     from .testing.emulator import Emulator
-    from .transport.http import ClientOptions, VendorSession
+    from .transport.http import ClientOptions
+    from .vendors.session import VendorSession
 
 __all__ = ["hookimpl", "hookspec"]
 

@@ -19,7 +19,7 @@ import jinja2
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .errors import OomnitzaConnectError
+from .errors import TemplateError, UndefinedVariableError
 
 __all__ = [
     "MAX_OUTPUT_CHARS",
@@ -33,33 +33,6 @@ __all__ = [
 
 MAX_OUTPUT_CHARS = 1_000_000
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.DOTALL)
-
-
-class TemplateError(OomnitzaConnectError):
-    """A template or expression could not be compiled or evaluated."""
-
-    def __init__(self, message: str, *, template: str | None = None) -> None:
-        self.template = template
-        suffix = f" in template {template!r}" if template else ""
-        super().__init__(f"{message}{suffix}")
-
-
-class UndefinedVariableError(TemplateError):
-    """A template used a variable that was not given.
-
-    ``owner`` is set when *name* is an attribute or key looked up on a value
-    that has none (``email.endswith`` with ``email`` None): the message then
-    names that value's type instead of calling *name* a variable.
-    """
-
-    def __init__(self, name: str, *, template: str | None = None, owner: str | None = None) -> None:
-        self.name = name
-        self.owner = owner
-        if owner is None:
-            message = f"variable '{name}' is not defined"
-        else:
-            message = f"{owner} has no attribute or key '{name}'"
-        super().__init__(message, template=template)
 
 
 def _owner_of(undefined: jinja2.Undefined) -> str | None:

@@ -49,6 +49,7 @@ __all__ = [
     "config_home",
     "credential_env_name",
     "default_credential_store",
+    "resolve_credential",
     "usable_keyring",
 ]
 
@@ -331,3 +332,8 @@ def with_tokens_of(credential: Credential, other: Credential) -> Credential:
         refresh_token=other.refresh_token,
         expires_at=other.expires_at,
     )
+
+
+def resolve_credential(name: str) -> Credential:
+    """Return the stored credential called *name* (from the default credential store)."""
+    return default_credential_store().get(name)

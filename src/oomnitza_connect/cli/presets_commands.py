@@ -386,7 +386,8 @@ def _open_session(
     connector: Any, credential: Credential, settings: Mapping[str, str], *, dry_run: bool
 ) -> Iterator[Any]:
     """Authenticate, or for a dry run build a session that never touches the network."""
-    from ..transport.http import ClientOptions, HttpClient, VendorSession
+    from ..transport.http import ClientOptions, HttpClient
+    from ..vendors.session import VendorSession
 
     if dry_run:
         base_url = credential.base_url or connector.info.base_url

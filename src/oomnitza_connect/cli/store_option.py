@@ -38,8 +38,8 @@ def open_store(db_path: Path | None, *, must_exist: bool = False) -> SQLiteStore
     With *must_exist* (commands that only read), a ``--db`` file that does not
     exist is bad usage rather than a new, empty store: it is almost always a typo.
     """
+    from ..store.paths import default_db_path
     from ..store.sqlite import SQLiteStore
-    from ..sync.engine import default_db_path
 
     if must_exist and db_path is not None and not db_path.exists():
         raise click.BadParameter(

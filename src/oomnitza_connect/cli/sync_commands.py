@@ -269,9 +269,10 @@ def sync_command(
 def _run_and_report(
     settings: Any, store: Any, *, test_run: bool, as_json: bool, batch_size: int | None
 ) -> None:
+    from ..auth.credentials import resolve_credential
     from ..sync import engine as sync_module
 
-    credential = sync_module.resolve_credential(settings.credential)
+    credential = resolve_credential(settings.credential)
     kwargs: dict[str, Any] = {}
     if batch_size:
         kwargs["batch_size"] = batch_size

@@ -32,10 +32,12 @@ import attrs
 import requests
 
 from ..errors import (
+    MissingVariableError,
     OomnitzaConnectError,
     PresetError,
     StoreError,
     TransportError,
+    UnsafeURLError,
     VendorAPIError,
 )
 from ..models import STANDARD_PERSON_FIELDS, FieldType, Person, Preset, SaasUser, WorkflowRun
@@ -50,7 +52,7 @@ from ..templating import (
     render_value,
     variables_of,
 )
-from ..transport.http import VendorSession
+from ..vendors.session import VendorSession
 
 __all__ = [
     "UNSET",
@@ -113,34 +115,6 @@ UNSET: Any = _Unset()
 # ---------------------------------------------------------------------------
 # Errors
 # ---------------------------------------------------------------------------
-
-
-class MissingVariableError(PresetError):
-    """A preset needs a variable that nobody supplied."""
-
-    def __init__(self, preset: Preset, name: str, *, where: str | None = None) -> None:
-        self.preset = preset.name
-        self.vendor = preset.vendor
-        self.name = name
-        place = f" in its {where}" if where else ""
-        super().__init__(
-            f"Preset '{preset.name}' of {preset.vendor} needs the variable '{name}'{place}, "
-            f"but neither the caller (--var {name}=...), the person, the person's "
-            f"{preset.vendor} account nor the vendor settings provide it."
-        )
-
-
-class UnsafeURLError(PresetError):
-    """A rendered URL would leave the credential's base URL."""
-
-    def __init__(self, url: str, base_url: str, reason: str) -> None:
-        self.url = url
-        self.base_url = base_url
-        self.reason = reason
-        super().__init__(
-            f"The preset request was refused because {reason}: "
-            f"'{redact(url)}' is not under '{base_url}'."
-        )
 
 
 # ---------------------------------------------------------------------------

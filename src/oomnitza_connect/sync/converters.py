@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from ..errors import MappingError
+from ..errors import ConversionError
 
 __all__ = [
     "CONVERTERS",
@@ -25,10 +25,6 @@ __all__ = [
 ]
 
 Converter = Callable[[Any], Any]
-
-
-class ConversionError(MappingError):
-    """A converter could not convert a value."""
 
 
 _TRUE = frozenset({"true", "yes", "y", "1", "on", "t"})

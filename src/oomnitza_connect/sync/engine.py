@@ -25,11 +25,11 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
 
+from ..auth.credentials import resolve_credential
 from ..connectors import Connector, get_connector
 from ..errors import ConfigurationError, OomnitzaConnectError, PluginError
 from ..models import (
@@ -48,8 +48,10 @@ from ..models import (
 from ..plugins import TRACE_ENV, get_plugin_manager
 from ..redaction import redact
 from ..store.base import BatchOutcome, CustomField, MappedRecord, Store, SyncPlan
+from ..store.paths import default_db_path
 from ..templating import variables_of
-from ..transport.http import ClientOptions, VendorSession
+from ..transport.http import ClientOptions
+from ..vendors.session import VendorSession
 from .converters import to_datetime
 from .integrations import (
     check_integration,
@@ -67,13 +69,10 @@ from .mapping import (
 )
 
 __all__ = [
-    "DB_FILE_NAME",
     "DEFAULT_BATCH_SIZE",
     "SyncProgress",
     "custom_fields_of",
-    "default_db_path",
     "read_ahead",
-    "resolve_credential",
     "run_sync",
 ]
 
@@ -90,9 +89,6 @@ WAL receives (2,500 writes 100,000 people in a third less time than 1,000).
 """
 _WAITING_BATCHES = 2
 """Batches handed to the writer thread and not yet written (memory stays flat)."""
-DB_FILE_NAME = "oomnitza-connect.db"
-HOME_ENV = "OOMNITZA_CONNECT_HOME"
-DB_ENV = "OOMNITZA_CONNECT_DB"
 
 _CONVERTER_TYPES = {
     "timestamp": FieldType.DATETIME,
@@ -117,31 +113,6 @@ class SyncProgress:
     integration: str
     processed: int
     counts: SyncCounts
-
-
-def default_db_path() -> Path:
-    """Return the store's default file.
-
-    ``$OOMNITZA_CONNECT_DB`` when set (a file), else
-    ``$OOMNITZA_CONNECT_HOME/oomnitza-connect.db``, else ``oomnitza-connect.db``
-    in the platform's user data directory.
-    """
-    explicit = os.environ.get(DB_ENV)
-    if explicit:
-        return Path(explicit)
-    home = os.environ.get(HOME_ENV)
-    if home:
-        return Path(home) / DB_FILE_NAME
-    import platformdirs
-
-    return platformdirs.user_data_path("oomnitza-connect") / DB_FILE_NAME
-
-
-def resolve_credential(name: str) -> Credential:
-    """Return the stored credential called *name* (from the default credential store)."""
-    from ..auth.credentials import default_credential_store
-
-    return default_credential_store().get(name)
 
 
 def custom_fields_of(mapping: Iterable[FieldMapping], info: VendorInfo) -> list[CustomField]:

@@ -74,7 +74,8 @@ from ..errors import (
 from ..models import UNIQUE_STANDARD_FIELDS, Credential, Preset, VendorRecord
 from ..plugins import register_plugin
 from ..templating import UndefinedVariableError, render_value, variables_of
-from ..transport.http import ClientOptions, VendorSession
+from ..transport.http import ClientOptions
+from ..vendors.session import VendorSession
 from .emulator import Emulator, Fault
 
 __all__ = ["ConnectorConformance", "render_preset_request"]

@@ -45,7 +45,8 @@ from ..models import (
     VendorRecord,
 )
 from ..redaction import Secret
-from ..transport.http import ClientOptions, HttpClient, VendorErrorInfo, VendorSession
+from ..transport.http import ClientOptions, HttpClient, VendorErrorInfo
+from ..vendors.session import VendorSession
 from .emulator import Emulator, EmulatorRequest, EmulatorResponse, json_response, route
 
 __all__ = [

@@ -41,19 +41,20 @@ import attrs
 import requests
 import tenacity
 
-from .. import __version__
+from .._version import __version__
 from ..errors import (
     CredentialRefusedError,
+    MalformedResponseError,
     RateLimitError,
     TransportError,
     VendorAPIError,
 )
-from ..models import Credential, RateBudget, VendorInfo
+from ..models import RateBudget
 from ..redaction import install_log_redaction
 from .ratelimit import RequestPacer
 
 if TYPE_CHECKING:
-    from ..auth.credentials import CredentialStore
+    pass
 
 __all__ = [
     "ClientOptions",
@@ -63,9 +64,7 @@ __all__ = [
     "MalformedResponseError",
     "RefreshableAuth",
     "VendorErrorInfo",
-    "VendorSession",
     "default_error_parser",
-    "open_session",
     "parse_retry_after",
 ]
 
@@ -131,10 +130,6 @@ def default_error_parser(response: requests.Response) -> VendorErrorInfo | None:
     if response.status_code < 400:
         return None
     return VendorErrorInfo(message=response.reason or f"HTTP {response.status_code}")
-
-
-class MalformedResponseError(VendorAPIError):
-    """The vendor answered with a body that is not the JSON it promised."""
 
 
 @runtime_checkable
@@ -701,89 +696,3 @@ def _tls_reason(exc: requests.exceptions.SSLError) -> str:
     if "hostname" in text.lower():
         return "the certificate does not match the host name"
     return "TLS handshake failed"
-
-
-@attrs.define
-class VendorSession:
-    """An authenticated conversation with one vendor account.
-
-    :param identity: what the vendor said about the credential's owner
-        (team, admin, account), for display and for presets.
-    """
-
-    vendor: str
-    http: HttpClient
-    credential: Credential
-    settings: Mapping[str, str] = attrs.field(factory=dict)
-    identity: Mapping[str, Any] = attrs.field(factory=dict)
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> VendorSession:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-def open_session(
-    info: VendorInfo,
-    credential: Credential,
-    settings: Mapping[str, str],
-    options: ClientOptions,
-    *,
-    error_parser: ErrorParser = default_error_parser,
-    default_headers: Mapping[str, str] | None = None,
-    plugin_version: str | None = None,
-    credential_store: CredentialStore | None = None,
-    token_response_parser: Any = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> VendorSession:
-    """Build the HTTP client for *credential* and return an (unverified) session.
-
-    The base URL is ``options.base_url``, else ``credential.base_url``, else
-    ``info.base_url``; the CA bundle ``options.ca_bundle`` else
-    ``credential.ca_bundle``; OAuth2 endpoints come from the credential, else
-    from *info*, rendered with *settings* (``{{Talkdesk.Account}}``). Rotated
-    tokens are saved through *credential_store* (the default store when
-    ``None``) before they are used.
-
-    :param token_response_parser: reads a vendor's token endpoint answer (see
-        :class:`oomnitza_connect.auth.oauth.TokenResponse`); ``None`` for RFC 6749.
-    """
-    from ..auth.oauth import auth_for_credential
-
-    base_url = options.base_url or credential.base_url or info.base_url
-    effective = attrs.evolve(
-        options,
-        base_url=base_url,
-        ca_bundle=options.ca_bundle or credential.ca_bundle,
-    )
-    auth = auth_for_credential(
-        credential,
-        info=info,
-        settings=settings,
-        options=effective,
-        credential_store=credential_store,
-        token_response_parser=token_response_parser,
-    )
-    client = HttpClient(
-        info.name,
-        base_url,
-        auth=auth,
-        options=effective,
-        rate_budgets=info.rate_budgets,
-        error_parser=error_parser,
-        plugin_version=plugin_version,
-        default_headers=default_headers,
-        sleep=sleep,
-    )
-    session = VendorSession(
-        vendor=info.name, http=client, credential=credential, settings=dict(settings)
-    )
-    listeners = getattr(auth, "listeners", None)
-    if isinstance(listeners, list):
-        # session.credential follows renewed tokens, for plugins and presets that read it.
-        listeners.append(lambda updated: setattr(session, "credential", updated))
-    return session

@@ -18,8 +18,9 @@ import requests
 
 from oomnitza_connect.errors import AuthenticationError, ConfigurationError, VendorAPIError
 from oomnitza_connect.models import GlobalSetting, VendorRecord
-from oomnitza_connect.transport.http import HttpClient, VendorErrorInfo, VendorSession
+from oomnitza_connect.transport.http import HttpClient, VendorErrorInfo
 from oomnitza_connect.transport.pagination import iter_cursor_pages
+from oomnitza_connect.vendors.session import VendorSession
 
 from .mapping import to_record
 

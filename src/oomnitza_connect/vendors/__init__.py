@@ -1,0 +1,1 @@
+"""Vendors as objects: the declarative REST description, the vendor base classes, sessions."""
