@@ -14,6 +14,12 @@ Fixtures:
     rest of the test.
 ``generic_vendor`` / ``generic_emulator``
     The test kit's generic vendor, registered, and a running emulator of it.
+``redis_server`` / ``postgres_server``
+    A real ``redis-server`` / PostgreSQL cluster for the whole test session, on
+    a free loopback port (:mod:`oomnitza_connect.testing.services`). A test that
+    asks for one is skipped, saying which package to install, only when the
+    binaries are missing outside CI; under CI (``$CI`` set) that is a failure,
+    because ``.ci/run`` installs them.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -32,7 +38,9 @@ __all__ = [
     "emulator_factory",
     "generic_emulator",
     "generic_vendor",
+    "postgres_server",
     "pytest_configure",
+    "redis_server",
     "register_plugins",
 ]
 
@@ -95,3 +103,38 @@ def generic_emulator(emulator_factory: EmulatorFactory) -> Emulator:
     from .generic import GenericEmulator
 
     return emulator_factory(GenericEmulator, users=25)
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI must install it", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    """A real redis-server for the test session (one per xdist worker)."""
+    from .services import RedisServer, ServiceUnavailable
+
+    try:
+        server = RedisServer()
+    except ServiceUnavailable as exc:
+        _unavailable(str(exc))
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A real PostgreSQL cluster for the test session (one per xdist worker)."""
+    from .services import PostgresServer, ServiceUnavailable
+
+    try:
+        server = PostgresServer()
+        server.start()
+    except ServiceUnavailable as exc:
+        _unavailable(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
