@@ -54,6 +54,9 @@ class Connector:
         if options.ca_bundle is None and credential.ca_bundle:
             # Plugins that build their own HttpClient see only the options.
             options = attrs.evolve(options, ca_bundle=credential.ca_bundle)
+        if options.budget_account is None:
+            # One vendor account, one budget: every client of this credential draws on it.
+            options = attrs.evolve(options, budget_account=f"{self.name}:{credential.name}")
         session = get_plugin_manager().hook.authenticate(
             vendor=self.name,
             credential=credential,

@@ -374,6 +374,8 @@ class SyncStatus(enum.StrEnum):
     COMPLETED_WITH_ERRORS = "completed_with_errors"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
+    SKIPPED = "skipped"
+    """Not run: another run of the integration was still going (Celery workers)."""
 
 
 @attrs.frozen

@@ -51,6 +51,7 @@ __all__ = [
     "default_credential_store",
     "resolve_credential",
     "usable_keyring",
+    "use_default_credential_store",
 ]
 
 CREDENTIAL_ENV_PREFIX = "OOMNITZA_CONNECT_CREDENTIAL_"
@@ -319,9 +320,22 @@ class CredentialStore:
             raise
 
 
+_default_store: CredentialStore | None = None
+
+
 def default_credential_store() -> CredentialStore:
-    """Return the store under ``$OOMNITZA_CONNECT_HOME`` (or the user config directory)."""
-    return CredentialStore()
+    """Return the store under ``$OOMNITZA_CONNECT_HOME`` (or the user config directory).
+
+    A Celery worker replaces it with one that shares tokens through Redis
+    (:func:`use_default_credential_store`).
+    """
+    return _default_store if _default_store is not None else CredentialStore()
+
+
+def use_default_credential_store(store: CredentialStore | None) -> None:
+    """Make *store* this process's default credential store (``None``: the usual one)."""
+    global _default_store
+    _default_store = store
 
 
 def with_tokens_of(credential: Credential, other: Credential) -> Credential:

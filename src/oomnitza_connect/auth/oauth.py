@@ -436,6 +436,45 @@ class OAuth2Auth(requests.auth.AuthBase):
             return True
 
     def _renew(self) -> None:
+        # A store shared by several processes (Celery workers) renews under a
+        # lock of its own and says whether another process already rotated:
+        # then its tokens are used, and a spent refresh token is never sent.
+        renewing = getattr(self.credential_store, "renewing", None)
+        if renewing is None:
+            self._request_renewal()
+            return
+        with renewing(self._credential.name):
+            if not self._adopt_stored_tokens():
+                self._request_renewal()
+
+    def _adopt_stored_tokens(self) -> bool:
+        """Take tokens another process stored meanwhile; return whether they are usable."""
+        assert self.credential_store is not None
+        try:
+            stored = self.credential_store.get(self._credential.name)
+        except OomnitzaConnectError:
+            return False
+        if (
+            stored.refresh_token == self._credential.refresh_token
+            and stored.access_token == self._access_token
+        ):
+            return False
+        self._credential = attrs.evolve(
+            self._credential,
+            access_token=stored.access_token,
+            refresh_token=stored.refresh_token,
+            expires_at=stored.expires_at,
+        )
+        self._access_token = stored.access_token
+        self._expires_at = stored.expires_at.timestamp() if stored.expires_at else None
+        log.info(
+            "%s: credential '%s' was renewed by another process; using its tokens",
+            self._credential.vendor,
+            self._credential.name,
+        )
+        return self._is_fresh()
+
+    def _request_renewal(self) -> None:
         granted = self._request_token()
         self.refresh_count += 1
         expires_at = self._clock() + granted.expires_in if granted.expires_in is not None else None

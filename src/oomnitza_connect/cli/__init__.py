@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "oomnitza_connect.cli.emulator_commands",
     "oomnitza_connect.cli.schedule_commands",
     "oomnitza_connect.cli.demo_commands",
+    "oomnitza_connect.cli.worker_commands",
 )
 
 

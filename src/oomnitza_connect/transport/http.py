@@ -51,7 +51,7 @@ from ..errors import (
 )
 from ..models import RateBudget
 from ..redaction import install_log_redaction
-from .ratelimit import RequestPacer
+from .ratelimit import make_pacer
 
 if TYPE_CHECKING:
     pass
@@ -86,6 +86,9 @@ class ClientOptions:
     :param max_single_wait: the longest single wait before a retry, in seconds.
     :param max_total_wait: the longest total of waits for one request, in seconds.
     :param pace_requests: keep to the vendor's rate budgets before sending.
+    :param budget_account: the vendor account the requests count against
+        (``vendor:credential``, set by ``Connector.authenticate``); workers
+        sharing budgets through Redis share one per account.
     """
 
     base_url: str | None = None
@@ -97,6 +100,7 @@ class ClientOptions:
     max_total_wait: float = 300.0
     pace_requests: bool = True
     user_agent_extra: str | None = None
+    budget_account: str | None = None
 
 
 @attrs.frozen
@@ -252,7 +256,9 @@ class HttpClient:
         self.error_parser = error_parser
         self.rate_budgets = rate_budgets
         self.sleep = sleep
-        self.pacer = RequestPacer(
+        self.pacer = make_pacer(
+            vendor,
+            self.options.budget_account,
             rate_budgets if self.options.pace_requests else (),
             sleep=sleep,
             max_wait=self.options.max_single_wait,
@@ -411,6 +417,8 @@ class HttpClient:
                 raise self._auth_error(response, info, method, endpoint_name)
             if response.status_code == 429 or (info is not None and info.retry_after is not None):
                 wait = self._requested_wait(response, info)
+                if wait:
+                    self.pacer.pause(wait)
                 raise _RetryableFailure(
                     f"rate limited (HTTP {response.status_code})",
                     self._api_error(

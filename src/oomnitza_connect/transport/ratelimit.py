@@ -21,13 +21,26 @@ from collections.abc import Callable, Iterable
 
 from ..models import RateBudget
 
-__all__ = ["FALLBACK_ENDPOINT", "RequestPacer", "TokenBucket"]
+__all__ = [
+    "FALLBACK_ENDPOINT",
+    "PacerFactory",
+    "RequestPacer",
+    "TokenBucket",
+    "budget_rate",
+    "make_pacer",
+    "use_pacer_factory",
+]
 
 FALLBACK_ENDPOINT = "*"
 
 # Requests leave the client spaced by the declared interval, but arrive at the
 # vendor with network jitter; keeping a little under the limit absorbs it.
 _SAFETY_MARGIN = 0.10
+
+
+def budget_rate(budget: RateBudget) -> float:
+    """Return the requests per second a pacer keeps to for *budget* (its rate less the margin)."""
+    return budget.requests_per_minute / 60.0 * (1 - _SAFETY_MARGIN)
 
 
 class TokenBucket:
@@ -90,12 +103,21 @@ class RequestPacer:
         self.max_wait = max_wait
         self._buckets: dict[str, TokenBucket] = {}
         for budget in budgets:
-            rate = budget.requests_per_minute / 60.0 * (1 - _SAFETY_MARGIN)
-            self._buckets[budget.endpoint] = TokenBucket(rate, budget.burst, clock=clock)
+            self._buckets[budget.endpoint] = TokenBucket(
+                budget_rate(budget), budget.burst, clock=clock
+            )
         self._quota_lock = threading.Lock()
         self._quota_next_slot = 0.0
         self._quota_interval = 0.0
         self._quota_until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """Hear that the vendor asked to wait *seconds* (a Retry-After).
+
+        The client retrying the request waits anyway; a pacer shared by
+        several processes (:mod:`oomnitza_connect.distributed.pacing`) also
+        holds back the others' requests to the same account.
+        """
 
     def bucket_for(self, endpoint: str) -> TokenBucket | None:
         return self._buckets.get(endpoint) or self._buckets.get(FALLBACK_ENDPOINT)
@@ -142,3 +164,38 @@ class RequestPacer:
             else:
                 self._quota_interval = seconds_left / (remaining + 1)
                 self._quota_next_slot = max(self._quota_next_slot, now + self._quota_interval)
+
+
+PacerFactory = Callable[..., RequestPacer]
+"""``factory(vendor, account, budgets, *, sleep, max_wait)`` returns the pacer of one client."""
+
+_pacer_factory: PacerFactory | None = None
+
+
+def use_pacer_factory(factory: PacerFactory | None) -> None:
+    """Make every HTTP client built from now on in this process get its pacer from *factory*.
+
+    Celery workers install one whose budgets are shared through Redis;
+    ``None`` goes back to a pacer of each client's own.
+    """
+    global _pacer_factory
+    _pacer_factory = factory
+
+
+def make_pacer(
+    vendor: str,
+    account: str | None,
+    budgets: tuple[RateBudget, ...],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    max_wait: float = 60.0,
+) -> RequestPacer:
+    """Return the pacer for a client of *vendor* drawing on *account*'s budgets.
+
+    :param account: the vendor account (``vendor:credential``) whose budget
+        the requests count against; clients of one account share it when a
+        shared pacer factory is installed.
+    """
+    if _pacer_factory is not None:
+        return _pacer_factory(vendor, account, budgets, sleep=sleep, max_wait=max_wait)
+    return RequestPacer(budgets, sleep=sleep, max_wait=max_wait)

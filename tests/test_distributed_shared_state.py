@@ -1,0 +1,216 @@
+"""What Celery workers share through a real Redis: rate budgets, run locks, tokens."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from http_support import DirectoryEmulator
+
+from oomnitza_connect.auth.credentials import CredentialStore
+from oomnitza_connect.distributed.credentials import RedisCredentialStore
+from oomnitza_connect.distributed.locking import RunLock, lock_holder
+from oomnitza_connect.distributed.pacing import SharedRequestPacer, shared_pacer_factory
+from oomnitza_connect.models import AuthKind, Credential, RateBudget, VendorInfo
+from oomnitza_connect.testing.emulator import Fault
+from oomnitza_connect.transport.http import ClientOptions, HttpClient, open_session
+from oomnitza_connect.transport.ratelimit import use_pacer_factory
+
+INFO = VendorInfo(
+    name="directory",
+    display_name="Directory",
+    base_url="https://api.directory.invalid",
+    auth_kinds=(AuthKind.OAUTH2_AUTHORIZATION_CODE,),
+)
+
+
+@pytest.fixture
+def client(redis_server):
+    connection = redis.Redis.from_url(redis_server.url)
+    connection.flushdb()
+    yield connection
+    connection.close()
+
+
+class Sleeps(list):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+# -- rate budgets ------------------------------------------------------------
+
+
+def test_two_workers_draw_from_one_budget(client):
+    # 600 a minute less the 10 % margin is 9 a second: a burst of 2, then 1 every 111 ms.
+    budget = RateBudget("users.list", 600, burst=2)
+    first = SharedRequestPacer(client, "directory:acme", [budget], sleep=Sleeps())
+    second = SharedRequestPacer(client, "directory:acme", [budget], sleep=Sleeps())
+    waits = [pacer.wait_for_turn("users.list") for pacer in (first, second, first, second, first)]
+    assert waits[:2] == [0.0, 0.0]
+    # Each later reservation queues behind all the others, whichever worker made it.
+    for position, wait in enumerate(waits[2:], start=1):
+        assert wait == pytest.approx(position / 9.0, abs=0.02)
+    other_account = SharedRequestPacer(client, "directory:other", [budget], sleep=Sleeps())
+    assert other_account.wait_for_turn("users.list") == 0.0
+
+
+def test_retry_after_seen_by_one_worker_pauses_the_others(client):
+    budget = RateBudget("*", 6000, burst=100)
+    seen_it = SharedRequestPacer(client, "directory:acme", [budget], sleep=Sleeps())
+    other = SharedRequestPacer(client, "directory:acme", [budget], sleep=Sleeps())
+    assert other.wait_for_turn("users.list") == 0.0
+    seen_it.pause(3.0)
+    assert other.wait_for_turn("users.list") == pytest.approx(3.0, abs=0.1)
+    unrelated = SharedRequestPacer(client, "directory:other", [budget], sleep=Sleeps())
+    assert unrelated.wait_for_turn("users.list") == 0.0
+
+
+def test_a_429_paces_every_client_of_the_account(client):
+    budgets = (RateBudget("*", 6000, burst=100),)
+    options = ClientOptions(budget_account="directory:acme")
+    use_pacer_factory(shared_pacer_factory(client))
+    try:
+        with DirectoryEmulator(users=5, page_size=5) as emulator:
+            emulator.faults.add(Fault.rate_limited(retry_after=1), endpoint="open")
+            other_sleeps = Sleeps()
+            other = HttpClient(
+                "directory",
+                emulator.base_url,
+                options=options,
+                rate_budgets=budgets,
+                sleep=other_sleeps,
+            )
+            hit_sleeps = Sleeps()
+
+            def hit_sleep(seconds: float) -> None:
+                hit_sleeps.append(seconds)
+                if len(hit_sleeps) == 1:
+                    other.get_json("/open")  # another worker, during the pause
+                time.sleep(seconds)
+
+            hit = HttpClient(
+                "directory",
+                emulator.base_url,
+                options=options,
+                rate_budgets=budgets,
+                sleep=hit_sleep,
+            )
+            hit.get_json("/open")
+    finally:
+        use_pacer_factory(None)
+    assert hit_sleeps[0] == 1.0  # the retry waited as asked, and not twice
+    assert sum(hit_sleeps[1:]) < 0.2
+    assert other_sleeps
+    assert other_sleeps[0] == pytest.approx(1.0, abs=0.2)
+    # The 429, its retry, and the other worker's one request after the pause.
+    assert len(emulator.requests) == 3
+
+
+def test_budget_overrides_replace_the_declared_budget(client):
+    make = shared_pacer_factory(client, {"directory": [RateBudget("users.list", 60, burst=1)]})
+    pacer = make(
+        "directory",
+        "directory:acme",
+        (RateBudget("users.list", 6000, burst=50),),
+        sleep=Sleeps(),
+        max_wait=60,
+    )
+    assert pacer.wait_for_turn("users.list") == 0.0
+    # 60 a minute less the margin: the second request waits 1/0.9 s.
+    assert pacer.wait_for_turn("users.list") == pytest.approx(1 / 0.9, abs=0.02)
+
+
+# -- run locks ------------------------------------------------------------------
+
+
+def test_one_run_per_integration_and_the_lease_is_renewed(client):
+    holder = RunLock(client, "acme-slack", lease=0.6, task_id="task-1")
+    assert holder.acquire()
+    rival = RunLock(client, "acme-slack", lease=0.6)
+    time.sleep(1.5)  # well past the lease: the renewal keeps it
+    assert not rival.acquire()
+    assert lock_holder(client, "acme-slack")["task_id"] == "task-1"
+    assert rival.request_follow_up()
+    assert not rival.request_follow_up()  # many skipped runs, one follow-up
+    holder.release()
+    assert holder.take_follow_up()
+    assert not holder.take_follow_up()
+    assert rival.acquire()
+    rival.release()
+    assert lock_holder(client, "acme-slack") is None
+
+
+def test_the_lock_of_a_killed_worker_expires_with_its_lease(client, redis_server):
+    script = textwrap.dedent(
+        f"""
+        import sys, time, redis
+        from oomnitza_connect.distributed.locking import RunLock
+        lock = RunLock(redis.Redis.from_url({redis_server.url!r}), "acme-slack", lease=1.0)
+        assert lock.acquire()
+        print("held", flush=True)
+        time.sleep(60)
+        """
+    )
+    worker = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert worker.stdout.readline().strip() == "held"
+        rival = RunLock(client, "acme-slack", lease=1.0)
+        assert not rival.acquire()
+        worker.kill()  # kill -9: no release, no more renewals
+        worker.wait()
+        deadline = time.monotonic() + 5
+        while not rival.acquire():
+            assert time.monotonic() < deadline, "the dead worker's lock never expired"
+            time.sleep(0.1)
+        rival.release()
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+# -- credentials ------------------------------------------------------------------
+
+
+def test_a_rotation_by_one_worker_is_used_by_the_other(client, tmp_path: Path):
+    with DirectoryEmulator(users=5, page_size=5) as emulator:
+        emulator.register_client("app", client_secret="app-secret-1")
+        credential = Credential(
+            name="dir",
+            vendor="directory",
+            kind=AuthKind.OAUTH2_AUTHORIZATION_CODE,
+            client_id="app",
+            client_secret="app-secret-1",
+            token_url=emulator.base_url + "/oauth/token",
+            base_url=emulator.base_url,
+            refresh_token=emulator.grant_refresh_token("app"),
+        )
+        # Two machines: each its own credential file holding the same grant.
+        stores = []
+        for machine in ("one", "two"):
+            local = CredentialStore(tmp_path / machine, keyring_backend=False, environ={})
+            local.save(credential)
+            stores.append(RedisCredentialStore(client, local))
+        first = open_session(
+            INFO, stores[0].get("dir"), {}, ClientOptions(), credential_store=stores[0]
+        )
+        second = open_session(
+            INFO, stores[1].get("dir"), {}, ClientOptions(), credential_store=stores[1]
+        )
+        with first, second:
+            first.http.get_json("/echo")  # renews, spending the refresh token
+            emulator.expire_all_tokens()
+            # The second worker still holds the spent refresh token in memory;
+            # its renewal finds the rotation in Redis instead of sending it.
+            second.http.get_json("/echo")
+            first.http.get_json("/echo")
+        refused = [event for event in emulator.refresh_events if not event.accepted]
+        assert refused == []
+        assert stores[0].get("dir").refresh_token == stores[1].get("dir").refresh_token
+        # The machine that renewed last also kept the tokens in its own file.
+        local_copy = [store.local.get("dir").refresh_token for store in stores]
+        assert stores[0].get("dir").refresh_token in local_copy
