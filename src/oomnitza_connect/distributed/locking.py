@@ -8,8 +8,10 @@ run's session still ``running`` to mark ``interrupted``.
 
 A run that finds the lock taken is not lost: it is recorded (a ``skipped``
 session in the ledger, see :mod:`oomnitza_connect.distributed.tasks`) and a
-follow-up is asked for; the holder runs the integration once more after it
-releases the lock, so however many runs were skipped, one catches up.
+follow-up is asked for: the holder queues the integration once more after it
+releases the lock, and should the holder die, the skipped run's own check
+(every lease) runs it once the lock is free. However many runs were skipped,
+one catches up.
 """
 
 from __future__ import annotations
@@ -141,6 +143,10 @@ class RunLock:
     def request_follow_up(self) -> bool:
         """Ask the current holder to run the integration once more; True when newly asked."""
         return bool(self.client.set(_follow_up_key(self.integration), "1", nx=True))
+
+    def follow_up_requested(self) -> bool:
+        """Return whether a skipped run is waiting for a follow-up."""
+        return bool(self.client.exists(_follow_up_key(self.integration)))
 
     def take_follow_up(self) -> bool:
         """Return (and clear) whether a skipped run asked for a follow-up."""

@@ -11,9 +11,12 @@ A ``Retry-After`` seen by one worker pauses the whole account: the script
 keeps a "paused until" time next to the buckets, and every reservation waits
 for it.
 
-The arithmetic is the local bucket's (:mod:`oomnitza_connect.ratelimit`): the
-declared rate less the same safety margin, a burst of ``burst`` requests, and a
-negative balance as the queue of reservations.
+The arithmetic is the local bucket's (:mod:`oomnitza_connect.transport.ratelimit`):
+the declared rate less the same safety margin and a negative balance as the
+queue of reservations. The burst keeps the margin too (one request fewer from
+a burst of two or more): requests from many processes leave in a burst but
+reach the vendor with their own delays, and a vendor counting a burst in a
+short window would otherwise see the next slot's request inside it.
 """
 
 from __future__ import annotations
@@ -85,6 +88,10 @@ return until_ms
 """
 
 
+def _burst_with_margin(burst: int) -> int:
+    return max(1, min(burst - 1, int(burst * 0.9))) if burst > 1 else 1
+
+
 class RedisTokenBucket:
     """One endpoint's bucket of one vendor account, kept in Redis.
 
@@ -148,7 +155,7 @@ class SharedRequestPacer(RequestPacer):
                 f"{KEY_PREFIX}:{account}:{budget.endpoint}",
                 self.pause_key,
                 budget_rate(budget),
-                budget.burst,
+                _burst_with_margin(budget.burst),
             )
             for budget in budgets
         }

@@ -131,19 +131,30 @@ def run_integration(
     from ..schedule.notifications import notify_failure
 
     client = redis_client()
-    lock = RunLock(client, name, lease=worker_config().run_lease, task_id=self.request.id)
+    lease = worker_config().run_lease
+    lock = RunLock(client, name, lease=lease, task_id=self.request.id)
     with open_ledger() as ledger:
         settings = launched_integration(ledger, name)
-        if not lock.acquire():
+        if follow_up:
+            # The catch-up check of a skipped run: nothing to do once the
+            # holder ran the follow-up itself; wait while the lock is held.
+            if not lock.follow_up_requested():
+                return {"integration": name, "status": "caught_up"}
+            if not lock.acquire():
+                _check_follow_up_later(name, lease)
+                return {"integration": name, "status": "waiting"}
+        elif not lock.acquire():
             holder = lock_holder(client, name)
             skipped = _record_skipped(ledger, settings, holder)
             log.warning("integration %s: %s", name, skipped.message)
-            lock.request_follow_up()
-            # The holder may have ended between our attempt and the request;
+            if lock.request_follow_up():
+                # Should the holder die, this check runs the follow-up once its lease ends.
+                _check_follow_up_later(name, lease)
+            # The holder may have ended between the attempt and the request;
             # then the lock is free and this run goes ahead after all.
             if not lock.acquire():
                 return _summary(skipped)
-            lock.take_follow_up()
+        lock.take_follow_up()
         try:
             started = datetime.now(UTC)
             try:
@@ -167,8 +178,12 @@ def run_integration(
         finally:
             lock.release()
     if lock.take_follow_up():
-        run_integration.apply_async((name,), {"follow_up": True})
+        run_integration.apply_async((name,))
     return _summary(session)
+
+
+def _check_follow_up_later(name: str, lease: float) -> None:
+    run_integration.apply_async((name,), {"follow_up": True}, countdown=lease + 1)
 
 
 def _backoff(retries: int) -> int:
