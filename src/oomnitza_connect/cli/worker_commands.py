@@ -104,6 +104,7 @@ def _export(redis_url: str | None, ledger: str | None, run_lease: float | None) 
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     default="INFO",
     show_default=True,
+    help="Log level of Celery and oomnitza-connect.",
 )
 @click.pass_context
 def worker_command(
@@ -158,6 +159,7 @@ def worker_command(
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     default="INFO",
     show_default=True,
+    help="Log level of Celery and oomnitza-connect.",
 )
 @click.pass_context
 def beat_command(
