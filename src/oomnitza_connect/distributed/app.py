@@ -79,6 +79,7 @@ def _create_app() -> Celery:
         worker_hijack_root_logger=False,
         beat_scheduler="redbeat.RedBeatScheduler",
         redbeat_redis_url=config.redis_url,
+        redbeat_redis_options={"health_check_interval": 30},
         redbeat_key_prefix="oomnitza-connect:beat:",
         # One beat at a time: a second one waits for this lock.
         redbeat_lock_timeout=int(5 * REFRESH_SCHEDULE_SECONDS),
