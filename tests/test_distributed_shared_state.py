@@ -18,8 +18,9 @@ from oomnitza_connect.distributed.locking import RunLock, lock_holder
 from oomnitza_connect.distributed.pacing import SharedRequestPacer, shared_pacer_factory
 from oomnitza_connect.models import AuthKind, Credential, RateBudget, VendorInfo
 from oomnitza_connect.testing.emulator import Fault
-from oomnitza_connect.transport.http import ClientOptions, HttpClient, open_session
+from oomnitza_connect.transport.http import ClientOptions, HttpClient
 from oomnitza_connect.transport.ratelimit import use_pacer_factory
+from oomnitza_connect.vendors.session import open_session
 
 INFO = VendorInfo(
     name="directory",

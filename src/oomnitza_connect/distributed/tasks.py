@@ -45,8 +45,8 @@ MAX_RETRIES = 3
 @contextmanager
 def open_ledger() -> Iterator[Any]:
     """Open this worker's ledger (the store of sessions and integrations) for one task."""
+    from ..store.paths import default_db_path
     from ..store.sqlite import SQLiteStore
-    from ..sync.engine import default_db_path
 
     ledger = worker_config().ledger
     store = SQLiteStore(Path(ledger) if ledger else default_db_path())
@@ -205,10 +205,10 @@ def run_preset_bulk(
     dry_run: bool = False,
 ) -> dict[str, Any]:
     """Run *preset* of *vendor* for every person matching *where*; return the counts."""
+    from ..auth.credentials import resolve_credential
     from ..connectors import get_connector
     from ..presets.engine import _retry_safe
     from ..presets.engine import run_preset_bulk as run_bulk
-    from ..sync.engine import resolve_credential
 
     connector = get_connector(vendor)
     chosen = connector.preset(preset)
