@@ -169,3 +169,11 @@ def test_a_bad_rate_budget_on_the_command_line_is_bad_usage():
     result = CliRunner().invoke(main, ["worker", "--rate-budget", "slack=1"])
     assert result.exit_code == 2
     assert "--rate-budget" in result.output
+
+
+def test_a_postgresql_ledger_is_refused_until_it_exists():
+    from oomnitza_connect.distributed.config import WorkerConfig
+
+    with pytest.raises(ConfigurationError) as raised:
+        WorkerConfig.from_environment({"OOMNITZA_CONNECT_LEDGER": "postgresql://db/ledger"})
+    assert "OOMNITZA_CONNECT_LEDGER" in str(raised.value)

@@ -103,6 +103,15 @@ class WorkerConfig:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> WorkerConfig:
         env = os.environ if environ is None else environ
+        ledger = env.get(LEDGER_ENV) or ""
+        if ledger.startswith(("postgresql://", "postgres://")):
+            # Waits for the destination/ledger split (issue 17); until then a
+            # URL must not turn into a SQLite file named after it.
+            raise ConfigurationError(
+                "the PostgreSQL ledger is not available yet",
+                key_path=LEDGER_ENV,
+                allowed="a SQLite file path (workers on one machine)",
+            )
         budgets = parse_rate_budgets(env.get(RATE_BUDGETS_ENV, ""))
         return cls(
             redis_url=env.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL,
