@@ -1,0 +1,282 @@
+"""Talking to the Webex REST API: errors, settings, paging of people, roles.
+
+Webex answers errors with an HTTP status and ``{"message", "errors": [...],
+"trackingId"}``; :func:`parse_webex_error` turns them into the HTTP client's
+:class:`~oomnitza_connect.http.VendorErrorInfo`: the tracking id becomes the
+request id, 429 and 423 wait for ``Retry-After`` (15 s when it is missing, at
+least 1 s), a 403 names the scope the call needs, and a 504 suggests a smaller
+page (``max``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+
+from oomnitza_connect.errors import ConfigurationError, MappingError, VendorAPIError
+from oomnitza_connect.http import HttpClient, VendorErrorInfo, VendorSession, parse_retry_after
+from oomnitza_connect.models import GlobalSetting, VendorRecord
+from oomnitza_connect.pagination import iter_link_header_pages, restore_dropped_params
+
+from .mapping import FIELDS, VENDOR, to_record
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "DEFAULT_RETRY_AFTER",
+    "GLOBAL_SETTINGS",
+    "MAX_PAGE_SIZE",
+    "ORG_ID_SETTING",
+    "PAGE_SIZE_SETTING",
+    "PEOPLE_READ",
+    "PEOPLE_WRITE",
+    "ROLES_READ",
+    "UNREADABLE_MARK",
+    "fetch_roles",
+    "iter_people",
+    "iter_users",
+    "page_size",
+    "parse_webex_error",
+    "repair_next_link",
+    "required_scope",
+    "validate_settings",
+    "verify_token",
+]
+
+log = logging.getLogger(__name__)
+
+PEOPLE_READ = "spark-admin:people_read"
+PEOPLE_WRITE = "spark-admin:people_write"
+ROLES_READ = "spark-admin:roles_read"
+"""Asked for by the emulator on /roles; Webex documents only "must be called by an admin"."""
+
+TRACKING_ID_HEADER = "trackingId"
+PAGE_SIZE_SETTING = "Webex.PageSize"
+ORG_ID_SETTING = "Webex.OrgId"
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+"""Webex uses its own maximum when ``max`` is larger; 1000 is UNCONFIRMED, so allowed."""
+DEFAULT_RETRY_AFTER = 15.0
+"""What Webex's own SDK waits on a 429 or 423 without a usable ``Retry-After``."""
+MIN_RETRY_AFTER = 1.0
+UNREADABLE_MARK = "_webex_unreadable"
+"""A record field naming why the person could not be read (see :func:`iter_users`)."""
+
+GLOBAL_SETTINGS = (
+    GlobalSetting(
+        PAGE_SIZE_SETTING,
+        f"People per GET /v1/people page (max), 1 to {MAX_PAGE_SIZE}; lower it when Webex "
+        "answers 504",
+        default=str(DEFAULT_PAGE_SIZE),
+    ),
+    GlobalSetting(
+        ORG_ID_SETTING,
+        "List the people of this organization (orgId; partner administrators only)",
+    ),
+)
+
+# ---------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------
+
+
+def required_scope(method: str, url: str) -> str | None:
+    """The scope a Webex call needs, for naming it when Webex refuses (403)."""
+    path = urlsplit(url).path.rstrip("/")
+    if "/roles" in path:
+        return ROLES_READ
+    if "/people" in path:
+        return PEOPLE_READ if method.upper() == "GET" else PEOPLE_WRITE
+    return None
+
+
+def _body_of(response: requests.Response) -> Mapping[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, Mapping) else {}
+
+
+def parse_webex_error(response: requests.Response) -> VendorErrorInfo | None:
+    """Return the error a Webex response carries, or ``None`` for a success."""
+    status = response.status_code
+    if status < 400:
+        return None
+    body = _body_of(response)
+    tracking_id = body.get("trackingId") or response.headers.get(TRACKING_ID_HEADER)
+    message = str(body.get("message") or "").strip()
+    details = [
+        str(item.get("description")).strip()
+        for item in body.get("errors") or ()
+        if isinstance(item, Mapping) and item.get("description")
+    ]
+    details = [d for d in details if d.rstrip(".") != message.rstrip(".")]
+    codes = [
+        str(item["errorCode"])
+        for item in body.get("errors") or ()
+        if isinstance(item, Mapping) and item.get("errorCode") not in (None, "")
+    ]
+    text = message or response.reason or f"HTTP {status}"
+    if details:
+        text += " (" + "; ".join(details) + ")"
+    retry_after = None
+    request = response.request
+    method = (request.method or "GET") if request is not None else "GET"
+    url = (request.url or "") if request is not None else ""
+    if status in (429, 423):
+        asked = parse_retry_after(response.headers.get("Retry-After"))
+        retry_after = max(MIN_RETRY_AFTER, DEFAULT_RETRY_AFTER if asked is None else asked)
+        what = "rate limiting" if status == 429 else "locking (423)"
+        text = f"Webex is {what} this call: {text}"
+    elif status == 401:
+        text = (
+            f"Webex refused the access token ({text}); it is expired, revoked or not a Webex token"
+        )
+    elif status == 403:
+        scope = required_scope(method, url)
+        needs = f"the scope '{scope}' and an admin role" if scope else "more rights"
+        text = f"Webex refused the call ({text}); the token needs {needs}"
+    elif status == 504:
+        text = (
+            f"{text}; Webex timed out building the page, so try a smaller max "
+            f"(the {PAGE_SIZE_SETTING} setting)"
+        )
+    return VendorErrorInfo(
+        message=text,
+        code=codes[0] if codes else None,
+        request_id=str(tracking_id) if tracking_id else None,
+        retry_after=retry_after,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Settings
+# ---------------------------------------------------------------------------
+
+
+def page_size(settings: Mapping[str, str]) -> int:
+    """Return the validated ``Webex.PageSize`` (the ``max`` of ``GET /v1/people``)."""
+    raw = settings.get(PAGE_SIZE_SETTING)
+    if raw is None or str(raw).strip() == "":
+        return DEFAULT_PAGE_SIZE
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_PAGE_SIZE:
+        raise ConfigurationError(
+            f"the Webex setting must be a whole number from 1 to {MAX_PAGE_SIZE}, not {raw!r}.",
+            key_path=PAGE_SIZE_SETTING,
+            value=raw,
+            allowed=f"1..{MAX_PAGE_SIZE}",
+        )
+    return value
+
+
+def validate_settings(settings: Mapping[str, str]) -> None:
+    """Check every Webex setting, so that a bad value fails before any request."""
+    page_size(settings)
+
+
+# ---------------------------------------------------------------------------
+# Calls
+# ---------------------------------------------------------------------------
+
+
+def verify_token(http: HttpClient) -> dict[str, Any]:
+    """Prove the token with ``GET /v1/people/me`` and return who it belongs to.
+
+    :raises CredentialRefusedError: Webex refused the token (401).
+    """
+    me = http.get_json("people/me", endpoint="people.get")
+    if not isinstance(me, Mapping):
+        me = {}
+    emails = me.get("emails") or []
+    identity: dict[str, Any] = {
+        "person_id": me.get("id"),
+        "display_name": me.get("displayName"),
+        "email": emails[0] if emails else None,
+        "org_id": me.get("orgId"),
+        "type": me.get("type"),
+    }
+    return {key: value for key, value in identity.items() if value}
+
+
+def repair_next_link(previous_url: str, previous_params: Mapping[str, Any], next_link: str) -> str:
+    """Fix Webex's known broken next link: lost query parameters, or ``max=null``.
+
+    Webex's own SDK patches the same defect. A parameter the link sends as
+    ``null`` is dropped unless the first request had it (then it is restored).
+    """
+    parts = urlsplit(next_link)
+    pairs = [
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if value != "null" or key in previous_params
+    ]
+    cleaned = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(pairs), ""))
+    return restore_dropped_params(previous_url, previous_params, cleaned)
+
+
+def iter_people(
+    session: VendorSession, params: Mapping[str, Any] | None = None
+) -> Iterator[list[Mapping[str, Any]]]:
+    """Yield the raw people of each ``GET /v1/people`` page (only ``rel="next"`` means more)."""
+    query: dict[str, Any] = {"max": page_size(session.settings)}
+    org_id = session.settings.get(ORG_ID_SETTING)
+    if org_id:
+        query["orgId"] = org_id
+    query.update(params or {})
+    for page in iter_link_header_pages(
+        session.http, "people", params=query, endpoint="people.list", repair_next=repair_next_link
+    ):
+        items = page.get("items") if isinstance(page, Mapping) else None
+        if not isinstance(items, list):
+            raise VendorAPIError(
+                "Webex answered GET /v1/people without an 'items' list",
+                vendor=VENDOR,
+                method="GET",
+                endpoint="people.list",
+            )
+        yield items
+
+
+def iter_users(session: VendorSession) -> Iterator[VendorRecord]:
+    """Yield every person of the org, one page at a time.
+
+    A person that cannot be read still becomes a record, marked with
+    :data:`UNREADABLE_MARK`; the plugin's ``map_record`` fails it alone, so the
+    sync reports it and the other people are synced.
+    """
+    for items in iter_people(session):
+        fetched_at = datetime.now(UTC)
+        for raw in items:
+            try:
+                yield to_record(raw, fetched_at=fetched_at)
+            except MappingError as exc:
+                yield _unreadable(raw, exc)
+
+
+def _unreadable(raw: Any, exc: MappingError) -> VendorRecord:
+    person_id = str(raw.get("id")) if isinstance(raw, Mapping) and raw.get("id") else "(no id)"
+    fields: dict[str, Any] = dict.fromkeys((spec.key for spec in FIELDS), None)
+    fields.update(user_id=person_id, role_ids=[], **{UNREADABLE_MARK: str(exc)})
+    return VendorRecord(
+        vendor=VENDOR, id=person_id, fields=fields, raw=raw if isinstance(raw, Mapping) else {}
+    )
+
+
+def fetch_roles(http: HttpClient) -> dict[str, str]:
+    """Return role id -> name from ``GET /v1/roles`` (call it once per run)."""
+    body = http.get_json("roles", endpoint="roles.list")
+    items = body.get("items") if isinstance(body, Mapping) else None
+    return {
+        str(item["id"]): str(item.get("name") or item["id"])
+        for item in items or ()
+        if isinstance(item, Mapping) and item.get("id")
+    }

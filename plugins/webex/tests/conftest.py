@@ -1,0 +1,40 @@
+"""Fixtures of the Webex plugin's tests: a registered plugin, an emulator, sessions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import oomnitza_connect_webex.plugin as webex_plugin
+import pytest
+from oomnitza_connect_webex.emulator import WebexEmulator
+from webex_support import fast_options
+
+from oomnitza_connect.connectors import Connector, get_connector
+from oomnitza_connect.http import VendorSession
+from oomnitza_connect.plugins import register_plugin
+
+
+@pytest.fixture
+def webex_plugin_registered() -> Iterator[None]:
+    with register_plugin(webex_plugin):
+        yield
+
+
+@pytest.fixture
+def connector(webex_plugin_registered: None) -> Connector:
+    return get_connector("webex")
+
+
+@pytest.fixture
+def emulator() -> Iterator[WebexEmulator]:
+    with WebexEmulator(users=40, seed=7, enforce_rate_limits=False) as running:
+        yield running
+
+
+@pytest.fixture
+def session(connector: Connector, emulator: WebexEmulator) -> Iterator[VendorSession]:
+    opened = connector.authenticate(
+        emulator.test_credential(), {"Webex.PageSize": "7"}, options=fast_options(emulator)
+    )
+    with opened:
+        yield opened

@@ -1,0 +1,48 @@
+"""Helpers of the Webex plugin's tests (a uniquely named module: test helpers of
+every package share one import namespace under pytest)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import requests
+from oomnitza_connect_webex.emulator import WebexEmulator
+
+from oomnitza_connect.http import ClientOptions
+
+SAMPLES = Path(__file__).parent / "samples"
+
+
+def load_sample(name: str) -> Any:
+    return json.loads((SAMPLES / name).read_text(encoding="utf-8"))
+
+
+def fast_options(emulator: WebexEmulator, **changes: Any) -> ClientOptions:
+    """Client options for tests: no pacing, short waits."""
+    settings: dict[str, Any] = {
+        "base_url": emulator.base_url,
+        "connect_timeout": 2.0,
+        "read_timeout": 5.0,
+        "max_single_wait": 3.0,
+        "max_total_wait": 10.0,
+        "pace_requests": False,
+    }
+    settings.update(changes)
+    return ClientOptions(**settings)
+
+
+def call(
+    emulator: WebexEmulator,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    **kwargs: Any,
+) -> requests.Response:
+    """One raw request to the emulator, with the ready-made admin token by default."""
+    headers = {"Authorization": f"Bearer {token or emulator.token}"}
+    return requests.request(
+        method, f"{emulator.base_url}/{path.lstrip('/')}", headers=headers, timeout=5, **kwargs
+    )
