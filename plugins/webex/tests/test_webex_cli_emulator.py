@@ -9,7 +9,7 @@ import sys
 
 import requests
 
-from oomnitza_connect.credentials import CredentialStore
+from oomnitza_connect.auth.credentials import CredentialStore
 
 
 def test_the_emulator_command_serves_until_interrupted(tmp_path) -> None:

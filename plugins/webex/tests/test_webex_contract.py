@@ -6,10 +6,10 @@ import oomnitza_connect_webex.plugin as webex_plugin
 from oomnitza_connect_webex.emulator import WebexEmulator
 from webex_support import fast_options
 
-from oomnitza_connect.http import ClientOptions
 from oomnitza_connect.models import AuthKind, Credential
 from oomnitza_connect.testing.conformance import ConnectorConformance
 from oomnitza_connect.testing.emulator import Emulator
+from oomnitza_connect.transport.http import ClientOptions
 
 
 class TestWebexConformance(ConnectorConformance):

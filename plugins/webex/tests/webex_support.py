@@ -10,7 +10,7 @@ from typing import Any
 import requests
 from oomnitza_connect_webex.emulator import WebexEmulator
 
-from oomnitza_connect.http import ClientOptions
+from oomnitza_connect.transport.http import ClientOptions
 
 SAMPLES = Path(__file__).parent / "samples"
 

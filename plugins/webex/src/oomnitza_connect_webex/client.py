@@ -19,9 +19,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import requests
 
 from oomnitza_connect.errors import ConfigurationError, MappingError, VendorAPIError
-from oomnitza_connect.http import HttpClient, VendorErrorInfo, VendorSession, parse_retry_after
 from oomnitza_connect.models import GlobalSetting, VendorRecord
-from oomnitza_connect.pagination import iter_link_header_pages, restore_dropped_params
+from oomnitza_connect.transport.http import (
+    HttpClient,
+    VendorErrorInfo,
+    VendorSession,
+    parse_retry_after,
+)
+from oomnitza_connect.transport.pagination import iter_link_header_pages, restore_dropped_params
 
 from .mapping import FIELDS, VENDOR, to_record
 

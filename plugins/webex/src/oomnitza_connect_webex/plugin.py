@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from oomnitza_connect.auth import TokenResponseParser
+from oomnitza_connect.auth.oauth import TokenResponseParser
 from oomnitza_connect.errors import MappingError
 from oomnitza_connect.hookspecs import hookimpl
-from oomnitza_connect.http import ClientOptions, VendorSession
 from oomnitza_connect.models import Credential, FieldMapping, Preset, VendorInfo, VendorRecord
+from oomnitza_connect.transport.http import ClientOptions, VendorSession
 
 from . import client
 from .auth import open_webex_session, parse_token_response
