@@ -20,13 +20,9 @@ import requests
 
 from oomnitza_connect.errors import ConfigurationError, MappingError, VendorAPIError
 from oomnitza_connect.models import GlobalSetting, VendorRecord
-from oomnitza_connect.transport.http import (
-    HttpClient,
-    VendorErrorInfo,
-    VendorSession,
-    parse_retry_after,
-)
+from oomnitza_connect.transport.http import HttpClient, VendorErrorInfo, parse_retry_after
 from oomnitza_connect.transport.pagination import iter_link_header_pages, restore_dropped_params
+from oomnitza_connect.vendors.session import VendorSession
 
 from .mapping import FIELDS, VENDOR, to_record
 

@@ -9,7 +9,8 @@ from oomnitza_connect.auth.oauth import TokenResponseParser
 from oomnitza_connect.errors import MappingError
 from oomnitza_connect.hookspecs import hookimpl
 from oomnitza_connect.models import Credential, FieldMapping, Preset, VendorInfo, VendorRecord
-from oomnitza_connect.transport.http import ClientOptions, VendorSession
+from oomnitza_connect.transport.http import ClientOptions
+from oomnitza_connect.vendors.session import VendorSession
 
 from . import client
 from .auth import open_webex_session, parse_token_response
