@@ -33,6 +33,7 @@ from oomnitza_connect.models import (
 )
 from oomnitza_connect.plugins import register_plugin
 from oomnitza_connect.store.base import MappedRecord, Store, SyncPlan
+from oomnitza_connect.sync.rules import apply_batch
 from oomnitza_connect.testing.emulator import (
     Emulator,
     EmulatorRequest,
@@ -543,11 +544,14 @@ def add_people(store: Store, vendor: str, people: list[tuple[str, dict[str, Any]
         sync_key="email",
         selection=UserSelection.USERS_AND_SAAS,
     )
+    store.prepare_run(plan, test_run=False)
     session = store.start_session(plan)
-    outcome = store.apply_batch(
+    outcome = apply_batch(
+        store,
+        store,
         session.id,
         plan,
         [MappedRecord(vendor_user_id=user_id, fields=fields) for user_id, fields in people],
     )
     assert not outcome.errors, outcome.errors
-    store.finish_session(session.id, plan, status=SyncStatus.SUCCEEDED)
+    store.finish_session(session.id, status=SyncStatus.SUCCEEDED)

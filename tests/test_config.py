@@ -130,8 +130,8 @@ def test_unstructure_round_trips(tmp_path: Path) -> None:
         pytest.param(
             {**BASE, "shedule": "daily"},
             "shedule",
-            "unknown key (allowed: base_url, contacts, credential, default_role, filters, "
-            "integration_user, mapping, name, preference, schedule, selection, settings, "
+            "unknown key (allowed: base_url, contacts, credential, default_role, destination, "
+            "filters, integration_user, mapping, name, preference, schedule, selection, settings, "
             "sync_key, use_standard_mapping, vendor)",
             id="unknown key",
         ),

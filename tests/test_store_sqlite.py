@@ -20,6 +20,7 @@ from oomnitza_connect.models import (
 )
 from oomnitza_connect.store.base import CustomField, IntegrationEntry, MappedRecord, SyncPlan
 from oomnitza_connect.store.sqlite import SQLiteStore
+from oomnitza_connect.sync.rules import BatchRules, apply_batch
 
 
 @pytest.fixture
@@ -41,12 +42,17 @@ def person(user_id, email, **fields):
 
 
 def run(store, records, *, sync_plan=None, test_run=False, complete=True, **batch_kwargs):
+    """One session of one batch through the engine's rules into the store."""
     sync_plan = sync_plan or plan()
+    store.prepare_run(sync_plan, test_run=test_run)
     session = store.start_session(sync_plan, test_run=test_run)
-    outcome = store.apply_batch(session.id, sync_plan, records, test_run=test_run, **batch_kwargs)
-    finished = store.finish_session(
-        session.id, sync_plan, status=SyncStatus.SUCCEEDED, complete=complete
+    outcome = apply_batch(
+        store, store, session.id, sync_plan, records, test_run=test_run, **batch_kwargs
     )
+    vanished = []
+    if complete:
+        vanished = store.vanish(sync_plan, store.run_book(session.id), test_run=test_run)
+    finished = store.finish_session(session.id, status=SyncStatus.SUCCEEDED, vanished=vanished)
     return outcome, finished
 
 
@@ -119,8 +125,11 @@ def test_duplicate_and_missing_sync_keys_fail_alone(store):
 def test_duplicates_are_caught_across_batches_of_one_run(store):
     sync_plan = plan()
     session = store.start_session(sync_plan)
-    store.apply_batch(session.id, sync_plan, [person("U1", "a@x.io")])
-    outcome = store.apply_batch(session.id, sync_plan, [person("U9", "a@x.io")])
+    rules = BatchRules(store, store.run_book(session.id), sync_plan, test_run=False)
+    apply_batch(store, store, session.id, sync_plan, [person("U1", "a@x.io")], rules=rules)
+    outcome = apply_batch(
+        store, store, session.id, sync_plan, [person("U9", "a@x.io")], rules=rules
+    )
     assert outcome.counts.failed == 1
     assert outcome.errors[0].vendor_user_id == "U9"
     assert store.find_person("email", "a@x.io").fields["username"] == "U1"
@@ -139,7 +148,7 @@ def test_unique_custom_field_is_enforced(store):
 
 def test_a_custom_sync_key_must_be_unique(store):
     with pytest.raises(StoreError, match="not a unique field"):
-        store.start_session(plan(sync_key="Slack Id"))
+        store.prepare_run(plan(sync_key="Slack Id"), test_run=False)
     store.define_custom_field(CustomField("Slack Id", unique=True))
     _, _session = run(
         store, [person("U1", "a@x.io", **{"Slack Id": "U1"})], sync_plan=plan(sync_key="Slack Id")

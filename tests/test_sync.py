@@ -132,7 +132,7 @@ def test_test_run_writes_no_people_and_keeps_the_payload(settings, store, acme):
     assert shown.payload[0]["fields"]["email"] == "user1@example.com"
 
 
-def test_test_run_payload_is_capped_at_100(tmp_path, store):
+def test_test_run_keeps_the_whole_plan_and_pages_it(tmp_path, store):
     with (
         register_plugin(AcmePlugin(per_page=100), name="acme-test"),
         AcmeEmulator(users=150) as emulator,
@@ -140,7 +140,11 @@ def test_test_run_payload_is_capped_at_100(tmp_path, store):
         settings = load_integration(write_integration(tmp_path, base_url=emulator.base_url))
         session = run_sync(settings, credential=credential(), store=store, test_run=True)
     assert session.counts.created == 150
-    assert len(store.get_session(session.id, with_payload=True).payload) == 100
+    assert len(store.get_session(session.id, with_payload=True).payload) == 150
+    page = list(store.iter_plan(session.id, offset=140, limit=20))
+    assert [entry["sync_value"] for entry in page] == [
+        f"user{i}@example.com" for i in range(141, 151)
+    ]
 
 
 def test_a_draft_refuses_a_real_run_but_allows_a_test_run(tmp_path, store, acme):
@@ -314,7 +318,7 @@ def test_no_batch_is_written_after_one_failed(settings, store, acme, monkeypatch
     import time
 
     calls = []
-    original = store.apply_batch
+    original = store.record_batch
 
     def slow_failure(*args, **kwargs):
         calls.append(1)
@@ -323,7 +327,7 @@ def test_no_batch_is_written_after_one_failed(settings, store, acme, monkeypatch
             raise StoreError("the disk is full")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(store, "apply_batch", slow_failure)
+    monkeypatch.setattr(store, "record_batch", slow_failure)
     session = sync(settings, store, acme)
     assert session.status == SyncStatus.FAILED
     assert store.count_people() == 10
@@ -332,7 +336,7 @@ def test_no_batch_is_written_after_one_failed(settings, store, acme, monkeypatch
 
 def test_a_store_failure_mid_run_fails_the_session(settings, store, acme, monkeypatch):
     calls = []
-    original = store.apply_batch
+    original = store.record_batch
 
     def flaky(*args, **kwargs):
         calls.append(1)
@@ -340,7 +344,7 @@ def test_a_store_failure_mid_run_fails_the_session(settings, store, acme, monkey
             raise StoreError("the disk is full")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(store, "apply_batch", flaky)
+    monkeypatch.setattr(store, "record_batch", flaky)
     session = sync(settings, store, acme)
     assert session.status == SyncStatus.FAILED
     assert "the disk is full" in session.message

@@ -23,12 +23,15 @@ __all__ = [
     "AuthKind",
     "ClientAuthMethod",
     "Credential",
+    "DestinationKind",
+    "DestinationSettings",
     "FieldMapping",
     "FieldSpec",
     "FieldType",
     "GlobalSetting",
     "IntegrationSettings",
     "Person",
+    "PersonId",
     "Preset",
     "RateBudget",
     "RecordError",
@@ -294,6 +297,48 @@ class SyncPreference(enum.StrEnum):
     UPDATE_ONLY = "update_only"
 
 
+class DestinationKind(enum.StrEnum):
+    """Where an integration's people are written."""
+
+    SQLITE = "sqlite"
+    OOMNITZA = "oomnitza"
+
+
+@attrs.frozen
+class DestinationSettings:
+    """An integration's ``[destination]`` table (see ``docs/destinations.md``).
+
+    :param type: ``sqlite`` (people in a local SQLite file) or ``oomnitza``.
+    :param path: the SQLite file (``sqlite``); it is also the run's ledger.
+    :param url: the Oomnitza instance (``https://example.oomnitza.com``).
+    :param credential: the stored credential for Oomnitza (a raw API token, or
+        a login and password exchanged for a token).
+    :param batch_size: records per ``POST /api/v3/bulk`` (at most 100).
+    :param concurrency: bulk requests in flight at once.
+    :param fields: person field -> Oomnitza field id, for custom fields (by
+        their external id) and to override the standard ones (``USER``, ``EMAIL``).
+    :param roles: role name -> numeric Oomnitza role id (``PERMISSIONS_ID``);
+        a numeric role is sent as it is.
+    :param vanished_field: an Oomnitza user field set (by ``PATCH``) on people
+        who vanished from the vendor, e.g. a custom "Removed from Slack" field.
+    :param vanished_value: the value set in *vanished_field*.
+    """
+
+    type: DestinationKind
+    path: str | None = None
+    url: str | None = None
+    credential: str | None = None
+    connector_name: str = "oomnitza-connect"
+    batch_size: int = 100
+    test_run_batch_size: int = 10
+    concurrency: int = 4
+    timeout: float = 30.0
+    fields: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_mapping)
+    roles: Mapping[str, int] = attrs.field(factory=dict, converter=_freeze_mapping)
+    vanished_field: str | None = None
+    vanished_value: str = "true"
+
+
 @attrs.frozen
 class IntegrationSettings:
     """One integration: which vendor account syncs into the store, and how.
@@ -321,6 +366,8 @@ class IntegrationSettings:
     default_role: str | None = None
     base_url: str | None = None
     """Overrides the vendor's API root (a region, a proxy or an emulator)."""
+    destination: DestinationSettings | None = None
+    """Where people go; ``None`` is the ledger's own SQLite file (``--db``)."""
 
 
 # ---------------------------------------------------------------------------
@@ -343,11 +390,15 @@ class VendorRecord:
     raw: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_mapping, repr=False)
 
 
+PersonId = int | str
+"""A person's id in its destination: a row id in SQLite, Oomnitza's ``user_id``."""
+
+
 @attrs.frozen
 class Person:
     """A person in the system of record."""
 
-    id: int
+    id: PersonId
     sync_key: str
     sync_value: str
     fields: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_mapping)
@@ -363,7 +414,7 @@ class SaasUser:
 
     vendor: str
     vendor_user_id: str
-    person_id: int | None = None
+    person_id: PersonId | None = None
     role: str | None = None
     fields: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_mapping)
 
@@ -416,7 +467,7 @@ class SyncSession:
     counts: SyncCounts = SyncCounts()
     errors: tuple[RecordError, ...] = ()
     payload: tuple[Mapping[str, Any], ...] = ()
-    """For a test run, the first records that would have been written."""
+    """For a test run, its plan: every person's action (when asked for)."""
     message: str | None = None
     """A run-level error (authentication failed, vendor unreachable)."""
 
@@ -468,7 +519,7 @@ class WorkflowRun:
     preset: str
     started_at: datetime
     ok: bool
-    person_id: int | None = None
+    person_id: PersonId | None = None
     status: int | None = None
     request: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_mapping)
     """method, url and body as sent (never headers carrying secrets)."""

@@ -40,7 +40,15 @@ from ..errors import (
     UnsafeURLError,
     VendorAPIError,
 )
-from ..models import STANDARD_PERSON_FIELDS, FieldType, Person, Preset, SaasUser, WorkflowRun
+from ..models import (
+    STANDARD_PERSON_FIELDS,
+    FieldType,
+    Person,
+    PersonId,
+    Preset,
+    SaasUser,
+    WorkflowRun,
+)
 from ..redaction import MASK, redact
 from ..store.base import CustomField, Store
 from ..sync.mapping import normalize_target
@@ -621,7 +629,7 @@ class PresetResult:
     vendor: str
     preset: str
     ok: bool
-    person_id: int | None = None
+    person_id: PersonId | None = None
     person: str | None = None
     """The person's email (or sync value), for reports."""
     status: int | None = None
@@ -820,7 +828,7 @@ def _select_people(
     store: Store,
     preset: Preset,
     where: str | None,
-    saas_by_person: Mapping[int, SaasUser],
+    saas_by_person: Mapping[PersonId, SaasUser],
     *,
     linked_only: bool,
 ) -> list[Person]:
@@ -863,7 +871,7 @@ def _select_people(
     return selected
 
 
-def _saas_user_of(store: Store, vendor: str, person_id: int) -> SaasUser | None:
+def _saas_user_of(store: Store, vendor: str, person_id: PersonId) -> SaasUser | None:
     for account in store.iter_saas_users(vendor=vendor):
         if account.person_id == person_id:
             return account

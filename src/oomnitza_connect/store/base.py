@@ -1,18 +1,33 @@
-"""The store interface the sync engine and presets write through.
+"""Where a sync writes (a destination) and what it remembers (the local ledger).
 
-The embedded default is SQLite (:class:`~oomnitza_connect.store.sqlite.SQLiteStore`);
-an Oomnitza REST API sink can implement the same interface. The sync engine
-talks to a store only through the methods below: it opens a session, hands
-over batches of mapped records (:meth:`Store.apply_batch`), and finishes the
-session, which is when people who vanished from the vendor are marked.
+A **destination** is the system of record: it holds people and SaaS users,
+answers questions about them and takes the writes the sync engine decided
+on. The embedded default is SQLite
+(:class:`~oomnitza_connect.store.sqlite.SQLiteStore`); Oomnitza's REST API is
+the other (:class:`~oomnitza_connect.destinations.oomnitza.OomnitzaDestination`).
+
+The **ledger** is always local SQLite: sync sessions, their record errors,
+test-run plans, the integrations launched and the workflow runs. The sync
+rules (create only / update only, change detection, duplicate sync keys,
+unique-field claims, the test-run plan) live in the engine
+(:mod:`oomnitza_connect.sync.rules`), so every destination behaves the same.
+
+Two kinds of destination exist:
+
+* one the engine matches against (``matches_by_sync_key = False``, SQLite):
+  the engine looks the batch's people up (:meth:`Destination.lookup`),
+  decides, and hands over only what changes (:meth:`Destination.write_people`);
+* one that matches by sync key on its own server (``matches_by_sync_key =
+  True``, Oomnitza): the engine hands it the mapped records of a run as a
+  portion (:meth:`Destination.open_portion`) and reads back what happened.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -20,6 +35,7 @@ from ..models import (
     UNIQUE_STANDARD_FIELDS,
     FieldType,
     Person,
+    PersonId,
     RecordError,
     SaasUser,
     SyncCounts,
@@ -31,12 +47,23 @@ from ..models import (
 )
 
 __all__ = [
+    "BatchLookup",
     "BatchOutcome",
+    "ChangedPerson",
     "CustomField",
+    "Destination",
     "IntegrationEntry",
+    "Ledger",
     "MappedRecord",
+    "NewPerson",
+    "PersonLink",
+    "PersonWrites",
+    "Portion",
+    "PortionResult",
+    "RunBook",
     "Store",
     "SyncPlan",
+    "VanishedPerson",
 ]
 
 
@@ -55,7 +82,7 @@ class CustomField:
 
 @attrs.frozen
 class SyncPlan:
-    """What a run writes and how: the facts a store needs for every batch.
+    """What a run writes and how: the facts the engine and a destination need.
 
     :param sync_key: the person field that identifies a person (``email``).
     :param tracking_fields: fields written with every change but that do not
@@ -69,8 +96,8 @@ class SyncPlan:
     selection: UserSelection = UserSelection.USERS
     tracking_fields: frozenset[str] = frozenset({"connector_sync_time"})
     declared_unique: frozenset[str] = frozenset()
-    """Custom fields the mapping marks unique, known before the store defines them
-    (a test run defines nothing)."""
+    """Custom fields the mapping marks unique, known before the destination defines
+    them (a test run defines nothing)."""
 
 
 @attrs.frozen
@@ -95,12 +122,14 @@ class BatchOutcome:
     counts: SyncCounts
     errors: tuple[RecordError, ...] = ()
     payload: tuple[Mapping[str, Any], ...] = ()
-    """The records that were (or would have been) written, as ``{"action", "fields"}``."""
+    """A test run's plan entries for the batch: ``{"action", "vendor_user_id",
+    "sync_value", ...}`` with ``fields`` for a create and ``changes``
+    (``{field: {"old", "new"}}``) for an update."""
 
 
 @attrs.frozen
 class IntegrationEntry:
-    """An integration the store knows about (launched or saved)."""
+    """An integration the ledger knows about (launched or saved)."""
 
     name: str
     vendor: str
@@ -112,14 +141,155 @@ class IntegrationEntry:
     launched_at: datetime | None = None
 
 
-class Store(abc.ABC):
+@attrs.frozen
+class VanishedPerson:
+    """A person an earlier complete run brought in whom the vendor no longer returns."""
+
+    vendor_user_id: str
+    sync_value: str | None = None
+
+
+# -- what the engine hands a destination that it matches against ---------------
+
+
+@attrs.frozen
+class BatchLookup:
+    """What a destination holds for one batch's records.
+
+    :param people: sync value -> ``(person id, fields as they read back from JSON)``.
+    :param links: person id -> ``(vendor user id, vanished)`` for this integration.
+    :param saas: vendor user id -> ``(person id, role)`` of the vendor's SaaS users.
+    """
+
+    people: Mapping[str, tuple[PersonId, Mapping[str, Any]]]
+    links: Mapping[PersonId, tuple[str, bool]] = attrs.field(factory=dict)
+    saas: Mapping[str, tuple[PersonId | None, str | None]] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class NewPerson:
+    """A person to create, linked to the vendor user (and the SaaS app when ``saas``)."""
+
+    sync_value: str
+    fields: Mapping[str, Any]
+    vendor_user_id: str
+    saas: bool = False
+    role: str | None = None
+
+
+@attrs.frozen
+class ChangedPerson:
+    """An existing person whose fields change.
+
+    :param fields: every field after the change.
+    :param changes: only the fields that changed, with their new values.
+    :param had: the changed fields that held a value before.
+    """
+
+    person_id: PersonId
+    fields: Mapping[str, Any]
+    changes: Mapping[str, Any]
+    had: frozenset[str] = frozenset()
+
+
+@attrs.frozen
+class PersonLink:
+    """An existing person (re)linked to the vendor user, and to the SaaS app when ``saas``."""
+
+    person_id: PersonId
+    vendor_user_id: str
+    relink: bool = True
+    saas: bool = False
+    role: str | None = None
+
+
+@attrs.frozen
+class PersonWrites:
+    """Everything one batch changes in the destination (nothing else is touched)."""
+
+    creates: Sequence[NewPerson] = ()
+    updates: Sequence[ChangedPerson] = ()
+    links: Sequence[PersonLink] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.creates or self.updates or self.links)
+
+
+# -- what a destination that matches on its own server gives back ---------------
+
+
+@attrs.frozen
+class PortionResult:
+    """What the server says a whole portion did."""
+
+    counts: SyncCounts
+    errors: tuple[RecordError, ...] = ()
+    payload: tuple[Mapping[str, Any], ...] = ()
+    """A test run's plan, from the server's own test-run answer."""
+    message: str | None = None
+
+
+class Portion(abc.ABC):
+    """One sync session on a destination that matches records by sync key itself."""
+
+    @abc.abstractmethod
+    def send(self, records: Sequence[MappedRecord], failed: Sequence[RecordError]) -> None:
+        """Send one batch of mapped records and of records that failed before the destination.
+
+        May return before the server acknowledged it; errors surface here or in :meth:`finish`.
+        """
+
+    @abc.abstractmethod
+    def finish(self, *, fatal: str | None = None) -> PortionResult:
+        """Wait for every batch, finalize the portion and read back what happened.
+
+        :param fatal: the run failed with this message; it is reported as a fatal
+            error before the portion is finalized.
+        """
+
+    @abc.abstractmethod
+    def abandon(self) -> None:
+        """Stop sending (the run was interrupted) without finalizing."""
+
+
+# -- the run's bookkeeping --------------------------------------------------------
+
+
+class RunBook(abc.ABC):
+    """The per-run bookkeeping of one session: sync values and vendor users seen.
+
+    Kept out of memory (the ledger's SQLite), so a run of any size stays flat.
+    """
+
+    @abc.abstractmethod
+    def repeated(self, sync_values: Sequence[str]) -> set[str]:
+        """Remember *sync_values* (distinct) and return those an earlier batch already had."""
+
+    @abc.abstractmethod
+    def mark_seen(self, users: Iterable[tuple[str, str | None]]) -> None:
+        """Remember ``(vendor_user_id, sync_value)`` pairs present at the vendor in this run."""
+
+    @abc.abstractmethod
+    def unseen(self, vendor_user_ids: Sequence[str]) -> set[str]:
+        """Return those of *vendor_user_ids* not marked seen."""
+
+    @abc.abstractmethod
+    def iter_seen(self) -> Iterator[tuple[str, str | None]]:
+        """Yield every ``(vendor_user_id, sync_value)`` marked seen."""
+
+
+class Destination(abc.ABC):
     """A system of record for people and their SaaS accounts."""
+
+    matches_by_sync_key: ClassVar[bool] = False
+    """True when the destination's own server matches records by sync key (a
+    portion is sent); False when the engine looks people up and decides."""
 
     # -- people ---------------------------------------------------------------
 
     @abc.abstractmethod
-    def get_person(self, person_id: int) -> Person | None:
-        """Return the person with store id *person_id*."""
+    def get_person(self, person_id: PersonId) -> Person | None:
+        """Return the person whose destination id is *person_id*."""
 
     @abc.abstractmethod
     def find_person(self, field: str, value: Any) -> Person | None:
@@ -130,7 +300,7 @@ class Store(abc.ABC):
         """Yield people, optionally only those linked to *vendor*, without loading all at once."""
 
     @abc.abstractmethod
-    def update_person_fields(self, person_id: int, fields: Mapping[str, Any]) -> None:
+    def update_person_fields(self, person_id: PersonId, fields: Mapping[str, Any]) -> None:
         """Set *fields* on a person (custom fields are defined on first use)."""
 
     def count_people(self, *, vendor: str | None = None) -> int:
@@ -168,66 +338,122 @@ class Store(abc.ABC):
 
     # -- sync -------------------------------------------------------------------
 
+    def prepare_run(self, plan: SyncPlan, *, test_run: bool) -> None:  # noqa: B027
+        """Check that *plan* can run here and make ready for it (nothing by default).
+
+        :raises StoreError: the sync key is not a unique field of this destination.
+        """
+
+    def lookup(self, plan: SyncPlan, records: Sequence[tuple[str, str]]) -> BatchLookup:
+        """Return what the destination holds for ``(sync_value, vendor_user_id)`` pairs."""
+        raise NotImplementedError(f"{self!r} matches records itself; send it a portion")
+
+    def unique_owners(self, wanted: Mapping[str, set[str]]) -> dict[tuple[str, str], PersonId]:
+        """Return who holds each of the *wanted* unique values (field -> values)."""
+        raise NotImplementedError(f"{self!r} matches records itself; send it a portion")
+
+    def write_people(self, plan: SyncPlan, writes: PersonWrites) -> None:
+        """Apply one batch's *writes* atomically (all or nothing)."""
+        raise NotImplementedError(f"{self!r} matches records itself; send it a portion")
+
+    def vanish(self, plan: SyncPlan, book: RunBook, *, test_run: bool) -> list[VanishedPerson]:
+        """Mark (a test run: only find) people of *plan*'s integration the run did not see."""
+        raise NotImplementedError(f"{self!r} does not track which integration brought a person")
+
+    def open_portion(self, plan: SyncPlan, session: SyncSession, ledger: Ledger) -> Portion:
+        """Start a portion for *session* (destinations that match by sync key)."""
+        raise NotImplementedError(f"{self!r} is matched by the engine; it takes no portions")
+
+    def mark_vanished(self, plan: SyncPlan, vanished: Sequence[VanishedPerson]) -> int:
+        """Set the integration's vanished field on *vanished* people, if any; return how many."""
+        return 0
+
+    @abc.abstractmethod
+    def apply_last_logins(self, vendor: str, logins: Iterable[tuple[str, datetime]]) -> int:
+        """Write each ``(vendor_user_id, last_login)`` onto the person and the SaaS user.
+
+        :returns: how many people changed.
+        """
+
+    # -- life cycle -----------------------------------------------------------
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the destination's resources."""
+
+    def __enter__(self) -> Destination:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class Ledger(abc.ABC):
+    """The local record of runs: sessions, errors, plans, integrations, workflow runs."""
+
+    # -- sessions ---------------------------------------------------------------
+
     @abc.abstractmethod
     def start_session(self, plan: SyncPlan, *, test_run: bool = False) -> SyncSession:
-        """Record the start of a run and prepare its per-run bookkeeping.
+        """Record the start of a run.
 
         Sessions of *plan*'s integration still marked ``running`` whose process
         is gone are marked ``interrupted`` first.
         """
 
     @abc.abstractmethod
-    def apply_batch(
+    def run_book(self, session_id: str) -> RunBook:
+        """Return the bookkeeping of the running session *session_id*."""
+
+    @abc.abstractmethod
+    def record_batch(
         self,
         session_id: str,
-        plan: SyncPlan,
-        records: Sequence[MappedRecord],
+        outcome: BatchOutcome,
         *,
-        failed: Sequence[RecordError] = (),
-        skipped: int = 0,
-        test_run: bool = False,
-    ) -> BatchOutcome:
-        """Upsert *records* by the sync key, following the plan's preference, atomically.
+        write: Callable[[], None] | None = None,
+    ) -> None:
+        """Add one batch's counts, errors and plan entries to the session.
 
-        The batch and the session's counts are committed together, so an
-        interrupted run leaves only whole batches behind. A record whose sync
-        value was already seen in this run, or whose unique field belongs to
-        another person, fails with its reason; the others go through. In a
-        test run nothing but the session's counts is written.
-
-        :param failed: records that failed before reaching the store (mapping
-            errors); counted and recorded with the batch.
-        :param skipped: records left out by the filters.
+        :param write: the batch's destination write; when the destination is
+            this same SQLite file, the write and the session's counts commit
+            together, so an interrupted run leaves only whole batches behind.
         """
 
     @abc.abstractmethod
     def finish_session(
         self,
         session_id: str,
-        plan: SyncPlan,
         *,
         status: SyncStatus,
         message: str | None = None,
-        complete: bool = False,
+        vanished: Sequence[VanishedPerson] = (),
     ) -> SyncSession:
-        """Record the end of a run and return the session as stored.
-
-        :param complete: the vendor returned every user, so people of this
-            integration not seen in the run are marked as vanished from the vendor.
-        """
+        """Record the end of a run (and who vanished) and return the session as stored."""
 
     @abc.abstractmethod
-    def apply_last_logins(
-        self, vendor: str, logins: Iterable[tuple[str, datetime]], *, test_run: bool = False
-    ) -> int:
-        """Write each ``(vendor_user_id, last_login)`` onto the person and the SaaS user.
+    def remember_members(
+        self, integration: str, book: RunBook, *, test_run: bool
+    ) -> list[VanishedPerson]:
+        """Return who an earlier complete run saw and this one did not; remember this run's.
 
-        :returns: how many people changed.
+        For destinations that do not track which integration brought a person.
+        A test run only compares.
         """
 
     @abc.abstractmethod
     def get_session(self, session_id: str, *, with_payload: bool = False) -> SyncSession | None:
-        """Return one session with its errors (and its test-run payload when asked)."""
+        """Return one session with its errors (and its test-run plan when asked)."""
+
+    @abc.abstractmethod
+    def iter_plan(
+        self, session_id: str, *, offset: int = 0, limit: int | None = None
+    ) -> Iterator[Mapping[str, Any]]:
+        """Yield a test run's plan entries in order, from *offset*, at most *limit*."""
+
+    @abc.abstractmethod
+    def iter_vanished(self, session_id: str) -> Iterator[VanishedPerson]:
+        """Yield the people a session found vanished from the vendor."""
 
     @abc.abstractmethod
     def list_sessions(
@@ -243,7 +469,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def list_integrations(self, *, active_only: bool = False) -> list[IntegrationEntry]:
-        """Return the integrations the store knows, by name."""
+        """Return the integrations the ledger knows, by name."""
 
     # -- workflow runs --------------------------------------------------------
 
@@ -261,10 +487,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None:
-        """Release the store's resources."""
+        """Release the ledger's resources."""
+
+
+class Store(Ledger, Destination):
+    """A ledger that is also a destination: one SQLite file holding both."""
 
     def __enter__(self) -> Store:
         return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()

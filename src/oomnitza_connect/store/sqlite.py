@@ -22,10 +22,10 @@ import socket
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import StoreError
 from ..models import (
@@ -33,21 +33,31 @@ from ..models import (
     UNIQUE_STANDARD_FIELDS,
     FieldType,
     Person,
+    PersonId,
     RecordError,
     SaasUser,
     SyncCounts,
-    SyncPreference,
     SyncSession,
     SyncStatus,
     UserSelection,
     WorkflowRun,
 )
-from .base import BatchOutcome, CustomField, IntegrationEntry, MappedRecord, Store, SyncPlan
+from ..sync.rules import json_ready, key_text
+from .base import (
+    BatchLookup,
+    BatchOutcome,
+    CustomField,
+    IntegrationEntry,
+    PersonWrites,
+    RunBook,
+    Store,
+    SyncPlan,
+    VanishedPerson,
+)
 
-__all__ = ["PAYLOAD_LIMIT", "SQLiteStore", "json_ready"]
+__all__ = ["SQLiteStore", "json_ready"]
 
-PAYLOAD_LIMIT = 100
-"""How many would-be writes a test run keeps in its session."""
+T = TypeVar("T")
 
 STANDARD_DATETIME_FIELDS = frozenset({"connector_sync_time", "last_login"})
 SAAS_ROLE_TARGET = "saas_role"
@@ -135,6 +145,21 @@ CREATE TABLE IF NOT EXISTS session_payload (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS session_payload_by_session ON session_payload (session_id);
+CREATE TABLE IF NOT EXISTS session_vanished (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    vendor_user_id TEXT NOT NULL,
+    sync_value TEXT
+);
+CREATE INDEX IF NOT EXISTS session_vanished_by_session ON session_vanished (session_id);
+-- Who each integration's last complete run saw, for destinations that do not
+-- track it themselves (Oomnitza): the next complete run finds who vanished.
+CREATE TABLE IF NOT EXISTS members (
+    integration TEXT NOT NULL,
+    vendor_user_id TEXT NOT NULL,
+    sync_value TEXT,
+    PRIMARY KEY (integration, vendor_user_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS integrations (
     name TEXT PRIMARY KEY,
     vendor TEXT NOT NULL,
@@ -182,24 +207,7 @@ def _json_default(value: Any) -> Any:
 
 
 def _datetime_text(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()
-
-
-def json_ready(value: Any) -> Any:
-    """Return *value* as it reads back from JSON (datetimes become UTC ISO-8601 text)."""
-    if value is None or isinstance(value, str | bool | int | float):
-        return value
-    if isinstance(value, datetime):
-        return _datetime_text(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [json_ready(v) for v in value]
-    return str(value)
+    return str(json_ready(value))
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=_json_default)
@@ -209,11 +217,7 @@ def _dumps(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
-def _key_text(value: Any) -> str:
-    """The text a unique value is indexed under."""
-    if isinstance(value, datetime):
-        return _datetime_text(value)
-    return str(value)
+_key_text = key_text
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -276,7 +280,6 @@ class SQLiteStore(Store):
                 (_SCHEMA_VERSION,),
             )
         self._custom: dict[str, CustomField] | None = None
-        self._payload_kept: dict[str, int] = {}
         self._active_session: str | None = None
 
     def __repr__(self) -> str:
@@ -338,7 +341,7 @@ class SQLiteStore(Store):
 
     # -- people -----------------------------------------------------------------
 
-    def get_person(self, person_id: int) -> Person | None:
+    def get_person(self, person_id: PersonId) -> Person | None:
         with self._lock:
             row = self._db.execute(
                 f"SELECT {self._PERSON_COLUMNS} FROM people p WHERE p.id = ?", (person_id,)
@@ -397,7 +400,7 @@ class SQLiteStore(Store):
                 ).fetchone()
         return int(row[0])
 
-    def update_person_fields(self, person_id: int, fields: Mapping[str, Any]) -> None:
+    def update_person_fields(self, person_id: PersonId, fields: Mapping[str, Any]) -> None:
         new = {name: json_ready(value) for name, value in fields.items()}
         with self._lock, self._transaction():
             row = self._db.execute(
@@ -431,7 +434,9 @@ class SQLiteStore(Store):
             )
             self._reindex(person_id, changed, unique)
 
-    def _reindex(self, person_id: int, changed: Mapping[str, Any], unique: frozenset[str]) -> None:
+    def _reindex(
+        self, person_id: PersonId, changed: Mapping[str, Any], unique: frozenset[str]
+    ) -> None:
         for name, value in changed.items():
             if name not in unique:
                 continue
@@ -528,15 +533,24 @@ class SQLiteStore(Store):
                 (_dumps(old), new_role, _now(), vendor, vendor_user_id),
             )
 
-    # -- sync -------------------------------------------------------------------
+    # -- sync: the ledger's side ----------------------------------------------------
 
-    def start_session(self, plan: SyncPlan, *, test_run: bool = False) -> SyncSession:
+    def prepare_run(self, plan: SyncPlan, *, test_run: bool) -> None:
         with self._lock:
             if plan.sync_key not in self.unique_fields() | plan.declared_unique:
                 raise StoreError(
                     f"the sync key '{plan.sync_key}' is not a unique field; "
                     "use username, email, external_id or a custom field marked unique"
                 )
+            if not test_run and plan.selection == UserSelection.USERS_AND_SAAS:
+                with self._transaction():
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO saas_apps (vendor, created_at) VALUES (?, ?)",
+                        (plan.vendor, _now()),
+                    )
+
+    def start_session(self, plan: SyncPlan, *, test_run: bool = False) -> SyncSession:
+        with self._lock:
             self._mark_interrupted(plan.integration)
             session = SyncSession(
                 id=uuid.uuid4().hex,
@@ -547,11 +561,6 @@ class SQLiteStore(Store):
                 test_run=test_run,
             )
             with self._transaction():
-                if not test_run and plan.selection == UserSelection.USERS_AND_SAAS:
-                    self._db.execute(
-                        "INSERT OR IGNORE INTO saas_apps (vendor, created_at) VALUES (?, ?)",
-                        (plan.vendor, _now()),
-                    )
                 self._db.execute(
                     "INSERT INTO sync_sessions (id, integration, vendor, started_at, status, "
                     "test_run, pid, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -571,13 +580,13 @@ class SQLiteStore(Store):
             self._db.executescript(
                 "DROP TABLE IF EXISTS temp.run_keys; DROP TABLE IF EXISTS temp.run_seen;"
                 "CREATE TEMP TABLE run_keys (sync_value TEXT PRIMARY KEY) WITHOUT ROWID;"
-                "CREATE TEMP TABLE run_seen (person_id INTEGER PRIMARY KEY);"
+                "CREATE TEMP TABLE run_seen (vendor_user_id TEXT PRIMARY KEY, sync_value TEXT)"
+                " WITHOUT ROWID;"
             )
             # Checkpointing after every batch would copy (and fsync) the same
             # index pages again and again: a run checkpoints once, at its end.
             self._db.execute(f"PRAGMA wal_autocheckpoint={_RUN_CHECKPOINT_PAGES}")
             self._active_session = session.id
-            self._payload_kept[session.id] = 0
         return session
 
     def _mark_interrupted(self, integration: str) -> None:
@@ -605,60 +614,71 @@ class SQLiteStore(Store):
                     ),
                 )
 
-    def apply_batch(
-        self,
-        session_id: str,
-        plan: SyncPlan,
-        records: Sequence[MappedRecord],
-        *,
-        failed: Sequence[RecordError] = (),
-        skipped: int = 0,
-        test_run: bool = False,
-    ) -> BatchOutcome:
+    def run_book(self, session_id: str) -> RunBook:
         if session_id != self._active_session:
             raise StoreError(f"session {session_id} is not the store's active run")
+        return _SQLiteRunBook(self)
+
+    def record_batch(
+        self,
+        session_id: str,
+        outcome: BatchOutcome,
+        *,
+        write: Callable[[], None] | None = None,
+    ) -> None:
+        if session_id != self._active_session:
+            raise StoreError(f"session {session_id} is not the store's active run")
+        counts = outcome.counts
         try:
             with self._lock, self._transaction():
-                writer = _BatchWriter(self, session_id, plan, test_run)
-                outcome = writer.run(records, failed, skipped)
+                if write is not None:
+                    write()
+                self._db.execute(
+                    "UPDATE sync_sessions SET created = created + ?, updated = updated + ?, "
+                    "unchanged = unchanged + ?, skipped = skipped + ?, failed = failed + ? "
+                    "WHERE id = ?",
+                    (
+                        counts.created,
+                        counts.updated,
+                        counts.unchanged,
+                        counts.skipped,
+                        counts.failed,
+                        session_id,
+                    ),
+                )
+                self._db.executemany(
+                    "INSERT INTO session_errors (session_id, vendor_user_id, field, reason) "
+                    "VALUES (?, ?, ?, ?)",
+                    [(session_id, e.vendor_user_id, e.field, e.reason) for e in outcome.errors],
+                )
+                self._db.executemany(
+                    "INSERT INTO session_payload (session_id, record) VALUES (?, ?)",
+                    [(session_id, _dumps(entry)) for entry in outcome.payload],
+                )
         except sqlite3.Error as exc:
             raise StoreError(
                 f"the store at {self.path} could not write a batch (nothing of it was kept): {exc}"
             ) from exc
-        return outcome
 
     def finish_session(
         self,
         session_id: str,
-        plan: SyncPlan,
         *,
         status: SyncStatus,
         message: str | None = None,
-        complete: bool = False,
+        vanished: Sequence[VanishedPerson] = (),
     ) -> SyncSession:
         with self._lock:
-            vanished = 0
             with self._transaction():
-                if complete and session_id == self._active_session:
-                    if self._is_test_run(session_id):
-                        row = self._db.execute(
-                            "SELECT count(*) FROM person_sources WHERE integration = ? AND "
-                            "vanished = 0 AND "
-                            "person_id NOT IN (SELECT person_id FROM temp.run_seen)",
-                            (plan.integration,),
-                        ).fetchone()
-                        vanished = int(row[0])
-                    else:
-                        vanished = self._db.execute(
-                            "UPDATE person_sources SET vanished = 1, vanished_at = ? "
-                            "WHERE integration = ? AND vanished = 0 AND "
-                            "person_id NOT IN (SELECT person_id FROM temp.run_seen)",
-                            (_now(), plan.integration),
-                        ).rowcount
+                self._db.executemany(
+                    "INSERT INTO session_vanished (session_id, vendor_user_id, sync_value) "
+                    "VALUES (?, ?, ?)",
+                    [(session_id, v.vendor_user_id, v.sync_value) for v in vanished],
+                )
                 self._db.execute(
                     "UPDATE sync_sessions SET status = ?, ended_at = ?, message = ?, vanished = ? "
                     "WHERE id = ?",
-                    (status.value, _now(), message, vanished, session_id),
+                    (status.value, _now(), message, len(vanished), session_id),
                 )
             if session_id == self._active_session:
                 self._db.executescript(
@@ -669,35 +689,258 @@ class SQLiteStore(Store):
                 # journal_size_limit trims the WAL file once it is reused.
                 self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 self._db.execute(f"PRAGMA wal_autocheckpoint={_DEFAULT_CHECKPOINT_PAGES}")
-            self._payload_kept.pop(session_id, None)
         session = self.get_session(session_id)
         if session is None:
             raise StoreError(f"session {session_id} disappeared from the store")
         return session
 
-    def _is_test_run(self, session_id: str) -> bool:
-        row = self._db.execute(
-            "SELECT test_run FROM sync_sessions WHERE id = ?", (session_id,)
-        ).fetchone()
-        return bool(row and row[0])
+    def remember_members(
+        self, integration: str, book: RunBook, *, test_run: bool
+    ) -> list[VanishedPerson]:
+        with self._lock, self._transaction():
+            if isinstance(book, _SQLiteRunBook) and book.store is self:
+                rows = self._db.execute(
+                    "SELECT vendor_user_id, sync_value FROM members WHERE integration = ? "
+                    "AND vendor_user_id NOT IN (SELECT vendor_user_id FROM temp.run_seen) "
+                    "ORDER BY vendor_user_id",
+                    (integration,),
+                ).fetchall()
+            else:
+                rows = []
+                for chunk in _chunks(
+                    self._db.execute(
+                        "SELECT vendor_user_id, sync_value FROM members WHERE integration = ? "
+                        "ORDER BY vendor_user_id",
+                        (integration,),
+                    ).fetchall(),
+                    500,
+                ):
+                    gone = book.unseen([row[0] for row in chunk])
+                    rows.extend(row for row in chunk if row[0] in gone)
+            if not test_run:
+                self._db.executemany(
+                    "DELETE FROM members WHERE integration = ? AND vendor_user_id = ?",
+                    [(integration, user_id) for user_id, _ in rows],
+                )
+                self._db.executemany(
+                    "INSERT INTO members (integration, vendor_user_id, sync_value) "
+                    "VALUES (?, ?, ?) ON CONFLICT (integration, vendor_user_id) DO UPDATE SET "
+                    "sync_value = coalesce(excluded.sync_value, sync_value)",
+                    ((integration, user_id, value) for user_id, value in book.iter_seen()),
+                )
+        return [VanishedPerson(user_id, value) for user_id, value in rows]
 
-    def apply_last_logins(
-        self, vendor: str, logins: Iterable[tuple[str, datetime]], *, test_run: bool = False
-    ) -> int:
+    def iter_plan(
+        self, session_id: str, *, offset: int = 0, limit: int | None = None
+    ) -> Iterator[Mapping[str, Any]]:
+        last = 0
+        skip = offset
+        left = limit
+        while left is None or left > 0:
+            page = 500 if left is None else min(500, left)
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT id, record FROM session_payload WHERE session_id = ? AND id > ? "
+                    "ORDER BY id LIMIT ? OFFSET ?",
+                    (session_id, last, page, skip),
+                ).fetchall()
+            skip = 0
+            if not rows:
+                return
+            for _, text in rows:
+                yield json.loads(text)
+            last = rows[-1][0]
+            if left is not None:
+                left -= len(rows)
+
+    def iter_vanished(self, session_id: str) -> Iterator[VanishedPerson]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT vendor_user_id, sync_value FROM session_vanished WHERE session_id = ? "
+                "ORDER BY id",
+                (session_id,),
+            ).fetchall()
+        for user_id, value in rows:
+            yield VanishedPerson(user_id, value)
+
+    # -- sync: the destination's side ---------------------------------------------
+
+    def lookup(self, plan: SyncPlan, records: Sequence[tuple[str, str]]) -> BatchLookup:
+        if not records:
+            return BatchLookup(people={})
+        with self._lock:
+            values = [sync_value for sync_value, _ in records]
+            marks = ",".join("?" * len(values))
+            rows = self._db.execute(
+                "SELECT k.value, p.id, p.fields FROM person_keys k "
+                "JOIN people p ON p.id = k.person_id "
+                f"WHERE k.field = ? AND k.value IN ({marks})",
+                (plan.sync_key, *values),
+            ).fetchall()
+            people: dict[str, tuple[PersonId, Mapping[str, Any]]] = {
+                value: (person_id, json.loads(fields)) for value, person_id, fields in rows
+            }
+            links: dict[PersonId, tuple[str, bool]] = {}
+            if people:
+                ids = [found[0] for found in people.values()]
+                marks = ",".join("?" * len(ids))
+                links = {
+                    person_id: (user_id, bool(vanished))
+                    for person_id, user_id, vanished in self._db.execute(
+                        "SELECT person_id, vendor_user_id, vanished FROM person_sources "
+                        f"WHERE integration = ? AND person_id IN ({marks})",
+                        (plan.integration, *ids),
+                    )
+                }
+            saas: dict[str, tuple[PersonId | None, str | None]] = {}
+            if plan.selection == UserSelection.USERS_AND_SAAS:
+                user_ids = [user_id for _, user_id in records]
+                marks = ",".join("?" * len(user_ids))
+                saas = {
+                    user_id: (person_id, role)
+                    for user_id, person_id, role in self._db.execute(
+                        "SELECT vendor_user_id, person_id, role FROM saas_users "
+                        f"WHERE vendor = ? AND vendor_user_id IN ({marks})",
+                        (plan.vendor, *user_ids),
+                    )
+                }
+        return BatchLookup(people=people, links=links, saas=saas)
+
+    def unique_owners(self, wanted: Mapping[str, set[str]]) -> dict[tuple[str, str], PersonId]:
+        owners: dict[tuple[str, str], PersonId] = {}
+        with self._lock:
+            for name, values in wanted.items():
+                listed = list(values)
+                marks = ",".join("?" * len(listed))
+                for value, person_id in self._db.execute(
+                    "SELECT value, person_id FROM person_keys "
+                    f"WHERE field = ? AND value IN ({marks})",
+                    (name, *listed),
+                ):
+                    owners[(name, value)] = person_id
+        return owners
+
+    def write_people(self, plan: SyncPlan, writes: PersonWrites) -> None:
+        unique = self.unique_fields() | plan.declared_unique
+        now = _now()
+        key_deletes: list[tuple[PersonId, str]] = []
+        key_inserts: list[tuple[str, str, PersonId]] = []
+        source_rows: list[tuple[str, PersonId, str, str]] = []
+        saas_rows: list[tuple[str, str, PersonId, str | None, str, str]] = []
+        with self._lock, self._transaction():
+            next_id = int(
+                self._db.execute("SELECT coalesce(max(id), 0) + 1 FROM people").fetchone()[0]
+            )
+            new_people: list[tuple[Any, ...]] = []
+            for new in writes.creates:
+                person_id = next_id
+                next_id += 1
+                new_people.append(
+                    (person_id, plan.sync_key, new.sync_value, _dumps(new.fields), now, now)
+                )
+                for name in unique:
+                    value = new.fields.get(name)
+                    if value is not None and value != "":
+                        key_inserts.append((name, _key_text(value), person_id))
+                source_rows.append((plan.integration, person_id, plan.vendor, new.vendor_user_id))
+                if new.saas:
+                    saas_rows.append(
+                        (plan.vendor, new.vendor_user_id, person_id, new.role, now, now)
+                    )
+            changed_people: list[tuple[str, str, PersonId]] = []
+            for change in writes.updates:
+                changed_people.append((_dumps(change.fields), now, change.person_id))
+                for name in unique:
+                    if name not in change.changes:
+                        continue
+                    if name in change.had:
+                        key_deletes.append((change.person_id, name))
+                    value = change.changes[name]
+                    if value is not None and value != "":
+                        key_inserts.append((name, _key_text(value), change.person_id))
+            for link in writes.links:
+                if link.relink:
+                    source_rows.append(
+                        (plan.integration, link.person_id, plan.vendor, link.vendor_user_id)
+                    )
+                if link.saas:
+                    saas_rows.append(
+                        (plan.vendor, link.vendor_user_id, link.person_id, link.role, now, now)
+                    )
+            self._db.executemany(
+                "INSERT INTO people (id, sync_key, sync_value, fields, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                new_people,
+            )
+            self._db.executemany(
+                "UPDATE people SET fields = ?, updated_at = ? WHERE id = ?", changed_people
+            )
+            # Deletes first: a unique value a person gave up may be taken in the same batch.
+            self._db.executemany(
+                "DELETE FROM person_keys WHERE person_id = ? AND field = ?", key_deletes
+            )
+            self._db.executemany(
+                "INSERT INTO person_keys (field, value, person_id) VALUES (?, ?, ?)", key_inserts
+            )
+            self._db.executemany(
+                "INSERT INTO person_sources (integration, person_id, vendor, vendor_user_id, "
+                "vanished, vanished_at) VALUES (?, ?, ?, ?, 0, NULL) "
+                "ON CONFLICT (integration, person_id) DO UPDATE SET "
+                "vendor_user_id = excluded.vendor_user_id, vanished = 0, vanished_at = NULL",
+                source_rows,
+            )
+            self._db.executemany(
+                "INSERT INTO saas_users (vendor, vendor_user_id, person_id, role, fields, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, '{}', ?, ?) "
+                "ON CONFLICT (vendor, vendor_user_id) DO UPDATE SET "
+                "person_id = excluded.person_id, role = excluded.role, "
+                "updated_at = excluded.updated_at",
+                saas_rows,
+            )
+
+    def vanish(self, plan: SyncPlan, book: RunBook, *, test_run: bool) -> list[VanishedPerson]:
+        with self._lock, self._transaction():
+            query = (
+                "SELECT s.vendor_user_id, p.sync_value, s.person_id FROM person_sources s "
+                "JOIN people p ON p.id = s.person_id "
+                "WHERE s.integration = ? AND s.vanished = 0"
+            )
+            if isinstance(book, _SQLiteRunBook) and book.store is self:
+                rows = self._db.execute(
+                    query + " AND s.vendor_user_id NOT IN "
+                    "(SELECT vendor_user_id FROM temp.run_seen) ORDER BY s.person_id",
+                    (plan.integration,),
+                ).fetchall()
+            else:
+                rows = []
+                for chunk in _chunks(
+                    self._db.execute(query + " ORDER BY s.person_id", (plan.integration,)),
+                    500,
+                ):
+                    gone = book.unseen([row[0] for row in chunk])
+                    rows.extend(row for row in chunk if row[0] in gone)
+            if not test_run:
+                now = _now()
+                self._db.executemany(
+                    "UPDATE person_sources SET vanished = 1, vanished_at = ? "
+                    "WHERE integration = ? AND person_id = ?",
+                    [(now, plan.integration, row[2]) for row in rows],
+                )
+        return [VanishedPerson(user_id, value) for user_id, value, _ in rows]
+
+    def apply_last_logins(self, vendor: str, logins: Iterable[tuple[str, datetime]]) -> int:
         changed = 0
         batch: list[tuple[str, datetime]] = []
         for item in logins:
             batch.append(item)
             if len(batch) >= 500:
-                changed += self._apply_login_batch(vendor, batch, test_run)
+                changed += self._apply_login_batch(vendor, batch)
                 batch = []
         if batch:
-            changed += self._apply_login_batch(vendor, batch, test_run)
+            changed += self._apply_login_batch(vendor, batch)
         return changed
 
-    def _apply_login_batch(
-        self, vendor: str, batch: Sequence[tuple[str, datetime]], test_run: bool
-    ) -> int:
+    def _apply_login_batch(self, vendor: str, batch: Sequence[tuple[str, datetime]]) -> int:
         by_user = {user_id: json_ready(when) for user_id, when in batch}
         marks = ",".join("?" * len(by_user))
         with self._lock, self._transaction():
@@ -722,17 +965,16 @@ class SQLiteStore(Store):
                 )
                 if current != by_user[user_id]
             ]
-            if not test_run:
-                self._db.executemany(
-                    "UPDATE people SET fields = json_set(fields, '$.last_login', ?), "
-                    "updated_at = ? WHERE id = ?",
-                    list(people.values()),
-                )
-                self._db.executemany(
-                    "UPDATE saas_users SET fields = json_set(fields, '$.last_login', ?), "
-                    "updated_at = ? WHERE vendor = ? AND vendor_user_id = ?",
-                    saas,
-                )
+            self._db.executemany(
+                "UPDATE people SET fields = json_set(fields, '$.last_login', ?), "
+                "updated_at = ? WHERE id = ?",
+                list(people.values()),
+            )
+            self._db.executemany(
+                "UPDATE saas_users SET fields = json_set(fields, '$.last_login', ?), "
+                "updated_at = ? WHERE vendor = ? AND vendor_user_id = ?",
+                saas,
+            )
         return len(people)
 
     def get_session(self, session_id: str, *, with_payload: bool = False) -> SyncSession | None:
@@ -978,377 +1220,79 @@ def _infer_type(value: Any) -> FieldType:
     return FieldType.STRING
 
 
-_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+def _chunks(rows: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
-_Keyed = tuple[MappedRecord, str, dict[str, Any]]
-"""A record with its sync value and its fields as they read back from JSON."""
 
+class _SQLiteRunBook(RunBook):
+    """A run's bookkeeping in the store connection's temporary tables.
 
-class _BatchWriter:
-    """Writes one batch inside the caller's transaction (or only counts, in a test run)."""
+    Being on the same connection as the people, finding who vanished is one
+    SQL statement (:meth:`SQLiteStore.vanish`).
+    """
 
-    def __init__(self, store: SQLiteStore, session_id: str, plan: SyncPlan, test_run: bool) -> None:
+    def __init__(self, store: SQLiteStore) -> None:
         self.store = store
         self.db = store._db
-        self.session_id = session_id
-        self.plan = plan
-        self.test_run = test_run
-        self.unique = store.unique_fields() | plan.declared_unique
-        # The unique fields other than the sync key, checked for every write.
-        self.claimable = tuple(sorted(self.unique - {plan.sync_key}))
-        self.now = _now()
-        self.errors: list[RecordError] = []
-        self.payload: list[dict[str, Any]] = []
-        self.created = self.updated = self.unchanged = self.skipped = 0
-        # Rows collected while deciding, written with one executemany each.
-        self.key_deletes: list[tuple[int, str]] = []
-        self.key_inserts: list[tuple[str, str, int]] = []
-        self.source_rows: list[tuple[str, int, str, str]] = []
-        self.saas_rows: list[tuple[str, str, int, str | None, str, str]] = []
 
-    def fail(self, user_id: str | None, reason: str, field: str | None = None) -> None:
-        self.errors.append(RecordError(vendor_user_id=user_id, reason=reason, field=field))
-
-    def run(
-        self, records: Sequence[MappedRecord], failed: Sequence[RecordError], skipped: int
-    ) -> BatchOutcome:
-        self.errors.extend(failed)
-        self.skipped = skipped
-        keyed = self._keyed(records)
-        existing = self._existing(keyed)
-        sources = self._sources([row[0] for row in existing.values()])
-        saas = self._saas_users(keyed)
-        # Decide first, so that unique values are looked up only for the
-        # records that would write some (none in an unchanged run).
-        tracking = self.plan.tracking_fields
-        olds: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {}
-        claiming: list[Mapping[str, Any]] = []
-        for _, sync_value, fields in keyed:
-            found = existing.get(sync_value)
-            if found is None:
-                claiming.append(fields)
-                continue
-            old = json.loads(found[1])
-            changes = {k: v for k, v in fields.items() if old.get(k) != v}
-            substantive = any(k not in tracking for k in changes)
-            olds[sync_value] = (old, changes, substantive)
-            if substantive:
-                claiming.append(changes)
-        owners = self._owners(claiming)
-        next_id = int(self.db.execute("SELECT coalesce(max(id), 0) + 1 FROM people").fetchone()[0])
-
-        new_people: list[tuple[Any, ...]] = []
-        changed_people: list[tuple[Any, ...]] = []
-        seen: list[tuple[int]] = []
-        for record, sync_value, fields in keyed:
-            found = existing.get(sync_value)
-            if found is None:
-                if self.plan.preference == SyncPreference.UPDATE_ONLY:
-                    self.skipped += 1
-                    continue
-                if not self._claim(record, fields, next_id, owners):
-                    continue
-                # A test run writes nothing, so its would-be people get ids no
-                # stored person has (they still count as seen in this run).
-                person_id = -next_id if self.test_run else next_id
-                next_id += 1
-                new_people.append(
-                    (person_id, self.plan.sync_key, sync_value, _dumps(fields), self.now, self.now)
+    def repeated(self, sync_values: Sequence[str]) -> set[str]:
+        if not sync_values:
+            return set()
+        marks = ",".join("?" * len(sync_values))
+        with self.store._lock, self.store._transaction():
+            found = {
+                row[0]
+                for row in self.db.execute(
+                    f"SELECT sync_value FROM temp.run_keys WHERE sync_value IN ({marks})",
+                    list(sync_values),
                 )
-                self._link(person_id, record, None, saas)
-                self._index(person_id, fields, {})
-                self.created += 1
-                self._keep(
-                    {
-                        "action": "create",
-                        "vendor_user_id": record.vendor_user_id,
-                        "sync_value": sync_value,
-                        "fields": fields,
-                    }
-                )
-                seen.append((person_id,))
-                continue
-            person_id = found[0]
-            seen.append((person_id,))
-            if self.plan.preference == SyncPreference.CREATE_ONLY:
-                self.skipped += 1
-                continue
-            old, changes, substantive = olds[sync_value]
-            if substantive and not self._claim(record, changes, person_id, owners):
-                continue
-            linked = self._link(person_id, record, sources.get(person_id), saas)
-            if substantive:
-                old.update(changes)
-                changed_people.append((_dumps(old), self.now, person_id))
-                self._index(person_id, changes, old)
-                self._keep(
-                    {
-                        "action": "update",
-                        "vendor_user_id": record.vendor_user_id,
-                        "sync_value": sync_value,
-                        "fields": changes,
-                    }
-                )
-            if substantive or linked:
-                self.updated += 1
-            else:
-                self.unchanged += 1
-
-        self.db.executemany("INSERT OR IGNORE INTO temp.run_seen (person_id) VALUES (?)", seen)
-        self._mark_failed_seen()
-        if not self.test_run:
-            self.db.executemany(
-                "INSERT INTO people (id, sync_key, sync_value, fields, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                new_people,
-            )
-            self.db.executemany(
-                "UPDATE people SET fields = ?, updated_at = ? WHERE id = ?", changed_people
-            )
-            self._write_links()
-        counts = SyncCounts(
-            created=self.created,
-            updated=self.updated,
-            unchanged=self.unchanged,
-            skipped=self.skipped,
-            failed=len(self.errors),
-        )
-        self._record_session(counts)
-        return BatchOutcome(counts=counts, errors=tuple(self.errors), payload=tuple(self.payload))
-
-    # -- steps ------------------------------------------------------------------
-
-    def _keyed(self, records: Sequence[MappedRecord]) -> list[_Keyed]:
-        key = self.plan.sync_key
-        keyed: list[_Keyed] = []
-        in_batch: set[str] = set()
-        for record in records:
-            value = record.fields.get(key)
-            if value is None or value == "":
-                self.fail(
-                    record.vendor_user_id,
-                    f"the record has no value for the sync key '{key}'",
-                    key,
-                )
-                continue
-            sync_value = _key_text(value)
-            if sync_value in in_batch:
-                self._duplicate(record, sync_value)
-                continue
-            in_batch.add(sync_value)
-            fields = {
-                k: v if type(v) in _JSON_SCALARS else json_ready(v)
-                for k, v in record.fields.items()
-                if k != SAAS_ROLE_TARGET
             }
-            keyed.append((record, sync_value, fields))
-        if not keyed:
-            return keyed
-        values = [sync_value for _, sync_value, _ in keyed]
-        marks = ",".join("?" * len(values))
-        repeated = {
-            row[0]
-            for row in self.db.execute(
-                f"SELECT sync_value FROM temp.run_keys WHERE sync_value IN ({marks})", values
-            )
-        }
-        if repeated:
-            for record, sync_value, _ in keyed:
-                if sync_value in repeated:
-                    self._duplicate(record, sync_value)
-            keyed = [item for item in keyed if item[1] not in repeated]
-        self.db.executemany(
-            "INSERT INTO temp.run_keys (sync_value) VALUES (?)", [(item[1],) for item in keyed]
-        )
-        return keyed
-
-    def _duplicate(self, record: MappedRecord, sync_value: str) -> None:
-        self.fail(
-            record.vendor_user_id,
-            f"another record in this run already has {self.plan.sync_key} {sync_value!r}; "
-            "the first one was kept",
-            self.plan.sync_key,
-        )
-
-    def _existing(self, keyed: list[_Keyed]) -> dict[str, tuple[int, str]]:
-        if not keyed:
-            return {}
-        values = [item[1] for item in keyed]
-        marks = ",".join("?" * len(values))
-        rows = self.db.execute(
-            "SELECT k.value, p.id, p.fields FROM person_keys k JOIN people p ON p.id = k.person_id "
-            f"WHERE k.field = ? AND k.value IN ({marks})",
-            (self.plan.sync_key, *values),
-        )
-        return {value: (person_id, fields) for value, person_id, fields in rows}
-
-    def _sources(self, person_ids: list[int]) -> dict[int, tuple[str, int]]:
-        if not person_ids:
-            return {}
-        marks = ",".join("?" * len(person_ids))
-        rows = self.db.execute(
-            "SELECT person_id, vendor_user_id, vanished FROM person_sources "
-            f"WHERE integration = ? AND person_id IN ({marks})",
-            (self.plan.integration, *person_ids),
-        )
-        return {person_id: (user_id, vanished) for person_id, user_id, vanished in rows}
-
-    def _saas_users(self, keyed: list[_Keyed]) -> dict[str, tuple[int | None, str | None]]:
-        if self.plan.selection != UserSelection.USERS_AND_SAAS or not keyed:
-            return {}
-        ids = [item[0].vendor_user_id for item in keyed]
-        marks = ",".join("?" * len(ids))
-        rows = self.db.execute(
-            "SELECT vendor_user_id, person_id, role FROM saas_users "
-            f"WHERE vendor = ? AND vendor_user_id IN ({marks})",
-            (self.plan.vendor, *ids),
-        )
-        return {user_id: (person_id, role) for user_id, person_id, role in rows}
-
-    def _owners(self, claiming: list[Mapping[str, Any]]) -> dict[tuple[str, str], int]:
-        """Who holds each unique value these records carry (sync key excluded)."""
-        wanted: dict[str, set[str]] = {}
-        for fields in claiming:
-            for name in self.claimable:
-                value = fields.get(name)
-                if value is not None and value != "":
-                    wanted.setdefault(name, set()).add(_key_text(value))
-        owners: dict[tuple[str, str], int] = {}
-        for name, values in wanted.items():
-            listed = list(values)
-            marks = ",".join("?" * len(listed))
-            for value, person_id in self.db.execute(
-                f"SELECT value, person_id FROM person_keys WHERE field = ? AND value IN ({marks})",
-                (name, *listed),
-            ):
-                owners[(name, value)] = person_id
-        return owners
-
-    def _claim(
-        self,
-        record: MappedRecord,
-        fields: Mapping[str, Any],
-        person_id: int,
-        owners: dict[tuple[str, str], int],
-    ) -> bool:
-        """Check the record's unique values are free (or its own) and reserve them."""
-        claims: list[tuple[str, str]] = []
-        for name in self.claimable:
-            value = fields.get(name)
-            if value is None or value == "":
-                continue
-            text = _key_text(value)
-            owner = owners.get((name, text))
-            if owner is not None and owner != person_id:
-                self.fail(
-                    record.vendor_user_id,
-                    f"'{name}' {text!r} already belongs to another person and '{name}' is unique",
-                    name,
-                )
-                return False
-            claims.append((name, text))
-        for claim in claims:
-            owners[claim] = person_id
-        return True
-
-    def _index(self, person_id: int, changes: Mapping[str, Any], old: Mapping[str, Any]) -> None:
-        if self.test_run:
-            return
-        for name in self.unique:
-            if name not in changes:
-                continue
-            value = changes[name]
-            if name in old:
-                self.key_deletes.append((person_id, name))
-            if value is not None and value != "":
-                self.key_inserts.append((name, _key_text(value), person_id))
-
-    def _link(
-        self,
-        person_id: int,
-        record: MappedRecord,
-        source: tuple[str, int] | None,
-        saas: Mapping[str, tuple[int | None, str | None]],
-    ) -> bool:
-        """Link the person to the integration (and the SaaS app); return whether that changed."""
-        changed = False
-        user_id = record.vendor_user_id
-        if source is None or source != (user_id, 0):
-            changed = True
-            self.source_rows.append((self.plan.integration, person_id, self.plan.vendor, user_id))
-        if self.plan.selection == UserSelection.USERS_AND_SAAS:
-            role = record.fields.get(SAAS_ROLE_TARGET, record.role)
-            role = None if role is None else str(role)
-            if saas.get(user_id) != (person_id, role):
-                changed = True
-                self.saas_rows.append(
-                    (self.plan.vendor, user_id, person_id, role, self.now, self.now)
-                )
-        return changed
-
-    def _write_links(self) -> None:
-        # Deletes first: a unique value a person gave up may be taken in the same batch.
-        self.db.executemany(
-            "DELETE FROM person_keys WHERE person_id = ? AND field = ?", self.key_deletes
-        )
-        self.db.executemany(
-            "INSERT INTO person_keys (field, value, person_id) VALUES (?, ?, ?)", self.key_inserts
-        )
-        self.db.executemany(
-            "INSERT INTO person_sources (integration, person_id, vendor, vendor_user_id, "
-            "vanished, vanished_at) VALUES (?, ?, ?, ?, 0, NULL) "
-            "ON CONFLICT (integration, person_id) DO UPDATE SET "
-            "vendor_user_id = excluded.vendor_user_id, vanished = 0, vanished_at = NULL",
-            self.source_rows,
-        )
-        self.db.executemany(
-            "INSERT INTO saas_users (vendor, vendor_user_id, person_id, role, fields, "
-            "created_at, updated_at) VALUES (?, ?, ?, ?, '{}', ?, ?) "
-            "ON CONFLICT (vendor, vendor_user_id) DO UPDATE SET "
-            "person_id = excluded.person_id, role = excluded.role, "
-            "updated_at = excluded.updated_at",
-            self.saas_rows,
-        )
-
-    def _keep(self, entry: dict[str, Any]) -> None:
-        if not self.test_run:
-            return
-        kept = self.store._payload_kept.get(self.session_id, 0)
-        if kept >= PAYLOAD_LIMIT:
-            return
-        self.store._payload_kept[self.session_id] = kept + 1
-        self.payload.append(entry)
-
-    def _mark_failed_seen(self) -> None:
-        # A record that failed is still present at the vendor: its person must
-        # not be marked as vanished.
-        ids = [(e.vendor_user_id,) for e in self.errors if e.vendor_user_id is not None]
-        if ids:
             self.db.executemany(
-                "INSERT OR IGNORE INTO temp.run_seen (person_id) SELECT person_id "
-                "FROM person_sources WHERE vendor = ? AND vendor_user_id = ? AND integration = ?",
-                [(self.plan.vendor, user_id, self.plan.integration) for (user_id,) in ids],
+                "INSERT INTO temp.run_keys (sync_value) VALUES (?)",
+                [(value,) for value in sync_values if value not in found],
+            )
+        return found
+
+    def mark_seen(self, users: Iterable[tuple[str, str | None]]) -> None:
+        with self.store._lock, self.store._transaction():
+            self.db.executemany(
+                "INSERT INTO temp.run_seen (vendor_user_id, sync_value) VALUES (?, ?) "
+                "ON CONFLICT (vendor_user_id) DO UPDATE SET "
+                "sync_value = coalesce(excluded.sync_value, sync_value)",
+                users,
             )
 
-    def _record_session(self, counts: SyncCounts) -> None:
-        self.db.execute(
-            "UPDATE sync_sessions SET created = created + ?, updated = updated + ?, "
-            "unchanged = unchanged + ?, skipped = skipped + ?, failed = failed + ? WHERE id = ?",
-            (
-                counts.created,
-                counts.updated,
-                counts.unchanged,
-                counts.skipped,
-                counts.failed,
-                self.session_id,
-            ),
-        )
-        self.db.executemany(
-            "INSERT INTO session_errors (session_id, vendor_user_id, field, reason) "
-            "VALUES (?, ?, ?, ?)",
-            [(self.session_id, e.vendor_user_id, e.field, e.reason) for e in self.errors],
-        )
-        self.db.executemany(
-            "INSERT INTO session_payload (session_id, record) VALUES (?, ?)",
-            [(self.session_id, _dumps(entry)) for entry in self.payload],
-        )
+    def unseen(self, vendor_user_ids: Sequence[str]) -> set[str]:
+        if not vendor_user_ids:
+            return set()
+        marks = ",".join("?" * len(vendor_user_ids))
+        with self.store._lock:
+            seen = {
+                row[0]
+                for row in self.db.execute(
+                    f"SELECT vendor_user_id FROM temp.run_seen WHERE vendor_user_id IN ({marks})",
+                    list(vendor_user_ids),
+                )
+            }
+        return set(vendor_user_ids) - seen
+
+    def iter_seen(self) -> Iterator[tuple[str, str | None]]:
+        last = ""
+        while True:
+            with self.store._lock:
+                rows = self.db.execute(
+                    "SELECT vendor_user_id, sync_value FROM temp.run_seen "
+                    "WHERE vendor_user_id > ? ORDER BY vendor_user_id LIMIT 1000",
+                    (last,),
+                ).fetchall()
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1][0]

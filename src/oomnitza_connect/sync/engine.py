@@ -47,7 +47,17 @@ from ..models import (
 )
 from ..plugins import TRACE_ENV, get_plugin_manager
 from ..redaction import redact
-from ..store.base import BatchOutcome, CustomField, MappedRecord, Store, SyncPlan
+from ..store.base import (
+    BatchOutcome,
+    CustomField,
+    Destination,
+    Ledger,
+    MappedRecord,
+    Portion,
+    RunBook,
+    SyncPlan,
+    VanishedPerson,
+)
 from ..store.paths import default_db_path
 from ..templating import variables_of
 from ..transport.http import ClientOptions
@@ -67,6 +77,7 @@ from .mapping import (
     normalize_target,
     variables_for,
 )
+from .rules import BatchRules, apply_batch
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -136,7 +147,8 @@ def run_sync(
     settings: IntegrationSettings,
     *,
     credential: Credential | None = None,
-    store: Store | None = None,
+    store: Ledger | None = None,
+    destination: Destination | None = None,
     test_run: bool = False,
     connector: Connector | None = None,
     options: ClientOptions | None = None,
@@ -155,10 +167,17 @@ def run_sync(
     :param settings: the integration (``load_integration(path)``).
     :param credential: the credential to use; looked up by
         ``settings.credential`` in the default credential store when omitted.
-    :param store: where to write; the default SQLite file
-        (:func:`default_db_path`) when omitted, closed afterwards.
+    :param store: the local ledger (sessions, errors, plans); the default
+        SQLite file (:func:`default_db_path`) when omitted, closed afterwards.
+        It is also the destination unless *destination* is given or the
+        integration names another one in its ``[destination]`` table.
+    :param destination: where people are written (an
+        :class:`~oomnitza_connect.destinations.oomnitza.OomnitzaDestination`,
+        or another SQLite store); default: the integration's ``[destination]``,
+        else *store*.
     :param test_run: run the whole pipeline but write no people; the session
-        keeps the counts and the first 100 records it would have written.
+        keeps the counts and the whole plan: every person's action, and for an
+        update each changed field old -> new (``ledger.iter_plan(session.id)``).
         A draft integration may be test-run (the sync key defaults to ``email``).
     :param connector: the vendor's connector (looked up by ``settings.vendor``).
     :param options: HTTP options; the base URL defaults to ``settings.base_url``.
@@ -196,27 +215,52 @@ def run_sync(
         from ..store.sqlite import SQLiteStore
 
         store = SQLiteStore(default_db_path())
+    owned_destination = False
     try:
+        if destination is None:
+            destination = _destination_of(settings, store)
+            owned_destination = not _is_same(destination, store)
         return _Run(
             settings=settings,
             info=info,
             connector=connector,
             credential=credential,
-            store=store,
+            ledger=store,
+            destination=destination,
             test_run=test_run,
             options=options or ClientOptions(base_url=settings.base_url or credential.base_url),
             batch_size=batch_size,
             progress=progress,
         ).execute()
     finally:
+        if owned_destination and destination is not None:
+            destination.close()
         if owned_store:
             store.close()
+
+
+def _is_same(destination: Destination, ledger: Ledger) -> bool:
+    return destination is ledger  # type: ignore[comparison-overlap]
+
+
+def _destination_of(settings: IntegrationSettings, ledger: Ledger) -> Destination:
+    """The integration's ``[destination]``, or the ledger's own SQLite file."""
+    from ..destinations import open_destination
+
+    if settings.destination is not None:
+        return open_destination(settings.destination, ledger=ledger)
+    if not isinstance(ledger, Destination):
+        raise ConfigurationError(
+            f"the integration '{settings.name}' names no [destination] and the ledger "
+            f"{ledger!r} holds no people; give a destination"
+        )
+    return ledger
 
 
 @attrs.define
 class _Batch:
     size: int = 0
-    skipped: int = 0
+    skipped: list[str] = attrs.field(factory=list)
     mapped: list[MappedRecord] = attrs.field(factory=list)
     failed: list[RecordError] = attrs.field(factory=list)
 
@@ -229,7 +273,8 @@ class _Run:
         info: VendorInfo,
         connector: Connector,
         credential: Credential,
-        store: Store,
+        ledger: Ledger,
+        destination: Destination,
         test_run: bool,
         options: ClientOptions,
         batch_size: int,
@@ -239,7 +284,8 @@ class _Run:
         self.info = info
         self.connector = connector
         self.credential = credential
-        self.store = store
+        self.ledger = ledger
+        self.destination = destination
         self.test_run = test_run
         self.options = options
         self.batch_size = batch_size
@@ -258,6 +304,7 @@ class _Run:
         self.sync_time = datetime.now(UTC)
         self.processed = 0
         self.counts = SyncCounts()
+        self.portion: Portion | None = None
 
     def context(self) -> dict[str, Any]:
         return {
@@ -270,22 +317,26 @@ class _Run:
         }
 
     def define_custom_fields(self) -> None:
-        existing = {field.label: field for field in self.store.custom_fields()}
+        existing = {field.label: field for field in self.destination.custom_fields()}
         for field in self.custom_fields:
             known = existing.get(field.label)
             # Never downgrade: another integration may rely on a unique field.
             if known is None or (field.unique and not known.unique):
-                self.store.define_custom_field(field)
+                self.destination.define_custom_field(field)
 
     def execute(self) -> SyncSession:
         if not self.test_run:
             self.define_custom_fields()
-        session = self.store.start_session(self.plan, test_run=self.test_run)
+        self.destination.prepare_run(self.plan, test_run=self.test_run)
+        session = self.ledger.start_session(self.plan, test_run=self.test_run)
+        book = self.ledger.run_book(session.id)
+        self.rules = BatchRules(self.destination, book, self.plan, test_run=self.test_run)
         log.info(
-            "sync %s of integration %s (%s) started%s",
+            "sync %s of integration %s (%s) into %r started%s",
             session.id,
             self.settings.name,
             self.info.name,
+            self.destination,
             " as a test run" if self.test_run else "",
         )
         status = SyncStatus.SUCCEEDED
@@ -293,6 +344,8 @@ class _Run:
         complete = False
         vendor_session: VendorSession | None = None
         try:
+            if self.destination.matches_by_sync_key:
+                self.portion = self.destination.open_portion(self.plan, session, self.ledger)
             vendor_session = self.connector.authenticate(
                 self.credential, self.settings.settings, options=self.options
             )
@@ -312,9 +365,10 @@ class _Run:
             log.error("sync %s failed: %s", session.id, message)
         except BaseException as exc:
             interrupted = isinstance(exc, KeyboardInterrupt | SystemExit)
-            self.store.finish_session(
+            if self.portion is not None:
+                self.portion.abandon()
+            self.ledger.finish_session(
                 session.id,
-                self.plan,
                 status=SyncStatus.INTERRUPTED if interrupted else SyncStatus.FAILED,
                 message=redact(f"{exc.__class__.__name__}: {exc}"),
             )
@@ -322,10 +376,15 @@ class _Run:
         finally:
             if vendor_session is not None:
                 vendor_session.close()
+        if self.portion is not None:
+            message = self.finish_portion(session.id, message if not complete else None) or message
+        vanished: list[VanishedPerson] = []
+        if complete:
+            vanished = self.vanished(session.id, book)
         if status == SyncStatus.SUCCEEDED and (self.counts.failed or message):
             status = SyncStatus.COMPLETED_WITH_ERRORS
-        finished = self.store.finish_session(
-            session.id, self.plan, status=status, message=message, complete=complete
+        finished = self.ledger.finish_session(
+            session.id, status=status, message=message, vanished=vanished
         )
         log.info(
             "sync %s finished %s: %s created, %s updated, %s unchanged, %s skipped, "
@@ -341,6 +400,77 @@ class _Run:
         )
         return finished
 
+    def finish_portion(self, session_id: str, fatal: str | None) -> str | None:
+        """Finalize the portion and record the server's outcome; return a problem, if any."""
+        assert self.portion is not None
+        try:
+            result = self.portion.finish(fatal=fatal)
+        except OomnitzaConnectError as exc:
+            problem = redact(f"the destination did not confirm the run: {exc}")
+            log.error("sync %s: %s", session_id, problem)
+            return problem
+        outcome = BatchOutcome(counts=result.counts, errors=result.errors, payload=result.payload)
+        self.ledger.record_batch(session_id, outcome)
+        self.add_counts(outcome)
+        return result.message
+
+    def vanished(self, session_id: str, book: RunBook) -> list[VanishedPerson]:
+        """Who the vendor no longer returns; marked (or, in a test run, planned)."""
+        if self.destination.matches_by_sync_key:
+            vanished = self.ledger.remember_members(
+                self.plan.integration, book, test_run=self.test_run
+            )
+        else:
+            vanished = self.destination.vanish(self.plan, book, test_run=self.test_run)
+        if self.test_run:
+            plan_entries = tuple(
+                {"action": "vanish", "vendor_user_id": v.vendor_user_id, "sync_value": v.sync_value}
+                for v in vanished
+            )
+            if plan_entries:
+                self.ledger.record_batch(
+                    session_id, BatchOutcome(counts=SyncCounts(), payload=plan_entries)
+                )
+        elif vanished:
+            self.destination.mark_vanished(self.plan, vanished)
+        return vanished
+
+    def write_batch(self, session_id: str, batch: _Batch) -> BatchOutcome:
+        """Apply the sync rules to one batch and hand it to the destination."""
+        if self.portion is None:
+            return apply_batch(
+                self.ledger,
+                self.destination,
+                session_id,
+                self.plan,
+                batch.mapped,
+                failed=batch.failed,
+                skipped=batch.skipped,
+                test_run=self.test_run,
+                rules=self.rules,
+            )
+        # The server matches and decides; the run's own rules (sync values
+        # missing or repeated) apply here, and failures go along as error records.
+        errors = list(batch.failed)
+        keyed = self.rules.keyed(batch.mapped, errors)
+        self.rules.book.mark_seen(
+            [(record.vendor_user_id, value) for record, value, _ in keyed]
+            + [(e.vendor_user_id, None) for e in errors if e.vendor_user_id is not None]
+        )
+        self.portion.send([record for record, _, _ in keyed], errors)
+        outcome = BatchOutcome(
+            counts=SyncCounts(skipped=len(batch.skipped), failed=len(errors)),
+            errors=tuple(errors),
+            payload=tuple(
+                {"action": "skip", "vendor_user_id": user_id, "reason": "left out by the filters"}
+                for user_id in batch.skipped
+            )
+            if self.test_run
+            else (),
+        )
+        self.ledger.record_batch(session_id, outcome)
+        return outcome
+
     def sync_users(self, session_id: str, records: Iterator[VendorRecord]) -> None:
         # Batches are written by one writer thread, in order, while the next
         # batch is mapped (SQLite releases the GIL while it works). At most two
@@ -351,11 +481,11 @@ class _Run:
         # run ends at the first failed batch, whatever the threads' timing.
         write_failed = threading.Event()
 
-        def write(*args: Any, **kwargs: Any) -> BatchOutcome:
+        def write(batch: _Batch) -> BatchOutcome:
             if write_failed.is_set():
                 raise RuntimeError("an earlier batch failed")
             try:
-                return self.store.apply_batch(*args, **kwargs)
+                return self.write_batch(session_id, batch)
             except BaseException:
                 write_failed.set()
                 raise
@@ -364,16 +494,7 @@ class _Run:
             for batch in self.mapped_batches(records):
                 while len(in_flight) >= _WAITING_BATCHES:
                     self.collect(session_id, *in_flight.popleft())
-                future = writer.submit(
-                    write,
-                    session_id,
-                    self.plan,
-                    batch.mapped,
-                    failed=batch.failed,
-                    skipped=batch.skipped,
-                    test_run=self.test_run,
-                )
-                in_flight.append((future, batch.size))
+                in_flight.append((writer.submit(write, batch), batch.size))
             while in_flight:
                 self.collect(session_id, *in_flight.popleft())
         finally:
@@ -405,7 +526,7 @@ class _Run:
             batch.size += 1
             try:
                 if filters and not passes(variables_for(filter_names, record, context)):
-                    batch.skipped += 1
+                    batch.skipped.append(record.id)
                 else:
                     fields = hook(vendor=vendor, record=record, mapping=mapping, context=context)
                     if fields is None:
@@ -430,6 +551,12 @@ class _Run:
         """Wait for one written batch and account for it (its errors raise here)."""
         outcome = future.result()
         self.processed += size
+        self.add_counts(outcome)
+        log.debug("sync %s: %s records processed", session_id, self.processed)
+        if self.progress is not None:
+            self.progress(SyncProgress(session_id, self.settings.name, self.processed, self.counts))
+
+    def add_counts(self, outcome: BatchOutcome) -> None:
         total = self.counts
         got = outcome.counts
         self.counts = SyncCounts(
@@ -439,9 +566,6 @@ class _Run:
             skipped=total.skipped + got.skipped,
             failed=total.failed + got.failed,
         )
-        log.debug("sync %s: %s records processed", session_id, self.processed)
-        if self.progress is not None:
-            self.progress(SyncProgress(session_id, self.settings.name, self.processed, self.counts))
 
     def start_last_logins(self, vendor_session: VendorSession) -> _SpooledLogins | None:
         """Start fetching last logins in the background, when the vendor has them."""
@@ -455,10 +579,13 @@ class _Run:
         """Write the fetched last logins; return a problem, if any."""
         if logins is None:
             return None
+        if self.test_run:
+            # A test run writes nothing; the fetched logins are dropped.
+            for _ in logins.pairs():
+                pass
+            return None
         try:
-            changed = self.store.apply_last_logins(
-                self.info.name, logins.pairs(), test_run=self.test_run
-            )
+            changed = self.destination.apply_last_logins(self.info.name, logins.pairs())
         except OomnitzaConnectError as exc:
             return redact(f"the users synced, but last logins could not be read: {exc}")
         log.info("last logins: %s people changed", changed)

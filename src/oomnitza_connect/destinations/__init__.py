@@ -1,0 +1,83 @@
+"""Destinations: the systems of record a sync writes people into.
+
+``sqlite`` is the embedded default (:class:`~oomnitza_connect.store.sqlite.SQLiteStore`,
+which is also the local ledger); ``oomnitza`` is Oomnitza's REST API
+(:class:`~oomnitza_connect.destinations.oomnitza.OomnitzaDestination`). An
+integration names its destination in a ``[destination]`` table; the CLI and
+:func:`open_destination` read the same table.
+"""
+
+from __future__ import annotations
+
+from ..errors import ConfigurationError
+from ..models import Credential, DestinationKind, DestinationSettings
+from ..store.base import Destination, Ledger
+
+__all__ = ["destination_problems", "open_destination"]
+
+
+def destination_problems(settings: DestinationSettings) -> list[tuple[str, str]]:
+    """Return ``(key path, problem)`` pairs for a ``[destination]`` table."""
+    problems: list[tuple[str, str]] = []
+    if settings.type == DestinationKind.SQLITE:
+        if not settings.path:
+            problems.append(("destination.path", "a sqlite destination needs the file's path"))
+        return problems
+    if not settings.url:
+        problems.append(
+            ("destination.url", "an oomnitza destination needs the instance URL (https://...)")
+        )
+    elif not settings.url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        problems.append(
+            ("destination.url", f"{settings.url!r} is not https:// (only loopback may be http)")
+        )
+    if not settings.credential:
+        problems.append(
+            ("destination.credential", "an oomnitza destination needs a stored credential's name")
+        )
+    if not 1 <= settings.batch_size <= 100:
+        problems.append(("destination.batch_size", f"{settings.batch_size} is not 1 to 100"))
+    if not 1 <= settings.test_run_batch_size <= 100:
+        problems.append(
+            ("destination.test_run_batch_size", f"{settings.test_run_batch_size} is not 1 to 100")
+        )
+    if settings.concurrency < 1:
+        problems.append(("destination.concurrency", f"{settings.concurrency} is less than 1"))
+    return problems
+
+
+def open_destination(
+    settings: DestinationSettings,
+    *,
+    ledger: Ledger | None = None,
+    credential: Credential | None = None,
+) -> Destination:
+    """Open the destination a ``[destination]`` table names.
+
+    :param ledger: the run's ledger; a ``sqlite`` destination at the ledger's
+        own file is the ledger itself.
+    :param credential: Oomnitza's credential; looked up by name when omitted.
+    :raises ConfigurationError: the table is incomplete or the credential is missing.
+    """
+    problems = destination_problems(settings)
+    if problems:
+        key, message = problems[0]
+        raise ConfigurationError(message, key_path=key)
+    if settings.type == DestinationKind.SQLITE:
+        from ..store.sqlite import SQLiteStore
+
+        assert settings.path is not None
+        if isinstance(ledger, SQLiteStore) and _same_file(ledger.path, settings.path):
+            return ledger
+        return SQLiteStore(settings.path)
+    raise ConfigurationError(
+        "the oomnitza destination is not in this build yet", key_path="destination.type"
+    )
+
+
+def _same_file(one: str, other: str) -> bool:
+    from pathlib import Path
+
+    if ":memory:" in (one, other):
+        return False
+    return Path(one).resolve() == Path(other).resolve()

@@ -1,0 +1,378 @@
+"""The sync rules: what happens to each mapped record, whatever the destination.
+
+The engine (:mod:`oomnitza_connect.sync.engine`) hands every batch to
+:func:`apply_batch`. Here a record without a sync value fails, a sync value
+already seen in the run fails ("the first one was kept"), the preference
+decides between create and update (or skip), a change is only a change when
+a field other than a tracking field differs, and a unique value that belongs
+to another person fails the record. What survives becomes one
+:class:`~oomnitza_connect.store.base.PersonWrites` for the destination; a
+test run writes nothing and keeps its plan instead: every person's action
+and, for an update, each changed field as old -> new.
+
+A destination that matches by sync key on its own server (Oomnitza) gets the
+same first two rules here (they need the whole run) and applies the rest on
+its side, with the same meaning, from the portion's ``insert_only`` /
+``update_only``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from ..models import PersonId, RecordError, SyncCounts, SyncPreference, UserSelection
+from ..store.base import (
+    BatchLookup,
+    BatchOutcome,
+    ChangedPerson,
+    Destination,
+    Ledger,
+    MappedRecord,
+    NewPerson,
+    PersonLink,
+    PersonWrites,
+    RunBook,
+    SyncPlan,
+)
+from .mapping import SAAS_ROLE_TARGET
+
+__all__ = ["BatchRules", "apply_batch", "json_ready", "key_text"]
+
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+_Keyed = tuple[MappedRecord, str, dict[str, Any]]
+"""A record with its sync value and its fields as they read back from JSON."""
+
+
+def _datetime_text(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
+
+
+def json_ready(value: Any) -> Any:
+    """Return *value* as it reads back from JSON (datetimes become UTC ISO-8601 text)."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, datetime):
+        return _datetime_text(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_ready(v) for v in value]
+    return str(value)
+
+
+def key_text(value: Any) -> str:
+    """The text a unique value (and a sync value) is compared and indexed as."""
+    if isinstance(value, datetime):
+        return _datetime_text(value)
+    return str(value)
+
+
+def apply_batch(
+    ledger: Ledger,
+    destination: Destination,
+    session_id: str,
+    plan: SyncPlan,
+    records: Sequence[MappedRecord],
+    *,
+    failed: Sequence[RecordError] = (),
+    skipped: Sequence[str] = (),
+    test_run: bool = False,
+    rules: BatchRules | None = None,
+) -> BatchOutcome:
+    """Decide one batch, write it to *destination* and record it in *ledger*.
+
+    :param failed: records that failed before the destination (mapping errors).
+    :param skipped: vendor user ids the integration's filters left out.
+    :param test_run: decide only; the outcome's payload is the batch's plan.
+    """
+    rules = rules or BatchRules(destination, ledger.run_book(session_id), plan, test_run=test_run)
+    outcome, writes = rules.decide(records, failed, skipped)
+    write = None
+    if writes and not test_run:
+
+        def write() -> None:
+            destination.write_people(plan, writes)
+
+    ledger.record_batch(session_id, outcome, write=write)
+    return outcome
+
+
+class BatchRules:
+    """The rules of one run, applied a batch at a time (one instance per run)."""
+
+    def __init__(
+        self, destination: Destination, book: RunBook, plan: SyncPlan, *, test_run: bool
+    ) -> None:
+        self.destination = destination
+        self.book = book
+        self.plan = plan
+        self.test_run = test_run
+        unique = destination.unique_fields() | plan.declared_unique
+        # The unique fields other than the sync key, checked for every write.
+        self.claimable = tuple(sorted(unique - {plan.sync_key}))
+        self.saas = plan.selection == UserSelection.USERS_AND_SAAS
+
+    # -- the rules every destination shares ------------------------------------------
+
+    def keyed(self, records: Sequence[MappedRecord], errors: list[RecordError]) -> list[_Keyed]:
+        """The records with a sync value not seen before in this run; the rest fail."""
+        key = self.plan.sync_key
+        keyed: list[_Keyed] = []
+        in_batch: set[str] = set()
+        for record in records:
+            value = record.fields.get(key)
+            if value is None or value == "":
+                errors.append(
+                    RecordError(
+                        record.vendor_user_id,
+                        f"the record has no value for the sync key '{key}'",
+                        key,
+                    )
+                )
+                continue
+            sync_value = key_text(value)
+            if sync_value in in_batch:
+                errors.append(self._duplicate(record, sync_value))
+                continue
+            in_batch.add(sync_value)
+            fields = {
+                k: v if type(v) in _JSON_SCALARS else json_ready(v)
+                for k, v in record.fields.items()
+                if k != SAAS_ROLE_TARGET
+            }
+            keyed.append((record, sync_value, fields))
+        if not keyed:
+            return keyed
+        repeated = self.book.repeated([item[1] for item in keyed])
+        if repeated:
+            for record, sync_value, _ in keyed:
+                if sync_value in repeated:
+                    errors.append(self._duplicate(record, sync_value))
+            keyed = [item for item in keyed if item[1] not in repeated]
+        return keyed
+
+    def _duplicate(self, record: MappedRecord, sync_value: str) -> RecordError:
+        return RecordError(
+            record.vendor_user_id,
+            f"another record in this run already has {self.plan.sync_key} {sync_value!r}; "
+            "the first one was kept",
+            self.plan.sync_key,
+        )
+
+    def role_of(self, record: MappedRecord) -> str | None:
+        role = record.fields.get(SAAS_ROLE_TARGET, record.role)
+        return None if role is None else str(role)
+
+    # -- deciding against what the destination holds ---------------------------------
+
+    def decide(
+        self,
+        records: Sequence[MappedRecord],
+        failed: Sequence[RecordError],
+        skipped: Sequence[str],
+    ) -> tuple[BatchOutcome, PersonWrites]:
+        """Return what the batch does and the destination writes that do it."""
+        plan = self.plan
+        errors: list[RecordError] = list(failed)
+        payload: list[dict[str, Any]] = []
+        keep = self.test_run
+        if keep:
+            payload.extend(
+                {"action": "skip", "vendor_user_id": user_id, "reason": "left out by the filters"}
+                for user_id in skipped
+            )
+        keyed = self.keyed(records, errors)
+        lookup = (
+            self.destination.lookup(plan, [(item[1], item[0].vendor_user_id) for item in keyed])
+            if keyed
+            else BatchLookup(people={})
+        )
+        existing = lookup.people
+        tracking = plan.tracking_fields
+        # Decide first, so that unique values are looked up only for the
+        # records that would write some (none in an unchanged run).
+        olds: dict[str, tuple[Mapping[str, Any], dict[str, Any], bool]] = {}
+        claiming: list[Mapping[str, Any]] = []
+        for _, sync_value, fields in keyed:
+            found = existing.get(sync_value)
+            if found is None:
+                if plan.preference != SyncPreference.UPDATE_ONLY:
+                    claiming.append(fields)
+                continue
+            old = found[1]
+            changes = {k: v for k, v in fields.items() if old.get(k) != v}
+            substantive = any(k not in tracking for k in changes)
+            olds[sync_value] = (old, changes, substantive)
+            if substantive and plan.preference != SyncPreference.CREATE_ONLY:
+                claiming.append(changes)
+        owners = self._owners(claiming)
+
+        creates: list[NewPerson] = []
+        updates: list[ChangedPerson] = []
+        links: list[PersonLink] = []
+        seen: list[tuple[str, str | None]] = []
+        created = updated = unchanged = 0
+        skipped_count = len(skipped)
+        for index, (record, sync_value, fields) in enumerate(keyed):
+            user_id = record.vendor_user_id
+            found = existing.get(sync_value)
+            entry: dict[str, Any] = {"vendor_user_id": user_id, "sync_value": sync_value}
+            if found is None:
+                if plan.preference == SyncPreference.UPDATE_ONLY:
+                    skipped_count += 1
+                    if keep:
+                        payload.append(
+                            {**entry, "action": "skip", "reason": "update only: no such person"}
+                        )
+                    continue
+                # A new person claims with a key no stored person has.
+                if not self._claim(record, fields, ("new", index), owners, errors):
+                    continue
+                creates.append(
+                    NewPerson(
+                        sync_value,
+                        fields,
+                        user_id,
+                        saas=self.saas,
+                        role=self.role_of(record) if self.saas else None,
+                    )
+                )
+                created += 1
+                seen.append((user_id, sync_value))
+                if keep:
+                    payload.append({**entry, "action": "create", "fields": fields})
+                continue
+            person_id = found[0]
+            seen.append((user_id, sync_value))
+            if plan.preference == SyncPreference.CREATE_ONLY:
+                skipped_count += 1
+                if keep:
+                    payload.append(
+                        {**entry, "action": "skip", "reason": "create only: the person exists"}
+                    )
+                continue
+            old, changes, substantive = olds[sync_value]
+            if substantive and not self._claim(record, changes, person_id, owners, errors):
+                continue
+            link = self._link(person_id, record, lookup)
+            if link is not None:
+                links.append(link)
+            if substantive:
+                updates.append(
+                    ChangedPerson(
+                        person_id,
+                        {**old, **changes},
+                        changes,
+                        frozenset(name for name in changes if name in old),
+                    )
+                )
+            if substantive or link is not None:
+                updated += 1
+                if keep:
+                    shown = changes if substantive else {}
+                    payload.append(
+                        {
+                            **entry,
+                            "action": "update",
+                            "fields": shown,
+                            "changes": {
+                                name: {"old": old.get(name), "new": value}
+                                for name, value in shown.items()
+                            },
+                        }
+                    )
+            else:
+                unchanged += 1
+                if keep:
+                    payload.append({**entry, "action": "unchanged"})
+
+        # A record that failed is still present at the vendor: its person must
+        # not be marked as vanished.
+        seen.extend((e.vendor_user_id, None) for e in errors if e.vendor_user_id is not None)
+        self.book.mark_seen(seen)
+        if keep:
+            payload.extend(
+                {
+                    "action": "fail",
+                    "vendor_user_id": e.vendor_user_id,
+                    "reason": e.reason,
+                    "field": e.field,
+                }
+                for e in errors
+            )
+        counts = SyncCounts(
+            created=created,
+            updated=updated,
+            unchanged=unchanged,
+            skipped=skipped_count,
+            failed=len(errors),
+        )
+        outcome = BatchOutcome(counts=counts, errors=tuple(errors), payload=tuple(payload))
+        return outcome, PersonWrites(creates=creates, updates=updates, links=links)
+
+    def _owners(
+        self, claiming: list[Mapping[str, Any]]
+    ) -> dict[tuple[str, str], PersonId | tuple[str, int]]:
+        """Who holds each unique value these records carry (sync key excluded)."""
+        wanted: dict[str, set[str]] = {}
+        for fields in claiming:
+            for name in self.claimable:
+                value = fields.get(name)
+                if value is not None and value != "":
+                    wanted.setdefault(name, set()).add(key_text(value))
+        if not wanted:
+            return {}
+        return dict(self.destination.unique_owners(wanted))
+
+    def _claim(
+        self,
+        record: MappedRecord,
+        fields: Mapping[str, Any],
+        person_id: PersonId | tuple[str, int],
+        owners: dict[tuple[str, str], PersonId | tuple[str, int]],
+        errors: list[RecordError],
+    ) -> bool:
+        """Check the record's unique values are free (or its own) and reserve them."""
+        claims: list[tuple[str, str]] = []
+        for name in self.claimable:
+            value = fields.get(name)
+            if value is None or value == "":
+                continue
+            text = key_text(value)
+            owner = owners.get((name, text))
+            if owner is not None and owner != person_id:
+                errors.append(
+                    RecordError(
+                        record.vendor_user_id,
+                        f"'{name}' {text!r} already belongs to another person "
+                        f"and '{name}' is unique",
+                        name,
+                    )
+                )
+                return False
+            claims.append((name, text))
+        for claim in claims:
+            owners[claim] = person_id
+        return True
+
+    def _link(
+        self, person_id: PersonId, record: MappedRecord, lookup: BatchLookup
+    ) -> PersonLink | None:
+        """The link the person needs to the integration (and the SaaS app), if it changes."""
+        user_id = record.vendor_user_id
+        relink = lookup.links.get(person_id) != (user_id, False)
+        saas = False
+        role = None
+        if self.saas:
+            role = self.role_of(record)
+            saas = lookup.saas.get(user_id) != (person_id, role)
+        if not relink and not saas:
+            return None
+        return PersonLink(person_id, user_id, relink=relink, saas=saas, role=role)
