@@ -107,7 +107,6 @@ def _record_skipped(
     session = ledger.start_session(plan)
     finished: SyncSession = ledger.finish_session(
         session.id,
-        plan,
         status=SyncStatus.SKIPPED,
         message=(
             f"another run of '{settings.name}' was still going{where}; "
