@@ -45,6 +45,10 @@ What a subclass may change:
 ``list_users_endpoint``
     The emulator endpoint name of the list call; faults are injected there
     (``None`` injects on whatever request comes next).
+``paginated``
+    ``False`` for a vendor whose user list is one unpaginated answer
+    (Intercom's ``/admins``): listing is not required to take two requests,
+    and faults hit the first list request instead of the second.
 ``preset_variables``
     Sample values for preset variables, by variable name (default ``"x"``).
 ``client_options(emulator)``
@@ -135,6 +139,7 @@ class ConnectorConformance:
     user_count: ClassVar[int] = 23
     page_size: ClassVar[int] = 5
     list_users_endpoint: ClassVar[str | None] = None
+    paginated: ClassVar[bool] = True
     preset_variables: ClassVar[Mapping[str, Any]] = {}
 
     # -- what a subclass provides -------------------------------------------
@@ -302,7 +307,7 @@ class ConnectorConformance:
         missing = sorted(expected - set(ids))[:10]
         unexpected = sorted(set(ids) - expected)[:10]
         assert set(ids) == expected, f"missing: {missing}, unexpected: {unexpected}"
-        assert requests_made >= 2, (
+        assert not self.paginated or requests_made >= 2, (
             "listing took a single request, so pagination was not exercised; make pages small "
             "with `settings` or honour the 'max_page_size' emulator option"
         )
@@ -400,6 +405,11 @@ class ConnectorConformance:
 
     # -- faults ---------------------------------------------------------------
 
+    @property
+    def _fault_after(self) -> int:
+        """Requests let through before a fault: mid-listing, or the only list request."""
+        return 1 if self.paginated else 0
+
     def _list_survives_or_reports(
         self,
         connector: Connector,
@@ -427,7 +437,9 @@ class ConnectorConformance:
         self, connector: Connector, session: VendorSession, emulator: Emulator
     ) -> None:
         emulator.faults.add(
-            Fault.rate_limited(retry_after=1), endpoint=self.list_users_endpoint, after=1
+            Fault.rate_limited(retry_after=1),
+            endpoint=self.list_users_endpoint,
+            after=self._fault_after,
         )
         outcome = self._list_survives_or_reports(connector, session, emulator, (VendorAPIError,))
         if outcome == "reported":
@@ -439,33 +451,41 @@ class ConnectorConformance:
         emulator.faults.add(
             Fault.rate_limited(retry_after=1, as_http_date=True),
             endpoint=self.list_users_endpoint,
-            after=1,
+            after=self._fault_after,
         )
         self._list_survives_or_reports(connector, session, emulator, (VendorAPIError,))
 
     def test_service_unavailable_is_survived_or_reported(
         self, connector: Connector, session: VendorSession, emulator: Emulator
     ) -> None:
-        emulator.faults.add(Fault.server_error(503), endpoint=self.list_users_endpoint, after=1)
+        emulator.faults.add(
+            Fault.server_error(503), endpoint=self.list_users_endpoint, after=self._fault_after
+        )
         self._list_survives_or_reports(connector, session, emulator, (VendorAPIError,))
 
     def test_connection_reset_is_survived_or_reported(
         self, connector: Connector, session: VendorSession, emulator: Emulator
     ) -> None:
-        emulator.faults.add(Fault.connection_reset(), endpoint=self.list_users_endpoint, after=1)
+        emulator.faults.add(
+            Fault.connection_reset(), endpoint=self.list_users_endpoint, after=self._fault_after
+        )
         self._list_survives_or_reports(connector, session, emulator, (TransportError,))
 
     def test_malformed_json_is_reported_clearly(
         self, connector: Connector, session: VendorSession, emulator: Emulator
     ) -> None:
-        emulator.faults.add(Fault.malformed_json(), endpoint=self.list_users_endpoint, after=1)
+        emulator.faults.add(
+            Fault.malformed_json(), endpoint=self.list_users_endpoint, after=self._fault_after
+        )
         # A raw JSONDecodeError would be a bare traceback; it must be an SDK error.
         self._list_survives_or_reports(connector, session, emulator, (OomnitzaConnectError,))
 
     def test_expired_token_is_refreshed_or_reported(
         self, connector: Connector, session: VendorSession, emulator: Emulator
     ) -> None:
-        emulator.faults.add(Fault.expire_tokens(), endpoint=self.list_users_endpoint, after=1)
+        emulator.faults.add(
+            Fault.expire_tokens(), endpoint=self.list_users_endpoint, after=self._fault_after
+        )
         self._list_survives_or_reports(
             connector, session, emulator, (AuthenticationError, VendorAPIError)
         )

@@ -312,6 +312,9 @@ def verify_token(session: VendorSession) -> dict[str, Any]:
 
 
 def _refused_on_region(exc: AuthenticationError, configured: str, base_url: str) -> Exception:
+    """Name the region setting when the refusal is the one a wrong region's host gives."""
+    if exc.code not in (None, "unauthorized"):
+        return exc  # revoked, expired …: the token itself is the problem
     host = base_url.rstrip("/")
     others = ", ".join(r for r in REGION_HOSTS if r != configured)
     message = (

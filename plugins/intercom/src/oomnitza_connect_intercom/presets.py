@@ -41,7 +41,7 @@ PRESETS: tuple[Preset, ...] = (
         response_mappings={
             "Intercom Workspace": "{{response.app.name}}",
             "Intercom Region": "{{response.app.region}}",
-            "Intercom Token Admin ID": "{{response.id}}",
+            "Intercom Current Admin ID": "{{response.id}}",
         },
         endpoint="me",
     ),
