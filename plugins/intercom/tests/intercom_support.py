@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from oomnitza_connect.http import ClientOptions
+from oomnitza_connect.transport.http import ClientOptions
 from oomnitza_connect.testing.emulator import Emulator
 
 SAMPLES = Path(__file__).parent / "samples"

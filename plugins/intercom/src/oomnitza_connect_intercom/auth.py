@@ -14,9 +14,9 @@ from collections.abc import Mapping
 import attrs
 import requests
 
-from oomnitza_connect.auth import TokenResponse, token_response_from_mapping
+from oomnitza_connect.auth.oauth import TokenResponse, token_response_from_mapping
 from oomnitza_connect.errors import AuthenticationError
-from oomnitza_connect.http import ClientOptions, VendorSession, open_session
+from oomnitza_connect.transport.http import ClientOptions, VendorSession, open_session
 from oomnitza_connect.models import AuthKind, Credential
 
 from . import __version__

@@ -24,7 +24,7 @@ from typing import Any
 import requests
 
 from oomnitza_connect.errors import AuthenticationError, ConfigurationError, VendorAPIError
-from oomnitza_connect.http import VendorErrorInfo, VendorSession
+from oomnitza_connect.transport.http import VendorErrorInfo, VendorSession
 from oomnitza_connect.models import GlobalSetting, RateBudget, VendorRecord
 
 from .mapping import to_record

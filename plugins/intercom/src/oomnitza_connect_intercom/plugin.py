@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from oomnitza_connect.auth import TokenResponseParser
+from oomnitza_connect.auth.oauth import TokenResponseParser
 from oomnitza_connect.hookspecs import hookimpl
-from oomnitza_connect.http import ClientOptions, VendorSession
+from oomnitza_connect.transport.http import ClientOptions, VendorSession
 from oomnitza_connect.models import Credential, Preset, VendorInfo, VendorRecord
 
 from . import client
