@@ -10,8 +10,8 @@ from intercom_support import fast_options
 from oomnitza_connect_intercom.emulator import IntercomEmulator
 
 from oomnitza_connect.connectors import Connector, get_connector
-from oomnitza_connect.transport.http import VendorSession
 from oomnitza_connect.plugins import register_plugin
+from oomnitza_connect.vendors.session import VendorSession
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from oomnitza_connect.transport.http import ClientOptions
 from oomnitza_connect.testing.emulator import Emulator
+from oomnitza_connect.transport.http import ClientOptions
 
 SAMPLES = Path(__file__).parent / "samples"
 

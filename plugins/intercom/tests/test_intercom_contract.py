@@ -6,10 +6,10 @@ import oomnitza_connect_intercom.plugin as intercom_plugin
 from intercom_support import fast_options
 from oomnitza_connect_intercom.emulator import IntercomEmulator
 
-from oomnitza_connect.transport.http import ClientOptions
 from oomnitza_connect.models import AuthKind, Credential
 from oomnitza_connect.testing.conformance import ConnectorConformance
 from oomnitza_connect.testing.emulator import Emulator
+from oomnitza_connect.transport.http import ClientOptions
 
 
 class TestIntercomConformance(ConnectorConformance):

@@ -16,8 +16,9 @@ import requests
 
 from oomnitza_connect.auth.oauth import TokenResponse, token_response_from_mapping
 from oomnitza_connect.errors import AuthenticationError
-from oomnitza_connect.transport.http import ClientOptions, VendorSession, open_session
 from oomnitza_connect.models import AuthKind, Credential
+from oomnitza_connect.transport.http import ClientOptions
+from oomnitza_connect.vendors.session import VendorSession, open_session
 
 from . import __version__
 from .client import parse_intercom_error, rate_budgets, region_host, version_headers

@@ -24,8 +24,9 @@ from typing import Any
 import requests
 
 from oomnitza_connect.errors import AuthenticationError, ConfigurationError, VendorAPIError
-from oomnitza_connect.transport.http import VendorErrorInfo, VendorSession
 from oomnitza_connect.models import GlobalSetting, RateBudget, VendorRecord
+from oomnitza_connect.transport.http import VendorErrorInfo
+from oomnitza_connect.vendors.session import VendorSession
 
 from .mapping import to_record
 
