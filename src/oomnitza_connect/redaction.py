@@ -10,6 +10,7 @@ that a vendor echoed back.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterable
@@ -26,14 +27,33 @@ _registry_lock = threading.Lock()
 _known_values: set[str] = set()
 
 
+def spellings(value: str) -> set[str]:
+    """Return *value* and the forms it takes inside exception text and reprs.
+
+    A secret that holds a control character or a non-ASCII letter reaches a
+    message escaped, not raw: ``repr()`` of the string (``'tok\\n'``), of its
+    UTF-8 bytes (``b'tok\\n'``, what ``requests`` puts into "Invalid header
+    value"), or JSON. The value without its surrounding whitespace counts too,
+    since a message may quote it stripped.
+    """
+    forms = {value, value.strip()}
+    forms.add(repr(value)[1:-1])
+    forms.add(value.encode("unicode_escape").decode("ascii"))
+    forms.add(repr(value.encode("utf-8", "backslashreplace"))[2:-1])
+    forms.add(json.dumps(value)[1:-1])
+    forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    return {form for form in forms if len(form) >= _MIN_REDACTABLE_LENGTH}
+
+
 def _remember(value: str) -> None:
     if len(value) >= _MIN_REDACTABLE_LENGTH:
+        forms = spellings(value)
         with _registry_lock:
-            _known_values.add(value)
+            _known_values.update(forms)
 
 
 def known_secrets() -> frozenset[str]:
-    """Return every secret value wrapped so far in this process."""
+    """Return every secret value wrapped so far in this process (and its escaped spellings)."""
     with _registry_lock:
         return frozenset(_known_values)
 
@@ -83,7 +103,9 @@ class Secret:
 def redact(text: str, extra: Iterable[str] = ()) -> str:
     """Replace every known secret (and every value in *extra*) inside *text*."""
     values = set(known_secrets())
-    values.update(v for v in extra if v and len(v) >= _MIN_REDACTABLE_LENGTH)
+    for value in extra:
+        if value and len(value) >= _MIN_REDACTABLE_LENGTH:
+            values.update(spellings(value))
     # Longest first, so a secret that contains another is masked whole.
     for value in sorted(values, key=len, reverse=True):
         if value in text:

@@ -63,6 +63,10 @@ SECRET_KEYS = frozenset(
     {"token", "password", "client_secret", "private_key", "access_token", "refresh_token"}
 )
 TOKEN_KEYS = ("access_token", "refresh_token", "expires_at")
+# Values sent verbatim in a header or a form: a vendor never issues one with
+# whitespace or a control character, so such a value is a copy-and-paste slip
+# (a trailing newline) that would otherwise fail deep inside the HTTP stack.
+TOKEN_LIKE_KEYS = ("token", "access_token", "refresh_token", "client_secret", "client_id")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -107,7 +111,39 @@ def _to_data(credential: Credential) -> dict[str, Any]:
 
 
 def _from_data(data: Mapping[str, Any], *, source: str) -> Credential:
-    return structure(data, Credential, file=source, secret_keys=SECRET_KEYS)
+    credential = structure(data, Credential, file=source, secret_keys=SECRET_KEYS)
+    check_token_characters(credential, source=source)
+    return credential
+
+
+def token_character_problem(value: str) -> str | None:
+    """Say what is wrong with a token-like *value* (never quoting it), or ``None``."""
+    for character in value:
+        if character.isspace():
+            return "contains whitespace (a line break or a space)"
+        if not character.isprintable():
+            return "contains a control character"
+    return None
+
+
+def check_token_characters(credential: Credential, *, source: str | None = None) -> None:
+    """Refuse a credential whose tokens hold whitespace or control characters.
+
+    :raises ConfigurationError: naming the key, never the value.
+    """
+    for key in TOKEN_LIKE_KEYS:
+        value = getattr(credential, key)
+        if value is None:
+            continue
+        text = value if isinstance(value, str) else value.reveal()
+        problem = token_character_problem(text)
+        if problem is not None:
+            raise ConfigurationError(
+                f"the {key} of credential '{credential.name}' {problem}; tokens never do, "
+                "so it was probably copied with extra characters: store it again without them",
+                file=source,
+                key_path=key,
+            )
 
 
 class CredentialStore:
@@ -169,6 +205,7 @@ class CredentialStore:
     def save(self, credential: Credential) -> None:
         """Create or replace *credential* in the persistent store, atomically."""
         _check_name(credential.name)
+        check_token_characters(credential)
         data = _to_data(credential)
         with self._lock:
             document = self._read_file()

@@ -189,6 +189,13 @@ def token_response_from_mapping(token: Mapping[str, Any]) -> TokenResponse:
     access = token.get("access_token")
     if not access:
         raise AuthenticationError("the token endpoint answered without an access_token")
+    from .credentials import token_character_problem
+
+    for key in ("access_token", "refresh_token"):
+        value = token.get(key)
+        problem = token_character_problem(str(value)) if value else None
+        if problem is not None:
+            raise AuthenticationError(f"the token endpoint answered with an {key} that {problem}")
     expires_in = token.get("expires_in")
     refresh = token.get("refresh_token")
     scope = token.get("scope") or ()
@@ -655,6 +662,10 @@ def auth_for_credential(
     store when that store already holds the credential (and kept in memory
     otherwise).
     """
+    from .credentials import check_token_characters
+
+    # Also for a credential built in code rather than read from the store.
+    check_token_characters(credential)
     kind = credential.kind
     if kind is AuthKind.API_KEY:
         if not credential.token:

@@ -59,6 +59,20 @@ class _Main(click.Group):
             click.secho(f"Error: {redact(str(exc))}", err=True, fg="red")
             usage = isinstance(exc, ConfigurationError | UnknownVendorError)
             ctx.exit(EXIT_USAGE if usage else EXIT_FAILED)
+        except Exception as exc:
+            # Not one of ours: its text may quote anything (a header value with
+            # the token in it), so it is scrubbed like every other message.
+            if debug:
+                import traceback
+
+                click.echo(redact(traceback.format_exc()), err=True)
+            click.secho(
+                f"Error: {redact(f'{exc.__class__.__name__}: {exc}')}"
+                + ("" if debug else " (run with --debug for the traceback)"),
+                err=True,
+                fg="red",
+            )
+            ctx.exit(EXIT_FAILED)
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
