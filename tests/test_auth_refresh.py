@@ -108,8 +108,10 @@ def test_rotated_refresh_token_is_saved_before_the_new_access_token_is_used(
     assert new_refresh is not None
     assert new_refresh != old_refresh
     # The old refresh token is refused from now on.
+    # (Held in another store: through the same one the stored, newer tokens would be used.)
     stale = granted_credential(emulator, refresh_token=old_refresh)
-    session = open_session(INFO, stale, {}, ClientOptions(), credential_store=store)
+    elsewhere = CredentialStore(tmp_path / "elsewhere", keyring_backend=False, environ={})
+    session = open_session(INFO, stale, {}, ClientOptions(), credential_store=elsewhere)
     with session, pytest.raises(AuthenticationError) as raised:
         session.http.get_json("/echo")
     assert raised.value.code == "invalid_grant"
@@ -231,7 +233,7 @@ def test_slack_style_token_response_parser(store: CredentialStore) -> None:
             bad,
             {},
             ClientOptions(),
-            credential_store=store,
+            credential_store=CredentialStore(store.home / "elsewhere", keyring_backend=False),
             token_response_parser=parse_slack,
         )
         with session, pytest.raises(AuthenticationError) as raised:

@@ -22,6 +22,8 @@ rotated refresh token is never shadowed by a stale one.
 from __future__ import annotations
 
 import builtins
+import contextlib
+import hashlib
 import json
 import os
 import re
@@ -29,11 +31,13 @@ import stat
 import tempfile
 import threading
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import attrs
+import filelock
 import platformdirs
 
 from ..config import structure, unstructure
@@ -59,6 +63,9 @@ HOME_ENV = "OOMNITZA_CONNECT_HOME"
 KEYRING_ENV = "OOMNITZA_CONNECT_KEYRING"
 KEYRING_SERVICE = "oomnitza-connect"
 CREDENTIALS_FILE = "credentials.json"
+LOCK_FILE = ".credentials.lock"
+LOCK_TIMEOUT = 60.0
+"""Seconds to wait for another process's write (a token request takes far less)."""
 SECRET_KEYS = frozenset(
     {"token", "password", "client_secret", "private_key", "access_token", "refresh_token"}
 )
@@ -171,6 +178,7 @@ class CredentialStore:
         else:
             self.keyring = keyring_backend
         self._lock = threading.RLock()
+        self._file_lock: filelock.FileLock | None = None
 
     def __repr__(self) -> str:
         where = "keyring" if self.keyring is not None else str(self.file)
@@ -181,6 +189,41 @@ class CredentialStore:
         return self.home / CREDENTIALS_FILE
 
     # -- the public API ---------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the store for a read-modify-write, against threads and other processes.
+
+        Every write takes it; a token renewal holds it around re-reading the
+        credential, asking the vendor and saving the answer, so that two
+        processes never both spend the same refresh token (the second one
+        finds the first one's tokens). Reentrant.
+        """
+        with self._lock:
+            if self._file_lock is None:
+                self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+                self._file_lock = filelock.FileLock(
+                    str(self.home / LOCK_FILE), timeout=LOCK_TIMEOUT, mode=0o600
+                )
+            try:
+                with self._file_lock:
+                    yield
+            except filelock.Timeout:
+                raise ConfigurationError(
+                    f"another process has held the credential store for {LOCK_TIMEOUT:.0f} s; "
+                    f"if none is running, delete {self.home / LOCK_FILE}",
+                    file=str(self.file),
+                ) from None
+
+    @contextlib.contextmanager
+    def renewing(self, name: str) -> Iterator[None]:
+        """Hold credential *name*'s token renewal against every other process.
+
+        Here the store's file lock (:meth:`locked`); a store shared across
+        machines (``RedisCredentialStore``) holds its own lock instead.
+        """
+        with self.locked():
+            yield
 
     def get(self, name: str) -> Credential:
         """Return credential *name*.
@@ -207,19 +250,23 @@ class CredentialStore:
         _check_name(credential.name)
         check_token_characters(credential)
         data = _to_data(credential)
-        with self._lock:
+        with self.locked():
+            # Read under the lock: another process may have saved meanwhile.
             document = self._read_file()
-            entries: dict[str, Any] = document["credentials"]
-            if self.keyring is not None:
-                self.keyring.set_password(KEYRING_SERVICE, credential.name, json.dumps(data))
-                entries[credential.name] = {"stored_in": "keyring"}
-            else:
-                entries[credential.name] = data
+            self._put(document, credential.name, data)
             self._write_file(document)
+
+    def _put(self, document: dict[str, Any], name: str, data: dict[str, Any]) -> None:
+        entries: dict[str, Any] = document["credentials"]
+        if self.keyring is not None:
+            self.keyring.set_password(KEYRING_SERVICE, name, json.dumps(data))
+            entries[name] = {"stored_in": "keyring"}
+        else:
+            entries[name] = data
 
     def remove(self, name: str) -> None:
         """Delete credential *name* from the persistent store."""
-        with self._lock:
+        with self.locked():
             document = self._read_file()
             entry = document["credentials"].pop(name, None)
             if entry is None:
@@ -231,7 +278,49 @@ class CredentialStore:
                 raise ConfigurationError(f"no credential named '{name}' is stored")
             if entry.get("stored_in") == "keyring" and self.keyring is not None:
                 self.keyring.delete_password(KEYRING_SERVICE, name)
+            document.get("rotations", {}).pop(name, None)
             self._write_file(document)
+
+    # -- token rotations ---------------------------------------------------------
+    #
+    # A refresh token that rotates is spent the moment the vendor sees it. The
+    # window between the vendor's answer and the save cannot be closed from
+    # this side, so it is recorded: an intent is written before the request and
+    # cleared with the new tokens. An intent found on the next start means the
+    # last rotation's outcome is unknown (see docs/credentials.md).
+
+    def begin_rotation(self, name: str, refresh_token: str) -> None:
+        """Record, before the token request, that *refresh_token* is being spent."""
+        with self.locked():
+            document = self._read_file()
+            rotations = document.setdefault("rotations", {})
+            rotations[name] = {
+                "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "refresh_token_sha256": _fingerprint(refresh_token),
+                "pid": os.getpid(),
+            }
+            self._write_file(document)
+
+    def interrupted_rotation(self, name: str, refresh_token: str | None) -> str | None:
+        """Return when an unfinished rotation of *refresh_token* started, if one did."""
+        marker = self._read_file().get("rotations", {}).get(name)
+        if not isinstance(marker, dict) or refresh_token is None:
+            return None
+        if marker.get("refresh_token_sha256") != _fingerprint(refresh_token):
+            return None  # an older intent; the tokens were replaced since
+        return str(marker.get("started_at") or "an unknown time")
+
+    def end_rotation(self, name: str, updated: Credential | None = None) -> None:
+        """Save *updated* (the new tokens), then clear the intent."""
+        with self.locked():
+            if updated is not None:
+                # Through save(), which a shared store overrides. A crash between
+                # the two writes leaves an intent for the old refresh token only,
+                # which no longer matches the saved one and is ignored.
+                self.save(updated)
+            document = self._read_file()
+            if document.get("rotations", {}).pop(name, None) is not None:
+                self._write_file(document)
 
     def list(self) -> builtins.list[Credential]:
         """Return every credential (environment and stored), sorted by name."""
@@ -355,6 +444,11 @@ class CredentialStore:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+
+
+def _fingerprint(secret: str) -> str:
+    # Enough to recognize the token again; says nothing usable about it.
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()[:16]
 
 
 _default_store: CredentialStore | None = None

@@ -429,7 +429,7 @@ class OAuth2Auth(requests.auth.AuthBase):
         """Return a usable access token, renewing it first when due."""
         with self._lock:
             if not self._is_fresh():
-                self._renew()
+                self._renew(rejected=None)
             assert self._access_token is not None
             return self._access_token
 
@@ -439,68 +439,109 @@ class OAuth2Auth(requests.auth.AuthBase):
             current = self._access_token
             if current and sent_authorization != f"Bearer {current.reveal()}":
                 return True  # another thread renewed it meanwhile
-            self._renew()
+            self._renew(rejected=current.reveal() if current else None)
             return True
 
-    def _renew(self) -> None:
-        # A store shared by several processes (Celery workers) renews under a
-        # lock of its own and says whether another process already rotated:
-        # then its tokens are used, and a spent refresh token is never sent.
-        renewing = getattr(self.credential_store, "renewing", None)
-        if renewing is None:
-            self._request_renewal()
+    def _renew(self, *, rejected: str | None) -> None:
+        store = self.credential_store
+        if store is None:
+            self._exchange(self._request_token())
             return
-        with renewing(self._credential.name):
-            if not self._adopt_stored_tokens():
-                self._request_renewal()
+        # Another process (a second CLI run, a Celery worker) may be renewing the
+        # same credential: hold the store's renewal lock (a file lock; Redis for
+        # RedisCredentialStore), re-read the tokens, and use what the other
+        # process got instead of spending a refresh token it already spent.
+        name = self._credential.name
+        with store.renewing(name):
+            try:
+                stored: Credential | None = store.get(name)
+            except OomnitzaConnectError:
+                stored = None  # a store that does not hold this credential
+            if stored is not None and (
+                stored.refresh_token != self._credential.refresh_token
+                or stored.access_token != self._access_token
+            ):
+                self._adopt(stored)
+                if self._is_fresh() and (
+                    rejected is None or self._access_token_value() != rejected
+                ):
+                    log.info(
+                        "%s: credential '%s' was renewed by another process; using its tokens",
+                        stored.vendor,
+                        name,
+                    )
+                    return
+            refresh = self._credential.refresh_token
+            if stored is None or refresh is None:
+                self._exchange(self._request_token())
+                return
+            interrupted = store.interrupted_rotation(name, refresh.reveal())
+            store.begin_rotation(name, refresh.reveal())
+            try:
+                granted = self._request_token()
+            except AuthenticationError as exc:
+                if exc.status is not None and 400 <= exc.status < 500:
+                    # A definite refusal: the old token was not spent by this request.
+                    store.end_rotation(name)
+                if interrupted is not None:
+                    raise self._spent_by_interrupted_rotation(interrupted, exc) from None
+                raise
+            updated = self._updated_with(granted)
+            # Saved (and the intent cleared) before the new access token is used.
+            store.end_rotation(name, updated)
+            self._commit(updated)
 
-    def _adopt_stored_tokens(self) -> bool:
-        """Take tokens another process stored meanwhile; return whether they are usable."""
-        assert self.credential_store is not None
-        try:
-            stored = self.credential_store.get(self._credential.name)
-        except OomnitzaConnectError:
-            return False
-        if (
-            stored.refresh_token == self._credential.refresh_token
-            and stored.access_token == self._access_token
-        ):
-            return False
-        self._credential = attrs.evolve(
-            self._credential,
-            access_token=stored.access_token,
-            refresh_token=stored.refresh_token,
-            expires_at=stored.expires_at,
-        )
+    def _access_token_value(self) -> str | None:
+        return self._access_token.reveal() if self._access_token else None
+
+    def _adopt(self, stored: Credential) -> None:
+        from .credentials import with_tokens_of
+
+        self._credential = with_tokens_of(self._credential, stored)
         self._access_token = stored.access_token
         self._expires_at = stored.expires_at.timestamp() if stored.expires_at else None
-        log.info(
-            "%s: credential '%s' was renewed by another process; using its tokens",
-            self._credential.vendor,
-            self._credential.name,
-        )
-        return self._is_fresh()
 
-    def _request_renewal(self) -> None:
-        granted = self._request_token()
-        self.refresh_count += 1
+    def _spent_by_interrupted_rotation(
+        self, started_at: str, refused: AuthenticationError
+    ) -> AuthenticationError:
+        name = self._credential.name
+        return AuthenticationError(
+            f"credential '{name}' must be signed in again: a token rotation started at "
+            f"{started_at} was interrupted after the refresh token was sent, and the vendor "
+            f"no longer accepts that token. Run 'oomnitza-connect auth login {name}'",
+            vendor=self._credential.vendor,
+            status=refused.status,
+            code=refused.code,
+            request_id=refused.request_id,
+        )
+
+    def _updated_with(self, granted: TokenResponse) -> Credential:
         expires_at = self._clock() + granted.expires_in if granted.expires_in is not None else None
-        updated = attrs.evolve(
+        return attrs.evolve(
             self._credential,
             access_token=granted.access_token,
             refresh_token=granted.refresh_token or self._credential.refresh_token,
             expires_at=datetime.fromtimestamp(expires_at, UTC) if expires_at else None,
         )
+
+    def _exchange(self, granted: TokenResponse) -> Credential:
+        """Take the tokens *granted* (saved first when they must be); return them."""
+        updated = self._updated_with(granted)
         rotated = (
             granted.refresh_token is not None
             and granted.refresh_token != self._credential.refresh_token
         )
         if self.persist_tokens or rotated:
             self._persist(updated, rotated=rotated)
+        self._commit(updated)
+        return updated
+
+    def _commit(self, updated: Credential) -> None:
         # Only now, with the new refresh token safe, is the new access token used.
+        self.refresh_count += 1
         self._credential = updated
-        self._access_token = granted.access_token
-        self._expires_at = expires_at
+        self._access_token = updated.access_token
+        self._expires_at = updated.expires_at.timestamp() if updated.expires_at else None
         for listener in self.listeners:
             listener(updated)
         log.info(

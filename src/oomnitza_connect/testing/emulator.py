@@ -103,6 +103,10 @@ class EmulatorResponse:
     body: Any = None
     headers: dict[str, str] = attrs.field(factory=dict)
     raw_body: bytes | None = None
+    send_delay: float = 0.0
+    """Seconds to wait, after the request was handled, before answering."""
+    trickle_interval: float | None = None
+    """Send the body one byte at a time, this many seconds apart."""
 
     def encoded(self) -> bytes:
         if self.raw_body is not None:
@@ -159,6 +163,20 @@ class Fault:
     def malformed_json(cls) -> Fault:
         """Answer 200 with a body that is not valid JSON."""
         return cls("malformed_json")
+
+    @classmethod
+    def answer_late(cls, delay: float) -> Fault:
+        """Handle the request at once (its effects happen), then wait *delay* s to answer.
+
+        What a client killed or timed out while waiting sees: the vendor did
+        the work (rotated a refresh token) but the answer never arrived.
+        """
+        return cls("answer_late", delay=delay)
+
+    @classmethod
+    def trickle(cls, interval: float = 1.0) -> Fault:
+        """Answer normally, but send the body one byte every *interval* seconds."""
+        return cls("trickle", delay=interval)
 
     @classmethod
     def expire_tokens(cls) -> Fault:
@@ -356,6 +374,8 @@ class Emulator:
         self.rate_limited_count = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.stopping = threading.Event()
+        """Set by stop(), so a trickling answer ends instead of holding a thread."""
 
     # -- life cycle ---------------------------------------------------------
 
@@ -367,6 +387,7 @@ class Emulator:
         return f"{scheme}://{self.host}:{self._server.server_address[1]}"
 
     def start(self) -> Emulator:
+        self.stopping.clear()
         handler = _make_handler(self)
         server = ThreadingHTTPServer((self.host, self.port), handler)
         server.daemon_threads = True
@@ -389,6 +410,7 @@ class Emulator:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -525,7 +547,13 @@ class Emulator:
                     if wait is not None:
                         self.rate_limited_count += 1
                         return self.rate_limited_response(wait, request)
-            return candidate.handler(self, request)
+            handled: EmulatorResponse | None = candidate.handler(self, request)
+            if handled is not None and fault is not None:
+                if fault.kind == "answer_late":
+                    handled.send_delay = fault.delay
+                elif fault.kind == "trickle":
+                    handled.trickle_interval = fault.delay
+            return handled
         self.requests.append(request)
         return self.not_found_response(request)
 
@@ -553,6 +581,8 @@ class Emulator:
         if fault.kind == "expire_tokens":
             self.expire_all_tokens()
             return _CONTINUE
+        if fault.kind in ("answer_late", "trickle"):
+            return _CONTINUE  # applied to the answer, in dispatch
         raise ValueError(f"unknown fault kind {fault.kind!r}")
 
 
@@ -590,6 +620,8 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             if response is None:
                 self._reset()
                 return
+            if response.send_delay:
+                time.sleep(response.send_delay)
             payload = response.encoded()
             self.send_response(
                 response.status,
@@ -602,8 +634,18 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            if self.command != "HEAD":
+            if self.command == "HEAD":
+                return
+            if response.trickle_interval is None:
                 self.wfile.write(payload)
+                return
+            for index in range(len(payload)):
+                if emulator.stopping.is_set():
+                    return
+                with contextlib.suppress(OSError):
+                    self.wfile.write(payload[index : index + 1])
+                    self.wfile.flush()
+                time.sleep(response.trickle_interval)
 
         def _reset(self) -> None:
             # SO_LINGER with a zero timeout makes close() send RST, which the

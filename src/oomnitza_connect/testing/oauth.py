@@ -103,6 +103,10 @@ class OAuthTokenEndpointMixin(Emulator):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.refresh_token_reuse_grace: float | None = None
+        """Seconds a rotated refresh token is still accepted once more (Okta's grace
+        period, Auth0's reuse interval); ``None``: spent at once, as most vendors do."""
+        self._spent_refresh: dict[str, tuple[float, str]] = {}
         self._oauth_lock = threading.Lock()
         self.oauth_clients: dict[str, RegisteredClient] = {}
         self._codes: dict[str, _IssuedCode] = {}
@@ -327,6 +331,16 @@ class OAuthTokenEndpointMixin(Emulator):
     def _refresh(self, client: RegisteredClient, form: dict[str, str]) -> EmulatorResponse:
         presented = form.get("refresh_token", "")
         token = self.lookup_token(presented, kind="refresh")
+        if token is None and self.refresh_token_reuse_grace is not None:
+            with self._oauth_lock:
+                spent = self._spent_refresh.pop(presented, None)
+            if spent is not None and time.time() - spent[0] <= self.refresh_token_reuse_grace:
+                # Accepted again within the grace period; what it was exchanged
+                # for the first time never reached the client, so it is revoked.
+                token = self.lookup_token(spent[1], kind="refresh")
+                if token is not None:
+                    self.revoke_token(spent[1])
+                    presented = spent[1]
         if token is None or token.expired() or token.subject != client.client_id:
             with self._oauth_lock:
                 self.refresh_events.append(RefreshEvent(presented, None, accepted=False))
@@ -334,7 +348,10 @@ class OAuthTokenEndpointMixin(Emulator):
         scopes = token.scopes
         if self.rotate_refresh_tokens:
             self.revoke_token(presented)
-            new_refresh: str | None = self.grant_refresh_token(client.client_id, scopes=scopes)
+            rotated = self.grant_refresh_token(client.client_id, scopes=scopes)
+            with self._oauth_lock:
+                self._spent_refresh[form.get("refresh_token", "")] = (time.time(), rotated)
+            new_refresh: str | None = rotated
         else:
             new_refresh = None
         with self._oauth_lock:
