@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .errors import PluginError, PresetError
-from .models import Credential, FieldMapping, Preset, VendorInfo, VendorRecord
+from .models import Credential, FieldMapping, Preset, UnreadRecord, VendorInfo, VendorRecord
 from .plugins import get_plugin_manager, vendor_info, vendor_infos
+from .sync.mapping import read_record
 from .transport.http import ClientOptions
 from .vendors.session import VendorSession
 
@@ -74,7 +75,16 @@ class Connector:
         return effective
 
     def list_users(self, session: VendorSession) -> Iterator[VendorRecord]:
-        """Yield the vendor's users, fetching pages lazily."""
+        """Yield the vendor's users, fetching pages lazily.
+
+        :raises MappingError: a user the plugin cannot read (the sync engine
+            reports such a user alone; see :meth:`list_user_records`).
+        """
+        for item in self.list_user_records(session):
+            yield read_record(item) if isinstance(item, UnreadRecord) else item
+
+    def list_user_records(self, session: VendorSession) -> Iterator[VendorRecord | UnreadRecord]:
+        """Yield the vendor's users as the plugin gives them: read, or still to be read."""
         records = get_plugin_manager().hook.list_users(vendor=self.name, session=session)
         if records is None:
             raise PluginError(f"no plugin implements 'list_users' for vendor '{self.name}'")

@@ -17,7 +17,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .auth.oauth import TokenResponseParser
-    from .models import Credential, FieldMapping, Preset, VendorInfo, VendorRecord
+    from .models import Credential, FieldMapping, Preset, UnreadRecord, VendorInfo, VendorRecord
     from .testing.emulator import Emulator
     from .transport.http import ClientOptions
     from .vendors.session import VendorSession
@@ -81,11 +81,15 @@ def authenticate(
 
 
 @hookspec(firstresult=True)
-def list_users(vendor: str, session: VendorSession) -> Iterable[VendorRecord] | None:
+def list_users(vendor: str, session: VendorSession) -> Iterable[VendorRecord | UnreadRecord] | None:
     """Return the vendor's users as a lazy iterable of records.
 
     Fetch page after page as the caller iterates, never the whole list at
-    once; every user must appear exactly once across all pages.
+    once; every user must appear exactly once across all pages. Yield each
+    user as an :class:`~oomnitza_connect.models.UnreadRecord` (its raw JSON
+    and the function that reads it) rather than reading it in the generator:
+    the sync engine then reads it inside its per-record error handling, and a
+    user the plugin cannot read fails alone instead of ending the listing.
 
     :param vendor: the connector name; return ``None`` for another vendor's.
     :param session: the session :func:`authenticate` returned.

@@ -10,7 +10,7 @@ writes are :class:`VendorRecord`, :class:`Person`, :class:`SaasUser` and
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +40,7 @@ __all__ = [
     "SyncPreference",
     "SyncSession",
     "SyncStatus",
+    "UnreadRecord",
     "UserSelection",
     "VendorInfo",
     "VendorRecord",
@@ -392,6 +393,37 @@ class VendorRecord:
 
 PersonId = int | str
 """A person's id in its destination: a row id in SQLite, Oomnitza's ``user_id``."""
+
+
+@attrs.frozen
+class UnreadRecord:
+    """A user as the vendor sent it, read into a :class:`VendorRecord` only when used.
+
+    ``list_users`` yields these (or records) so that a user the plugin cannot
+    read fails alone: the sync engine calls :meth:`read` inside its
+    per-record error handling, and any error there (a missing id, a wrong
+    type, a timestamp out of range) becomes that user's
+    :class:`RecordError` while the others sync. A generator that raised
+    instead would end the listing.
+
+    :param raw: the vendor's JSON value for one user (anything, even ``null``).
+    :param reader: turns *raw* into a record; raise for what it cannot read.
+    """
+
+    vendor: str
+    raw: Any
+    reader: Callable[[Any], VendorRecord] = attrs.field(repr=False)
+
+    def read(self) -> VendorRecord:
+        return self.reader(self.raw)
+
+    def id_hint(self) -> str | None:
+        """The vendor's id of the user, when the raw value has a plain one."""
+        if isinstance(self.raw, Mapping):
+            value = self.raw.get("id")
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                return str(value)
+        return None
 
 
 @attrs.frozen

@@ -31,7 +31,7 @@ import attrs
 
 from ..auth.credentials import resolve_credential
 from ..connectors import Connector, get_connector
-from ..errors import ConfigurationError, OomnitzaConnectError, PluginError
+from ..errors import ConfigurationError, MappingError, OomnitzaConnectError, PluginError
 from ..models import (
     STANDARD_PERSON_FIELDS,
     Credential,
@@ -42,6 +42,7 @@ from ..models import (
     SyncCounts,
     SyncSession,
     SyncStatus,
+    UnreadRecord,
     VendorInfo,
     VendorRecord,
 )
@@ -75,6 +76,7 @@ from .mapping import (
     apply_mapping,
     compile_filters,
     normalize_target,
+    read_record,
     variables_for,
 )
 from .rules import BatchRules, apply_batch
@@ -353,7 +355,9 @@ class _Run:
             # endpoint separately), spooled to disk, and applied afterwards.
             logins = self.start_last_logins(vendor_session)
             try:
-                self.sync_users(session.id, read_ahead(self.connector.list_users(vendor_session)))
+                self.sync_users(
+                    session.id, read_ahead(self.connector.list_user_records(vendor_session))
+                )
                 complete = True
                 message = self.sync_last_logins(logins)
             finally:
@@ -471,7 +475,7 @@ class _Run:
         self.ledger.record_batch(session_id, outcome)
         return outcome
 
-    def sync_users(self, session_id: str, records: Iterator[VendorRecord]) -> None:
+    def sync_users(self, session_id: str, records: Iterator[VendorRecord | UnreadRecord]) -> None:
         # Batches are written by one writer thread, in order, while the next
         # batch is mapped (SQLite releases the GIL while it works). At most two
         # batches wait for it, so memory stays flat.
@@ -502,7 +506,7 @@ class _Run:
                 future.cancel()
             writer.shutdown(wait=True)
 
-    def mapped_batches(self, records: Iterator[VendorRecord]) -> Iterator[_Batch]:
+    def mapped_batches(self, records: Iterator[VendorRecord | UnreadRecord]) -> Iterator[_Batch]:
         """Filter and map *records*, yielding them a batch at a time."""
         hook: Callable[..., Any] = get_plugin_manager().hook.map_record
         if _only_builtin_mapping(hook):
@@ -522,9 +526,14 @@ class _Run:
         default_role = self.settings.default_role
         vendor = self.info.name
         batch = _Batch()
-        for record in records:
+        for item in records:
             batch.size += 1
+            record_id = item.id_hint() if isinstance(item, UnreadRecord) else item.id
             try:
+                # Read here, inside the per-record handling, so that a user the
+                # plugin cannot read fails alone, for every vendor.
+                record = read_record(item) if isinstance(item, UnreadRecord) else item
+                record_id = record.id
                 if filters and not passes(variables_for(filter_names, record, context)):
                     batch.skipped.append(record.id)
                 else:
@@ -534,12 +543,18 @@ class _Run:
                     if default_role and fields.get("role") in (None, ""):
                         fields["role"] = default_role
                     role = fields.get(SAAS_ROLE_TARGET) or fields.get("role")
+                    check_text(fields)
                     batch.mapped.append(
                         MappedRecord(record.id, fields, None if role is None else str(role))
                     )
             except OomnitzaConnectError as exc:
                 batch.failed.append(
-                    RecordError(record.id, redact(str(exc)), getattr(exc, "field", None))
+                    RecordError(record_id, redact(str(exc)), getattr(exc, "field", None))
+                )
+            except (ArithmeticError, ValueError, TypeError, LookupError) as exc:
+                # A mapping hook or converter tripping over one user's odd value.
+                batch.failed.append(
+                    RecordError(record_id, redact(f"{exc.__class__.__name__}: {exc}"))
                 )
             if batch.size >= self.batch_size:
                 yield batch
@@ -643,6 +658,27 @@ class _SpooledLogins:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._file.close()
+
+
+def check_text(fields: Mapping[str, Any]) -> None:
+    """Refuse text that cannot be stored: a lone surrogate (``"\\ud800"``) is not Unicode.
+
+    JSON allows such escapes and Python decodes them, but no UTF-8 store or API
+    accepts them; found here, the one user fails instead of the whole batch.
+    """
+    for key, value in fields.items():
+        if isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise MappingError(
+                    "holds text that is not valid Unicode (a lone surrogate, such as "
+                    f"{value.encode('ascii', 'backslashreplace').decode('ascii')[:60]!r})",
+                    field=key,
+                ) from None
+        elif isinstance(value, list | tuple):
+            for item in value:
+                check_text({key: item})
 
 
 def _only_builtin_mapping(hook: Any) -> bool:

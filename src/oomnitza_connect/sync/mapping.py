@@ -19,9 +19,9 @@ from typing import Any
 import jinja2
 from jinja2 import nodes as jinja_nodes
 
-from ..errors import MappingError
+from ..errors import MappingError, OomnitzaConnectError
 from ..hookspecs import hookimpl
-from ..models import STANDARD_PERSON_FIELDS, FieldMapping, VendorRecord
+from ..models import STANDARD_PERSON_FIELDS, FieldMapping, UnreadRecord, VendorRecord
 from ..templating import TemplateError, UndefinedVariableError, evaluate, render_value
 from .converters import ConversionError, resolve
 
@@ -32,6 +32,7 @@ __all__ = [
     "map_record",
     "merge_mappings",
     "normalize_target",
+    "read_record",
     "record_passes",
     "record_variables",
     "variables_for",
@@ -39,6 +40,29 @@ __all__ = [
 
 SAAS_ROLE_TARGET = "saas_role"
 """A mapping target that sets the SaaS user's role in the vendor's app, not a person field."""
+
+
+def read_record(unread: UnreadRecord) -> VendorRecord:
+    """Read one user the vendor sent; whatever goes wrong becomes a :class:`MappingError`.
+
+    The reason names the problem (the exception's type and text), so the
+    session says why this one user did not sync.
+    """
+    try:
+        record = unread.read()
+    except OomnitzaConnectError:
+        raise
+    except Exception as exc:  # a plugin's reader may fail any way the raw JSON allows
+        raise MappingError(
+            f"the {unread.vendor} user could not be read ({exc.__class__.__name__}: {exc})"
+        ) from None
+    if not isinstance(record, VendorRecord):
+        raise MappingError(
+            f"the {unread.vendor} plugin read a user into {type(record).__name__}, "
+            "not a VendorRecord"
+        )
+    return record
+
 
 _LABEL_TO_KEY = {label.lower(): key for key, label in STANDARD_PERSON_FIELDS.items()}
 

@@ -8,6 +8,7 @@ errors, retries ``ratelimited`` and refreshes on ``token_expired``.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -17,12 +18,12 @@ from typing import Any
 import requests
 
 from oomnitza_connect.errors import AuthenticationError, ConfigurationError, VendorAPIError
-from oomnitza_connect.models import GlobalSetting, VendorRecord
+from oomnitza_connect.models import GlobalSetting, UnreadRecord
 from oomnitza_connect.transport.http import HttpClient, VendorErrorInfo
 from oomnitza_connect.transport.pagination import iter_cursor_pages
 from oomnitza_connect.vendors.session import VendorSession
 
-from .mapping import to_record
+from .mapping import VENDOR, to_record
 
 __all__ = [
     "ACCESS_LOGS_PAGE_SIZE_SETTING",
@@ -290,7 +291,7 @@ def verify_token(http: HttpClient) -> dict[str, Any]:
     return identity
 
 
-def iter_users(session: VendorSession) -> Iterator[VendorRecord]:
+def iter_users(session: VendorSession) -> Iterator[UnreadRecord]:
     """Yield every workspace member, one ``users.list`` page at a time."""
     params: dict[str, Any] = {"limit": page_size(session.settings)}
     team_id = session.settings.get(TEAM_ID_SETTING)
@@ -302,9 +303,11 @@ def iter_users(session: VendorSession) -> Iterator[VendorRecord]:
             page = next(pages, None)
         if page is None:
             return
-        fetched_at = datetime.now(UTC)
+        read = functools.partial(to_record, fetched_at=datetime.now(UTC))
         for member in page.get("members") or ():
-            yield to_record(member, fetched_at=fetched_at)
+            # Read by the sync engine, so that one member Slack sent malformed
+            # fails alone instead of ending the listing.
+            yield UnreadRecord(VENDOR, member, read)
 
 
 def iter_access_logs(session: VendorSession) -> Iterator[Mapping[str, Any]]:

@@ -183,6 +183,7 @@ class SlackEmulator(Emulator):
         self.client_secret = client_secret or secrets.token_hex(16)
         self._lock = threading.Lock()
         self._overrides: dict[int, dict[str, Any]] = {}
+        self._raw_members: dict[int, Any] = {}
         self._removed: set[int] = set()
         self._codes: dict[str, _AuthorizationCode] = {}
         self._revoked: set[str] = set()
@@ -339,6 +340,14 @@ class SlackEmulator(Emulator):
             if profile is not None:
                 current.setdefault("profile", {}).update(profile)
             self._eligible_logins = None
+
+    def serve_raw_user(self, user_id: str, raw: Any) -> None:
+        """Send *raw* (any JSON value, even ``null``) in users.list instead of the user."""
+        index = self.index_of(user_id)
+        if index is None:
+            raise KeyError(user_id)
+        with self._lock:
+            self._raw_members[index] = raw
 
     def remove_user(self, user_id: str) -> None:
         """Take a user out of the workspace entirely (as if never there)."""
@@ -635,7 +644,9 @@ class SlackEmulator(Emulator):
         members: list[dict[str, Any]] = []
         index = start
         while index < self.user_count and len(members) < size:
-            if index not in self._removed:
+            if index in self._raw_members:
+                members.append(self._raw_members[index])
+            elif index not in self._removed:
                 members.append(self._visible(self._user_at(index), token))
             index += 1
         next_cursor = self._encode_cursor(index) if index < self.user_count else ""

@@ -127,6 +127,10 @@ def make_converter() -> cattrs.Converter:
 converter = make_converter()
 
 
+def _describe_error(error: BaseException, _: Any) -> str:
+    return str(error) or error.__class__.__name__
+
+
 def parse_user(raw: Mapping[str, Any]) -> SlackUser:
     """Structure one raw Slack user object.
 
@@ -136,14 +140,27 @@ def parse_user(raw: Mapping[str, Any]) -> SlackUser:
         raise MappingError("Slack returned a user object without an 'id'.", field="id")
     try:
         return converter.structure(raw, SlackUser)
-    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+    except cattrs.BaseValidationError as exc:
+        # cattrs names each bad key: "could not convert string to float: 'abc' @ member.updated"
+        details = "; ".join(
+            cattrs.transform_error(exc, path="member", format_exception=_describe_error)
+        )
+        raise MappingError(
+            f"Slack user {raw.get('id')!r} could not be read: {details}", field=None
+        ) from None
+    except (ValueError, TypeError) as exc:
         raise MappingError(
             f"Slack user {raw.get('id')!r} could not be read: {exc}", field=None
         ) from None
 
 
-def _timestamp(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
+def _timestamp(value: float | None, key: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise MappingError(f"{value!r} is not a time Slack could mean", field=key) from None
 
 
 def to_record(raw: Mapping[str, Any], *, fetched_at: datetime | None = None) -> VendorRecord:
@@ -173,7 +190,7 @@ def to_record(raw: Mapping[str, Any], *, fetched_at: datetime | None = None) -> 
         "is_restricted": user.is_restricted,
         "is_ultra_restricted": user.is_ultra_restricted,
         "is_invited_user": user.is_invited_user,
-        "updated": _timestamp(user.updated),
+        "updated": _timestamp(user.updated, "updated"),
     }
     return VendorRecord(vendor=VENDOR, id=user.id, fields=fields, raw=raw)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from oomnitza_connect.auth.oauth import TokenResponseParser
 from oomnitza_connect.hookspecs import hookimpl
-from oomnitza_connect.models import Credential, Preset, VendorInfo, VendorRecord
+from oomnitza_connect.models import Credential, Preset, UnreadRecord, VendorInfo, VendorRecord
 from oomnitza_connect.transport.http import ClientOptions
 from oomnitza_connect.vendors.session import VendorSession
 
@@ -44,7 +44,7 @@ def authenticate(
 
 
 @hookimpl
-def list_users(vendor: str, session: VendorSession) -> Iterator[VendorRecord] | None:
+def list_users(vendor: str, session: VendorSession) -> Iterator[VendorRecord | UnreadRecord] | None:
     if vendor != VENDOR:
         return None
     return client.iter_users(session)

@@ -1,0 +1,56 @@
+"""Issue 14, defects 4 and 5, in the core: the sync engine reads each UnreadRecord inside
+its per-record error handling, so a user no plugin code can read fails alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from oomnitza_connect.http import VendorSession
+from oomnitza_connect.integrations import load_integration
+from sync_support import VENDOR, AcmeEmulator, AcmePlugin, credential, write_integration
+
+from oomnitza_connect.hookspecs import hookimpl
+from oomnitza_connect.models import SyncStatus, UnreadRecord, VendorRecord
+from oomnitza_connect.plugins import register_plugin
+from oomnitza_connect.store.sqlite import SQLiteStore
+from oomnitza_connect.sync import run_sync
+
+
+def read_acme_user(raw: Any) -> VendorRecord:
+    # Written the way plugins are: it trusts the JSON, and fails on what it did not expect.
+    hired = datetime.fromtimestamp(float(raw["hired"]), UTC)
+    return VendorRecord(vendor=VENDOR, id=raw["id"], fields={**raw, "hired": hired}, raw=raw)
+
+
+class LazyAcme(AcmePlugin):
+    @hookimpl
+    def list_users(
+        self, vendor: str, session: VendorSession
+    ) -> Iterator[VendorRecord | UnreadRecord] | None:
+        if vendor != VENDOR:
+            return None
+        body = session.http.get_json("/api/users", params={"page": 1, "per_page": 100})
+        return (UnreadRecord(VENDOR, user, read_acme_user) for user in body["users"])
+
+
+def test_unreadable_and_unstorable_users_fail_alone(tmp_path: Any) -> None:
+    with AcmeEmulator(users=8) as emulator, register_plugin(LazyAcme(), name="lazy-acme"):
+        emulator.users[1]["hired"] = "1e20"  # OverflowError in datetime
+        emulator.users[2]["hired"] = "soon"  # ValueError in float()
+        del emulator.users[3]["id"]  # KeyError
+        emulator.users[4]["full_name"] = "Lone \ud800 Surrogate"  # not storable as UTF-8
+        settings = load_integration(write_integration(tmp_path))
+        with SQLiteStore(tmp_path / "x.db") as store:
+            session = run_sync(settings, credential=credential(emulator.base_url), store=store)
+            synced = {p.fields["email"] for p in store.iter_people()}
+    assert session.status is SyncStatus.COMPLETED_WITH_ERRORS
+    assert session.counts.created == 4
+    assert session.counts.failed == 4
+    assert synced == {f"user{i}@example.com" for i in (1, 6, 7, 8)}
+    reasons = {error.vendor_user_id: error.reason for error in session.errors}
+    assert "OverflowError" in reasons["A000002"] or "out of range" in reasons["A000002"]
+    assert "ValueError" in reasons["A000003"]
+    assert "KeyError" in reasons[None]
+    assert "not valid Unicode" in reasons["A000005"]
