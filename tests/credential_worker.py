@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 import attrs
-from oomnitza_connect.credentials import CredentialStore
 
-from oomnitza_connect.auth import AuthorizationCodeAuth
+from oomnitza_connect.auth.credentials import CredentialStore
+from oomnitza_connect.auth.oauth import AuthorizationCodeAuth
 from oomnitza_connect.errors import OomnitzaConnectError
 
 

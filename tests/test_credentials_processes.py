@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 from http_support import DirectoryEmulator
-from oomnitza_connect.credentials import CredentialStore
 
+from oomnitza_connect.auth.credentials import CredentialStore
 from oomnitza_connect.models import AuthKind, Credential
 from oomnitza_connect.testing.emulator import Fault
 

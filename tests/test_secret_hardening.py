@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from oomnitza_connect.credentials import CredentialStore
-from oomnitza_connect.http import VendorSession
 from sync_support import TOKEN, AcmePlugin, acme_for_the_cli, write_integration
 
-from oomnitza_connect.auth import auth_for_credential
+from oomnitza_connect.auth.credentials import CredentialStore
+from oomnitza_connect.auth.oauth import auth_for_credential
 from oomnitza_connect.cli import main
 from oomnitza_connect.errors import ConfigurationError
 from oomnitza_connect.hookspecs import hookimpl
@@ -21,6 +20,7 @@ from oomnitza_connect.models import AuthKind, Credential, VendorRecord
 from oomnitza_connect.plugins import register_plugin
 from oomnitza_connect.redaction import MASK, Secret, redact
 from oomnitza_connect.store.sqlite import SQLiteStore
+from oomnitza_connect.transport.http import VendorSession
 
 
 def test_escaped_spellings_of_a_secret_are_redacted() -> None:

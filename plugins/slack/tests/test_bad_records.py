@@ -10,7 +10,7 @@ from slack_support import fast_options
 
 from oomnitza_connect.models import IntegrationSettings, SyncStatus
 from oomnitza_connect.store.sqlite import SQLiteStore
-from oomnitza_connect.sync import run_sync
+from oomnitza_connect.sync.engine import run_sync
 
 BAD_MEMBERS: dict[str, Any] = {
     "lone surrogate in a name": {"real_name": "lone\ud800x", "profile": {"last_name": "\udfff"}},
