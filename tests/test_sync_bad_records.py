@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from oomnitza_connect.sync.integrations import load_integration
 from sync_support import VENDOR, AcmeEmulator, AcmePlugin, credential, write_integration
 
 from oomnitza_connect.hookspecs import hookimpl
@@ -15,6 +14,7 @@ from oomnitza_connect.models import SyncStatus, UnreadRecord, VendorRecord
 from oomnitza_connect.plugins import register_plugin
 from oomnitza_connect.store.sqlite import SQLiteStore
 from oomnitza_connect.sync.engine import run_sync
+from oomnitza_connect.sync.integrations import load_integration
 from oomnitza_connect.transport.http import VendorSession
 
 

@@ -28,9 +28,11 @@ INFO = VendorInfo(
 )
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
+def self_signed(
+    directory: Path, common_name: str = "oomnitza-connect test CA"
+) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "oomnitza-connect test CA")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
@@ -103,7 +105,7 @@ def test_ca_bundle_on_the_credential_trusts_the_private_ca(
     emulator, cert_file = https_emulator
     cred = credential(emulator.base_url, ca_bundle=str(cert_file))
     with open_session(INFO, cred, {}, ClientOptions()) as session:
-        assert session.http.session.verify == str(cert_file)
+        assert session.http.options.ca_bundle == str(cert_file)
         assert (
             session.http.get_json("/echo")["headers"]["Authorization"] == f"Bearer {STATIC_TOKEN}"
         )
@@ -136,4 +138,4 @@ def test_ca_bundle_on_the_credential_reaches_a_plugin_that_builds_its_own_client
         connector = get_connector("generic")
         options = ClientOptions(base_url=emulator.base_url, max_retries=0)
         with connector.authenticate(cred, options=options) as session:
-            assert session.http.session.verify == str(cert_file)
+            assert session.http.options.ca_bundle == str(cert_file)

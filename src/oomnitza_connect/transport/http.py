@@ -30,19 +30,24 @@ number of retries by ``max_retries``.
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import logging
+import os
 import random
+import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urljoin, urlsplit
 
 import attrs
 import requests
 import tenacity
+import urllib3
 
 from .._version import __version__
 from ..errors import (
+    ConfigurationError,
     CredentialRefusedError,
     MalformedResponseError,
     RateLimitError,
@@ -81,7 +86,13 @@ class ClientOptions:
     """Transport settings of a connector session.
 
     :param base_url: replaces the vendor's API root (region, proxy, emulator).
-    :param ca_bundle: a PEM file of extra trusted CAs (a private CA); TLS is always verified.
+    :param ca_bundle: a PEM file of extra trusted CAs (a private CA), trusted besides the
+        default ones; TLS is always verified.
+    :param total_timeout: the longest one attempt may take from sending to the last byte
+        of the body, in seconds; a body trickled slowly enough to beat ``read_timeout``
+        still ends here.
+    :param allow_insecure_http: send requests over plain ``http://`` to hosts other than
+        this machine (tokens would travel unencrypted); off, such a URL is refused.
     :param max_retries: retries after the first attempt, at most.
     :param max_single_wait: the longest single wait before a retry, in seconds.
     :param max_total_wait: the longest total of waits for one request, in seconds.
@@ -94,6 +105,7 @@ class ClientOptions:
     base_url: str | None = None
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
+    total_timeout: float = 300.0
     ca_bundle: str | None = None
     max_retries: int = 6
     max_single_wait: float = 60.0
@@ -101,6 +113,7 @@ class ClientOptions:
     pace_requests: bool = True
     user_agent_extra: str | None = None
     budget_account: str | None = None
+    allow_insecure_http: bool = False
 
 
 @attrs.frozen
@@ -174,6 +187,40 @@ def _header_number(response: requests.Response, name: str) -> float | None:
         return None
 
 
+INSECURE_HTTP_ENV = "OOMNITZA_CONNECT_ALLOW_INSECURE_HTTP"
+"""Set to ``1`` to allow plain http:// to other hosts (the CLI's explicit opt-in)."""
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether *host* is this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_transport_security(url: str, *, vendor: str, allow_insecure_http: bool) -> None:
+    """Refuse plain http:// to a host other than this machine, unless explicitly allowed.
+
+    :raises ConfigurationError: naming the URL's host and the option that allows it.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "http" or is_loopback(parts.hostname):
+        return
+    if allow_insecure_http or os.environ.get(INSECURE_HTTP_ENV) == "1":
+        return
+    raise ConfigurationError(
+        f"{vendor}: refusing plain http:// to {parts.hostname}: the credential would travel "
+        "unencrypted. Use https://, or opt in explicitly with "
+        f"ClientOptions(allow_insecure_http=True) or ${INSECURE_HTTP_ENV}=1",
+        value=f"{parts.scheme}://{parts.netloc}",
+    )
+
+
 class _RetryableFailure(Exception):
     """One attempt failed in a way worth another try."""
 
@@ -194,6 +241,38 @@ class _RetryableFailure(Exception):
         self.rate_limited = rate_limited
         self.token_renewed = token_renewed
         """The auth renewed its token; the retry does not count against max_retries."""
+
+
+_BODY_CHUNK = 64 * 1024
+
+
+class _DeadlineExceeded(Exception):
+    """The body did not arrive within the total time-out."""
+
+
+class _ExtraTrustAdapter(requests.adapters.HTTPAdapter):
+    """An HTTPS adapter trusting the default CAs and the CAs of one extra PEM file."""
+
+    def __init__(self, ca_bundle: str) -> None:
+        self._context = ssl.create_default_context()
+        try:
+            self._context.load_verify_locations(cafile=ca_bundle)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(
+                f"the CA bundle cannot be read ({exc.__class__.__name__}); give a PEM file "
+                "of the private CA",
+                key_path="ca_bundle",
+                value=ca_bundle,
+            ) from None
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = self._context
+        super().init_poolmanager(*args, **kwargs)
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        kwargs["ssl_context"] = self._context
+        return super().proxy_manager_for(proxy, **kwargs)
 
 
 class _Session(requests.Session):
@@ -265,8 +344,12 @@ class HttpClient:
         )
         self.session: requests.Session = _Session()
         self.session.auth = auth
-        # Always verify TLS; a private CA is added, never a way to turn checks off.
-        self.session.verify = self.options.ca_bundle or True
+        # Always verify TLS. A private CA is trusted besides the default ones (a
+        # proxy's CA must not make the vendor's public certificate fail), and is
+        # never a way to turn the checks off.
+        self.session.verify = True
+        if self.options.ca_bundle:
+            self.session.mount("https://", _ExtraTrustAdapter(self.options.ca_bundle))
         agent = f"oomnitza-connect/{__version__}"
         if plugin_version:
             agent += f" oomnitza-connect-{vendor}/{plugin_version}"
@@ -471,8 +554,11 @@ class HttpClient:
         data: Mapping[str, Any] | str | None,
         headers: Mapping[str, str] | None,
     ) -> requests.Response:
+        check_transport_security(
+            url, vendor=self.vendor, allow_insecure_http=self.options.allow_insecure_http
+        )
         try:
-            return self.session.request(
+            response = self.session.request(
                 method,
                 url,
                 params=params,
@@ -480,10 +566,19 @@ class HttpClient:
                 data=data,
                 headers=headers,
                 timeout=(self.options.connect_timeout, self.options.read_timeout),
-                # Given per request: requests lets $REQUESTS_CA_BUNDLE override the
-                # session's setting, which would drop the credential's private CA.
-                verify=self.session.verify,
+                stream=True,
             )
+            self._read_body(response, time.monotonic() + self.options.total_timeout)
+            return response
+        except _DeadlineExceeded:
+            error = TransportError(
+                f"{method} {path} failed: the answer took longer than the total time-out "
+                f"({self.options.total_timeout:g} s) to arrive.",
+                vendor=self.vendor,
+            )
+            if safe:
+                raise _RetryableFailure("total time-out", error) from None
+            raise error from None
         except requests.exceptions.SSLError as exc:
             raise TransportError(
                 f"TLS verification failed for {urlsplit(url).netloc} "
@@ -508,6 +603,44 @@ class HttpClient:
             if safe:
                 raise _RetryableFailure(_transport_reason(exc), error) from None
             raise error from None
+
+    @staticmethod
+    def _read_body(response: requests.Response, deadline: float) -> None:
+        """Read the body before *deadline*; each read still obeys the read time-out.
+
+        requests has no total time-out: a server that sends one byte per second
+        never trips a read time-out of two seconds. The body is read here, in
+        chunks, against the deadline, and kept as the response's content.
+        """
+        chunks: list[bytes] = []
+        raw = response.raw
+        try:
+            if isinstance(raw, urllib3.response.HTTPResponse):
+                # read1 returns what has arrived (up to the chunk size) instead of
+                # waiting for the whole chunk, so the deadline is checked often.
+                reads: Iterator[bytes] = iter(
+                    lambda: raw.read1(_BODY_CHUNK, decode_content=True), b""
+                )
+            else:  # a stand-in response (vcrpy replaying a cassette)
+                reads = response.iter_content(_BODY_CHUNK)
+            for chunk in reads:
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise _DeadlineExceeded
+        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError) as exc:
+            response.close()
+            raise requests.exceptions.ChunkedEncodingError(exc) from None
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            response.close()
+            raise requests.exceptions.ReadTimeout(exc) from None
+        except urllib3.exceptions.SSLError as exc:
+            response.close()
+            raise requests.exceptions.SSLError(exc) from None
+        except BaseException:
+            response.close()
+            raise
+        response._content = b"".join(chunks)  # what requests' own .content does
+        response._content_consumed = True  # type: ignore[attr-defined]
 
     def _observe_quota(self, response: requests.Response) -> None:
         remaining = _header_number(response, "X-RateLimit-Remaining")
