@@ -3,19 +3,26 @@
 Users write ``{{ first_name }} {{ last_name }}``, ``is_bot == false`` or
 ``{{response['subscription_types'][0].type}}``. They run in Jinja2's
 ``SandboxedEnvironment``: no access to Python internals (``__class__``,
-``__globals__``), no imports, and output bounded in size. A variable that is
-not defined is an error naming it, never an empty string.
+``__globals__``), no imports, and bounded in memory and time: no operator,
+string method or filter builds a value larger than :data:`MAX_OUTPUT_CHARS`
+(checked before it runs), every loop iteration and call counts against
+:data:`MAX_STEPS`, and a render or evaluation ends after :data:`MAX_SECONDS`.
+A variable that is not defined is an error naming it, never an empty string.
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import math
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any, NoReturn
 
 import jinja2
+from jinja2 import nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -23,6 +30,8 @@ from .errors import TemplateError, UndefinedVariableError
 
 __all__ = [
     "MAX_OUTPUT_CHARS",
+    "MAX_SECONDS",
+    "MAX_STEPS",
     "TemplateError",
     "UndefinedVariableError",
     "evaluate",
@@ -32,6 +41,11 @@ __all__ = [
 ]
 
 MAX_OUTPUT_CHARS = 1_000_000
+"""The largest string or list a template may build, and the longest output."""
+MAX_STEPS = 2_000_000
+"""Loop iterations plus calls one render or evaluation may make."""
+MAX_SECONDS = 5.0
+"""The longest one render or evaluation may run."""
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.DOTALL)
 
 
@@ -73,6 +87,150 @@ def _too_large(operator: str, left: Any, right: Any) -> bool:
     return False
 
 
+# -- the time budget --------------------------------------------------------------
+
+
+class _Budget:
+    __slots__ = ("deadline", "steps")
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.deadline = time.monotonic() + MAX_SECONDS
+
+    def spend(self) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise TemplateError(f"too much work: more than {MAX_STEPS} loop steps and calls")
+        # The clock is read every 1024 steps: cheap, and still at most a few ms late.
+        if not self.steps & 1023 and time.monotonic() > self.deadline:
+            raise TemplateError(f"took longer than {MAX_SECONDS:g} s")
+
+
+_BUDGET: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar(
+    "oomnitza_connect_template_budget", default=None
+)
+
+
+def _spend() -> None:
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget.spend()
+
+
+def _bounded_loop(iterable: Iterable[Any]) -> Iterator[Any]:
+    """Wraps the sequence of every ``{% for %}`` (inserted at parse time)."""
+    for item in iterable:
+        _spend()
+        yield item
+
+
+# -- the memory bound -------------------------------------------------------------
+
+# Widths and precisions in printf-style (``%-999d``, ``%.999f``) and format-spec
+# (``{:>999}``, ``{0:999.3}``) conversions; other digits are the text's own.
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\d*)(?:\.(\d*))?")
+_BRACE_SPEC = re.compile(r"\{[^{}]*?:([^{}]*)\}")
+_DIGITS = re.compile(r"\d+")
+
+
+def _refuse(what: str) -> NoReturn:
+    raise TemplateError(
+        f"the result of {what} would be too large (more than {MAX_OUTPUT_CHARS} characters "
+        "or items)"
+    )
+
+
+def _check_numbers(what: str, values: Iterable[Any]) -> None:
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool) and value > MAX_OUTPUT_CHARS:
+            _refuse(what)
+
+
+def _check_format_string(what: str, text: str) -> None:
+    """A width or precision in a format string (``'%999999999d'``, ``'{:>999999999}'``)."""
+    numbers = [n for pair in _PERCENT_SPEC.findall(text) for n in pair if n]
+    for spec in _BRACE_SPEC.findall(text):
+        numbers.extend(_DIGITS.findall(spec))
+    for number in numbers:
+        if len(number) > 7 or int(number) > MAX_OUTPUT_CHARS:
+            _refuse(what)
+
+
+def _text_length(value: Any) -> int:
+    return len(value) if isinstance(value, str) else len(str(value))
+
+
+def _check_str_call(text: str, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    """Refuse a str method call whose result would exceed the bound, before it runs."""
+    _check_numbers(f"str.{name}", (*args, *kwargs.values()))
+    if name in ("format", "format_map"):
+        _check_format_string(f"str.{name}", text)
+    elif name == "replace" and len(args) >= 2:
+        _check_replace(text, args[0], args[1])
+    elif name == "expandtabs":
+        size = args[0] if args else kwargs.get("tabsize", 8)
+        if isinstance(size, int) and text.count("\t") * size + len(text) > MAX_OUTPUT_CHARS:
+            _refuse("str.expandtabs")
+
+
+def _check_replace(text: Any, old: Any, new: Any) -> None:
+    if isinstance(text, str) and isinstance(old, str) and isinstance(new, str):
+        growth = len(new) - len(old)
+        if growth > 0 and len(text) + text.count(old) * growth > MAX_OUTPUT_CHARS:
+            _refuse("replace")
+
+
+def _check_join(separator: Any, items: list[Any]) -> None:
+    size = len(separator) * max(len(items) - 1, 0) if isinstance(separator, str) else 0
+    for item in items:
+        size += _text_length(item)
+        if size > MAX_OUTPUT_CHARS:
+            _refuse("join")
+
+
+def _check_percent(left: Any, right: Any) -> None:
+    if isinstance(left, str):
+        _check_format_string("'%'", left)
+        values = right if isinstance(right, tuple | list) else (right,)
+        _check_numbers("'%'", values)
+
+
+def _bounded_filter(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a built-in filter so that it refuses to build an oversized value."""
+    passes_context = getattr(original, "jinja_pass_arg", None) is not None
+
+    @functools.wraps(original)
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        _spend()
+        values = list(args[1:] if passes_context else args)
+        _check_numbers(f"the filter '{name}'", (*values[1:], *kwargs.values()))
+        if name == "join" and values:
+            items = list(values[0])
+            separator = values[1] if len(values) > 1 else kwargs.get("d", "")
+            _check_join(separator, items)
+            leading = list(args[:1]) if passes_context else []
+            return original(*leading, items, *values[1:], **kwargs)
+        if name == "replace" and len(values) >= 3:
+            _check_replace(values[0], values[1], values[2])
+        elif name == "format" and values:
+            _check_percent(values[0], tuple(values[1:]))
+        elif name == "indent" and values:
+            width = values[1] if len(values) > 1 else kwargs.get("width", 4)
+            text = str(values[0])
+            per_line = len(width) if isinstance(width, str) else width
+            if (
+                isinstance(per_line, int)
+                and (text.count("\n") + 1) * per_line + len(text) > MAX_OUTPUT_CHARS
+            ):
+                _refuse("the filter 'indent'")
+        elif name == "center" and values:
+            width = values[1] if len(values) > 1 else kwargs.get("width", 80)
+            _check_numbers("the filter 'center'", (width,))
+        return original(*args, **kwargs)
+
+    return bounded
+
+
 class _BoundedEnvironment(ImmutableSandboxedEnvironment):
     """A sandbox whose operators refuse to build values larger than the output bound.
 
@@ -81,17 +239,47 @@ class _BoundedEnvironment(ImmutableSandboxedEnvironment):
     also keeps Jinja from folding them at compile time).
     """
 
-    intercepted_binops = frozenset({"*", "+", "**"})
+    intercepted_binops = frozenset({"*", "+", "**", "%"})
 
     def call_binop(
         self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
     ) -> Any:
-        if _too_large(operator, left, right):
+        if operator == "%":
+            _check_percent(left, right)
+        elif _too_large(operator, left, right):
             raise TemplateError(
                 f"the result of '{operator}' would be too large "
                 f"(more than {MAX_OUTPUT_CHARS} characters or items)"
             )
         return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _spend()
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):
+            name = getattr(__obj, "__name__", "")
+            if name == "join" and args:
+                items = list(args[0])
+                _check_join(owner, items)
+                args = (items, *args[1:])
+            else:
+                _check_str_call(owner, name, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, str) and attribute in ("format", "format_map"):
+            _check_format_string(f"str.{attribute}", obj)
+        return super().getattr(obj, attribute)
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        # Every loop counts its steps: nested loops over range() would otherwise
+        # run for hours without producing a byte of output.
+        for loop in tree.find_all(nodes.For):
+            loop.iter = nodes.Filter(
+                loop.iter, _LOOP_FILTER, [], [], None, None, lineno=loop.lineno
+            )
+        return tree
 
 
 def _environment() -> ImmutableSandboxedEnvironment:
@@ -101,8 +289,14 @@ def _environment() -> ImmutableSandboxedEnvironment:
         keep_trailing_newline=True,
     )
     env.filters["lower"] = lambda v: str(v).lower()
+    for name, original in list(env.filters.items()):
+        env.filters[name] = _bounded_filter(name, original)
+    env.filters[_LOOP_FILTER] = _bounded_loop
     env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": str}
     return env
+
+
+_LOOP_FILTER = "oomnitza_connect_bounded_loop"
 
 
 _ENV = _environment()
@@ -133,6 +327,7 @@ def render(template: str, variables: Mapping[str, Any]) -> str:
     compiled = _compile_template(template)
     pieces: list[str] = []
     size = 0
+    budget = _BUDGET.set(_Budget())
     try:
         for piece in compiled.generate(dict(variables)):
             size += len(piece)
@@ -151,12 +346,15 @@ def render(template: str, variables: Mapping[str, Any]) -> str:
         raise
     except Exception as exc:
         raise TemplateError(f"{exc.__class__.__name__}: {exc}", template=template) from None
+    finally:
+        _BUDGET.reset(budget)
     return "".join(pieces)
 
 
 def evaluate(expression: str, variables: Mapping[str, Any]) -> Any:
     """Evaluate a bare expression (``is_bot == false``) and return its value."""
     compiled = _compile_expression(expression)
+    budget = _BUDGET.set(_Budget())
     try:
         value = compiled(**dict(variables))
     except UndefinedVariableError as exc:
@@ -167,6 +365,13 @@ def evaluate(expression: str, variables: Mapping[str, Any]) -> Any:
         raise TemplateError(str(exc), template=expression) from None
     except Exception as exc:
         raise TemplateError(f"{exc.__class__.__name__}: {exc}", template=expression) from None
+    finally:
+        _BUDGET.reset(budget)
+    if isinstance(value, str | list | tuple) and len(value) > MAX_OUTPUT_CHARS:
+        raise TemplateError(
+            f"the value is larger than {MAX_OUTPUT_CHARS} characters or items",
+            template=expression,
+        )
     if isinstance(value, jinja2.Undefined):
         raise UndefinedVariableError(
             value._undefined_name or "?", template=expression, owner=_owner_of(value)
