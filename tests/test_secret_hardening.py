@@ -20,7 +20,7 @@ from oomnitza_connect.models import AuthKind, Credential, VendorRecord
 from oomnitza_connect.plugins import register_plugin
 from oomnitza_connect.redaction import MASK, Secret, redact
 from oomnitza_connect.store.sqlite import SQLiteStore
-from oomnitza_connect.transport.http import VendorSession
+from oomnitza_connect.vendors.session import VendorSession
 
 
 def test_escaped_spellings_of_a_secret_are_redacted() -> None:

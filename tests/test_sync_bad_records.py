@@ -15,7 +15,7 @@ from oomnitza_connect.plugins import register_plugin
 from oomnitza_connect.store.sqlite import SQLiteStore
 from oomnitza_connect.sync.engine import run_sync
 from oomnitza_connect.sync.integrations import load_integration
-from oomnitza_connect.transport.http import VendorSession
+from oomnitza_connect.vendors.session import VendorSession
 
 
 def read_acme_user(raw: Any) -> VendorRecord:

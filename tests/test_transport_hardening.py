@@ -22,8 +22,8 @@ from oomnitza_connect.transport.http import (
     ClientOptions,
     HttpClient,
     is_loopback,
-    open_session,
 )
+from oomnitza_connect.vendors.session import open_session
 
 INFO = VendorInfo(
     name="directory",
