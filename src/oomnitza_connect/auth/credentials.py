@@ -202,8 +202,14 @@ class CredentialStore:
         with self._lock:
             if self._file_lock is None:
                 self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+                # One lock object per file in this process (is_singleton), so two
+                # store objects on one directory (a shared store wrapping a local
+                # one) re-enter it instead of waiting for each other.
                 self._file_lock = filelock.FileLock(
-                    str(self.home / LOCK_FILE), timeout=LOCK_TIMEOUT, mode=0o600
+                    str((self.home / LOCK_FILE).resolve()),
+                    timeout=LOCK_TIMEOUT,
+                    mode=0o600,
+                    is_singleton=True,
                 )
             try:
                 with self._file_lock:
