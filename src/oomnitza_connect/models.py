@@ -114,6 +114,9 @@ class GlobalSetting:
     default: str | None = None
     required: bool = False
     choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    """With *maximum*: the setting is a whole number in this range (checked before any run)."""
+    maximum: int | None = None
 
 
 @attrs.frozen

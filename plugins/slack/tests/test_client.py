@@ -79,13 +79,17 @@ def test_missing_scope_names_the_scope_needed(connector, emulator) -> None:
     assert "chat:write" in message  # what the token has, from `provided`
 
 
-def test_without_users_read_email_there_are_no_emails(connector, emulator) -> None:
+def test_without_users_read_email_listing_fails_once_naming_the_scope(connector, emulator) -> None:
+    # Issue 14, defect 10: X-OAuth-Scopes shows the scope is missing, so the
+    # listing says so before fetching a page, instead of 991 emails missing.
     token = emulator.issue_slack_token(scopes=("users:read",)).value
     with _authenticate(connector, emulator, token, **{"Slack.PageSize": "15"}) as session:
-        records = list(connector.list_users(session))
-    assert len(records) == emulator.user_count
-    assert all(record.fields["email"] is None for record in records)
-    assert all("email" not in record.raw["profile"] for record in records)
+        before = len(emulator.requests)
+        with pytest.raises(AuthenticationError) as refused:
+            list(connector.list_users(session))
+    assert "users:read.email" in str(refused.value)
+    assert refused.value.code == "missing_scope"
+    assert [r for r in list(emulator.requests)[before:] if r.endpoint == "users.list"] == []
 
 
 def test_pages_use_the_configured_limit_and_follow_cursors(connector, emulator) -> None:

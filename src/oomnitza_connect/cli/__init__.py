@@ -44,7 +44,45 @@ class RunFailed(click.ClickException):
     exit_code = EXIT_FAILED
 
 
+_PATH_ERRORS = (
+    FileExistsError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+    FileNotFoundError,
+)
+"""A path given (--db, $OOMNITZA_CONNECT_HOME, a file argument) that cannot be used."""
+
+
+def _path_problem(exc: OSError) -> str:
+    where = exc.filename if exc.filename is not None else "a path"
+    reason = {
+        FileExistsError: "a file is in the way of a directory the command needs",
+        NotADirectoryError: "a part of the path is a file, not a directory",
+        IsADirectoryError: "is a directory, not a file",
+        PermissionError: "permission denied",
+        FileNotFoundError: "does not exist",
+    }.get(type(exc), exc.strerror or type(exc).__name__)
+    return (
+        f"cannot use {where}: {reason}. Check --db, $OOMNITZA_CONNECT_HOME and "
+        "$OOMNITZA_CONNECT_DB, and the paths given to the command"
+    )
+
+
 class _Main(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for position, arg in enumerate(args, start=1):
+            # Bytes that are not UTF-8 reach Python as lone surrogates
+            # (surrogateescape) and would fail deep inside as UnicodeEncodeError.
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = arg.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+                raise click.UsageError(
+                    f"argument {position} ({shown!r}) is not valid UTF-8 text"
+                ) from None
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug")) or "--debug" in sys.argv
         try:
@@ -59,6 +97,13 @@ class _Main(click.Group):
             click.secho(f"Error: {redact(str(exc))}", err=True, fg="red")
             usage = isinstance(exc, ConfigurationError | UnknownVendorError)
             ctx.exit(EXIT_USAGE if usage else EXIT_FAILED)
+        except _PATH_ERRORS as exc:
+            if debug:
+                import traceback
+
+                click.echo(redact(traceback.format_exc()), err=True)
+            click.secho(f"Error: {redact(_path_problem(exc))}", err=True, fg="red")
+            ctx.exit(EXIT_USAGE)
         except Exception as exc:
             # Not one of ours: its text may quote anything (a header value with
             # the token in it), so it is scrubbed like every other message.

@@ -345,11 +345,14 @@ def _parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, str]:
 def test_command(credential_name: str, settings: tuple[str, ...], base_url: str | None) -> None:
     """Authenticate with CREDENTIAL and print who the vendor says it is."""
     from .. import get_connector
+    from ..sync.integrations import check_settings
 
     credential = _store().get(credential_name)
     connector = get_connector(credential.vendor)
+    given = _parse_settings(settings)
+    check_settings(given, connector.info, source="--setting")
     options = ClientOptions(base_url=base_url or credential.base_url)
-    with connector.authenticate(credential, _parse_settings(settings), options=options) as session:
+    with connector.authenticate(credential, given, options=options) as session:
         identity: Mapping[str, Any] = session.identity
     click.echo(f"Credential '{credential_name}' works with {connector.info.display_name}.")
     click.echo(json.dumps(identity, indent=2, sort_keys=True, default=str))

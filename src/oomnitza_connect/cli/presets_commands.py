@@ -282,6 +282,10 @@ def run_command(
         response_mappings=({} if no_mapping else _pairs(map_items, "--map") if map_items else None),
     )
     connector = get_connector(vendor)
+    from ..sync.integrations import check_settings
+
+    # As strictly as an integration file: a misspelt key would otherwise be ignored.
+    check_settings(settings, connector.info, source="--setting")
     preset = _usage_guard(lambda: get_preset(vendor, name))
     base_url = None
     if integration_path is not None:

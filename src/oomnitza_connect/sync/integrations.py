@@ -12,7 +12,7 @@ mapped, a default role is set and the sync key is a unique field
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import attrs
@@ -34,6 +34,7 @@ from .mapping import merge_mappings, normalize_target
 
 __all__ = [
     "check_integration",
+    "check_settings",
     "draft_problems",
     "effective_filters",
     "effective_mapping",
@@ -155,20 +156,60 @@ def _expression_problems(key_path: str, expression: str) -> list[_Problem]:
     return []
 
 
-def _setting_problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]:
+def _value_problems(
+    values: Mapping[str, str], info: VendorInfo, prefix: str = "settings."
+) -> list[_Problem]:
     known = {spec.key: spec for spec in info.global_settings}
     allowed = ", ".join(known) or "none"
     problems: list[_Problem] = []
-    for key, value in settings.settings.items():
+    for key, value in values.items():
         spec = known.get(key)
         if spec is None:
             problems.append(
-                _Problem(f"settings.{key}", f"{info.display_name} has no setting '{key}'", allowed)
+                _Problem(f"{prefix}{key}", f"{info.display_name} has no setting '{key}'", allowed)
             )
         elif spec.choices and value not in spec.choices:
             problems.append(
-                _Problem(f"settings.{key}", f"bad value {value!r}", ", ".join(spec.choices))
+                _Problem(f"{prefix}{key}", f"bad value {value!r}", ", ".join(spec.choices))
             )
+        elif spec.minimum is not None or spec.maximum is not None:
+            problem = _number_problem(value, spec.minimum, spec.maximum)
+            if problem is not None:
+                problems.append(_Problem(f"{prefix}{key}", f"bad value {value!r}", problem))
+    return problems
+
+
+def _number_problem(value: str, minimum: int | None, maximum: int | None) -> str | None:
+    low = "" if minimum is None else str(minimum)
+    high = "" if maximum is None else str(maximum)
+    allowed = f"a whole number {low}..{high}"
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        return allowed
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        return allowed
+    return None
+
+
+def check_settings(values: Mapping[str, str], info: VendorInfo, *, source: str) -> None:
+    """Refuse unknown global settings and bad values given outside an integration file.
+
+    :param source: where they came from, for the message (``--setting``).
+    :raises ConfigurationError: listing every problem, before any request.
+    """
+    problems = _value_problems(values, info, prefix="")
+    if problems:
+        raise ConfigurationError(
+            f"{source}: bad settings for {info.display_name}",
+            problems=[str(problem) for problem in problems],
+        )
+
+
+def _setting_problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]:
+    known = {spec.key: spec for spec in info.global_settings}
+    allowed = ", ".join(known) or "none"
+    problems = _value_problems(settings.settings, info)
     for spec in info.global_settings:
         if spec.required and spec.default is None and _key_missing(settings, spec.key):
             problems.append(

@@ -177,6 +177,27 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(when.timestamp() - (time.time() if now is None else now), 0.0)
 
 
+REQUEST_ID_HEADERS = (
+    "X-Request-Id",
+    "X-Slack-Req-Id",
+    "TrackingID",
+    "X-Intercom-Request-Id",
+    "Request-Id",
+    "X-Amzn-RequestId",
+    "X-Correlation-Id",
+)
+"""Headers vendors put their request id in; a body that cannot be parsed still has these."""
+
+
+def request_id_of(response: requests.Response) -> str | None:
+    """Return the vendor's request id from *response*'s headers, if it sent one."""
+    for name in REQUEST_ID_HEADERS:
+        value = response.headers.get(name)
+        if value:
+            return value
+    return None
+
+
 def _header_number(response: requests.Response, name: str) -> float | None:
     value = response.headers.get(name)
     if value is None:
@@ -781,6 +802,7 @@ class HttpClient:
             "the response body is not valid JSON",
             vendor=self.vendor,
             status=response.status_code,
+            request_id=request_id_of(response),
             method=method,
             endpoint=endpoint,
         )

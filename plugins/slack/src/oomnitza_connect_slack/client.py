@@ -63,11 +63,15 @@ GLOBAL_SETTINGS = (
         PAGE_SIZE_SETTING,
         f"Users per users.list page, 1 to {MAX_PAGE_SIZE} (Slack recommends at most 200)",
         default=str(DEFAULT_PAGE_SIZE),
+        minimum=1,
+        maximum=MAX_PAGE_SIZE,
     ),
     GlobalSetting(
         ACCESS_LOGS_PAGE_SIZE_SETTING,
         f"Entries per team.accessLogs page, 1 to {MAX_ACCESS_LOGS_PAGE_SIZE}",
         default=str(DEFAULT_ACCESS_LOGS_PAGE_SIZE),
+        minimum=1,
+        maximum=MAX_ACCESS_LOGS_PAGE_SIZE,
     ),
     GlobalSetting(
         LAST_LOGINS_SETTING,
@@ -291,8 +295,36 @@ def verify_token(http: HttpClient) -> dict[str, Any]:
     return identity
 
 
+EMAIL_SCOPE = "users:read.email"
+
+
+def check_email_scope(session: VendorSession) -> None:
+    """Fail once, before listing, when the token cannot read email addresses.
+
+    Without ``users:read.email`` Slack leaves ``profile.email`` out of every
+    member: each would fail alone for want of its email, and the run would
+    look like 991 bad records instead of one missing scope.
+
+    :raises AuthenticationError: ``X-OAuth-Scopes`` shows the scope is missing.
+    """
+    scopes = session.identity.get("scopes")
+    if scopes is None or EMAIL_SCOPE in scopes:
+        return  # Slack did not say (an org token, a proxy): nothing to conclude
+    if "users:read" not in scopes:
+        return  # users.list itself answers missing_scope, naming users:read
+    granted = ", ".join(scopes) or "none"
+    raise AuthenticationError(
+        f"The Slack token lacks the scope '{EMAIL_SCOPE}' (the token has: {granted}), so "
+        f"Slack sends no email addresses; add '{EMAIL_SCOPE}' to the Slack app's scopes, "
+        "reinstall the app and store the new token",
+        vendor=VENDOR,
+        code="missing_scope",
+    )
+
+
 def iter_users(session: VendorSession) -> Iterator[UnreadRecord]:
     """Yield every workspace member, one ``users.list`` page at a time."""
+    check_email_scope(session)
     params: dict[str, Any] = {"limit": page_size(session.settings)}
     team_id = session.settings.get(TEAM_ID_SETTING)
     if team_id:
