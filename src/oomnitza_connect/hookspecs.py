@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    import click
+
     from .auth.oauth import TokenResponseParser
     from .models import Credential, FieldMapping, Preset, UnreadRecord, VendorInfo, VendorRecord
     from .testing.emulator import Emulator
@@ -187,4 +189,25 @@ def create_emulator(vendor: str, options: Mapping[str, Any]) -> Emulator | None:
         instance, or ``None`` for another vendor.
 
     The first non-``None`` result wins.
+    """
+
+
+# ---------------------------------------------------------------------------
+# The command line
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Register a plugin's own commands on the ``oomnitza-connect`` command line.
+
+    Add them with ``cli.add_command(...)`` (or ``@cli.command()``), ideally as
+    one group named after the vendor (``oomnitza-connect webex ...``). They are
+    looked up when a command name is not one of the core's, and listed in
+    ``--help``; a name the core already uses is ignored.
+
+    :param cli: the group to add commands to.
+    :returns: nothing; the commands are added to *cli*.
+
+    All implementations are called; the return value is ignored.
     """

@@ -83,6 +83,21 @@ class _Main(click.Group):
                 ) from None
         return super().parse_args(ctx, args)
 
+    def _plugin_commands(self) -> dict[str, click.Command]:
+        """Commands plugins add through ``register_commands`` (the core's names win)."""
+        from ..plugins import get_plugin_manager
+
+        group = click.Group()
+        get_plugin_manager().hook.register_commands(cli=group)
+        return {name: cmd for name, cmd in group.commands.items() if name not in self.commands}
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        # Plugins load only when the name is not the core's, so core commands stay fast.
+        return super().get_command(ctx, cmd_name) or self._plugin_commands().get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugin_commands()})
+
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug")) or "--debug" in sys.argv
         try:
