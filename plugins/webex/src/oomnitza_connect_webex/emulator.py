@@ -12,8 +12,9 @@ section 3):
   cleared, and a missing ``displayName`` is a 400. Deleting needs a full or
   user administrator.
 * ``GET /v1/roles`` and ``GET /v1/roles/{roleId}`` (admins only).
-* ``GET /v1/authorize`` and ``POST /v1/access_token`` (form-encoded; refresh
-  tokens rotate, and a used one is refused).
+* ``GET /v1/authorize`` and ``POST /v1/access_token`` (form-encoded, the
+  client's id and secret in the form; refresh tokens rotate, and a used one is
+  refused).
 
 Admin-only person fields (``roles``, ``licenses``, ``invitePending``,
 ``loginEnabled``) are shown only to an admin token with
@@ -632,7 +633,7 @@ class WebexEmulator(OAuthTokenEndpointMixin):
 
     def token_error(self, error: str, description: str, status: int) -> EmulatorResponse:
         response = self._error(status, description)
-        response.body["error"] = error
+        response.body.update(error=error, error_description=description)
         return response
 
     # -- faults -------------------------------------------------------------------
@@ -882,7 +883,10 @@ class WebexEmulator(OAuthTokenEndpointMixin):
         record = {key: current[key] for key in KEPT_ON_PUT if key in current}
         record.update({k: body[k] for k in WRITABLE_FIELDS if k in body and k not in ("emails",)})
         if "loginEnabled" in body:
-            record["loginEnabled"] = self._flag(bool(body["loginEnabled"]), self._bits(index))
+            enabled = _wire_flag(body["loginEnabled"])
+            if enabled is None:
+                return self._error(400, "loginEnabled: must be true or false.")
+            record["loginEnabled"] = self._flag(enabled, self._bits(index))
         elif "loginEnabled" in current:
             record["loginEnabled"] = current["loginEnabled"]
         if record.get("firstName"):
@@ -949,7 +953,20 @@ class WebexEmulator(OAuthTokenEndpointMixin):
         content_type = (request.header("Content-Type") or "").lower()
         if "application/x-www-form-urlencoded" not in content_type:
             return self._error(415, "The token request must be form-encoded.")
+        if (request.header("Authorization") or "").lower().startswith("basic "):
+            # Webex documents client_id and client_secret as form fields only.
+            return self.token_error(
+                "invalid_client", "Send client_id and client_secret in the form body.", 401
+            )
         return self.handle_token_request(request)
+
+
+def _wire_flag(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
 
 
 def _role_list(value: Any) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import click
+
 from oomnitza_connect.auth.oauth import TokenResponseParser
 from oomnitza_connect.errors import MappingError
 from oomnitza_connect.hookspecs import hookimpl
@@ -79,6 +81,13 @@ def workflow_presets(vendor: str) -> list[Preset] | None:
     if vendor != VENDOR:
         return None
     return list(PRESETS)
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    from .commands import webex_group
+
+    cli.add_command(webex_group)
 
 
 @hookimpl

@@ -24,8 +24,8 @@ __all__ = [
 
 _PERSON_RESPONSE_MAPPINGS = {
     "Webex User Id": "{{response.id}}",
-    "saas_user.status": "{{response.get('status')}}",
-    "saas_user.last_activity": "{{response.get('lastActivity')}}",
+    "Webex Status": "{{response.get('status')}}",
+    "Webex Last Activity": "{{response.get('lastActivity')}}",
 }
 
 GET_USER_DETAILS = "Get User Details"
