@@ -24,7 +24,7 @@ def _list_requests(emulator: WebexEmulator) -> list:
 
 
 def test_paging_follows_only_rel_next_with_the_configured_max(emulator, session) -> None:
-    ids = [record.id for record in iter_users(session)]
+    ids = [item.read().id for item in iter_users(session)]
     assert ids == emulator.person_ids()
     sent = _list_requests(emulator)
     assert len(sent) == -(-len(ids) // 7)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from oomnitza_connect_webex.client import UNREADABLE_MARK, iter_users
+from oomnitza_connect_webex.client import iter_users
 from oomnitza_connect_webex.mapping import (
     FIELDS,
     parse_flag,
@@ -105,11 +105,16 @@ def test_bots_are_filtered_by_default_and_guests_are_kept(connector) -> None:
 def test_one_unreadable_person_fails_alone(connector, emulator, session) -> None:
     broken = emulator.person_ids()[5]
     emulator.update_person(broken, loginEnabled="sometimes")
-    records = list(iter_users(session))
-    assert [r.id for r in records] == emulator.person_ids()
-    bad = [r for r in records if r.fields.get(UNREADABLE_MARK)]
-    assert [r.id for r in bad] == [broken]
-    with pytest.raises(MappingError, match="could not be read"):
-        connector.map_record(bad[0])
-    good = next(r for r in records if r.id != broken and r.fields["type"] == "person")
-    assert connector.map_record(good)["Webex User Id"] == good.id
+    unread = list(iter_users(session))
+    assert [u.id_hint() for u in unread] == emulator.person_ids()
+    failures = []
+    for item in unread:
+        try:
+            record = item.read()
+        except MappingError as exc:
+            failures.append((item.id_hint(), str(exc)))
+            continue
+        assert connector.map_record(record)["Webex User Id"] == record.id
+    assert len(failures) == 1
+    assert failures[0][0] == broken
+    assert "could not be read" in failures[0][1]

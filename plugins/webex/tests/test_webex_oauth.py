@@ -145,7 +145,7 @@ def test_a_rotated_refresh_token_is_saved_before_it_is_used(connector, webex, st
     webex.faults.add(Fault.expire_tokens(), endpoint="people.list", after=1)
     settings = {"Webex.PageSize": "4"}
     with connector.authenticate(credential, settings, options=fast_options(webex)) as session:
-        ids = [record.id for record in iter_users(session)]
+        ids = [item.id_hint() for item in iter_users(session)]
     assert ids == webex.person_ids()
     assert webex.faults.pending() == 0
     event = webex.refresh_events[-1]

@@ -10,6 +10,7 @@ page (``max``).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -18,13 +19,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
-from oomnitza_connect.errors import ConfigurationError, MappingError, VendorAPIError
-from oomnitza_connect.models import GlobalSetting, VendorRecord
+from oomnitza_connect.errors import ConfigurationError, VendorAPIError
+from oomnitza_connect.models import GlobalSetting, UnreadRecord
 from oomnitza_connect.transport.http import HttpClient, VendorErrorInfo, parse_retry_after
 from oomnitza_connect.transport.pagination import iter_link_header_pages, restore_dropped_params
 from oomnitza_connect.vendors.session import VendorSession
 
-from .mapping import FIELDS, VENDOR, to_record
+from .mapping import VENDOR, to_record
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -36,7 +37,6 @@ __all__ = [
     "PEOPLE_READ",
     "PEOPLE_WRITE",
     "ROLES_READ",
-    "UNREADABLE_MARK",
     "fetch_roles",
     "iter_people",
     "iter_users",
@@ -64,8 +64,6 @@ MAX_PAGE_SIZE = 1000
 DEFAULT_RETRY_AFTER = 15.0
 """What Webex's own SDK waits on a 429 or 423 without a usable ``Retry-After``."""
 MIN_RETRY_AFTER = 1.0
-UNREADABLE_MARK = "_webex_unreadable"
-"""A record field naming why the person could not be read (see :func:`iter_users`)."""
 
 GLOBAL_SETTINGS = (
     GlobalSetting(
@@ -247,29 +245,16 @@ def iter_people(
         yield items
 
 
-def iter_users(session: VendorSession) -> Iterator[VendorRecord]:
+def iter_users(session: VendorSession) -> Iterator[UnreadRecord]:
     """Yield every person of the org, one page at a time.
 
-    A person that cannot be read still becomes a record, marked with
-    :data:`UNREADABLE_MARK`; the plugin's ``map_record`` fails it alone, so the
-    sync reports it and the other people are synced.
+    Each person is read by the sync engine (an :class:`UnreadRecord`), so one
+    that Webex sent malformed fails alone instead of ending the listing.
     """
     for items in iter_people(session):
-        fetched_at = datetime.now(UTC)
+        read = functools.partial(to_record, fetched_at=datetime.now(UTC))
         for raw in items:
-            try:
-                yield to_record(raw, fetched_at=fetched_at)
-            except MappingError as exc:
-                yield _unreadable(raw, exc)
-
-
-def _unreadable(raw: Any, exc: MappingError) -> VendorRecord:
-    person_id = str(raw.get("id")) if isinstance(raw, Mapping) and raw.get("id") else "(no id)"
-    fields: dict[str, Any] = dict.fromkeys((spec.key for spec in FIELDS), None)
-    fields.update(user_id=person_id, role_ids=[], **{UNREADABLE_MARK: str(exc)})
-    return VendorRecord(
-        vendor=VENDOR, id=person_id, fields=fields, raw=raw if isinstance(raw, Mapping) else {}
-    )
+            yield UnreadRecord(VENDOR, raw, read)
 
 
 def fetch_roles(http: HttpClient) -> dict[str, str]:

@@ -8,9 +8,8 @@ from typing import Any
 import click
 
 from oomnitza_connect.auth.oauth import TokenResponseParser
-from oomnitza_connect.errors import MappingError
 from oomnitza_connect.hookspecs import hookimpl
-from oomnitza_connect.models import Credential, FieldMapping, Preset, VendorInfo, VendorRecord
+from oomnitza_connect.models import Credential, Preset, UnreadRecord, VendorInfo
 from oomnitza_connect.transport.http import ClientOptions
 from oomnitza_connect.vendors.session import VendorSession
 
@@ -47,26 +46,10 @@ def authenticate(
 
 
 @hookimpl
-def list_users(vendor: str, session: VendorSession) -> Iterator[VendorRecord] | None:
+def list_users(vendor: str, session: VendorSession) -> Iterator[UnreadRecord] | None:
     if vendor != VENDOR:
         return None
     return client.iter_users(session)
-
-
-@hookimpl
-def map_record(
-    vendor: str,
-    record: VendorRecord,
-    mapping: tuple[FieldMapping, ...],
-    context: Mapping[str, Any],
-) -> dict[str, Any] | None:
-    if vendor != VENDOR:
-        return None
-    problem = record.fields.get(client.UNREADABLE_MARK)
-    if problem:
-        # The person could not be read: fail this record alone; the core maps the rest.
-        raise MappingError(str(problem))
-    return None
 
 
 @hookimpl
