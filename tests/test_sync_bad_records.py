@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sync_support import VENDOR, AcmeEmulator, AcmePlugin, credential, write_integration
 
 from oomnitza_connect.hookspecs import hookimpl
@@ -54,3 +55,48 @@ def test_unreadable_and_unstorable_users_fail_alone(tmp_path: Any) -> None:
     assert "ValueError" in reasons["A000003"]
     assert "KeyError" in reasons[None]
     assert "not valid Unicode" in reasons["A000005"]
+
+
+class ActiveAwareAcme(AcmePlugin):
+    @hookimpl
+    def list_users(
+        self, vendor: str, session: VendorSession
+    ) -> Iterator[VendorRecord | UnreadRecord] | None:
+        if vendor != VENDOR:
+            return None
+        body = session.http.get_json("/api/users", params={"page": 1, "per_page": 100})
+        return (
+            VendorRecord(vendor=VENDOR, id=u["id"], fields=u, raw=u, active=u["active"])
+            for u in body["users"]
+        )
+
+
+@pytest.mark.parametrize("deleted_first", [True, False])
+@pytest.mark.parametrize("batch_size", [1, 100])
+def test_an_active_account_wins_a_unique_email_over_a_deactivated_one(
+    tmp_path: Any, deleted_first: bool, batch_size: int
+) -> None:
+    with AcmeEmulator(users=6) as emulator, register_plugin(ActiveAwareAcme(), name="aa-acme"):
+        old, new = (emulator.users[1], emulator.users[4])
+        if not deleted_first:
+            old, new = new, old
+        old.update(active=False, login="rehired-old")
+        new.update(mail=old["mail"], login="rehired")
+        # The sync key is the vendor id; email is unique by the standard fields.
+        path = write_integration(tmp_path).read_text()
+        path = path.replace('sync_key = "email"', 'sync_key = "Acme User Id"\nfilters = []')
+        (tmp_path / "acme.toml").write_text(path)
+        settings = load_integration(tmp_path / "acme.toml")
+        with SQLiteStore(tmp_path / "x.db") as store:
+            session = run_sync(
+                settings,
+                credential=credential(emulator.base_url),
+                store=store,
+                batch_size=batch_size,
+            )
+            owner = store.find_person("email", old["mail"].lower())
+    assert owner is not None
+    assert owner.fields["username"] == "rehired"
+    (error,) = session.errors
+    assert error.vendor_user_id == old["id"]
+    assert "already belongs" in error.reason

@@ -386,12 +386,15 @@ class VendorRecord:
     :param id: the vendor's user id.
     :param fields: values keyed by :attr:`FieldSpec.key`.
     :param raw: the vendor's JSON object, for presets and troubleshooting.
+    :param active: ``False`` for a deactivated or deleted account; an active
+        account wins a unique value (an email) over it, whatever the order.
     """
 
     vendor: str
     id: str
     fields: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_mapping)
     raw: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_mapping, repr=False)
+    active: bool = True
 
 
 PersonId = int | str

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import pickle
 import queue
 import tempfile
 import threading
@@ -525,6 +526,10 @@ class _Run:
             filter_names |= variables_of("{{ " + expression + " }}")
         default_role = self.settings.default_role
         vendor = self.info.name
+        # Deactivated and deleted accounts are written after every active one, so
+        # that an active account wins a unique value (a re-hired person's email)
+        # whatever order the vendor lists them in. Spooled to disk: memory stays flat.
+        deferred = _DeferredRecords()
         batch = _Batch()
         for item in records:
             batch.size += 1
@@ -544,9 +549,12 @@ class _Run:
                         fields["role"] = default_role
                     role = fields.get(SAAS_ROLE_TARGET) or fields.get("role")
                     check_text(fields)
-                    batch.mapped.append(
-                        MappedRecord(record.id, fields, None if role is None else str(role))
-                    )
+                    mapped = MappedRecord(record.id, fields, None if role is None else str(role))
+                    if record.active:
+                        batch.mapped.append(mapped)
+                    else:
+                        deferred.add(mapped)
+                        batch.size -= 1  # counted when it is written, at the end
             except OomnitzaConnectError as exc:
                 batch.failed.append(
                     RecordError(record_id, redact(str(exc)), getattr(exc, "field", None))
@@ -559,6 +567,13 @@ class _Run:
             if batch.size >= self.batch_size:
                 yield batch
                 batch = _Batch()
+        with deferred:
+            for mapped in deferred:
+                batch.size += 1
+                batch.mapped.append(mapped)
+                if batch.size >= self.batch_size:
+                    yield batch
+                    batch = _Batch()
         if batch.size:
             yield batch
 
@@ -658,6 +673,35 @@ class _SpooledLogins:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._file.close()
+
+
+class _DeferredRecords:
+    """Mapped records kept in a temporary file until the active ones are written."""
+
+    def __init__(self) -> None:
+        self._file: Any = None
+        self.count = 0
+
+    def add(self, record: MappedRecord) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
+        pickle.dump((record.vendor_user_id, dict(record.fields), record.role), self._file)
+        self.count += 1
+
+    def __iter__(self) -> Iterator[MappedRecord]:
+        if self._file is None:
+            return
+        self._file.seek(0)
+        for _ in range(self.count):
+            user_id, fields, role = pickle.load(self._file)  # noqa: S301 - our own file
+            yield MappedRecord(user_id, fields, role)
+
+    def __enter__(self) -> _DeferredRecords:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 def check_text(fields: Mapping[str, Any]) -> None:

@@ -192,7 +192,7 @@ def to_record(raw: Mapping[str, Any], *, fetched_at: datetime | None = None) -> 
         "is_invited_user": user.is_invited_user,
         "updated": _timestamp(user.updated, "updated"),
     }
-    return VendorRecord(vendor=VENDOR, id=user.id, fields=fields, raw=raw)
+    return VendorRecord(vendor=VENDOR, id=user.id, fields=fields, raw=raw, active=not user.deleted)
 
 
 FIELDS: tuple[FieldSpec, ...] = (
