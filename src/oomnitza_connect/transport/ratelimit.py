@@ -15,8 +15,10 @@ reset.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 
 from ..models import RateBudget
@@ -29,6 +31,7 @@ __all__ = [
     "budget_rate",
     "make_pacer",
     "use_pacer_factory",
+    "window_limit",
 ]
 
 FALLBACK_ENDPOINT = "*"
@@ -41,6 +44,11 @@ _SAFETY_MARGIN = 0.10
 def budget_rate(budget: RateBudget) -> float:
     """Return the requests per second a pacer keeps to for *budget* (its rate less the margin)."""
     return budget.requests_per_minute / 60.0 * (1 - _SAFETY_MARGIN)
+
+
+def window_limit(budget: RateBudget) -> int:
+    """The most requests any 60-second stretch may hold under *budget* (less the margin)."""
+    return max(math.floor(budget.requests_per_minute * (1 - _SAFETY_MARGIN)), 1)
 
 
 class TokenBucket:
@@ -56,6 +64,8 @@ class TokenBucket:
         capacity: int,
         *,
         clock: Callable[[], float] = time.monotonic,
+        window_limit: int | None = None,
+        window: float = 60.0,
     ) -> None:
         if rate_per_second <= 0:
             raise ValueError("a rate budget needs a positive rate")
@@ -65,6 +75,10 @@ class TokenBucket:
         self._tokens = float(self.capacity)
         self._updated = clock()
         self._lock = threading.Lock()
+        self.window = window
+        self.window_limit = max(window_limit, 1) if window_limit is not None else None
+        # When each of the last window_limit reservations may be used, in order.
+        self._slots: deque[float] = deque(maxlen=self.window_limit or 1)
 
     def reserve(self) -> float:
         """Take one token and return how many seconds to wait before using it."""
@@ -75,7 +89,17 @@ class TokenBucket:
             self._tokens -= 1
             # A negative balance is a queue of reservations: the caller waits
             # until the refill covers its place in it.
-            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+            slot = now if self._tokens >= 0 else now - self._tokens / self.rate
+            if self.window_limit is not None:
+                # A full bucket plus a minute of refill would let burst + rate
+                # requests into the first minute; the window keeps every stretch
+                # of `window` seconds to `window_limit` requests, from the start.
+                if self._slots:
+                    slot = max(slot, self._slots[-1])
+                if len(self._slots) >= self.window_limit:
+                    slot = max(slot, self._slots[0] + self.window)
+                self._slots.append(slot)
+            return slot - now
 
 
 class RequestPacer:
@@ -104,7 +128,10 @@ class RequestPacer:
         self._buckets: dict[str, TokenBucket] = {}
         for budget in budgets:
             self._buckets[budget.endpoint] = TokenBucket(
-                budget_rate(budget), budget.burst, clock=clock
+                budget_rate(budget),
+                budget.burst,
+                clock=clock,
+                window_limit=window_limit(budget),
             )
         self._quota_lock = threading.Lock()
         self._quota_next_slot = 0.0
