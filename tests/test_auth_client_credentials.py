@@ -25,6 +25,7 @@ from oomnitza_connect.auth.oauth import (
 from oomnitza_connect.errors import AuthenticationError, ConfigurationError
 from oomnitza_connect.models import AuthKind, ClientAuthMethod, Credential, VendorInfo
 from oomnitza_connect.redaction import Secret
+from oomnitza_connect.testing.emulator import Fault
 from oomnitza_connect.transport.http import ClientOptions
 from oomnitza_connect.vendors.session import open_session
 
@@ -128,6 +129,29 @@ def test_private_key_jwt(emulator: DirectoryEmulator, algorithm: str) -> None:
     assert form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
     header = jwt.get_unverified_header(form["client_assertion"])
     assert header == {"alg": algorithm, "kid": "key-1", "typ": "JWT"}
+
+
+def test_a_retried_token_request_signs_a_fresh_assertion(emulator: DirectoryEmulator) -> None:
+    # The token endpoint fails once with 503; the retry must not resend the
+    # same assertion, because the server refuses a jti it has already seen.
+    private, public = key_pair("ES256")
+    emulator.register_client("jwt-client", public_key=public, key_id="key-1")
+    emulator.faults.add(Fault.server_error(503), endpoint="oauth.token")
+    cred = credential(
+        emulator,
+        client_id="jwt-client",
+        client_secret=None,
+        client_auth_method=ClientAuthMethod.PRIVATE_KEY_JWT,
+        private_key=private,
+        key_id="key-1",
+    )
+    options = ClientOptions(max_single_wait=0.1)
+    with open_session(INFO, cred, {}, options) as session:
+        assert session.http.get_json("/echo")["headers"]["Authorization"].startswith("Bearer ")
+    sent = [r.form()["client_assertion"] for r in emulator.requests if r.endpoint == "oauth.token"]
+    assert len(sent) == 2
+    jtis = [jwt.decode(a, options={"verify_signature": False})["jti"] for a in sent]
+    assert jtis[0] != jtis[1]
 
 
 def test_assertion_claims() -> None:

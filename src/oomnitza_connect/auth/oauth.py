@@ -607,7 +607,7 @@ class OAuth2Auth(requests.auth.AuthBase):
         return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
 
     def _post_token_request(
-        self, body: str, headers: Mapping[str, str], *, repeatable: bool
+        self, body: str | Callable[[], str], headers: Mapping[str, str], *, repeatable: bool
     ) -> TokenResponse:
         try:
             response = self._token_client.request(
@@ -654,10 +654,17 @@ class ClientCredentialsAuth(OAuth2Auth):
         prepared = client.prepare_request_body(
             scope=list(credential.scopes) or None, include_client_id=False
         )
-        extra: dict[str, str] = {}
-        headers = self._client_auth(extra)
+        headers = self._client_auth({})
+
+        def body() -> str:
+            # Built for every attempt: a retried private_key_jwt request needs a
+            # new assertion, since the server refuses a jti it has seen.
+            extra: dict[str, str] = {}
+            self._client_auth(extra)
+            return _form(extra, prepared)
+
         # A client credentials grant can be asked for again without harm.
-        return self._post_token_request(_form(extra, prepared), headers, repeatable=True)
+        return self._post_token_request(body, headers, repeatable=True)
 
 
 class AuthorizationCodeAuth(OAuth2Auth):

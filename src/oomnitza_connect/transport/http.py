@@ -408,7 +408,7 @@ class HttpClient:
         endpoint: str | None = None,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
-        data: Mapping[str, Any] | str | None = None,
+        data: Mapping[str, Any] | str | Callable[[], str] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
     ) -> requests.Response:
@@ -418,6 +418,9 @@ class HttpClient:
             defaults to the path.
         :param idempotent: whether a retry is safe; defaults to True for
             GET/HEAD/PUT/DELETE/OPTIONS and False otherwise.
+        :param data: a form body, or a function building it anew for every
+            attempt (a signed JWT client assertion must carry a fresh ``jti``
+            each time it is sent).
         :raises VendorAPIError: the vendor answered with an error.
         :raises RateLimitError: the vendor kept rate limiting past the retry caps.
         :raises AuthenticationError: the vendor refused the credential (401).
@@ -480,7 +483,7 @@ class HttpClient:
         endpoint: str | None,
         params: Mapping[str, Any] | None,
         json: Any,
-        data: Mapping[str, Any] | str | None,
+        data: Mapping[str, Any] | str | Callable[[], str] | None,
         headers: Mapping[str, str] | None,
         idempotent: bool | None,
         decode: bool,
@@ -495,7 +498,8 @@ class HttpClient:
         def attempt() -> JsonResponse:
             nonlocal refreshed
             self.pacer.wait_for_turn(endpoint_name)
-            response = self._transmit(method, url, path, safe, params, json, data, headers)
+            body = data() if callable(data) else data
+            response = self._transmit(method, url, path, safe, params, json, body, headers)
             self._observe_quota(response)
             try:
                 info = self.error_parser(response)
