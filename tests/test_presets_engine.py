@@ -18,7 +18,7 @@ from presets_support import (
 
 from oomnitza_connect.connectors import get_connector
 from oomnitza_connect.errors import PresetError, UnknownVendorError
-from oomnitza_connect.models import Person, SaasUser
+from oomnitza_connect.models import Person, Preset, SaasUser
 from oomnitza_connect.presets.engine import (
     MissingVariableError,
     PresetOverrides,
@@ -436,3 +436,35 @@ def test_reads_are_retried_but_creates_never_repeat(
     assert not result.ok
     assert result.status == 503
     assert [r.endpoint for r in acme.requests].count("users.create") == 1
+
+
+def test_a_stray_bracket_in_a_response_mapping_is_refused_when_the_preset_loads() -> None:
+    from oomnitza_connect.presets.engine import check_preset
+
+    broken = Preset(
+        vendor="acme",
+        name="Subscription",
+        description="d",
+        method="GET",
+        path="/subscription",
+        response_mappings={"Licenses": "{{response['subscription_types'][0].type]}}"},
+    )
+    with pytest.raises(PresetError) as refused:
+        check_preset(broken)
+    message = str(refused.value)
+    assert "Preset 'Subscription' of acme was refused" in message
+    assert "response mapping 'Licenses'" in message
+    assert "at character 41, the stray ']' here: {{response['subscription_types'][0].type] <--" in (
+        message
+    )
+    fixed = attrs.evolve(
+        broken, response_mappings={"Licenses": "{{response['subscription_types'][0].type}}"}
+    )
+    assert check_preset(fixed) is fixed
+
+
+def test_a_bracket_inside_a_quoted_key_is_not_stray() -> None:
+    from oomnitza_connect.templating import unbalanced_bracket
+
+    assert unbalanced_bracket("{{response['a]b'][0]}}") is None
+    assert unbalanced_bracket("{{response[0]]}}") == 13

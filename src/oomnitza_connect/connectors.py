@@ -146,7 +146,12 @@ class Connector:
         return emulator
 
     def presets(self) -> list[Preset]:
-        """Return the workflow presets offered for this vendor."""
+        """Return the workflow presets offered for this vendor.
+
+        :raises PresetError: a preset's template (response mappings included) is malformed.
+        """
+        from .presets.engine import check_preset
+
         found: list[Preset] = []
         seen: set[str] = set()
         for batch in get_plugin_manager().hook.workflow_presets(vendor=self.name):
@@ -156,7 +161,8 @@ class Connector:
                 if preset.name in seen:
                     raise PluginError(f"preset '{preset.name}' of '{self.name}' is defined twice")
                 seen.add(preset.name)
-                found.append(preset)
+                # A malformed template is refused here, not when a person's run hits it.
+                found.append(check_preset(preset))
         return found
 
     def preset(self, name: str) -> Preset:

@@ -37,6 +37,7 @@ __all__ = [
     "evaluate",
     "render",
     "render_value",
+    "unbalanced_bracket",
     "variables_of",
 ]
 
@@ -302,12 +303,56 @@ _LOOP_FILTER = "oomnitza_connect_bounded_loop"
 _ENV = _environment()
 
 
+_OPENERS = {"]": "[", ")": "(", "}": "{"}
+
+
+def unbalanced_bracket(source: str) -> int | None:
+    """Return the index of the first bracket in *source* that has no partner, if any.
+
+    Brackets inside quoted strings do not count; ``{{`` and ``}}`` delimiters
+    pair like any other braces. Jinja reports "unexpected ']'" without a
+    column, so this finds the column to point at.
+    """
+    stack: list[tuple[str, int]] = []
+    quote: str | None = None
+    escaped = False
+    for index, char in enumerate(source):
+        if quote is not None:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
+            continue
+        if char in "'\"":
+            quote = char
+        elif char in "[({":
+            stack.append((char, index))
+        elif char in _OPENERS:
+            if not stack or stack[-1][0] != _OPENERS[char]:
+                return index
+            stack.pop()
+    return stack[0][1] if stack else None
+
+
+def _syntax_error(exc: jinja2.TemplateSyntaxError, source: str) -> TemplateError:
+    message = f"syntax error: {exc.message}"
+    column = unbalanced_bracket(source)
+    if column is not None:
+        message += (
+            f" at character {column + 1}, the stray '{source[column]}' here: "
+            f"{source[: column + 1]} <--"
+        )
+    return TemplateError(message, template=source)
+
+
 @lru_cache(maxsize=512)
 def _compile_template(source: str) -> jinja2.Template:
     try:
         return _ENV.from_string(source)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"syntax error: {exc.message}", template=source) from None
+        raise _syntax_error(exc, source) from None
 
 
 @lru_cache(maxsize=512)
@@ -315,7 +360,7 @@ def _compile_expression(source: str) -> Any:
     try:
         return _ENV.compile_expression(source, undefined_to_none=False)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"syntax error: {exc.message}", template=source) from None
+        raise _syntax_error(exc, source) from None
 
 
 def render(template: str, variables: Mapping[str, Any]) -> str:
@@ -398,5 +443,5 @@ def variables_of(template: str) -> set[str]:
     try:
         parsed = _ENV.parse(template)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"syntax error: {exc.message}", template=template) from None
+        raise _syntax_error(exc, template) from None
     return set(meta.find_undeclared_variables(parsed))

@@ -69,6 +69,7 @@ __all__ = [
     "PresetResult",
     "RenderedRequest",
     "UnsafeURLError",
+    "check_preset",
     "check_url_on_base",
     "get_preset",
     "list_presets",
@@ -148,6 +149,30 @@ def get_preset(vendor: str, name: str) -> Preset:
     from ..connectors import get_connector
 
     return get_connector(vendor).preset(name)
+
+
+def check_preset(preset: Preset) -> Preset:
+    """Compile every template of *preset*, its response mappings included; return it.
+
+    :raises PresetError: a template does not compile; the message names the
+        preset, the part and points at a stray bracket.
+    """
+    parts: list[tuple[str, str]] = [("path", preset.path)]
+    parts += [(f"query '{key}'", str(value)) for key, value in preset.query.items()]
+    parts += [(f"header '{key}'", str(value)) for key, value in preset.headers.items()]
+    parts += [("body", leaf) for leaf in _string_leaves(preset.body)]
+    parts += [
+        (f"response mapping '{target}'", str(expression))
+        for target, expression in preset.response_mappings.items()
+    ]
+    for where, template in parts:
+        try:
+            variables_of(template)
+        except TemplateError as exc:
+            raise PresetError(
+                f"Preset '{preset.name}' of {preset.vendor} was refused: its {where} has a {exc}."
+            ) from None
+    return preset
 
 
 def preset_variables(preset: Preset) -> list[str]:
@@ -302,8 +327,8 @@ class PresetOverrides:
     response_mappings: Mapping[str, str] | None = None
 
     def apply(self, preset: Preset) -> Preset:
-        """Return *preset* with these overrides in place."""
-        return attrs.evolve(
+        """Return *preset* with these overrides in place (checked like a loaded preset)."""
+        changed = attrs.evolve(
             preset,
             path=self.path if self.path is not None else preset.path,
             query={**preset.query, **self.query},
@@ -315,6 +340,7 @@ class PresetOverrides:
                 else self.response_mappings
             ),
         )
+        return check_preset(changed)
 
 
 @attrs.frozen
