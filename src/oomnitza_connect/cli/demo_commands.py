@@ -4,6 +4,8 @@ The main job in miniature, with nothing to set up: for each installed vendor
 whose plugin ships an emulator, start it on 127.0.0.1, sync it into the store
 (people and SaaS users), sync again to show that an unchanged vendor writes
 nothing, run one of the vendor's presets for one person, and print a summary.
+An emulator whose account needs settings (Talkdesk's subdomain and region)
+offers them with ``test_settings()``.
 """
 
 from __future__ import annotations
@@ -51,6 +53,13 @@ def _credential(emulator: Any, vendor: str) -> Credential:
     raise OomnitzaConnectError(
         f"the {vendor} emulator offers no test_credential(); the demo cannot sign in to it"
     )
+
+
+def _settings(emulator: Any) -> dict[str, str]:
+    """The integration settings the emulator's account needs (a Talkdesk subdomain), if any."""
+    make_settings = getattr(emulator, "test_settings", None)
+    settings = make_settings() if callable(make_settings) else None
+    return {str(k): str(v) for k, v in settings.items()} if isinstance(settings, dict) else {}
 
 
 def _vendors_with_emulators(chosen: tuple[str, ...], users: int) -> list[tuple[VendorInfo, Any]]:
@@ -152,6 +161,7 @@ def _demo_vendor(console: Any, store: Any, info: VendorInfo, emulator: Any, show
         name=f"{info.name}-demo",
         vendor=info.name,
         credential=credential.name,
+        settings=_settings(emulator),
         selection=UserSelection.USERS_AND_SAAS,
         sync_key=_sync_key(info),
         default_role=DEFAULT_ROLE,
