@@ -86,6 +86,12 @@ def _describe(vendor: str, emulator: Emulator, users: int) -> None:
         if credential.username:
             click.echo(f"username: {credential.username}")
         click.echo(f"base_url: {credential.base_url or emulator.base_url}")
+        make_settings = getattr(emulator, "test_settings", None)
+        settings = make_settings() if callable(make_settings) else None
+        if isinstance(settings, dict) and settings:
+            # The account's settings (a Talkdesk subdomain), for the integration file.
+            pairs = " ".join(f"{key}={value}" for key, value in settings.items())
+            click.echo(f"settings: {pairs}")
         click.echo("use it as a stored credential:")
         variable = credential_env_name(credential.name)
         click.echo(f"export {variable}='{json.dumps(_credential_data(credential))}'")
