@@ -10,8 +10,8 @@ from oomnitza_connect_talkdesk.emulator import TalkdeskEmulator
 from talkdesk_support import fast_options
 
 from oomnitza_connect.connectors import Connector, get_connector
-from oomnitza_connect.http import VendorSession
 from oomnitza_connect.plugins import register_plugin
+from oomnitza_connect.transport.http import VendorSession
 
 
 @pytest.fixture

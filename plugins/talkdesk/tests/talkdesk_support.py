@@ -9,7 +9,7 @@ from typing import Any
 
 from oomnitza_connect_talkdesk.emulator import TalkdeskEmulator
 
-from oomnitza_connect.http import ClientOptions
+from oomnitza_connect.transport.http import ClientOptions
 
 SAMPLES = Path(__file__).parent / "samples"
 

@@ -32,10 +32,10 @@ from oomnitza_connect_talkdesk.emulator import TalkdeskEmulator, generate_key_pa
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from oomnitza_connect.connectors import Connector
-from oomnitza_connect.http import ClientOptions
 from oomnitza_connect.models import AuthKind, ClientAuthMethod, Credential
-from oomnitza_connect.presets import get_preset, run_preset
+from oomnitza_connect.presets.engine import get_preset, run_preset
 from oomnitza_connect.testing.emulator import Fault
+from oomnitza_connect.transport.http import ClientOptions
 
 CASSETTES = Path(__file__).parent / "cassettes"
 RECORD_ENV = "OOMNITZA_RECORD_CASSETTES"

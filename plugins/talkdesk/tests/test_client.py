@@ -18,8 +18,8 @@ from oomnitza_connect.errors import (
     CredentialRefusedError,
     RateLimitError,
 )
-from oomnitza_connect.http import ClientOptions
 from oomnitza_connect.testing.emulator import Fault
+from oomnitza_connect.transport.http import ClientOptions
 
 SAMPLE = "talkdesk_users_paging_sample.json"
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 from oomnitza_connect_talkdesk.emulator import TalkdeskEmulator, generate_key_pair
 
-from oomnitza_connect.auth import load_private_key
+from oomnitza_connect.auth.oauth import load_private_key
 from oomnitza_connect.testing.emulator import Fault
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

@@ -11,8 +11,8 @@ from oomnitza_connect_talkdesk.emulator import TalkdeskEmulator
 from oomnitza_connect_talkdesk.installation import credential_from_app_installed
 from talkdesk_support import fast_options
 
+from oomnitza_connect.auth.credentials import default_credential_store
 from oomnitza_connect.connectors import Connector
-from oomnitza_connect.credentials import default_credential_store
 from oomnitza_connect.errors import ConfigurationError
 from oomnitza_connect.models import ClientAuthMethod
 

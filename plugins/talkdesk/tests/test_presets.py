@@ -13,9 +13,9 @@ from talkdesk_support import fast_options
 from oomnitza_connect.connectors import Connector, get_connector
 from oomnitza_connect.errors import PresetError
 from oomnitza_connect.hookspecs import hookimpl
-from oomnitza_connect.http import VendorSession
 from oomnitza_connect.plugins import register_plugin
-from oomnitza_connect.presets import PresetOverrides, get_preset, run_preset
+from oomnitza_connect.presets.engine import PresetOverrides, get_preset, run_preset
+from oomnitza_connect.transport.http import VendorSession
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ Talkdesk's token host belongs to the account and the region
 (``https://mycompany.talkdeskid.eu/oauth/token``); the session takes it from
 the settings unless the credential names its own ``token_url`` (an emulator).
 Client credentials issue no refresh token: the core's
-:class:`~oomnitza_connect.auth.ClientCredentialsAuth` asks for a new access
+:class:`~oomnitza_connect.auth.oauth.ClientCredentialsAuth` asks for a new access
 token shortly before ``expires_in`` runs out and once more when a request
 gets 401. The JWT client assertion is signed by the core too
-(:func:`oomnitza_connect.auth.build_client_assertion`): ``iss`` = ``sub`` =
+(:func:`oomnitza_connect.auth.oauth.build_client_assertion`): ``iss`` = ``sub`` =
 client id, ``aud`` = the exact token URL, a fresh ``jti`` and five minutes of
 life, with the key's ``kid`` in the header.
 """
@@ -19,8 +19,8 @@ from collections.abc import Mapping
 import attrs
 
 from oomnitza_connect.errors import AuthenticationError
-from oomnitza_connect.http import ClientOptions, VendorSession, open_session
 from oomnitza_connect.models import AuthKind, ClientAuthMethod, Credential
+from oomnitza_connect.transport.http import ClientOptions, VendorSession, open_session
 
 from . import __version__
 from .client import parse_talkdesk_error, resolved_api_base_url, resolved_token_url

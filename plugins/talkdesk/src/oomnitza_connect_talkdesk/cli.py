@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from oomnitza_connect.credentials import default_credential_store
+from oomnitza_connect.auth.credentials import default_credential_store
 from oomnitza_connect.errors import ConfigurationError, OomnitzaConnectError
 from oomnitza_connect.redaction import redact
 

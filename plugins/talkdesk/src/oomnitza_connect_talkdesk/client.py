@@ -4,7 +4,7 @@ Talkdesk's API errors are ``{"code", "message", "description", "fields"}``;
 the installation-subscription endpoint answers ``{"error": "..."}`` and the
 token host ``{"error", "error_description"}``. :func:`parse_talkdesk_error`
 reads all three into the HTTP client's
-:class:`~oomnitza_connect.http.VendorErrorInfo`, so the client raises typed
+:class:`~oomnitza_connect.transport.http.VendorErrorInfo`, so the client raises typed
 errors (401 renews the token once and retries; 429 waits; 5xx retries).
 """
 
@@ -26,9 +26,9 @@ from oomnitza_connect.errors import (
     RateLimitError,
     VendorAPIError,
 )
-from oomnitza_connect.http import VendorErrorInfo, VendorSession
 from oomnitza_connect.models import GlobalSetting, VendorRecord
-from oomnitza_connect.pagination import iter_hal_pages
+from oomnitza_connect.transport.http import VendorErrorInfo, VendorSession
+from oomnitza_connect.transport.pagination import iter_hal_pages
 
 from .mapping import to_record
 from .regions import DEFAULT_REGION, REGIONS, api_base_url, token_url, valid_subdomain

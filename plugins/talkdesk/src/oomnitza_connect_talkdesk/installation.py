@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from oomnitza_connect.auth import ASSERTION_ALGORITHMS, load_private_key
+from oomnitza_connect.auth.oauth import ASSERTION_ALGORITHMS, load_private_key
 from oomnitza_connect.errors import ConfigurationError
 from oomnitza_connect.models import AuthKind, ClientAuthMethod, Credential
 from oomnitza_connect.redaction import Secret

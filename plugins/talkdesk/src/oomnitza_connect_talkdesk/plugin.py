@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from oomnitza_connect.hookspecs import hookimpl
-from oomnitza_connect.http import ClientOptions, VendorSession
 from oomnitza_connect.models import Credential, Preset, VendorInfo, VendorRecord
+from oomnitza_connect.transport.http import ClientOptions, VendorSession
 
 from . import client
 from .auth import open_talkdesk_session

@@ -1,4 +1,4 @@
-"""The seven Talkdesk workflow presets, run by ``oomnitza_connect.presets``.
+"""The seven Talkdesk workflow presets, run by ``oomnitza_connect.presets.engine``.
 
 Paths are relative to the API root the session uses (the region's gateway).
 ``Get Contact List`` takes Talkdesk's query filters in advanced mode
