@@ -11,7 +11,7 @@ from talkdesk_support import fast_options
 
 from oomnitza_connect.connectors import Connector, get_connector
 from oomnitza_connect.plugins import register_plugin
-from oomnitza_connect.transport.http import VendorSession
+from oomnitza_connect.vendors.session import VendorSession
 
 
 @pytest.fixture

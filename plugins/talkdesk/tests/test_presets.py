@@ -15,7 +15,7 @@ from oomnitza_connect.errors import PresetError
 from oomnitza_connect.hookspecs import hookimpl
 from oomnitza_connect.plugins import register_plugin
 from oomnitza_connect.presets.engine import PresetOverrides, get_preset, run_preset
-from oomnitza_connect.transport.http import VendorSession
+from oomnitza_connect.vendors.session import VendorSession
 
 
 @pytest.fixture

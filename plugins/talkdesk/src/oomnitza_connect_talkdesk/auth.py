@@ -20,7 +20,8 @@ import attrs
 
 from oomnitza_connect.errors import AuthenticationError
 from oomnitza_connect.models import AuthKind, ClientAuthMethod, Credential
-from oomnitza_connect.transport.http import ClientOptions, VendorSession, open_session
+from oomnitza_connect.transport.http import ClientOptions
+from oomnitza_connect.vendors.session import VendorSession, open_session
 
 from . import __version__
 from .client import parse_talkdesk_error, resolved_api_base_url, resolved_token_url

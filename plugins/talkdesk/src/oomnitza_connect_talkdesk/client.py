@@ -27,8 +27,9 @@ from oomnitza_connect.errors import (
     VendorAPIError,
 )
 from oomnitza_connect.models import GlobalSetting, VendorRecord
-from oomnitza_connect.transport.http import VendorErrorInfo, VendorSession
+from oomnitza_connect.transport.http import VendorErrorInfo
 from oomnitza_connect.transport.pagination import iter_hal_pages
+from oomnitza_connect.vendors.session import VendorSession
 
 from .mapping import to_record
 from .regions import DEFAULT_REGION, REGIONS, api_base_url, token_url, valid_subdomain

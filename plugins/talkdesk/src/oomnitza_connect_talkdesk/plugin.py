@@ -7,7 +7,8 @@ from typing import Any
 
 from oomnitza_connect.hookspecs import hookimpl
 from oomnitza_connect.models import Credential, Preset, VendorInfo, VendorRecord
-from oomnitza_connect.transport.http import ClientOptions, VendorSession
+from oomnitza_connect.transport.http import ClientOptions
+from oomnitza_connect.vendors.session import VendorSession
 
 from . import client
 from .auth import open_talkdesk_session
