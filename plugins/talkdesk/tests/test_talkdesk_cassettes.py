@@ -9,7 +9,7 @@ host or API host, as the emulator mirrors them).
 
 To re-record (after changing what the plugin sends), delete the cassette and run::
 
-    OOMNITZA_RECORD_CASSETTES=1 .venv/bin/pytest plugins/talkdesk/tests/test_cassettes.py
+    OOMNITZA_RECORD_CASSETTES=1 .venv/bin/pytest plugins/talkdesk/tests/test_talkdesk_cassettes.py
 
 Scrubbed while recording: the Authorization header (Bearer tokens and Basic
 secrets), the ``client_assertion`` (a JWT signed with the private key) and
