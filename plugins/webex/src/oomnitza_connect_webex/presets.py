@@ -35,6 +35,25 @@ DELETE_USER = "Delete User"
 USER_ROLE = "User Role"
 
 PRESETS: tuple[Preset, ...] = (
+    # First: the demo (and anyone listing presets) meets the product's User Role workflow.
+    Preset(
+        vendor=VENDOR,
+        name=USER_ROLE,
+        description=(
+            "A person's role ids, status and last activity with GET /v1/people/{id}; "
+            "oomnitza_connect_webex.people.user_role and the 'webex user-role' command add "
+            "the role names from GET /v1/roles."
+        ),
+        method="GET",
+        path="/people/{{webex_user_id}}",
+        variables=("webex_user_id",),
+        response_mappings={
+            "saas_user.role_ids": "{{response.get('roles') or []}}",
+            "saas_user.status": "{{response.get('status')}}",
+            "saas_user.last_activity": "{{response.get('lastActivity')}}",
+        },
+        endpoint="people.get",
+    ),
     Preset(
         vendor=VENDOR,
         name=CREATE_USER,
@@ -98,23 +117,5 @@ PRESETS: tuple[Preset, ...] = (
         path="/people/{{webex_user_id}}",
         variables=("webex_user_id",),
         endpoint="people.delete",
-    ),
-    Preset(
-        vendor=VENDOR,
-        name=USER_ROLE,
-        description=(
-            "A person's role ids, status and last activity with GET /v1/people/{id}; "
-            "oomnitza_connect_webex.people.user_role and the 'webex user-role' command add "
-            "the role names from GET /v1/roles."
-        ),
-        method="GET",
-        path="/people/{{webex_user_id}}",
-        variables=("webex_user_id",),
-        response_mappings={
-            "saas_user.role_ids": "{{response.get('roles') or []}}",
-            "saas_user.status": "{{response.get('status')}}",
-            "saas_user.last_activity": "{{response.get('lastActivity')}}",
-        },
-        endpoint="people.get",
     ),
 )
