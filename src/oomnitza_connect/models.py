@@ -530,6 +530,8 @@ class Preset:
     :param idempotent: safe to retry when the request may have reached the vendor.
     :param read_merge_write: the vendor's update replaces the whole record; the
         preset named here is read first and the body is merged into it.
+    :param variable_fields: where a variable comes from when the caller does not
+        give it: a person field's key or label (a custom field such as ``Intercom ID``).
     """
 
     vendor: str
@@ -546,6 +548,9 @@ class Preset:
     read_merge_write: str | None = None
     endpoint: str | None = None
     """The rate-budget name of the call (``users.info``)."""
+    variable_fields: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_mapping)
+    """Variable -> the person field (key or label) it is read from when the caller does
+    not give it: ``{"intercom_admin_id": "Intercom ID"}``."""
 
 
 @attrs.frozen

@@ -254,7 +254,13 @@ def _run_a_preset(
     settings: IntegrationSettings,
 ) -> None:
     from ..connectors import get_connector
-    from ..presets.engine import person_variables, preset_variables, run_preset, settings_variables
+    from ..presets.engine import (
+        field_variables,
+        person_variables,
+        preset_variables,
+        run_preset,
+        settings_variables,
+    )
     from ..transport.http import ClientOptions
 
     connector = get_connector(info.name)
@@ -269,7 +275,14 @@ def _run_a_preset(
     available = set(person_variables(person, saas_user)) | set(
         settings_variables(settings.settings)
     )
-    preset = next((p for p in connector.presets() if set(preset_variables(p)) <= available), None)
+    preset = next(
+        (
+            p
+            for p in connector.presets()
+            if set(preset_variables(p)) <= available | set(field_variables(p, person))
+        ),
+        None,
+    )
     if preset is None:
         console.print(f"No {info.display_name} preset runs for a person without extra variables.")
         return

@@ -71,6 +71,7 @@ __all__ = [
     "UnsafeURLError",
     "check_preset",
     "check_url_on_base",
+    "field_variables",
     "get_preset",
     "list_presets",
     "merge_record",
@@ -289,15 +290,37 @@ def person_variables(person: Person | None, saas_user: SaasUser | None = None) -
     return variables
 
 
+def field_variables(preset: Preset, person: Person | None) -> dict[str, Any]:
+    """Return the variables *preset* reads from *person*'s fields (``variable_fields``).
+
+    ``{"intercom_admin_id": "Intercom ID"}`` gives ``intercom_admin_id`` the
+    person's ``Intercom ID``; a field the person lacks (or holds empty) gives nothing.
+    """
+    if person is None or not preset.variable_fields:
+        return {}
+    found: dict[str, Any] = {}
+    for name, field in preset.variable_fields.items():
+        value = person.fields.get(field)
+        if value is None:
+            value = person.fields.get(normalize_target(field))
+        if value not in (None, ""):
+            found[name] = value
+    return found
+
+
 def _effective_variables(
     *,
     settings: Mapping[str, str] | None,
     person: Person | None,
     saas_user: SaasUser | None,
     caller: Mapping[str, Any] | None,
+    preset: Preset | None = None,
 ) -> dict[str, Any]:
     variables = settings_variables(settings)
     variables.update(person_variables(person, saas_user))
+    if preset is not None:
+        for name, value in field_variables(preset, person).items():
+            variables.setdefault(name, value)
     variables.update(caller or {})
     return variables
 
@@ -933,6 +956,7 @@ def _prepare(
         person=person,
         saas_user=saas_user,
         caller=caller,
+        preset=preset,
     )
     if overrides is not None:
         preset = overrides.apply(preset)

@@ -76,6 +76,7 @@ from .mapping import (
     SAAS_ROLE_TARGET,
     apply_mapping,
     compile_filters,
+    fields_read,
     normalize_target,
     read_record,
     variables_for,
@@ -352,6 +353,7 @@ class _Run:
             vendor_session = self.connector.authenticate(
                 self.credential, self.settings.settings, options=self.options
             )
+            vendor_session.wanted_fields = fields_read(self.mapping, self.filters)
             # Last logins are fetched while the users sync (vendors budget each
             # endpoint separately), spooled to disk, and applied afterwards.
             logins = self.start_last_logins(vendor_session)

@@ -22,13 +22,20 @@ from jinja2 import nodes as jinja_nodes
 from ..errors import MappingError, OomnitzaConnectError
 from ..hookspecs import hookimpl
 from ..models import STANDARD_PERSON_FIELDS, FieldMapping, UnreadRecord, VendorRecord
-from ..templating import TemplateError, UndefinedVariableError, evaluate, render_value
+from ..templating import (
+    TemplateError,
+    UndefinedVariableError,
+    evaluate,
+    render_value,
+    variables_of,
+)
 from .converters import ConversionError, resolve
 
 __all__ = [
     "SAAS_ROLE_TARGET",
     "apply_mapping",
     "compile_filters",
+    "fields_read",
     "map_record",
     "merge_mappings",
     "normalize_target",
@@ -98,6 +105,28 @@ def record_variables(record: VendorRecord, context: Mapping[str, Any]) -> dict[s
     variables["fields"] = record.fields
     variables["raw"] = record.raw
     return variables
+
+
+def fields_read(
+    mapping: Iterable[FieldMapping], filters: Iterable[str] = ()
+) -> frozenset[str] | None:
+    """Return the record field keys *mapping* and *filters* read, or ``None`` for all of them.
+
+    An expression or filter that reads ``fields`` or ``raw`` may read anything.
+    The names include context names (``sync_time``); callers compare against
+    field keys, so the extras do no harm.
+    """
+    names: set[str] = set()
+    for item in mapping:
+        if item.source is not None:
+            names.add(item.source)
+        if item.expression is not None:
+            names |= variables_of(item.expression)
+    for expression in filters:
+        names |= variables_of("{{ " + expression + " }}")
+    if names & {"fields", "raw"}:
+        return None
+    return frozenset(names)
 
 
 def variables_for(

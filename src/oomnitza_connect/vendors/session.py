@@ -27,6 +27,10 @@ class VendorSession:
 
     :param identity: what the vendor said about the credential's owner
         (team, admin, account), for display and for presets.
+    :param wanted_fields: the record field keys the caller reads (its mapping's
+        sources, expressions and filters); ``None`` means every field. The sync
+        engine sets it, so a plugin may leave out what costs extra and nobody
+        reads (Intercom asks for avatars only when Avatar is mapped).
     """
 
     vendor: str
@@ -34,6 +38,7 @@ class VendorSession:
     credential: Credential
     settings: Mapping[str, str] = attrs.field(factory=dict)
     identity: Mapping[str, Any] = attrs.field(factory=dict)
+    wanted_fields: frozenset[str] | None = None
 
     def close(self) -> None:
         self.http.close()

@@ -339,7 +339,7 @@ def wants_avatar(session: VendorSession) -> bool:
     ``wanted_fields`` is ``None`` when the caller did not say (the Python API's
     ``list_users``): then avatars are asked for, at the cost of a larger answer.
     """
-    wanted = getattr(session, "wanted_fields", None)
+    wanted = session.wanted_fields
     return wanted is None or "avatar" in wanted
 
 

@@ -635,6 +635,7 @@ class IntercomEmulator(OAuthTokenEndpointMixin):
             form["grant_type"] = "authorization_code"
             request = _with_form(request, form)
         if form.get("grant_type") != "authorization_code":
+            # How Intercom words a refusal here is not documented; RFC 6749's shape is used.
             return self.token_error(
                 "unsupported_grant_type", "Intercom issues no refresh tokens", 400
             )
@@ -650,11 +651,6 @@ class IntercomEmulator(OAuthTokenEndpointMixin):
         # Intercom's answer: the token twice, no expiry, no refresh token.
         body = {"token_type": "Bearer", "token": access_token, "access_token": access_token}
         return EmulatorResponse(status=200, body=body, headers={"Cache-Control": "no-store"})
-
-    def token_error(self, error: str, description: str, status: int) -> EmulatorResponse:
-        return json_response(
-            _error_body(error, description, self.current_request_id()), status=status
-        )
 
 
 def _with_query(request: EmulatorRequest, **extra: str) -> EmulatorRequest:

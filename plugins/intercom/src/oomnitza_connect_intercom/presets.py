@@ -26,6 +26,8 @@ PRESETS: tuple[Preset, ...] = (
         method="GET",
         path="/admins/{{intercom_admin_id}}",
         variables=("intercom_admin_id",),
+        # A synced person carries the id in the standard mapping's custom field.
+        variable_fields={"intercom_admin_id": "Intercom ID"},
         response_mappings=_ADMIN_RESPONSE_MAPPINGS,
         endpoint="admins.retrieve",
     ),
