@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from oomnitza_connect.errors import AuthenticationError, VendorAPIError
-from oomnitza_connect.hookspecs import hookimpl
 from oomnitza_connect.models import (
     AuthKind,
     Credential,
@@ -35,6 +34,7 @@ from oomnitza_connect.models import (
 from oomnitza_connect.plugins import register_plugin
 from oomnitza_connect.testing.emulator import Emulator, EmulatorRequest, EmulatorResponse, route
 from oomnitza_connect.transport.http import ClientOptions
+from oomnitza_connect.vendors import Vendor
 from oomnitza_connect.vendors.session import VendorSession, open_session
 
 VENDOR = "acme"
@@ -143,27 +143,25 @@ def credential(base_url: str | None = None) -> Credential:
     )
 
 
-class AcmePlugin:
-    """Hook implementations of the acme vendor (register with ``register_plugin``)."""
+class AcmePlugin(Vendor):
+    """The acme vendor as a hand-written vendor object (register with ``register_plugin``)."""
+
+    name = VENDOR
 
     def __init__(self, *, per_page: int = 50, with_logins: bool = True) -> None:
         self.per_page = per_page
         self.with_logins = with_logins
 
-    @hookimpl
-    def register_vendors(self, register: Any) -> None:
-        register(ACME)
+    @property
+    def info(self) -> VendorInfo:
+        return ACME
 
-    @hookimpl
     def authenticate(
         self,
-        vendor: str,
         credential: Credential,
         settings: Mapping[str, str],
         options: ClientOptions,
-    ) -> VendorSession | None:
-        if vendor != VENDOR:
-            return None
+    ) -> VendorSession:
         # No retries and no pacing: tests want failures fast.
         options = ClientOptions(base_url=options.base_url, max_retries=0, pace_requests=False)
         session = open_session(ACME, credential, settings, options, credential_store=None)
@@ -176,13 +174,7 @@ class AcmePlugin:
             ) from None
         return session
 
-    @hookimpl
-    def list_users(self, vendor: str, session: VendorSession) -> Iterator[VendorRecord] | None:
-        if vendor != VENDOR:
-            return None
-        return self._pages(session)
-
-    def _pages(self, session: VendorSession) -> Iterator[VendorRecord]:
+    def iter_users(self, session: VendorSession) -> Iterator[VendorRecord]:
         page = 1
         while True:
             body = session.http.get_json(
@@ -194,11 +186,8 @@ class AcmePlugin:
                 return
             page += 1
 
-    @hookimpl
-    def list_last_logins(
-        self, vendor: str, session: VendorSession
-    ) -> Iterator[Mapping[str, Any]] | None:
-        if vendor != VENDOR or not self.with_logins:
+    def last_logins(self, session: VendorSession) -> Iterator[Mapping[str, Any]] | None:
+        if not self.with_logins:
             return None
         body = session.http.get_json("/api/logins", endpoint="logins")
         return iter(
@@ -206,10 +195,7 @@ class AcmePlugin:
             for item in body["logins"]
         )
 
-    @hookimpl
-    def create_emulator(self, vendor: str, options: Mapping[str, Any]) -> Emulator | None:
-        if vendor != VENDOR:
-            return None
+    def create_emulator(self, options: Mapping[str, Any]) -> Emulator:
         return AcmeEmulator(users=int(options.get("users", 10)))
 
 

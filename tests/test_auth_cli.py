@@ -163,7 +163,7 @@ def test_show_unknown_credential_exits_2(runner: CliRunner) -> None:
 
 @pytest.fixture
 def generic_emulator() -> Iterator[generic.GenericEmulator]:
-    with register_plugin(generic), generic.GenericEmulator(token=TOKEN) as emulator:
+    with register_plugin(generic.vendor), generic.GenericEmulator(token=TOKEN) as emulator:
         yield emulator
 
 

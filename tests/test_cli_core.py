@@ -113,7 +113,7 @@ def test_debug_adds_the_traceback_still_redacted(failing_command: None) -> None:
 
 
 def test_plugins_json_lists_registered_plugins() -> None:
-    with register_plugin(generic):
+    with register_plugin(generic.vendor):
         result = CliRunner().invoke(main, ["plugins", "--json"])
     assert result.exit_code == EXIT_OK, result.output
     payload = json.loads(result.stdout)
@@ -126,7 +126,7 @@ def test_plugins_json_lists_registered_plugins() -> None:
         "version": None,
         "hooks": [
             "authenticate",
-            "create_emulator",
+            "list_last_logins",
             "list_users",
             "register_vendors",
             "workflow_presets",
@@ -138,7 +138,7 @@ def test_plugins_json_lists_registered_plugins() -> None:
 
 
 def test_plugins_as_text_shows_each_plugin() -> None:
-    with register_plugin(generic):
+    with register_plugin(generic.vendor):
         result = CliRunner().invoke(main, ["plugins"])
     assert result.exit_code == EXIT_OK
     assert "oomnitza_connect.testing.generic  (registered by code)" in result.output
@@ -170,7 +170,7 @@ def test_plugins_with_none_installed_says_so() -> None:
 def test_the_emulator_on_a_port_in_use_is_bad_usage() -> None:
     import socket
 
-    with socket.socket() as taken, register_plugin(generic):
+    with socket.socket() as taken, register_plugin(generic.vendor):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]

@@ -32,19 +32,9 @@ class Base(ConnectorConformance):
                           token="gen-wrong-token-123")
 
 
-class GenericWith:
-    """The generic plugin with some hooks replaced."""
-    register_vendors = staticmethod(generic.register_vendors)
-    authenticate = staticmethod(generic.authenticate)
-    list_users = staticmethod(generic.list_users)
-    workflow_presets = staticmethod(generic.workflow_presets)
-    create_emulator = staticmethod(generic.create_emulator)
-
-
-class RepeatsTheFirstPage(GenericWith):
-    @hookimpl
-    def list_users(self, vendor, session):
-        records = list(generic.list_users(vendor=vendor, session=session))
+class RepeatsTheFirstPage(generic.GenericVendor):
+    def iter_users(self, session):
+        records = list(super().iter_users(session))
         return iter(records[:5] + records)
 
 
@@ -52,21 +42,19 @@ class TestRepeatsTheFirstPage(Base):
     plugin = RepeatsTheFirstPage()
 
 
-class FetchesEverythingFirst(GenericWith):
-    @hookimpl
-    def list_users(self, vendor, session):
-        return list(generic.list_users(vendor=vendor, session=session))
+class FetchesEverythingFirst(generic.GenericVendor):
+    def iter_users(self, session):
+        return list(super().iter_users(session))
 
 
 class TestFetchesEverythingFirst(Base):
     plugin = FetchesEverythingFirst()
 
 
-class LeaksTheToken(GenericWith):
-    @hookimpl
-    def authenticate(self, vendor, credential, settings, options):
+class LeaksTheToken(generic.GenericVendor):
+    def authenticate(self, credential, settings, options):
         try:
-            return generic.authenticate(vendor, credential, settings, options)
+            return super().authenticate(credential, settings, options)
         except AuthenticationError:
             raise AuthenticationError(f"bad token {credential.token.reveal()}") from None
 
@@ -75,10 +63,9 @@ class TestLeaksTheToken(Base):
     plugin = LeaksTheToken()
 
 
-class UndeclaredField(GenericWith):
-    @hookimpl
-    def list_users(self, vendor, session):
-        for record in generic.list_users(vendor=vendor, session=session):
+class UndeclaredField(generic.GenericVendor):
+    def iter_users(self, session):
+        for record in super().iter_users(session):
             yield attrs.evolve(record, fields={**record.fields, "nickname": "x"})
 
 
@@ -86,26 +73,47 @@ class TestUndeclaredField(Base):
     plugin = UndeclaredField()
 
 
-class PresetWithUndeclaredVariable(GenericWith):
-    @hookimpl
-    def workflow_presets(self, vendor):
-        return [Preset(vendor="generic", name="Get", description="Get a user.", method="GET",
-                       path="/api/users/{{user_id}}", variables=())]
+class PresetWithUndeclaredVariable(generic.GenericVendor):
+    presets = (
+        Preset(vendor="generic", name="Get", description="Get a user.", method="GET",
+               path="/api/users/{{user_id}}", variables=()),
+    )
 
 
 class TestPresetWithUndeclaredVariable(Base):
     plugin = PresetWithUndeclaredVariable()
 
 
-class NoUniqueSyncKey(GenericWith):
-    @hookimpl
-    def register_vendors(self, register):
-        only_names = (FieldMapping("first_name", source="first_name"),)
-        register(attrs.evolve(generic.vendor_info(), standard_mapping=only_names))
+class NoUniqueSyncKey(generic.GenericVendor):
+    standard_mapping = (FieldMapping("first_name", source="first_name"),)
 
 
 class TestNoUniqueSyncKey(Base):
     plugin = NoUniqueSyncKey()
+
+
+class AnswersForEveryVendor:
+    """A hand-written plugin that forgot its guard: it answers for any vendor."""
+
+    @hookimpl
+    def register_vendors(self, register):
+        register(generic.vendor)
+
+    @hookimpl
+    def authenticate(self, vendor, credential, settings, options):
+        return generic.vendor.authenticate(credential, settings, options)
+
+    @hookimpl
+    def list_users(self, vendor, session):
+        return generic.vendor.iter_users(session)
+
+    @hookimpl
+    def workflow_presets(self, vendor):
+        return list(generic.vendor.presets)
+
+
+class TestAnswersForEveryVendor(Base):
+    plugin = AnswersForEveryVendor()
 '''
 
 EXPECTED_FAILURES = {
@@ -115,6 +123,7 @@ EXPECTED_FAILURES = {
     "TestUndeclaredField": "test_records_have_ids_and_declared_fields",
     "TestPresetWithUndeclaredVariable": "test_presets_are_well_formed",
     "TestNoUniqueSyncKey": "test_standard_mapping_uses_declared_fields",
+    "TestAnswersForEveryVendor": "test_hooks_answer_only_for_their_own_vendor",
 }
 
 
@@ -143,3 +152,38 @@ def test_each_broken_plugin_fails_the_test_for_its_bug(pytester: pytest.Pytester
     assert outcomes[
         "TestUndeclaredField::test_authenticate_fails_cleanly_with_a_bad_credential"
     ] == ("passed")
+
+
+def test_a_subclass_cannot_delete_or_override_a_standard_test_silently() -> None:
+    from oomnitza_connect.testing.conformance import (
+        ConnectorConformance,
+        WeakenedConformanceError,
+    )
+
+    with pytest.raises(WeakenedConformanceError, match="deletes the standard"):
+        type(
+            "TestDeletes",
+            (ConnectorConformance,),
+            {"test_list_users_is_lazy": None},
+        )
+    with pytest.raises(WeakenedConformanceError, match="overrides the standard"):
+        type(
+            "TestOverrides",
+            (ConnectorConformance,),
+            {"test_list_users_is_lazy": lambda self: None},
+        )
+    with pytest.raises(WeakenedConformanceError, match="overrides the standard"):
+        type(
+            "TestXfailWithoutReason",
+            (ConnectorConformance,),
+            {"test_list_users_is_lazy": pytest.mark.xfail(lambda self: None)},
+        )
+
+    @pytest.mark.xfail(reason="the vendor lists everything in one answer", strict=True)
+    def replaced(self):  # type: ignore[no-untyped-def]
+        raise AssertionError("not lazy")
+
+    accepted = type(
+        "TestWithReason", (ConnectorConformance,), {"test_list_users_is_lazy": replaced}
+    )
+    assert accepted.test_list_users_is_lazy is replaced

@@ -9,7 +9,7 @@ from oomnitza_connect.testing.emulator import Emulator
 
 
 class TestGenericConformance(ConnectorConformance):
-    plugin = generic
+    plugin = generic.vendor
     vendor = "generic"
     settings = {"per_page": "5"}
     list_users_endpoint = generic.LIST_ENDPOINT
@@ -25,8 +25,8 @@ class TestGenericConformance(ConnectorConformance):
 
 
 def test_the_emulator_command_options_reach_the_generic_emulator() -> None:
-    emulator = generic.create_emulator(
-        vendor="generic", options={"users": 3, "token": "gen-fixed-token-1"}
+    emulator = generic.vendor.create_emulator(
+        {"users": 3, "token": "gen-fixed-token-1", "an_option_it_does_not_know": 1}
     )
     assert emulator is not None
     assert emulator.api_token == "gen-fixed-token-1"

@@ -43,10 +43,9 @@ def test_the_rendered_package_is_complete_and_has_no_template_left(tmp_path: Pat
         "README.md",
         "pyproject.toml",
         "src/oomnitza_connect_acme/__init__.py",
-        "src/oomnitza_connect_acme/client.py",
         "src/oomnitza_connect_acme/emulator.py",
-        "src/oomnitza_connect_acme/plugin.py",
         "src/oomnitza_connect_acme/py.typed",
+        "src/oomnitza_connect_acme/vendor.py",
         "tests/test_conformance.py",
         "tests/test_mapping.py",
     ]
@@ -59,11 +58,11 @@ def test_the_rendered_package_is_complete_and_has_no_template_left(tmp_path: Pat
     project = tomllib.loads((target / "pyproject.toml").read_text())
     assert project["project"]["name"] == "oomnitza-connect-acme"
     assert project["project"]["entry-points"]["oomnitza_connect"] == {
-        "acme": "oomnitza_connect_acme.plugin"
+        "acme": "oomnitza_connect_acme:vendor"
     }
     # Preset templates pass through the renderer untouched.
     assert (
-        '"/api/users/{{user_id}}"' in (target / "src/oomnitza_connect_acme/plugin.py").read_text()
+        '"/api/users/{{user_id}}"' in (target / "src/oomnitza_connect_acme/vendor.py").read_text()
     )
     assert (
         "class TestAcmeConformance(ConnectorConformance)"
@@ -170,7 +169,7 @@ def test_the_rendered_plugin_installs_is_listed_and_passes_its_own_tests(tmp_pat
     assert acme["presets"] == 2
     assert set(acme["hooks"]) == {
         "authenticate",
-        "create_emulator",
+        "list_last_logins",
         "list_users",
         "register_vendors",
         "workflow_presets",

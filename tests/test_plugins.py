@@ -78,7 +78,7 @@ class EmailRedactor:
 
 @pytest.fixture
 def two_vendors() -> Iterator[None]:
-    with register_plugin(generic), register_plugin(HrVendor()):
+    with register_plugin(generic.vendor), register_plugin(HrVendor()):
         yield
 
 
@@ -122,7 +122,7 @@ def test_unknown_vendor_names_the_plugin_selection_that_may_hide_it(
 
 
 def test_registration_ends_with_the_with_block() -> None:
-    with register_plugin(generic):
+    with register_plugin(generic.vendor):
         assert "generic" in vendor_infos()
     assert "generic" not in vendor_infos()
     with pytest.raises(UnknownVendorError):
@@ -179,7 +179,7 @@ def test_a_misspelled_hook_fails_naming_the_plugin_and_the_hook() -> None:
     assert "Plugin 'typo-plugin' implements hook 'list_user', which does not exist" in message
     assert "list_users" in message  # the real hooks are listed to spot the typo
     # The bad plugin is not left behind.
-    with register_plugin(generic):
+    with register_plugin(generic.vendor):
         assert list(vendor_infos()) == ["generic"]
 
 
@@ -190,9 +190,9 @@ def test_a_hook_with_an_unknown_argument_fails_naming_the_plugin() -> None:
 
 
 def test_registering_the_same_plugin_twice_is_an_error() -> None:
-    with register_plugin(generic):
+    with register_plugin(generic.vendor):
         with pytest.raises(PluginError, match="cannot be registered"):
-            register_plugin(generic).__enter__()
+            register_plugin(generic.vendor).__enter__()
         assert list(vendor_infos()) == ["generic"]
 
 
@@ -204,7 +204,7 @@ def test_a_vendor_registered_twice_is_an_error() -> None:
 
     expected = "Vendor 'generic' is registered by two plugins"
     with (
-        register_plugin(generic),
+        register_plugin(generic.vendor),
         register_plugin(Twin()),
         pytest.raises(PluginError, match=expected),
     ):
@@ -243,9 +243,9 @@ def test_describe_plugins_reports_hooks_vendors_auth_kinds_and_presets(two_vendo
     assert generic_plugin.vendors == ("generic",)
     assert generic_plugin.auth_kinds == ("api_key",)
     assert generic_plugin.presets == 3
-    assert generic_plugin.hooks == (
+    assert generic_plugin.hooks == (  # a vendor object implements every vendor hook
         "authenticate",
-        "create_emulator",
+        "list_last_logins",
         "list_users",
         "register_vendors",
         "workflow_presets",
@@ -264,20 +264,25 @@ def test_the_facade_creates_emulators(two_vendors: None) -> None:
         get_connector("hr").create_emulator()
 
 
-def test_an_emulator_hook_returning_something_else_is_a_plugin_error() -> None:
-    class Confused(HrVendor):
-        @hookimpl
-        def create_emulator(self, vendor: str, options: Mapping[str, Any]) -> object:
-            return "not an emulator" if vendor == "hr" else None
-
-    with register_plugin(Confused()), pytest.raises(PluginError, match="returned str, not an"):
+def test_a_vendor_without_an_emulator_is_a_plugin_error() -> None:
+    with register_plugin(HrVendor()), pytest.raises(PluginError, match="offers no emulator"):
         get_connector("hr").create_emulator()
+
+
+def test_the_emulator_and_token_parser_are_properties_of_the_vendor_object() -> None:
+    with register_plugin(generic.vendor):
+        connector = get_connector("generic")
+        assert connector.vendor is generic.vendor
+        assert connector.token_response_parser() is None
+        emulator = connector.create_emulator(users=2, seed=1)
+        assert isinstance(emulator, generic.GenericEmulator)
+        assert len(emulator.expected_user_ids()) == 2
 
 
 def test_the_register_plugins_fixture_registers_for_one_test(
     register_plugins: Callable[..., None],
 ) -> None:
-    register_plugins(generic, HrVendor())
+    register_plugins(generic.vendor, HrVendor())
     assert [c.name for c in list_connectors()] == ["generic", "hr"]
 
 

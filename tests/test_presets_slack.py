@@ -6,8 +6,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import oomnitza_connect_slack.plugin as slack_plugin
 import pytest
+from oomnitza_connect_slack import vendor as slack_plugin
 from oomnitza_connect_slack.emulator import SlackEmulator
 from presets_support import add_people
 

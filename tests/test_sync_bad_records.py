@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from sync_support import VENDOR, AcmeEmulator, AcmePlugin, credential, write_integration
 
-from oomnitza_connect.hookspecs import hookimpl
 from oomnitza_connect.models import SyncStatus, UnreadRecord, VendorRecord
 from oomnitza_connect.plugins import register_plugin
 from oomnitza_connect.store.sqlite import SQLiteStore
@@ -26,12 +25,7 @@ def read_acme_user(raw: Any) -> VendorRecord:
 
 
 class LazyAcme(AcmePlugin):
-    @hookimpl
-    def list_users(
-        self, vendor: str, session: VendorSession
-    ) -> Iterator[VendorRecord | UnreadRecord] | None:
-        if vendor != VENDOR:
-            return None
+    def iter_users(self, session: VendorSession) -> Iterator[VendorRecord | UnreadRecord]:  # type: ignore[override]
         body = session.http.get_json("/api/users", params={"page": 1, "per_page": 100})
         return (UnreadRecord(VENDOR, user, read_acme_user) for user in body["users"])
 

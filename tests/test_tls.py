@@ -133,7 +133,7 @@ def test_ca_bundle_on_the_credential_reaches_a_plugin_that_builds_its_own_client
     cert_file, key_file = self_signed(tmp_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
-    with register_plugin(generic), generic.GenericEmulator(ssl_context=context) as emulator:
+    with register_plugin(generic.vendor), generic.GenericEmulator(ssl_context=context) as emulator:
         cred = attrs.evolve(generic.credential_for(emulator), ca_bundle=str(cert_file))
         connector = get_connector("generic")
         options = ClientOptions(base_url=emulator.base_url, max_retries=0)

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from .connectors import Connector, get_connector
-from .errors import OomnitzaConnectError
+from .errors import MissingExtraError
 from .models import Credential, IntegrationSettings, Person, SyncSession, VendorRecord
 from .store.paths import default_db_path
 from .store.sqlite import SQLiteStore
@@ -43,10 +43,6 @@ __all__ = [
     "to_dataframe",
     "to_rows",
 ]
-
-
-class MissingExtraError(OomnitzaConnectError, ImportError):
-    """An optional dependency is not installed."""
 
 
 def open_store(path: str | Path | None = None) -> SQLiteStore:

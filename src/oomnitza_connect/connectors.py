@@ -17,14 +17,14 @@ import attrs
 
 from .errors import PluginError, PresetError
 from .models import Credential, FieldMapping, Preset, UnreadRecord, VendorInfo, VendorRecord
-from .plugins import get_plugin_manager, vendor_info, vendor_infos
+from .plugins import get_plugin_manager, vendor_info, vendor_infos, vendor_object
 from .sync.mapping import read_record
 from .transport.http import ClientOptions
+from .vendors.base import Vendor
 from .vendors.session import VendorSession
 
 if TYPE_CHECKING:
     from .auth.oauth import TokenResponseParser
-    from .testing.emulator import Emulator
 
 __all__ = ["Connector", "get_connector", "list_connectors"]
 
@@ -90,12 +90,16 @@ class Connector:
             raise PluginError(f"no plugin implements 'list_users' for vendor '{self.name}'")
         yield from records
 
+    @property
+    def vendor(self) -> Vendor | None:
+        """The registered vendor object (``None`` when a plugin registered a bare VendorInfo)."""
+        found = vendor_object(self.name)
+        return found if isinstance(found, Vendor) else None
+
     def token_response_parser(self) -> TokenResponseParser | None:
         """Return the vendor's OAuth2 token-response parser, or ``None`` for RFC 6749's."""
-        parser: TokenResponseParser | None = get_plugin_manager().hook.token_response_parser(
-            vendor=self.name
-        )
-        return parser
+        vendor = self.vendor
+        return None if vendor is None else vendor.token_response_parser
 
     def list_last_logins(self, session: VendorSession) -> Iterator[Mapping[str, Any]] | None:
         """Yield each user's last login, or return ``None`` when the vendor has none."""
@@ -126,23 +130,17 @@ class Connector:
             raise PluginError(f"no plugin implements 'map_record' for vendor '{self.name}'")
         return dict(result)
 
-    def create_emulator(self, **options: Any) -> Emulator:
+    def create_emulator(self, **options: Any) -> Any:
         """Return a new, not yet started emulator of this vendor's API.
 
         :param options: ``users``, ``port``, ``seed``, ``token``, ``max_page_size``;
-            a plugin ignores the ones it does not know.
+            a vendor ignores the ones it does not know.
         :raises PluginError: the vendor's plugin offers no emulator.
         """
-        from .testing.emulator import Emulator  # the test kit is not needed until here
-
-        emulator = get_plugin_manager().hook.create_emulator(vendor=self.name, options=options)
+        vendor = self.vendor
+        emulator = None if vendor is None else vendor.create_emulator(options)
         if emulator is None:
             raise PluginError(f"The '{self.name}' plugin offers no emulator.")
-        if not isinstance(emulator, Emulator):
-            raise PluginError(
-                f"The '{self.name}' plugin's create_emulator returned "
-                f"{type(emulator).__name__}, not an Emulator."
-            )
         return emulator
 
     def presets(self) -> list[Preset]:

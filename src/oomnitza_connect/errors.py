@@ -22,7 +22,9 @@ __all__ = [
     "CredentialRefusedError",
     "MalformedResponseError",
     "MappingError",
+    "MissingExtraError",
     "MissingVariableError",
+    "NotificationError",
     "OomnitzaConnectError",
     "PaginationError",
     "PluginError",
@@ -209,6 +211,14 @@ class MappingError(OomnitzaConnectError):
 
 class PresetError(OomnitzaConnectError):
     """A workflow preset could not be rendered or run."""
+
+
+class MissingExtraError(OomnitzaConnectError, ImportError):
+    """An optional dependency is not installed."""
+
+
+class NotificationError(OomnitzaConnectError):
+    """A notification could not be sent."""
 
 
 class StoreError(OomnitzaConnectError):

@@ -1,11 +1,15 @@
 """Hook specifications: the contract between the core and its plugins.
 
-Every hook takes the vendor's connector name as ``vendor``. A vendor plugin
+Every hook takes the vendor's connector name as ``vendor``. An implementation
 answers only for its own vendor and returns ``None`` otherwise, which is why
-most hooks are ``firstresult``: the first plugin that answers wins. Plugins
-that are not vendors (an auditing or redaction plugin) take part through
-wrappers, for example a ``map_record`` wrapper that sees every vendor's result.
-The reference page is ``docs/plugins/hooks.md``.
+most hooks are ``firstresult``: the first plugin that answers wins. A vendor
+plugin rarely writes these by hand: it registers one vendor object
+(:class:`oomnitza_connect.vendors.Vendor`, usually the declarative
+:class:`~oomnitza_connect.vendors.RestVendor`), whose implementations of these
+hooks answer for its own vendor only. Plugins that are not vendors (an
+auditing or redaction plugin) take part through wrappers, for example a
+``map_record`` wrapper that sees every vendor's result. The reference page is
+``docs/plugins/hooks.md``.
 """
 
 from __future__ import annotations
@@ -18,9 +22,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from .auth.oauth import TokenResponseParser
-    from .models import Credential, FieldMapping, Preset, UnreadRecord, VendorInfo, VendorRecord
-    from .testing.emulator import Emulator
+    from .models import Credential, FieldMapping, Preset, UnreadRecord, VendorRecord
     from .transport.http import ClientOptions
     from .vendors.session import VendorSession
 
@@ -38,12 +40,16 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def register_vendors(register: Callable[[VendorInfo], None]) -> None:
+def register_vendors(register: Callable[[Any], None]) -> None:
     """Register the vendors this plugin provides.
 
-    Call ``register(VendorInfo(...))`` once per vendor. The description names
-    the vendor, its auth kinds and scopes, its global settings, the fields it
-    offers with their types, its standard mapping and its rate budget.
+    Call ``register(vendor)`` once per vendor, with a vendor object
+    (:class:`oomnitza_connect.vendors.Vendor`; it carries its own emulator and
+    OAuth token-response parser) or a bare :class:`VendorInfo` for a plugin
+    that implements the other hooks by hand. The description names the vendor,
+    its auth kinds and scopes, its global settings, the fields it offers with
+    their types, its standard mapping and its rate budget. A vendor object
+    registers itself: its own ``register_vendors`` implementation does this.
 
     :param register: adds one vendor; registering a name twice is an error.
     :returns: nothing; the vendors are given to *register*.
@@ -146,47 +152,6 @@ def list_last_logins(vendor: str, session: VendorSession) -> Iterable[Mapping[st
     :param vendor: the connector name; return ``None`` when the vendor has no such data.
     :param session: the session :func:`authenticate` returned.
     :returns: an iterable of ``{"vendor_user_id", "last_login"}`` mappings, or ``None``.
-
-    The first non-``None`` result wins.
-    """
-
-
-@hookspec(firstresult=True)
-def token_response_parser(vendor: str) -> TokenResponseParser | None:
-    """Return how to read the vendor's OAuth2 token endpoint answers, if not RFC 6749's.
-
-    Slack's ``oauth.v2.access`` answers HTTP 200 with ``ok: false`` on errors
-    and nests a user token in ``authed_user``. ``oomnitza-connect auth login``
-    exchanges the authorization code with this parser; a plugin's own
-    :func:`authenticate` passes the same parser to ``open_session`` for refreshes.
-
-    :param vendor: the connector name; return ``None`` for another vendor's.
-    :returns: a callable taking the ``requests.Response`` and returning an
-        :class:`~oomnitza_connect.auth.oauth.TokenResponse` (raising
-        :class:`~oomnitza_connect.errors.AuthenticationError` on a refusal), or
-        ``None`` to use the standard RFC 6749 parser.
-
-    The first non-``None`` result wins.
-    """
-
-
-# ---------------------------------------------------------------------------
-# Testing and exploration
-# ---------------------------------------------------------------------------
-
-
-@hookspec(firstresult=True)
-def create_emulator(vendor: str, options: Mapping[str, Any]) -> Emulator | None:
-    """Return a new (not yet started) emulator of *vendor*'s API.
-
-    Used by ``oomnitza-connect emulator VENDOR``, the demo and the benchmarks.
-
-    :param vendor: the connector name; return ``None`` for another vendor's.
-    :param options: emulator options from the caller, such as ``users`` (how
-        many generated users), ``port``, ``seed`` and ``max_page_size``; ignore
-        unknown ones.
-    :returns: an :class:`~oomnitza_connect.testing.emulator.Emulator` subclass
-        instance, or ``None`` for another vendor.
 
     The first non-``None`` result wins.
     """

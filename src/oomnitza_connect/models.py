@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from .errors import ConfigurationError
 from .redaction import Secret
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "RateBudget",
     "RecordError",
     "SaasUser",
+    "SettingKind",
     "SyncCounts",
     "SyncPreference",
     "SyncSession",
@@ -103,20 +105,127 @@ class FieldSpec:
     type: FieldType = FieldType.STRING
     unique: bool = False
     description: str = ""
+    path: str | None = None
+    """Where the value sits in the vendor's JSON object, as a dotted path
+    (``profile.email``, ``roles.0``); ``None`` means the key itself. Vendors on the
+    declarative description (:class:`oomnitza_connect.vendors.RestVendor`) read
+    their records through it."""
+    default: Any = None
+    """The value when the vendor leaves the field out or sends ``null`` (Slack omits
+    false flags)."""
+
+
+class SettingKind(enum.StrEnum):
+    """What a global setting's value is; it is checked before any request."""
+
+    TEXT = "text"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    CHOICE = "choice"
+
+
+_SETTING_TRUE = frozenset({"true", "yes", "on", "1"})
+_SETTING_FALSE = frozenset({"false", "no", "off", "0"})
 
 
 @attrs.frozen
 class GlobalSetting:
-    """A per-vendor setting an integration must or may give (``Talkdesk.Subdomain``)."""
+    """A per-vendor setting an integration must or may give (``Talkdesk.Subdomain``).
+
+    :param kind: the value's type; ``choice`` when *choices* are given.
+    :param minimum: the smallest whole number allowed (``integer``).
+    :param maximum: the largest whole number allowed (``integer``).
+    :param values: for a choice, what templates see instead of the choice
+        (``{"EU": "api.eu.intercom.io"}``), so a region picks a host.
+    """
 
     key: str
     description: str
     default: str | None = None
     required: bool = False
     choices: tuple[str, ...] = ()
+    kind: SettingKind = SettingKind.TEXT
     minimum: int | None = None
-    """With *maximum*: the setting is a whole number in this range (checked before any run)."""
     maximum: int | None = None
+    values: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_mapping)
+
+    @property
+    def effective_kind(self) -> SettingKind:
+        if self.choices:
+            return SettingKind.CHOICE
+        if self.kind is SettingKind.TEXT and (self.minimum is not None or self.maximum is not None):
+            return SettingKind.INTEGER  # bounds alone make a whole number
+        return self.kind
+
+    def allowed(self) -> str:
+        """Describe the allowed values, for error messages and ``integrations init``."""
+        kind = self.effective_kind
+        if kind is SettingKind.CHOICE:
+            return ", ".join(self.choices)
+        if kind is SettingKind.INTEGER:
+            if self.minimum is not None and self.maximum is not None:
+                return f"a whole number from {self.minimum} to {self.maximum}"
+            if self.minimum is not None:
+                return f"a whole number of at least {self.minimum}"
+            if self.maximum is not None:
+                return f"a whole number of at most {self.maximum}"
+            return "a whole number"
+        if kind is SettingKind.BOOLEAN:
+            return "true or false"
+        return "text"
+
+    def parse(self, raw: Any) -> Any:
+        """Return *raw* as this setting's typed value (the default when blank).
+
+        :raises ConfigurationError: the value is not allowed; the error names
+            the setting's key, the value and what is allowed.
+        """
+        text = "" if raw is None else str(raw).strip()
+        if not text:
+            if self.default is None:
+                return None
+            text = self.default
+        kind = self.effective_kind
+
+        def refuse() -> ConfigurationError:
+            return ConfigurationError(
+                f"the setting '{self.key}' must be {self.allowed()}, not {raw!r}.",
+                key_path=self.key,
+                value=raw,
+                allowed=self.allowed(),
+            )
+
+        if kind is SettingKind.CHOICE:
+            for choice in self.choices:
+                if choice.lower() == text.lower():
+                    return choice
+            raise refuse()
+        if kind is SettingKind.INTEGER:
+            try:
+                number = int(text)
+            except ValueError:
+                raise refuse() from None
+            if (self.minimum is not None and number < self.minimum) or (
+                self.maximum is not None and number > self.maximum
+            ):
+                raise refuse()
+            return number
+        if kind is SettingKind.BOOLEAN:
+            if text.lower() in _SETTING_TRUE:
+                return True
+            if text.lower() in _SETTING_FALSE:
+                return False
+            raise refuse()
+        return text
+
+    def template_value(self, raw: Any) -> str:
+        """What ``{{Key}}`` renders to in the vendor's URL and header templates."""
+        value = self.parse(raw)
+        if value is None:
+            return ""
+        if self.values:
+            return self.values.get(str(value), str(value))
+        return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 @attrs.frozen

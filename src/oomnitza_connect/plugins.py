@@ -57,6 +57,7 @@ __all__ = [
     "reset_plugin_manager",
     "vendor_info",
     "vendor_infos",
+    "vendor_object",
 ]
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ _lock = threading.RLock()
 _manager: pluggy.PluginManager | None = None
 _distributions: list[PluginDistribution] = []
 _failures: list[FailedPlugin] = []
-_vendors: dict[str, VendorInfo] | None = None
+_vendors: dict[str, tuple[VendorInfo, object | None]] | None = None
 
 
 def _env_list(name: str) -> set[str] | None:
@@ -192,7 +193,7 @@ def _load_entry_points(
                 name=entry_point.name,
                 distribution=dist_name,
                 version=dist.version if dist is not None else "unknown",
-                module=getattr(plugin, "__name__", repr(plugin)),
+                module=getattr(plugin, "__name__", None) or type(plugin).__module__,
             )
         )
 
@@ -271,7 +272,7 @@ def describe_plugins(*, include_builtin: bool = False) -> list[PluginDescription
         described.append(
             PluginDescription(
                 name=name,
-                module=getattr(plugin, "__name__", type(plugin).__name__),
+                module=getattr(plugin, "__name__", None) or type(plugin).__module__,
                 distribution=dist.distribution if dist else None,
                 version=dist.version if dist else None,
                 hooks=hooks,
@@ -283,37 +284,57 @@ def describe_plugins(*, include_builtin: bool = False) -> list[PluginDescription
     return sorted(described, key=lambda d: (d.distribution is None, d.name))
 
 
+def _info_of(registered: object) -> VendorInfo:
+    """A plugin registers a VendorInfo, or a vendor object whose ``info`` is one."""
+    if isinstance(registered, VendorInfo):
+        return registered
+    info = getattr(registered, "info", None)
+    if isinstance(info, VendorInfo):
+        return info
+    raise PluginError(
+        f"register_vendors must be given VendorInfo or vendor objects, not {registered!r}."
+    )
+
+
 def _vendors_of(manager: pluggy.PluginManager, plugin: object) -> dict[str, VendorInfo]:
     found: dict[str, VendorInfo] = {}
     for impl in manager.hook.register_vendors.get_hookimpls():
         if impl.plugin is plugin:
 
-            def register(info: VendorInfo) -> None:
+            def register(registered: object) -> None:
+                info = _info_of(registered)
                 found[info.name] = info
 
             impl.function(register=register)
     return found
 
 
-def vendor_infos() -> dict[str, VendorInfo]:
-    """Return every registered vendor by connector name."""
+def _load_vendors() -> dict[str, tuple[VendorInfo, object | None]]:
     global _vendors
     with _lock:
         if _vendors is None:
-            found: dict[str, VendorInfo] = {}
+            found: dict[str, tuple[VendorInfo, object | None]] = {}
 
-            def register(info: VendorInfo) -> None:
-                if not isinstance(info, VendorInfo):
-                    raise PluginError(
-                        f"register_vendors must be given VendorInfo objects, not {info!r}."
-                    )
+            def register(registered: object) -> None:
+                info = _info_of(registered)
                 if info.name in found:
                     raise PluginError(f"Vendor '{info.name}' is registered by two plugins.")
-                found[info.name] = info
+                found[info.name] = (info, None if registered is info else registered)
 
             get_plugin_manager().hook.register_vendors(register=register)
             _vendors = found
-        return dict(_vendors)
+        return _vendors
+
+
+def vendor_infos() -> dict[str, VendorInfo]:
+    """Return every registered vendor by connector name."""
+    return {name: info for name, (info, _) in _load_vendors().items()}
+
+
+def vendor_object(name: str) -> object | None:
+    """Return the vendor object registered for *name*, or ``None`` for a bare VendorInfo."""
+    vendor_info(name)
+    return _load_vendors()[name][1]
 
 
 def vendor_info(name: str) -> VendorInfo:
@@ -363,6 +384,9 @@ def register_plugin(plugin: ModuleType | object, name: str | None = None) -> Ite
         implements a hook wrongly (unknown name, unknown argument).
     """
     manager = get_plugin_manager()
+    if name is None and not isinstance(plugin, ModuleType):
+        # A vendor object is named after the module that defines it.
+        name = getattr(plugin, "__name__", None) or type(plugin).__module__
     label = name or getattr(plugin, "__name__", None) or repr(plugin)
     with _lock:
         try:

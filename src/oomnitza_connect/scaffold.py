@@ -18,7 +18,7 @@ from pathlib import Path
 import attrs
 import jinja2
 
-from . import __version__
+from ._version import __version__
 from .errors import ConfigurationError
 
 __all__ = ["PluginNames", "plugin_names", "render_plugin"]

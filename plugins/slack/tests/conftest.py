@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import oomnitza_connect_slack.plugin as slack_plugin
 import pytest
+from oomnitza_connect_slack import vendor as slack_plugin
 from oomnitza_connect_slack.emulator import SlackEmulator
 from slack_support import fast_options
 

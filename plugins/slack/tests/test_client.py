@@ -6,8 +6,8 @@ import json
 
 import pytest
 import requests
-from oomnitza_connect_slack.client import AUTH_ERROR_CODES, parse_slack_error
 from oomnitza_connect_slack.emulator import SlackEmulator
+from oomnitza_connect_slack.vendor import AUTH_ERROR_CODES, vendor
 from slack_support import fast_options, load_sample
 
 from oomnitza_connect.connectors import Connector
@@ -15,6 +15,8 @@ from oomnitza_connect.errors import AuthenticationError, ConfigurationError, Ven
 from oomnitza_connect.models import AuthKind, Credential, RateBudget
 from oomnitza_connect.testing.emulator import Fault
 from oomnitza_connect.transport.ratelimit import RequestPacer
+
+parse_slack_error = vendor.parse_error
 
 
 def _authenticate(connector: Connector, emulator: SlackEmulator, token: str, **settings: str):
@@ -118,7 +120,7 @@ def test_a_bad_page_size_is_a_configuration_error(connector, emulator, bad) -> N
     with pytest.raises(ConfigurationError) as caught:
         _authenticate(connector, emulator, emulator.token, **{"Slack.PageSize": bad})
     assert caught.value.key_path == "Slack.PageSize"
-    assert "1 to 999" in str(caught.value)
+    assert "from 1 to 999" in str(caught.value)
 
 
 def test_the_largest_page_size_is_accepted(connector, emulator) -> None:
@@ -201,7 +203,8 @@ def test_documented_error_bodies_parse(sample: str, code: str, auth: bool) -> No
     assert info is not None
     assert info.code == code
     assert info.request_id == "req-123"
-    assert (code in AUTH_ERROR_CODES) is auth
+    assert (code in AUTH_ERROR_CODES or code == "missing_scope") is auth
+    assert info.credential_refused is auth
     assert info.token_expired is False
     if code == "missing_scope":
         assert "'admin.apps:read'" in info.message  # the `needed` scope is named

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import oomnitza_connect_slack.plugin as slack_plugin
+from oomnitza_connect_slack import vendor as slack_plugin
 from oomnitza_connect_slack.emulator import SlackEmulator
 
 from oomnitza_connect.models import AuthKind, Credential

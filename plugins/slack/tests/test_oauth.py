@@ -182,7 +182,7 @@ def test_auth_login_installs_with_user_scopes_through_the_cli(
     import threading
 
     from click.testing import CliRunner
-    from oomnitza_connect_slack import plugin
+    from oomnitza_connect_slack import vendor as plugin
 
     from oomnitza_connect.cli import main
     from oomnitza_connect.plugins import register_plugin

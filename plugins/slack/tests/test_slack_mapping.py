@@ -8,18 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oomnitza_connect_slack.emulator import SPECIAL_KINDS, SlackEmulator
-from oomnitza_connect_slack.mapping import (
-    DEFAULT_FILTERS,
-    FIELDS,
-    parse_user,
-    to_record,
-)
+from oomnitza_connect_slack.vendor import vendor
 from slack_support import load_sample
 
 from oomnitza_connect.connectors import Connector
 from oomnitza_connect.errors import MappingError
 from oomnitza_connect.sync.mapping import record_passes, record_variables
 
+FIELDS = vendor.fields
+DEFAULT_FILTERS = vendor.default_filters
+to_record = vendor.to_record
 DECLARED = {spec.key for spec in FIELDS}
 
 
@@ -99,14 +97,16 @@ def test_null_and_missing_profile_fields_are_tolerated() -> None:
 
 
 def test_a_user_without_an_id_is_a_mapping_error() -> None:
-    with pytest.raises(MappingError, match="without an 'id'"):
+    with pytest.raises(MappingError, match="without an id"):
         to_record({"name": "ghost", "profile": {}})
 
 
-def test_renames_are_declared_once_in_the_converter() -> None:
-    user = parse_user({"id": "U9", "name": "handle", "tz": "Europe/Berlin"})
-    assert user.user_name == "handle"
-    assert user.time_zone == "Europe/Berlin"
+def test_renames_are_declared_once_in_the_field_paths() -> None:
+    record = to_record({"id": "U9", "name": "handle", "tz": "Europe/Berlin"})
+    assert record.fields["user_name"] == "handle"
+    assert record.fields["time_zone"] == "Europe/Berlin"
+    paths = {spec.key: spec.path for spec in FIELDS}
+    assert (paths["user_name"], paths["time_zone"]) == ("name", "tz")
 
 
 def test_every_special_kind_is_represented_faithfully() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from .. import __version__
+from .._version import __version__
 from ..errors import ConfigurationError, OomnitzaConnectError, UnknownVendorError
 from ..redaction import install_log_redaction, redact
 

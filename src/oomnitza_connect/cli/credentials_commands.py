@@ -344,7 +344,7 @@ def _parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, str]:
 @click.option("--base-url", help="Override the API root (an emulator, a proxy).")
 def test_command(credential_name: str, settings: tuple[str, ...], base_url: str | None) -> None:
     """Authenticate with CREDENTIAL and print who the vendor says it is."""
-    from .. import get_connector
+    from ..connectors import get_connector
     from ..sync.integrations import check_settings
 
     credential = _store().get(credential_name)

@@ -64,28 +64,28 @@ def _settings(emulator: Any) -> dict[str, str]:
 
 def _vendors_with_emulators(chosen: tuple[str, ...], users: int) -> list[tuple[VendorInfo, Any]]:
     from ..connectors import get_connector, list_connectors
-    from ..plugins import get_plugin_manager
+    from ..errors import PluginError
 
     connectors = [get_connector(name) for name in chosen] if chosen else list_connectors()
     found = []
     for connector in connectors:
-        emulator = get_plugin_manager().hook.create_emulator(
-            vendor=connector.name, options={"users": users, "seed": 2026}
-        )
-        if emulator is not None:
-            found.append((connector.info, emulator))
+        try:
+            emulator = connector.create_emulator(users=users, seed=2026)
+        except PluginError:
+            continue  # a vendor without an emulator is not part of the demo
+        found.append((connector.info, emulator))
     return found
 
 
 def _generic_fallback(users: int, stack: contextlib.ExitStack) -> list[tuple[VendorInfo, Any]]:
     """Register the test kit's generic vendor for the demo's duration."""
     from ..connectors import get_connector
-    from ..plugins import get_plugin_manager, register_plugin
+    from ..plugins import register_plugin
     from ..testing import generic
 
-    stack.enter_context(register_plugin(generic, name="oomnitza_connect.testing.generic"))
-    emulator = get_plugin_manager().hook.create_emulator(vendor="generic", options={"users": users})
-    return [(get_connector("generic").info, emulator)]
+    stack.enter_context(register_plugin(generic.vendor, name="oomnitza_connect.testing.generic"))
+    connector = get_connector("generic")
+    return [(connector.info, connector.create_emulator(users=users))]
 
 
 @click.command("demo")

@@ -1,7 +1,7 @@
 """``oomnitza-connect emulator VENDOR``: run a vendor's local emulator in the foreground.
 
 Generic over vendors: the emulator comes from the vendor plugin's
-``create_emulator`` hook. An emulator that offers a ``test_credential()``
+vendor object's ``create_emulator``. An emulator that offers a ``test_credential()``
 method (returning a :class:`~oomnitza_connect.models.Credential`) gets it
 printed, so a developer can point a credential at it at once.
 """
@@ -19,7 +19,7 @@ import click
 from ..auth.credentials import credential_env_name
 from ..config import unstructure
 from ..models import Credential
-from ..plugins import get_plugin_manager, vendor_info
+from ..plugins import vendor_info
 from ..testing.emulator import Emulator
 
 __all__ = ["register"]
@@ -46,9 +46,13 @@ def emulator_command(vendor: str, users: int, port: int, seed: int, token: str |
     options: dict[str, Any] = {"users": users, "port": port, "seed": seed}
     if token is not None:
         options["token"] = token
-    emulator = get_plugin_manager().hook.create_emulator(vendor=vendor, options=options)
-    if emulator is None:
-        raise click.UsageError(f"the '{vendor}' plugin offers no emulator")
+    from ..connectors import get_connector
+    from ..errors import PluginError
+
+    try:
+        emulator = get_connector(vendor).create_emulator(**options)
+    except PluginError as exc:
+        raise click.UsageError(str(exc)) from None
     if not isinstance(emulator, Emulator):
         raise click.ClickException(
             f"the '{vendor}' plugin's create_emulator returned {type(emulator).__name__}, "

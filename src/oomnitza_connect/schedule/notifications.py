@@ -23,7 +23,7 @@ from email.message import EmailMessage
 
 import attrs
 
-from ..errors import ConfigurationError, OomnitzaConnectError
+from ..errors import ConfigurationError, NotificationError
 from ..models import IntegrationSettings, SyncSession, SyncStatus
 from ..redaction import Secret, redact
 
@@ -40,10 +40,6 @@ log = logging.getLogger(__name__)
 # How many record errors an email lists before saying "and N more".
 MAX_ERRORS_IN_MESSAGE = 20
 NOTIFY_STATUSES = frozenset({SyncStatus.FAILED, SyncStatus.COMPLETED_WITH_ERRORS})
-
-
-class NotificationError(OomnitzaConnectError):
-    """A notification could not be sent."""
 
 
 @attrs.frozen

@@ -168,28 +168,12 @@ def _value_problems(
             problems.append(
                 _Problem(f"{prefix}{key}", f"{info.display_name} has no setting '{key}'", allowed)
             )
-        elif spec.choices and value not in spec.choices:
-            problems.append(
-                _Problem(f"{prefix}{key}", f"bad value {value!r}", ", ".join(spec.choices))
-            )
-        elif spec.minimum is not None or spec.maximum is not None:
-            problem = _number_problem(value, spec.minimum, spec.maximum)
-            if problem is not None:
-                problems.append(_Problem(f"{prefix}{key}", f"bad value {value!r}", problem))
+        else:
+            try:
+                spec.parse(value)
+            except ConfigurationError:
+                problems.append(_Problem(f"{prefix}{key}", f"bad value {value!r}", spec.allowed()))
     return problems
-
-
-def _number_problem(value: str, minimum: int | None, maximum: int | None) -> str | None:
-    low = "" if minimum is None else str(minimum)
-    high = "" if maximum is None else str(maximum)
-    allowed = f"a whole number {low}..{high}"
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        return allowed
-    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-        return allowed
-    return None
 
 
 def check_settings(values: Mapping[str, str], info: VendorInfo, *, source: str) -> None:

@@ -3,10 +3,10 @@
 A plugin's test module declares one class::
 
     from oomnitza_connect.testing.conformance import ConnectorConformance
-    import oomnitza_connect_acme.plugin as plugin
+    from oomnitza_connect_acme import vendor
 
     class TestAcmeConformance(ConnectorConformance):
-        plugin = plugin
+        plugin = vendor
         vendor = "acme"
         settings = {"page_size": "5"}      # small pages, so pagination is exercised
 
@@ -24,7 +24,8 @@ and inherits every test below. The base class's name does not start with
 What a subclass must provide:
 
 ``plugin``
-    The object holding the hook implementations (usually the plugin module).
+    The object holding the hook implementations: the vendor object (or a
+    hand-written plugin module).
 ``vendor``
     The connector name the plugin registers.
 ``good_credential(emulator)`` and ``bad_credential(emulator)``
@@ -34,7 +35,7 @@ What a subclass may change:
 
 ``make_emulator(users)``
     Build a (not yet started) emulator serving *users* users. The default
-    calls the plugin's ``create_emulator`` hook with
+    calls the vendor object's ``create_emulator`` with
     ``{"users": users, "max_page_size": page_size}``. The emulator must
     implement :meth:`~oomnitza_connect.testing.emulator.Emulator.expected_user_ids`.
 ``settings``
@@ -54,8 +55,14 @@ What a subclass may change:
 ``client_options(emulator)``
     The :class:`~oomnitza_connect.transport.http.ClientOptions` used against the emulator.
 
-A test that cannot apply to a vendor is switched off by overriding it in the
-subclass with a body that calls ``pytest.skip("why")``, so the reason is on record.
+The standard tests cannot be weakened silently (as LangChain's standard tests
+guard themselves): a subclass that deletes a standard test or overrides one
+fails at collection, unless the override is marked
+``@pytest.mark.xfail(reason="why")``, so the reason is on record::
+
+    @pytest.mark.xfail(reason="Acme has no way to refuse a token", strict=True)
+    def test_authenticate_fails_cleanly_with_a_bad_credential(self, connector, emulator):
+        super().test_authenticate_fails_cleanly_with_a_bad_credential(connector, emulator)
 """
 
 from __future__ import annotations
@@ -76,7 +83,7 @@ from ..errors import (
     VendorAPIError,
 )
 from ..models import UNIQUE_STANDARD_FIELDS, Credential, Preset, VendorRecord
-from ..plugins import register_plugin
+from ..plugins import get_plugin_manager, register_plugin
 from ..templating import UndefinedVariableError, render_value, variables_of
 from ..transport.http import ClientOptions
 from ..vendors.session import VendorSession
@@ -130,8 +137,40 @@ def _preset_templates(preset: Preset) -> Iterator[str]:
             stack.extend(value)
 
 
+class WeakenedConformanceError(TypeError):
+    """A subclass deleted or overrode a standard conformance test without an xfail reason."""
+
+
+def _xfail_reason(test: Any) -> str | None:
+    for mark in getattr(test, "pytestmark", ()):
+        if mark.name == "xfail":
+            reason = mark.kwargs.get("reason") or (mark.args[1] if len(mark.args) > 1 else None)
+            if isinstance(reason, str) and reason.strip():
+                return reason
+    return None
+
+
 class ConnectorConformance:
     """Tests every vendor plugin must pass; subclass it as ``Test<Vendor>Conformance``."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        standard = [name for name in vars(ConnectorConformance) if name.startswith("test_")]
+        for name in standard:
+            if name not in vars(cls):
+                continue
+            replacement = vars(cls)[name]
+            if not callable(replacement):
+                raise WeakenedConformanceError(
+                    f"{cls.__name__} deletes the standard conformance test {name}; mark an "
+                    "override @pytest.mark.xfail(reason=...) instead, so the reason is on record"
+                )
+            if _xfail_reason(replacement) is None:
+                raise WeakenedConformanceError(
+                    f"{cls.__name__} overrides the standard conformance test {name}; a "
+                    "standard test may only be replaced by one marked "
+                    "@pytest.mark.xfail(reason=...), so the reason is on record"
+                )
 
     plugin: ClassVar[ModuleType | object]
     vendor: ClassVar[str]
@@ -155,9 +194,10 @@ class ConnectorConformance:
     def make_emulator(self, users: int) -> Emulator:
         """Return a new, not yet started emulator serving *users* users."""
         try:
-            return get_connector(self.vendor).create_emulator(
+            emulator: Emulator = get_connector(self.vendor).create_emulator(
                 users=users, max_page_size=self.page_size
             )
+            return emulator
         except PluginError as exc:
             pytest.fail(f"{exc} Implement create_emulator or override make_emulator().")
 
@@ -247,16 +287,18 @@ class ConnectorConformance:
 
     def test_hooks_answer_only_for_their_own_vendor(self) -> None:
         other = f"not-{self.vendor}"
-        for hook_name in ("create_emulator", "workflow_presets"):
-            implementation = getattr(self.plugin, hook_name, None)
-            if implementation is None:
-                continue
-            arguments: dict[str, Any] = {"vendor": other}
-            if hook_name == "create_emulator":
-                arguments["options"] = {}
-            assert implementation(**arguments) in (None, []), (
-                f"{hook_name} answered for vendor '{other}'; return None for other vendors"
-            )
+        manager = get_plugin_manager()
+        for hook_name, arguments in (
+            ("workflow_presets", {"vendor": other}),
+            ("list_users", {"vendor": other, "session": None}),
+            ("list_last_logins", {"vendor": other, "session": None}),
+        ):
+            for impl in getattr(manager.hook, hook_name).get_hookimpls():
+                if impl.plugin is not self.plugin:
+                    continue
+                assert impl.function(**arguments) in (None, []), (
+                    f"{hook_name} answered for vendor '{other}'; return None for other vendors"
+                )
 
     # -- authentication -------------------------------------------------------
 

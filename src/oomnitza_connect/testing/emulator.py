@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import inspect
 import json
 import re
 import secrets
@@ -27,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
@@ -376,6 +377,30 @@ class Emulator:
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()
         """Set by stop(), so a trickling answer ends instead of holding a thread."""
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Self:
+        """Build an emulator from caller options, ignoring the ones it does not take.
+
+        The CLI, the demo and the conformance suite pass the same options
+        (``users``, ``seed``, ``port``, ``token``, ``max_page_size``) to every vendor.
+        """
+        accepted: set[str] = set()
+        takes_any = False
+        for klass in cls.__mro__:
+            init = vars(klass).get("__init__")
+            if init is None:
+                continue
+            for parameter in inspect.signature(init).parameters.values():
+                if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+                    takes_any = True
+                elif parameter.name != "self":
+                    accepted.add(parameter.name)
+            if not takes_any:
+                break
+            takes_any = False
+        chosen = {k: v for k, v in options.items() if k in accepted and v is not None}
+        return cls(**chosen)
 
     # -- life cycle ---------------------------------------------------------
 

@@ -13,7 +13,7 @@ never shows up as an installed vendor; register it explicitly::
     from oomnitza_connect.plugins import register_plugin
     from oomnitza_connect.testing import generic
 
-    with register_plugin(generic), generic.GenericEmulator(users=10) as emulator:
+    with register_plugin(generic.vendor), generic.GenericEmulator(users=10) as emulator:
         connector = oomnitza_connect.get_connector("generic")
         session = connector.authenticate(
             generic.credential_for(emulator), options=ClientOptions(base_url=emulator.base_url)
@@ -23,15 +23,11 @@ never shows up as an installed vendor; register it explicitly::
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
-import requests
 
-from ..errors import AuthenticationError, PaginationError, VendorAPIError
-from ..hookspecs import hookimpl
 from ..models import (
     AuthKind,
     Credential,
@@ -41,24 +37,20 @@ from ..models import (
     GlobalSetting,
     Preset,
     RateBudget,
+    SettingKind,
     VendorInfo,
-    VendorRecord,
 )
-from ..redaction import Secret
-from ..transport.http import ClientOptions, HttpClient, VendorErrorInfo
-from ..vendors.session import VendorSession
+from ..vendors.base import RestVendor
+from ..vendors.description import ErrorRules, PageNumberPaging, UsersEndpoint, WhoAmI
 from .emulator import Emulator, EmulatorRequest, EmulatorResponse, json_response, route
 
 __all__ = [
     "VENDOR",
     "GenericEmulator",
-    "authenticate",
-    "create_emulator",
+    "GenericVendor",
     "credential_for",
-    "list_users",
-    "register_vendors",
+    "vendor",
     "vendor_info",
-    "workflow_presets",
 ]
 
 VENDOR = "generic"
@@ -68,209 +60,64 @@ LIST_ENDPOINT = "users.list"
 
 
 # ---------------------------------------------------------------------------
-# Vendor description
+# The vendor, described
 # ---------------------------------------------------------------------------
 
 
-def vendor_info() -> VendorInfo:
-    """Return the generic vendor's description."""
-    return VendorInfo(
-        name=VENDOR,
-        display_name="Generic SaaS",
-        base_url="https://api.generic.example",
-        auth_kinds=(AuthKind.API_KEY,),
-        description="A stand-in vendor with page/per_page pagination and a bearer token.",
-        global_settings=(
-            GlobalSetting(
-                key="per_page",
-                description="How many users to ask for per page (at most 200).",
-                default=str(DEFAULT_PAGE_SIZE),
-            ),
+class GenericVendor(RestVendor):
+    """The generic vendor on the declarative description: no code of its own."""
+
+    name = VENDOR
+    display_name = "Generic SaaS"
+    description = "A stand-in vendor with page/per_page pagination and a bearer token."
+    base_url = "https://api.generic.example"
+    auth_kinds = (AuthKind.API_KEY,)
+    api_version = "v1"
+    settings = (
+        GlobalSetting(
+            key="per_page",
+            description=f"How many users to ask for per page (at most {MAX_PAGE_SIZE}).",
+            default=str(DEFAULT_PAGE_SIZE),
+            kind=SettingKind.INTEGER,
+            minimum=1,
+            maximum=MAX_PAGE_SIZE,
         ),
-        fields=(
-            FieldSpec("id", "User Id", unique=True),
-            FieldSpec("username", "Username", unique=True),
-            FieldSpec("email", "Email", unique=True),
-            FieldSpec("first_name", "First Name"),
-            FieldSpec("last_name", "Last Name"),
-            FieldSpec("role", "Role"),
-            FieldSpec("active", "Active", FieldType.BOOLEAN),
-            FieldSpec("created_at", "Created At", FieldType.DATETIME),
-        ),
-        standard_mapping=(
-            FieldMapping("username", source="username"),
-            FieldMapping("email", source="email"),
-            FieldMapping("first_name", source="first_name"),
-            FieldMapping("last_name", source="last_name"),
-            FieldMapping("role", source="role"),
-            FieldMapping("Generic User Id", source="id", unique=True),
-        ),
-        default_filters=("active",),
-        rate_budgets=(
-            RateBudget(LIST_ENDPOINT, requests_per_minute=600, burst=10),
-            RateBudget("*", requests_per_minute=300, burst=5),
-        ),
-        api_version="v1",
     )
-
-
-# ---------------------------------------------------------------------------
-# Hook implementations
-# ---------------------------------------------------------------------------
-
-
-@hookimpl
-def register_vendors(register: Any) -> None:
-    register(vendor_info())
-
-
-class _BearerToken(requests.auth.AuthBase):
-    """Adds ``Authorization: Bearer …``; holding a Secret keeps the token out of reprs."""
-
-    def __init__(self, token: Secret) -> None:
-        self.token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self.token.reveal()}"
-        return request
-
-
-def _parse_error(response: requests.Response) -> VendorErrorInfo | None:
-    if response.status_code < 400:
-        return None
-    code = None
-    message = response.reason or f"HTTP {response.status_code}"
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        code = body["error"].get("code")
-        message = body["error"].get("message") or message
-    retry_after = response.headers.get("Retry-After")
-    return VendorErrorInfo(
-        message=message,
-        code=code,
-        request_id=response.headers.get("X-Request-Id"),
-        retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+    who_am_i = WhoAmI("/api/me", endpoint="me", identity={"id": "id", "account": "account"})
+    users = UsersEndpoint(
+        "/api/users",
+        items="users",
+        paging=PageNumberPaging(next_page_path="next_page"),
+        endpoint=LIST_ENDPOINT,
+        page_size_param="per_page",
+        page_size_setting="per_page",
+        default_page_size=DEFAULT_PAGE_SIZE,
     )
-
-
-def _json(response: requests.Response, endpoint: str) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise VendorAPIError(
-            "The vendor answered with a body that is not valid JSON",
-            vendor=VENDOR,
-            status=response.status_code,
-            request_id=response.headers.get("X-Request-Id"),
-            method=response.request.method,
-            endpoint=endpoint,
-        ) from None
-
-
-@hookimpl
-def authenticate(
-    vendor: str,
-    credential: Credential,
-    settings: Mapping[str, str],
-    options: ClientOptions,
-) -> VendorSession | None:
-    if vendor != VENDOR:
-        return None
-    if credential.token is None:
-        raise AuthenticationError(
-            f"Credential '{credential.name}' has no token; the generic vendor needs an API token.",
-            vendor=VENDOR,
-        )
-    info = vendor_info()
-    client = HttpClient(
-        VENDOR,
-        info.base_url,
-        auth=_BearerToken(credential.token),
-        options=options,
-        rate_budgets=info.rate_budgets,
-        error_parser=_parse_error,
+    fields = (
+        FieldSpec("id", "User Id", unique=True),
+        FieldSpec("username", "Username", unique=True),
+        FieldSpec("email", "Email", unique=True),
+        FieldSpec("first_name", "First Name"),
+        FieldSpec("last_name", "Last Name"),
+        FieldSpec("role", "Role"),
+        FieldSpec("active", "Active", FieldType.BOOLEAN),
+        FieldSpec("created_at", "Created At", FieldType.DATETIME),
     )
-    try:
-        response = client.request("GET", "/api/me", endpoint="me")
-    except VendorAPIError as exc:
-        client.close()
-        if exc.status in (401, 403):
-            raise AuthenticationError(
-                f"The generic vendor refused credential '{credential.name}': {exc.vendor_message}.",
-                vendor=VENDOR,
-                status=exc.status,
-                code=exc.code,
-                request_id=exc.request_id,
-            ) from None
-        raise
-    except Exception:
-        client.close()
-        raise
-    return VendorSession(
-        vendor=VENDOR,
-        http=client,
-        credential=credential,
-        settings=dict(settings),
-        identity=_json(response, "me"),
+    standard_mapping = (
+        FieldMapping("username", source="username"),
+        FieldMapping("email", source="email"),
+        FieldMapping("first_name", source="first_name"),
+        FieldMapping("last_name", source="last_name"),
+        FieldMapping("role", source="role"),
+        FieldMapping("Generic User Id", source="id", unique=True),
     )
-
-
-@hookimpl
-def list_users(vendor: str, session: VendorSession) -> Iterator[VendorRecord] | None:
-    if vendor != VENDOR:
-        return None
-    return _iter_users(session)
-
-
-def _iter_users(session: VendorSession) -> Iterator[VendorRecord]:
-    per_page = int(session.settings.get("per_page") or DEFAULT_PAGE_SIZE)
-    page = 1
-    while True:
-        response = session.http.request(
-            "GET",
-            "/api/users",
-            endpoint=LIST_ENDPOINT,
-            params={"page": page, "per_page": per_page},
-        )
-        body = _json(response, LIST_ENDPOINT)
-        for raw in body.get("users") or ():
-            yield _record(raw)
-        next_page = body.get("next_page")
-        if not next_page:
-            return
-        if not isinstance(next_page, int) or next_page <= page:
-            raise PaginationError(
-                f"The vendor sent next_page {next_page!r} after page {page}; "
-                "pagination would repeat or go backwards",
-                vendor=VENDOR,
-                endpoint=LIST_ENDPOINT,
-            )
-        page = next_page
-
-
-def _record(raw: Mapping[str, Any]) -> VendorRecord:
-    created = raw.get("created_at")
-    fields = {
-        "id": str(raw["id"]),
-        "username": raw.get("username"),
-        "email": raw.get("email"),
-        "first_name": raw.get("first_name"),
-        "last_name": raw.get("last_name"),
-        "role": raw.get("role"),
-        "active": bool(raw.get("active", True)),
-        "created_at": datetime.fromisoformat(created) if created else None,
-    }
-    return VendorRecord(vendor=VENDOR, id=str(raw["id"]), fields=fields, raw=raw)
-
-
-@hookimpl
-def workflow_presets(vendor: str) -> list[Preset] | None:
-    if vendor != VENDOR:
-        return None
-    return [
+    default_filters = ("active",)
+    rate_budgets = (
+        RateBudget(LIST_ENDPOINT, requests_per_minute=600, burst=10),
+        RateBudget("*", requests_per_minute=300, burst=5),
+    )
+    errors = ErrorRules(code=("error.code",), message=("error.message",))
+    presets = (
         Preset(
             vendor=VENDOR,
             name="Get user",
@@ -301,20 +148,17 @@ def workflow_presets(vendor: str) -> list[Preset] | None:
             variables=("user_id",),
             endpoint="users.update",
         ),
-    ]
-
-
-@hookimpl
-def create_emulator(vendor: str, options: Mapping[str, Any]) -> GenericEmulator | None:
-    if vendor != VENDOR:
-        return None
-    return GenericEmulator(
-        users=int(options.get("users", 25)),
-        seed=int(options.get("seed", 0)),
-        port=int(options.get("port", 0)),
-        token=options.get("token"),
-        max_page_size=int(options.get("max_page_size", MAX_PAGE_SIZE)),
     )
+    emulator = "oomnitza_connect.testing.generic:GenericEmulator"
+
+
+vendor = GenericVendor()
+"""The object to register: ``register_plugin(generic.vendor)``."""
+
+
+def vendor_info() -> VendorInfo:
+    """Return the generic vendor's description."""
+    return vendor.info
 
 
 def credential_for(emulator: GenericEmulator, name: str = "generic-demo") -> Credential:

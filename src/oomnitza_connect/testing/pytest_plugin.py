@@ -93,7 +93,7 @@ def generic_vendor() -> Iterator[Any]:
     """Register the test kit's generic vendor and return its module."""
     from . import generic
 
-    with register_plugin(generic):
+    with register_plugin(generic.vendor):
         yield generic
 
 

@@ -222,17 +222,35 @@ def iter_page_number_pages(
     per_page: int = 100,
     first_page: int = 1,
     total_pages_path: Sequence[str] | None = None,
+    next_page_path: Sequence[str] | None = None,
 ) -> Iterator[Any]:
     """Yield pages ``page=1, 2, …`` until one is short or empty.
 
     :param items: the key (dotted) or a function giving a page's items.
     :param total_pages_path: where the body states the page count, when it does.
+    :param next_page_path: where the body names the next page number (``null``
+        on the last page); when given, it alone decides, since a vendor may
+        serve fewer users than asked for.
     """
     page_number = first_page
     while True:
         query = {**(params or {}), page_param: page_number, per_page_param: per_page}
         page = client.get_json(path, params=query, endpoint=endpoint)
         yield page
+        if next_page_path is not None:
+            next_page = _dig(page, next_page_path)
+            if next_page is None or next_page == "":
+                return
+            if not isinstance(next_page, int) or next_page <= page_number:
+                raise PaginationError(
+                    f"the vendor named page {next_page!r} as the next after page "
+                    f"{page_number}, so pagination stopped instead of repeating or going back",
+                    vendor=client.vendor,
+                    method="GET",
+                    endpoint=endpoint or path,
+                )
+            page_number = next_page
+            continue
         count = len(_items(page, items))
         if total_pages_path is not None:
             total = _dig(page, total_pages_path)

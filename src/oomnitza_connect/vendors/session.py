@@ -6,6 +6,7 @@ This is where transport and auth meet, so neither has to import the other.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,8 @@ class VendorSession:
     settings: Mapping[str, str] = attrs.field(factory=dict)
     identity: Mapping[str, Any] = attrs.field(factory=dict)
     wanted_fields: frozenset[str] | None = None
+    skipped: Counter[str] = attrs.field(factory=Counter)
+    """Entries the vendor listed that are not users, by reason (counted, not errors)."""
 
     def close(self) -> None:
         self.http.close()

@@ -3,13 +3,16 @@
 Lists workspace members (``users.list``), reads last logins
 (``team.accessLogs``), offers the "Get User Details" and "Find User By Email"
 presets and ships :class:`~oomnitza_connect_slack.emulator.SlackEmulator`.
-The hook implementations live in :mod:`oomnitza_connect_slack.plugin`.
+:data:`vendor` (a :class:`~oomnitza_connect_slack.vendor.SlackVendor`) is the
+object the ``oomnitza_connect`` entry point registers.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__
+from .vendor import SlackVendor, vendor
 
-from .vendor import SLACK
+SLACK = vendor.info
+"""Slack's VendorInfo (fields, settings, standard mapping, rate budgets)."""
 
-__all__ = ["SLACK", "__version__"]
+__all__ = ["SLACK", "SlackVendor", "__version__", "vendor"]

@@ -1,4 +1,4 @@
-"""Opening a Slack session: a static token or OAuth with token rotation.
+"""Reading Slack's OAuth token answers.
 
 Slack's ``oauth.v2.access`` does not answer in RFC 6749's shape: errors come
 as HTTP 200 with ``ok: false``, and a user token sits in a nested
@@ -15,42 +15,8 @@ import requests
 
 from oomnitza_connect.auth.oauth import TokenResponse, token_response_from_mapping
 from oomnitza_connect.errors import AuthenticationError
-from oomnitza_connect.models import AuthKind, Credential
-from oomnitza_connect.transport.http import ClientOptions
-from oomnitza_connect.vendors.session import VendorSession, open_session
 
-from . import __version__
-from .client import REQUEST_ID_HEADER, parse_slack_error
-from .vendor import SLACK
-
-__all__ = ["open_slack_session", "parse_token_response"]
-
-
-def open_slack_session(
-    credential: Credential, settings: Mapping[str, str], options: ClientOptions
-) -> VendorSession:
-    """Return an unverified session for *credential* (call ``auth.test`` next)."""
-    if credential.kind not in SLACK.auth_kinds:
-        raise AuthenticationError(
-            f"Credential '{credential.name}' is of kind '{credential.kind}', but Slack takes "
-            "a token (api_key) or OAuth (oauth2_authorization_code).",
-            vendor=SLACK.name,
-        )
-    if credential.kind is AuthKind.API_KEY and not credential.token:
-        raise AuthenticationError(
-            f"Credential '{credential.name}' has no token; give a Slack bot (xoxb-) or "
-            "user (xoxp-) token.",
-            vendor=SLACK.name,
-        )
-    return open_session(
-        SLACK,
-        credential,
-        settings,
-        options,
-        error_parser=parse_slack_error,
-        plugin_version=__version__,
-        token_response_parser=parse_token_response,
-    )
+__all__ = ["parse_token_response"]
 
 
 def parse_token_response(response: requests.Response) -> TokenResponse:
@@ -67,17 +33,17 @@ def parse_token_response(response: requests.Response) -> TokenResponse:
     except ValueError:
         raise AuthenticationError(
             "Slack's oauth.v2.access answered with a body that is not JSON",
-            vendor=SLACK.name,
+            vendor="slack",
             status=response.status_code,
         ) from None
     if not isinstance(body, Mapping):
         body = {}
-    request_id = response.headers.get(REQUEST_ID_HEADER)
+    request_id = response.headers.get("X-Slack-Req-Id")
     if body.get("ok") is not True:
         code = str(body.get("error") or "unknown_error")
         raise AuthenticationError(
             _TOKEN_ERRORS.get(code, f"Slack refused the token request ({code})"),
-            vendor=SLACK.name,
+            vendor="slack",
             status=response.status_code,
             code=code,
             request_id=request_id,
@@ -90,7 +56,7 @@ def parse_token_response(response: requests.Response) -> TokenResponse:
         raise AuthenticationError(
             "Slack's oauth.v2.access answer holds no access token; ask for bot scopes "
             "(scope) or user scopes (user_scope)",
-            vendor=SLACK.name,
+            vendor="slack",
             status=response.status_code,
             request_id=request_id,
         )

@@ -42,7 +42,7 @@ from oomnitza_connect.testing.emulator import (
     route,
 )
 
-from .mapping import SLACKBOT_USER_ID
+from .vendor import SLACKBOT_USER_ID
 
 __all__ = ["SPECIAL_KINDS", "SlackEmulator"]
 

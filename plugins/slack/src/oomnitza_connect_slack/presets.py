@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from oomnitza_connect.models import Preset
 
-from .mapping import VENDOR
+__all__ = ["PRESETS", "VENDOR"]
 
-__all__ = ["PRESETS"]
+VENDOR = "slack"
+"""The connector name (declared here because the vendor object imports the presets)."""
 
 _USER_RESPONSE_MAPPINGS = {
     "Slack User Id": "{{response.user.id}}",

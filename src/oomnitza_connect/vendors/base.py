@@ -1,0 +1,691 @@
+"""Vendor objects: a plugin registers one object, and its hooks answer only for it.
+
+:class:`Vendor` turns the hook specs (which every plugin may still implement by
+hand) into methods of one object, so a vendor plugin writes no ``if vendor !=``
+guards: the object is registered once, as llm's ``register_models`` and tox's
+``register.add_run_env`` do, and the core hands back its behaviour.
+
+:class:`RestVendor` adds the declarative REST description
+(:mod:`oomnitza_connect.vendors.description`): a plugin states its base URL,
+settings, auth, who-am-I call, users endpoint, fields and error rules, and
+overrides a method only where the vendor needs real logic.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+import requests
+
+from ..errors import (
+    AuthenticationError,
+    ConfigurationError,
+    CredentialRefusedError,
+    MappingError,
+)
+from ..hookspecs import hookimpl
+from ..models import (
+    AuthKind,
+    Credential,
+    FieldMapping,
+    FieldSpec,
+    FieldType,
+    GlobalSetting,
+    Preset,
+    RateBudget,
+    UnreadRecord,
+    VendorInfo,
+    VendorRecord,
+)
+from ..transport import pagination
+from ..transport.http import ClientOptions, VendorErrorInfo, decode_json, parse_retry_after
+from .description import (
+    CursorPaging,
+    ErrorRules,
+    HalPaging,
+    LinkHeaderPaging,
+    OffsetPaging,
+    PageNumberPaging,
+    SinglePage,
+    UsersEndpoint,
+    WhoAmI,
+    compile_path,
+)
+from .session import VendorSession, open_session
+
+if TYPE_CHECKING:
+    from ..auth.oauth import TokenResponseParser
+
+__all__ = ["RestVendor", "Vendor"]
+
+log = logging.getLogger(__name__)
+
+_TEMPLATE = re.compile(r"\{\{\s*([\w.-]+)\s*\}\}")
+
+
+class Vendor:
+    """One vendor as one object; subclass it and register an instance.
+
+    Register the instance through the ``oomnitza_connect`` entry point
+    (``slack = "oomnitza_connect_slack:vendor"``) or with
+    :func:`oomnitza_connect.plugins.register_plugin`. Its hook implementations
+    answer only for :attr:`name`; override the plain methods below.
+    """
+
+    name: ClassVar[str]
+
+    @property
+    def token_response_parser(self) -> TokenResponseParser | None:
+        """How to read the vendor's OAuth2 token answers, or ``None`` for RFC 6749's."""
+        return None
+
+    emulator: ClassVar[str | None] = None
+    """``"module:Class"`` of the vendor's emulator; imported only when asked for."""
+
+    @property
+    def info(self) -> VendorInfo:
+        """The vendor's description for the core (fields, mapping, settings…)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+    # -- behaviour a vendor provides ------------------------------------------------
+
+    def authenticate(
+        self,
+        credential: Credential,
+        settings: Mapping[str, str],
+        options: ClientOptions,
+    ) -> VendorSession:
+        """Open a session and prove the credential (see the ``authenticate`` hook)."""
+        raise NotImplementedError
+
+    def iter_users(self, session: VendorSession) -> Iterator[VendorRecord | UnreadRecord]:
+        """Yield the vendor's users lazily (see the ``list_users`` hook)."""
+        raise NotImplementedError
+
+    def last_logins(self, session: VendorSession) -> Iterable[Mapping[str, Any]] | None:
+        """Yield ``{"vendor_user_id", "last_login"}`` or return ``None`` when there are none."""
+        return None
+
+    def workflow_presets(self) -> Sequence[Preset]:
+        """Return the vendor's workflow presets."""
+        return ()
+
+    def create_emulator(self, options: Mapping[str, Any]) -> Any:
+        """Return a new, not yet started emulator of the vendor, from :attr:`emulator`."""
+        if self.emulator is None:
+            return None
+        module_name, _, class_name = self.emulator.partition(":")
+        emulator_class = getattr(importlib.import_module(module_name), class_name)
+        factory = getattr(emulator_class, "from_options", None)
+        return factory(options) if factory is not None else emulator_class(**options)
+
+    # -- the hook implementations: one guard, here, for every vendor ------------------
+
+    @hookimpl(specname="register_vendors")
+    def _register_vendors(self, register: Callable[[Any], None]) -> None:
+        register(self)
+
+    @hookimpl(specname="authenticate")
+    def _authenticate(
+        self,
+        vendor: str,
+        credential: Credential,
+        settings: Mapping[str, str],
+        options: ClientOptions,
+    ) -> VendorSession | None:
+        return self.authenticate(credential, settings, options) if vendor == self.name else None
+
+    @hookimpl(specname="list_users")
+    def _list_users(
+        self, vendor: str, session: VendorSession
+    ) -> Iterator[VendorRecord | UnreadRecord] | None:
+        return self.iter_users(session) if vendor == self.name else None
+
+    @hookimpl(specname="list_last_logins")
+    def _list_last_logins(
+        self, vendor: str, session: VendorSession
+    ) -> Iterable[Mapping[str, Any]] | None:
+        return self.last_logins(session) if vendor == self.name else None
+
+    @hookimpl(specname="workflow_presets")
+    def _workflow_presets(self, vendor: str) -> list[Preset] | None:
+        return list(self.workflow_presets()) if vendor == self.name else None
+
+
+# ---------------------------------------------------------------------------
+# Reading records through the declared fields
+# ---------------------------------------------------------------------------
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _as_bool(value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no", ""):
+            return False
+    if isinstance(value, int | float):
+        return bool(value)
+    raise MappingError(f"{value!r} is not a true/false value", value=value)
+
+
+def _as_int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise MappingError(f"{value!r} is not a whole number", value=value)
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise MappingError(f"{value!r} is not a whole number", value=value) from None
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    from ..sync.converters import to_datetime
+
+    return to_datetime(value)
+
+
+def _as_list(value: Any) -> list[Any] | None:
+    if value is None:
+        return None
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+_COERCERS: dict[FieldType, Callable[[Any], Any]] = {
+    FieldType.STRING: _as_text,
+    FieldType.TEXT: _as_text,
+    FieldType.BOOLEAN: _as_bool,
+    FieldType.INTEGER: _as_int,
+    FieldType.DATETIME: _as_datetime,
+    FieldType.LIST: _as_list,
+}
+
+
+def _reader(path: str) -> Callable[[Any], Any]:
+    """A path, or alternatives ``a|b`` (the first that is not blank wins)."""
+    alternatives = [compile_path(part) for part in path.split("|")]
+    if len(alternatives) == 1:
+        return alternatives[0]
+
+    def first(item: Any) -> Any:
+        for read in alternatives:
+            value = read(item)
+            if value is not None and value != "":
+                return value
+        return None
+
+    return first
+
+
+# ---------------------------------------------------------------------------
+# The declarative REST vendor
+# ---------------------------------------------------------------------------
+
+
+class RestVendor(Vendor):
+    """A REST vendor described by data; override a method where it needs logic.
+
+    Every class attribute below is part of the description. URL and header
+    values are templates over the global settings: ``{{Intercom.Region}}``
+    renders the setting (through its ``values``, so a region becomes a host).
+    """
+
+    display_name: ClassVar[str]
+    description: ClassVar[str] = ""
+    base_url: ClassVar[str]
+    auth_kinds: ClassVar[tuple[AuthKind, ...]] = (AuthKind.API_KEY,)
+    scopes: ClassVar[tuple[str, ...]] = ()
+    token_url: ClassVar[str | None] = None
+    authorize_url: ClassVar[str | None] = None
+    headers: ClassVar[Mapping[str, str]] = {}
+    settings: ClassVar[tuple[GlobalSetting, ...]] = ()
+    who_am_i: ClassVar[WhoAmI | None] = None
+    users: ClassVar[UsersEndpoint]
+    fields: ClassVar[tuple[FieldSpec, ...]] = ()
+    id_path: ClassVar[str] = "id"
+    sync_time_field: ClassVar[str | None] = None
+    """The field that holds when the record's page was fetched (Connector Sync Time)."""
+    active_field: ClassVar[str | None] = None
+    """A boolean field that is false for a deactivated account (Talkdesk ``active``)."""
+    inactive_field: ClassVar[str | None] = None
+    """A boolean field that is true for a deactivated account (Slack ``deleted``); an
+    active account wins a unique value (an email) over an inactive one."""
+    standard_mapping: ClassVar[tuple[FieldMapping, ...]] = ()
+    default_filters: ClassVar[tuple[str, ...]] = ()
+    rate_budgets: ClassVar[tuple[RateBudget, ...]] = ()
+    presets: ClassVar[tuple[Preset, ...]] = ()
+    errors: ClassVar[ErrorRules] = ErrorRules()
+    api_version: ClassVar[str | None] = None
+    plugin_version: ClassVar[str | None] = None
+
+    # -- the description for the core ---------------------------------------------
+
+    @cached_property
+    def info(self) -> VendorInfo:
+        return VendorInfo(
+            name=self.name,
+            display_name=self.display_name,
+            base_url=self._render_or_template(self.base_url),
+            auth_kinds=self.auth_kinds,
+            scopes=self.scopes,
+            global_settings=self.settings,
+            fields=self.fields,
+            standard_mapping=self.standard_mapping,
+            default_filters=self.default_filters,
+            rate_budgets=self.rate_budgets,
+            api_version=self.api_version,
+            authorize_url=self.authorize_url,
+            token_url=self.token_url,
+            description=self.description,
+        )
+
+    def workflow_presets(self) -> Sequence[Preset]:
+        return self.presets
+
+    # -- settings and templates ---------------------------------------------------
+
+    def parse_settings(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Return every declared setting as its typed value (defaults filled in).
+
+        :raises ConfigurationError: a value is not allowed (before any request).
+        """
+        return {spec.key: spec.parse(settings.get(spec.key)) for spec in self.settings}
+
+    def template_variables(self, settings: Mapping[str, Any]) -> dict[str, str]:
+        """What ``{{Key}}`` renders to; override to derive more (a region's two hosts)."""
+        return {spec.key: spec.template_value(settings.get(spec.key)) for spec in self.settings}
+
+    def render(self, template: str, settings: Mapping[str, Any]) -> str:
+        """Render ``{{Setting.Key}}`` placeholders of *template*.
+
+        :raises ConfigurationError: a placeholder names no setting, or a required
+            one is not given.
+        """
+        if "{{" not in template:
+            return template
+        variables = self.template_variables(settings)
+
+        def value_of(match: re.Match[str]) -> str:
+            key = match.group(1)
+            if key not in variables:
+                raise ConfigurationError(
+                    f"{self.display_name}'s template {template!r} names '{key}', which is "
+                    "not one of its settings.",
+                    key_path=key,
+                    allowed=", ".join(variables) or "none",
+                )
+            value = variables[key]
+            if not value:
+                spec = next((s for s in self.settings if s.key == key), None)
+                raise ConfigurationError(
+                    f"{self.display_name} needs the setting '{key}'"
+                    + (f" ({spec.description})" if spec else "")
+                    + ".",
+                    key_path=key,
+                    allowed=spec.allowed() if spec else None,
+                )
+            return value
+
+        return _TEMPLATE.sub(value_of, template)
+
+    def _render_or_template(self, template: str) -> str:
+        try:
+            return self.render(template, {})
+        except ConfigurationError:
+            return template  # needs a setting without a default (Talkdesk's subdomain)
+
+    # -- sessions -----------------------------------------------------------------
+
+    def open_session(
+        self,
+        credential: Credential,
+        settings: Mapping[str, str],
+        options: ClientOptions,
+    ) -> VendorSession:
+        """Return an authenticated but unverified session (the who-am-I call comes next)."""
+        if credential.kind not in self.auth_kinds:
+            kinds = ", ".join(kind.value for kind in self.auth_kinds)
+            raise AuthenticationError(
+                f"Credential '{credential.name}' is of kind '{credential.kind}', but "
+                f"{self.display_name} takes: {kinds}.",
+                vendor=self.name,
+            )
+        if credential.kind is AuthKind.API_KEY and not credential.token:
+            raise AuthenticationError(
+                f"Credential '{credential.name}' has no token; give a {self.display_name} token.",
+                vendor=self.name,
+            )
+        self.parse_settings(settings)
+        info = attrs.evolve(
+            self.info,
+            base_url=self.render(self.base_url, settings),
+            token_url=self.render(self.token_url, settings) if self.token_url else None,
+            authorize_url=(
+                self.render(self.authorize_url, settings) if self.authorize_url else None
+            ),
+        )
+        headers = {name: self.render(value, settings) for name, value in self.headers.items()}
+        return open_session(
+            info,
+            credential,
+            settings,
+            options,
+            error_parser=self.parse_error,
+            default_headers=headers,
+            plugin_version=self.plugin_version,
+            token_response_parser=self.token_response_parser,
+        )
+
+    def authenticate(
+        self,
+        credential: Credential,
+        settings: Mapping[str, str],
+        options: ClientOptions,
+    ) -> VendorSession:
+        session = self.open_session(credential, settings, options)
+        try:
+            session.identity = self.verify(session)
+        except CredentialRefusedError as exc:
+            session.close()
+            raise CredentialRefusedError(
+                f"{self.display_name} refused the credential '{credential.name}': "
+                f"{exc.vendor_message}",
+                vendor=self.name,
+                status=exc.status,
+                code=exc.code,
+                request_id=exc.request_id,
+                method=exc.method,
+                endpoint=exc.endpoint,
+            ) from None
+        except BaseException:
+            session.close()
+            raise
+        return session
+
+    def verify(self, session: VendorSession) -> dict[str, Any]:
+        """Make the who-am-I call and return what it says about the credential's owner."""
+        call = self.who_am_i
+        if call is None:
+            return {}
+        result = session.http.request_json(
+            call.method, call.path, endpoint=call.endpoint or call.path
+        )
+        identity: dict[str, Any] = {}
+        for name, path in call.identity.items():
+            value = _reader(path)(result.data)
+            if value is not None:
+                identity[name] = value
+        if call.scopes_header:
+            granted = result.response.headers.get(call.scopes_header)
+            if granted is not None:
+                identity["scopes"] = tuple(s.strip() for s in granted.split(",") if s.strip())
+        return identity
+
+    # -- errors -------------------------------------------------------------------
+
+    def parse_error(self, response: requests.Response) -> VendorErrorInfo | None:
+        """Return the error *response* carries according to :attr:`errors`, or ``None``.
+
+        :raises ValueError: a 2xx body that must be read (a success flag) is not JSON.
+        """
+        rules = self.errors
+        status = response.status_code
+        body: Any = None
+        if status < 400:
+            if rules.success_flag is None:
+                return None
+            body = decode_json(response)
+            if not isinstance(body, Mapping) or _reader(rules.success_flag)(body) is not False:
+                return None
+        else:
+            try:
+                body = decode_json(response)
+            except ValueError:
+                body = None
+        code = _first_text(body, rules.code)
+        request_id = next(
+            (response.headers[h] for h in rules.request_id_headers if response.headers.get(h)),
+            None,
+        ) or _first_text(body, rules.request_id)
+        retry_after = None
+        rate_limited = status == 429 or (code is not None and code in rules.rate_limited_codes)
+        if rate_limited and (status != 429 or rules.default_retry_after is not None):
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is None:
+                retry_after = rules.default_retry_after or 1.0
+        return VendorErrorInfo(
+            message=self.explain(code, body, response),
+            code=code,
+            request_id=request_id,
+            retry_after=retry_after,
+            token_expired=code is not None and code in rules.token_expired_codes,
+            credential_refused=code is not None
+            and (code in rules.credential_codes or code in rules.missing_scope_codes),
+        )
+
+    def explain(self, code: str | None, body: Any, response: requests.Response) -> str:
+        """Return a sentence for people about the error *code* (override for more)."""
+        rules = self.errors
+        if code is not None and code in rules.missing_scope_codes:
+            needed = _first_text(body, rules.needed_scope) or "an unnamed scope"
+            return (
+                f"The {self.display_name} token lacks the scope '{needed}'; grant '{needed}' "
+                "to the app and store a new token"
+            )
+        if code is not None and code in rules.explanations:
+            return rules.explanations[code]
+        message = _first_text(body, rules.message)
+        if message:
+            return message
+        if code:
+            return f"{self.display_name} answered with error '{code}'"
+        return response.reason or f"HTTP {response.status_code}"
+
+    # -- users --------------------------------------------------------------------
+
+    def page_size(self, settings: Mapping[str, Any]) -> int:
+        endpoint = self.users
+        if endpoint.page_size_setting:
+            value = next((s for s in self.settings if s.key == endpoint.page_size_setting), None)
+            if value is not None:
+                parsed = value.parse(settings.get(endpoint.page_size_setting))
+                if isinstance(parsed, int):
+                    return parsed
+        return endpoint.default_page_size
+
+    def user_pages(self, session: VendorSession) -> Iterator[Any]:
+        """Yield the decoded pages of the users endpoint, fetched as the caller iterates."""
+        endpoint = self.users
+        http = session.http
+        params: dict[str, Any] = {}
+        for key, template in endpoint.params.items():
+            try:
+                value = self.render(template, session.settings)
+            except ConfigurationError:
+                value = ""
+            if value:
+                params[key] = value
+        size = self.page_size(session.settings)
+        paging = endpoint.paging
+        budget = endpoint.budget_name
+        if endpoint.page_size_param and not isinstance(paging, PageNumberPaging | OffsetPaging):
+            # (the page-number and offset helpers add the page size themselves)
+            params[endpoint.page_size_param] = size
+        if isinstance(paging, SinglePage):
+            return pagination.iter_single_page(http, endpoint.path, params=params, endpoint=budget)
+        if isinstance(paging, CursorPaging):
+            return pagination.iter_cursor_pages(
+                http,
+                endpoint.path,
+                params=params,
+                endpoint=budget,
+                cursor_param=paging.cursor_param,
+                cursor_path=tuple(paging.next_cursor_path.split(".")),
+            )
+        if isinstance(paging, LinkHeaderPaging):
+            return pagination.iter_link_header_pages(
+                http, endpoint.path, params=params, endpoint=budget, repair_next=paging.repair_next
+            )
+        if isinstance(paging, HalPaging):
+            return pagination.iter_hal_pages(
+                http,
+                endpoint.path,
+                params=params,
+                endpoint=budget,
+                next_path=tuple(paging.next_path.split(".")),
+                repair_next=paging.repair_next,
+            )
+        if isinstance(paging, PageNumberPaging):
+            return pagination.iter_page_number_pages(
+                http,
+                endpoint.path,
+                items=endpoint.items,
+                params=params,
+                endpoint=budget,
+                page_param=paging.page_param,
+                per_page_param=endpoint.page_size_param or "per_page",
+                per_page=size,
+                first_page=paging.first_page,
+                total_pages_path=_steps(paging.total_pages_path),
+                next_page_path=_steps(paging.next_page_path),
+            )
+        return pagination.iter_offset_pages(
+            http,
+            endpoint.path,
+            items=endpoint.items,
+            params=params,
+            endpoint=budget,
+            offset_param=paging.offset_param,
+            limit_param=endpoint.page_size_param or "limit",
+            limit=size,
+        )
+
+    def items_of(self, page: Any) -> Sequence[Any]:
+        """Return a page's users (the :attr:`UsersEndpoint.items` path)."""
+        found = self._items_reader(page)
+        return found if isinstance(found, list) else ()
+
+    def skip_reason(self, item: Any) -> str | None:
+        """Return why *item* is not a user (Intercom's old team entries), or ``None``."""
+        return None
+
+    def iter_users(self, session: VendorSession) -> Iterator[VendorRecord | UnreadRecord]:
+        """Yield every user of every page, still to be read; non-users are counted as skipped.
+
+        Each user is an :class:`~oomnitza_connect.models.UnreadRecord`: the sync
+        engine reads it inside its per-record handling, so one user the vendor
+        sent malformed fails alone instead of ending the listing.
+        """
+        skipped: Counter[str] = Counter()
+        session.skipped = skipped
+        for page in self.user_pages(session):
+            read = functools.partial(self.to_record, fetched_at=datetime.now(UTC))
+            for item in self.items_of(page):
+                reason = self.skip_reason(item)
+                if reason is not None:
+                    skipped[reason] += 1
+                    continue
+                yield UnreadRecord(self.name, item, read)
+        for reason, count in skipped.items():
+            log.info("%s: %d entries skipped: %s", self.name, count, reason)
+
+    def to_record(self, item: Any, *, fetched_at: datetime | None = None) -> VendorRecord:
+        """Read one vendor object into a record through the declared field paths.
+
+        :raises MappingError: the object has no id, or a field has the wrong type.
+        """
+        if not isinstance(item, Mapping):
+            raise MappingError(
+                f"{self.display_name} returned a user that is not an object: {item!r:.80}"
+            )
+        user_id = self._id_reader(item)
+        if user_id is None or user_id == "":
+            raise MappingError(
+                f"{self.display_name} returned a user object without an id ('{self.id_path}').",
+                field=self.id_path,
+            )
+        values: dict[str, Any] = {}
+        for key, read, coerce, default in self._field_readers:
+            raw = read(item)
+            try:
+                value = coerce(raw)
+                values[key] = default if value is None else value
+            except MappingError as exc:
+                raise MappingError(
+                    f"{self.display_name} user {user_id!r}: field '{key}': {exc}",
+                    field=key,
+                    value=raw,
+                ) from None
+        if self.sync_time_field:
+            values[self.sync_time_field] = fetched_at or datetime.now(UTC)
+        active = True
+        if self.active_field is not None and values.get(self.active_field) is False:
+            active = False
+        if self.inactive_field is not None and values.get(self.inactive_field) is True:
+            active = False
+        return VendorRecord(
+            vendor=self.name, id=str(user_id), fields=values, raw=item, active=active
+        )
+
+    # Compiled once per vendor object, not per record.
+    @cached_property
+    def _field_readers(
+        self,
+    ) -> tuple[tuple[str, Callable[[Any], Any], Callable[[Any], Any], Any], ...]:
+        return tuple(
+            (spec.key, _reader(spec.path or spec.key), _COERCERS[spec.type], spec.default)
+            for spec in self.fields
+            if spec.key != self.sync_time_field
+        )
+
+    @cached_property
+    def _id_reader(self) -> Callable[[Any], Any]:
+        return _reader(self.id_path)
+
+    @cached_property
+    def _items_reader(self) -> Callable[[Any], Any]:
+        return _reader(self.users.items) if self.users.items else (lambda page: page)
+
+
+def _steps(path: str | None) -> tuple[str, ...] | None:
+    return tuple(path.split(".")) if path else None
+
+
+def _first_text(body: Any, paths: Sequence[str]) -> str | None:
+    for path in paths:
+        value = _reader(path)(body)
+        if isinstance(value, str) and value:
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+    return None
