@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import oomnitza_connect_webex.plugin as webex_plugin
 import pytest
 from oomnitza_connect_webex.emulator import WebexEmulator
+from oomnitza_connect_webex.plugin import vendor as webex_plugin
 from webex_support import fast_options
 
 from oomnitza_connect.connectors import Connector, get_connector

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import oomnitza_connect_webex.plugin as webex_plugin
 from oomnitza_connect_webex.emulator import WebexEmulator
+from oomnitza_connect_webex.plugin import vendor as webex_plugin
 from webex_support import fast_options
 
 from oomnitza_connect.models import AuthKind, Credential
