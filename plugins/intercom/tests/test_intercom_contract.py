@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import oomnitza_connect_intercom.plugin as intercom_plugin
 from intercom_support import fast_options
 from oomnitza_connect_intercom.emulator import IntercomEmulator
+from oomnitza_connect_intercom.plugin import vendor as intercom_plugin
 
 from oomnitza_connect.models import AuthKind, Credential
 from oomnitza_connect.testing.conformance import ConnectorConformance

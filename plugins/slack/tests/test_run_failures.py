@@ -96,7 +96,7 @@ def test_a_bad_setting_value_is_a_configuration_error_before_any_request(
     result = invoke("sync", path, "--db", db)
     assert result.exit_code == 2, result.output
     assert "Slack.PageSize" in result.output
-    assert "1..999" in result.output
+    assert "from 1 to 999" in result.output
     assert len(cli_slack.requests) == before
     if db.exists():
         with SQLiteStore(db) as store:

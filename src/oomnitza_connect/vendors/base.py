@@ -626,7 +626,8 @@ class RestVendor(Vendor):
         """
         if not isinstance(item, Mapping):
             raise MappingError(
-                f"{self.display_name} returned a user that is not an object: {item!r:.80}"
+                f"{self.display_name} returned a user that is not an object (so no id): "
+                f"{item!r:.80}"
             )
         user_id = self._id_reader(item)
         if user_id is None or user_id == "":

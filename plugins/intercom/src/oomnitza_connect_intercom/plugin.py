@@ -1,71 +1,55 @@
-"""Intercom hook implementations; the work is done in the sibling modules."""
+"""Intercom as a vendor object; the work is done in the sibling modules.
+
+A bridge onto the core's vendor objects (no per-hook guards): the Intercom
+plugin's own port onto the declarative description replaces it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
 
 from oomnitza_connect.auth.oauth import TokenResponseParser
-from oomnitza_connect.hookspecs import hookimpl
 from oomnitza_connect.models import Credential, Preset, VendorInfo, VendorRecord
 from oomnitza_connect.transport.http import ClientOptions
+from oomnitza_connect.vendors import Vendor
 from oomnitza_connect.vendors.session import VendorSession
 
 from . import client
 from .auth import open_intercom_session, parse_token_response
-from .emulator import IntercomEmulator
 from .mapping import VENDOR
 from .presets import PRESETS
 from .vendor import INTERCOM
 
 
-@hookimpl
-def register_vendors(register: Callable[[VendorInfo], None]) -> None:
-    register(INTERCOM)
+class IntercomVendor(Vendor):
+    name = VENDOR
+    emulator = "oomnitza_connect_intercom.emulator:IntercomEmulator"
+
+    @property
+    def info(self) -> VendorInfo:
+        return INTERCOM
+
+    @property
+    def token_response_parser(self) -> TokenResponseParser:
+        return parse_token_response
+
+    def authenticate(
+        self, credential: Credential, settings: Mapping[str, str], options: ClientOptions
+    ) -> VendorSession:
+        client.validate_settings(settings)
+        session = open_intercom_session(credential, settings, options)
+        try:
+            session.identity = client.verify_token(session)
+        except BaseException:
+            session.close()
+            raise
+        return session
+
+    def iter_users(self, session: VendorSession) -> Iterator[VendorRecord]:
+        return client.iter_admins(session)
+
+    def workflow_presets(self) -> Sequence[Preset]:
+        return PRESETS
 
 
-@hookimpl
-def authenticate(
-    vendor: str,
-    credential: Credential,
-    settings: Mapping[str, str],
-    options: ClientOptions,
-) -> VendorSession | None:
-    if vendor != VENDOR:
-        return None
-    client.validate_settings(settings)
-    session = open_intercom_session(credential, settings, options)
-    try:
-        session.identity = client.verify_token(session)
-    except BaseException:
-        session.close()
-        raise
-    return session
-
-
-@hookimpl
-def list_users(vendor: str, session: VendorSession) -> Iterator[VendorRecord] | None:
-    if vendor != VENDOR:
-        return None
-    return client.iter_admins(session)
-
-
-@hookimpl
-def token_response_parser(vendor: str) -> TokenResponseParser | None:
-    if vendor != VENDOR:
-        return None
-    return parse_token_response
-
-
-@hookimpl
-def workflow_presets(vendor: str) -> list[Preset] | None:
-    if vendor != VENDOR:
-        return None
-    return list(PRESETS)
-
-
-@hookimpl
-def create_emulator(vendor: str, options: Mapping[str, Any]) -> IntercomEmulator | None:
-    if vendor != VENDOR:
-        return None
-    return IntercomEmulator.from_options(options)
+vendor = IntercomVendor()
