@@ -52,12 +52,7 @@ def test_unreadable_and_unstorable_users_fail_alone(tmp_path: Any) -> None:
 
 
 class ActiveAwareAcme(AcmePlugin):
-    @hookimpl
-    def list_users(
-        self, vendor: str, session: VendorSession
-    ) -> Iterator[VendorRecord | UnreadRecord] | None:
-        if vendor != VENDOR:
-            return None
+    def iter_users(self, session: VendorSession) -> Iterator[VendorRecord | UnreadRecord]:  # type: ignore[override]
         body = session.http.get_json("/api/users", params={"page": 1, "per_page": 100})
         return (
             VendorRecord(vendor=VENDOR, id=u["id"], fields=u, raw=u, active=u["active"])
