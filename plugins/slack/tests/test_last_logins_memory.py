@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from oomnitza_connect_slack import client
+from oomnitza_connect_slack.vendor import SlackVendor
 
 USERS = 60_000
 
@@ -24,16 +24,17 @@ def access_log_entries() -> Iterator[dict[str, Any]]:
 def test_the_newest_login_per_user_is_found_without_holding_every_user(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(client, "iter_access_logs", lambda session: access_log_entries())
+    monkeypatch.setattr(SlackVendor, "iter_access_logs", lambda self, session: access_log_entries())
 
     class Session:
         settings: dict[str, str] = {}
+        identity: dict[str, object] = {}
 
     tracemalloc.start()
     try:
         count = 0
         newest = datetime.fromtimestamp(1_700_000_100, UTC)
-        for item in client.last_logins(Session()):  # type: ignore[arg-type]
+        for item in SlackVendor().last_logins(Session()) or ():  # type: ignore[arg-type]
             count += 1
             assert item["last_login"] == newest
         _, peak = tracemalloc.get_traced_memory()

@@ -13,10 +13,10 @@ import attrs
 import pytest
 import requests
 from click.testing import CliRunner
-from oomnitza_connect_webex import plugin
 from oomnitza_connect_webex.auth import parse_token_response
 from oomnitza_connect_webex.client import iter_users
 from oomnitza_connect_webex.emulator import PEOPLE_READ, PEOPLE_WRITE, WebexEmulator
+from oomnitza_connect_webex.plugin import vendor as plugin
 from webex_support import fast_options
 
 from oomnitza_connect.auth.credentials import CredentialStore
