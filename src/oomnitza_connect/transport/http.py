@@ -126,6 +126,8 @@ class VendorErrorInfo:
     :param request_id: the vendor's request or tracking id.
     :param retry_after: seconds to wait; set it for vendors that rate-limit in
         the body (Slack ``ratelimited``) and the request is retried like a 429.
+        When set it wins over the response's ``Retry-After``, so a parser can
+        apply the vendor's own rule (Webex: at least 1 s, 15 s when missing).
     :param token_expired: the access token expired (Slack ``token_expired`` with
         HTTP 200); the auth refreshes once and the request is retried.
     :param credential_refused: the vendor refused the credential whatever the
@@ -726,6 +728,10 @@ class HttpClient:
     def _requested_wait(
         self, response: requests.Response, info: VendorErrorInfo | None
     ) -> float | None:
+        if info is not None and info.retry_after is not None:
+            # The parser read the headers already and applied the vendor's own
+            # rule (Webex waits at least 1 s, 15 s when Retry-After is missing).
+            return info.retry_after
         wait = parse_retry_after(response.headers.get("Retry-After"))
         if wait is None:
             reset = _header_number(response, "X-RateLimit-Reset")
