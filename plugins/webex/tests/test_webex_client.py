@@ -118,6 +118,19 @@ def test_throttling_without_retry_after_waits_15_seconds(connector, emulator, st
     assert waits == [15.0]
 
 
+@pytest.mark.parametrize(("header", "waited"), [("0", 1.0), ("soon", 15.0), ("3", 3.0)])
+def test_retry_after_is_at_least_one_second_and_15_when_unreadable(
+    connector, emulator, header, waited
+) -> None:
+    options = fast_options(emulator, max_single_wait=60.0, max_total_wait=120.0)
+    with connector.authenticate(emulator.test_credential(), {}, options=options) as session:
+        waits: list[float] = []
+        session.http.sleep = waits.append
+        emulator.faults.add(WebexFault.throttled(header), endpoint="people.list")
+        assert len(list(iter_users(session))) == len(emulator.person_ids())
+    assert waits == [waited]
+
+
 def test_a_wait_longer_than_allowed_is_reported_with_the_wait(emulator, session) -> None:
     emulator.faults.add(WebexFault.throttled_without_retry_after(), endpoint="people.list")
     with pytest.raises(RateLimitError) as raised:

@@ -167,6 +167,13 @@ class WebexFault:
         """429 (or 423 Locked) with no ``Retry-After`` header at all."""
         return Fault(WebexFault.NO_RETRY_AFTER, status=status)
 
+    @staticmethod
+    def throttled(retry_after_header: str, status: int = 429) -> Fault:
+        """429 (or 423) with this exact ``Retry-After`` value (``"0"``, ``"soon"`` …)."""
+        return Fault(
+            WebexFault.NO_RETRY_AFTER, status=status, headers={"Retry-After": retry_after_header}
+        )
+
 
 def encode_id(kind: str, uuid: str) -> str:
     """Webex ids are unpadded base64 of ``ciscospark://us/<KIND>/<uuid>``."""
@@ -654,6 +661,7 @@ class WebexEmulator(OAuthTokenEndpointMixin):
             response = self.rate_limited_response(1, request)
             response.status = fault.status
             response.headers.pop("Retry-After", None)
+            response.headers.update(fault.headers)
             return response
         return super()._apply_fault(fault, request)
 
