@@ -163,3 +163,4 @@ def test_a_bot_token_signs_in_but_cannot_list_the_org(connector, emulator) -> No
             list(iter_users(session))
     assert raised.value.status == 400
     assert "should be specified" in str(raised.value)
+    assert "spark-admin:people_read" in str(raised.value)

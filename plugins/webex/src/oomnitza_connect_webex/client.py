@@ -93,6 +93,10 @@ def required_scope(method: str, url: str) -> str | None:
     return None
 
 
+def _is_people_list(url: str) -> bool:
+    return urlsplit(url).path.rstrip("/").endswith("/people")
+
+
 def _body_of(response: requests.Response) -> Mapping[str, Any]:
     try:
         body = response.json()
@@ -140,6 +144,13 @@ def parse_webex_error(response: requests.Response) -> VendorErrorInfo | None:
         scope = required_scope(method, url)
         needs = f"the scope '{scope}' and an admin role" if scope else "more rights"
         text = f"Webex refused the call ({text}); the token needs {needs}"
+    elif status == 400 and method.upper() == "GET" and url and _is_people_list(url):
+        if "specified" in text.lower():
+            # Only admins may list the whole org; other tokens must filter.
+            text += (
+                f"; listing every person needs an administrator's token with the scope "
+                f"'{PEOPLE_READ}'"
+            )
     elif status == 504:
         text = (
             f"{text}; Webex timed out building the page, so try a smaller max "
