@@ -5,8 +5,9 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from oomnitza_connect_webex.client import iter_people, iter_users, repair_next_link
+from oomnitza_connect_webex.client import iter_people, repair_next_link
 from oomnitza_connect_webex.emulator import PEOPLE_READ, WebexEmulator, WebexFault
+from oomnitza_connect_webex.plugin import vendor
 from webex_support import fast_options
 
 from oomnitza_connect.errors import (
@@ -24,7 +25,7 @@ def _list_requests(emulator: WebexEmulator) -> list:
 
 
 def test_paging_follows_only_rel_next_with_the_configured_max(emulator, session) -> None:
-    ids = [item.read().id for item in iter_users(session)]
+    ids = [item.read().id for item in vendor.iter_users(session)]
     assert ids == emulator.person_ids()
     sent = _list_requests(emulator)
     assert len(sent) == -(-len(ids) // 7)
@@ -35,19 +36,24 @@ def test_the_default_max_is_100(connector, emulator) -> None:
     with connector.authenticate(
         emulator.test_credential(), {}, options=fast_options(emulator)
     ) as s:
-        list(iter_users(s))
+        list(vendor.iter_users(s))
     assert _list_requests(emulator)[0].query["max"] == "100"
 
 
 @pytest.mark.parametrize("style", ["drop_params", "max_null"])
-def test_a_broken_next_link_is_repaired(emulator, session, style) -> None:
+def test_a_broken_next_link_is_repaired(connector, emulator, style) -> None:
     emulator.faults.add(WebexFault.broken_next_link(style), endpoint="people.list", times=-1)
-    pages = list(iter_people(session, {"excludeStatus": "true"}))
+    settings = {"Webex.PageSize": "7", "Webex.OrgId": "ORG-1"}
+    with connector.authenticate(
+        emulator.test_credential(), settings, options=fast_options(emulator)
+    ) as session:
+        pages = list(iter_people(session))
     assert [p["id"] for page in pages for p in page] == emulator.person_ids()
-    for request in _list_requests(emulator):
+    sent = _list_requests(emulator)
+    assert len(sent) == len(pages) > 1
+    for request in sent:
         assert request.query["max"] == "7"
-        assert request.query["excludeStatus"] == "true"
-    assert len(_list_requests(emulator)) == len(pages) > 1
+        assert request.query["orgId"] == "ORG-1"
 
 
 def test_repair_keeps_the_cursor_and_restores_what_was_lost() -> None:
@@ -101,7 +107,7 @@ def test_throttling_waits_for_retry_after(emulator, session, status) -> None:
     waits: list[float] = []
     session.http.sleep = waits.append
     emulator.faults.add(Fault.rate_limited(retry_after=2, status=status), endpoint="people.list")
-    assert len(list(iter_users(session))) == len(emulator.person_ids())
+    assert len(list(vendor.iter_users(session))) == len(emulator.person_ids())
     assert waits == [2.0]
 
 
@@ -114,7 +120,7 @@ def test_throttling_without_retry_after_waits_15_seconds(connector, emulator, st
         emulator.faults.add(
             WebexFault.throttled_without_retry_after(status), endpoint="people.list"
         )
-        assert len(list(iter_users(session))) == len(emulator.person_ids())
+        assert len(list(vendor.iter_users(session))) == len(emulator.person_ids())
     assert waits == [15.0]
 
 
@@ -127,14 +133,14 @@ def test_retry_after_is_at_least_one_second_and_15_when_unreadable(
         waits: list[float] = []
         session.http.sleep = waits.append
         emulator.faults.add(WebexFault.throttled(header), endpoint="people.list")
-        assert len(list(iter_users(session))) == len(emulator.person_ids())
+        assert len(list(vendor.iter_users(session))) == len(emulator.person_ids())
     assert waits == [waited]
 
 
 def test_a_wait_longer_than_allowed_is_reported_with_the_wait(emulator, session) -> None:
     emulator.faults.add(WebexFault.throttled_without_retry_after(), endpoint="people.list")
     with pytest.raises(RateLimitError) as raised:
-        list(iter_users(session))
+        list(vendor.iter_users(session))
     assert raised.value.retry_after == 15.0
     assert raised.value.request_id
 
@@ -142,7 +148,7 @@ def test_a_wait_longer_than_allowed_is_reported_with_the_wait(emulator, session)
 def test_a_504_suggests_a_smaller_max(emulator, session) -> None:
     emulator.faults.add(Fault.server_error(504), endpoint="people.list", times=-1)
     with pytest.raises(VendorAPIError) as raised:
-        list(iter_users(session))
+        list(vendor.iter_users(session))
     assert raised.value.status == 504
     assert "smaller max" in str(raised.value)
     assert "Webex.PageSize" in str(raised.value)
@@ -160,7 +166,7 @@ def test_a_bot_token_signs_in_but_cannot_list_the_org(connector, emulator) -> No
     with connector.authenticate(bot, {}, options=fast_options(emulator)) as session:
         assert session.identity["type"] == "bot"
         with pytest.raises(VendorAPIError) as raised:
-            list(iter_users(session))
+            list(vendor.iter_users(session))
     assert raised.value.status == 400
     assert "should be specified" in str(raised.value)
     assert "spark-admin:people_read" in str(raised.value)

@@ -14,8 +14,8 @@ import pytest
 import requests
 from click.testing import CliRunner
 from oomnitza_connect_webex.auth import parse_token_response
-from oomnitza_connect_webex.client import iter_users
 from oomnitza_connect_webex.emulator import PEOPLE_READ, PEOPLE_WRITE, WebexEmulator
+from oomnitza_connect_webex.plugin import vendor
 from oomnitza_connect_webex.plugin import vendor as plugin
 from webex_support import fast_options
 
@@ -145,7 +145,7 @@ def test_a_rotated_refresh_token_is_saved_before_it_is_used(connector, webex, st
     webex.faults.add(Fault.expire_tokens(), endpoint="people.list", after=1)
     settings = {"Webex.PageSize": "4"}
     with connector.authenticate(credential, settings, options=fast_options(webex)) as session:
-        ids = [item.id_hint() for item in iter_users(session)]
+        ids = [item.id_hint() for item in vendor.iter_users(session)]
     assert ids == webex.person_ids()
     assert webex.faults.pending() == 0
     event = webex.refresh_events[-1]

@@ -10,22 +10,17 @@ page (``max``).
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
-from oomnitza_connect.errors import ConfigurationError, VendorAPIError
-from oomnitza_connect.models import GlobalSetting, UnreadRecord
+from oomnitza_connect.models import GlobalSetting
 from oomnitza_connect.transport.http import HttpClient, VendorErrorInfo, parse_retry_after
-from oomnitza_connect.transport.pagination import iter_link_header_pages, restore_dropped_params
+from oomnitza_connect.transport.pagination import restore_dropped_params
 from oomnitza_connect.vendors.session import VendorSession
-
-from .mapping import VENDOR, to_record
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -39,13 +34,9 @@ __all__ = [
     "ROLES_READ",
     "fetch_roles",
     "iter_people",
-    "iter_users",
-    "page_size",
     "parse_webex_error",
     "repair_next_link",
     "required_scope",
-    "validate_settings",
-    "verify_token",
 ]
 
 log = logging.getLogger(__name__)
@@ -71,6 +62,8 @@ GLOBAL_SETTINGS = (
         f"People per GET /v1/people page (max), 1 to {MAX_PAGE_SIZE}; lower it when Webex "
         "answers 504",
         default=str(DEFAULT_PAGE_SIZE),
+        minimum=1,
+        maximum=MAX_PAGE_SIZE,
     ),
     GlobalSetting(
         ORG_ID_SETTING,
@@ -165,56 +158,8 @@ def parse_webex_error(response: requests.Response) -> VendorErrorInfo | None:
 
 
 # ---------------------------------------------------------------------------
-# Settings
-# ---------------------------------------------------------------------------
-
-
-def page_size(settings: Mapping[str, str]) -> int:
-    """Return the validated ``Webex.PageSize`` (the ``max`` of ``GET /v1/people``)."""
-    raw = settings.get(PAGE_SIZE_SETTING)
-    if raw is None or str(raw).strip() == "":
-        return DEFAULT_PAGE_SIZE
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_PAGE_SIZE:
-        raise ConfigurationError(
-            f"the Webex setting must be a whole number from 1 to {MAX_PAGE_SIZE}, not {raw!r}.",
-            key_path=PAGE_SIZE_SETTING,
-            value=raw,
-            allowed=f"1..{MAX_PAGE_SIZE}",
-        )
-    return value
-
-
-def validate_settings(settings: Mapping[str, str]) -> None:
-    """Check every Webex setting, so that a bad value fails before any request."""
-    page_size(settings)
-
-
-# ---------------------------------------------------------------------------
 # Calls
 # ---------------------------------------------------------------------------
-
-
-def verify_token(http: HttpClient) -> dict[str, Any]:
-    """Prove the token with ``GET /v1/people/me`` and return who it belongs to.
-
-    :raises CredentialRefusedError: Webex refused the token (401).
-    """
-    me = http.get_json("people/me", endpoint="people.get")
-    if not isinstance(me, Mapping):
-        me = {}
-    emails = me.get("emails") or []
-    identity: dict[str, Any] = {
-        "person_id": me.get("id"),
-        "display_name": me.get("displayName"),
-        "email": emails[0] if emails else None,
-        "org_id": me.get("orgId"),
-        "type": me.get("type"),
-    }
-    return {key: value for key, value in identity.items() if value}
 
 
 def repair_next_link(previous_url: str, previous_params: Mapping[str, Any], next_link: str) -> str:
@@ -233,39 +178,12 @@ def repair_next_link(previous_url: str, previous_params: Mapping[str, Any], next
     return restore_dropped_params(previous_url, previous_params, cleaned)
 
 
-def iter_people(
-    session: VendorSession, params: Mapping[str, Any] | None = None
-) -> Iterator[list[Mapping[str, Any]]]:
+def iter_people(session: VendorSession) -> Iterator[Sequence[Any]]:
     """Yield the raw people of each ``GET /v1/people`` page (only ``rel="next"`` means more)."""
-    query: dict[str, Any] = {"max": page_size(session.settings)}
-    org_id = session.settings.get(ORG_ID_SETTING)
-    if org_id:
-        query["orgId"] = org_id
-    query.update(params or {})
-    for page in iter_link_header_pages(
-        session.http, "people", params=query, endpoint="people.list", repair_next=repair_next_link
-    ):
-        items = page.get("items") if isinstance(page, Mapping) else None
-        if not isinstance(items, list):
-            raise VendorAPIError(
-                "Webex answered GET /v1/people without an 'items' list",
-                vendor=VENDOR,
-                method="GET",
-                endpoint="people.list",
-            )
-        yield items
+    from .vendor import vendor  # the description of the users endpoint lives there
 
-
-def iter_users(session: VendorSession) -> Iterator[UnreadRecord]:
-    """Yield every person of the org, one page at a time.
-
-    Each person is read by the sync engine (an :class:`UnreadRecord`), so one
-    that Webex sent malformed fails alone instead of ending the listing.
-    """
-    for items in iter_people(session):
-        read = functools.partial(to_record, fetched_at=datetime.now(UTC))
-        for raw in items:
-            yield UnreadRecord(VENDOR, raw, read)
+    for page in vendor.user_pages(session):
+        yield vendor.items_of(page)
 
 
 def fetch_roles(http: HttpClient) -> dict[str, str]:

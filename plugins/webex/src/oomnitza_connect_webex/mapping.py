@@ -169,51 +169,49 @@ def _reason(exc: Exception) -> str:
 
 
 def to_record(raw: Mapping[str, Any], *, fetched_at: datetime | None = None) -> VendorRecord:
-    """Turn a raw Webex person into a record carrying every field of :data:`FIELDS`."""
-    person = parse_person(raw)
-    fields: dict[str, Any] = {
-        "connector_sync_time": fetched_at or datetime.now(UTC),
-        "user_id": person.id,
-        "email": person.email,
-        "display_name": person.display_name,
-        "first_name": person.first_name,
-        "last_name": person.last_name,
-        "org_id": person.org_id,
-        "type": person.type,
-        "status": person.status,
-        "invite_pending": person.invite_pending,
-        "login_enabled": person.login_enabled,
-        "created": person.created,
-        "last_modified": person.last_modified,
-        "last_activity": person.last_activity,
-        "role_ids": list(person.roles),
-        "department": person.department,
-        "title": person.title,
-    }
-    return VendorRecord(vendor=VENDOR, id=person.id, fields=fields, raw=raw)
+    """Turn a raw Webex person into a record through the vendor's declared field paths."""
+    from .vendor import vendor  # the description reads records; this is a shortcut to it
+
+    return vendor.to_record(raw, fetched_at=fetched_at)
 
 
 FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec("created", "Created", FieldType.DATETIME, description="When the person was added."),
-    FieldSpec("display_name", "DisplayName", description="displayName, the full name."),
-    FieldSpec("email", "Email", description="The primary address (emails[0])."),
-    FieldSpec("first_name", "First Name", description="firstName."),
-    FieldSpec("user_id", "ID", unique=True, description="The Webex person id (base64)."),
+    FieldSpec(
+        "created",
+        "Created",
+        path="created",
+        type=FieldType.DATETIME,
+        description="When the person was added.",
+    ),
+    FieldSpec(
+        "display_name", "DisplayName", path="displayName", description="displayName, the full name."
+    ),
+    FieldSpec("email", "Email", path="emails.0", description="The primary address (emails[0])."),
+    FieldSpec("first_name", "First Name", path="firstName", description="firstName."),
+    FieldSpec("user_id", "ID", path="id", unique=True, description="The Webex person id (base64)."),
     FieldSpec(
         "invite_pending",
         "Invite Pending",
-        FieldType.BOOLEAN,
+        path="invitePending",
+        type=FieldType.BOOLEAN,
         description="Invited and not activated yet (admin-only; None when not shown).",
     ),
-    FieldSpec("last_modified", "Last Modified", FieldType.DATETIME, description="lastModified."),
-    FieldSpec("last_name", "Last Name", description="lastName."),
-    FieldSpec("org_id", "Org Id", description="The organization id."),
+    FieldSpec(
+        "last_modified",
+        "Last Modified",
+        FieldType.DATETIME,
+        path="lastModified",
+        description="lastModified.",
+    ),
+    FieldSpec("last_name", "Last Name", path="lastName", description="lastName."),
+    FieldSpec("org_id", "Org Id", path="orgId", description="The organization id."),
     FieldSpec(
         "status",
         "Status",
+        path="status",
         description="Presence (active, inactive, pending …); None when the person hides it.",
     ),
-    FieldSpec("type", "Type", description="person, bot or appuser (a guest)."),
+    FieldSpec("type", "Type", path="type", description="person, bot or appuser (a guest)."),
     FieldSpec(
         "connector_sync_time",
         "User Load Connector Sync Time",
@@ -223,25 +221,28 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec(
         "login_enabled",
         "Login Enabled",
-        FieldType.BOOLEAN,
+        path="loginEnabled",
+        type=FieldType.BOOLEAN,
         description="The person may sign in (admin-only; None when not shown).",
     ),
     FieldSpec(
         "last_activity",
         "Last Activity",
-        FieldType.DATETIME,
+        path="lastActivity",
+        type=FieldType.DATETIME,
         description="The last activity Webex saw; None for a person who never signed in "
         "or hides their status.",
     ),
     FieldSpec(
         "role_ids",
         "Role Ids",
-        FieldType.LIST,
+        path="roles",
+        type=FieldType.LIST,
         description="The ids of the person's admin roles (admin-only); the User Role "
         "workflow turns them into names.",
     ),
-    FieldSpec("department", "Department", description="department."),
-    FieldSpec("title", "Title", description="title."),
+    FieldSpec("department", "Department", path="department", description="department."),
+    FieldSpec("title", "Title", path="title", description="title."),
 )
 
 STANDARD_MAPPING: tuple[FieldMapping, ...] = (
