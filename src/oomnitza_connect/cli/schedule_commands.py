@@ -148,12 +148,18 @@ def schedule_run(
             except OomnitzaConnectError as exc:
                 log.error("%s", exc)
 
+        from ..auth.credentials import config_home
+        from ..schedule.notifications import notify_late_runs
+
+        # Missed runs and runs past 24 hours are told before the due ones start.
+        notices = config_home() / "notices.json"
         ran = run_due(
             schedules,
             lambda name: _last_run(store, name),
             run,
             once=once,
             poll_seconds=poll_seconds,
+            on_cycle=lambda: notify_late_runs(store, notices),
         )
     if once and not ran:
         click.echo("nothing is due")

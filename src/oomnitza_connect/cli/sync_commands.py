@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 import click
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, OomnitzaConnectError
 from ..models import STANDARD_PERSON_FIELDS, Person, SyncSession, SyncStatus
 from ..store.base import IntegrationEntry
 from .store_option import db_option, open_store
@@ -263,11 +263,24 @@ def sync_command(
 
     settings = load_integration(file)
     with open_store(db_path) as store:
-        _run_and_report(settings, store, test_run=test_run, as_json=as_json, batch_size=batch_size)
+        _run_and_report(
+            settings,
+            store,
+            test_run=test_run,
+            as_json=as_json,
+            batch_size=batch_size,
+            store_path=str(db_path) if db_path else None,
+        )
 
 
 def _run_and_report(
-    settings: Any, store: Any, *, test_run: bool, as_json: bool, batch_size: int | None
+    settings: Any,
+    store: Any,
+    *,
+    test_run: bool,
+    as_json: bool,
+    batch_size: int | None,
+    store_path: str | None = None,
 ) -> None:
     from ..auth.credentials import resolve_credential
     from ..sync import engine as sync_module
@@ -302,8 +315,19 @@ def _run_and_report(
             )
         if session.message:
             click.echo(f"  {session.message}")
+    _notify(settings, session, store_path)
     if session.status == SyncStatus.FAILED:
         raise _RunFailed(f"the sync failed: {session.message}")
+
+
+def _notify(settings: Any, session: Any, store_path: str | None) -> None:
+    """Tell the contacts (email, webhook) of a failed run, as `schedule run` does."""
+    from ..schedule.notifications import notify_failure
+
+    try:
+        notify_failure(settings, session, store_path=store_path)
+    except OomnitzaConnectError as exc:
+        click.secho(f"  contacts not notified: {exc}", err=True, fg="yellow")
 
 
 class _Progress:

@@ -9,17 +9,27 @@ integration file:
 to upgrade the connection; certificates are always verified),
 ``OOMNITZA_CONNECT_SMTP_SSL`` (``1`` for implicit TLS),
 ``OOMNITZA_CONNECT_SMTP_FROM`` (default ``oomnitza-connect@localhost``).
+
+Besides email, ``OOMNITZA_CONNECT_NOTIFY_WEBHOOK`` (one URL, or several separated
+by commas) receives every notice as a JSON POST, for chat tools and in-app
+notifications: ``{"event": "run_failed" | "run_missed" | "run_overdue",
+"integration", "vendor", "subject", "text", "session_id", "status", ...}``.
+Webhook URLs must be https (plain http only to this machine).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
 import smtplib
 import ssl
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -28,12 +38,20 @@ from ..models import IntegrationSettings, SyncSession, SyncStatus
 from ..redaction import Secret, redact
 
 __all__ = [
+    "WEBHOOK_ENV",
     "NotificationError",
     "SmtpSettings",
     "build_failure_message",
     "notify_failure",
+    "notify_late_runs",
+    "post_webhooks",
+    "send_notice",
     "should_notify",
+    "webhook_urls",
 ]
+
+WEBHOOK_ENV = "OOMNITZA_CONNECT_NOTIFY_WEBHOOK"
+WEBHOOK_TIMEOUT = 10.0
 
 log = logging.getLogger(__name__)
 
@@ -158,18 +176,19 @@ def notify_failure(
     """
     if not should_notify(session):
         return False
+    posted = post_webhooks(_failure_event(integration, session))
     to = list(recipients if recipients is not None else integration.contacts)
     if not to:
         log.warning("integration %s failed but has no contacts to notify", integration.name)
-        return False
+        return posted
     settings = smtp or SmtpSettings.from_environment()
     if settings is None:
         log.warning(
             "integration %s failed but OOMNITZA_CONNECT_SMTP_HOST is not set; "
-            "contacts were not notified",
+            "contacts were not emailed",
             integration.name,
         )
-        return False
+        return posted
     message = build_failure_message(
         integration, session, sender=settings.sender, store_path=store_path
     )
@@ -182,6 +201,108 @@ def notify_failure(
             f"through {settings.host}:{settings.port}: {exc.__class__.__name__}: {redact(str(exc))}"
         ) from None
     log.info("notified %d contact(s) of integration %s", len(to), integration.name)
+    return True
+
+
+def _failure_event(integration: IntegrationSettings, session: SyncSession) -> dict[str, Any]:
+    outcome = "failed" if session.status is SyncStatus.FAILED else "completed with errors"
+    counts = session.counts
+    return {
+        "event": "run_failed",
+        "integration": integration.name,
+        "vendor": integration.vendor,
+        "subject": f"[oomnitza-connect] Sync of '{integration.name}' {outcome}",
+        "text": redact(
+            f"The {integration.vendor} integration '{integration.name}' {outcome}"
+            + (f": {session.message}" if session.message else ".")
+        ),
+        "session_id": session.id,
+        "status": session.status.value,
+        "counts": {
+            "created": counts.created,
+            "updated": counts.updated,
+            "unchanged": counts.unchanged,
+            "skipped": counts.skipped,
+            "failed": counts.failed,
+        },
+        "errors": [
+            {"vendor_user_id": e.vendor_user_id, "reason": redact(e.reason)}
+            for e in session.errors[:MAX_ERRORS_IN_MESSAGE]
+        ],
+    }
+
+
+def webhook_urls(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Return the webhook URLs notices are posted to (``$OOMNITZA_CONNECT_NOTIFY_WEBHOOK``)."""
+    env = os.environ if environ is None else environ
+    return [url.strip() for url in env.get(WEBHOOK_ENV, "").split(",") if url.strip()]
+
+
+def post_webhooks(event: Mapping[str, Any], urls: Sequence[str] | None = None) -> bool:
+    """POST *event* as JSON to every webhook; return whether one accepted it.
+
+    A webhook that fails is logged (without its URL's query, which may hold a
+    token) and does not stop the others or the email.
+    """
+    from ..transport.http import check_transport_security
+
+    targets = list(urls) if urls is not None else webhook_urls()
+    if not targets:
+        return False
+    import requests
+
+    body = json.dumps(event, default=str)
+    delivered = False
+    for url in targets:
+        where = url.split("?", 1)[0]
+        try:
+            check_transport_security(url, vendor="webhook", allow_insecure_http=False)
+            response = requests.post(
+                url,
+                data=body,
+                headers={"Content-Type": "application/json"},
+                timeout=WEBHOOK_TIMEOUT,
+            )
+        except (OomnitzaConnectError, requests.RequestException) as exc:
+            log.error("the webhook %s was not reached: %s", redact(where), type(exc).__name__)
+            continue
+        if response.status_code >= 300:
+            log.error("the webhook %s answered HTTP %s", redact(where), response.status_code)
+            continue
+        delivered = True
+    return delivered
+
+
+def send_notice(
+    contacts: Sequence[str],
+    event: Mapping[str, Any],
+    *,
+    smtp: SmtpSettings | None = None,
+) -> bool:
+    """Tell *contacts* (email) and the webhooks about *event* (``subject`` and ``text``).
+
+    :returns: whether any channel took it.
+    :raises NotificationError: the SMTP server refused or could not be reached.
+    """
+    posted = post_webhooks(event)
+    settings = smtp or SmtpSettings.from_environment()
+    to = list(contacts)
+    if not to or settings is None:
+        if not posted:
+            log.warning("%s (no contacts, SMTP host or webhook: nobody was told)", event["subject"])
+        return posted
+    message = EmailMessage()
+    message["Subject"] = str(event["subject"])
+    message["From"] = settings.sender
+    message["To"] = ", ".join(to)
+    message.set_content(redact(str(event["text"])) + "\n")
+    try:
+        _send(settings, message, to)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise NotificationError(
+            f"could not email {len(to)} contact(s) through {settings.host}:{settings.port}: "
+            f"{exc.__class__.__name__}: {redact(str(exc))}"
+        ) from None
     return True
 
 
@@ -211,3 +332,90 @@ def _send(settings: SmtpSettings, message: EmailMessage, to: Sequence[str]) -> N
         if settings.username and settings.password:
             client.login(settings.username, settings.password.reveal())
         client.send_message(message, to_addrs=list(to))
+
+
+MISSED_AFTER = timedelta(minutes=30)
+"""How late a scheduled run may start before the contacts hear it was missed."""
+
+
+def notify_late_runs(
+    ledger: Any,
+    state_file: Path,
+    *,
+    now: datetime | None = None,
+    missed_after: timedelta = MISSED_AFTER,
+) -> list[str]:
+    """Tell the contacts of launched integrations whose run was missed or is past 24 hours.
+
+    Each notice is sent once: what was told is remembered in *state_file*
+    (a small JSON file), so a scheduler started from cron every few minutes
+    does not repeat itself. ``schedule run`` calls this on every cycle; Celery
+    mode does the same in beat.
+
+    :returns: the subjects of the notices sent (or logged, with nobody to tell).
+    """
+    from ..distributed.schedule import missed_runs, overdue_sessions
+
+    now = now or datetime.now(UTC)
+    try:
+        told: dict[str, str] = json.loads(state_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        told = {}
+    launched = {entry.name: entry for entry in ledger.list_integrations(active_only=True)}
+    notices: list[tuple[str, Any, dict[str, Any]]] = []
+    for entry, due in missed_runs(ledger, now, missed_after):
+        when = due.isoformat(timespec="minutes")
+        notices.append(
+            (
+                f"missed:{entry.name}:{due.isoformat()}",
+                entry,
+                {
+                    "event": "run_missed",
+                    "integration": entry.name,
+                    "vendor": entry.vendor,
+                    "subject": f"[oomnitza-connect] The run of '{entry.name}' due at {when} "
+                    "did not start",
+                    "text": f"The run of integration '{entry.name}' (schedule "
+                    f"'{entry.schedule}') was due at {when} and had not started "
+                    f"{missed_after.total_seconds() / 60:.0f} minutes later. Check that "
+                    "'oomnitza-connect schedule run' (or its cron entry) is running.",
+                    "due_at": due.isoformat(),
+                },
+            )
+        )
+    for session in overdue_sessions(ledger, now, launched):
+        entry = launched[session.integration]
+        notices.append(
+            (
+                f"overdue:{session.id}",
+                entry,
+                {
+                    "event": "run_overdue",
+                    "integration": entry.name,
+                    "vendor": entry.vendor,
+                    "subject": f"[oomnitza-connect] The run of '{entry.name}' has not "
+                    "completed within 24 hours",
+                    "text": f"Sync session {session.id} of integration '{entry.name}' started "
+                    f"at {session.started_at.isoformat(timespec='minutes')} and has not "
+                    f"completed. See 'oomnitza-connect sessions show {session.id}'.",
+                    "session_id": session.id,
+                    "status": session.status.value,
+                },
+            )
+        )
+    subjects: list[str] = []
+    for key, entry, event in notices:
+        if key in told:
+            continue
+        try:
+            send_notice(entry.contacts, event)
+        except NotificationError as exc:
+            log.error("could not notify the contacts of %s: %s", entry.name, exc)
+            continue  # tried again on the next cycle
+        told[key] = now.isoformat()
+        log.warning("%s", event["subject"])
+        subjects.append(str(event["subject"]))
+    if subjects:
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        state_file.write_text(json.dumps(told, indent=1, sort_keys=True), encoding="utf-8")
+    return subjects

@@ -119,6 +119,7 @@ def run_due(
     poll_seconds: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
     max_cycles: int | None = None,
+    on_cycle: Callable[[], object] | None = None,
 ) -> list[str]:
     """Run every integration whose schedule is due, and keep doing so unless *once*.
 
@@ -126,12 +127,19 @@ def run_due(
     :param last_runs: integration name -> start of its last run (from the store).
     :param run: runs one integration by name; its exceptions are logged and
         do not stop the others.
+    :param on_cycle: called at the start of every cycle (late-run notices);
+        its exceptions are logged.
     :returns: the names run, in order (useful with *once*).
     """
     ran: list[str] = []
     cycles = 0
     while True:
         cycles += 1
+        if on_cycle is not None:
+            try:
+                on_cycle()
+            except Exception:
+                log.exception("the scheduler's cycle check failed")
         for name, schedule in sorted(schedules.items()):
             if not is_due(schedule, last_runs(name), now()):
                 continue
