@@ -558,14 +558,10 @@ class _Run:
                         deferred.add(mapped)
                         batch.size -= 1  # counted when it is written, at the end
             except OomnitzaConnectError as exc:
-                batch.failed.append(
-                    RecordError(record_id, redact(str(exc)), getattr(exc, "field", None))
-                )
+                batch.failed.append(_record_error(record_id, str(exc), getattr(exc, "field", None)))
             except (ArithmeticError, ValueError, TypeError, LookupError) as exc:
                 # A mapping hook or converter tripping over one user's odd value.
-                batch.failed.append(
-                    RecordError(record_id, redact(f"{exc.__class__.__name__}: {exc}"))
-                )
+                batch.failed.append(_record_error(record_id, f"{exc.__class__.__name__}: {exc}"))
             if batch.size >= self.batch_size:
                 yield batch
                 batch = _Batch()
@@ -704,6 +700,18 @@ class _DeferredRecords:
     def __exit__(self, *exc_info: object) -> None:
         if self._file is not None:
             self._file.close()
+
+
+def _storable(text: str) -> str:
+    # A reason may quote the bad value itself; lone surrogates are escaped so
+    # that the error can be stored (the point of failing the record alone).
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _record_error(record_id: str | None, reason: str, field: str | None = None) -> RecordError:
+    return RecordError(
+        None if record_id is None else _storable(record_id), _storable(redact(reason)), field
+    )
 
 
 def check_text(fields: Mapping[str, Any]) -> None:

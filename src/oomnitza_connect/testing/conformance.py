@@ -67,11 +67,14 @@ fails at collection, unless the override is marked
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime
+from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
 
+import attrs
 import pytest
 
 from ..connectors import Connector, get_connector
@@ -79,11 +82,23 @@ from ..errors import (
     AuthenticationError,
     OomnitzaConnectError,
     PluginError,
+    RateLimitError,
     TransportError,
     VendorAPIError,
 )
-from ..models import UNIQUE_STANDARD_FIELDS, Credential, Preset, VendorRecord
+from ..models import (
+    STANDARD_PERSON_FIELDS,
+    UNIQUE_STANDARD_FIELDS,
+    Credential,
+    IntegrationSettings,
+    Preset,
+    SyncSession,
+    SyncStatus,
+    UserSelection,
+    VendorRecord,
+)
 from ..plugins import get_plugin_manager, register_plugin
+from ..sync.mapping import normalize_target
 from ..templating import UndefinedVariableError, render_value, variables_of
 from ..transport.http import ClientOptions
 from ..vendors.session import VendorSession
@@ -531,3 +546,233 @@ class ConnectorConformance:
         self._list_survives_or_reports(
             connector, session, emulator, (AuthenticationError, VendorAPIError)
         )
+
+    # -- the fault matrix (issue 14) --------------------------------------------------
+    #
+    # Every fault ends with every user, or with one clear typed error; a sync that
+    # meets bad records ends with each bad record failing alone and nothing lost or
+    # doubled in the store.
+
+    def _session_with(self, connector: Connector, emulator: Emulator, **changes: Any) -> Any:
+        options = attrs.evolve(self.client_options(emulator), **changes)
+        return connector.authenticate(
+            self.good_credential(emulator), self.settings, options=options
+        )
+
+    def test_a_429_storm_is_survived_or_reported(
+        self, connector: Connector, session: VendorSession, emulator: Emulator
+    ) -> None:
+        emulator.faults.add(
+            Fault.rate_limited(retry_after=1),
+            endpoint=self.list_users_endpoint,
+            after=self._fault_after,
+            times=3,
+        )
+        self._list_survives_or_reports(connector, session, emulator, (RateLimitError,))
+
+    def test_a_burst_of_server_errors_is_survived_or_reported(
+        self, connector: Connector, session: VendorSession, emulator: Emulator
+    ) -> None:
+        emulator.faults.add(
+            Fault.server_error(502),
+            endpoint=self.list_users_endpoint,
+            after=self._fault_after,
+            times=2,
+        )
+        self._list_survives_or_reports(connector, session, emulator, (VendorAPIError,))
+
+    def test_a_slow_answer_is_survived_or_reported(
+        self, connector: Connector, emulator: Emulator
+    ) -> None:
+        emulator.faults.add(
+            Fault.slow(1.5), endpoint=self.list_users_endpoint, after=self._fault_after
+        )
+        with self._session_with(connector, emulator, read_timeout=0.5) as session:
+            self._list_survives_or_reports(connector, session, emulator, (TransportError,))
+
+    def test_a_trickling_answer_ends_at_the_total_deadline(
+        self, connector: Connector, emulator: Emulator
+    ) -> None:
+        emulator.faults.add(
+            Fault.trickle(0.2), endpoint=self.list_users_endpoint, after=self._fault_after
+        )
+        started = time.monotonic()
+        with self._session_with(connector, emulator, read_timeout=2.0, total_timeout=1.0) as s:
+            self._list_survives_or_reports(connector, s, emulator, (TransportError,))
+        assert time.monotonic() - started < 30, "a trickled answer held the listing"
+
+    def test_a_repeated_page_is_not_followed_forever_nor_doubled(
+        self, connector: Connector, session: VendorSession, emulator: Emulator
+    ) -> None:
+        if not self.paginated:
+            pytest.skip("the vendor lists users in one answer: there is no page to repeat")
+        emulator.faults.add(Fault.repeat_answer(), endpoint=self.list_users_endpoint, after=1)
+        self._list_survives_or_reports(connector, session, emulator, (OomnitzaConnectError,))
+
+    # -- whole syncs with bad and duplicate records ------------------------------------
+
+    def integration_settings(self, connector: Connector) -> IntegrationSettings:
+        """The integration the sync tests run: the vendor's standard mapping, linked as SaaS
+        users so the store says which vendor user each person came from."""
+        info = connector.info
+        unique = [
+            m.target
+            for m in info.standard_mapping
+            if m.unique and normalize_target(m.target) not in STANDARD_PERSON_FIELDS
+        ]
+        return IntegrationSettings(
+            name=f"{self.vendor}-conformance",
+            vendor=self.vendor,
+            credential="unused",
+            settings=dict(self.settings),
+            sync_key=unique[0] if unique else "email",
+            default_role="Employee",
+            selection=UserSelection.USERS_AND_SAAS,
+        )
+
+    def _sync(
+        self, connector: Connector, emulator: Emulator, db: Path
+    ) -> tuple[SyncSession, list[str], int]:
+        from ..store.sqlite import SQLiteStore
+        from ..sync.engine import run_sync
+
+        with SQLiteStore(db) as store:
+            session = run_sync(
+                self.integration_settings(connector),
+                credential=self.good_credential(emulator),
+                store=store,
+                connector=connector,
+                options=self.client_options(emulator),
+            )
+            linked = [user.vendor_user_id for user in store.iter_saas_users(vendor=self.vendor)]
+            people = store.count_people()
+        return session, linked, people
+
+    def test_bad_records_fail_alone_and_the_rest_sync(
+        self, connector: Connector, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        clean, baseline, _ = self._sync(connector, emulator, tmp_path / "clean.db")
+        assert clean.status is SyncStatus.SUCCEEDED, clean.message
+
+        def without_id(user: Any) -> Any:
+            return {k: v for k, v in user.items() if k != "id"}
+
+        def lone_surrogates(user: Any) -> Any:
+            return _replace_text(user, "lone \ud800 surrogate", keep_id=True)
+
+        def huge(user: Any) -> Any:
+            return _replace_text(user, "h" * 300_000, keep_id=True)
+
+        def wrong_types(user: Any) -> Any:
+            return {k: (v if k == "id" else ["wrong", {"type": 1}]) for k, v in user.items()}
+
+        emulator.faults.add(
+            Fault.corrupt_records(
+                None, ["not", "a", "user"], without_id, lone_surrogates, huge, wrong_types
+            ),
+            endpoint=self.list_users_endpoint,
+            after=self._fault_after,
+        )
+        session, linked, people = self._sync(connector, emulator, tmp_path / "bad.db")
+        assert emulator.faults.pending() == 0, "the planned fault never fired"
+        assert session.status is not SyncStatus.FAILED, (
+            f"bad records failed the whole run: {session.message}"
+        )
+        assert len(linked) == len(set(linked)), "a user was written twice"
+        assert people == len(linked), "people and links disagree: something was doubled"
+        corrupted = emulator.corrupted_ids
+        untouched = set(baseline) - corrupted
+        assert untouched <= set(linked), "users next to the bad records were lost"
+        assert set(linked) <= set(baseline)
+        # The first three (null, a list, no id) cannot sync; the page may be short.
+        certain = min(emulator.corrupted_count, 3)
+        assert certain >= 1, "the page had no user to replace"
+        assert session.counts.failed >= certain, (
+            f"null, a list and a user without id must each fail alone: {session.errors}"
+        )
+        for error in session.errors:
+            assert error.reason.strip(), "a record failed without a reason"
+
+    def test_duplicate_sync_keys_are_written_once(
+        self, connector: Connector, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        clean, baseline, _ = self._sync(connector, emulator, tmp_path / "clean.db")
+        assert clean.status is SyncStatus.SUCCEEDED, clean.message
+        emulator.faults.add(
+            Fault.duplicate_record(), endpoint=self.list_users_endpoint, after=self._fault_after
+        )
+        session, linked, people = self._sync(connector, emulator, tmp_path / "dup.db")
+        assert emulator.faults.pending() == 0, "the planned fault never fired"
+        assert sorted(linked) == sorted(baseline), "a user was lost or doubled"
+        assert people == len(baseline)
+        # The plugin may drop the copy itself; if it passes it on, the copy fails alone.
+        assert session.counts.failed <= 1, session.errors
+        for error in session.errors:
+            assert "already has" in error.reason, error.reason
+
+    # -- credentials that change under the run ------------------------------------------
+
+    def rotating_credential(self, emulator: Emulator) -> Credential | None:
+        """An OAuth2 credential whose refresh token rotates; ``None``: the vendor has none."""
+        return None
+
+    def credential_missing_scope(self, emulator: Emulator) -> Credential | None:
+        """A credential the vendor accepts but without a scope listing needs; ``None``: n/a."""
+        return None
+
+    def test_a_rotated_refresh_token_survives_expiry_mid_run(
+        self,
+        connector: Connector,
+        emulator: Emulator,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        from ..auth.credentials import CredentialStore
+
+        credential = self.rotating_credential(emulator)
+        if credential is None:
+            pytest.skip("the vendor's credentials do not rotate (rotating_credential is None)")
+        # Plugins save rotated tokens through the default store: keep it here.
+        monkeypatch.setenv("OOMNITZA_CONNECT_HOME", str(tmp_path / "home"))
+        monkeypatch.setenv("OOMNITZA_CONNECT_KEYRING", "0")
+        store = CredentialStore(tmp_path / "home", keyring_backend=False)
+        store.save(credential)
+        emulator.faults.add(
+            Fault.expire_tokens(), endpoint=self.list_users_endpoint, after=self._fault_after
+        )
+        with connector.authenticate(
+            store.get(credential.name), self.settings, options=self.client_options(emulator)
+        ) as session:
+            ids = [record.id for record in connector.list_users(session)]
+        assert sorted(ids) == sorted(emulator.expected_user_ids())
+        assert store.get(credential.name).refresh_token != credential.refresh_token, (
+            "the rotated refresh token was not saved"
+        )
+
+    def test_a_missing_scope_is_one_clear_error(
+        self, connector: Connector, emulator: Emulator
+    ) -> None:
+        credential = self.credential_missing_scope(emulator)
+        if credential is None:
+            pytest.skip("the vendor has no scope to leave out (credential_missing_scope is None)")
+
+        def listing() -> None:
+            options = self.client_options(emulator)
+            with connector.authenticate(credential, self.settings, options=options) as opened:
+                list(connector.list_users(opened))
+
+        with pytest.raises(AuthenticationError) as refused:
+            listing()
+        assert "scope" in str(refused.value).lower()
+
+
+def _replace_text(value: Any, text: str, *, keep_id: bool = False) -> Any:
+    """*value* with every string (the id too, unless *keep_id*) replaced by *text*."""
+    if isinstance(value, Mapping):
+        return {
+            k: (v if keep_id and k == "id" else _replace_text(v, text, keep_id=keep_id))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_replace_text(item, text, keep_id=keep_id) for item in value]
+    return text if isinstance(value, str) else value

@@ -14,6 +14,7 @@ slow responses, malformed JSON, expired tokens).
 from __future__ import annotations
 
 import contextlib
+import copy
 import email.utils
 import inspect
 import json
@@ -136,6 +137,7 @@ class Fault:
     retry_after_as_date: bool = False
     delay: float = 0.0
     headers: Mapping[str, str] = attrs.field(factory=dict)
+    records: tuple[Any, ...] = ()
 
     @classmethod
     def rate_limited(
@@ -178,6 +180,27 @@ class Fault:
     def trickle(cls, interval: float = 1.0) -> Fault:
         """Answer normally, but send the body one byte every *interval* seconds."""
         return cls("trickle", delay=interval)
+
+    @classmethod
+    def repeat_answer(cls) -> Fault:
+        """Answer with the previous answer of the same endpoint again (a repeated cursor
+        or next link, as a vendor with a caching bug sends)."""
+        return cls("repeat_answer")
+
+    @classmethod
+    def corrupt_records(cls, *replacements: Any) -> Fault:
+        """Answer normally, but with the first users of the page replaced by *replacements*
+        (any JSON values: ``None``, a list, an object without ``id``...).
+
+        The ids replaced are kept in :attr:`Emulator.corrupted_ids`. A replacement that is
+        a callable is given the original user and returns the value to send.
+        """
+        return cls("corrupt_records", records=tuple(replacements))
+
+    @classmethod
+    def duplicate_record(cls) -> Fault:
+        """Answer normally, but send the page's first user twice."""
+        return cls("duplicate_record")
 
     @classmethod
     def expire_tokens(cls) -> Fault:
@@ -228,6 +251,13 @@ class FaultPlan:
     def clear(self) -> None:
         with self._lock:
             self._planned.clear()
+
+    def plans(self, kind: str) -> bool:
+        """Whether a fault of *kind* may still fire."""
+        with self._lock:
+            return any(
+                p.fault.kind == kind and (p.times < 0 or p.fired < p.times) for p in self._planned
+            )
 
     def pending(self) -> int:
         with self._lock:
@@ -377,6 +407,11 @@ class Emulator:
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()
         """Set by stop(), so a trickling answer ends instead of holding a thread."""
+        self._last_answers: dict[str, EmulatorResponse] = {}
+        self.corrupted_ids: set[str] = set()
+        """Ids of the users a ``corrupt_records`` fault replaced."""
+        self.corrupted_count = 0
+        """How many replacements a ``corrupt_records`` fault made (a short page takes fewer)."""
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> Self:
@@ -578,9 +613,35 @@ class Emulator:
                     handled.send_delay = fault.delay
                 elif fault.kind == "trickle":
                     handled.trickle_interval = fault.delay
+                elif fault.kind in ("corrupt_records", "duplicate_record"):
+                    self._rewrite_records(handled, fault)
+            if handled is not None and handled.status == 200 and self.faults.plans("repeat_answer"):
+                # Kept only while a repeat is planned: copying every answer costs.
+                self._last_answers[candidate.endpoint] = copy.deepcopy(handled)
             return handled
         self.requests.append(request)
         return self.not_found_response(request)
+
+    def _rewrite_records(self, response: EmulatorResponse, fault: Fault) -> None:
+        if response.body is None and response.raw_body is not None:
+            # An emulator that encodes its answer itself (entry by entry, to stay lean).
+            try:
+                response.body = json.loads(response.raw_body)
+            except ValueError:
+                return
+            response.raw_body = None
+        users = _user_list(response.body)
+        if users is None or not users:
+            return
+        if fault.kind == "duplicate_record":
+            users.append(copy.deepcopy(users[0]))
+            return
+        for index, replacement in enumerate(fault.records[: len(users)]):
+            self.corrupted_count += 1
+            original = users[index]
+            if isinstance(original, Mapping) and original.get("id") is not None:
+                self.corrupted_ids.add(str(original["id"]))
+            users[index] = replacement(original) if callable(replacement) else replacement
 
     def _apply_fault(self, fault: Fault, request: EmulatorRequest) -> Any:
         if fault.kind == "rate_limited":
@@ -606,12 +667,27 @@ class Emulator:
         if fault.kind == "expire_tokens":
             self.expire_all_tokens()
             return _CONTINUE
-        if fault.kind in ("answer_late", "trickle"):
+        if fault.kind == "repeat_answer":
+            previous = self._last_answers.get(request.endpoint or request.path)
+            return copy.deepcopy(previous) if previous is not None else _CONTINUE
+        if fault.kind in ("answer_late", "trickle", "corrupt_records", "duplicate_record"):
             return _CONTINUE  # applied to the answer, in dispatch
         raise ValueError(f"unknown fault kind {fault.kind!r}")
 
 
 _CONTINUE = object()
+
+
+def _user_list(body: Any, depth: int = 0) -> list[Any] | None:
+    """The list of user objects in a list answer (``members``, ``data``, ``items``...)."""
+    if isinstance(body, list):
+        return body if any(isinstance(item, Mapping) and "id" in item for item in body) else None
+    if isinstance(body, Mapping) and depth < 3:
+        for value in body.values():
+            found = _user_list(value, depth + 1)
+            if found is not None:
+                return found
+    return None
 
 
 def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
@@ -667,9 +743,11 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             for index in range(len(payload)):
                 if emulator.stopping.is_set():
                     return
-                with contextlib.suppress(OSError):
+                try:
                     self.wfile.write(payload[index : index + 1])
                     self.wfile.flush()
+                except OSError:
+                    return  # the client gave up
                 time.sleep(response.trickle_interval)
 
         def _reset(self) -> None:

@@ -15,6 +15,7 @@ anything else :class:`~oomnitza_connect.errors.VendorAPIError`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterator, Mapping
@@ -24,7 +25,7 @@ from typing import Any
 import requests
 
 from oomnitza_connect.errors import AuthenticationError, ConfigurationError, VendorAPIError
-from oomnitza_connect.models import GlobalSetting, RateBudget, VendorRecord
+from oomnitza_connect.models import GlobalSetting, RateBudget, UnreadRecord
 from oomnitza_connect.transport.http import VendorErrorInfo
 from oomnitza_connect.vendors.session import VendorSession
 
@@ -343,7 +344,7 @@ def wants_avatar(session: VendorSession) -> bool:
     return wanted is None or "avatar" in wanted
 
 
-def iter_admins(session: VendorSession) -> Iterator[VendorRecord]:
+def iter_admins(session: VendorSession) -> Iterator[UnreadRecord]:
     """Yield the workspace's admins from ``GET /admins`` (one list; Intercom has no pages).
 
     Entries that are not admins (teams, in old API versions) are yielded with
@@ -365,8 +366,10 @@ def iter_admins(session: VendorSession) -> Iterator[VendorRecord]:
             method="GET",
             endpoint="admins.list",
         )
+    read = functools.partial(to_record, api_version=version, fetched_at=fetched_at)
     for entry in admins:
-        yield to_record(entry, api_version=version, fetched_at=fetched_at)
+        # Read by the sync engine, so that one malformed entry fails alone.
+        yield UnreadRecord(session.vendor, entry, read)
 
 
 def version_headers(settings: Mapping[str, str]) -> dict[str, str]:
