@@ -10,6 +10,7 @@ errors (401 renews the token once and retries; 429 waits; 5xx retries).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -26,12 +27,12 @@ from oomnitza_connect.errors import (
     RateLimitError,
     VendorAPIError,
 )
-from oomnitza_connect.models import GlobalSetting, VendorRecord
+from oomnitza_connect.models import GlobalSetting, UnreadRecord
 from oomnitza_connect.transport.http import VendorErrorInfo
 from oomnitza_connect.transport.pagination import iter_hal_pages
 from oomnitza_connect.vendors.session import VendorSession
 
-from .mapping import to_record
+from .mapping import VENDOR, to_record
 from .regions import DEFAULT_REGION, REGIONS, api_base_url, token_url, valid_subdomain
 
 __all__ = [
@@ -339,7 +340,7 @@ def verify_access(session: VendorSession) -> dict[str, Any]:
     return {key: value for key, value in identity.items() if value is not None}
 
 
-def iter_users(session: VendorSession) -> Iterator[VendorRecord]:
+def iter_users(session: VendorSession) -> Iterator[UnreadRecord]:
     """Yield every user, one HAL page at a time, following ``_links.next.href`` to the end."""
     size = page_size(session.settings)
     params = {"per_page": size} if size else {}
@@ -349,8 +350,9 @@ def iter_users(session: VendorSession) -> Iterator[VendorRecord]:
             page = next(pages, None)
         if page is None:
             return
-        fetched_at = datetime.now(UTC)
+        read = functools.partial(to_record, fetched_at=datetime.now(UTC))
         embedded = page.get("_embedded") if isinstance(page, Mapping) else None
         users = embedded.get("users") if isinstance(embedded, Mapping) else None
         for raw in users or ():
-            yield to_record(raw, fetched_at=fetched_at)
+            # Read by the sync engine, so that one malformed user fails alone.
+            yield UnreadRecord(VENDOR, raw, read)
