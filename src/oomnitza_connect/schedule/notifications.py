@@ -33,7 +33,7 @@ from typing import Any
 
 import attrs
 
-from ..errors import ConfigurationError, NotificationError
+from ..errors import ConfigurationError, NotificationError, OomnitzaConnectError
 from ..models import IntegrationSettings, SyncSession, SyncStatus
 from ..redaction import Secret, redact
 
