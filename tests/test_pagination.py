@@ -198,3 +198,23 @@ def test_cursor_pages_sent_as_a_form_post(client: HttpClient, emulator: Director
     assert ids(pages, "members") == EVERYONE
     assert [r.form().get("cursor") for r in emulator.requests] == [None, "10", "20"]
     assert all(r.method == "POST" for r in emulator.requests)
+
+
+@pytest.mark.parametrize("style", ["page", "offset"])
+def test_a_repeated_page_without_a_cursor_is_refused_before_its_users_repeat(
+    client: HttpClient, emulator: DirectoryEmulator, style: str
+) -> None:
+    # Issue 14, fault matrix: the second answer is the first one again.
+    from oomnitza_connect.testing.emulator import Fault
+
+    endpoint = "paged.users" if style == "page" else "offset.users"
+    emulator.faults.add(Fault.repeat_answer(), endpoint=endpoint, after=1)
+    if style == "page":
+        pages = iter_page_number_pages(client, "/paged/users", items="users", per_page=10)
+    else:
+        pages = iter_offset_pages(client, "/offset/users", items="users", limit=10)
+    seen: list[str] = []
+    with pytest.raises(PaginationError, match="same users"):
+        for page in pages:
+            seen.extend(user["id"] for user in page["users"])
+    assert len(seen) == len(set(seen)) == 10

@@ -233,9 +233,11 @@ def iter_page_number_pages(
         serve fewer users than asked for.
     """
     page_number = first_page
+    previous: tuple[Any, ...] | None = None
     while True:
         query = {**(params or {}), page_param: page_number, per_page_param: per_page}
         page = client.get_json(path, params=query, endpoint=endpoint)
+        previous = _refuse_repeat(client, page, items, previous, endpoint or path)
         yield page
         if next_page_path is not None:
             next_page = _dig(page, next_page_path)
@@ -274,14 +276,44 @@ def iter_offset_pages(
 ) -> Iterator[Any]:
     """Yield pages ``offset=0, limit, 2*limit, …`` until one is short or empty."""
     offset = 0
+    previous: tuple[Any, ...] | None = None
     while True:
         query = {**(params or {}), offset_param: offset, limit_param: limit}
         page = client.get_json(path, params=query, endpoint=endpoint)
+        previous = _refuse_repeat(client, page, items, previous, endpoint or path)
         yield page
         count = len(_items(page, items))
         if count < limit or count == 0:
             return
         offset += count
+
+
+def _refuse_repeat(
+    client: HttpClient,
+    page: Any,
+    items: ItemsOf,
+    previous: tuple[Any, ...] | None,
+    endpoint: str,
+) -> tuple[Any, ...] | None:
+    """Refuse a page that holds exactly the users of the page before it; return its ids.
+
+    Page numbers and offsets carry no cursor that could be seen twice, so a
+    vendor (or a cache in front of it) that answers the next page with the
+    previous one is recognized by its content, before its users are yielded
+    a second time.
+    """
+    ids = tuple(
+        item.get("id") if isinstance(item, Mapping) else None for item in _items(page, items)
+    )
+    if ids and previous is not None and ids == previous and any(i is not None for i in ids):
+        raise PaginationError(
+            "the vendor answered the next page with the same users as the page before, so "
+            "pagination stopped instead of repeating them",
+            vendor=client.vendor,
+            method="GET",
+            endpoint=endpoint,
+        )
+    return ids
 
 
 def restore_dropped_params(
