@@ -208,13 +208,18 @@ def test_a_repeated_page_without_a_cursor_is_refused_before_its_users_repeat(
     from oomnitza_connect.testing.emulator import Fault
 
     endpoint = "paged.users" if style == "page" else "offset.users"
+    key = "users" if style == "page" else "data"
     emulator.faults.add(Fault.repeat_answer(), endpoint=endpoint, after=1)
     if style == "page":
-        pages = iter_page_number_pages(client, "/paged/users", items="users", per_page=10)
+        pages = iter_page_number_pages(client, "/paged/users", items=key, per_page=10)
     else:
-        pages = iter_offset_pages(client, "/offset/users", items="users", limit=10)
+        pages = iter_offset_pages(client, "/offset/users", items=key, limit=10)
     seen: list[str] = []
-    with pytest.raises(PaginationError, match="same users"):
+
+    def walk() -> None:
         for page in pages:
-            seen.extend(user["id"] for user in page["users"])
+            seen.extend(user["id"] for user in page[key])
+
+    with pytest.raises(PaginationError, match="same users"):
+        walk()
     assert len(seen) == len(set(seen)) == 10
