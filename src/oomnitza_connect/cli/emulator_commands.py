@@ -41,18 +41,26 @@ def register(main: click.Group) -> None:
 @click.option("--token", default=None,
               help="The test token the emulator accepts (default: a fresh one).")  # fmt: skip
 def emulator_command(vendor: str, users: int, port: int, seed: int, token: str | None) -> None:
-    """Run VENDOR's API emulator on 127.0.0.1 until Ctrl-C."""
-    vendor_info(vendor)  # an unknown vendor fails here, listing the installed ones
-    options: dict[str, Any] = {"users": users, "port": port, "seed": seed}
-    if token is not None:
-        options["token"] = token
-    from ..connectors import get_connector
-    from ..errors import PluginError
+    """Run VENDOR's API emulator on 127.0.0.1 until Ctrl-C (``oomnitza``: Oomnitza's API)."""
+    emulator: Any
+    if vendor == "oomnitza":
+        # The destination's emulator is part of the test kit, not of a vendor plugin.
+        from ..testing.oomnitza import OomnitzaEmulator
 
-    try:
-        emulator = get_connector(vendor).create_emulator(**options)
-    except PluginError as exc:
-        raise click.UsageError(str(exc)) from None
+        emulator = OomnitzaEmulator(token=token, port=port)
+        users = 0
+    else:
+        vendor_info(vendor)  # an unknown vendor fails here, listing the installed ones
+        options: dict[str, Any] = {"users": users, "port": port, "seed": seed}
+        if token is not None:
+            options["token"] = token
+        from ..connectors import get_connector
+        from ..errors import PluginError
+
+        try:
+            emulator = get_connector(vendor).create_emulator(**options)
+        except PluginError as exc:
+            raise click.UsageError(str(exc)) from None
     if not isinstance(emulator, Emulator):
         raise click.ClickException(
             f"the '{vendor}' plugin's create_emulator returned {type(emulator).__name__}, "

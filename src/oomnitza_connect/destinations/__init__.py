@@ -70,9 +70,14 @@ def open_destination(
         if isinstance(ledger, SQLiteStore) and _same_file(ledger.path, settings.path):
             return ledger
         return SQLiteStore(settings.path)
-    raise ConfigurationError(
-        "the oomnitza destination is not in this build yet", key_path="destination.type"
-    )
+    from .oomnitza import OomnitzaDestination
+
+    if credential is None:
+        from ..auth.credentials import resolve_credential
+
+        assert settings.credential is not None
+        credential = resolve_credential(settings.credential)
+    return OomnitzaDestination(settings, credential)
 
 
 def _same_file(one: str, other: str) -> bool:

@@ -441,6 +441,27 @@ class Ledger(abc.ABC):
         A test run only compares.
         """
 
+    # -- portions (destinations that match by sync key) ---------------------------
+
+    @abc.abstractmethod
+    def open_portion_log(
+        self, integration: str, session_id: str, *, test_run: bool
+    ) -> tuple[str, dict[int, str]]:
+        """Return the portion *session_id* writes and the batches already acknowledged.
+
+        An interrupted run's portion that was never finalized is continued
+        (``batch index -> digest`` of what it acknowledged); otherwise a new
+        portion id (a UUID4) is made.
+        """
+
+    @abc.abstractmethod
+    def acknowledge_batch(self, portion: str, index: int, digest: str) -> None:
+        """Remember that batch *index* of *portion* (its records hashed as *digest*) arrived."""
+
+    @abc.abstractmethod
+    def portion_finalized(self, portion: str) -> None:
+        """Remember that *portion* was finalized (it is never continued)."""
+
     @abc.abstractmethod
     def get_session(self, session_id: str, *, with_payload: bool = False) -> SyncSession | None:
         """Return one session with its errors (and its test-run plan when asked)."""

@@ -152,6 +152,22 @@ CREATE TABLE IF NOT EXISTS session_vanished (
     sync_value TEXT
 );
 CREATE INDEX IF NOT EXISTS session_vanished_by_session ON session_vanished (session_id);
+-- The portions sent to a destination that matches by sync key (Oomnitza) and the
+-- batches it acknowledged, so an interrupted run continues without resending.
+CREATE TABLE IF NOT EXISTS portions (
+    portion TEXT PRIMARY KEY,
+    integration TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    test_run INTEGER NOT NULL,
+    finalized INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS portion_batches (
+    portion TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (portion, batch)
+) WITHOUT ROWID;
 -- Who each integration's last complete run saw, for destinations that do not
 -- track it themselves (Oomnitza): the next complete run finds who vanished.
 CREATE TABLE IF NOT EXISTS members (
@@ -729,6 +745,50 @@ class SQLiteStore(Store):
                     ((integration, user_id, value) for user_id, value in book.iter_seen()),
                 )
         return [VanishedPerson(user_id, value) for user_id, value in rows]
+
+    def open_portion_log(
+        self, integration: str, session_id: str, *, test_run: bool
+    ) -> tuple[str, dict[int, str]]:
+        with self._lock, self._transaction():
+            row = None
+            if not test_run:
+                row = self._db.execute(
+                    "SELECT p.portion FROM portions p JOIN sync_sessions s ON s.id = p.session_id "
+                    "WHERE p.integration = ? AND p.finalized = 0 AND p.test_run = 0 "
+                    "AND s.status = ? ORDER BY p.started_at DESC LIMIT 1",
+                    (integration, SyncStatus.INTERRUPTED.value),
+                ).fetchone()
+            if row is not None:
+                portion = str(row[0])
+                self._db.execute(
+                    "UPDATE portions SET session_id = ? WHERE portion = ?", (session_id, portion)
+                )
+                acknowledged = {
+                    int(batch): str(digest)
+                    for batch, digest in self._db.execute(
+                        "SELECT batch, digest FROM portion_batches WHERE portion = ?", (portion,)
+                    )
+                }
+                return portion, acknowledged
+            portion = str(uuid.uuid4())
+            self._db.execute(
+                "INSERT INTO portions (portion, integration, session_id, test_run, started_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (portion, integration, session_id, int(test_run), _now()),
+            )
+            return portion, {}
+
+    def acknowledge_batch(self, portion: str, index: int, digest: str) -> None:
+        with self._lock, self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO portion_batches (portion, batch, digest) VALUES (?, ?, ?)",
+                (portion, index, digest),
+            )
+
+    def portion_finalized(self, portion: str) -> None:
+        with self._lock, self._transaction():
+            self._db.execute("UPDATE portions SET finalized = 1 WHERE portion = ?", (portion,))
+            self._db.execute("DELETE FROM portion_batches WHERE portion = ?", (portion,))
 
     def iter_plan(
         self, session_id: str, *, offset: int = 0, limit: int | None = None

@@ -163,6 +163,12 @@ class Fault:
         return cls("slow", delay=delay)
 
     @classmethod
+    def slow_after(cls, delay: float) -> Fault:
+        """Do the work, then answer only after *delay* seconds (a client that times
+        out does not know its request was applied)."""
+        return cls("slow_after", delay=delay)
+
+    @classmethod
     def malformed_json(cls) -> Fault:
         """Answer 200 with a body that is not valid JSON."""
         return cls("malformed_json")
@@ -596,6 +602,10 @@ class Emulator:
             )
             self.requests.append(request)
             fault = self.faults.take(request)
+            if fault is not None and fault.kind == "slow_after":
+                response = candidate.handler(self, request)
+                time.sleep(fault.delay)
+                return response
             if fault is not None:
                 answer = self._apply_fault(fault, request)
                 if answer is not _CONTINUE:

@@ -1,0 +1,715 @@
+"""The Oomnitza REST destination: people go to Oomnitza through its bulk portion protocol.
+
+One sync session is one **portion** (a UUID4). Mapped records go out as
+``POST /api/v3/bulk`` batches of 100 (``batch_size``), several in flight at
+once (``concurrency``), with the integration's sync key as ``sync_field`` and
+its preference as ``insert_only`` / ``update_only``; Oomnitza matches them by
+sync key on its side. Records that failed before Oomnitza (a mapping error,
+a repeated sync value) are sent as error records, a run-level failure as a
+fatal error; then ``POST /api/v3/bulk/{portion}/finalize``. The outcome is
+read back from the run logs.
+
+A batch that meets a 429 (after its ``Retry-After``), a 5xx or a time-out is
+sent again with the same portion and the same records. Every acknowledged
+batch is written to the local ledger, so a run that is killed and run again
+continues the same portion and never sends an acknowledged batch again.
+
+People are read back through ``GET /api/v3/users`` (offset paging,
+``filter``), which serves presets (``--person``, ``--where``) and the people
+listing; preset response mappings are written with ``PATCH /api/v3/users/{id}``.
+See ``docs/destinations.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+import requests
+import requests.adapters
+
+from ..errors import ConfigurationError, OomnitzaConnectError, StoreError
+from ..models import (
+    UNIQUE_STANDARD_FIELDS,
+    AuthKind,
+    Credential,
+    DestinationSettings,
+    Person,
+    PersonId,
+    RecordError,
+    SaasUser,
+    SyncCounts,
+    SyncPreference,
+    SyncSession,
+    UserSelection,
+)
+from ..redaction import redact
+from ..store.base import (
+    CustomField,
+    Destination,
+    Ledger,
+    MappedRecord,
+    Portion,
+    PortionResult,
+    SyncPlan,
+    VanishedPerson,
+)
+from ..sync.mapping import SAAS_ROLE_TARGET
+from ..sync.rules import json_ready
+from ..transport.http import ClientOptions, HttpClient, VendorErrorInfo
+
+__all__ = ["BULK_FIELD_IDS", "OomnitzaDestination"]
+
+log = logging.getLogger(__name__)
+
+VENDOR = "oomnitza"
+BULK_FIELD_IDS: Mapping[str, str] = {
+    "username": "USER",
+    "email": "EMAIL",
+    "first_name": "FIRST_NAME",
+    "last_name": "LAST_NAME",
+    "position": "POSITION",
+    "phone_number": "PHONE",
+    "role": "PERMISSIONS_ID",
+    "address": "ADDRESS",
+    "external_id": "EXTERNAL_ID",
+}
+"""Person fields and the upper-case field ids bulk records carry."""
+V3_KEYS: Mapping[str, str] = {
+    "USER": "username",
+    "EMAIL": "email",
+    "FIRST_NAME": "first_name",
+    "LAST_NAME": "last_name",
+    "POSITION": "position",
+    "PHONE": "phone_number",
+    "PERMISSIONS_ID": "role",
+    "ADDRESS": "address",
+    "EXTERNAL_ID": "external_id",
+}
+"""Bulk field ids and the v3 user keys they are read back as."""
+FATAL_ERROR = "Fatal Error"
+CONNECTOR_VERSION = "oomnitza-connect"
+_PAGE = 200
+_OUTCOME_WAIT = 120.0
+
+
+def external_id_of(label: str) -> str:
+    """The default Oomnitza external id of a custom field (``Slack User Id``: ``slack_user_id``)."""
+    return re.sub(r"[^0-9a-z]+", "_", label.lower()).strip("_")
+
+
+def _error_parser(response: requests.Response) -> VendorErrorInfo | None:
+    if response.status_code < 400:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return VendorErrorInfo(message=response.reason or f"HTTP {response.status_code}")
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, dict) and errors:
+        key, message = next(iter(errors.items()))
+        return VendorErrorInfo(message=f"{key}: {message}", code=str(key))
+    if isinstance(errors, list) and errors:
+        return VendorErrorInfo(message="; ".join(str(e) for e in errors))
+    return VendorErrorInfo(message=response.reason or f"HTTP {response.status_code}")
+
+
+class _TokenAuth(requests.auth.AuthBase):
+    """``Authorization2: <token>``; a login/password credential gets its token first."""
+
+    def __init__(self, credential: Credential, base_url: str, options: ClientOptions) -> None:
+        self.credential = credential
+        self.base_url = base_url
+        self.options = options
+        self.lock = threading.Lock()
+        self.token: str | None = None
+        if credential.kind == AuthKind.API_KEY:
+            if credential.token is None:
+                raise ConfigurationError(
+                    f"the credential '{credential.name}' for Oomnitza has no token"
+                )
+            self.token = credential.token.reveal()
+        elif credential.kind == AuthKind.BASIC:
+            if not credential.username or credential.password is None:
+                raise ConfigurationError(
+                    f"the credential '{credential.name}' for Oomnitza needs a username "
+                    "(login) and a password"
+                )
+        else:
+            raise ConfigurationError(
+                f"the credential '{credential.name}' is {credential.kind.value}; Oomnitza takes "
+                "an api_key (its API token) or basic (login and password)"
+            )
+
+    def _request_token(self) -> str:
+        assert self.credential.username
+        assert self.credential.password is not None
+        with HttpClient(
+            VENDOR, self.base_url, options=self.options, error_parser=_error_parser
+        ) as client:
+            data = client.request_json(
+                "POST",
+                "/api/request_token",
+                data={
+                    "login": self.credential.username,
+                    "password": self.credential.password.reveal(),
+                },
+                endpoint="request_token",
+            ).data
+        token = data.get("token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise StoreError("Oomnitza answered POST /api/request_token without a token")
+        return token
+
+    def current(self) -> str:
+        with self.lock:
+            if self.token is None:
+                self.token = self._request_token()
+            return self.token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization2"] = self.current()
+        return request
+
+    def token_rejected(self, sent_authorization: str | None) -> bool:
+        if self.credential.kind != AuthKind.BASIC:
+            return False
+        with self.lock:
+            self.token = None
+        return True
+
+
+class OomnitzaDestination(Destination):
+    """People and SaaS users in Oomnitza, written through the bulk portion protocol.
+
+    :param settings: the integration's ``[destination]`` table (``type = "oomnitza"``).
+    :param credential: an ``api_key`` credential (the raw API token, sent as
+        ``Authorization2``) or a ``basic`` one (login and password, exchanged at
+        ``POST /api/request_token``).
+    :param options: HTTP options (time-outs, retries, a private CA).
+    """
+
+    matches_by_sync_key = True
+
+    def __init__(
+        self,
+        settings: DestinationSettings,
+        credential: Credential,
+        *,
+        options: ClientOptions | None = None,
+    ) -> None:
+        url = settings.url or credential.base_url
+        if not url:
+            raise ConfigurationError(
+                "the oomnitza destination needs its URL", key_path="destination.url"
+            )
+        self.settings = settings
+        self.url = url.rstrip("/")
+        self.options = options or ClientOptions(
+            read_timeout=settings.timeout, pace_requests=False, max_retries=8
+        )
+        self.auth = _TokenAuth(credential, self.url, self.options)
+        self.client = HttpClient(
+            VENDOR, self.url, auth=self.auth, options=self.options, error_parser=_error_parser
+        )
+        # One connection per batch in flight, reused across the run.
+        adapter = requests.adapters.HTTPAdapter(
+            pool_connections=2, pool_maxsize=max(10, settings.concurrency * 2)
+        )
+        self.client.session.mount("https://", adapter)
+        self.client.session.mount("http://", adapter)
+        self.client.session.headers["Content-Type"] = "application/json; charset=utf-8"
+
+    def __repr__(self) -> str:
+        return f"<OomnitzaDestination {self.url}>"
+
+    # -- field names ------------------------------------------------------------------
+
+    def field_id(self, person_field: str) -> str | None:
+        """The bulk field id a person field is sent as (``None``: not sent)."""
+        mapped = self.settings.fields.get(person_field)
+        if mapped is not None:
+            return mapped
+        if person_field in BULK_FIELD_IDS:
+            return BULK_FIELD_IDS[person_field]
+        from ..models import STANDARD_PERSON_FIELDS
+
+        if person_field in STANDARD_PERSON_FIELDS:
+            # Oomnitza has no such user field (connector_sync_time, last_login, full_name).
+            return None
+        return external_id_of(person_field)
+
+    def v3_key(self, person_field: str) -> str:
+        field = self.field_id(person_field) or person_field
+        return V3_KEYS.get(field, field)
+
+    def _person_fields(self) -> dict[str, str]:
+        """v3 key -> person field, for reading users back."""
+        names = {v3: person for person, v3 in ((p, V3_KEYS[b]) for p, b in BULK_FIELD_IDS.items())}
+        for person, field in self.settings.fields.items():
+            names[V3_KEYS.get(field, field)] = person
+        return names
+
+    def role_id(self, role: Any) -> int | None:
+        if role is None or role == "":
+            return None
+        if isinstance(role, int) and not isinstance(role, bool):
+            return role
+        text = str(role)
+        if text in self.settings.roles:
+            return int(self.settings.roles[text])
+        if text.isdigit():
+            return int(text)
+        raise _RecordProblem(
+            f"the role {text!r} has no Oomnitza role id; add it to the [destination.roles] table "
+            f"(known: {', '.join(sorted(self.settings.roles)) or 'none'})",
+            "role",
+        )
+
+    def to_bulk(self, plan: SyncPlan, record: MappedRecord) -> dict[str, Any]:
+        """One mapped record as a bulk record (upper-case field ids, numeric role)."""
+        out: dict[str, Any] = {}
+        for name, value in record.fields.items():
+            if name == SAAS_ROLE_TARGET:
+                continue
+            field = self.field_id(name)
+            if field is None:
+                continue
+            out[field] = self.role_id(value) if field == "PERMISSIONS_ID" else json_ready(value)
+        if plan.selection == UserSelection.USERS_AND_SAAS:
+            role = record.fields.get(SAAS_ROLE_TARGET, record.role)
+            out["SAAS"] = {
+                "sync_key": record.vendor_user_id,
+                "name": plan.vendor,
+                "role": None if role is None else str(role),
+            }
+        return out
+
+    def _person(self, user: Mapping[str, Any]) -> Person:
+        names = self._person_fields()
+        roles = {v: k for k, v in self.settings.roles.items()}
+        fields: dict[str, Any] = {}
+        for key, value in user.items():
+            if key in ("user_id", "uid", "creation_date", "change_date"):
+                continue
+            name = names.get(key, key)
+            if name == "role" and value in roles:
+                value = roles[value]
+            fields[name] = value
+        return Person(
+            id=str(user.get("user_id")),
+            sync_key="username",
+            sync_value=str(user.get("username") or ""),
+            fields=fields,
+        )
+
+    # -- people -------------------------------------------------------------------------
+
+    def _filter_value(self, value: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return "'" + str(json_ready(value)).replace("'", "''") + "'"
+
+    def _users(self, filter_text: str | None = None) -> Iterator[dict[str, Any]]:
+        skip = 0
+        while True:
+            params: dict[str, Any] = {"limit": _PAGE, "skip": skip, "sortby": "uid asc"}
+            if filter_text:
+                params["filter"] = filter_text
+            answer = self.client.request_json(
+                "GET", "/api/v3/users", params=params, endpoint="users"
+            )
+            page = answer.data
+            if not isinstance(page, list):
+                raise StoreError("Oomnitza answered GET /api/v3/users with something not a list")
+            yield from page
+            skip += len(page)
+            total = answer.response.headers.get("X-Total-Count")
+            if len(page) < _PAGE or (total is not None and skip >= int(total)):
+                return
+
+    def get_person(self, person_id: PersonId) -> Person | None:
+        try:
+            user = self.client.get_json(f"/api/v3/users/{person_id}", endpoint="user")
+        except OomnitzaConnectError as exc:
+            if getattr(exc, "status", None) == 404:
+                return None
+            raise
+        return self._person(user)
+
+    def find_person(self, field: str, value: Any) -> Person | None:
+        for user in self._users(f"{self.v3_key(field)} eq {self._filter_value(value)}"):
+            return self._person(user)
+        return None
+
+    def iter_people(self, *, vendor: str | None = None) -> Iterator[Person]:
+        linked: set[str] | None = None
+        if vendor is not None:
+            linked = {str(u.person_id) for u in self.iter_saas_users(vendor=vendor)}
+        for user in self._users():
+            if linked is None or str(user.get("user_id")) in linked:
+                yield self._person(user)
+
+    def count_people(self, *, vendor: str | None = None) -> int:
+        if vendor is not None:
+            return super().count_people(vendor=vendor)
+        answer = self.client.request_json(
+            "GET", "/api/v3/users", params={"limit": 1, "skip": 0}, endpoint="users"
+        )
+        total = answer.response.headers.get("X-Total-Count")
+        if total is not None:
+            return int(total)
+        return super().count_people()
+
+    def update_person_fields(self, person_id: PersonId, fields: Mapping[str, Any]) -> None:
+        body: dict[str, Any] = {}
+        for name, value in fields.items():
+            key = self.v3_key(name)
+            body[key] = self.role_id(value) if key == "role" else json_ready(value)
+        self.client.request_json(
+            "PATCH", f"/api/v3/users/{person_id}", json=body, endpoint="user.patch"
+        )
+
+    def define_custom_field(self, field: CustomField) -> None:
+        # Custom fields are set up in Oomnitza (Configuration > Fields); records
+        # name them by external id.
+        return
+
+    def custom_fields(self) -> list[CustomField]:
+        return []
+
+    def unique_fields(self) -> frozenset[str]:
+        return UNIQUE_STANDARD_FIELDS
+
+    def iter_saas_users(self, *, vendor: str | None = None) -> Iterator[SaasUser]:
+        apps = self.client.get_json("/api/v3/saas", params={"limit": 1000}, endpoint="saas")
+        for app in apps if isinstance(apps, list) else ():
+            name = str(app.get("saas_name"))
+            if vendor is not None and name != vendor:
+                continue
+            skip = 0
+            while True:
+                page = self.client.get_json(
+                    f"/api/v3/saas/{app['saas_id']}/users",
+                    params={"limit": _PAGE, "skip": skip},
+                    endpoint="saas.users",
+                )
+                for user in page:
+                    roles = user.get("roles") or []
+                    yield SaasUser(
+                        vendor=name,
+                        vendor_user_id=str(user.get("user_external_id")),
+                        person_id=str(user.get("user_id")),
+                        role=roles[0].get("role_external_id") if roles else None,
+                    )
+                skip += len(page)
+                if len(page) < _PAGE:
+                    break
+
+    def update_saas_user_fields(
+        self, vendor: str, vendor_user_id: str, fields: Mapping[str, Any]
+    ) -> None:
+        raise StoreError(
+            "Oomnitza keeps no fields of its own on a SaaS user; map the preset's response "
+            "to a person field instead"
+        )
+
+    def apply_last_logins(self, vendor: str, logins: Iterable[tuple[str, datetime]]) -> int:
+        for _ in logins:
+            pass
+        log.info("Oomnitza takes no last logins through the bulk protocol; they were not sent")
+        return 0
+
+    # -- sync ----------------------------------------------------------------------------
+
+    def prepare_run(self, plan: SyncPlan, *, test_run: bool) -> None:
+        if self.field_id(plan.sync_key) is None:
+            raise StoreError(
+                f"the sync key '{plan.sync_key}' has no Oomnitza field; map it in the "
+                "[destination.fields] table"
+            )
+
+    def open_portion(self, plan: SyncPlan, session: SyncSession, ledger: Ledger) -> Portion:
+        portion_id, acknowledged = ledger.open_portion_log(
+            plan.integration, session.id, test_run=session.test_run
+        )
+        if acknowledged:
+            log.info(
+                "continuing portion %s of an interrupted run (%s batches already acknowledged)",
+                portion_id,
+                len(acknowledged),
+            )
+        return _OomnitzaPortion(self, plan, ledger, portion_id, acknowledged, session.test_run)
+
+    def mark_vanished(self, plan: SyncPlan, vanished: Sequence[VanishedPerson]) -> int:
+        field = self.settings.vanished_field
+        if not field:
+            return 0
+        key = self.v3_key(plan.sync_key)
+        marked = 0
+        for person in vanished:
+            if person.sync_value is None:
+                continue
+            for user in self._users(f"{key} eq {self._filter_value(person.sync_value)}"):
+                self.client.request_json(
+                    "PATCH",
+                    f"/api/v3/users/{user['user_id']}",
+                    json={field: self.settings.vanished_value},
+                    endpoint="user.patch",
+                )
+                marked += 1
+                break
+        log.info("set %s on %s people who vanished from %s", field, marked, plan.vendor)
+        return marked
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class _RecordProblem(Exception):
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+
+
+class _OomnitzaPortion(Portion):
+    """One portion: batches sent concurrently, acknowledged into the ledger."""
+
+    def __init__(
+        self,
+        destination: OomnitzaDestination,
+        plan: SyncPlan,
+        ledger: Ledger,
+        portion_id: str,
+        acknowledged: Mapping[int, str],
+        test_run: bool,
+    ) -> None:
+        self.destination = destination
+        self.plan = plan
+        self.ledger = ledger
+        self.portion_id = portion_id
+        self.acknowledged = dict(acknowledged)
+        self.test_run = test_run
+        settings = destination.settings
+        self.batch_size = settings.test_run_batch_size if test_run else settings.batch_size
+        self.pool = ThreadPoolExecutor(
+            max_workers=settings.concurrency, thread_name_prefix="oomnitza-bulk"
+        )
+        # At most two batches per worker wait: memory stays flat however many users.
+        self.slots = threading.BoundedSemaphore(settings.concurrency * 2)
+        self.futures: set[Future[None]] = set()
+        self.lock = threading.Lock()
+        self.failure: BaseException | None = None
+        self.pending: list[dict[str, Any]] = []
+        self.index = 0
+        self.local_errors: list[RecordError] = []
+        self.sent_errors: Counter[str] = Counter()
+        self.sent_error_records = 0
+        self.resent = 0
+
+    # -- sending ------------------------------------------------------------------------
+
+    def _body(self, records: list[dict[str, Any]], error: str | None = None) -> dict[str, Any]:
+        sync_field = self.destination.field_id(self.plan.sync_key)
+        body: dict[str, Any] = {
+            "connector_version": CONNECTOR_VERSION,
+            "sync_field": [sync_field] if sync_field else [],
+            "records": records,
+            "portion": self.portion_id,
+            "data_type": "users",
+            "insert_only": self.plan.preference == SyncPreference.CREATE_ONLY,
+            "update_only": self.plan.preference == SyncPreference.UPDATE_ONLY,
+            "error": error,
+            "test_run": self.test_run,
+            "multi_str_input_value": None,
+            "connector_name": self.destination.settings.connector_name,
+        }
+        return body
+
+    def _raise_failure(self) -> None:
+        with self.lock:
+            failure = self.failure
+        if failure is not None:
+            raise failure
+
+    def _submit(self, body: dict[str, Any]) -> None:
+        index = self.index
+        self.index += 1
+        digest = hashlib.sha256(
+            json.dumps(
+                [body["records"], body["error"], body.get("error_type")], sort_keys=True
+            ).encode()
+        ).hexdigest()
+        if self.acknowledged.get(index) == digest:
+            # Acknowledged before the run was interrupted: never sent again.
+            return
+        self._raise_failure()
+        self.slots.acquire()
+        future = self.pool.submit(self._post, index, digest, body)
+        with self.lock:
+            self.futures.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[None]) -> None:
+        self.slots.release()
+        with self.lock:
+            self.futures.discard(future)
+            error = future.exception()
+            if error is not None and self.failure is None:
+                self.failure = error
+
+    def _post(self, index: int, digest: str, body: dict[str, Any]) -> None:
+        self.destination.client.request_json(
+            "POST", "/api/v3/bulk", json=body, endpoint="bulk", idempotent=True
+        )
+        self.ledger.acknowledge_batch(self.portion_id, index, digest)
+
+    def send(self, records: Sequence[MappedRecord], failed: Sequence[RecordError]) -> None:
+        self._raise_failure()
+        for record in records:
+            try:
+                bulk = self.destination.to_bulk(self.plan, record)
+            except _RecordProblem as problem:
+                error = RecordError(record.vendor_user_id, problem.reason, problem.field)
+                self.local_errors.append(error)
+                self._send_error(error)
+                continue
+            self.pending.append(bulk)
+            if len(self.pending) >= self.batch_size:
+                self._submit(self._body(self.pending))
+                self.pending = []
+        for error in failed:
+            self._send_error(error)
+
+    def _send_error(self, error: RecordError) -> None:
+        # A record that failed on the source side goes as its own POST, raw
+        # record in `records`, the reason in `error`.
+        reason = redact(error.reason)
+        self.sent_errors[reason] += 1
+        self.sent_error_records += 1
+        self._submit(self._body([{"vendor_user_id": error.vendor_user_id}], error=reason))
+
+    def _drain(self) -> None:
+        if self.pending:
+            self._submit(self._body(self.pending))
+            self.pending = []
+        while True:
+            with self.lock:
+                waiting = list(self.futures)
+            if not waiting:
+                return
+            for future in waiting:
+                future.exception()
+
+    # -- finishing -------------------------------------------------------------------------
+
+    def finish(self, *, fatal: str | None = None) -> PortionResult:
+        try:
+            if fatal is None:
+                self._drain()
+                self._raise_failure()
+            else:
+                with self.lock:
+                    self.failure = None
+                try:
+                    self._drain()
+                except OomnitzaConnectError as exc:
+                    log.warning("a batch was not delivered before the fatal error: %s", exc)
+                body = self._body([], error=redact(fatal))
+                body["error_type"] = FATAL_ERROR
+                self.destination.client.request_json(
+                    "POST", "/api/v3/bulk", json=body, endpoint="bulk", idempotent=True
+                )
+            self.destination.client.request_json(
+                "POST",
+                f"/api/v3/bulk/{self.portion_id}/finalize",
+                json={},
+                endpoint="bulk.finalize",
+                idempotent=True,
+            )
+            self.ledger.portion_finalized(self.portion_id)
+            return self._outcome()
+        finally:
+            self.pool.shutdown(wait=True)
+
+    def abandon(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _detail(self) -> dict[str, Any]:
+        client = self.destination.client
+        connector = self.destination.settings.connector_name
+        deadline = time.monotonic() + _OUTCOME_WAIT
+        while True:
+            runs = client.get_json(
+                f"/api/v3/connector_run_logs/{connector}",
+                params={"filter": f"portion_correlation_id eq '{self.portion_id}'", "limit": 1},
+                endpoint="run_logs",
+            )
+            if runs:
+                detail = client.get_json(
+                    f"/api/v3/connector_run_logs/connectors/{runs[0]['portion_id']}",
+                    endpoint="run_log",
+                )
+                objects = detail.get("objects") or {}
+                if not objects.get("processing") and detail.get("status") != "Processing":
+                    return dict(detail)
+            if time.monotonic() >= deadline:
+                raise StoreError(
+                    f"Oomnitza had not finished portion {self.portion_id} "
+                    f"after {_OUTCOME_WAIT:.0f} seconds; see its run log"
+                )
+            time.sleep(1.0)
+
+    def _outcome(self) -> PortionResult:
+        detail = self._detail()
+        objects = detail.get("objects") or {}
+        logs = detail.get("logs") or {}
+        errors = list(self.local_errors)
+        unmatched = Counter(self.sent_errors)
+        for message in logs.get("failed") or ():
+            text = str(message)
+            reason = text.split(": ", 1)[-1]
+            if unmatched[reason] > 0:
+                unmatched[reason] -= 1
+                continue
+            errors.append(RecordError(None, f"Oomnitza: {text}"))
+        server_failed = int(objects.get("failed", 0)) - self.sent_error_records
+        counts = SyncCounts(
+            created=int(objects.get("added", 0)),
+            updated=int(objects.get("updated", 0)),
+            unchanged=int(objects.get("unchanged", 0)),
+            skipped=int(objects.get("skipped", 0)),
+            failed=max(server_failed, 0) + len(self.local_errors),
+        )
+        fatal = logs.get(FATAL_ERROR) or []
+        payload = tuple(self._plan_entry(entry) for entry in detail.get("test_run_payload") or ())
+        message = f"Oomnitza: {fatal[0]}" if fatal and not self.test_run else None
+        return PortionResult(counts=counts, errors=tuple(errors), payload=payload, message=message)
+
+    def _plan_entry(self, entry: Mapping[str, Any]) -> dict[str, Any]:
+        names = self.destination._person_fields()
+        out: dict[str, Any] = {"source": "oomnitza", **entry}
+        if "sync" in entry:
+            out["sync_value"] = str(entry["sync"]).split("=", 1)[-1].strip("'\"")
+        if isinstance(entry.get("changes"), Mapping):
+            out["changes"] = {names.get(k, k): v for k, v in entry["changes"].items()}
+            out["fields"] = {k: v.get("new") for k, v in out["changes"].items()}
+        if isinstance(entry.get("fields"), Mapping) and "changes" not in entry:
+            out["fields"] = {names.get(k, k): v for k, v in entry["fields"].items()}
+        return out
+
+
+def new_portion_id() -> str:
+    """A portion id: a UUID4, as the vendor's own connector makes them."""
+    return str(uuid.uuid4())

@@ -1,0 +1,354 @@
+"""One destination conformance suite: SQLite and the Oomnitza REST API (its emulator) agree.
+
+The same vendor records and integration give the same created / updated /
+unchanged / skipped / failed / vanished counts and the same final people in
+both; against the Oomnitza emulator every fault ends with the exact final
+table, no batch applied twice and the portion finalized.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sync_support import AcmeEmulator, AcmePlugin, credential, make_user, write_integration
+
+from oomnitza_connect.auth.credentials import credential_env_name
+from oomnitza_connect.config import unstructure
+from oomnitza_connect.models import SyncStatus
+from oomnitza_connect.plugins import register_plugin
+from oomnitza_connect.store.sqlite import SQLiteStore
+from oomnitza_connect.sync.engine import run_sync
+from oomnitza_connect.sync.integrations import load_integration
+from oomnitza_connect.testing.emulator import Fault
+from oomnitza_connect.testing.oomnitza import OomnitzaEmulator
+
+COMPARED = ("username", "email", "first_name", "last_name", "role", "Acme User Id")
+
+
+def oomnitza_table(oomnitza: OomnitzaEmulator, **extra: Any) -> str:
+    lines = [
+        "\n[destination]",
+        'type = "oomnitza"',
+        f'url = "{oomnitza.base_url}"',
+        'credential = "oomnitza-test"',
+        'connector_name = "acme-main"',
+    ]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in extra.items()]
+    lines += ["[destination.roles]", "Employee = 25", "[destination.fields]"]
+    lines += ['"Acme User Id" = "acme_user_id"']
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def oomnitza(monkeypatch):
+    with OomnitzaEmulator(unique_fields=("acme_user_id",)) as emulator:
+        data = {
+            k: (v.value if hasattr(v, "value") else v)
+            for k, v in unstructure(emulator.test_credential("oomnitza-test")).items()
+            if v not in (None, [], ())
+        }
+        monkeypatch.setenv(credential_env_name("oomnitza-test"), json.dumps(data))
+        yield emulator
+
+
+@pytest.fixture
+def acme():
+    with register_plugin(AcmePlugin(per_page=7), name="acme-test"), AcmeEmulator(25) as emulator:
+        emulator.users[3]["active"] = False  # left out by the default filter
+        emulator.users[8]["active"] = False
+        yield emulator
+
+
+class Target:
+    """One destination under test: runs a sync, reads the final people back."""
+
+    def __init__(self, kind: str, tmp_path: Path, acme: AcmeEmulator, oomnitza: OomnitzaEmulator):
+        self.kind = kind
+        self.tmp_path = tmp_path
+        self.acme = acme
+        self.oomnitza = oomnitza
+        self.ledger = tmp_path / f"{kind}.db"
+
+    def settings(self, **extra: Any) -> Any:
+        table = oomnitza_table(self.oomnitza, **extra) if self.kind == "oomnitza" else ""
+        return load_integration(
+            write_integration(self.tmp_path, table, base_url=self.acme.base_url)
+        )
+
+    def sync(self, *, test_run: bool = False, **extra: Any) -> Any:
+        with SQLiteStore(self.ledger) as ledger:
+            return run_sync(
+                self.settings(**extra),
+                credential=credential(),
+                store=ledger,
+                test_run=test_run,
+                batch_size=10,
+            )
+
+    def people(self) -> dict[str, dict[str, Any]]:
+        if self.kind == "oomnitza":
+            users = self.oomnitza.users_by("email")
+            roles = {25: "Employee"}
+            return {
+                email: {
+                    "username": u.get("username"),
+                    "email": u.get("email"),
+                    "first_name": u.get("first_name"),
+                    "last_name": u.get("last_name"),
+                    "role": roles.get(u.get("role"), u.get("role")),
+                    "Acme User Id": u.get("acme_user_id"),
+                }
+                for email, u in users.items()
+            }
+        with SQLiteStore(self.ledger) as store:
+            return {
+                p.fields["email"]: {k: p.fields.get(k) for k in COMPARED}
+                for p in store.iter_people()
+            }
+
+
+@pytest.fixture(params=["sqlite", "oomnitza"])
+def target(request, tmp_path, acme, oomnitza) -> Target:
+    return Target(request.param, tmp_path, acme, oomnitza)
+
+
+def counts(session) -> tuple[int, ...]:
+    c = session.counts
+    return (c.created, c.updated, c.unchanged, c.skipped, c.failed, c.vanished)
+
+
+def change_the_vendor(acme: AcmeEmulator) -> None:
+    acme.users[2]["full_name"] = "Renamed Person"  # an update
+    del acme.users[5]  # vanishes
+    acme.users.append(make_user(90, mail="user1@example.com"))  # the sync key repeats: fails
+    acme.users.append(make_user(91, login="user2"))  # a username another person has: fails
+    acme.users.append(make_user(92))  # new
+
+
+def test_both_destinations_give_the_same_counts_and_people(target, acme):
+    first = target.sync()
+    assert first.status == SyncStatus.SUCCEEDED, first.message
+    assert counts(first) == (23, 0, 0, 2, 0, 0)
+    again = target.sync()
+    assert counts(again) == (0, 0, 23, 2, 0, 0)
+
+    change_the_vendor(acme)
+    third = target.sync()
+    assert third.status == SyncStatus.COMPLETED_WITH_ERRORS
+    assert counts(third) == (1, 1, 21, 2, 2, 1)
+    people = target.people()
+    assert len(people) == 24
+    assert people["user3@example.com"]["first_name"] == "Renamed"
+    assert people["user92@example.com"] == {
+        "username": "user92",
+        "email": "user92@example.com",
+        "first_name": "First92",
+        "last_name": "Last92",
+        "role": "Employee",
+        "Acme User Id": "A000092",
+    }
+    assert people["user1@example.com"]["username"] == "user1"
+    assert people["user2@example.com"]["Acme User Id"] == "A000002"
+
+
+def test_the_final_people_are_the_same_in_both(tmp_path, acme, oomnitza):
+    finals = []
+    for kind in ("sqlite", "oomnitza"):
+        target = Target(kind, tmp_path / kind, acme, oomnitza)
+        target.tmp_path.mkdir()
+        target.sync()
+        finals.append(target.people())
+    change_the_vendor(acme)
+    for kind, final in zip(("sqlite", "oomnitza"), finals, strict=True):
+        target = Target(kind, tmp_path / kind, acme, oomnitza)
+        target.sync()
+        final.clear()
+        final.update(target.people())
+    assert finals[0] == finals[1]
+
+
+@pytest.mark.parametrize(
+    ("preference", "expected"),
+    [("create_only", (1, 0, 0, 25, 0)), ("update_only", (0, 23, 0, 3, 0))],
+)
+def test_the_preference_means_the_same_in_both(target, acme, preference, expected):
+    target.sync()
+    for user in acme.users:
+        user["job_title"] = "Changed"
+        user["full_name"] = "Changed Name"
+    acme.users.append(make_user(93))
+    path = write_integration(
+        target.tmp_path,
+        (oomnitza_table(target.oomnitza) if target.kind == "oomnitza" else ""),
+        base_url=acme.base_url,
+    )
+    path.write_text(
+        path.read_text().replace(
+            'default_role = "Employee"', f'default_role = "Employee"\npreference = "{preference}"'
+        )
+    )
+    with SQLiteStore(target.ledger) as ledger:
+        session = run_sync(load_integration(path), credential=credential(), store=ledger)
+    assert counts(session)[:5] == expected
+
+
+def test_a_test_run_plans_without_writing_in_both(target, acme):
+    target.sync()
+    acme.users[2]["full_name"] = "Renamed Person"
+    before = target.people()
+    session = target.sync(test_run=True)
+    assert session.test_run
+    assert counts(session)[:5] == (0, 1, 22, 2, 0)
+    assert target.people() == before
+    with SQLiteStore(target.ledger) as ledger:
+        plan = list(ledger.iter_plan(session.id))
+    actions = sorted(entry["action"] for entry in plan)
+    assert actions.count("update") == 1
+    assert actions.count("unchanged") == 22
+    update = next(entry for entry in plan if entry["action"] == "update")
+    assert update["changes"]["first_name"] == {"old": "First3", "new": "Renamed"}
+
+
+def test_users_plus_saas_users_reach_oomnitza_as_saas_users(tmp_path, acme, oomnitza):
+    target = Target("oomnitza", tmp_path, acme, oomnitza)
+    path = write_integration(tmp_path, oomnitza_table(oomnitza), base_url=acme.base_url)
+    path.write_text(
+        path.read_text().replace(
+            'sync_key = "email"', 'sync_key = "email"\nselection = "users+saas"'
+        )
+    )
+    with SQLiteStore(target.ledger) as ledger:
+        first = run_sync(load_integration(path), credential=credential(), store=ledger)
+        again = run_sync(load_integration(path), credential=credential(), store=ledger)
+    assert first.counts.created == 23
+    assert again.counts.unchanged == 23
+    saas = oomnitza.saas_users()
+    assert len(saas) == 23
+    assert saas[("acme", "user1")] == {"user_external_id": "A000001", "roles": ["Employee"]}
+
+
+def test_vanished_people_get_the_integrations_field_in_oomnitza(tmp_path, acme, oomnitza):
+    target = Target("oomnitza", tmp_path, acme, oomnitza)
+    target.sync(vanished_field="removed_from_acme", vanished_value="yes")
+    gone = acme.users.pop(0)
+    session = target.sync(vanished_field="removed_from_acme", vanished_value="yes")
+    assert session.counts.vanished == 1
+    with SQLiteStore(target.ledger) as ledger:
+        assert [v.vendor_user_id for v in ledger.iter_vanished(session.id)] == [gone["id"]]
+    marked = [u for u in oomnitza.users.values() if u.get("removed_from_acme") == "yes"]
+    assert [u["email"] for u in marked] == ["user1@example.com"]
+
+
+# -- faults against the Oomnitza emulator ---------------------------------------------
+
+
+def exact_table(oomnitza: OomnitzaEmulator) -> dict[str, tuple[Any, ...]]:
+    return {
+        u["email"]: (u["username"], u["first_name"], u["last_name"], u["role"], u["acme_user_id"])
+        for u in oomnitza.users.values()
+    }
+
+
+def clean_table(tmp_path: Path, acme: AcmeEmulator) -> dict[str, tuple[Any, ...]]:
+    with OomnitzaEmulator(unique_fields=("acme_user_id",)) as clean:
+        target = Target("oomnitza", tmp_path / "clean", acme, clean)
+        target.tmp_path.mkdir()
+        settings = target.settings()
+        from oomnitza_connect.destinations.oomnitza import OomnitzaDestination
+
+        with (
+            SQLiteStore(target.ledger) as ledger,
+            OomnitzaDestination(settings.destination, clean.test_credential()) as destination,
+        ):
+            run_sync(settings, credential=credential(), store=ledger, destination=destination)
+        return exact_table(clean)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param((Fault.rate_limited(retry_after=1), "bulk"), id="429 on a bulk POST"),
+        pytest.param((Fault.server_error(502), "bulk"), id="502 on a bulk POST"),
+        pytest.param((Fault.server_error(503), "bulk"), id="503 on a bulk POST"),
+        pytest.param((Fault.slow_after(2.5), "bulk"), id="slow answer after applying"),
+        pytest.param((Fault.server_error(503), "bulk.finalize"), id="failed finalize"),
+    ],
+)
+def test_every_fault_ends_with_the_exact_table_once_and_finalized(tmp_path, acme, oomnitza, fault):
+    planned, endpoint = fault
+    # Let the first bulk POST through; the single finalize fails twice at once.
+    after = 0 if endpoint == "bulk.finalize" else 1
+    oomnitza.faults.add(planned, endpoint=endpoint, after=after, times=2)
+    target = Target("oomnitza", tmp_path, acme, oomnitza)
+    settings = target.settings(batch_size=5)
+    from oomnitza_connect.destinations.oomnitza import OomnitzaDestination
+    from oomnitza_connect.transport.http import ClientOptions
+
+    options = ClientOptions(read_timeout=1.0, pace_requests=False, max_single_wait=2)
+    with (
+        SQLiteStore(target.ledger) as ledger,
+        OomnitzaDestination(
+            settings.destination, oomnitza.test_credential("oomnitza-test"), options=options
+        ) as destination,
+    ):
+        session = run_sync(settings, credential=credential(), store=ledger, destination=destination)
+    assert session.status == SyncStatus.SUCCEEDED, session.message
+    assert counts(session) == (23, 0, 0, 2, 0, 0)
+    assert oomnitza.faults.pending() == 0
+    (portion,) = oomnitza.portions.values()
+    assert portion.finalized
+    digests = [digest for _, digest in oomnitza.applied_batches]
+    assert len(digests) == len(set(digests)) == 5
+    assert exact_table(oomnitza) == clean_table(tmp_path, acme)
+
+
+def test_the_bulk_posts_follow_the_portion_protocol(tmp_path, acme, oomnitza):
+    target = Target("oomnitza", tmp_path, acme, oomnitza)
+    target.sync()
+    posts = [r.json() for r in oomnitza.requests if r.endpoint == "bulk"]
+    assert {p["portion"] for p in posts} == {next(iter(oomnitza.portions))}
+    first = posts[0]
+    assert first["sync_field"] == ["EMAIL"]
+    assert first["data_type"] == "users"
+    assert first["connector_name"] == "acme-main"
+    assert (first["insert_only"], first["update_only"], first["test_run"]) == (False, False, False)
+    record = first["records"][0]
+    assert record["USER"] == "user1"
+    assert record["PERMISSIONS_ID"] == 25
+    assert record["acme_user_id"] == "A000001"
+    assert max(len(p["records"]) for p in posts) <= 100
+    assert all(r.header("Authorization2") == oomnitza.api_token for r in oomnitza.requests)
+
+
+def test_a_login_and_password_credential_gets_a_token(tmp_path, acme, oomnitza):
+    from oomnitza_connect.destinations.oomnitza import OomnitzaDestination
+
+    target = Target("oomnitza", tmp_path, acme, oomnitza)
+    settings = target.settings()
+    with (
+        SQLiteStore(target.ledger) as ledger,
+        OomnitzaDestination(settings.destination, oomnitza.password_credential()) as destination,
+    ):
+        session = run_sync(settings, credential=credential(), store=ledger, destination=destination)
+        person = destination.find_person("email", "user7@example.com")
+    assert session.counts.created == 23
+    assert person is not None
+    assert person.fields["username"] == "user7"
+    tokens = {r.header("Authorization2") for r in oomnitza.requests if r.endpoint == "bulk"}
+    assert len(tokens) == 1
+    assert oomnitza.api_token not in tokens
+
+
+def test_a_fatal_vendor_error_is_sent_then_the_portion_is_finalized(tmp_path, acme, oomnitza):
+    acme.fail_after_page = 1
+    target = Target("oomnitza", tmp_path, acme, oomnitza)
+    session = target.sync()
+    assert session.status == SyncStatus.FAILED
+    (portion,) = oomnitza.portions.values()
+    assert portion.finalized
+    assert "HTTP 500" in portion.logs["Fatal Error"][0]
+    assert portion.status == "Failed"
+    assert session.counts.vanished == 0
