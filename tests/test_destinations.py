@@ -352,3 +352,16 @@ def test_a_fatal_vendor_error_is_sent_then_the_portion_is_finalized(tmp_path, ac
     assert "HTTP 500" in portion.logs["Fatal Error"][0]
     assert portion.status == "Failed"
     assert session.counts.vanished == 0
+
+
+def test_a_bad_destination_table_names_the_file_and_key(tmp_path, acme):
+    from oomnitza_connect.errors import ConfigurationError
+
+    path = write_integration(tmp_path, '\n[destination]\ntype = "oomnitza"\nbatch_size = 500\n')
+    with pytest.raises(ConfigurationError) as caught:
+        load_integration(path)
+    text = str(caught.value)
+    assert "acme.toml" in text
+    assert "destination.url" in text
+    assert "destination.batch_size" in text
+    assert "500 is not 1 to 100" in text

@@ -98,6 +98,12 @@ def _problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]
     if settings.vendor != info.name:
         problems.append(_Problem("vendor", f"'{settings.vendor}' is not '{info.name}'"))
     problems.extend(_setting_problems(settings, info))
+    if settings.destination is not None:
+        from ..destinations import destination_problems
+
+        problems.extend(
+            _Problem(key, message) for key, message in destination_problems(settings.destination)
+        )
     fields = [spec.key for spec in info.fields]
     converters = converter_names()
     for index, mapping in enumerate(settings.mapping):
