@@ -59,6 +59,10 @@ def test_demo_falls_back_to_the_generic_vendor_when_no_plugin_is_installed(tmp_p
     assert result.exit_code == 0, result.output
     assert "No vendor plugin with an emulator is installed" in result.output
     sessions, people = _sessions_by_age(db)
+    # The same vendor also went to the Oomnitza emulator, twice, into one portion each.
+    output = " ".join(result.output.split())
+    assert f"it holds {people} users and {people} SaaS users" in output
+    assert "in 2 portions (each finalized: True)" in output
     first, second = sessions
     # Every generated user is accounted for: created, or filtered out/failed with a reason.
     assert first.counts.created + first.counts.skipped + first.counts.failed == 12

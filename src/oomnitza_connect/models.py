@@ -432,6 +432,8 @@ class DestinationSettings:
         their external id) and to override the standard ones (``USER``, ``EMAIL``).
     :param roles: role name -> numeric Oomnitza role id (``PERMISSIONS_ID``);
         a numeric role is sent as it is.
+    :param default_role_id: the role id sent for a role *roles* does not name;
+        without it such a record fails, naming the role.
     :param vanished_field: an Oomnitza user field set (by ``PATCH``) on people
         who vanished from the vendor, e.g. a custom "Removed from Slack" field.
     :param vanished_value: the value set in *vanished_field*.
@@ -448,6 +450,7 @@ class DestinationSettings:
     timeout: float = 30.0
     fields: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_mapping)
     roles: Mapping[str, int] = attrs.field(factory=dict, converter=_freeze_mapping)
+    default_role_id: int | None = None
     vanished_field: str | None = None
     vanished_value: str = "true"
 

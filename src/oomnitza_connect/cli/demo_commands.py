@@ -1,4 +1,4 @@
-"""``oomnitza-connect demo``: every vendor emulator synced into a SQLite store.
+"""``oomnitza-connect demo``: every vendor emulator synced into a SQLite store, one into Oomnitza.
 
 The main job in miniature, with nothing to set up: for each installed vendor
 whose plugin ships an emulator, start it on 127.0.0.1, sync it into the store
@@ -6,11 +6,14 @@ whose plugin ships an emulator, start it on 127.0.0.1, sync it into the store
 nothing, run one of the vendor's presets for one person, and print a summary.
 An emulator whose account needs settings (Talkdesk's subdomain and region)
 offers them with ``test_settings()``.
+Then the first vendor is synced into the Oomnitza emulator (the REST
+destination) and what Oomnitza received is printed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -113,8 +116,16 @@ def _generic_fallback(users: int, stack: contextlib.ExitStack) -> list[tuple[Ven
     show_default=True,
     help="How many people to list per vendor.",
 )
-def demo_command(users: int, db_path: Path, vendors: tuple[str, ...], people_shown: int) -> None:
-    """Sync every vendor emulator into a fresh SQLite store and print a summary."""
+@click.option(
+    "--oomnitza/--no-oomnitza",
+    default=True,
+    show_default=True,
+    help="Also sync the first vendor into the Oomnitza emulator and show what it received.",
+)
+def demo_command(
+    users: int, db_path: Path, vendors: tuple[str, ...], people_shown: int, oomnitza: bool
+) -> None:
+    """Sync every vendor emulator into a fresh SQLite store (and one into Oomnitza)."""
     from rich.console import Console
 
     console = Console()
@@ -127,6 +138,10 @@ def demo_command(users: int, db_path: Path, vendors: tuple[str, ...], people_sho
             )
             pairs = _generic_fallback(users, stack)
         failed = _demo_all(console, pairs, db_path, people_shown)
+        if oomnitza:
+            info, emulator = pairs[0]
+            with emulator:
+                failed |= _demo_oomnitza(console, info, emulator, db_path, people_shown)
     console.print(
         f"\nStore: [bold]{db_path}[/bold]  (explore it: "
         f"oomnitza-connect people --db {db_path}; "
@@ -214,9 +229,9 @@ def _print_sessions(console: Any, sessions: list[tuple[str, SyncSession, float]]
     )
     for _, session, _ in sessions:
         if session.message:
-            console.print(f"[red]{session.message}[/red]")
+            console.print(session.message, style="red", markup=False)
         for error in session.errors[:5]:
-            console.print(f"  record {error.vendor_user_id}: {error.reason}")
+            console.print(f"  record {error.vendor_user_id}: {error.reason}", markup=False)
 
 
 def _print_people(console: Any, store: Any, info: VendorInfo, sync_key: str, shown: int) -> None:
@@ -304,6 +319,83 @@ def _run_a_preset(
             console.print(f"  {target} = {_cell(value)[:100]}")
     else:
         console.print(f"[red]Preset {preset.name} for {who} failed: {result.error}[/red]")
+
+
+def _demo_oomnitza(
+    console: Any, info: VendorInfo, emulator: Any, db_path: Path, shown: int
+) -> bool:
+    """Sync one vendor into the Oomnitza emulator; print what Oomnitza received."""
+    from rich.table import Table
+
+    from ..api import run_sync
+    from ..destinations.oomnitza import OomnitzaDestination
+    from ..models import DestinationKind, DestinationSettings
+    from ..store.sqlite import SQLiteStore
+    from ..testing.oomnitza import OomnitzaEmulator
+
+    credential = _credential(emulator, info.name)
+    oomnitza = OomnitzaEmulator()
+    with oomnitza:
+        table = DestinationSettings(
+            type=DestinationKind.OOMNITZA,
+            url=oomnitza.base_url,
+            credential="oomnitza-demo",
+            connector_name=f"{info.name}-demo",
+            roles={DEFAULT_ROLE: 25},
+            default_role_id=25,
+        )
+        settings = IntegrationSettings(
+            name=f"{info.name}-oomnitza-demo",
+            vendor=info.name,
+            credential=credential.name,
+            settings=_settings(emulator),
+            selection=UserSelection.USERS_AND_SAAS,
+            sync_key="email",
+            default_role=DEFAULT_ROLE,
+            base_url=emulator.base_url,
+            destination=table,
+        )
+        console.rule(
+            f"[bold]{info.display_name} into Oomnitza[/bold] (emulator at {oomnitza.base_url})"
+        )
+        sessions = []
+        # Its own ledger, beside the store: the store's sessions stay the SQLite ones.
+        ledger_path = db_path.with_name(f"{db_path.stem}-oomnitza-ledger{db_path.suffix}")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{ledger_path}{suffix}").unlink(missing_ok=True)
+        with (
+            SQLiteStore(ledger_path) as ledger,
+            OomnitzaDestination(table, oomnitza.test_credential("oomnitza-demo")) as destination,
+        ):
+            for label in ("1st sync", "2nd, unchanged"):
+                started = time.perf_counter()
+                session = run_sync(
+                    settings, credential=credential, store=ledger, destination=destination
+                )
+                sessions.append((label, session, time.perf_counter() - started))
+        _print_sessions(console, sessions)
+        posts = [r for r in oomnitza.requests if r.endpoint == "bulk"]
+        console.print(
+            f"Oomnitza received {len(oomnitza.applied_batches)} POST /api/v3/bulk batches in "
+            f"{len(oomnitza.portions)} portions (each finalized: "
+            f"{all(p.finalized for p in oomnitza.portions.values())}); "
+            f"it holds {len(oomnitza.users)} users and {len(oomnitza.saas_users())} SaaS users."
+        )
+        console.print(f"Ledger of these runs: {ledger_path}")
+        if posts:
+            first = posts[0].json()
+            record = json.dumps(first["records"][0], default=str)
+            console.print(
+                f"First batch: sync_field={first['sync_field']}, "
+                f"{len(first['records'])} records, e.g. {record[:160]}"
+            )
+        people = Table(
+            "user_id", "username", "email", "role", title=f"Users in Oomnitza (first {shown})"
+        )
+        for user in list(oomnitza.users.values())[:shown]:
+            people.add_row(*(_cell(user.get(k)) for k in ("user_id", "username", "email", "role")))
+        console.print(people)
+    return any(s.status is not SyncStatus.SUCCEEDED for _, s, _ in sessions)
 
 
 def register(main: click.Group) -> None:

@@ -270,6 +270,8 @@ class OomnitzaDestination(Destination):
             return int(self.settings.roles[text])
         if text.isdigit():
             return int(text)
+        if self.settings.default_role_id is not None:
+            return self.settings.default_role_id
         raise _RecordProblem(
             f"the role {text!r} has no Oomnitza role id; add it to the [destination.roles] table "
             f"(known: {', '.join(sorted(self.settings.roles)) or 'none'})",
