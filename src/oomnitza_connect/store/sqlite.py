@@ -1322,10 +1322,9 @@ class _SQLiteRunBook(RunBook):
 
     def mark_seen(self, users: Iterable[tuple[str, str | None]]) -> None:
         with self.store._lock, self.store._transaction():
+            # A vendor user id comes once per run; the first pair seen is kept.
             self.db.executemany(
-                "INSERT INTO temp.run_seen (vendor_user_id, sync_value) VALUES (?, ?) "
-                "ON CONFLICT (vendor_user_id) DO UPDATE SET "
-                "sync_value = coalesce(excluded.sync_value, sync_value)",
+                "INSERT OR IGNORE INTO temp.run_seen (vendor_user_id, sync_value) VALUES (?, ?)",
                 users,
             )
 
