@@ -134,3 +134,24 @@ def test_a_wrong_region_fails_the_run_naming_the_setting(
     assert session.status is SyncStatus.FAILED
     assert "Intercom.Region" in (session.message or "")
     assert emulator.token not in (session.message or "")
+
+
+def test_an_admin_that_cannot_be_read_fails_alone(intercom_plugin_registered, tmp_path) -> None:
+    with IntercomEmulator(users=8, seed=24, enforce_rate_limits=False) as emulator:
+        broken = emulator.admin_ids()[4]
+        emulator.update_admin(broken, team_priority_level={"primary_team_ids": "lots"})
+        with SQLiteStore(tmp_path / "e2e.db") as store:
+            session = run_sync(
+                _integration(),
+                credential=emulator.test_credential(),
+                store=store,
+                options=fast_options(emulator),
+            )
+            synced = {p.sync_value for p in store.iter_people(vendor="intercom")}
+        expected = set(emulator.admin_ids()) - {broken}
+    assert session.status is SyncStatus.COMPLETED_WITH_ERRORS
+    assert synced == expected
+    assert session.counts.failed == 1
+    (error,) = session.errors
+    assert error.vendor_user_id == broken
+    assert broken in error.reason
