@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,8 +10,11 @@ import sys
 from pathlib import Path
 
 import requests
+from click.testing import CliRunner
+from oomnitza_connect_intercom.emulator import IntercomEmulator
 
 from oomnitza_connect.auth.credentials import CredentialStore
+from oomnitza_connect.cli import main
 from oomnitza_connect.plugins import LOAD_ENTRY_POINTS_ENV
 from oomnitza_connect.store.sqlite import SQLiteStore
 
@@ -80,3 +84,30 @@ def test_the_demo_syncs_the_intercom_emulator(tmp_path) -> None:
     assert {s.status.value for s in sessions} == {"succeeded"}
     assert people == 30
     assert sorted(s.counts.created for s in sessions) == [0, 30]
+
+
+def test_auth_test_prints_the_workspace_name_and_region(
+    intercom_plugin_registered, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("OOMNITZA_CONNECT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("OOMNITZA_CONNECT_KEYRING", "0")
+    with IntercomEmulator(users=3, seed=8, region="EU", enforce_rate_limits=False) as emulator:
+        CredentialStore(tmp_path / "home", keyring_backend=False, environ={}).save(
+            emulator.test_credential(name="intercom")
+        )
+        result = CliRunner().invoke(
+            main, ["auth", "test", "intercom", "--setting", "Intercom.Region=EU"]
+        )
+        wrong = CliRunner().invoke(
+            main,
+            ["auth", "test", "intercom", "--setting", "Intercom.Region=US",
+             "--base-url", emulator.region_url("US")],
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    identity = json.loads(result.output.split("\n", 1)[1])
+    assert identity["workspace"] == "Emulated Workspace 8"
+    assert identity["region"] == "EU"
+    assert "Credential 'intercom' works with Intercom." in result.output
+    assert wrong.exit_code != 0
+    assert "Intercom.Region" in wrong.output
+    assert emulator.token not in wrong.output
