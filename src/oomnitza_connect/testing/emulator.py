@@ -346,10 +346,12 @@ def route(method: str, path: str, *, endpoint: str | None = None) -> Callable[[H
 
     ``path`` may hold ``{name}`` placeholders, passed in ``request.path_params``.
     ``endpoint`` names the route for faults and rate limits (defaults to the path).
+    Stack decorators to serve one handler on several (Slack takes GET and POST alike).
     """
 
     def decorate(func: HandlerT) -> HandlerT:
-        func.__emulator_route__ = (method.upper(), path, endpoint or path)  # type: ignore[attr-defined]
+        spec = (method.upper(), path, endpoint or path)
+        func.__emulator_routes__ = (*getattr(func, "__emulator_routes__", ()), spec)  # type: ignore[attr-defined]
         return func
 
     return decorate
@@ -381,9 +383,7 @@ class Emulator:
         routes: list[_Route] = []
         for klass in reversed(cls.__mro__):
             for value in vars(klass).values():
-                spec = getattr(value, "__emulator_route__", None)
-                if spec is not None:
-                    method, path, endpoint = spec
+                for method, path, endpoint in getattr(value, "__emulator_routes__", ()):
                     routes.append(_Route(method, _compile_path(path), endpoint, value))
         cls._routes = tuple(routes)
 

@@ -21,7 +21,14 @@ client id, an ``exp`` in the future at most five minutes after ``iat``, and a
 A vendor whose endpoints live elsewhere (Slack's ``/api/oauth.v2.access``)
 adds a route that calls :meth:`~OAuthTokenEndpointMixin.handle_token_request`
 and overrides :meth:`~OAuthTokenEndpointMixin.token_success` and
-:meth:`~OAuthTokenEndpointMixin.token_error` to answer in its own format.
+:meth:`~OAuthTokenEndpointMixin.token_error` to answer in its own format. One
+whose answers differ more (Slack: HTTP 200 with ``ok: false``, a nested
+``authed_user`` token) overrides :meth:`~OAuthTokenEndpointMixin.grant_tokens`
+(a checked :class:`TokenGrant` in, the answer out) and
+:meth:`~OAuthTokenEndpointMixin.token_refused` (maps a
+:class:`TokenRefused` reason to its own code); ``code_parameters`` keeps extra
+authorize parameters with the code, :meth:`~OAuthTokenEndpointMixin.parse_scopes`
+reads its scope syntax, and the token prefixes are class attributes.
 """
 
 from __future__ import annotations
@@ -31,16 +38,29 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import unquote_plus, urlencode, urlsplit
 
 import attrs
 import jwt
 
-from .emulator import Emulator, EmulatorRequest, EmulatorResponse, json_response, route
+from .emulator import (
+    Emulator,
+    EmulatorRequest,
+    EmulatorResponse,
+    IssuedToken,
+    json_response,
+    route,
+)
 
-__all__ = ["OAuthTokenEndpointMixin", "RefreshEvent", "RegisteredClient"]
+__all__ = [
+    "OAuthTokenEndpointMixin",
+    "RefreshEvent",
+    "RegisteredClient",
+    "TokenGrant",
+    "TokenRefused",
+]
 
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGORITHMS = ("ES256", "ES384", "ES512", "PS256", "PS384", "PS512")
@@ -81,14 +101,39 @@ class _IssuedCode:
     code_challenge_method: str
     scopes: frozenset[str]
     expires_at: float
+    extras: Mapping[str, str] = attrs.field(factory=dict)
 
 
-class _Refused(Exception):
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+class TokenRefused(Exception):
+    """Why the token endpoint refuses: an OAuth *error*, and a finer *reason* a vendor
+    with its own codes maps (``unknown_client``, ``bad_secret``, ``malformed``,
+    ``bad_code``, ``bad_redirect``, ``bad_verifier``, ``bad_refresh``, ``bad_grant``;
+    otherwise the error itself)."""
+
+    def __init__(self, error: str, description: str, status: int = 400, reason: str = "") -> None:
         super().__init__(description)
         self.error = error
         self.description = description
         self.status = status
+        self.reason = reason or error
+
+
+@attrs.frozen
+class TokenGrant:
+    """What the token endpoint grants, once the client and the grant are checked.
+
+    :param refresh_token: the new refresh token (already issued), if any.
+    :param extras: the authorize parameters named in ``code_parameters``
+        (Slack's ``user_scope``), for an ``authorization_code`` grant.
+    :param refreshed: the spent refresh token, for a ``refresh_token`` grant.
+    """
+
+    client: RegisteredClient
+    grant_type: str
+    scopes: frozenset[str]
+    refresh_token: str | None
+    extras: Mapping[str, str] = attrs.field(factory=dict)
+    refreshed: IssuedToken | None = None
 
 
 class OAuthTokenEndpointMixin(Emulator):
@@ -100,6 +145,13 @@ class OAuthTokenEndpointMixin(Emulator):
     issue_refresh_tokens_for_client_credentials: ClassVar[bool] = False
     max_assertion_lifetime: ClassVar[float] = 300.0
     token_path: ClassVar[str] = "/oauth/token"
+    access_token_prefix: ClassVar[str] = "emu-at-"
+    refresh_token_prefix: ClassVar[str] = "emu-rt-"
+    code_parameters: ClassVar[tuple[str, ...]] = ()
+    """Authorize parameters kept with the code and handed to :meth:`grant_tokens`."""
+    infer_grant_type: ClassVar[bool] = False
+    """A form with a ``code`` and no ``grant_type`` is an ``authorization_code`` grant
+    (Slack makes ``grant_type`` optional)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -145,7 +197,7 @@ class OAuthTokenEndpointMixin(Emulator):
         return self.issue_token(
             scopes=scopes,
             ttl=self.refresh_token_ttl,
-            prefix="emu-rt-",
+            prefix=self.refresh_token_prefix,
             subject=client_id,
             kind="refresh",
         ).value
@@ -181,6 +233,30 @@ class OAuthTokenEndpointMixin(Emulator):
     def token_error(self, error: str, description: str, status: int) -> EmulatorResponse:
         return json_response({"error": error, "error_description": description}, status=status)
 
+    def token_refused(self, refused: TokenRefused) -> EmulatorResponse:
+        """The answer to a refused token request; override to map ``refused.reason``."""
+        return self.token_error(refused.error, refused.description, refused.status)
+
+    def authorize_error(self, error: str) -> EmulatorResponse:
+        """The answer when the authorize request cannot even redirect back."""
+        return json_response({"error": error}, status=400)
+
+    def parse_scopes(self, value: str | None) -> frozenset[str]:
+        """The scopes of a ``scope`` parameter (space-separated, as RFC 6749 says)."""
+        return frozenset((value or "").split())
+
+    def grant_tokens(self, grant: TokenGrant) -> EmulatorResponse:
+        """Issue the access token of *grant* and answer; override for a vendor's shape."""
+        access = self.issue_token(
+            scopes=grant.scopes,
+            ttl=self.access_token_ttl,
+            prefix=self.access_token_prefix,
+            subject=grant.client.client_id,
+        )
+        return self.token_success(
+            access.value, grant.refresh_token, self.access_token_ttl, grant.scopes
+        )
+
     # -- the token endpoint -----------------------------------------------------
 
     def handle_token_request(self, request: EmulatorRequest) -> EmulatorResponse:
@@ -190,15 +266,21 @@ class OAuthTokenEndpointMixin(Emulator):
             form = request.form()
             client = self._authenticate_client(request, form)
             grant = form.get("grant_type")
+            if not grant and self.infer_grant_type and form.get("code"):
+                grant = "authorization_code"
             if grant == "client_credentials":
                 return self._client_credentials(client, form)
             if grant == "authorization_code":
                 return self._authorization_code(client, form)
             if grant == "refresh_token":
                 return self._refresh(client, form)
-            raise _Refused("unsupported_grant_type", f"grant_type {grant!r} is not supported")
-        except _Refused as refused:
-            return self.token_error(refused.error, refused.description, refused.status)
+            raise TokenRefused(
+                "unsupported_grant_type",
+                f"grant_type {grant!r} is not supported",
+                reason="bad_grant",
+            )
+        except TokenRefused as refused:
+            return self.token_refused(refused)
 
     def _authenticate_client(
         self, request: EmulatorRequest, form: dict[str, str]
@@ -209,12 +291,16 @@ class OAuthTokenEndpointMixin(Emulator):
                 decoded = base64.b64decode(header[6:].strip()).decode("utf-8")
                 raw_id, raw_secret = decoded.split(":", 1)
             except ValueError:
-                raise _Refused("invalid_client", "malformed Basic credentials", 401) from None
+                raise TokenRefused(
+                    "invalid_client", "malformed Basic credentials", 401, "malformed"
+                ) from None
             client = self._client(unquote_plus(raw_id))
             if client.client_secret is None or not secrets.compare_digest(
                 unquote_plus(raw_secret), client.client_secret
             ):
-                raise _Refused("invalid_client", "client authentication failed", 401)
+                raise TokenRefused(
+                    "invalid_client", "client authentication failed", 401, "bad_secret"
+                )
             return client
         if "client_assertion" in form:
             return self._verify_assertion(request, form)
@@ -223,35 +309,39 @@ class OAuthTokenEndpointMixin(Emulator):
             if client.client_secret is None or not secrets.compare_digest(
                 form["client_secret"], client.client_secret
             ):
-                raise _Refused("invalid_client", "client authentication failed", 401)
+                raise TokenRefused(
+                    "invalid_client", "client authentication failed", 401, "bad_secret"
+                )
             return client
         if client.client_secret is None and client.public_key is None:
             return client  # a public client, held to PKCE
-        raise _Refused("invalid_client", "client authentication is required", 401)
+        raise TokenRefused("invalid_client", "client authentication is required", 401, "bad_secret")
 
     def _client(self, client_id: str) -> RegisteredClient:
         with self._oauth_lock:
             client = self.oauth_clients.get(client_id)
         if client is None:
-            raise _Refused("invalid_client", "unknown client", 401)
+            raise TokenRefused("invalid_client", "unknown client", 401, "unknown_client")
         return client
 
     def _verify_assertion(self, request: EmulatorRequest, form: dict[str, str]) -> RegisteredClient:
         if form.get("client_assertion_type") != JWT_BEARER_ASSERTION:
-            raise _Refused("invalid_client", "unsupported client_assertion_type", 401)
+            raise TokenRefused("invalid_client", "unsupported client_assertion_type", 401)
         assertion = form["client_assertion"]
         try:
             header = jwt.get_unverified_header(assertion)
             unverified = jwt.decode(assertion, options={"verify_signature": False})
         except jwt.PyJWTError:
-            raise _Refused("invalid_client", "the client assertion is not a JWT", 401) from None
+            raise TokenRefused("invalid_client", "the client assertion is not a JWT", 401) from None
         client = self._client(str(unverified.get("iss", "")))
         if client.public_key is None:
-            raise _Refused("invalid_client", "the client has no registered key", 401)
+            raise TokenRefused("invalid_client", "the client has no registered key", 401)
         if header.get("alg") not in ASSERTION_ALGORITHMS:
-            raise _Refused("invalid_client", f"algorithm {header.get('alg')!r} is not allowed", 401)
+            raise TokenRefused(
+                "invalid_client", f"algorithm {header.get('alg')!r} is not allowed", 401
+            )
         if client.key_id is not None and header.get("kid") != client.key_id:
-            raise _Refused("invalid_client", "the assertion names an unknown kid", 401)
+            raise TokenRefused("invalid_client", "the assertion names an unknown kid", 401)
         audience = self.token_audience or f"{self.base_url}{request.path}"
         try:
             claims = jwt.decode(
@@ -262,50 +352,41 @@ class OAuthTokenEndpointMixin(Emulator):
                 options={"require": ["exp", "iat", "iss", "sub", "aud", "jti"]},
             )
         except jwt.InvalidAudienceError:
-            raise _Refused(
+            raise TokenRefused(
                 "invalid_client", "the assertion's aud is not this token URL", 401
             ) from None
         except jwt.ExpiredSignatureError:
-            raise _Refused("invalid_client", "the assertion has expired", 401) from None
+            raise TokenRefused("invalid_client", "the assertion has expired", 401) from None
         except jwt.PyJWTError as exc:
-            raise _Refused(
+            raise TokenRefused(
                 "invalid_client", f"bad assertion: {exc.__class__.__name__}", 401
             ) from None
         if claims["sub"] != client.client_id or claims["iss"] != client.client_id:
-            raise _Refused("invalid_client", "iss and sub must both be the client id", 401)
+            raise TokenRefused("invalid_client", "iss and sub must both be the client id", 401)
         if float(claims["exp"]) - float(claims["iat"]) > self.max_assertion_lifetime:
-            raise _Refused("invalid_client", "the assertion lives longer than five minutes", 401)
+            raise TokenRefused(
+                "invalid_client", "the assertion lives longer than five minutes", 401
+            )
         with self._oauth_lock:
             if claims["jti"] in self._seen_jtis:
-                raise _Refused("invalid_client", "the assertion's jti was used before", 401)
+                raise TokenRefused("invalid_client", "the assertion's jti was used before", 401)
             self._seen_jtis.add(str(claims["jti"]))
         return client
 
     def _scopes(self, client: RegisteredClient, form: dict[str, str]) -> frozenset[str]:
-        asked = frozenset((form.get("scope") or "").split())
+        asked = self.parse_scopes(form.get("scope"))
         if client.scopes and not asked <= client.scopes:
-            raise _Refused("invalid_scope", "a requested scope is not granted to the client")
+            raise TokenRefused("invalid_scope", "a requested scope is not granted to the client")
         return asked or client.scopes
-
-    def _issue_pair(
-        self, client: RegisteredClient, scopes: frozenset[str], *, with_refresh: bool
-    ) -> EmulatorResponse:
-        access = self.issue_token(
-            scopes=scopes, ttl=self.access_token_ttl, prefix="emu-at-", subject=client.client_id
-        )
-        refresh = (
-            self.grant_refresh_token(client.client_id, scopes=scopes) if with_refresh else None
-        )
-        return self.token_success(access.value, refresh, self.access_token_ttl, scopes)
 
     def _client_credentials(
         self, client: RegisteredClient, form: dict[str, str]
     ) -> EmulatorResponse:
-        return self._issue_pair(
-            client,
-            self._scopes(client, form),
-            with_refresh=self.issue_refresh_tokens_for_client_credentials,
-        )
+        scopes = self._scopes(client, form)
+        refresh = None
+        if self.issue_refresh_tokens_for_client_credentials:
+            refresh = self.grant_refresh_token(client.client_id, scopes=scopes)
+        return self.grant_tokens(TokenGrant(client, "client_credentials", scopes, refresh))
 
     def _authorization_code(
         self, client: RegisteredClient, form: dict[str, str]
@@ -313,20 +394,39 @@ class OAuthTokenEndpointMixin(Emulator):
         with self._oauth_lock:
             issued = self._codes.pop(form.get("code", ""), None)  # codes are single-use
         if issued is None or issued.expires_at < time.time():
-            raise _Refused("invalid_grant", "the authorization code is unknown, used or expired")
+            raise TokenRefused(
+                "invalid_grant",
+                "the authorization code is unknown, used or expired",
+                reason="bad_code",
+            )
         if issued.client_id != client.client_id:
-            raise _Refused("invalid_grant", "the code was issued to another client")
+            raise TokenRefused(
+                "invalid_grant", "the code was issued to another client", reason="bad_code"
+            )
         if issued.redirect_uri is not None and form.get("redirect_uri") != issued.redirect_uri:
-            raise _Refused("invalid_grant", "redirect_uri differs from the authorization request")
+            raise TokenRefused(
+                "invalid_grant",
+                "redirect_uri differs from the authorization request",
+                reason="bad_redirect",
+            )
         if issued.code_challenge is not None:
             verifier = form.get("code_verifier")
             if not verifier:
-                raise _Refused("invalid_grant", "code_verifier is required (PKCE)")
+                raise TokenRefused(
+                    "invalid_grant", "code_verifier is required (PKCE)", reason="bad_verifier"
+                )
             if _challenge(verifier, issued.code_challenge_method) != issued.code_challenge:
-                raise _Refused("invalid_grant", "code_verifier does not match the code challenge")
+                raise TokenRefused(
+                    "invalid_grant",
+                    "code_verifier does not match the code challenge",
+                    reason="bad_verifier",
+                )
         elif client.client_secret is None:
-            raise _Refused("invalid_grant", "a public client must use PKCE")
-        return self._issue_pair(client, issued.scopes, with_refresh=True)
+            raise TokenRefused("invalid_grant", "a public client must use PKCE", reason="bad_code")
+        refresh = self.grant_refresh_token(client.client_id, scopes=issued.scopes)
+        return self.grant_tokens(
+            TokenGrant(client, "authorization_code", issued.scopes, refresh, issued.extras)
+        )
 
     def _refresh(self, client: RegisteredClient, form: dict[str, str]) -> EmulatorResponse:
         presented = form.get("refresh_token", "")
@@ -344,7 +444,11 @@ class OAuthTokenEndpointMixin(Emulator):
         if token is None or token.expired() or token.subject != client.client_id:
             with self._oauth_lock:
                 self.refresh_events.append(RefreshEvent(presented, None, accepted=False))
-            raise _Refused("invalid_grant", "the refresh token is unknown, used or expired")
+            raise TokenRefused(
+                "invalid_grant",
+                "the refresh token is unknown, used or expired",
+                reason="bad_refresh",
+            )
         scopes = token.scopes
         if self.rotate_refresh_tokens:
             self.revoke_token(presented)
@@ -356,37 +460,58 @@ class OAuthTokenEndpointMixin(Emulator):
             new_refresh = None
         with self._oauth_lock:
             self.refresh_events.append(RefreshEvent(presented, new_refresh, accepted=True))
-        access = self.issue_token(
-            scopes=scopes, ttl=self.access_token_ttl, prefix="emu-at-", subject=client.client_id
+        return self.grant_tokens(
+            TokenGrant(client, "refresh_token", scopes, new_refresh, refreshed=token)
         )
-        return self.token_success(access.value, new_refresh, self.access_token_ttl, scopes)
 
     # -- the authorize endpoint --------------------------------------------------
+
+    def issue_authorization_code(
+        self,
+        client_id: str,
+        *,
+        redirect_uri: str | None = None,
+        scopes: Iterable[str] = (),
+        code_challenge: str | None = None,
+        code_challenge_method: str = "plain",
+        extras: Mapping[str, str] | None = None,
+    ) -> str:
+        """Return a code, as if the user had approved the authorize request."""
+        code = "emu-code-" + secrets.token_urlsafe(16)
+        with self._oauth_lock:
+            self._codes[code] = _IssuedCode(
+                client_id=client_id,
+                redirect_uri=redirect_uri,
+                code_challenge=code_challenge,
+                code_challenge_method=code_challenge_method,
+                scopes=frozenset(scopes),
+                expires_at=time.time() + 300,
+                extras=dict(extras or {}),
+            )
+        return code
 
     def handle_authorize_request(self, request: EmulatorRequest) -> EmulatorResponse:
         query = request.query
         try:
             client = self._client(query.get("client_id", ""))
-        except _Refused as refused:
-            return json_response({"error": refused.error}, status=400)
+        except TokenRefused as refused:
+            return self.authorize_error(refused.error)
         redirect_uri = query.get("redirect_uri")
         if not redirect_uri or not _redirect_allowed(client, redirect_uri):
-            return json_response({"error": "invalid_redirect_uri"}, status=400)
+            return self.authorize_error("invalid_redirect_uri")
         if query.get("response_type") != "code":
             return _redirect(
                 redirect_uri,
                 {"error": "unsupported_response_type", "state": query.get("state", "")},
             )
-        code = "emu-code-" + secrets.token_urlsafe(16)
-        with self._oauth_lock:
-            self._codes[code] = _IssuedCode(
-                client_id=client.client_id,
-                redirect_uri=redirect_uri,
-                code_challenge=query.get("code_challenge"),
-                code_challenge_method=query.get("code_challenge_method", "plain"),
-                scopes=frozenset((query.get("scope") or "").split()),
-                expires_at=time.time() + 300,
-            )
+        code = self.issue_authorization_code(
+            client.client_id,
+            redirect_uri=redirect_uri,
+            scopes=self.parse_scopes(query.get("scope")),
+            code_challenge=query.get("code_challenge"),
+            code_challenge_method=query.get("code_challenge_method", "plain"),
+            extras={key: query[key] for key in self.code_parameters if key in query},
+        )
         params = {"code": code}
         if "state" in query:
             params["state"] = query["state"]

@@ -20,27 +20,23 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import itertools
 import secrets
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
-from urllib.parse import unquote_plus, urlencode
-
-import attrs
 
 from oomnitza_connect.models import AuthKind, Credential
 from oomnitza_connect.testing.emulator import (
-    Emulator,
     EmulatorRequest,
     EmulatorResponse,
     IssuedToken,
     json_response,
     route,
 )
+from oomnitza_connect.testing.fakes import FakePeople
+from oomnitza_connect.testing.oauth import OAuthTokenEndpointMixin, TokenGrant, TokenRefused
 
 from .vendor import SLACKBOT_USER_ID
 
@@ -63,26 +59,6 @@ SPECIAL_KINDS = (
 )
 """The kinds of users 0 to 8, so that even a tiny workspace has one of each."""
 
-_FIRST_NAMES = (
-    "Ada", "Bruno", "Chiara", "Dmitri", "Elena", "Farid", "Greta", "Hiro", "Ines", "Jonas",
-    "Kemal", "Lucia", "Marek", "Nadia", "Oskar", "Priya", "Quentin", "Rosa", "Sven", "Tanvi",
-    "Ugo", "Vera", "Wen", "Ximena", "Yusuf", "Zofia",
-)  # fmt: skip
-_LAST_NAMES = (
-    "Adler", "Brandt", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Haas", "Ivanova",
-    "Jensen", "Kowalski", "Lindqvist", "Moreau", "Nakamura", "Okafor", "Petrov", "Quinn",
-    "Rossi", "Schmidt", "Tanaka", "Usman", "Varga", "Weber", "Xu", "Yilmaz", "Zhou",
-)  # fmt: skip
-_TITLES = (
-    "Engineer", "Designer", "Account Executive", "Support Lead", "Recruiter", "Analyst",
-    "Product Manager", "Controller", "IT Administrator", "Office Manager",
-)  # fmt: skip
-_ZONES = (
-    ("America/Los_Angeles", "Pacific Standard Time", -28800),
-    ("America/New_York", "Eastern Standard Time", -18000),
-    ("Europe/Berlin", "Central European Time", 3600),
-    ("Asia/Tokyo", "Japan Standard Time", 32400),
-)
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _INDEX_WIDTH = 6
 _LOGIN_EPOCH = 1_763_000_000
@@ -98,29 +74,7 @@ def _base36(number: int, width: int) -> str:
     return "".join(reversed(digits)).rjust(width, "0")
 
 
-def _alias(
-    handler: Callable[[SlackEmulator, EmulatorRequest], EmulatorResponse],
-) -> Callable[[SlackEmulator, EmulatorRequest], EmulatorResponse]:
-    """Serve *handler* on a second route too (Slack takes GET and POST alike)."""
-
-    def alias(emulator: SlackEmulator, request: EmulatorRequest) -> EmulatorResponse:
-        return handler(emulator, request)
-
-    return alias
-
-
-@attrs.define
-class _AuthorizationCode:
-    client_id: str
-    scopes: tuple[str, ...]
-    user_scopes: tuple[str, ...]
-    redirect_uri: str | None
-    expires_at: float
-    code_challenge: str | None = None
-    code_challenge_method: str = "plain"
-
-
-class SlackEmulator(Emulator):
+class SlackEmulator(OAuthTokenEndpointMixin):
     """An emulated Slack workspace with *users* generated users.
 
     :param users: how many users ``users.list`` returns (change
@@ -147,6 +101,16 @@ class SlackEmulator(Emulator):
         "team.accessLogs": (20, 3),
     }
     """Slack's tiers: Tier 2 is 20/min, Tier 3 50/min, Tier 4 100/min."""
+    refresh_token_prefix = "xoxe-1-"
+    code_parameters = ("user_scope",)
+    infer_grant_type = True
+    _REFUSALS = {
+        "unknown_client": "invalid_client_id", "malformed": "invalid_client_id",
+        "bad_secret": "bad_client_secret", "bad_code": "invalid_code",
+        "bad_redirect": "bad_redirect_uri", "bad_verifier": "invalid_code_verifier",
+        "bad_refresh": "invalid_refresh_token", "bad_grant": "invalid_grant_type",
+    }  # fmt: skip
+    """The test kit's refusal reasons in Slack's words."""
 
     def __init__(
         self,
@@ -178,41 +142,22 @@ class SlackEmulator(Emulator):
         self.team_name = f"Emulated Workspace {seed}"
         self.team_domain = f"emulated-{seed}"
         self.email_domain = f"emulated-{seed}.example.com"
+        self.people = FakePeople(seed=seed, email_domain=self.email_domain)
         self._id_prefix = _base36(seed % 36**2, 2)
         self.client_id = client_id or f"{1000 + seed % 9000}.{seed % 1_000_000:06d}"
         self.client_secret = client_secret or secrets.token_hex(16)
+        self.register_client(self.client_id, client_secret=self.client_secret)
         self._lock = threading.Lock()
         self._overrides: dict[int, dict[str, Any]] = {}
         self._raw_members: dict[int, Any] = {}
         self._removed: set[int] = set()
-        self._codes: dict[str, _AuthorizationCode] = {}
         self._revoked: set[str] = set()
-        self._used_refresh_tokens: set[str] = set()
+        self._refresh_kinds: dict[str, str] = {}
         self._request_ids = itertools.count(1)
         self._eligible_logins: tuple[int, list[int]] | None = None
         self.token = self.issue_slack_token(
             kind="user", scopes=scopes, value=token, subject=self.user_id(0)
         ).value
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> SlackEmulator:
-        """Build an emulator from ``create_emulator`` options, ignoring unknown ones."""
-        known = (
-            "users", "seed", "token", "scopes", "paid_plan", "short_pages", "token_rotation",
-            "access_token_ttl", "logins_per_user", "max_page_size", "client_id",
-            "client_secret", "host", "port", "rate_limits", "enforce_rate_limits",
-        )  # fmt: skip
-        chosen = {key: options[key] for key in known if options.get(key) is not None}
-        return cls(**chosen)
-
-    def start(self) -> SlackEmulator:
-        super().start()
-        server = self._server
-        if server is not None:
-            # Accepted sockets inherit TCP_NODELAY: without it, headers and body
-            # leave in two segments and delayed ACKs add ~40 ms to every call.
-            server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return self
 
     # -- addresses and credentials -------------------------------------------
 
@@ -254,14 +199,13 @@ class SlackEmulator(Emulator):
     ) -> IssuedToken:
         """Issue a ``xoxb-`` (bot) or ``xoxp-`` (user) token; with *ttl* it is a rotating one."""
         prefix = ("xoxe." if ttl is not None else "") + ("xoxb-" if kind == "bot" else "xoxp-")
-        token = self.issue_token(
+        return self.issue_token(
             scopes=scopes,
             ttl=ttl,
-            prefix=prefix + f"{_seed_digits(self.seed)}-",
+            prefix=prefix + f"{1000 + self.seed % 9000}-",
             subject=subject or (self.bot_user_id if kind == "bot" else self.user_id(0)),
             value=value,
         )
-        return token
 
     def revoke(self, token: str) -> None:
         """Make *token* answer ``token_revoked`` from now on."""
@@ -294,20 +238,14 @@ class SlackEmulator(Emulator):
     def _exists(self, index: int) -> bool:
         return 0 <= index < self.user_count and index not in self._removed
 
-    def _bits(self, index: int) -> int:
-        """192 reproducible bits for user *index*; every generated value is cut from them."""
-        digest = hashlib.blake2b(b"%d:%d" % (self.seed, index), digest_size=24).digest()
-        return int.from_bytes(digest, "big")
-
     def kind_of(self, index: int) -> str:
         """Return the kind of user *index*: one of :data:`SPECIAL_KINDS` or ``person``."""
-        return self._kind_from(index, self._bits(index))
+        return self._kind_from(index, self.people[index].roll)
 
     @staticmethod
-    def _kind_from(index: int, bits: int) -> str:
+    def _kind_from(index: int, roll: float) -> str:
         if index < len(SPECIAL_KINDS):
             return SPECIAL_KINDS[index]
-        roll = (bits & 0xFFFF) / 0x10000
         for kind, upper in (
             ("deleted", 0.02),
             ("bot", 0.03),
@@ -364,30 +302,26 @@ class SlackEmulator(Emulator):
         return None if index is None else self._user_at(index)
 
     def _user_at(self, index: int) -> dict[str, Any]:
-        bits = self._bits(index)
-        kind = self._kind_from(index, bits)
-        first = _FIRST_NAMES[(bits >> 16) % len(_FIRST_NAMES)]
-        last = _LAST_NAMES[(bits >> 24) % len(_LAST_NAMES)]
-        zone, zone_label, zone_offset = _ZONES[(bits >> 32) % len(_ZONES)]
-        handle = f"{first}.{last}.{index}".lower()
-        # Some addresses carry capitals, as real ones do, to exercise lower-casing.
-        email = f"{first}.{last}.{index}@{self.email_domain}"
-        if index % 7 != 3:
-            email = email.lower()
+        person = self.people[index]
+        bits, first, zone = person.bits, person.first_name, person.time_zone
+        kind = self._kind_from(index, person.roll)
+        handle = person.handle
         uid = self.user_id(index)
+        # Some addresses carry capitals, as real ones do, to exercise lower-casing.
+        email = person.email_as_typed if index % 7 == 3 else person.email
         profile: dict[str, Any] = {
-            "avatar_hash": f"{(bits >> 40) & 0xFFFFFFFFFFFF:012x}",
+            "avatar_hash": person.avatar_hash,
             "status_text": "",
             "status_emoji": "",
-            "real_name": f"{first} {last}",
-            "real_name_normalized": f"{first} {last}",
+            "real_name": person.full_name,
+            "real_name_normalized": person.full_name,
             "display_name": handle,
             "display_name_normalized": handle,
             "email": email,
             "first_name": first,
-            "last_name": last,
-            "title": _TITLES[(bits >> 88) % len(_TITLES)],
-            "phone": f"+1 555 {(bits >> 96) % 10**7:07d}",
+            "last_name": person.last_name,
+            "title": person.title,
+            "phone": person.phone,
             "skype": handle.replace(".", "_"),
             "image_24": f"https://avatars.example.com/{uid}_24.png",
             "image_192": f"https://avatars.example.com/{uid}_192.png",
@@ -398,11 +332,11 @@ class SlackEmulator(Emulator):
             "team_id": self.team_id,
             "name": handle,
             "deleted": False,
-            "color": f"{(bits >> 120) & 0xFFFFFF:06x}",
-            "real_name": f"{first} {last}",
-            "tz": zone,
-            "tz_label": zone_label,
-            "tz_offset": zone_offset,
+            "color": person.color,
+            "real_name": person.full_name,
+            "tz": zone.name,
+            "tz_label": zone.label,
+            "tz_offset": zone.offset,
             "profile": profile,
             "is_admin": index == 0 or (bits >> 144) % 100 < 3,
             "is_owner": index == 0,
@@ -411,7 +345,7 @@ class SlackEmulator(Emulator):
             "is_ultra_restricted": False,
             "is_bot": False,
             "is_app_user": False,
-            "updated": 1_700_000_000 + (bits >> 152) % 60_000_000,
+            "updated": person.created_at,
             "has_2fa": bool((bits >> 190) & 1),
         }
         if kind == "slackbot":
@@ -468,14 +402,8 @@ class SlackEmulator(Emulator):
                 profile = changes.get("profile") or {}
                 if str(profile.get("email") or "").lower() == wanted and self._exists(index):
                     return index
-        local, _, domain = wanted.partition("@")
-        if domain != self.email_domain:
-            return None
-        try:
-            index = int(local.rsplit(".", 1)[-1])
-        except ValueError:
-            return None
-        if not self._exists(index):
+        index = self.people.index_of_email(wanted)
+        if index is None or not self._exists(index):
             return None
         found = str(self._user_at(index)["profile"].get("email") or "").lower()
         return index if found == wanted else None
@@ -593,6 +521,7 @@ class SlackEmulator(Emulator):
     # -- methods ----------------------------------------------------------------
 
     @route("GET", "/api/auth.test", endpoint="auth.test")
+    @route("POST", "/api/auth.test", endpoint="auth.test")
     def auth_test(self, request: EmulatorRequest) -> EmulatorResponse:
         token, error = self._authorize(request, "")
         if error is not None or token is None:
@@ -612,9 +541,8 @@ class SlackEmulator(Emulator):
             body["bot_id"] = "B" + subject[1:]
         return self._ok(token, body)
 
-    auth_test_post = route("POST", "/api/auth.test", endpoint="auth.test")(_alias(auth_test))
-
     @route("GET", "/api/users.list", endpoint="users.list")
+    @route("POST", "/api/users.list", endpoint="users.list")
     def users_list(self, request: EmulatorRequest) -> EmulatorResponse:
         token, error = self._authorize(request, "users:read")
         if error is not None or token is None:
@@ -659,8 +587,6 @@ class SlackEmulator(Emulator):
             },
         )
 
-    users_list_post = route("POST", "/api/users.list", endpoint="users.list")(_alias(users_list))
-
     def _encode_cursor(self, index: int) -> str:
         return base64.b64encode(f"user:{self.user_id(index)}".encode()).decode()
 
@@ -680,6 +606,7 @@ class SlackEmulator(Emulator):
             return None
 
     @route("GET", "/api/users.info", endpoint="users.info")
+    @route("POST", "/api/users.info", endpoint="users.info")
     def users_info(self, request: EmulatorRequest) -> EmulatorResponse:
         token, error = self._authorize(request, "users:read")
         if error is not None or token is None:
@@ -692,9 +619,8 @@ class SlackEmulator(Emulator):
             return self._error("user_not_found")
         return self._ok(token, {"user": self._visible(self._user_at(index), token)})
 
-    users_info_post = route("POST", "/api/users.info", endpoint="users.info")(_alias(users_info))
-
     @route("GET", "/api/users.lookupByEmail", endpoint="users.lookupByEmail")
+    @route("POST", "/api/users.lookupByEmail", endpoint="users.lookupByEmail")
     def users_lookup_by_email(self, request: EmulatorRequest) -> EmulatorResponse:
         token, error = self._authorize(request, "users:read.email")
         if error is not None or token is None:
@@ -706,10 +632,6 @@ class SlackEmulator(Emulator):
         if index is None:
             return self._error("users_not_found")
         return self._ok(token, {"user": self._visible(self._user_at(index), token)})
-
-    users_lookup_by_email_post = route(
-        "POST", "/api/users.lookupByEmail", endpoint="users.lookupByEmail"
-    )(_alias(users_lookup_by_email))
 
     @route("GET", "/api/team.accessLogs", endpoint="team.accessLogs")
     def team_access_logs(self, request: EmulatorRequest) -> EmulatorResponse:
@@ -747,7 +669,7 @@ class SlackEmulator(Emulator):
             },
         )
 
-    # -- OAuth ------------------------------------------------------------------
+    # -- OAuth (the test kit's endpoint, answering in Slack's shape) -----------
 
     def issue_code(
         self,
@@ -759,149 +681,78 @@ class SlackEmulator(Emulator):
         code_challenge_method: str = "plain",
     ) -> str:
         """Return an authorization code, as if a user had approved the install."""
-        code = f"{self.seed}.{secrets.token_hex(12)}"
-        with self._lock:
-            self._codes[code] = _AuthorizationCode(
-                client_id=self.client_id,
-                scopes=tuple(scopes),
-                user_scopes=tuple(user_scopes),
-                redirect_uri=redirect_uri,
-                expires_at=time.time() + 600,
-                code_challenge=code_challenge,
-                code_challenge_method=code_challenge_method,
-            )
-        return code
+        return self.issue_authorization_code(
+            self.client_id,
+            redirect_uri=redirect_uri,
+            scopes=scopes,
+            code_challenge=code_challenge,
+            code_challenge_method=code_challenge_method,
+            extras={"user_scope": ",".join(user_scopes)},
+        )
 
     @route("GET", "/oauth/v2/authorize", endpoint="oauth.v2.authorize")
-    def oauth_authorize(self, request: EmulatorRequest) -> EmulatorResponse:
+    def slack_authorize(self, request: EmulatorRequest) -> EmulatorResponse:
         """Approve at once and redirect back with a code (no browser needed)."""
-        params = request.params()
-        redirect_uri = params.get("redirect_uri")
-        if params.get("client_id") != self.client_id or not redirect_uri:
-            return json_response({"ok": False, "error": "invalid_client_id"}, status=400)
-        code = self.issue_code(
-            scopes=_split_scopes(params.get("scope")),
-            user_scopes=_split_scopes(params.get("user_scope")),
-            redirect_uri=redirect_uri,
-            code_challenge=params.get("code_challenge"),
-            code_challenge_method=params.get("code_challenge_method") or "plain",
-        )
-        query = {"code": code}
-        if params.get("state") is not None:
-            query["state"] = params["state"]
-        separator = "&" if "?" in redirect_uri else "?"
-        return EmulatorResponse(
-            status=302, headers={"Location": redirect_uri + separator + urlencode(query)}
-        )
+        return self.handle_authorize_request(request)
 
     @route("POST", "/api/oauth.v2.access", endpoint="oauth.v2.access")
     def oauth_access(self, request: EmulatorRequest) -> EmulatorResponse:
-        params = request.params()
-        client_id, client_secret = _basic_credentials(request)
-        client_id = client_id or params.get("client_id")
-        client_secret = client_secret or params.get("client_secret")
-        if client_id != self.client_id:
-            return self._error("invalid_client_id")
-        if not client_secret or not secrets.compare_digest(client_secret, self.client_secret):
-            return self._error("bad_client_secret")
-        grant_type = params.get("grant_type") or (
-            "authorization_code" if params.get("code") else ""
-        )
-        if grant_type == "authorization_code":
-            return self._exchange_code(params)
-        if grant_type == "refresh_token":
-            return self._refresh(params.get("refresh_token") or "")
-        return self._error("invalid_grant_type")
+        return self.handle_token_request(request)
 
-    def _exchange_code(self, params: Mapping[str, str]) -> EmulatorResponse:
-        with self._lock:
-            grant = self._codes.pop(params.get("code") or "", None)
-        if grant is None or grant.expires_at < time.time():
-            return self._error("invalid_code")
-        if grant.redirect_uri and params.get("redirect_uri") != grant.redirect_uri:
-            return self._error("bad_redirect_uri")
-        if grant.code_challenge is not None:
-            verifier = params.get("code_verifier") or ""
-            if _pkce_challenge(verifier, grant.code_challenge_method) != grant.code_challenge:
-                return self._error("invalid_code_verifier")
+    def parse_scopes(self, value: str | None) -> frozenset[str]:
+        # Slack writes scopes comma-separated; OAuth libraries send them space-separated.
+        return frozenset((value or "").replace(",", " ").split())
+
+    def authorize_error(self, error: str) -> EmulatorResponse:
+        code = "bad_redirect_uri" if error == "invalid_redirect_uri" else "invalid_client_id"
+        return json_response({"ok": False, "error": code}, status=400)
+
+    def token_refused(self, refused: TokenRefused) -> EmulatorResponse:
+        return self._error(self._REFUSALS.get(refused.reason, refused.error))
+
+    def grant_tokens(self, grant: TokenGrant) -> EmulatorResponse:
         body: dict[str, Any] = {
             "app_id": "A" + self.team_id[1:],
             "team": {"name": self.team_name, "id": self.team_id},
             "enterprise": None,
             "is_enterprise_install": False,
         }
+        if grant.refreshed is not None:
+            with self._lock:
+                kind = self._refresh_kinds.pop(grant.refreshed.value, "bot")
+            body.update(self._token_fields(kind, grant.scopes, grant.refresh_token))
+            if kind == "bot":
+                body["bot_user_id"] = self.bot_user_id
+            else:
+                body["user_id"] = self.user_id(0)
+            return json_response({"ok": True, **body})
+        if grant.refresh_token is not None:
+            self.revoke_token(grant.refresh_token)  # each token below gets its own
         if grant.scopes:
             body.update(self._token_fields("bot", grant.scopes))
             body["bot_user_id"] = self.bot_user_id
         authed_user: dict[str, Any] = {"id": self.user_id(0)}
-        if grant.user_scopes:
-            authed_user.update(self._token_fields("user", grant.user_scopes))
+        user_scopes = self.parse_scopes(grant.extras.get("user_scope"))
+        if user_scopes:
+            authed_user.update(self._token_fields("user", user_scopes))
         body["authed_user"] = authed_user
         return json_response({"ok": True, **body})
 
-    def _token_fields(self, kind: str, scopes: Iterable[str]) -> dict[str, Any]:
-        scopes = tuple(scopes)
+    def _token_fields(
+        self, kind: str, scopes: frozenset[str], refresh: str | None = None
+    ) -> dict[str, Any]:
         ttl = self.access_token_ttl if self.token_rotation else None
         access = self.issue_slack_token(kind=kind, scopes=scopes, ttl=ttl)
         fields: dict[str, Any] = {
             "access_token": access.value,
             "token_type": kind,
-            "scope": ",".join(scopes),
+            "scope": ",".join(sorted(scopes)),
         }
         if self.token_rotation:
-            refresh = self.issue_token(
-                scopes=scopes, prefix="xoxe-1-", kind="refresh", subject=kind
-            )
-            fields.update(expires_in=int(self.access_token_ttl), refresh_token=refresh.value)
+            refresh = refresh or self.grant_refresh_token(self.client_id, scopes=scopes)
+            with self._lock:
+                self._refresh_kinds[refresh] = kind
+            fields.update(expires_in=int(self.access_token_ttl), refresh_token=refresh)
+        elif refresh is not None:
+            self.revoke_token(refresh)
         return fields
-
-    def _refresh(self, value: str) -> EmulatorResponse:
-        with self._lock:
-            reused = value in self._used_refresh_tokens
-            self._used_refresh_tokens.add(value)
-        refresh = self.lookup_token(value, kind="refresh")
-        if reused or refresh is None:
-            return self._error("invalid_refresh_token")
-        # Single use: the old refresh token dies with this exchange.
-        self.revoke_token(value)
-        kind = refresh.subject or "bot"
-        body: dict[str, Any] = {
-            "app_id": "A" + self.team_id[1:],
-            "team": {"name": self.team_name, "id": self.team_id},
-            "enterprise": None,
-            "is_enterprise_install": False,
-            **self._token_fields(kind, refresh.scopes),
-        }
-        if kind == "bot":
-            body["bot_user_id"] = self.bot_user_id
-        else:
-            body["user_id"] = self.user_id(0)
-        return json_response({"ok": True, **body})
-
-
-def _seed_digits(seed: int) -> str:
-    return str(1000 + seed % 9000)
-
-
-def _split_scopes(value: str | None) -> tuple[str, ...]:
-    # Slack writes scopes comma-separated; OAuth libraries send them space-separated.
-    return tuple(part for part in (value or "").replace(",", " ").split() if part)
-
-
-def _pkce_challenge(verifier: str, method: str) -> str:
-    if method == "S256":
-        digest = hashlib.sha256(verifier.encode("ascii")).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-    return verifier
-
-
-def _basic_credentials(request: EmulatorRequest) -> tuple[str | None, str | None]:
-    header = request.header("Authorization") or ""
-    if not header.lower().startswith("basic "):
-        return None, None
-    try:
-        decoded = base64.b64decode(header[6:].strip()).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None, None
-    client_id, _, client_secret = decoded.partition(":")
-    return unquote_plus(client_id), unquote_plus(client_secret)
