@@ -23,8 +23,10 @@ def test_a_person_is_complete_and_consistent() -> None:
     assert person.email == f"{person.handle}@acme.example.com"
     assert person.email_as_typed.lower() == person.email
     assert person.email_as_typed != person.email  # the name's capitals
-    assert person.phone.startswith("+1 555 ") and len(person.phone) == 14
-    assert person.time_zone.name and -12 * 3600 <= person.time_zone.offset <= 14 * 3600
+    assert person.phone.startswith("+1 555 ")
+    assert len(person.phone) == 14
+    assert person.time_zone.name
+    assert -12 * 3600 <= person.time_zone.offset <= 14 * 3600
     assert 1_700_000_000 <= person.created_at < 1_760_000_000
     assert 0 <= person.roll < 1
 
