@@ -174,3 +174,17 @@ def test_a_simple_rest_vendor_is_at_most_150_lines(tmp_path: Path) -> None:
     assert "PageNumberPaging()" in vendor_source
     runtime = [p for p in package.glob("*.py") if p.name != "emulator.py"]
     assert _runtime_lines(runtime) <= 150
+
+
+def test_the_slack_emulator_runs_on_the_test_kit() -> None:
+    # Slack's emulator reuses the test kit's OAuth server and fake people instead of its
+    # own copies. Issue 10 aims at 600 lines; 750 holds what is done so far.
+    from oomnitza_connect_slack.emulator import SlackEmulator
+
+    from oomnitza_connect.testing.fakes import FakePeople
+    from oomnitza_connect.testing.oauth import OAuthTokenEndpointMixin
+
+    package = ROOT / "plugins" / "slack" / "src" / "oomnitza_connect_slack"
+    assert issubclass(SlackEmulator, OAuthTokenEndpointMixin)
+    assert isinstance(SlackEmulator(users=1).people, FakePeople)
+    assert _runtime_lines([package / "emulator.py"]) <= 750

@@ -74,6 +74,14 @@ def _base36(number: int, width: int) -> str:
     return "".join(reversed(digits)).rjust(width, "0")
 
 
+class _Refusal(Exception):
+    """Raised by a handler's checks; :meth:`SlackEmulator.dispatch` sends the answer."""
+
+    def __init__(self, response: EmulatorResponse) -> None:
+        super().__init__(response.body)
+        self.response = response
+
+
 class SlackEmulator(OAuthTokenEndpointMixin):
     """An emulated Slack workspace with *users* generated users.
 
@@ -224,16 +232,18 @@ class SlackEmulator(OAuthTokenEndpointMixin):
         return self.user_id(2)
 
     def index_of(self, user_id: str) -> int | None:
+        index = self._number_in(user_id)
+        return index if index is not None and self._exists(index) else None
+
+    def _number_in(self, user_id: str) -> int | None:
         if user_id == SLACKBOT_USER_ID:
-            index = 1
-        elif user_id.startswith("U" + self._id_prefix) and len(user_id) == 3 + _INDEX_WIDTH:
-            try:
-                index = int(user_id[3:], 36)
-            except ValueError:
-                return None
-        else:
+            return 1
+        if not user_id.startswith("U" + self._id_prefix) or len(user_id) != 3 + _INDEX_WIDTH:
             return None
-        return index if self._exists(index) else None
+        try:
+            return int(user_id[3:], 36)
+        except ValueError:
+            return None
 
     def _exists(self, index: int) -> bool:
         return 0 <= index < self.user_count and index not in self._removed
@@ -458,7 +468,10 @@ class SlackEmulator(OAuthTokenEndpointMixin):
     # -- Slack conventions --------------------------------------------------------
 
     def dispatch(self, request: EmulatorRequest) -> EmulatorResponse | None:
-        response = super().dispatch(request)
+        try:
+            response = super().dispatch(request)
+        except _Refusal as refusal:
+            response = refusal.response
         if response is not None:
             response.headers.setdefault(
                 "X-Slack-Req-Id", f"emu{self.seed}-{next(self._request_ids)}"
@@ -484,27 +497,21 @@ class SlackEmulator(OAuthTokenEndpointMixin):
     def _error(code: str, **extra: Any) -> EmulatorResponse:
         return json_response({"ok": False, "error": code, **extra})
 
-    def _authorize(
-        self, request: EmulatorRequest, needed: str
-    ) -> tuple[IssuedToken | None, EmulatorResponse | None]:
+    def _authorize(self, request: EmulatorRequest, needed: str) -> IssuedToken:
         """Check the caller's token and scope the way Slack does (HTTP 200, ``ok: false``)."""
         value = request.bearer_token() or request.params().get("token")
         if not value:
-            return None, self._error("not_authed")
+            raise _Refusal(self._error("not_authed"))
         with self._lock:
             revoked = value in self._revoked
-        if revoked:
-            return None, self._error("token_revoked")
         token = self.lookup_token(value)
-        if token is None:
-            return None, self._error("invalid_auth")
-        if token.expired():
-            return None, self._error("token_expired")
+        if revoked or token is None or token.expired():
+            error = "token_revoked" if revoked else "invalid_auth" if token is None else ""
+            raise _Refusal(self._error(error or "token_expired"))
         if needed and needed not in token.scopes:
-            return None, self._error(
-                "missing_scope", needed=needed, provided=",".join(sorted(token.scopes))
-            )
-        return token, None
+            provided = ",".join(sorted(token.scopes))
+            raise _Refusal(self._error("missing_scope", needed=needed, provided=provided))
+        return token
 
     @staticmethod
     def _ok(token: IssuedToken, body: dict[str, Any]) -> EmulatorResponse:
@@ -523,9 +530,7 @@ class SlackEmulator(OAuthTokenEndpointMixin):
     @route("GET", "/api/auth.test", endpoint="auth.test")
     @route("POST", "/api/auth.test", endpoint="auth.test")
     def auth_test(self, request: EmulatorRequest) -> EmulatorResponse:
-        token, error = self._authorize(request, "")
-        if error is not None or token is None:
-            return error or self._error("invalid_auth")
+        token = self._authorize(request, "")
         subject = token.subject or self.user_id(0)
         index = self.index_of(subject)
         name = self._user_at(index)["name"] if index is not None else "unknown"
@@ -544,9 +549,7 @@ class SlackEmulator(OAuthTokenEndpointMixin):
     @route("GET", "/api/users.list", endpoint="users.list")
     @route("POST", "/api/users.list", endpoint="users.list")
     def users_list(self, request: EmulatorRequest) -> EmulatorResponse:
-        token, error = self._authorize(request, "users:read")
-        if error is not None or token is None:
-            return error or self._error("invalid_auth")
+        token = self._authorize(request, "users:read")
         params = request.params()
         start = 0
         cursor = params.get("cursor") or ""
@@ -595,22 +598,12 @@ class SlackEmulator(OAuthTokenEndpointMixin):
             text = base64.b64decode(cursor.encode(), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
             return None
-        if not text.startswith("user:"):
-            return None
-        user_id = text[5:]
-        if user_id == SLACKBOT_USER_ID:
-            return 1
-        try:
-            return int(user_id[3:], 36) if user_id.startswith("U" + self._id_prefix) else None
-        except ValueError:
-            return None
+        return self._number_in(text[5:]) if text.startswith("user:") else None
 
     @route("GET", "/api/users.info", endpoint="users.info")
     @route("POST", "/api/users.info", endpoint="users.info")
     def users_info(self, request: EmulatorRequest) -> EmulatorResponse:
-        token, error = self._authorize(request, "users:read")
-        if error is not None or token is None:
-            return error or self._error("invalid_auth")
+        token = self._authorize(request, "users:read")
         user_id = request.params().get("user")
         if not user_id:
             return self._error("missing_argument")
@@ -622,9 +615,7 @@ class SlackEmulator(OAuthTokenEndpointMixin):
     @route("GET", "/api/users.lookupByEmail", endpoint="users.lookupByEmail")
     @route("POST", "/api/users.lookupByEmail", endpoint="users.lookupByEmail")
     def users_lookup_by_email(self, request: EmulatorRequest) -> EmulatorResponse:
-        token, error = self._authorize(request, "users:read.email")
-        if error is not None or token is None:
-            return error or self._error("invalid_auth")
+        token = self._authorize(request, "users:read.email")
         email = request.params().get("email")
         if not email:
             return self._error("missing_argument")
@@ -635,9 +626,7 @@ class SlackEmulator(OAuthTokenEndpointMixin):
 
     @route("GET", "/api/team.accessLogs", endpoint="team.accessLogs")
     def team_access_logs(self, request: EmulatorRequest) -> EmulatorResponse:
-        token, error = self._authorize(request, "admin")
-        if error is not None or token is None:
-            return error or self._error("invalid_auth")
+        token = self._authorize(request, "admin")
         if not self.paid_plan:
             return self._error("paid_only")
         params = request.params()
