@@ -1,30 +1,35 @@
-"""Benchmark: sync N generated users from an emulator into SQLite.
+"""Benchmark: the SDK against a hand-written script, whole processes, paired runs.
 
-For each N it measures, each phase in a fresh process (so peak memory is the
-phase's own):
+For each number of users N it starts the page server (``page_server.py``, its
+own process, every page encoded before the clock starts) and runs *pairs*
+pairs of whole processes, alternating which side goes first:
 
-* ``bare``: authenticate, then fetch and decode every page the sync fetches
-  (users and, when the vendor has them, last logins) and do nothing else;
-* ``sync``: the full sync into a new SQLite file;
-* ``again``: the same sync again with nothing changed at the vendor.
+* ``script`` (``yardstick.py``): requests + json + one sqlite3 upsert per page,
+  what a user would write instead of adopting the SDK;
+* ``sdk`` (``sdk_sync.py``): ``run_sync`` with the standard Slack mapping.
 
-It prints a table and writes the figures to ``benchmarks/results/`` (git-ignored).
-The emulator runs in its own process, so its memory is not counted. It uses the
-Slack emulator when the Slack plugin is installed, else the test suite's acme
-emulator.
+Each side syncs into a new file, then syncs again with nothing changed (the
+re-sync). A pair's ratio is SDK seconds / script seconds; the table gives the
+median of the pair ratios with their min and max, and each side's peak RSS
+(the process's own, from ``wait4``). Start-up is measured the same way:
+``import oomnitza_connect`` and ``oomnitza-connect --help`` against
+``python -c 'import requests'``.
 
-    python benchmarks/bench_sync.py                  # 10,000 and 100,000 users
-    python benchmarks/bench_sync.py --users 10000    # just one size
+    python benchmarks/bench_sync.py                          # 10k, 100k and 300k users
+    python benchmarks/bench_sync.py --users 10000 --pairs 5
+    python benchmarks/bench_sync.py --write-readme           # regenerate README.md's table
+
+Figures also go to ``benchmarks/results/bench-<time>.json`` (git-ignored).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
-import resource
-import socket
+import platform
+import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,276 +39,266 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-TESTS = HERE.parent / "tests"
 RESULTS = HERE / "results"
+README = HERE / "README.md"
+BIN = Path(sys.executable).parent
+TOKEN = "xoxp-benchmark-token"
+DEFAULT_USERS = (10_000, 100_000, 300_000)
+START_MARK = "<!-- results:start -->"
+END_MARK = "<!-- results:end -->"
 
 
-# ---------------------------------------------------------------------------
-# The emulator, in its own process
-# ---------------------------------------------------------------------------
+def _environment() -> dict[str, str]:
+    """The caller's environment without the SDK's own switches (a test run turns
+    entry points off; a user's shell has none of them)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("OOMNITZA_CONNECT_")}
 
 
-def _register_test_vendor() -> Any:
-    sys.path.insert(0, str(TESTS))
-    import sync_support
-
-    from oomnitza_connect.plugins import register_plugin
-
-    return register_plugin(sync_support.AcmePlugin(per_page=200), name="acme-bench")
-
-
-def _pick_vendor() -> str:
-    from oomnitza_connect.plugins import vendor_infos
-
-    return "slack" if "slack" in vendor_infos() else "acme"
-
-
-def _serve(vendor: str, users: int, pipe: Any) -> None:
-    from oomnitza_connect.plugins import get_plugin_manager
-
-    context = _register_test_vendor() if vendor == "acme" else None
-    if context is not None:
-        context.__enter__()
-    emulator = get_plugin_manager().hook.create_emulator(
-        vendor=vendor, options={"users": users, "enforce_rate_limits": False}
-    )
-    emulator.enforce_rate_limits = False
-    emulator.start()
-    server = emulator._server
-    # Answer in one segment: no 40 ms delayed-ACK stall per page.
-    server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    server.RequestHandlerClass.disable_nagle_algorithm = True
-    if vendor == "acme":
-        import sync_support
-
-        emulator.logins = {
-            f"A{i:06d}": datetime(2026, 1, 1, tzinfo=UTC) for i in range(1, users + 1, 3)
-        }
-        credential = {"token": sync_support.TOKEN, "base_url": emulator.base_url}
-    else:
-        test_credential = emulator.test_credential()
-        credential = {
-            "token": test_credential.token.reveal(),
-            "base_url": test_credential.base_url,
-        }
-    pipe.send(credential)
-    pipe.recv()  # wait until told to stop
-    emulator.stop()
-
-
-# ---------------------------------------------------------------------------
-# One measured phase, in its own process
-# ---------------------------------------------------------------------------
-
-
-def _settings(vendor: str) -> Any:
-    from oomnitza_connect.models import IntegrationSettings
-
-    settings = {"Acme.Tenant": "bench"} if vendor == "acme" else {}
-    return IntegrationSettings(
-        name=f"bench-{vendor}",
-        vendor=vendor,
-        credential="bench",
-        settings=settings,
-        sync_key="email",
-        default_role="Employee",
-    )
-
-
-def _credential(vendor: str) -> Any:
-    from oomnitza_connect.models import AuthKind, Credential
-
-    data = json.loads(os.environ["BENCH_CREDENTIAL"])
-    return Credential(
-        name="bench",
-        vendor=vendor,
-        kind=AuthKind.API_KEY,
-        token=data["token"],
-        base_url=data["base_url"],
-    )
-
-
-def _options() -> Any:
-    from oomnitza_connect.transport.http import ClientOptions
-
-    return ClientOptions(pace_requests=False)
-
-
-def _phase(phase: str, vendor: str, db: str, batch_size: int) -> dict[str, Any]:
-    from oomnitza_connect.connectors import get_connector
-
-    context = _register_test_vendor() if vendor == "acme" else None
-    if context is not None:
-        context.__enter__()
-    connector = get_connector(vendor)
-    credential = _credential(vendor)
-    settings = _settings(vendor)
-    result: dict[str, Any] = {"phase": phase}
-    # Import before the clock starts: module loading is not sync work.
-    from oomnitza_connect.store.sqlite import SQLiteStore
-    from oomnitza_connect.sync.engine import run_sync
-
-    started = time.perf_counter()
-    cpu_started = time.process_time()
-    if phase == "bare":
-        session = connector.authenticate(credential, settings.settings, options=_options())
-        with session:
-            count = sum(1 for _ in connector.list_users(session))
-            logins = connector.list_last_logins(session)
-            result["logins"] = 0 if logins is None else sum(1 for _ in logins)
-        result["records"] = count
-        result["seconds"] = time.perf_counter() - started
-    else:
-        with SQLiteStore(db) as store:
-            run_started = datetime.now(UTC).isoformat()
-            session = run_sync(
-                settings,
-                credential=credential,
-                store=store,
-                options=_options(),
-                batch_size=batch_size,
+def run_process(command: list[str]) -> dict[str, Any]:
+    """Run *command* to its end; return its wall seconds, peak RSS and last JSON line."""
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=errors, env=_environment()
+        )
+        assert process.stdout is not None
+        output = process.stdout.read()
+        # wait4, not wait(): it returns this child's own resource usage.
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            errors.seek(0)
+            raise RuntimeError(
+                f"{' '.join(command)} exited with {process.returncode}:\n"
+                + errors.read().decode(errors="replace")[-4000:]
             )
-            elapsed = time.perf_counter() - started
-            written = store._db.execute(
-                "SELECT count(*) FROM people WHERE updated_at >= ?", (run_started,)
-            ).fetchone()[0]
-        result["status"] = session.status.value
-        result["counts"] = {
-            "created": session.counts.created,
-            "updated": session.counts.updated,
-            "unchanged": session.counts.unchanged,
-            "skipped": session.counts.skipped,
-            "failed": session.counts.failed,
-        }
-        result["people_rows_written"] = written
-        result["records"] = session.counts.total
-        result["seconds"] = elapsed
-    result["cpu_seconds"] = time.process_time() - cpu_started
+    lines = output.decode().strip().splitlines()
+    result: dict[str, Any] = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
     # ru_maxrss is in kilobytes on Linux, bytes on macOS.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    result["peak_mb"] = peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    result["peak_mb"] = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    result["seconds"] = seconds
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
     return result
 
 
-def _run_phase(phase: str, vendor: str, db: Path, batch_size: int, credential: dict) -> dict:
-    env = {**os.environ, "BENCH_CREDENTIAL": json.dumps(credential)}
-    env.pop("OOMNITZA_CONNECT_LOAD_ENTRY_POINTS", None)
-    output = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--phase",
-            phase,
-            "--vendor",
-            vendor,
-            "--db",
-            str(db),
-            "--batch-size",
-            str(batch_size),
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(output.stdout.strip().splitlines()[-1])
+class PageServer:
+    def __init__(self, users: int) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE / "page_server.py"),
+                "--users",
+                str(users),
+                "--cache",
+                str(RESULTS / "cache"),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=_environment(),
+        )
+        assert self.process.stdout is not None
+        port = self.process.stdout.readline().strip()
+        if not port:
+            raise RuntimeError("the page server did not start")
+        self.base_url = f"http://127.0.0.1:{port}/api"
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+    def __enter__(self) -> PageServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
-# ---------------------------------------------------------------------------
-# The driver
-# ---------------------------------------------------------------------------
+def _side(name: str, base_url: str, db: Path) -> list[str]:
+    script = HERE / ("yardstick.py" if name == "script" else "sdk_sync.py")
+    return [sys.executable, str(script), "--base-url", base_url, "--token", TOKEN, "--db", str(db)]
 
 
-def _fastest(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    best = dict(min(runs, key=lambda run: run["seconds"]))
-    best["all_seconds"] = [round(run["seconds"], 3) for run in runs]
-    best["peak_mb"] = max(run["peak_mb"] for run in runs)
-    return best
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def bench(users: int, vendor: str, batch_size: int, repeat: int = 1) -> dict[str, Any]:
-    """Measure the three phases; with *repeat*, each phase's fastest run counts
-    (a shared machine adds noise, never speed), and the highest peak memory."""
-    parent, child = multiprocessing.Pipe()
-    server = multiprocessing.get_context("spawn").Process(
-        target=_serve, args=(vendor, users, child), daemon=True
-    )
-    server.start()
-    try:
-        credential = parent.recv()
-        bares, syncs, agains = [], [], []
-        for _ in range(repeat):
+def bench_sync(users: int, pairs: int) -> dict[str, Any]:
+    """Run *pairs* alternating pairs of full syncs and re-syncs at *users* users."""
+    runs: list[dict[str, Any]] = []
+    with PageServer(users) as server:
+        for pair in range(pairs):
+            order = ("script", "sdk") if pair % 2 == 0 else ("sdk", "script")
             with tempfile.TemporaryDirectory() as directory:
-                db = Path(directory) / "bench.db"
-                bares.append(_run_phase("bare", vendor, db, batch_size, credential))
-                syncs.append(_run_phase("sync", vendor, db, batch_size, credential))
-                agains.append(_run_phase("again", vendor, db, batch_size, credential))
-                db_mb = sum(p.stat().st_size for p in Path(directory).iterdir()) / 2**20
-        bare, sync, again = _fastest(bares), _fastest(syncs), _fastest(agains)
-    finally:
-        parent.send("stop")
-        server.join(timeout=30)
+                dbs = {name: Path(directory) / f"{name}.db" for name in order}
+                measured: dict[str, Any] = {"order": order}
+                for phase in ("full", "again"):
+                    for name in order:
+                        result = run_process(_side(name, server.base_url, dbs[name]))
+                        measured[f"{name}_{phase}"] = result
+                        print(
+                            f"  {users:>7} pair {pair + 1}: {name:6} {phase:5} "
+                            f"{result['seconds']:7.2f} s {result['peak_mb']:6.1f} MB",
+                            file=sys.stderr,
+                        )
+                runs.append(measured)
+    for run in runs:
+        sdk = run["sdk_full"]
+        if sdk.get("status") != "succeeded" or not sdk.get("created"):
+            raise RuntimeError(f"the SDK sync did not succeed: {sdk}")
     return {
         "users": users,
-        "vendor": vendor,
-        "batch_size": batch_size,
-        "repeat": repeat,
-        "bare": bare,
-        "sync": sync,
-        "again": again,
-        "users_per_second": users / sync["seconds"],
-        "sync_to_bare_ratio": sync["seconds"] / bare["seconds"],
-        "again_to_bare_ratio": again["seconds"] / bare["seconds"],
-        "db_mb": db_mb,
+        "pairs": pairs,
+        "runs": runs,
+        "full_ratio": _spread(
+            [r["sdk_full"]["seconds"] / r["script_full"]["seconds"] for r in runs]
+        ),
+        "again_ratio": _spread(
+            [r["sdk_again"]["seconds"] / r["script_again"]["seconds"] for r in runs]
+        ),
+        "full_cpu_ratio": _spread(
+            [r["sdk_full"]["cpu_seconds"] / r["script_full"]["cpu_seconds"] for r in runs]
+        ),
+        "again_cpu_ratio": _spread(
+            [r["sdk_again"]["cpu_seconds"] / r["script_again"]["cpu_seconds"] for r in runs]
+        ),
+        "script_full_s": statistics.median(r["script_full"]["seconds"] for r in runs),
+        "sdk_full_s": statistics.median(r["sdk_full"]["seconds"] for r in runs),
+        "script_again_s": statistics.median(r["script_again"]["seconds"] for r in runs),
+        "sdk_again_s": statistics.median(r["sdk_again"]["seconds"] for r in runs),
+        "script_peak_mb": max(
+            max(r["script_full"]["peak_mb"], r["script_again"]["peak_mb"]) for r in runs
+        ),
+        "sdk_peak_mb": max(max(r["sdk_full"]["peak_mb"], r["sdk_again"]["peak_mb"]) for r in runs),
+        "sdk_again_rows_written": max(r["sdk_again"]["rows_written"] for r in runs),
+        "script_again_rows_written": max(r["script_again"]["rows_written"] for r in runs),
+        "sdk_created": runs[0]["sdk_full"]["created"],
+        "sdk_again_unchanged": runs[0]["sdk_again"]["unchanged"],
     }
 
 
-def _table(results: list[dict[str, Any]]) -> str:
-    header = (
-        f"{'users':>8} {'vendor':>6} {'bare s':>8} {'sync s':>8} {'ratio':>6} "
-        f"{'users/s':>9} {'peak MB':>8} {'again s':>8} {'again ratio':>11} "
-        f"{'again writes':>12} {'created':>8} {'unchanged':>9}"
-    )
-    lines = [header, "-" * len(header)]
-    for r in results:
+STARTUP_COMMANDS = {
+    "import requests": [sys.executable, "-c", "import requests"],
+    "import oomnitza_connect": [sys.executable, "-c", "import oomnitza_connect"],
+    "oomnitza-connect --help": [str(BIN / "oomnitza-connect"), "--help"],
+}
+
+
+def bench_startup(pairs: int) -> dict[str, Any]:
+    """Time the start-up commands in alternating pairs against ``import requests``."""
+    baseline = STARTUP_COMMANDS["import requests"]
+    figures: dict[str, Any] = {}
+    for label, command in STARTUP_COMMANDS.items():
+        if command is baseline:
+            continue
+        ratios, seconds, base_seconds = [], [], []
+        for pair in range(pairs):
+            order = (baseline, command) if pair % 2 == 0 else (command, baseline)
+            timed = {id(c): run_process(c)["seconds"] for c in order}
+            ratios.append(timed[id(command)] / timed[id(baseline)])
+            seconds.append(timed[id(command)])
+            base_seconds.append(timed[id(baseline)])
+        figures[label] = {
+            "ratio": _spread(ratios),
+            "seconds": statistics.median(seconds),
+            "baseline_seconds": statistics.median(base_seconds),
+        }
+    return figures
+
+
+def _plugins() -> list[str]:
+    from importlib.metadata import entry_points
+
+    return sorted(ep.name for ep in entry_points(group="oomnitza_connect"))
+
+
+def _range(spread: dict[str, float]) -> str:
+    return f"**{spread['median']:.2f}x** ({spread['min']:.2f}-{spread['max']:.2f})"
+
+
+def _short(spread: dict[str, float]) -> str:
+    return f"{spread['median']:.2f}x"
+
+
+def table(report: dict[str, Any]) -> str:
+    """The results as the Markdown that README.md shows."""
+    lines = [
+        f"Measured {report['measured_at']} on {report['machine']}, Python {report['python']}, "
+        f"plugins installed: {', '.join(report['plugins']) or 'none'}; load average "
+        f"{report['load_average']:.1f} when it started.",
+        "",
+        "Wall time of whole processes; the CPU ratio (user + system) is less "
+        "sensitive to other work on the machine. Ratios: median of the pairs (min-max).",
+        "",
+        "| users | pairs | full sync: SDK / script | CPU | script s | SDK s "
+        "| re-sync: SDK / script | CPU | script s | SDK s | SDK re-sync rows written "
+        "| peak MB script | peak MB SDK |",
+        "|---:|---:|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["sync"]:
         lines.append(
-            f"{r['users']:>8} {r['vendor']:>6} {r['bare']['seconds']:>8.2f} "
-            f"{r['sync']['seconds']:>8.2f} {r['sync_to_bare_ratio']:>6.2f} "
-            f"{r['users_per_second']:>9.0f} {r['sync']['peak_mb']:>8.1f} "
-            f"{r['again']['seconds']:>8.2f} {r['again_to_bare_ratio']:>11.2f} "
-            f"{r['again']['people_rows_written']:>12} {r['sync']['counts']['created']:>8} "
-            f"{r['again']['counts']['unchanged']:>9}"
+            f"| {r['users']:,} | {r['pairs']} | {_range(r['full_ratio'])} "
+            f"| {_short(r['full_cpu_ratio'])} "
+            f"| {r['script_full_s']:.2f} | {r['sdk_full_s']:.2f} | {_range(r['again_ratio'])} "
+            f"| {_short(r['again_cpu_ratio'])} "
+            f"| {r['script_again_s']:.2f} | {r['sdk_again_s']:.2f} "
+            f"| {r['sdk_again_rows_written']:,} | {r['script_peak_mb']:.0f} "
+            f"| {r['sdk_peak_mb']:.0f} |"
         )
+    if report.get("startup"):
+        lines += [
+            "",
+            "| start-up | / `python -c 'import requests'` | seconds | baseline seconds |",
+            "|---|---|---:|---:|",
+        ]
+        for label, figures in report["startup"].items():
+            lines.append(
+                f"| `{label}` | {_range(figures['ratio'])} | {figures['seconds']:.3f} "
+                f"| {figures['baseline_seconds']:.3f} |"
+            )
     return "\n".join(lines)
 
 
-def main() -> int:
+def write_readme(markdown: str) -> None:
+    text = README.read_text()
+    pattern = re.compile(re.escape(START_MARK) + ".*?" + re.escape(END_MARK), re.DOTALL)
+    if not pattern.search(text):
+        raise SystemExit(f"{README} has no {START_MARK} ... {END_MARK} section")
+    README.write_text(pattern.sub(lambda _: f"{START_MARK}\n{markdown}\n{END_MARK}", text))
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--vendor", choices=["slack", "acme"], default=None)
-    parser.add_argument("--batch-size", type=int, default=2500)
-    parser.add_argument("--output", type=Path, default=None)
-    parser.add_argument(
-        "--repeat", type=int, default=1, help="run each phase N times and keep the fastest"
-    )
-    parser.add_argument("--phase", choices=["bare", "sync", "again"], help=argparse.SUPPRESS)
-    parser.add_argument("--db", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument("--users", type=int, nargs="+", default=list(DEFAULT_USERS))
+    parser.add_argument("--pairs", type=int, default=3, help="alternating pairs per size")
+    parser.add_argument("--startup-pairs", type=int, default=10, help="0 skips start-up")
+    parser.add_argument("--write-readme", action="store_true", help="put the table in README.md")
+    parser.add_argument("--output", type=Path, help="the JSON file (default: results/)")
+    args = parser.parse_args(argv)
 
-    if args.phase:
-        print(json.dumps(_phase(args.phase, args.vendor, args.db, args.batch_size)))
-        return 0
-
-    vendor = args.vendor or _pick_vendor()
-    results = []
+    report: dict[str, Any] = {
+        "measured_at": f"{datetime.now(UTC):%Y-%m-%d}",
+        "machine": f"{platform.machine()} with {os.cpu_count()} CPUs",
+        "python": platform.python_version(),
+        "plugins": _plugins(),
+        "load_average": os.getloadavg()[0],
+        "sync": [],
+    }
     for users in args.users:
-        print(f"benchmarking {users} users from the {vendor} emulator ...", file=sys.stderr)
-        results.append(bench(users, vendor, args.batch_size, args.repeat))
-    print(_table(results))
+        print(f"benchmarking {users:,} users ...", file=sys.stderr)
+        report["sync"].append(bench_sync(users, args.pairs))
+    if args.startup_pairs:
+        print("benchmarking start-up ...", file=sys.stderr)
+        report["startup"] = bench_startup(args.startup_pairs)
+    markdown = table(report)
+    print(markdown)
     RESULTS.mkdir(exist_ok=True)
     output = args.output or RESULTS / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    output.write_text(json.dumps({"python": sys.version, "results": results}, indent=2))
+    output.write_text(json.dumps(report, indent=2))
     print(f"\nfigures written to {output}", file=sys.stderr)
+    if args.write_readme:
+        write_readme(markdown)
+        print(f"table written to {README}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,72 @@
+"""The SDK side of the benchmark: one ``run_sync`` of Slack into a SQLite store.
+
+The standard Slack mapping and filters, pacing off (the page server has no rate
+limit), ``Slack.PageSize`` 999 (the plugin's maximum: Slack wants a limit
+"under 1000"). Run it twice on the same file for the unchanged re-sync.
+
+    python benchmarks/sdk_sync.py --base-url http://127.0.0.1:PORT/api --db people.db
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--vendor", default="slack")
+    args = parser.parse_args()
+
+    from oomnitza_connect import AuthKind, Credential, IntegrationSettings, SQLiteStore, run_sync
+    from oomnitza_connect.http import ClientOptions
+
+    settings = IntegrationSettings(
+        name=f"bench-{args.vendor}",
+        vendor=args.vendor,
+        credential="bench",
+        settings={"Slack.PageSize": "999"},
+        sync_key="email",
+        default_role="Employee",
+    )
+    credential = Credential(
+        name="bench", vendor=args.vendor, kind=AuthKind.API_KEY, token=args.token,
+        base_url=args.base_url,
+    )  # fmt: skip
+    started = datetime.now(UTC).isoformat()
+    with SQLiteStore(args.db) as store:
+        session = run_sync(
+            settings,
+            credential=credential,
+            store=store,
+            options=ClientOptions(base_url=args.base_url, pace_requests=False),
+        )
+        written = store._db.execute(
+            "SELECT count(*) FROM people WHERE updated_at >= ?", (started,)
+        ).fetchone()[0]
+    counts = session.counts
+    print(
+        json.dumps(
+            {
+                "status": session.status.value,
+                "message": session.message,
+                "records": counts.total,
+                "created": counts.created,
+                "updated": counts.updated,
+                "unchanged": counts.unchanged,
+                "skipped": counts.skipped,
+                "failed": counts.failed,
+                "rows_written": written,
+            }
+        )
+    )
+    return 0 if session.status.value == "succeeded" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

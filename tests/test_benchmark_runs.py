@@ -1,0 +1,86 @@
+"""The benchmark in benchmarks/ still runs end to end (tiny N; nothing here is timed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+pytest.importorskip("oomnitza_connect_slack")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def bench_sync(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_sync
+
+    return bench_sync
+
+
+def test_the_benchmark_runs_both_sides_and_reports_them(
+    bench_sync, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from oomnitza_connect_slack.emulator import SlackEmulator
+
+    users = 120
+    kinds = [SlackEmulator(users=users).kind_of(i) for i in range(users)]
+    people = sum(1 for kind in kinds if kind not in ("bot", "slackbot"))
+    output = tmp_path / "report.json"
+
+    assert (
+        bench_sync.main(
+            ["--users", str(users), "--pairs", "2", "--startup-pairs", "1", "--output", str(output)]
+        )
+        == 0
+    )
+
+    report = json.loads(output.read_text())
+    (size,) = report["sync"]
+    assert size["users"] == users
+    assert len(size["runs"]) == 2
+    # Pairs alternate which side goes first.
+    assert [run["order"] for run in size["runs"]] == [["script", "sdk"], ["sdk", "script"]]
+    for run in size["runs"]:
+        assert run["script_full"]["records"] == users
+        assert run["script_again"]["rows_written"] == users  # the script rewrites every row
+        assert run["sdk_full"]["created"] == people
+        assert run["sdk_full"]["skipped"] == users - people
+        assert run["sdk_again"]["unchanged"] == people
+        assert run["sdk_again"]["rows_written"] == 0
+        for side in ("script_full", "sdk_full", "script_again", "sdk_again"):
+            assert run[side]["seconds"] > 0
+            assert run[side]["peak_mb"] > 10
+    for ratio in ("full_ratio", "again_ratio", "full_cpu_ratio", "again_cpu_ratio"):
+        spread = size[ratio]
+        assert spread["min"] <= spread["median"] <= spread["max"]
+    assert set(report["startup"]) == {"import oomnitza_connect", "oomnitza-connect --help"}
+    assert "slack" in report["plugins"]
+    table = capsys.readouterr().out
+    assert f"| {users} | 2 | **{size['full_ratio']['median']:.2f}x**" in table
+    assert "`oomnitza-connect --help`" in table
+
+
+def test_write_readme_replaces_only_the_results_section(
+    bench_sync, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        f"# Benchmarks\n\nintro\n\n{bench_sync.START_MARK}\nold table\n"
+        f"{bench_sync.END_MARK}\n\nend\n"
+    )
+    monkeypatch.setattr(bench_sync, "README", readme)
+    bench_sync.write_readme("| new | table |")
+    assert readme.read_text() == (
+        f"# Benchmarks\n\nintro\n\n{bench_sync.START_MARK}\n| new | table |\n"
+        f"{bench_sync.END_MARK}\n\nend\n"
+    )
+
+
+def test_the_real_readme_has_a_results_section(bench_sync) -> None:
+    text = (BENCHMARKS / "README.md").read_text()
+    assert text.count(bench_sync.START_MARK) == 1
+    assert text.count(bench_sync.END_MARK) == 1
