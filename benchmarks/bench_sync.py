@@ -206,6 +206,14 @@ def bench_startup(pairs: int) -> dict[str, Any]:
     return figures
 
 
+def _decoder() -> str:
+    try:
+        from oomnitza_connect.decoding import DECODER
+    except ImportError:  # an SDK from before the decoding point
+        return "json"
+    return DECODER
+
+
 def _plugins() -> list[str]:
     from importlib.metadata import entry_points
 
@@ -225,7 +233,8 @@ def table(report: dict[str, Any]) -> str:
     lines = [
         f"Measured {report['measured_at']} on {report['machine']}, Python {report['python']}, "
         f"plugins installed: {', '.join(report['plugins']) or 'none'}; load average "
-        f"{report['load_average']:.1f} when it started.",
+        f"{report['load_average']:.1f} when it started; JSON decoder "
+        f"{report.get('decoder', 'json')}.",
         "",
         "Wall time of whole processes; the CPU ratio (user + system) is less "
         "sensitive to other work on the machine. Ratios: median of the pairs (min-max).",
@@ -259,6 +268,19 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report from several saved ones (sizes in order; the last start-up figures)."""
+    merged = dict(reports[0])
+    merged["sync"] = sorted(
+        (size for report in reports for size in report["sync"]), key=lambda size: size["users"]
+    )
+    for report in reports:
+        if report.get("startup"):
+            merged["startup"] = report["startup"]
+    merged["load_average"] = max(report["load_average"] for report in reports)
+    return merged
+
+
 def write_readme(markdown: str) -> None:
     text = README.read_text()
     pattern = re.compile(re.escape(START_MARK) + ".*?" + re.escape(END_MARK), re.DOTALL)
@@ -274,7 +296,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--startup-pairs", type=int, default=10, help="0 skips start-up")
     parser.add_argument("--write-readme", action="store_true", help="put the table in README.md")
     parser.add_argument("--output", type=Path, help="the JSON file (default: results/)")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        nargs="+",
+        metavar="JSON",
+        help="measure nothing: print (and with --write-readme, write) the table of saved runs",
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        markdown = table(merge([json.loads(path.read_text()) for path in args.render]))
+        print(markdown)
+        if args.write_readme:
+            write_readme(markdown)
+        return 0
 
     report: dict[str, Any] = {
         "measured_at": f"{datetime.now(UTC):%Y-%m-%d}",
@@ -282,19 +317,22 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "plugins": _plugins(),
         "load_average": os.getloadavg()[0],
+        "decoder": _decoder(),
         "sync": [],
     }
-    for users in args.users:
-        print(f"benchmarking {users:,} users ...", file=sys.stderr)
-        report["sync"].append(bench_sync(users, args.pairs))
+    RESULTS.mkdir(exist_ok=True)
+    output = args.output or RESULTS / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     if args.startup_pairs:
         print("benchmarking start-up ...", file=sys.stderr)
         report["startup"] = bench_startup(args.startup_pairs)
+    for users in args.users:
+        print(f"benchmarking {users:,} users ...", file=sys.stderr)
+        report["sync"].append(bench_sync(users, args.pairs))
+        # Written after every size: a long run stopped half-way keeps what it measured.
+        output.write_text(json.dumps(report, indent=2))
+    output.write_text(json.dumps(report, indent=2))
     markdown = table(report)
     print(markdown)
-    RESULTS.mkdir(exist_ok=True)
-    output = args.output or RESULTS / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    output.write_text(json.dumps(report, indent=2))
     print(f"\nfigures written to {output}", file=sys.stderr)
     if args.write_readme:
         write_readme(markdown)
