@@ -23,8 +23,9 @@ def main() -> int:
     parser.add_argument("--vendor", default="slack")
     args = parser.parse_args()
 
-    from oomnitza_connect import AuthKind, Credential, IntegrationSettings, SQLiteStore, run_sync
     from oomnitza_connect.http import ClientOptions
+
+    from oomnitza_connect import AuthKind, Credential, IntegrationSettings, SQLiteStore, run_sync
 
     settings = IntegrationSettings(
         name=f"bench-{args.vendor}",

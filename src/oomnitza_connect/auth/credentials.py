@@ -40,7 +40,6 @@ import attrs
 import filelock
 import platformdirs
 
-from ..config import structure, unstructure
 from ..errors import ConfigurationError
 from ..models import Credential
 
@@ -113,11 +112,15 @@ def _check_name(name: str) -> None:
 
 
 def _to_data(credential: Credential) -> dict[str, Any]:
+    from ..config import unstructure
+
     data: dict[str, Any] = unstructure(credential)
     return {k: v for k, v in data.items() if v is not None and v != [] and v != ()}
 
 
 def _from_data(data: Mapping[str, Any], *, source: str) -> Credential:
+    from ..config import structure  # cattrs, only when a credential is read
+
     credential = structure(data, Credential, file=source, secret_keys=SECRET_KEYS)
     check_token_characters(credential, source=source)
     return credential

@@ -39,10 +39,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote_plus, urlsplit, urlunsplit
 
 import attrs
-import jwt
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from oauthlib.oauth2 import BackendApplicationClient, OAuth2Error, WebApplicationClient
 
 from ..errors import (
@@ -54,10 +51,11 @@ from ..errors import (
 )
 from ..models import AuthKind, ClientAuthMethod, Credential, VendorInfo
 from ..redaction import Secret
-from ..templating import render
 from ..transport.http import ClientOptions, CredentialRefusedError, HttpClient, VendorErrorInfo
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     from .credentials import CredentialStore
 
 __all__ = [
@@ -235,6 +233,10 @@ def _oauth_error_parser(response: requests.Response) -> VendorErrorInfo | None:
 
 def load_private_key(text: str) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
     """Load a PEM private key, or a base64 PKCS#8 DER key as Talkdesk delivers it."""
+    # Imported only by the credentials that sign: everyone else's start-up skips it.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     data = text.strip()
     try:
         if "-----BEGIN" in data:
@@ -257,6 +259,8 @@ def load_private_key(text: str) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKe
 
 
 def _default_algorithm(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     if isinstance(key, rsa.RSAPrivateKey):
         return "PS256"
     return {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}.get(
@@ -279,6 +283,8 @@ def build_client_assertion(
     ``jti``, ``iat`` now and ``exp`` five minutes later; the header names
     *key_id* as ``kid``.
     """
+    import jwt
+
     key = load_private_key(private_key.reveal())
     chosen = algorithm or _default_algorithm(key)
     if chosen not in ASSERTION_ALGORITHMS:
@@ -347,8 +353,8 @@ def resolve_oauth_urls(
     token_url = credential.token_url or (info.token_url if info else None)
     authorize_url = credential.authorize_url or (info.authorize_url if info else None)
     return (
-        _check_endpoint(render(token_url, variables), "token_url") if token_url else None,
-        _check_endpoint(render(authorize_url, variables), "authorize_url")
+        _check_endpoint(_render(token_url, variables), "token_url") if token_url else None,
+        _check_endpoint(_render(authorize_url, variables), "authorize_url")
         if authorize_url
         else None,
     )
@@ -994,3 +1000,10 @@ def _serve_until_redirect(server: _RedirectCatcher, deadline: float) -> None:
     while server.returned is None and time.monotonic() < deadline:
         server.timeout = max(min(deadline - time.monotonic(), 1.0), 0.01)
         server.handle_request()
+
+
+def _render(template: str, variables: Mapping[str, Any]) -> str:
+    # The template engine is imported by the credentials that need a rendered URL.
+    from ..templating import render
+
+    return render(template, variables)

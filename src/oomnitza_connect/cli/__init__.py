@@ -4,6 +4,10 @@ Each command group lives in its own module and registers itself on
 :data:`main`. Exit codes: 0 success, 1 a run that failed, 2 bad usage or bad
 configuration. Errors print as one readable message; ``--debug`` adds the
 traceback.
+
+A command's module is imported only when that command runs (or its own
+``--help`` is asked for): ``oomnitza-connect --help`` and shell completion of
+command names read :data:`COMMANDS` and import none of them.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -36,6 +41,59 @@ COMMAND_MODULES = (
     "oomnitza_connect.cli.demo_commands",
     "oomnitza_connect.cli.worker_commands",
 )
+
+# What `--help` and completion show without importing the modules above:
+# command name -> (its module, the first paragraph of its help). A test checks
+# this against the commands the modules register; a module missing here is
+# imported for `--help`, which is slower but still right.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "plugins": (
+        "oomnitza_connect.cli.plugins_commands",
+        "List the installed plugins: distribution, version, hooks, auth kinds, presets.",
+    ),
+    "new-plugin": (
+        "oomnitza_connect.cli.plugins_commands",
+        "Create a new vendor plugin package for vendor NAME (e.g. 'acme' or 'acme-hr').",
+    ),
+    "credentials": (
+        "oomnitza_connect.cli.credentials_commands",
+        "Add, list, show and remove named credentials.",
+    ),
+    "auth": (
+        "oomnitza_connect.cli.credentials_commands",
+        "Log in with OAuth2 and test credentials against their vendor.",
+    ),
+    "integrations": (
+        "oomnitza_connect.cli.sync_commands",
+        "Create, check and launch integration files.",
+    ),
+    "mapping": (
+        "oomnitza_connect.cli.sync_commands",
+        "Work out how a vendor's fields map onto people.",
+    ),
+    "sync": (
+        "oomnitza_connect.cli.sync_commands",
+        "Sync the integration in FILE into the store (exit 1 when the run fails).",
+    ),
+    "sessions": ("oomnitza_connect.cli.sync_commands", "Look at past sync runs."),
+    "people": ("oomnitza_connect.cli.sync_commands", "List the people in the store."),
+    "presets": (
+        "oomnitza_connect.cli.presets_commands",
+        "List, inspect and run vendor workflow presets.",
+    ),
+    "emulator": (
+        "oomnitza_connect.cli.emulator_commands",
+        "Run VENDOR's API emulator on 127.0.0.1 until Ctrl-C.",
+    ),
+    "schedule": (
+        "oomnitza_connect.cli.schedule_commands",
+        "Run integrations on their schedules (daily by default).",
+    ),
+    "demo": (
+        "oomnitza_connect.cli.demo_commands",
+        "Sync every vendor emulator into a fresh SQLite store and print a summary.",
+    ),
+}
 
 
 class RunFailed(click.ClickException):
@@ -69,7 +127,126 @@ def _path_problem(exc: OSError) -> str:
     )
 
 
+class _Commands(dict[str, click.Command]):
+    """``main.commands`` for callers outside this module: reading it loads every command.
+
+    Code (and tests) that walk ``main.commands`` see every command, as with an
+    eagerly built group; the group itself reads the plain dict underneath.
+    """
+
+    def __init__(self, load_all: Callable[[], None]) -> None:
+        super().__init__()
+        self._load_all = load_all
+
+    def _loaded(self) -> _Commands:
+        self._load_all()
+        return self
+
+    def __getitem__(self, name: str) -> click.Command:
+        if not dict.__contains__(self, name):
+            self._load_all()
+        return dict.__getitem__(self, name)
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self._loaded(), name)
+
+    def __iter__(self) -> Iterator[str]:
+        return dict.__iter__(self._loaded())
+
+    def __len__(self) -> int:
+        return dict.__len__(self._loaded())
+
+    def keys(self) -> Any:
+        return dict.keys(self._loaded())
+
+    def values(self) -> Any:
+        return dict.values(self._loaded())
+
+    def items(self) -> Any:
+        return dict.items(self._loaded())
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return dict.get(self._loaded(), name, default)
+
+    def pop(self, name: str, *default: Any) -> Any:
+        return dict.pop(self._loaded(), name, *default)
+
+
 class _Main(click.Group):
+    """The top-level group: commands are loaded from their modules on first use."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._loaded: set[str] = set()
+        self.commands: dict[str, click.Command] = _Commands(self._load_everything)
+
+    def _load_everything(self) -> None:
+        for module in COMMAND_MODULES:
+            self._load(module)
+
+    def _command(self, name: str) -> click.Command | None:
+        """The command if its module is loaded (without loading any)."""
+        return dict.get(self.commands, name)
+
+    def _load(self, module: str) -> None:
+        if module not in self._loaded:
+            self._loaded.add(module)
+            importlib.import_module(module).register(self)
+
+    def _load_unlisted(self) -> None:
+        listed = {module for module, _ in COMMANDS.values()}
+        for module in COMMAND_MODULES:
+            if module not in listed:
+                self._load(module)
+
+    def _core_names(self) -> list[str]:
+        self._load_unlisted()
+        return sorted(set(dict.keys(self.commands)) | set(COMMANDS))
+
+    def _core_command(self, cmd_name: str) -> click.Command | None:
+        if self._command(cmd_name) is None:
+            if cmd_name in COMMANDS:
+                self._load(COMMANDS[cmd_name][0])
+            else:
+                self._load_unlisted()
+        return self._command(cmd_name)
+
+    def _short_help(self, name: str, limit: int) -> str | None:
+        """A command's one-line help, without importing it when it is listed."""
+        command = self._command(name)
+        if command is None and name not in COMMANDS:
+            command = self._plugin_commands().get(name)
+        if command is not None:
+            return None if command.hidden else command.get_short_help_str(limit)
+        # A stand-in command shortens the text exactly as the real one would.
+        return click.Command(name, help=COMMANDS[name][1]).get_short_help_str(limit)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [
+            (name, text) for name in names if (text := self._short_help(name, limit)) is not None
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def shell_complete(
+        self, ctx: click.Context, incomplete: str
+    ) -> list[click.shell_completion.CompletionItem]:
+        from click.shell_completion import CompletionItem
+
+        items = [
+            CompletionItem(name, help=text)
+            for name in self.list_commands(ctx)
+            if name.startswith(incomplete) and (text := self._short_help(name, 45)) is not None
+        ]
+        # The group's own options (--debug, --version ...) as click offers them.
+        items.extend(click.Command.shell_complete(self, ctx, incomplete))
+        return items
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         for position, arg in enumerate(args, start=1):
             # Bytes that are not UTF-8 reach Python as lone surrogates
@@ -89,14 +266,18 @@ class _Main(click.Group):
 
         group = click.Group()
         get_plugin_manager().hook.register_commands(cli=group)
-        return {name: cmd for name, cmd in group.commands.items() if name not in self.commands}
+        core = set(self._core_names())
+        return {name: cmd for name, cmd in group.commands.items() if name not in core}
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         # Plugins load only when the name is not the core's, so core commands stay fast.
-        return super().get_command(ctx, cmd_name) or self._plugin_commands().get(cmd_name)
+        command = self._core_command(cmd_name)
+        if command is None and cmd_name not in COMMANDS:
+            command = self._plugin_commands().get(cmd_name)
+        return command
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self._plugin_commands()})
+        return sorted({*self._core_names(), *self._plugin_commands()})
 
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug")) or "--debug" in sys.argv
@@ -144,7 +325,3 @@ def main(debug: bool, verbose: bool) -> None:
     install_log_redaction()
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-for _module in COMMAND_MODULES:
-    importlib.import_module(_module).register(main)

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 import attrs
-from croniter import croniter
 
 from ..errors import ConfigurationError
 
@@ -58,6 +57,8 @@ class Schedule:
             return after + self.interval
         if self.cron is None:
             return None
+        from croniter import croniter
+
         following: datetime = croniter(self.cron, after).get_next(datetime)
         return _aware(following)
 
@@ -89,7 +90,7 @@ def parse_schedule(text: str | None, *, file: str | None = None) -> Schedule:
                 timedelta(minutes=1) if match["unit"].startswith("minute") else timedelta(hours=1)
             )
             return Schedule(raw, interval=count * unit)
-    elif len(normalized.split()) == 5 and croniter.is_valid(normalized):
+    elif len(normalized.split()) == 5 and _cron_is_valid(normalized):
         return Schedule(raw, cron=normalized)
     raise ConfigurationError(
         f"bad schedule {raw!r}", file=file, key_path="schedule", allowed=_ALLOWED
@@ -167,3 +168,9 @@ def next_runs(
         else:
             result.append((name, schedule.next_run(last_run)))
     return result
+
+
+def _cron_is_valid(expression: str) -> bool:
+    from croniter import croniter  # imported when a cron schedule is read, not at start-up
+
+    return bool(croniter.is_valid(expression))

@@ -61,7 +61,6 @@ from ..store.base import (
     VanishedPerson,
 )
 from ..store.paths import default_db_path
-from ..templating import variables_of
 from ..transport.http import ClientOptions
 from ..vendors.session import VendorSession
 from .converters import to_datetime
@@ -525,7 +524,7 @@ class _Run:
         )
         filter_names: set[str] = set()
         for expression in filters:
-            filter_names |= variables_of("{{ " + expression + " }}")
+            filter_names |= _variables_of("{{ " + expression + " }}")
         default_role = self.settings.default_role
         vendor = self.info.name
         # Deactivated and deleted accounts are written after every active one, so
@@ -814,3 +813,9 @@ def _login_pairs(logins: Iterable[Mapping[str, Any]]) -> Iterator[tuple[str, dat
         if when is None or user_id is None:
             continue
         yield str(user_id), to_datetime(when)
+
+
+def _variables_of(template: str) -> set[str]:
+    from ..templating import variables_of  # Jinja: imported by a run that has filters
+
+    return variables_of(template)

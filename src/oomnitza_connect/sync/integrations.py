@@ -17,8 +17,7 @@ from pathlib import Path
 
 import attrs
 
-from ..config import load_toml, structure
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, TemplateError
 from ..models import (
     STANDARD_PERSON_FIELDS,
     UNIQUE_STANDARD_FIELDS,
@@ -28,7 +27,6 @@ from ..models import (
 )
 from ..plugins import vendor_info
 from ..schedule.scheduler import parse_schedule
-from ..templating import TemplateError, variables_of
 from .converters import converter_names
 from .mapping import merge_mappings, normalize_target
 
@@ -66,6 +64,8 @@ def load_integration(path: str | Path, *, info: VendorInfo | None = None) -> Int
         what is allowed.
     :raises UnknownVendorError: no installed plugin provides the vendor.
     """
+    from ..config import load_toml, structure  # cattrs, only when a file is read
+
     data = load_toml(path)
     settings = structure(data, IntegrationSettings, file=path)
     vendor = info or vendor_info(settings.vendor)
@@ -155,6 +155,8 @@ def _problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]
 
 
 def _expression_problems(key_path: str, expression: str) -> list[_Problem]:
+    from ..templating import variables_of  # Jinja: imported when an expression is checked
+
     try:
         variables_of(expression)
     except TemplateError as exc:

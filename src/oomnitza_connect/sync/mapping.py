@@ -12,24 +12,19 @@ vendor's JSON), ``fields`` (all fields as one mapping) and the run context:
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-from jinja2 import nodes as jinja_nodes
-
-from ..errors import MappingError, OomnitzaConnectError
+from ..errors import MappingError, OomnitzaConnectError, TemplateError, UndefinedVariableError
 from ..hookspecs import hookimpl
 from ..models import STANDARD_PERSON_FIELDS, FieldMapping, UnreadRecord, VendorRecord
-from ..templating import (
-    TemplateError,
-    UndefinedVariableError,
-    evaluate,
-    render_value,
-    variables_of,
-)
 from .converters import ConversionError, resolve
+
+if TYPE_CHECKING:
+    import jinja2
+    from jinja2 import nodes as jinja_nodes
 
 __all__ = [
     "SAAS_ROLE_TARGET",
@@ -116,6 +111,8 @@ def fields_read(
     The names include context names (``sync_time``); callers compare against
     field keys, so the extras do no harm.
     """
+    from ..templating import variables_of  # Jinja: parses the expressions
+
     names: set[str] = set()
     for item in mapping:
         if item.source is not None:
@@ -187,6 +184,8 @@ def apply_mapping(
             if variables is None:
                 variables = record_variables(record, context)
             try:
+                from ..templating import render_value  # Jinja, for expressions only
+
                 value = render_value(field_mapping.expression or "", variables)
             except TemplateError as exc:
                 raise MappingError(str(exc), field=target) from None
@@ -213,7 +212,7 @@ def record_passes(filters: Iterable[str], variables: Mapping[str, Any]) -> bool:
     """
     for expression in filters:
         try:
-            if not evaluate(expression, variables):
+            if not _evaluate(expression, variables):
                 return False
         except TemplateError as exc:
             raise MappingError(f"filter failed: {exc}") from None
@@ -249,6 +248,8 @@ def _plain(node: jinja_nodes.Node) -> Callable[[Mapping[str, Any]], Any]:
     the expression runs in the sandbox instead. Nothing here can reach an
     attribute of a Python object, so the sandbox's guarantees hold.
     """
+    from jinja2 import nodes as jinja_nodes  # imported once, on the first filter
+
     if isinstance(node, jinja_nodes.Name):
         name = node.name
 
@@ -318,10 +319,12 @@ def compile_filters(filters: Iterable[str]) -> Callable[[Mapping[str, Any]], boo
     sandboxed engine (:func:`record_passes`). Either way a missing variable
     is a :class:`MappingError` naming it.
     """
+    import jinja2
+
     expressions = tuple(filters)
     try:
         checks = [
-            _plain(_PARSER.parse("{{ " + e + " }}").body[0].nodes[0])  # type: ignore[attr-defined]
+            _plain(_parser().parse("{{ " + e + " }}").body[0].nodes[0])  # type: ignore[attr-defined]
             for e in expressions
         ]
     except (_NotSimple, jinja2.TemplateSyntaxError):
@@ -342,8 +345,12 @@ def compile_filters(filters: Iterable[str]) -> Callable[[Mapping[str, Any]], boo
     return passes
 
 
-# Parsing only (no rendering), so the plain environment is enough.
-_PARSER = jinja2.Environment(autoescape=True)
+@functools.cache
+def _parser() -> jinja2.Environment:
+    import jinja2
+
+    # Parsing only (no rendering), so the plain environment is enough.
+    return jinja2.Environment(autoescape=True)
 
 
 @hookimpl(trylast=True)
@@ -355,3 +362,9 @@ def map_record(
 ) -> dict[str, Any]:
     """Apply *mapping* to *record*: sources, expressions and converters."""
     return apply_mapping(record, mapping, context)
+
+
+def _evaluate(expression: str, variables: Mapping[str, Any]) -> Any:
+    from ..templating import evaluate  # Jinja: for the filters the plain subset cannot run
+
+    return evaluate(expression, variables)

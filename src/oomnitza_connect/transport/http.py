@@ -42,7 +42,6 @@ from urllib.parse import urljoin, urlsplit
 
 import attrs
 import requests
-import tenacity
 import urllib3
 
 from .._version import __version__
@@ -59,7 +58,7 @@ from ..redaction import install_log_redaction
 from .ratelimit import make_pacer
 
 if TYPE_CHECKING:
-    pass
+    import tenacity
 
 __all__ = [
     "ClientOptions",
@@ -602,6 +601,8 @@ class HttpClient:
             except ValueError:
                 raise self._malformed(response, method, endpoint_name, safe) from None
             return JsonResponse(response, body)
+
+        import tenacity  # on the first request, not when the SDK is imported
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_RetryableFailure),
