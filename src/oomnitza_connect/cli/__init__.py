@@ -93,6 +93,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "oomnitza_connect.cli.demo_commands",
         "Sync every vendor emulator into a fresh SQLite store and print a summary.",
     ),
+    "worker": (
+        "oomnitza_connect.cli.worker_commands",
+        "Run integrations from the queue: one Celery worker (run one per machine).",
+    ),
+    "beat": (
+        "oomnitza_connect.cli.worker_commands",
+        "Send every launched integration's runs on its schedule (run it once per fleet).",
+    ),
 }
 
 
