@@ -73,7 +73,7 @@ from .integrations import (
 )
 from .mapping import (
     SAAS_ROLE_TARGET,
-    apply_mapping,
+    CompiledMapping,
     compile_filters,
     fields_read,
     normalize_target,
@@ -511,11 +511,12 @@ class _Run:
     def mapped_batches(self, records: Iterator[VendorRecord | UnreadRecord]) -> Iterator[_Batch]:
         """Filter and map *records*, yielding them a batch at a time."""
         hook: Callable[..., Any] = get_plugin_manager().hook.map_record
-        if _only_builtin_mapping(hook):
-            # Nothing but the core's own implementation: skip the hook machinery.
-            hook = _builtin_map_record
-        context = self.context()
         mapping = self.mapping
+        if _only_builtin_mapping(hook):
+            # Nothing but the core's own implementation: skip the hook machinery,
+            # and resolve targets, sources and converters once for the run.
+            hook = _builtin_mapper(mapping)
+        context = self.context()
         # Filters are given only the variables they read; plain ones run as
         # Python closures, the rest as one sandboxed expression.
         filters = self.filters
@@ -742,10 +743,13 @@ def _only_builtin_mapping(hook: Any) -> bool:
     return not tracing and len(impls) == 1 and impls[0].plugin is mapping
 
 
-def _builtin_map_record(
-    *, vendor: str, record: VendorRecord, mapping: tuple[FieldMapping, ...], context: Any
-) -> dict[str, Any]:
-    return apply_mapping(record, mapping, context)
+def _builtin_mapper(mapping: tuple[FieldMapping, ...]) -> Callable[..., dict[str, Any]]:
+    apply = CompiledMapping(mapping).apply
+
+    def map_record(*, vendor: str, record: VendorRecord, mapping: Any, context: Any) -> Any:
+        return apply(record, context)
+
+    return map_record
 
 
 _END = object()

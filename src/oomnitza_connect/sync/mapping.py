@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SAAS_ROLE_TARGET",
+    "CompiledMapping",
     "apply_mapping",
     "compile_filters",
     "fields_read",
@@ -164,6 +165,87 @@ def _source_value(record: VendorRecord, source: str) -> Any:
     return None
 
 
+_MISSING = object()
+
+
+def _failing_converter(error: ConversionError) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        raise error
+
+    return convert
+
+
+class CompiledMapping:
+    """A mapping resolved once per run: targets normalized, converters looked up.
+
+    :func:`apply_mapping` resolved every target and source for every record
+    (784,000 lookups of each for 100,000 users); a sync compiles its mapping
+    once and calls :meth:`apply` per record, with the same results and errors.
+    """
+
+    def __init__(self, mapping: Iterable[FieldMapping]) -> None:
+        self._steps: list[tuple[str, str | None, str, Callable[[Any], Any] | None, str]] = []
+        for field_mapping in mapping:
+            convert: Callable[[Any], Any] | None = None
+            if field_mapping.converter:
+                try:
+                    convert = resolve(field_mapping.converter)
+                except ConversionError as exc:
+                    # Reported per record, as before, naming the target field.
+                    convert = _failing_converter(exc)
+            self._steps.append(
+                (
+                    normalize_target(field_mapping.target),
+                    field_mapping.source,
+                    field_mapping.expression or "",
+                    convert,
+                    field_mapping.converter or "",
+                )
+            )
+
+    def apply(self, record: VendorRecord, context: Mapping[str, Any]) -> dict[str, Any]:
+        """Map *record* onto person fields (target keys normalized).
+
+        :raises MappingError: a converter failed or an expression could not be
+            evaluated; the error names the target field.
+        """
+        result: dict[str, Any] = {}
+        fields = record.fields
+        variables: dict[str, Any] | None = None
+        for target, source, expression, convert, converter_name in self._steps:
+            if source is not None:
+                value = fields.get(source, _MISSING)
+                if value is _MISSING:
+                    value = _source_value(record, source)
+            else:
+                if variables is None:
+                    variables = record_variables(record, context)
+                from ..templating import render_value  # Jinja, for expressions only
+
+                try:
+                    value = render_value(expression, variables)
+                except TemplateError as exc:
+                    raise MappingError(str(exc), field=target) from None
+            if convert is not None and value is not None:
+                try:
+                    value = convert(value)
+                except ConversionError as exc:
+                    raise MappingError(exc.args[0], field=target, value=value) from None
+                except (TypeError, ValueError) as exc:
+                    raise MappingError(
+                        f"converter '{converter_name}' failed on {value!r}: {exc}",
+                        field=target,
+                        value=value,
+                    ) from None
+            result[target] = value
+        return result
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(mapping: tuple[FieldMapping, ...]) -> CompiledMapping:
+    return CompiledMapping(mapping)
+
+
 def apply_mapping(
     record: VendorRecord,
     mapping: Iterable[FieldMapping],
@@ -174,34 +256,12 @@ def apply_mapping(
     :raises MappingError: a converter failed or an expression could not be
         evaluated; the error names the target field.
     """
-    result: dict[str, Any] = {}
-    variables: dict[str, Any] | None = None
-    for field_mapping in mapping:
-        target = normalize_target(field_mapping.target)
-        if field_mapping.source is not None:
-            value = _source_value(record, field_mapping.source)
-        else:
-            if variables is None:
-                variables = record_variables(record, context)
-            try:
-                from ..templating import render_value  # Jinja, for expressions only
-
-                value = render_value(field_mapping.expression or "", variables)
-            except TemplateError as exc:
-                raise MappingError(str(exc), field=target) from None
-        if field_mapping.converter and value is not None:
-            try:
-                value = resolve(field_mapping.converter)(value)
-            except ConversionError as exc:
-                raise MappingError(exc.args[0], field=target, value=value) from None
-            except (TypeError, ValueError) as exc:
-                raise MappingError(
-                    f"converter '{field_mapping.converter}' failed on {value!r}: {exc}",
-                    field=target,
-                    value=value,
-                ) from None
-        result[target] = value
-    return result
+    steps = tuple(mapping)
+    try:
+        compiled = _compiled(steps)
+    except TypeError:  # a mapping object that cannot be hashed
+        compiled = CompiledMapping(steps)
+    return compiled.apply(record, context)
 
 
 def record_passes(filters: Iterable[str], variables: Mapping[str, Any]) -> bool:
