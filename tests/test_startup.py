@@ -68,11 +68,22 @@ def test_a_sync_script_imports_only_what_a_sync_needs() -> None:
     assert not imported & set(HEAVY)
 
 
+CORE_ONLY = {"OOMNITZA_CONNECT_LOAD_ENTRY_POINTS": "0"}
+"""No entry-point plugins: what the core itself costs. Plugins may add commands
+(``register_commands``), so --help with plugins installed imports the plugins."""
+
+
 def test_help_imports_no_command_module_and_nothing_heavy() -> None:
-    imported = _imported_after(_cli("--help"))
+    imported = _imported_after(_cli("--help"), CORE_ONLY)
     assert "oomnitza_connect.cli" in imported
     assert not imported & {*HEAVY, "requests"}
     assert not [name for name in imported if name.endswith("_commands")]
+
+
+def test_help_with_plugins_installed_still_imports_no_core_command_module() -> None:
+    imported = _imported_after(_cli("--help"))
+    core_modules = {f"oomnitza_connect.cli.{m.rsplit('.', 1)[1]}" for m in COMMAND_MODULES}
+    assert not imported & core_modules
 
 
 def test_completing_command_names_loads_no_command_module() -> None:
@@ -81,7 +92,7 @@ def test_completing_command_names_loads_no_command_module() -> None:
         "COMP_WORDS": "oomnitza-connect s",
         "COMP_CWORD": "1",
     }
-    imported = _imported_after(_cli(), env)
+    imported = _imported_after(_cli(), {**env, **CORE_ONLY})
     assert "oomnitza_connect.cli" in imported
     assert not imported & {*HEAVY, "requests"}
     assert not [name for name in imported if name.endswith("_commands")]

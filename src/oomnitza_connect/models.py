@@ -493,6 +493,11 @@ class IntegrationSettings:
     """Overrides the vendor's API root (a region, a proxy or an emulator)."""
     destination: DestinationSettings | None = None
     """Where people go; ``None`` is the ledger's own SQLite file (``--db``)."""
+    rate_budgets: tuple[str, ...] = ()
+    """The rate budgets the vendor plan grants, ``ENDPOINT=PER_MINUTE[/BURST]``
+    (``users.list=100/5``); each replaces the plugin's budget for that endpoint."""
+    pace_requests: bool = True
+    """Keep to the rate budgets before the vendor says 429 (off only for emulators)."""
 
 
 # ---------------------------------------------------------------------------

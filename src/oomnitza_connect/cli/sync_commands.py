@@ -254,14 +254,46 @@ def mapping_suggest(vendor: str, as_json: bool) -> None:
     default=None,
     help="Records per commit (default: 2500).",
 )
+@click.option(
+    "--rate-budget",
+    "rate_budgets",
+    multiple=True,
+    metavar="ENDPOINT=PER_MINUTE[/BURST]",
+    help="The rate the vendor plan grants one endpoint (users.list=100/5); replaces the "
+    "plugin's and the integration file's budget for it; repeatable.",
+)
+@click.option(
+    "--no-pacing",
+    is_flag=True,
+    help="Send requests as fast as they go (an emulator, or a limit you have checked); "
+    "429s are still retried.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the session as JSON.")
 def sync_command(
-    file: Path, test_run: bool, db_path: Path | None, batch_size: int | None, as_json: bool
+    file: Path,
+    test_run: bool,
+    db_path: Path | None,
+    batch_size: int | None,
+    rate_budgets: tuple[str, ...],
+    no_pacing: bool,
+    as_json: bool,
 ) -> None:
-    """Sync the integration in FILE into the store (exit 1 when the run fails)."""
-    from ..sync.integrations import load_integration
+    """Sync the integration in FILE into the store (exit 1 when the run fails).
 
+    Requests are paced to the vendor's rate budgets (the plugin's, replaced by the
+    integration's `rate_budgets` and then by --rate-budget) unless --no-pacing.
+    """
+    from ..sync.integrations import load_integration
+    from ..transport.http import ClientOptions
+    from ..transport.ratelimit import parse_rate_budget
+
+    budgets = tuple(parse_rate_budget(text, key_path="--rate-budget") for text in rate_budgets)
     settings = load_integration(file)
+    options = None
+    if budgets or no_pacing:
+        options = ClientOptions(
+            base_url=settings.base_url, pace_requests=not no_pacing, rate_budgets=budgets
+        )
     with open_store(db_path) as store:
         _run_and_report(
             settings,
@@ -270,6 +302,7 @@ def sync_command(
             as_json=as_json,
             batch_size=batch_size,
             store_path=str(db_path) if db_path else None,
+            options=options,
         )
 
 
@@ -281,6 +314,7 @@ def _run_and_report(
     as_json: bool,
     batch_size: int | None,
     store_path: str | None = None,
+    options: Any = None,
 ) -> None:
     from ..auth.credentials import resolve_credential
     from ..sync import engine as sync_module
@@ -289,6 +323,10 @@ def _run_and_report(
     kwargs: dict[str, Any] = {}
     if batch_size:
         kwargs["batch_size"] = batch_size
+    if options is not None:
+        if options.base_url is None:
+            options = attrs.evolve(options, base_url=credential.base_url)
+        kwargs["options"] = options
     with _Progress(enabled=sys.stderr.isatty() and not as_json) as progress:
         session = sync_module.run_sync(
             settings,

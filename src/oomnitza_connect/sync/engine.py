@@ -85,6 +85,7 @@ from .rules import BatchRules, apply_batch
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "SyncProgress",
+    "client_options",
     "custom_fields_of",
     "read_ahead",
     "run_sync",
@@ -144,6 +145,29 @@ def custom_fields_of(mapping: Iterable[FieldMapping], info: VendorInfo) -> list[
             kind = _CONVERTER_TYPES.get(field_mapping.converter, FieldType.STRING)
         found[target] = CustomField(target, kind, field_mapping.unique)
     return list(found.values())
+
+
+def client_options(
+    settings: IntegrationSettings, credential: Credential, options: ClientOptions | None = None
+) -> ClientOptions:
+    """The HTTP options of a run: *options* (or the integration's base URL) with its pacing.
+
+    The integration's ``rate_budgets`` replace the plugin's budgets for their
+    endpoints, and those in *options* (the command line's ``--rate-budget``)
+    replace both; ``pace_requests = false`` in either turns pacing off.
+    """
+    from ..transport.ratelimit import parse_rate_budget
+
+    chosen = options or ClientOptions(base_url=settings.base_url or credential.base_url)
+    budgets = tuple(
+        parse_rate_budget(text, key_path=f"rate_budgets[{index}]")
+        for index, text in enumerate(settings.rate_budgets)
+    )
+    return attrs.evolve(
+        chosen,
+        pace_requests=chosen.pace_requests and settings.pace_requests,
+        rate_budgets=(*budgets, *chosen.rate_budgets),
+    )
 
 
 def run_sync(
@@ -231,7 +255,7 @@ def run_sync(
             ledger=store,
             destination=destination,
             test_run=test_run,
-            options=options or ClientOptions(base_url=settings.base_url or credential.base_url),
+            options=client_options(settings, credential, options),
             batch_size=batch_size,
             progress=progress,
         ).execute()

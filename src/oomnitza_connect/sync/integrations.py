@@ -93,6 +93,20 @@ def _raise(problems: list[_Problem], *, file: str | None) -> None:
     )
 
 
+def _rate_budget_problems(settings: IntegrationSettings) -> list[_Problem]:
+    from ..transport.ratelimit import RATE_BUDGET_FORMAT, parse_rate_budget
+
+    problems: list[_Problem] = []
+    for index, text in enumerate(settings.rate_budgets):
+        try:
+            parse_rate_budget(text)
+        except ConfigurationError:
+            problems.append(
+                _Problem(f"rate_budgets[{index}]", f"bad rate budget {text!r}", RATE_BUDGET_FORMAT)
+            )
+    return problems
+
+
 def _problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]:
     problems: list[_Problem] = []
     if settings.vendor != info.name:
@@ -104,6 +118,7 @@ def _problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]
         problems.extend(
             _Problem(key, message) for key, message in destination_problems(settings.destination)
         )
+    problems.extend(_rate_budget_problems(settings))
     fields = [spec.key for spec in info.fields]
     converters = converter_names()
     for index, mapping in enumerate(settings.mapping):

@@ -55,7 +55,7 @@ from ..errors import (
 )
 from ..models import RateBudget
 from ..redaction import install_log_redaction
-from .ratelimit import make_pacer
+from .ratelimit import make_pacer, merge_budgets
 
 if TYPE_CHECKING:
     import tenacity
@@ -97,6 +97,8 @@ class ClientOptions:
     :param max_single_wait: the longest single wait before a retry, in seconds.
     :param max_total_wait: the longest total of waits for one request, in seconds.
     :param pace_requests: keep to the vendor's rate budgets before sending.
+    :param rate_budgets: budgets that replace the plugin's for the same
+        endpoint (or add one), for a vendor plan with a higher limit.
     :param budget_account: the vendor account the requests count against
         (``vendor:credential``, set by ``Connector.authenticate``); workers
         sharing budgets through Redis share one per account.
@@ -114,6 +116,7 @@ class ClientOptions:
     user_agent_extra: str | None = None
     budget_account: str | None = None
     allow_insecure_http: bool = False
+    rate_budgets: tuple[RateBudget, ...] = ()
 
 
 @attrs.frozen
@@ -398,12 +401,12 @@ class HttpClient:
         self.options = options or ClientOptions()
         self.base_url = (self.options.base_url or base_url).rstrip("/") + "/"
         self.error_parser = error_parser
-        self.rate_budgets = rate_budgets
+        self.rate_budgets = merge_budgets(rate_budgets, self.options.rate_budgets)
         self.sleep = sleep
         self.pacer = make_pacer(
             vendor,
             self.options.budget_account,
-            rate_budgets if self.options.pace_requests else (),
+            self.rate_budgets if self.options.pace_requests else (),
             sleep=sleep,
             max_wait=self.options.max_single_wait,
         )

@@ -16,25 +16,69 @@ reset.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
+from ..errors import ConfigurationError
 from ..models import RateBudget
 
 __all__ = [
     "FALLBACK_ENDPOINT",
+    "RATE_BUDGET_FORMAT",
     "PacerFactory",
     "RequestPacer",
     "TokenBucket",
     "budget_rate",
     "make_pacer",
+    "merge_budgets",
+    "parse_rate_budget",
     "use_pacer_factory",
     "window_limit",
 ]
 
 FALLBACK_ENDPOINT = "*"
+
+RATE_BUDGET_FORMAT = "ENDPOINT=PER_MINUTE[/BURST], e.g. users.list=100/5 or *=600"
+_BUDGET_TEXT = re.compile(
+    r"^\s*(?P<endpoint>[^=\s]+)\s*=\s*(?P<rate>\d+(?:\.\d+)?)\s*(?:/\s*(?P<burst>\d+))?\s*$"
+)
+
+
+def parse_rate_budget(
+    text: str, *, key_path: str | None = None, file: str | None = None
+) -> RateBudget:
+    """Read ``users.list=100/5`` (100 requests a minute, bursts of 5) as a :class:`RateBudget`.
+
+    It is how a user states the budget their vendor plan grants, in an
+    integration file (``rate_budgets``) or on the command line (``--rate-budget``).
+
+    :raises ConfigurationError: the text is not ``ENDPOINT=PER_MINUTE[/BURST]``
+        with a positive rate and burst.
+    """
+    match = _BUDGET_TEXT.match(text)
+    if match is None or float(match["rate"]) <= 0 or (match["burst"] and int(match["burst"]) < 1):
+        raise ConfigurationError(
+            f"bad rate budget {text!r}", file=file, key_path=key_path, allowed=RATE_BUDGET_FORMAT
+        )
+    return RateBudget(match["endpoint"], float(match["rate"]), burst=int(match["burst"] or 1))
+
+
+def merge_budgets(
+    declared: Iterable[RateBudget], overrides: Iterable[RateBudget]
+) -> tuple[RateBudget, ...]:
+    """The plugin's *declared* budgets with each endpoint *overrides* names replaced (or added).
+
+    A later override of the same endpoint wins, so the command line can
+    replace what an integration file says.
+    """
+    merged = {budget.endpoint: budget for budget in declared}
+    for budget in overrides:
+        merged[budget.endpoint] = budget
+    return tuple(merged.values())
+
 
 # Requests leave the client spaced by the declared interval, but arrive at the
 # vendor with network jitter; keeping a little under the limit absorbs it.
