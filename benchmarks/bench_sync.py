@@ -6,7 +6,10 @@ pairs of whole processes, alternating which side goes first:
 
 * ``script`` (``yardstick.py``): requests + json + one sqlite3 upsert per page,
   what a user would write instead of adopting the SDK;
-* ``sdk`` (``sdk_sync.py``): ``run_sync`` with the standard Slack mapping.
+* ``sdk`` (``sdk_sync.py``): ``run_sync`` with the vendor's standard mapping.
+
+It does so for Slack and for Webex (``yardstick_webex.py``: the same script
+for ``GET /v1/people`` and its ``Link`` header) when their plugins are installed.
 
 Each side syncs into a new file, then syncs again with nothing changed (the
 re-sync). A pair's ratio is SDK seconds / script seconds; the table gives the
@@ -82,14 +85,20 @@ def run_process(command: list[str]) -> dict[str, Any]:
     return result
 
 
+API_ROOTS = {"slack": "/api", "webex": "/v1"}
+"""Where each vendor's API lives on the page server."""
+
+
 class PageServer:
-    def __init__(self, users: int) -> None:
+    def __init__(self, users: int, vendor: str = "slack") -> None:
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 str(HERE / "page_server.py"),
                 "--users",
                 str(users),
+                "--vendor",
+                vendor,
                 "--cache",
                 str(RESULTS / "cache"),
             ],
@@ -101,7 +110,7 @@ class PageServer:
         port = self.process.stdout.readline().strip()
         if not port:
             raise RuntimeError("the page server did not start")
-        self.base_url = f"http://127.0.0.1:{port}/api"
+        self.base_url = f"http://127.0.0.1:{port}{API_ROOTS[vendor]}"
 
     def close(self) -> None:
         self.process.terminate()
@@ -114,19 +123,22 @@ class PageServer:
         self.close()
 
 
-def _side(name: str, base_url: str, db: Path) -> list[str]:
-    script = HERE / ("yardstick.py" if name == "script" else "sdk_sync.py")
-    return [sys.executable, str(script), "--base-url", base_url, "--token", TOKEN, "--db", str(db)]
+def _side(name: str, vendor: str, base_url: str, db: Path) -> list[str]:
+    common = ["--base-url", base_url, "--token", TOKEN, "--db", str(db)]
+    if name == "sdk":
+        return [sys.executable, str(HERE / "sdk_sync.py"), "--vendor", vendor, *common]
+    script = "yardstick.py" if vendor == "slack" else f"yardstick_{vendor}.py"
+    return [sys.executable, str(HERE / script), *common]
 
 
 def _spread(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def bench_sync(users: int, pairs: int) -> dict[str, Any]:
+def bench_sync(users: int, pairs: int, vendor: str = "slack") -> dict[str, Any]:
     """Run *pairs* alternating pairs of full syncs and re-syncs at *users* users."""
     runs: list[dict[str, Any]] = []
-    with PageServer(users) as server:
+    with PageServer(users, vendor) as server:
         for pair in range(pairs):
             order = ("script", "sdk") if pair % 2 == 0 else ("sdk", "script")
             with tempfile.TemporaryDirectory() as directory:
@@ -134,10 +146,10 @@ def bench_sync(users: int, pairs: int) -> dict[str, Any]:
                 measured: dict[str, Any] = {"order": order}
                 for phase in ("full", "again"):
                     for name in order:
-                        result = run_process(_side(name, server.base_url, dbs[name]))
+                        result = run_process(_side(name, vendor, server.base_url, dbs[name]))
                         measured[f"{name}_{phase}"] = result
                         print(
-                            f"  {users:>7} pair {pair + 1}: {name:6} {phase:5} "
+                            f"  {vendor} {users:>7} pair {pair + 1}: {name:6} {phase:5} "
                             f"{result['seconds']:7.2f} s {result['peak_mb']:6.1f} MB",
                             file=sys.stderr,
                         )
@@ -147,6 +159,7 @@ def bench_sync(users: int, pairs: int) -> dict[str, Any]:
         if sdk.get("status") != "succeeded" or not sdk.get("created"):
             raise RuntimeError(f"the SDK sync did not succeed: {sdk}")
     return {
+        "vendor": vendor,
         "users": users,
         "pairs": pairs,
         "runs": runs,
@@ -239,14 +252,15 @@ def table(report: dict[str, Any]) -> str:
         "Wall time of whole processes; the CPU ratio (user + system) is less "
         "sensitive to other work on the machine. Ratios: median of the pairs (min-max).",
         "",
-        "| users | pairs | full sync: SDK / script | CPU | script s | SDK s "
+        "| vendor | users | pairs | full sync: SDK / script | CPU | script s | SDK s "
         "| re-sync: SDK / script | CPU | script s | SDK s | SDK re-sync rows written "
         "| peak MB script | peak MB SDK |",
-        "|---:|---:|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in report["sync"]:
         lines.append(
-            f"| {r['users']:,} | {r['pairs']} | {_range(r['full_ratio'])} "
+            f"| {r.get('vendor', 'slack')} | {r['users']:,} | {r['pairs']} "
+            f"| {_range(r['full_ratio'])} "
             f"| {_short(r['full_cpu_ratio'])} "
             f"| {r['script_full_s']:.2f} | {r['sdk_full_s']:.2f} | {_range(r['again_ratio'])} "
             f"| {_short(r['again_cpu_ratio'])} "
@@ -272,7 +286,8 @@ def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
     """One report from several saved ones (sizes in order; the last start-up figures)."""
     merged = dict(reports[0])
     merged["sync"] = sorted(
-        (size for report in reports for size in report["sync"]), key=lambda size: size["users"]
+        (size for report in reports for size in report["sync"]),
+        key=lambda size: (size.get("vendor", "slack"), size["users"]),
     )
     for report in reports:
         if report.get("startup"):
@@ -293,6 +308,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, nargs="+", default=list(DEFAULT_USERS))
     parser.add_argument("--pairs", type=int, default=3, help="alternating pairs per size")
+    parser.add_argument(
+        "--vendors",
+        nargs="+",
+        choices=sorted(API_ROOTS),
+        default=None,
+        help="the vendors to sync (default: every installed one with a page server)",
+    )
     parser.add_argument("--startup-pairs", type=int, default=10, help="0 skips start-up")
     parser.add_argument("--write-readme", action="store_true", help="put the table in README.md")
     parser.add_argument("--output", type=Path, help="the JSON file (default: results/)")
@@ -325,9 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.startup_pairs:
         print("benchmarking start-up ...", file=sys.stderr)
         report["startup"] = bench_startup(args.startup_pairs)
-    for users in args.users:
-        print(f"benchmarking {users:,} users ...", file=sys.stderr)
-        report["sync"].append(bench_sync(users, args.pairs))
+    vendors = args.vendors or [v for v in sorted(API_ROOTS) if v in report["plugins"]]
+    for vendor in vendors:
+        for users in args.users:
+            print(f"benchmarking {users:,} {vendor} users ...", file=sys.stderr)
+            report["sync"].append(bench_sync(users, args.pairs, vendor))
         # Written after every size: a long run stopped half-way keeps what it measured.
         output.write_text(json.dumps(report, indent=2))
     output.write_text(json.dumps(report, indent=2))

@@ -1,4 +1,4 @@
-"""A Slack users.list server for benchmarks: every member encoded once, before the clock.
+"""A users server for benchmarks (Slack or Webex): every user encoded once, before the clock.
 
 The plugin's own emulator (``SlackEmulator``) generates and encodes each user on
 request, which is right for tests and wrong for a benchmark: it would be the
@@ -6,7 +6,10 @@ slowest part of the measurement. This server builds the same users (the Slack
 emulator's generator, so the payloads match what the tests see), encodes each
 one to JSON bytes at start-up, and answers a page by joining bytes. It serves
 ``auth.test`` and ``users.list`` (cursor paging, ``limit`` up to 1000) over
-HTTP/1.1 keep-alive on loopback, in its own process.
+HTTP/1.1 keep-alive on loopback, in its own process. With ``--vendor webex``
+it serves Webex's ``GET /v1/people`` instead (``max`` up to 1000, the next
+page in a ``Link`` header) and ``/v1/people/me``, from the Webex emulator's
+generator.
 
     python benchmarks/page_server.py --users 100000     # prints the port, then serves
 """
@@ -30,20 +33,28 @@ SCOPES = "users:read,users:read.email"
 MAX_LIMIT = 1000
 
 
-def encoded_members(users: int, seed: int = 0, cache: Path | None = None) -> list[bytes]:
-    """Return the JSON of every member of an emulated workspace of *users* users.
+def encoded_members(
+    users: int, seed: int = 0, cache: Path | None = None, vendor: str = "slack"
+) -> list[bytes]:
+    """Return the JSON of every user of an emulated account of *users* users.
 
     Generating 300,000 users takes a minute or more, so with *cache* (a
-    directory) the encoded members are kept in a file and read back next time.
+    directory) the encoded users are kept in a file and read back next time.
     """
-    cached = None if cache is None else cache / f"slack-members-{users}-{seed}.jsonl"
+    cached = None if cache is None else cache / f"{vendor}-members-{users}-{seed}.jsonl"
     if cached is not None and cached.exists():
         return cached.read_bytes().splitlines()
-    from oomnitza_connect_slack.emulator import SlackEmulator
-
-    emulator = SlackEmulator(users=users, seed=seed, short_pages=False)
     encode = json.JSONEncoder(separators=(",", ":")).encode
-    members = [encode(emulator._user_at(index)).encode() for index in range(users)]
+    if vendor == "webex":
+        from oomnitza_connect_webex.emulator import WebexEmulator
+
+        webex = WebexEmulator(users=users, seed=seed)
+        members = [encode(webex.person(index)).encode() for index in range(users)]
+    else:
+        from oomnitza_connect_slack.emulator import SlackEmulator
+
+        slack = SlackEmulator(users=users, seed=seed, short_pages=False)
+        members = [encode(slack._user_at(index)).encode() for index in range(users)]
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         partial = cached.with_suffix(".partial")
@@ -55,8 +66,9 @@ def encoded_members(users: int, seed: int = 0, cache: Path | None = None) -> lis
 class PageServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, members: list[bytes], port: int = 0) -> None:
+    def __init__(self, members: list[bytes], port: int = 0, vendor: str = "slack") -> None:
         self.members = members
+        self.vendor = vendor
         self.auth_test = json.dumps(
             {"ok": True, "team": "Benchmark", "team_id": "T0BENCH", "user_id": "U000000000",
              "user": "bench", "url": "https://bench.slack.com/"}
@@ -67,6 +79,12 @@ class PageServer(ThreadingHTTPServer):
         # Accepted sockets inherit TCP_NODELAY: headers and body leave together.
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().server_bind()
+
+    def people_page(self, start: int, limit: int) -> tuple[bytes, int | None]:
+        """A Webex ``/v1/people`` page and where the next one starts (``None``: the last)."""
+        end = min(start + limit, len(self.members))
+        body = b"".join((b'{"items":[', b",".join(self.members[start:end]), b"]}"))
+        return body, (end if end < len(self.members) else None)
 
     def page(self, start: int, limit: int) -> bytes:
         end = min(start + limit, len(self.members))
@@ -88,7 +106,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
-        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+        if self.server.vendor == "webex":
+            self._webex(url)
+        elif self.headers.get("Authorization") != f"Bearer {TOKEN}":
             self._send(200, b'{"ok":false,"error":"invalid_auth"}')
         elif url.path == "/api/auth.test":
             self._send(200, self.server.auth_test)
@@ -103,8 +123,29 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_GET
 
-    def _send(self, status: int, body: bytes) -> None:
+    def _webex(self, url: Any) -> None:
+        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            self._send(401, b'{"message":"The request requires a valid access token."}')
+        elif url.path == "/v1/people/me":
+            self._send(200, self.server.members[0])
+        elif url.path == "/v1/people":
+            query = {key: values[-1] for key, values in parse_qs(url.query).items()}
+            cursor = query.get("cursor") or ""
+            start = int(cursor[1:]) if cursor.startswith("i") else 0
+            limit = min(max(int(query.get("max") or 100), 1), MAX_LIMIT)
+            body, following = self.server.people_page(start, limit)
+            link = None
+            if following is not None:
+                host = f"http://127.0.0.1:{self.server.server_address[1]}"
+                link = f'<{host}/v1/people?max={limit}&cursor=i{following}>; rel="next"'
+            self._send(200, body, link=link)
+        else:
+            self._send(404, b'{"message":"not found"}')
+
+    def _send(self, status: int, body: bytes, link: str | None = None) -> None:
         self.send_response(status)
+        if link is not None:
+            self.send_header("Link", link)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("X-OAuth-Scopes", SCOPES)
@@ -121,8 +162,10 @@ def main() -> int:
     parser.add_argument("--users", type=int, required=True)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--cache", type=Path, help="a directory to keep the encoded users in")
+    parser.add_argument("--vendor", choices=["slack", "webex"], default="slack")
     args = parser.parse_args()
-    server = PageServer(encoded_members(args.users, cache=args.cache), args.port)
+    members = encoded_members(args.users, cache=args.cache, vendor=args.vendor)
+    server = PageServer(members, args.port, vendor=args.vendor)
     print(server.server_address[1], flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever(poll_interval=0.2)

@@ -1,8 +1,9 @@
-"""The SDK side of the benchmark: one ``run_sync`` of Slack into a SQLite store.
+"""The SDK side of the benchmark: one ``run_sync`` of a vendor into a SQLite store.
 
-The standard Slack mapping and filters, pacing off (the page server has no rate
-limit), ``Slack.PageSize`` 999 (the plugin's maximum: Slack wants a limit
-"under 1000"). Run it twice on the same file for the unchanged re-sync.
+The vendor's standard mapping and filters, pacing off (the page server has no
+rate limit), the largest page the plugin allows (``Slack.PageSize`` 999: Slack
+wants a limit "under 1000"; ``Webex.PageSize`` 1000). Run it twice on the same
+file for the unchanged re-sync.
 
     python benchmarks/sdk_sync.py --base-url http://127.0.0.1:PORT/api --db people.db
 """
@@ -27,11 +28,13 @@ def main() -> int:
 
     from oomnitza_connect import AuthKind, Credential, IntegrationSettings, SQLiteStore, run_sync
 
+    # The largest page each plugin allows (Slack wants a limit "under 1000").
+    page_sizes = {"slack": {"Slack.PageSize": "999"}, "webex": {"Webex.PageSize": "1000"}}
     settings = IntegrationSettings(
         name=f"bench-{args.vendor}",
         vendor=args.vendor,
         credential="bench",
-        settings={"Slack.PageSize": "999"},
+        settings=page_sizes.get(args.vendor, {}),
         sync_key="email",
         default_role="Employee",
     )

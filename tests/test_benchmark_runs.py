@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -31,15 +32,15 @@ def test_the_benchmark_runs_both_sides_and_reports_them(
     people = sum(1 for kind in kinds if kind not in ("bot", "slackbot"))
     output = tmp_path / "report.json"
 
-    assert (
-        bench_sync.main(
-            ["--users", str(users), "--pairs", "2", "--startup-pairs", "1", "--output", str(output)]
-        )
-        == 0
-    )
+    vendors = ["slack"]
+    if importlib.util.find_spec("oomnitza_connect_webex") is not None:
+        vendors.append("webex")
+    arguments = ["--users", str(users), "--pairs", "2", "--startup-pairs", "1"]
+    assert bench_sync.main([*arguments, "--output", str(output), "--vendors", *vendors]) == 0
 
     report = json.loads(output.read_text())
-    (size,) = report["sync"]
+    assert [size["vendor"] for size in report["sync"]] == vendors
+    size = report["sync"][0]
     assert size["users"] == users
     assert len(size["runs"]) == 2
     # Pairs alternate which side goes first.
@@ -57,10 +58,17 @@ def test_the_benchmark_runs_both_sides_and_reports_them(
     for ratio in ("full_ratio", "again_ratio", "full_cpu_ratio", "again_cpu_ratio"):
         spread = size[ratio]
         assert spread["min"] <= spread["median"] <= spread["max"]
+    for other in report["sync"][1:]:  # another vendor: the same shape of run
+        for run in other["runs"]:
+            assert run["script_full"]["records"] == users
+            assert run["sdk_full"]["created"] + run["sdk_full"]["skipped"] == users
+            assert run["sdk_full"]["created"] > 0
+            assert run["sdk_again"]["unchanged"] == run["sdk_full"]["created"]
+            assert run["sdk_again"]["rows_written"] == 0
     assert set(report["startup"]) == {"import oomnitza_connect", "oomnitza-connect --help"}
     assert "slack" in report["plugins"]
     table = capsys.readouterr().out
-    assert f"| {users} | 2 | **{size['full_ratio']['median']:.2f}x**" in table
+    assert f"| slack | {users} | 2 | **{size['full_ratio']['median']:.2f}x**" in table
     assert "`oomnitza-connect --help`" in table
 
 
