@@ -24,9 +24,8 @@ def main() -> int:
     parser.add_argument("--vendor", default="slack")
     args = parser.parse_args()
 
-    from oomnitza_connect.http import ClientOptions
-
     from oomnitza_connect import AuthKind, Credential, IntegrationSettings, SQLiteStore, run_sync
+    from oomnitza_connect.transport.http import ClientOptions
 
     # The largest page each plugin allows (Slack wants a limit "under 1000").
     page_sizes = {"slack": {"Slack.PageSize": "999"}, "webex": {"Webex.PageSize": "1000"}}

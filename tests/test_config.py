@@ -131,8 +131,8 @@ def test_unstructure_round_trips(tmp_path: Path) -> None:
             {**BASE, "shedule": "daily"},
             "shedule",
             "unknown key (allowed: base_url, contacts, credential, default_role, destination, "
-            "filters, integration_user, mapping, name, preference, schedule, selection, settings, "
-            "sync_key, use_standard_mapping, vendor)",
+            "filters, integration_user, mapping, name, pace_requests, preference, rate_budgets, "
+            "schedule, selection, settings, sync_key, use_standard_mapping, vendor)",
             id="unknown key",
         ),
         pytest.param(

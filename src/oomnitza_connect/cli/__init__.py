@@ -83,7 +83,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "emulator": (
         "oomnitza_connect.cli.emulator_commands",
-        "Run VENDOR's API emulator on 127.0.0.1 until Ctrl-C.",
+        "Run VENDOR's API emulator on 127.0.0.1 until Ctrl-C (``oomnitza``: Oomnitza's API).",
     ),
     "schedule": (
         "oomnitza_connect.cli.schedule_commands",
@@ -91,7 +91,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "demo": (
         "oomnitza_connect.cli.demo_commands",
-        "Sync every vendor emulator into a fresh SQLite store and print a summary.",
+        "Sync every vendor emulator into a fresh SQLite store (and one into Oomnitza).",
     ),
     "worker": (
         "oomnitza_connect.cli.worker_commands",
