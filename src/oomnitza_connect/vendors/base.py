@@ -70,6 +70,9 @@ __all__ = ["RestVendor", "Vendor"]
 
 log = logging.getLogger(__name__)
 
+_NUMBERED_PAGE_SIZE = 100
+"""The page size of page-number and offset paging when none is declared (they need one)."""
+
 _TEMPLATE = re.compile(r"\{\{\s*([\w.-]+)\s*\}\}")
 
 
@@ -438,7 +441,10 @@ class RestVendor(Vendor):
         if call is None:
             return {}
         result = session.http.request_json(
-            call.method, call.path, endpoint=call.endpoint or call.path
+            call.method,
+            call.path,
+            params=dict(call.params) or None,
+            endpoint=call.endpoint or call.path,
         )
         identity: dict[str, Any] = {}
         for name, path in call.identity.items():
@@ -513,7 +519,8 @@ class RestVendor(Vendor):
 
     # -- users --------------------------------------------------------------------
 
-    def page_size(self, settings: Mapping[str, Any]) -> int:
+    def page_size(self, settings: Mapping[str, Any]) -> int | None:
+        """The page size to ask for, or ``None`` to let the vendor choose."""
         endpoint = self.users
         if endpoint.page_size_setting:
             value = next((s for s in self.settings if s.key == endpoint.page_size_setting), None)
@@ -538,9 +545,12 @@ class RestVendor(Vendor):
         size = self.page_size(session.settings)
         paging = endpoint.paging
         budget = endpoint.budget_name
-        if endpoint.page_size_param and not isinstance(paging, PageNumberPaging | OffsetPaging):
+        numbered = isinstance(paging, PageNumberPaging | OffsetPaging)
+        if endpoint.page_size_param and size is not None and not numbered:
             # (the page-number and offset helpers add the page size themselves)
             params[endpoint.page_size_param] = size
+        if size is None:
+            size = _NUMBERED_PAGE_SIZE
         if isinstance(paging, SinglePage):
             return pagination.iter_single_page(http, endpoint.path, params=params, endpoint=budget)
         if isinstance(paging, CursorPaging):

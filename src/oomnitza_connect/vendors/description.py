@@ -153,7 +153,9 @@ class UsersEndpoint:
     :param page_size_param: the query parameter carrying the page size
         (``limit``, ``max``, ``per_page``), if the vendor has one.
     :param page_size_setting: the global setting holding the page size.
-    :param default_page_size: the page size when no setting gives one.
+    :param default_page_size: the page size when no setting gives one; ``None``
+        sends no page size then, so the vendor picks its own (Talkdesk's 50).
+        Page-number and offset paging need a size and use 100.
     :param total_path: where a page states how many users there are in all,
         for progress.
     """
@@ -165,7 +167,7 @@ class UsersEndpoint:
     params: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_mapping)
     page_size_param: str | None = None
     page_size_setting: str | None = None
-    default_page_size: int = 100
+    default_page_size: int | None = 100
     total_path: str | None = None
 
     @property
@@ -181,11 +183,14 @@ class WhoAmI:
         the session's :attr:`identity` holds what is found.
     :param scopes_header: a response header listing the granted scopes
         (Slack's ``X-OAuth-Scopes``), kept as ``identity["scopes"]``.
+    :param params: query parameters of the call (Talkdesk's ``per_page=1``, so
+        proving the credential reads one user, not a page of them).
     """
 
     path: str
     method: str = "GET"
     endpoint: str | None = None
+    params: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_mapping)
     identity: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_mapping)
     scopes_header: str | None = None
 
