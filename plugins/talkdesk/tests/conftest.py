@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from oomnitza_connect_talkdesk import vendor as talkdesk_plugin
 from oomnitza_connect_talkdesk.emulator import TalkdeskEmulator
-from oomnitza_connect_talkdesk.plugin import vendor as talkdesk_plugin
 from talkdesk_support import fast_options
 
 from oomnitza_connect.connectors import Connector, get_connector

@@ -5,10 +5,9 @@ from __future__ import annotations
 import attrs
 import pytest
 import requests
-from oomnitza_connect_talkdesk import client
+from oomnitza_connect_talkdesk import vendor
 from oomnitza_connect_talkdesk.emulator import TalkdeskEmulator
-from oomnitza_connect_talkdesk.mapping import to_record
-from oomnitza_connect_talkdesk.regions import REGIONS, api_base_url, token_url
+from oomnitza_connect_talkdesk.vendor import REGIONS
 from talkdesk_support import fast_options, load_sample
 
 from oomnitza_connect.connectors import Connector
@@ -34,21 +33,17 @@ SAMPLE = "talkdesk_users_paging_sample.json"
     ],
 )
 def test_subdomain_and_region_pick_both_hosts(region: str, token: str, api: str) -> None:
-    assert token_url("mycompany", region) == token
-    assert api_base_url(region) == api
     settings = {"Talkdesk.Subdomain": "mycompany", "Talkdesk.Region": region.lower()}
-    assert client.resolved_token_url(settings) == token
-    assert client.resolved_api_base_url(settings) == api
+    assert vendor.render(vendor.token_url, settings) == token
+    assert vendor.render(vendor.base_url, settings) == api
 
 
 def test_a_session_without_urls_uses_the_hosts_of_the_settings(connector: Connector) -> None:
     # No credential URLs: nothing is sent before the first call, so the hosts can be read.
-    from oomnitza_connect_talkdesk.auth import open_talkdesk_session
-
     with TalkdeskEmulator() as emulator:
         credential = attrs.evolve(emulator.test_credential(), token_url=None, base_url=None)
     settings = {"Talkdesk.Subdomain": "mycompany", "Talkdesk.Region": "CA"}
-    with open_talkdesk_session(credential, settings, ClientOptions()) as session:
+    with vendor.open_session(credential, settings, ClientOptions()) as session:
         assert session.http.base_url.rstrip("/") == "https://api.talkdeskappca.com"
         assert session.http.auth.token_url == "https://mycompany.talkdeskidca.com/oauth/token"
 
@@ -63,7 +58,10 @@ def test_a_session_without_urls_uses_the_hosts_of_the_settings(connector: Connec
     ],
 )
 def test_a_pasted_account_url_is_reduced_to_the_subdomain(pasted: str, subdomain: str) -> None:
-    assert client.subdomain({"Talkdesk.Subdomain": pasted}) == subdomain
+    assert vendor.parse_settings({"Talkdesk.Subdomain": pasted})["Talkdesk.Subdomain"] == subdomain
+    assert vendor.render(vendor.token_url, {"Talkdesk.Subdomain": pasted}).startswith(
+        f"https://{subdomain}.talkdeskid.com/"
+    )
 
 
 @pytest.mark.parametrize(
@@ -93,7 +91,7 @@ def test_the_real_sample_parses_and_maps(connector: Connector) -> None:
     page = load_sample(SAMPLE)
     (raw,) = page["_embedded"]["users"]
     assert raw["_links"]["self"]["href"].endswith("{user_id}")
-    record = to_record(raw)
+    record = vendor.to_record(raw)
     assert record.id == "c65186ee-3780-468e-968b-ca15b981c312"
     assert record.fields["full_name"] == "John Smith"
     assert record.fields["user_name"] == "john.smith@example.com"
@@ -241,7 +239,7 @@ def test_error_bodies_become_typed_errors() -> None:
         answer.headers.update(headers)
         return answer
 
-    info = client.parse_talkdesk_error(
+    info = vendor.parse_error(
         response(
             400,
             {
@@ -257,15 +255,15 @@ def test_error_bodies_become_typed_errors() -> None:
     assert info.code == "0402400"
     assert info.request_id == "req-1"
     assert info.message == "Contact not found: no such contact (fields: contact_id: unknown id)"
-    subscription = client.parse_talkdesk_error(response(404, {"error": "Installation not found"}))
+    subscription = vendor.parse_error(response(404, {"error": "Installation not found"}))
     assert subscription is not None
     assert subscription.message == "Installation not found"
-    token = client.parse_talkdesk_error(
+    token = vendor.parse_error(
         response(401, {"error": "invalid_client", "error_description": "bad assertion"})
     )
     assert token is not None
     assert (token.code, token.message) == ("invalid_client", "bad assertion")
-    assert client.parse_talkdesk_error(response(200, {"total": 1})) is None
+    assert vendor.parse_error(response(200, {"total": 1})) is None
 
 
 def test_rate_limits_are_waited_out(connector: Connector, session, emulator) -> None:

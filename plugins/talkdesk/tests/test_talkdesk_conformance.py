@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import attrs
+from oomnitza_connect_talkdesk import vendor as talkdesk_plugin
 from oomnitza_connect_talkdesk.emulator import TalkdeskEmulator
-from oomnitza_connect_talkdesk.plugin import vendor as talkdesk_plugin
 
 from oomnitza_connect.models import Credential
 from oomnitza_connect.testing.conformance import ConnectorConformance

@@ -6,13 +6,16 @@ credentials signed by a JWT or sent with HTTP Basic, offers seven presets
 :class:`~oomnitza_connect_talkdesk.emulator.TalkdeskEmulator`. A credential can
 be made from Talkdesk's ``app.installed`` event with
 :func:`~oomnitza_connect_talkdesk.installation.credential_from_app_installed`.
-The hook implementations live in :mod:`oomnitza_connect_talkdesk.plugin`.
+:data:`vendor` (a :class:`~oomnitza_connect_talkdesk.vendor.TalkdeskVendor`) is
+the object the ``oomnitza_connect`` entry point registers.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__
+from .vendor import TalkdeskVendor, vendor
 
-from .vendor import TALKDESK
+TALKDESK = vendor.info
+"""Talkdesk's VendorInfo (fields, settings, standard mapping, rate budgets)."""
 
-__all__ = ["TALKDESK", "__version__"]
+__all__ = ["TALKDESK", "TalkdeskVendor", "__version__", "vendor"]

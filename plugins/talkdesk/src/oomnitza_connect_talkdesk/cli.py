@@ -15,8 +15,8 @@ from oomnitza_connect.auth.credentials import default_credential_store
 from oomnitza_connect.errors import ConfigurationError, OomnitzaConnectError
 from oomnitza_connect.redaction import redact
 
-from .client import REGION_SETTING, SUBDOMAIN_SETTING
 from .installation import credential_from_app_installed, read_app_installed
+from .vendor import REGION_SETTING, SUBDOMAIN_SETTING
 
 __all__ = ["main"]
 

@@ -56,7 +56,7 @@ from oomnitza_connect.testing.emulator import (
 )
 from oomnitza_connect.testing.oauth import OAuthTokenEndpointMixin
 
-from .regions import DEFAULT_REGION, REGIONS, token_host
+from .vendor import DEFAULT_REGION, REGIONS, token_host
 
 __all__ = ["ALL_SCOPES", "ERROR_CODES", "TalkdeskEmulator", "generate_key_pair"]
 

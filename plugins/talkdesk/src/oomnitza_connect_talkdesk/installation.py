@@ -25,7 +25,7 @@ from oomnitza_connect.errors import ConfigurationError
 from oomnitza_connect.models import AuthKind, ClientAuthMethod, Credential
 from oomnitza_connect.redaction import Secret
 
-from .mapping import VENDOR
+from .presets import VENDOR
 from .vendor import SCOPES
 
 __all__ = ["InstalledApp", "credential_from_app_installed", "read_app_installed"]

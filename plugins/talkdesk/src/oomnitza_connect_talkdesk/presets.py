@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from oomnitza_connect.models import Preset
 
-from .mapping import SYNC_KEY_FIELD, VENDOR
+__all__ = ["PRESETS", "SYNC_KEY_FIELD", "VENDOR"]
 
-__all__ = ["PRESETS"]
+VENDOR = "talkdesk"
+SYNC_KEY_FIELD = "TalkDesk User Id"
+"""The custom unique field the standard mapping fills with the user id."""
 
 _INSTALLATION = "/apps/{{app_id}}/installations/{{installation_id}}"
 
