@@ -117,7 +117,12 @@ def test_kill_9_at_random_points_then_a_rerun_converges(tmp_path, monkeypatch):
             )
             sessions = store.list_sessions()
         assert rerun.status == SyncStatus.SUCCEEDED, rerun.message
-        assert [s.status for s in sessions[1:]].count(SyncStatus.INTERRUPTED) == kills
+        # Every killed run that got as far as opening its session is left interrupted; a
+        # kill can land before a child opens one (the previous run's late batch already
+        # moved the count it waits on), so there may be fewer sessions than kills.
+        earlier = [s.status for s in sessions[1:]]
+        assert 1 <= len(earlier) <= kills
+        assert set(earlier) == {SyncStatus.INTERRUPTED}
         # One portion across the killed runs and the rerun, finalized once at the end.
         (portion,) = oomnitza.portions.values()
         assert portion.finalized
