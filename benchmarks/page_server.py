@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-TOKEN = "xoxp-benchmark-token"
+TOKEN = "xoxp-fake-benchmark-token"  # a test value the local emulator accepts
 """The one token the server accepts (a benchmark needs no secrets)."""
 SCOPES = "users:read,users:read.email"
 """No ``admin``: the SDK skips team.accessLogs, as the hand-written script does."""
