@@ -20,7 +20,8 @@ import click
 from ..errors import ConfigurationError, PresetError
 from ..models import Credential, Preset
 from ..templating import TemplateError
-from .store_option import db_option, open_store
+from .destination_option import chosen_destination, oomnitza_options, open_people
+from .store_option import db_option
 
 __all__ = ["register"]
 
@@ -168,7 +169,8 @@ def show_command(vendor: str, name: str, as_json: bool) -> None:
     "--integration",
     "integration_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Take the credential, settings and base URL from this integration file.",
+    help="Take the credential, settings and base URL from this integration file (and, "
+    "when it names one, its [destination]: people are then read and written there).",
 )
 @click.option(
     "--var",
@@ -195,6 +197,7 @@ def show_command(vendor: str, name: str, as_json: bool) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Show the requests without sending anything.")
 @db_option
+@oomnitza_options
 @click.option("--override-path", metavar="TEMPLATE", help="Use this path template instead.")
 @click.option(
     "--override-query",
@@ -244,6 +247,8 @@ def run_command(
     linked_only: bool,
     dry_run: bool,
     db_path: Path | None,
+    oomnitza_credential: str | None,
+    oomnitza_url: str | None,
     override_path: str | None,
     query_items: tuple[str, ...],
     header_items: tuple[str, ...],
@@ -254,7 +259,11 @@ def run_command(
     progress: bool | None,
     as_json: bool,
 ) -> None:
-    """Run preset NAME of VENDOR once, for one person, or for every matching person."""
+    """Run preset NAME of VENDOR once, for one person, or for every matching person.
+
+    People come from the store (--db), or from Oomnitza with --oomnitza or an
+    integration whose [destination] is Oomnitza; mapped results are written back there.
+    """
     from ..connectors import get_connector
     from ..presets.engine import UNSET, PresetOverrides, get_preset, run_preset, run_preset_bulk
 
@@ -288,6 +297,7 @@ def run_command(
     check_settings(settings, connector.info, source="--setting")
     preset = _usage_guard(lambda: get_preset(vendor, name))
     base_url = None
+    table = None
     if integration_path is not None:
         from ..sync.integrations import load_integration
 
@@ -299,20 +309,22 @@ def run_command(
         credential_name = credential_name or integration.credential
         settings = {**integration.settings, **settings}
         base_url = integration.base_url
+        table = integration.destination
     if not credential_name:
         raise click.UsageError("Give --credential (or --integration).")
     credential = _load_credential(credential_name, vendor)
     if base_url:
         credential = attrs.evolve(credential, base_url=base_url)
     effective_settings = connector.effective_settings(settings)
+    table, oomnitza = chosen_destination(table, oomnitza_credential, oomnitza_url)
 
-    store = open_store(db_path)
-    try:
+    with open_people(db_path, table, oomnitza) as (store, ledger):
         person = None
         if person_email:
             person = store.find_person("email", person_email)
             if person is None:
-                raise _UsageProblem(f"No person with email '{person_email}' is in the store.")
+                where_from = "the store" if store is ledger else repr(store)
+                raise _UsageProblem(f"No person with email '{person_email}' is in {where_from}.")
         with _open_session(connector, credential, effective_settings, dry_run=dry_run) as session:
             if where is not None:
                 show = progress if progress is not None else sys.stderr.isatty() and not as_json
@@ -323,6 +335,7 @@ def run_command(
                             session,
                             preset,
                             store,
+                            ledger=ledger,
                             where=where,
                             variables=variables,
                             concurrency=concurrency,
@@ -346,13 +359,12 @@ def run_command(
                     variables=variables,
                     person=person,
                     store=store,
+                    ledger=ledger,
                     overrides=overrides,
                     dry_run=dry_run,
                     settings=effective_settings,
                 )
             )
-    finally:
-        store.close()
     _report_one(result, as_json=as_json)
     if not result.ok:
         raise _RunFailed(result.error or "The call failed.")

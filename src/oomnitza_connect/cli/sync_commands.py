@@ -23,6 +23,7 @@ import click
 from ..errors import ConfigurationError, OomnitzaConnectError
 from ..models import STANDARD_PERSON_FIELDS, Person, SyncSession, SyncStatus
 from ..store.base import IntegrationEntry
+from .destination_option import chosen_destination, oomnitza_options, open_people
 from .store_option import db_option, open_store
 
 __all__ = ["register"]
@@ -524,9 +525,37 @@ def sessions_show(session_id: str, db_path: Path | None, payload: bool, as_json:
     help="json streams one person at a time; csv has a column per field.",
 )
 @db_option
-def people_command(vendor: str | None, output_format: str, db_path: Path | None) -> None:
-    """List the people in the store."""
-    with open_store(db_path, must_exist=True) as store:
+@click.option(
+    "--integration",
+    "integration_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="List the people in this integration's [destination] (Oomnitza or a SQLite file).",
+)
+@oomnitza_options
+def people_command(
+    vendor: str | None,
+    output_format: str,
+    db_path: Path | None,
+    integration_path: Path | None,
+    oomnitza_credential: str | None,
+    oomnitza_url: str | None,
+) -> None:
+    """List the people in the store.
+
+    With --oomnitza CREDENTIAL, or an --integration whose [destination] is
+    Oomnitza, the people are read from Oomnitza (GET /api/v3/users) instead.
+    """
+    table = None
+    if integration_path is not None:
+        from ..sync.integrations import load_integration
+
+        table = load_integration(integration_path).destination
+    table, credential = chosen_destination(table, oomnitza_credential, oomnitza_url)
+    with open_people(db_path, table, credential, must_exist=True, need_ledger=False) as (
+        store,
+        _,
+    ):
         columns = ["id", *STANDARD_PERSON_FIELDS, *(f.label for f in store.custom_fields())]
         columns.append("vanished_from")
         people = store.iter_people(vendor=vendor)

@@ -40,6 +40,7 @@ import requests.adapters
 
 from ..errors import ConfigurationError, OomnitzaConnectError, StoreError
 from ..models import (
+    STANDARD_PERSON_FIELDS,
     UNIQUE_STANDARD_FIELDS,
     AuthKind,
     Credential,
@@ -242,8 +243,6 @@ class OomnitzaDestination(Destination):
             return mapped
         if person_field in BULK_FIELD_IDS:
             return BULK_FIELD_IDS[person_field]
-        from ..models import STANDARD_PERSON_FIELDS
-
         if person_field in STANDARD_PERSON_FIELDS:
             # Oomnitza has no such user field (connector_sync_time, last_login, full_name).
             return None
@@ -388,7 +387,12 @@ class OomnitzaDestination(Destination):
         return
 
     def custom_fields(self) -> list[CustomField]:
-        return []
+        # The custom fields this integration knows of: those [destination.fields] names.
+        return [
+            CustomField(label)
+            for label in self.settings.fields
+            if label not in STANDARD_PERSON_FIELDS and label != SAAS_ROLE_TARGET
+        ]
 
     def unique_fields(self) -> frozenset[str]:
         return UNIQUE_STANDARD_FIELDS

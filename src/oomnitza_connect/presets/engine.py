@@ -11,6 +11,11 @@ sends them, maps the response onto the person and records every call as a
 >>> result.ok, result.mapped
 (True, {'Webex Title': 'GM'})
 
+People come from, and mapped values go back to, any
+:class:`~oomnitza_connect.presets.people.PeopleDirectory`: the SQLite store,
+or Oomnitza (``store=OomnitzaDestination(...)``, with ``ledger=`` the local
+SQLite file that records each call).
+
 Variables, weakest first: the vendor's global settings, the person's fields,
 the person's SaaS-user record for the vendor, then the caller's variables.
 ``docs/presets.md`` describes every name a template can use.
@@ -35,7 +40,6 @@ from ..errors import (
     MissingVariableError,
     OomnitzaConnectError,
     PresetError,
-    StoreError,
     TransportError,
     UnsafeURLError,
     VendorAPIError,
@@ -50,7 +54,7 @@ from ..models import (
     WorkflowRun,
 )
 from ..redaction import MASK, redact
-from ..store.base import CustomField, Store
+from ..store.base import CustomField
 from ..sync.mapping import normalize_target
 from ..templating import (
     TemplateError,
@@ -61,6 +65,7 @@ from ..templating import (
     variables_of,
 )
 from ..vendors.session import VendorSession
+from .people import PeopleDirectory, WorkflowLog
 
 __all__ = [
     "UNSET",
@@ -738,7 +743,8 @@ def run_preset(
     variables: Mapping[str, Any] | None = None,
     person: Person | None = None,
     saas_user: SaasUser | None = None,
-    store: Store | None = None,
+    store: PeopleDirectory | None = None,
+    ledger: WorkflowLog | None = None,
     overrides: PresetOverrides | None = None,
     dry_run: bool = False,
     settings: Mapping[str, str] | None = None,
@@ -750,8 +756,13 @@ def run_preset(
     unless *saas_user* is given) and *variables*, which win. A vendor error is
     returned as a failed result (and recorded); a rendering problem raises.
     With a *store*, mapped values are written to the person (or SaaS user)
-    and the call is recorded as a :class:`WorkflowRun`.
+    and the call is recorded as a :class:`WorkflowRun` in *ledger*.
 
+    :param store: where the person lives and mapped values go: the SQLite
+        store or an Oomnitza destination (anything that is a
+        :class:`~oomnitza_connect.presets.people.PeopleDirectory`).
+    :param ledger: where the call is recorded; default *store*, when it is
+        also a ledger (the SQLite store is both).
     :raises MissingVariableError: a template uses a variable nobody supplied.
     :raises UnsafeURLError: the rendered URL would leave the credential's host.
     """
@@ -769,14 +780,15 @@ def run_preset(
         raise_errors=True,
     )
     outcome = _execute(session, job, dry_run=dry_run)
-    return _persist(store, session, outcome)
+    return _persist(store, _ledger_of(store, ledger), session, outcome)
 
 
 def run_preset_bulk(
     session: VendorSession,
     preset: Preset,
-    store: Store,
+    store: PeopleDirectory,
     *,
+    ledger: WorkflowLog | None = None,
     where: str | None = None,
     variables: Mapping[str, Any] | None = None,
     concurrency: int = 4,
@@ -796,6 +808,10 @@ def run_preset_bulk(
     person) is reported in its result and does not stop the others. Store
     reads and writes happen on the calling thread.
 
+    :param store: the people: the SQLite store or an Oomnitza destination
+        (read page by page through ``GET /api/v3/users``).
+    :param ledger: where each call is recorded; default *store*, when it is
+        also a ledger.
     :param linked_only: only people with an account at the preset's vendor.
     :param on_start: called once with the number of people selected.
     :param on_result: called on the calling thread after each person's call.
@@ -830,9 +846,10 @@ def run_preset_bulk(
         for person in people
     )
     results: list[PresetResult | None] = [None] * len(people)
+    log = _ledger_of(store, ledger)
 
     def finish(index: int, outcome: _Outcome) -> None:
-        result = _persist(store, session, outcome)
+        result = _persist(store, log, session, outcome)
         results[index] = result
         if on_result is not None:
             on_result(result)
@@ -874,7 +891,7 @@ def _execute_guarded(session: VendorSession, job: _Job, *, dry_run: bool) -> _Ou
 
 
 def _select_people(
-    store: Store,
+    store: PeopleDirectory,
     preset: Preset,
     where: str | None,
     saas_by_person: Mapping[PersonId, SaasUser],
@@ -920,7 +937,7 @@ def _select_people(
     return selected
 
 
-def _saas_user_of(store: Store, vendor: str, person_id: PersonId) -> SaasUser | None:
+def _saas_user_of(store: PeopleDirectory, vendor: str, person_id: PersonId) -> SaasUser | None:
     for account in store.iter_saas_users(vendor=vendor):
         if account.person_id == person_id:
             return account
@@ -1124,23 +1141,39 @@ def _map_response(
     return person_fields, saas_fields, frozenset(text_fields)
 
 
-def _persist(store: Store | None, session: VendorSession, outcome: _Outcome) -> PresetResult:
+def _ledger_of(store: PeopleDirectory | None, ledger: WorkflowLog | None) -> WorkflowLog | None:
+    if ledger is not None:
+        return ledger
+    return store if isinstance(store, WorkflowLog) else None
+
+
+def _persist(
+    store: PeopleDirectory | None,
+    ledger: WorkflowLog | None,
+    session: VendorSession,
+    outcome: _Outcome,
+) -> PresetResult:
     """Write mapped values and the workflow-run record (on the calling thread)."""
     job = outcome.job
     run_id = uuid.uuid4().hex
     result = attrs.evolve(outcome.result, run_id=run_id)
-    if store is None:
-        return result
-    if result.ok and not result.dry_run:
+    if store is not None and result.ok and not result.dry_run:
         try:
             _write_mapped(store, outcome)
-        except StoreError as exc:
+        except OomnitzaConnectError as exc:
+            # A store refusal, or Oomnitza answering the PATCH with an error:
+            # this person's result fails, the others go on.
             result = attrs.evolve(
                 result,
                 ok=False,
-                error=f"The call succeeded but its mapped values could not be stored: {exc}.",
+                error=redact(
+                    f"The call succeeded but its mapped values could not be stored: {exc}.",
+                    session.credential.secret_values(),
+                ),
             )
-    store.record_workflow_run(
+    if ledger is None:
+        return result
+    ledger.record_workflow_run(
         WorkflowRun(
             id=run_id,
             vendor=job.preset.vendor,
@@ -1159,7 +1192,7 @@ def _persist(store: Store | None, session: VendorSession, outcome: _Outcome) -> 
     return result
 
 
-def _write_mapped(store: Store, outcome: _Outcome) -> None:
+def _write_mapped(store: PeopleDirectory, outcome: _Outcome) -> None:
     job = outcome.job
     if outcome.person_fields and job.person is not None:
         defined = {field.label for field in store.custom_fields()}

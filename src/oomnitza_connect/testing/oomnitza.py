@@ -221,6 +221,28 @@ class OomnitzaEmulator(Emulator):
     def portion(self, correlation_id: str) -> _Portion:
         return self.portions[correlation_id]
 
+    def add_user(self, fields: Mapping[str, Any], *, saas: Mapping[str, Any] | None = None) -> str:
+        """Add a user as if an administrator had (v3 keys); return its ``user_id``.
+
+        :param saas: ``{"name": app, "sync_key": vendor user id, "role": role}``
+            makes the user a SaaS user of that app.
+        :raises ValueError: a unique value already belongs to another user.
+        """
+        with self.lock:
+            for name in self.unique:
+                value = fields.get(name)
+                if value not in (None, "") and str(value) in self._index[name]:
+                    raise ValueError(f"the value {value!r} of {name} already belongs to a user")
+            uid = next(self._uids)
+            user_id = f"u{uid:08d}"
+            user: dict[str, Any] = {"user_id": user_id, "uid": uid, **fields}
+            user.setdefault("creation_date", int(time.time()))
+            self.users[user_id] = user
+            self._reindex(user_id, {}, user)
+            if saas is not None:
+                self._link(user_id, saas)
+            return user_id
+
     # -- auth -------------------------------------------------------------------------
 
     def _authorized(self, request: EmulatorRequest) -> EmulatorResponse | None:

@@ -1,0 +1,321 @@
+"""Presets with Oomnitza as the destination: people read through GET /api/v3/users,
+mapped results written back through PATCH /api/v3/users/{ident}, calls recorded locally.
+
+Every check reads the Oomnitza emulator's final state or its request log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from presets_support import (
+    ACME_PEOPLE,
+    ACME_TOKEN,
+    AcmeEmulator,
+    acme_credential,
+    registered_vendors,
+)
+
+from oomnitza_connect.auth.credentials import credential_env_name
+from oomnitza_connect.connectors import get_connector
+from oomnitza_connect.destinations.oomnitza import OomnitzaDestination
+from oomnitza_connect.models import DestinationKind, DestinationSettings
+from oomnitza_connect.presets.engine import (
+    PresetOverrides,
+    get_preset,
+    run_preset,
+    run_preset_bulk,
+)
+from oomnitza_connect.presets.people import PeopleDirectory, WorkflowLog
+from oomnitza_connect.store.sqlite import SQLiteStore
+from oomnitza_connect.testing.oomnitza import OomnitzaEmulator
+from oomnitza_connect.vendors.session import VendorSession
+
+EXTRA_PEOPLE = 450
+"""Unlinked people beyond the four, so that people are read in several pages of 200."""
+
+
+def seed(oomnitza: OomnitzaEmulator) -> dict[str, str]:
+    """The preset people in Oomnitza, linked to their acme accounts; email -> user_id."""
+    ids = {}
+    for vendor_user_id, fields in ACME_PEOPLE:
+        email = fields["email"]
+        ids[email] = oomnitza.add_user(
+            {
+                "username": email.split("@")[0],
+                "email": email,
+                "first_name": fields["first_name"],
+                "department": fields["Department"],
+            },
+            saas={"name": "acme", "sync_key": vendor_user_id, "role": "member"},
+        )
+    for index in range(EXTRA_PEOPLE):
+        oomnitza.add_user(
+            {"username": f"extra{index}", "email": f"extra{index}@example.com", "department": "Ops"}
+        )
+    return ids
+
+
+@pytest.fixture
+def oomnitza() -> Iterator[OomnitzaEmulator]:
+    with OomnitzaEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def ids(oomnitza: OomnitzaEmulator) -> dict[str, str]:
+    return seed(oomnitza)
+
+
+@pytest.fixture
+def destination(oomnitza: OomnitzaEmulator) -> Iterator[OomnitzaDestination]:
+    table = DestinationSettings(
+        type=DestinationKind.OOMNITZA, url=oomnitza.base_url, credential="oomnitza-test"
+    )
+    with OomnitzaDestination(table, oomnitza.test_credential()) as opened:
+        yield opened
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[SQLiteStore]:
+    with SQLiteStore(tmp_path / "ledger.db") as opened:
+        yield opened
+
+
+@pytest.fixture
+def acme() -> Iterator[AcmeEmulator]:
+    with registered_vendors(), AcmeEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def session(acme: AcmeEmulator) -> Iterator[VendorSession]:
+    with get_connector("acme").authenticate(acme_credential(acme)) as opened:
+        yield opened
+
+
+def patches(oomnitza: OomnitzaEmulator) -> list[tuple[str, dict[str, Any]]]:
+    return list(oomnitza.patches)
+
+
+def test_both_destinations_are_people_directories(destination, ledger) -> None:
+    assert isinstance(destination, PeopleDirectory)
+    assert isinstance(ledger, PeopleDirectory)
+    assert isinstance(ledger, WorkflowLog)
+    assert not isinstance(destination, WorkflowLog)  # calls are recorded locally
+
+
+def test_one_person_is_found_in_oomnitza_and_the_result_is_patched_back(
+    oomnitza, ids, destination, ledger, session, acme
+) -> None:
+    ada = destination.find_person("email", "ada@example.com")
+    assert ada is not None
+    assert ada.id == ids["ada@example.com"]
+    result = run_preset(
+        session,
+        get_preset("acme", "Get User Details"),
+        person=ada,
+        store=destination,
+        ledger=ledger,
+    )
+    assert result.ok, result.error
+    assert acme.requests[-1].path == "/users/U1"  # from Ada's acme SaaS account in Oomnitza
+    user = oomnitza.users[ids["ada@example.com"]]
+    assert user["acme_title"] == "Engineer"
+    assert json.loads(user["acme_details"])["email"] == "ada@example.com"
+    assert [user_id for user_id, _ in patches(oomnitza)] == [ids["ada@example.com"]]
+    [run] = list(ledger.iter_workflow_runs(vendor="acme"))
+    assert run.ok
+    assert run.person_id == ids["ada@example.com"]
+    assert run.mapped["Acme Title"] == "Engineer"
+
+
+def test_a_value_with_a_quote_is_found_by_an_escaped_filter(oomnitza, destination) -> None:
+    user_id = oomnitza.add_user({"username": "obrien", "email": "o'brien@example.com"})
+    found = destination.find_person("email", "o'brien@example.com")
+    assert found is not None
+    assert found.id == user_id
+    assert destination.find_person("email", "nobody@example.com") is None
+
+
+def test_where_reads_every_page_and_patches_only_the_matching_people(
+    oomnitza, ids, destination, ledger, session
+) -> None:
+    results = run_preset_bulk(
+        session,
+        get_preset("acme", "Get User Details"),
+        destination,
+        ledger=ledger,
+        where="department == 'Sales'",
+    )
+    by_person = {r.person: r for r in results}
+    assert set(by_person) == {"bob@example.com", "cy@example.com", "gone@example.com"}
+    assert by_person["bob@example.com"].ok
+    assert by_person["cy@example.com"].ok
+    assert not by_person["gone@example.com"].ok  # 404 at acme; the others go on
+    assert oomnitza.users[ids["bob@example.com"]]["acme_title"] == "Sales"
+    assert "acme_title" not in oomnitza.users[ids["ada@example.com"]]
+    assert "acme_title" not in oomnitza.users[ids["gone@example.com"]]
+    assert sorted(user_id for user_id, _ in patches(oomnitza)) == sorted(
+        [ids["bob@example.com"], ids["cy@example.com"]]
+    )
+    skips = [
+        int(r.query["skip"])
+        for r in oomnitza.requests
+        if r.endpoint == "users" and "filter" not in r.query
+    ]
+    assert skips == [0, 200, 400]  # 454 people, offset paging
+    assert len(list(ledger.iter_workflow_runs(vendor="acme"))) == 3
+
+
+def test_linked_only_takes_only_people_with_an_account_at_the_vendor(
+    ids, destination, ledger, session
+) -> None:
+    results = run_preset_bulk(
+        session,
+        get_preset("acme", "Get User Details"),
+        destination,
+        ledger=ledger,
+        where="true",
+        linked_only=True,
+    )
+    assert sorted(r.person or "" for r in results) == sorted(
+        fields["email"] for _, fields in ACME_PEOPLE
+    )
+
+
+def test_a_patch_oomnitza_refuses_fails_that_person_alone(
+    oomnitza, ids, destination, ledger, session
+) -> None:
+    # Mapping Bob's email onto Cy's: Oomnitza answers 400, the email is unique.
+    overrides = PresetOverrides(response_mappings={"email": "cy@example.com"})
+    bob = destination.find_person("email", "bob@example.com")
+    result = run_preset(
+        session,
+        get_preset("acme", "Get User Details"),
+        person=bob,
+        store=destination,
+        ledger=ledger,
+        overrides=overrides,
+    )
+    assert not result.ok
+    assert "could not be stored" in (result.error or "")
+    assert "oomnitza" in (result.error or "")
+    assert "400" in (result.error or "")
+    assert oomnitza.users[ids["bob@example.com"]]["email"] == "bob@example.com"
+    [run] = list(ledger.iter_workflow_runs(vendor="acme"))
+    assert not run.ok
+
+
+def test_a_saas_user_target_is_refused_with_a_reason(ids, destination, ledger, session) -> None:
+    bob = destination.find_person("email", "bob@example.com")
+    result = run_preset(
+        session, get_preset("acme", "Get User Role"), person=bob, store=destination, ledger=ledger
+    )
+    assert not result.ok
+    assert "Oomnitza keeps no fields of its own on a SaaS user" in (result.error or "")
+
+
+# -- the CLI ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(monkeypatch, tmp_path, acme, oomnitza) -> Path:
+    monkeypatch.setenv("OOMNITZA_CONNECT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("OOMNITZA_CONNECT_KEYRING", "0")
+    monkeypatch.delenv("OOMNITZA_CONNECT_DB", raising=False)
+    acme_data = {
+        "name": "acme-test",
+        "vendor": "acme",
+        "kind": "api_key",
+        "token": ACME_TOKEN,
+        "base_url": acme.base_url,
+    }
+    monkeypatch.setenv(credential_env_name("acme-test"), json.dumps(acme_data))
+    oomnitza_data = {
+        "name": "oomnitza-test",
+        "vendor": "oomnitza",
+        "kind": "api_key",
+        "token": oomnitza.api_token,
+        "header_name": "Authorization2",
+        "header_prefix": "",
+        "base_url": oomnitza.base_url,
+    }
+    monkeypatch.setenv(credential_env_name("oomnitza-test"), json.dumps(oomnitza_data))
+    return tmp_path / "ledger.db"
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(main_command(), list(args), catch_exceptions=False)
+
+
+def main_command() -> Any:
+    from oomnitza_connect.cli import main
+
+    return main
+
+
+def test_cli_presets_run_for_a_person_in_oomnitza_writes_back(cli_env, oomnitza, ids) -> None:
+    result = invoke(
+        "presets", "run", "acme", "Get User Details", "--credential", "acme-test",
+        "--person", "ada@example.com", "--oomnitza", "oomnitza-test", "--db", str(cli_env),
+        "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["mapped"]["Acme Title"] == "Engineer"
+    assert oomnitza.users[ids["ada@example.com"]]["acme_title"] == "Engineer"
+    with SQLiteStore(cli_env) as ledger:
+        assert [r.person_id for r in ledger.iter_workflow_runs()] == [ids["ada@example.com"]]
+        assert list(ledger.iter_people()) == []  # nobody was copied into the store
+
+
+def test_cli_presets_run_takes_the_integrations_oomnitza_destination(
+    cli_env, oomnitza, ids, tmp_path, acme
+) -> None:
+    integration = tmp_path / "acme.toml"
+    integration.write_text(
+        'name = "acme-int"\nvendor = "acme"\ncredential = "acme-test"\n'
+        f'base_url = "{acme.base_url}"\n'
+        f'[destination]\ntype = "oomnitza"\nurl = "{oomnitza.base_url}"\n'
+        'credential = "oomnitza-test"\n[destination.fields]\n"Acme Title" = "title_at_acme"\n',
+        encoding="utf-8",
+    )
+    result = invoke(
+        "presets", "run", "acme", "Get User Details", "--integration", str(integration),
+        "--where", "department == 'Sales'", "--db", str(cli_env), "--json",
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output  # gone@example.com has no acme account
+    assert oomnitza.users[ids["bob@example.com"]]["title_at_acme"] == "Sales"
+    assert oomnitza.users[ids["cy@example.com"]]["title_at_acme"] == "Sales"
+    assert "title_at_acme" not in oomnitza.users[ids["ada@example.com"]]
+    missing = invoke(
+        "presets", "run", "acme", "Get User Details", "--integration", str(integration),
+        "--person", "nobody@example.com", "--db", str(cli_env),
+    )  # fmt: skip
+    assert missing.exit_code == 2
+    assert "nobody@example.com" in missing.output
+
+
+def test_cli_people_lists_oomnitza(cli_env, oomnitza, ids) -> None:
+    result = invoke("people", "--oomnitza", "oomnitza-test", "--format", "json")
+    assert result.exit_code == 0, result.output
+    people = json.loads(result.output)
+    assert len(people) == len(ACME_PEOPLE) + EXTRA_PEOPLE
+    ada = next(p for p in people if p["email"] == "ada@example.com")
+    assert ada["id"] == ids["ada@example.com"]
+    linked = invoke("people", "--oomnitza", "oomnitza-test", "--vendor", "acme", "--format", "csv")
+    assert linked.exit_code == 0, linked.output
+    rows = linked.output.strip().splitlines()
+    assert len(rows) == 1 + len(ACME_PEOPLE)
+    assert not cli_env.exists()  # listing Oomnitza needs no local store
+
+
+def test_cli_oomnitza_option_refuses_another_vendors_credential(cli_env) -> None:
+    result = CliRunner().invoke(main_command(), ["people", "--oomnitza", "acme-test"])
+    assert result.exit_code == 2
+    assert "not oomnitza" in result.output
