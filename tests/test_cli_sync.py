@@ -82,8 +82,10 @@ def test_sync_test_run_then_real_run_then_sessions_and_people(tmp_path, acme):
     assert result.exit_code == 0, result.output
     assert "succeeded" in result.output
     # Off a terminal, progress is plain lines, one per batch.
-    assert "sync acme-main: 5 records" in result.output
-    assert "sync acme-main: 10 records" in result.output
+    assert "sync acme-main: listing: 0 records, 0 created" in result.output
+    assert ": 5 records, 5 created" in result.output
+    assert ": 10 records, 10 created" in result.output
+    assert "sync acme-main: finalizing: 12 records, 12 created" in result.output
 
     listed = json.loads(invoke("sessions", "list", "--json", "--db", db).output)
     assert [s["test_run"] for s in listed] == [False, True]

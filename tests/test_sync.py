@@ -243,7 +243,12 @@ def test_integration_mapping_replaces_the_standard_target(tmp_path, store, acme)
 def test_progress_is_reported_per_batch(settings, store, acme):
     seen = []
     sync(settings, store, acme, progress=seen.append)
-    assert [p.processed for p in seen] == [10, 20, 25]
+    # A report as each phase starts, then one per batch written.
+    processed = [p.processed for p in seen]
+    steps = [n for i, n in enumerate(processed) if i == 0 or n != processed[i - 1]]
+    assert steps == [0, 10, 20, 25]
+    assert seen[0].phase.value == "listing"
+    assert seen[-1].phase.value == "finalizing"
     assert seen[-1].counts.created == 25
 
 

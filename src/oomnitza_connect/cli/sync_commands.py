@@ -328,7 +328,9 @@ def _run_and_report(
         if options.base_url is None:
             options = attrs.evolve(options, base_url=credential.base_url)
         kwargs["options"] = options
-    with _Progress(enabled=sys.stderr.isatty() and not as_json) as progress:
+    from .progress import SyncProgressDisplay
+
+    with SyncProgressDisplay(terminal=sys.stderr.isatty() and not as_json) as progress:
         session = sync_module.run_sync(
             settings,
             credential=credential,
@@ -367,46 +369,6 @@ def _notify(settings: Any, session: Any, store_path: str | None) -> None:
         notify_failure(settings, session, store_path=store_path)
     except OomnitzaConnectError as exc:
         click.secho(f"  contacts not notified: {exc}", err=True, fg="yellow")
-
-
-class _Progress:
-    """A rich progress bar on a terminal, plain log lines otherwise."""
-
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled = enabled
-        self.bar: Any = None
-        self.task: Any = None
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
-            self.bar.__enter__()
-            self.task = self.bar.add_task("Syncing", total=None)
-        return self
-
-    def update(self, progress: Any) -> None:
-        c = progress.counts
-        text = (
-            f"{progress.processed} records: {c.created} created, {c.updated} updated, "
-            f"{c.unchanged} unchanged, {c.skipped} skipped, {c.failed} failed"
-        )
-        if self.bar is not None:
-            self.bar.update(self.task, description=f"Syncing {progress.integration}: {text}")
-        else:
-            click.echo(f"sync {progress.integration}: {text}", err=True)
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc_info)
 
 
 # ---------------------------------------------------------------------------

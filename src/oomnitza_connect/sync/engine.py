@@ -22,10 +22,12 @@ import pickle
 import queue
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, TypeVar
 
 import attrs
@@ -61,7 +63,7 @@ from ..store.base import (
     VanishedPerson,
 )
 from ..store.paths import default_db_path
-from ..transport.http import ClientOptions
+from ..transport.http import ClientOptions, HttpClient, Wait
 from ..vendors.session import VendorSession
 from .converters import to_datetime
 from .integrations import (
@@ -84,6 +86,7 @@ from .rules import BatchRules, apply_batch
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "SyncPhase",
     "SyncProgress",
     "client_options",
     "custom_fields_of",
@@ -116,18 +119,42 @@ _CONVERTER_TYPES = {
 }
 
 
+class SyncPhase(StrEnum):
+    """What a run is doing: the phases follow one another in this order."""
+
+    LISTING = "listing"
+    """Reading the vendor's users (and writing them, batch by batch, meanwhile)."""
+    WRITING = "writing"
+    """The vendor's list is read; the last batches (deactivated accounts) are written."""
+    LAST_LOGINS = "last logins"
+    """Applying the last logins fetched alongside the users."""
+    FINALIZING = "finalizing"
+    """Marking who vanished, confirming the run with the destination, closing the session."""
+
+
 @attrs.frozen
 class SyncProgress:
-    """Where a run is, reported after every batch.
+    """Where a run is: reported when a phase starts, after every batch, and before a pause.
 
     :param processed: vendor records handled so far.
     :param counts: what they came to so far.
+    :param phase: what the run is doing now.
+    :param done: the current phase's progress: last logins applied in
+        :attr:`SyncPhase.LAST_LOGINS`, else the records processed.
+    :param total: what *done* counts up to when known (the vendor's stated user
+        count, the number of last logins fetched), else ``None``.
+    :param waiting: the pause the run is in (paced to a rate budget, a
+        Retry-After, a retry), or ``None``.
     """
 
     session_id: str
     integration: str
     processed: int
     counts: SyncCounts
+    phase: SyncPhase = SyncPhase.LISTING
+    done: int = 0
+    total: int | None = None
+    waiting: Wait | None = None
 
 
 def custom_fields_of(mapping: Iterable[FieldMapping], info: VendorInfo) -> list[CustomField]:
@@ -209,7 +236,9 @@ def run_sync(
     :param connector: the vendor's connector (looked up by ``settings.vendor``).
     :param options: HTTP options; the base URL defaults to ``settings.base_url``.
     :param batch_size: records per store transaction.
-    :param progress: called after every batch with a :class:`SyncProgress`.
+    :param progress: called with a :class:`SyncProgress` when a phase starts,
+        after every batch and before every pause (from the thread that pauses,
+        so it must be quick and thread-safe); ``None`` costs nothing.
     :raises ConfigurationError: the integration is invalid, or a draft and
         *test_run* is false (the message lists what is missing).
     :raises UnknownVendorError: no installed plugin provides the vendor.
@@ -332,6 +361,37 @@ class _Run:
         self.processed = 0
         self.counts = SyncCounts()
         self.portion: Portion | None = None
+        self.session_id = ""
+        self.phase = SyncPhase.LISTING
+        self.phase_done = 0
+        self.phase_total: int | None = None
+        self.vendor_session: VendorSession | None = None
+        self.waiting: Wait | None = None
+        self.waiting_until = 0.0
+
+    def report(self) -> None:
+        """Tell the progress callback where the run is (only called when there is one)."""
+        assert self.progress is not None
+        waiting = self.waiting if time.monotonic() < self.waiting_until else None
+        total = self.phase_total
+        if self.phase is not SyncPhase.LAST_LOGINS:
+            done = self.processed
+            total = self.vendor_session.expected_total if self.vendor_session else None
+        else:
+            done = self.phase_done
+        self.progress(
+            SyncProgress(self.session_id, self.settings.name, self.processed, self.counts,
+                         self.phase, done, total, waiting)
+        )  # fmt: skip
+
+    def enter(self, phase: SyncPhase, total: int | None = None) -> None:
+        self.phase, self.phase_done, self.phase_total = phase, 0, total
+        if self.progress is not None:
+            self.report()
+
+    def heard_wait(self, wait: Wait) -> None:
+        self.waiting, self.waiting_until = wait, time.monotonic() + wait.seconds
+        self.report()
 
     def context(self) -> dict[str, Any]:
         return {
@@ -356,6 +416,7 @@ class _Run:
             self.define_custom_fields()
         self.destination.prepare_run(self.plan, test_run=self.test_run)
         session = self.ledger.start_session(self.plan, test_run=self.test_run)
+        self.session_id = session.id
         book = self.ledger.run_book(session.id)
         self.rules = BatchRules(self.destination, book, self.plan, test_run=self.test_run)
         log.info(
@@ -370,13 +431,23 @@ class _Run:
         message: str | None = None
         complete = False
         vendor_session: VendorSession | None = None
+        # The destination's own pauses (Oomnitza's rate limit) are shown too.
+        destination_http = getattr(self.destination, "client", None)
+        if not isinstance(destination_http, HttpClient) or self.progress is None:
+            destination_http = None
         try:
+            if destination_http is not None:
+                destination_http.wait_listener = self.heard_wait
             if self.destination.matches_by_sync_key:
                 self.portion = self.destination.open_portion(self.plan, session, self.ledger)
             vendor_session = self.connector.authenticate(
                 self.credential, self.settings.settings, options=self.options
             )
             vendor_session.wanted_fields = fields_read(self.mapping, self.filters)
+            if self.progress is not None:
+                self.vendor_session = vendor_session
+                vendor_session.http.wait_listener = self.heard_wait
+                self.enter(SyncPhase.LISTING)
             # Last logins are fetched while the users sync (vendors budget each
             # endpoint separately), spooled to disk, and applied afterwards.
             logins = self.start_last_logins(vendor_session)
@@ -406,6 +477,9 @@ class _Run:
         finally:
             if vendor_session is not None:
                 vendor_session.close()
+            if destination_http is not None:
+                destination_http.wait_listener = None
+        self.enter(SyncPhase.FINALIZING)
         if self.portion is not None:
             message = self.finish_portion(session.id, message if not complete else None) or message
         vanished: list[VanishedPerson] = []
@@ -589,6 +663,7 @@ class _Run:
             if batch.size >= self.batch_size:
                 yield batch
                 batch = _Batch()
+        self.enter(SyncPhase.WRITING)
         with deferred:
             for mapped in deferred:
                 batch.size += 1
@@ -606,7 +681,7 @@ class _Run:
         self.add_counts(outcome)
         log.debug("sync %s: %s records processed", session_id, self.processed)
         if self.progress is not None:
-            self.progress(SyncProgress(session_id, self.settings.name, self.processed, self.counts))
+            self.report()
 
     def add_counts(self, outcome: BatchOutcome) -> None:
         total = self.counts
@@ -631,17 +706,39 @@ class _Run:
         """Write the fetched last logins; return a problem, if any."""
         if logins is None:
             return None
+        self.enter(SyncPhase.LAST_LOGINS)
+        pairs = logins.pairs()
+        if self.progress is not None:
+            pairs = self.counted_logins(logins, pairs)
         if self.test_run:
             # A test run writes nothing; the fetched logins are dropped.
-            for _ in logins.pairs():
+            for _ in pairs:
                 pass
             return None
         try:
-            changed = self.destination.apply_last_logins(self.info.name, logins.pairs())
+            changed = self.destination.apply_last_logins(self.info.name, pairs)
         except OomnitzaConnectError as exc:
             return redact(f"the users synced, but last logins could not be read: {exc}")
         log.info("last logins: %s people changed", changed)
         return None
+
+    def counted_logins(
+        self, logins: _SpooledLogins, pairs: Iterator[tuple[str, datetime]]
+    ) -> Iterator[tuple[str, datetime]]:
+        """*pairs*, reporting every few hundred applied (the count is known once fetched)."""
+        for applied, pair in enumerate(pairs):
+            if applied == 0:
+                self.phase_total = logins.count
+            if applied % _LOGINS_PER_REPORT == 0:
+                self.phase_done = applied
+                self.report()
+            yield pair
+        self.phase_done = self.phase_total = logins.count
+        self.report()
+
+
+_LOGINS_PER_REPORT = 500
+"""Last logins applied between two progress reports."""
 
 
 class _SpooledLogins:
@@ -657,6 +754,8 @@ class _SpooledLogins:
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self.count = 0
+        """Last logins fetched so far (all of them once :meth:`pairs` yields)."""
         if logins is not None:
             self._thread = threading.Thread(
                 target=self._pump, args=(logins,), name="oomnitza-connect-last-logins",
@@ -677,6 +776,7 @@ class _SpooledLogins:
                 if self._stop.is_set():
                     return
                 writer.writerow((user_id, when.isoformat()))
+                self.count += 1
         except BaseException as exc:  # raised in the syncing thread by pairs()
             self._error = exc
 

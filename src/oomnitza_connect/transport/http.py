@@ -35,6 +35,7 @@ import logging
 import os
 import random
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -55,7 +56,7 @@ from ..errors import (
 )
 from ..models import RateBudget
 from ..redaction import install_log_redaction
-from .ratelimit import make_pacer, merge_budgets
+from .ratelimit import FALLBACK_ENDPOINT, make_pacer, merge_budgets
 
 if TYPE_CHECKING:
     import tenacity
@@ -68,6 +69,7 @@ __all__ = [
     "MalformedResponseError",
     "RefreshableAuth",
     "VendorErrorInfo",
+    "Wait",
     "decode_json",
     "default_error_parser",
     "parse_retry_after",
@@ -374,11 +376,32 @@ class JsonResponse:
     data: Any
 
 
+@attrs.frozen
+class Wait:
+    """A pause the client is about to take, told to :attr:`HttpClient.wait_listener`.
+
+    :param kind: ``"pacing"`` (keeping to a rate budget or a reported quota),
+        ``"retry-after"`` (the vendor asked to wait) or ``"retry"`` (backing
+        off after a failure).
+    :param reason: why, in words (``paced to users.list's budget of 240/min``).
+    """
+
+    vendor: str
+    endpoint: str
+    seconds: float
+    kind: str
+    reason: str
+
+
 class HttpClient:
     """A connection-reusing, retrying, rate-aware HTTP client for one vendor.
 
     :param sleep: how to wait between retries and for pacing; tests pass a
         recorder so that no test sleeps for real.
+
+    ``wait_listener``, when set, hears every pause before it is taken (a
+    :class:`Wait`; called from whichever thread sends the request), so that a
+    progress display can say why a run stands still.
     """
 
     def __init__(
@@ -403,11 +426,13 @@ class HttpClient:
         self.error_parser = error_parser
         self.rate_budgets = merge_budgets(rate_budgets, self.options.rate_budgets)
         self.sleep = sleep
+        self.wait_listener: Callable[[Wait], None] | None = None
+        self._sending = threading.local()  # the endpoint a pacing pause is for
         self.pacer = make_pacer(
             vendor,
             self.options.budget_account,
             self.rate_budgets if self.options.pace_requests else (),
-            sleep=sleep,
+            sleep=self._pace,
             max_wait=self.options.max_single_wait,
         )
         self.session: requests.Session = _Session()
@@ -427,6 +452,24 @@ class HttpClient:
         self.session.headers["Accept"] = "application/json"
         if default_headers:
             self.session.headers.update(default_headers)
+
+    def _pace(self, seconds: float) -> None:
+        listener = self.wait_listener
+        if listener is not None:
+            endpoint = getattr(self._sending, "endpoint", "")
+            budget = next(
+                (b for b in self.rate_budgets if b.endpoint == endpoint),
+                next((b for b in self.rate_budgets if b.endpoint == FALLBACK_ENDPOINT), None),
+            )
+            if budget is not None and self.options.pace_requests:
+                reason = (
+                    f"paced to {self.vendor}'s rate budget for {endpoint} "
+                    f"({budget.requests_per_minute:g}/min)"
+                )
+            else:
+                reason = f"paced: {self.vendor} reported its rate-limit quota nearly used"
+            listener(Wait(self.vendor, endpoint, seconds, "pacing", reason))
+        self.sleep(seconds)
 
     @property
     def auth(self) -> requests.auth.AuthBase | None:
@@ -544,6 +587,8 @@ class HttpClient:
 
         def attempt() -> JsonResponse:
             nonlocal refreshed
+            if self.wait_listener is not None:
+                self._sending.endpoint = endpoint_name
             self.pacer.wait_for_turn(endpoint_name)
             body = data() if callable(data) else data
             response = self._transmit(method, url, path, safe, params, json, body, headers)
@@ -773,6 +818,14 @@ class HttpClient:
     def _log_retry(self, state: tenacity.RetryCallState, method: str, path: str) -> None:
         failure = _failure_of(state)
         reason = failure.reason if failure else "unknown failure"
+        listener = self.wait_listener
+        if listener is not None and state.upcoming_sleep > 0:
+            seconds = state.upcoming_sleep
+            if failure is not None and failure.rate_limited:
+                kind, why = "retry-after", f"{self.vendor} asked to wait {seconds:.0f} s ({reason})"
+            else:
+                kind, why = "retry", f"retrying {method} {path} in {seconds:.1f} s after {reason}"
+            listener(Wait(self.vendor, path, seconds, kind, why))
         log.info(
             "%s: retrying %s %s in %.2f s (attempt %d of %d): %s",
             self.vendor,

@@ -618,7 +618,12 @@ class RestVendor(Vendor):
         """
         skipped: Counter[str] = Counter()
         session.skipped = skipped
+        total_of = self._total_reader
         for page in self.user_pages(session):
+            if total_of is not None and session.expected_total is None:
+                total = total_of(page)
+                if isinstance(total, int) and not isinstance(total, bool):
+                    session.expected_total = total  # for the progress display
             read = functools.partial(self.to_record, fetched_at=datetime.now(UTC))
             for item in self.items_of(page):
                 reason = self.skip_reason(item)
@@ -682,6 +687,10 @@ class RestVendor(Vendor):
     @cached_property
     def _id_reader(self) -> Callable[[Any], Any]:
         return _reader(self.id_path)
+
+    @cached_property
+    def _total_reader(self) -> Callable[[Any], Any] | None:
+        return _reader(self.users.total_path) if self.users.total_path else None
 
     @cached_property
     def _items_reader(self) -> Callable[[Any], Any]:

@@ -42,6 +42,9 @@ class VendorSession:
     wanted_fields: frozenset[str] | None = None
     skipped: Counter[str] = attrs.field(factory=Counter)
     """Entries the vendor listed that are not users, by reason (counted, not errors)."""
+    expected_total: int | None = None
+    """How many users the vendor says it has (its first page's ``total``), once
+    known; ``None`` when it does not say. Progress displays read it."""
 
     def close(self) -> None:
         self.http.close()

@@ -261,6 +261,7 @@ class TalkdeskVendor(RestVendor):
         page_size_param="per_page",
         page_size_setting=PAGE_SIZE_SETTING,
         default_page_size=None,
+        total_path="total",  # every page states the account's user count
     )
     errors = ErrorRules(
         code=("code", "error"),
