@@ -9,11 +9,19 @@ table, no batch applied twice and the portion finalized.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sync_support import AcmeEmulator, AcmePlugin, credential, make_user, write_integration
+from sync_support import (
+    TOKEN,
+    AcmeEmulator,
+    AcmePlugin,
+    credential,
+    make_user,
+    write_integration,
+)
 
 from oomnitza_connect.auth.credentials import credential_env_name
 from oomnitza_connect.config import unstructure
@@ -365,3 +373,69 @@ def test_a_bad_destination_table_names_the_file_and_key(tmp_path, acme):
     assert "destination.url" in text
     assert "destination.batch_size" in text
     assert "500 is not 1 to 100" in text
+
+
+# -- the whole test-run plan ------------------------------------------------------------
+
+
+def test_the_whole_plan_is_kept_and_pages_in_both(target, acme):
+    acme.users.extend(make_user(index) for index in range(100, 260))  # 183 active users
+    target.sync()
+    acme.users[2]["full_name"] = "Renamed Person"
+    gone = acme.users.pop(10)
+    acme.users.append(make_user(300))
+    session = target.sync(test_run=True)
+    assert counts(session) == (1, 1, 181, 2, 0, 1)
+    with SQLiteStore(target.ledger) as ledger:
+        plan = list(ledger.iter_plan(session.id))
+        page = list(ledger.iter_plan(session.id, offset=100, limit=50))
+        tail = list(ledger.iter_plan(session.id, offset=180))
+    assert len(plan) == 1 + 1 + 181 + 2 + 1  # every person's action, far past 100
+    assert page == plan[100:150]
+    assert tail == plan[180:]
+    by_action: dict[str, list[dict[str, Any]]] = {}
+    for entry in plan:
+        by_action.setdefault(entry["action"], []).append(entry)
+    assert by_action["create"][0]["sync_value"] == "user300@example.com"
+    assert by_action["create"][0]["fields"]["username"] == "user300"
+    assert by_action["update"][0]["changes"]["first_name"] == {"old": "First3", "new": "Renamed"}
+    assert [e["vendor_user_id"] for e in by_action["vanish"]] == [gone["id"]]
+    assert len(by_action["unchanged"]) == 181
+
+
+def test_sync_test_run_writes_the_whole_plan_to_a_file(target, acme, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from oomnitza_connect.cli import main
+
+    acme.users.extend(make_user(index) for index in range(100, 220))
+    monkeypatch.setenv("OOMNITZA_CONNECT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv(
+        credential_env_name("acme"),
+        json.dumps({"vendor": "acme", "kind": "api_key", "token": TOKEN}),
+    )
+    path = write_integration(
+        target.tmp_path,
+        oomnitza_table(target.oomnitza) if target.kind == "oomnitza" else "",
+        base_url=acme.base_url,
+    )
+    out = tmp_path / "plan.jsonl"
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["sync", str(path), "--test-run", "--db", str(target.ledger), "--plan-output",
+               str(out)], catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 143 + 2  # 143 creates and the two left out by the filters
+    assert sum(1 for e in lines if e["action"] == "create") == 143
+    assert "Wrote the plan (145 entries)" in result.output
+    session_id = re.search(r"Test run (\S+) of", result.output).group(1)
+    paged = runner.invoke(
+        main, ["sessions", "plan", session_id, "--db", str(target.ledger), "--offset", "140"]
+    )
+    assert paged.exit_code == 0, paged.output
+    assert [json.loads(line) for line in paged.output.splitlines()] == lines[140:]
+    refused = runner.invoke(main, ["sync", str(path), "--plan-output", str(out)])
+    assert refused.exit_code == 2
+    assert "--test-run" in refused.output

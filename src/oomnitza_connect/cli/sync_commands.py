@@ -269,6 +269,13 @@ def mapping_suggest(vendor: str, as_json: bool) -> None:
     help="Send requests as fast as they go (an emulator, or a limit you have checked); "
     "429s are still retried.",
 )
+@click.option(
+    "--plan-output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --test-run: write the whole plan to this file, one JSON object a line "
+    "(every person's action; an update's fields as old -> new).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the session as JSON.")
 def sync_command(
     file: Path,
@@ -277,6 +284,7 @@ def sync_command(
     batch_size: int | None,
     rate_budgets: tuple[str, ...],
     no_pacing: bool,
+    plan_output: Path | None,
     as_json: bool,
 ) -> None:
     """Sync the integration in FILE into the store (exit 1 when the run fails).
@@ -288,6 +296,8 @@ def sync_command(
     from ..transport.http import ClientOptions
     from ..transport.ratelimit import parse_rate_budget
 
+    if plan_output is not None and not test_run:
+        raise click.UsageError("--plan-output needs --test-run (only a test run has a plan).")
     budgets = tuple(parse_rate_budget(text, key_path="--rate-budget") for text in rate_budgets)
     settings = load_integration(file)
     options = None
@@ -304,6 +314,7 @@ def sync_command(
             batch_size=batch_size,
             store_path=str(db_path) if db_path else None,
             options=options,
+            plan_output=plan_output,
         )
 
 
@@ -316,6 +327,7 @@ def _run_and_report(
     batch_size: int | None,
     store_path: str | None = None,
     options: Any = None,
+    plan_output: Path | None = None,
 ) -> None:
     from ..auth.credentials import resolve_credential
     from ..sync import engine as sync_module
@@ -356,9 +368,27 @@ def _run_and_report(
             )
         if session.message:
             click.echo(f"  {session.message}")
+    if plan_output is not None:
+        written = _write_plan(store, session.id, plan_output)
+        click.echo(f"Wrote the plan ({written} entries) to {plan_output}.", err=True)
     _notify(settings, session, store_path)
     if session.status == SyncStatus.FAILED:
         raise _RunFailed(f"the sync failed: {session.message}")
+
+
+def _write_plan(ledger: Any, session_id: str, path: Path) -> int:
+    """Stream a test run's plan to *path* as JSON lines; return how many entries."""
+    written = 0
+    try:
+        with path.open("w", encoding="utf-8") as out:
+            for entry in ledger.iter_plan(session_id):
+                out.write(json.dumps(entry, default=_json_default, sort_keys=True) + "\n")
+                written += 1
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot write the plan: {exc.strerror or exc}", file=str(path)
+        ) from None
+    return written
 
 
 def _notify(settings: Any, session: Any, store_path: str | None) -> None:
@@ -437,19 +467,7 @@ def sessions_list(db_path: Path | None, integration: str | None, limit: int, as_
 def sessions_show(session_id: str, db_path: Path | None, payload: bool, as_json: bool) -> None:
     """Show one session (an id or a unique prefix of one) with its errors."""
     with open_store(db_path, must_exist=True) as store:
-        matches = [s.id for s in store.list_sessions(limit=None) if s.id.startswith(session_id)]
-        if not matches:
-            raise ConfigurationError(
-                f"no session with id '{session_id}' (see `oomnitza-connect sessions list`)"
-            )
-        if len(matches) > 1:
-            raise ConfigurationError(
-                f"{len(matches)} sessions have ids starting with '{session_id}' "
-                f"({', '.join(sorted(matches)[:5])}{', …' if len(matches) > 5 else ''}); "
-                "give more of the id"
-            )
-        session = store.get_session(matches[0], with_payload=payload)
-    assert session is not None
+        session = _one_session(store, session_id, with_payload=payload)
     if as_json:
         click.echo(_dump(_session_dict(session, payload=payload)))
         return
@@ -474,6 +492,60 @@ def sessions_show(session_id: str, db_path: Path | None, payload: bool, as_json:
         click.echo(f"Payload ({len(session.payload)} records):")
         for entry in session.payload:
             click.echo("  " + json.dumps(entry, default=_json_default, sort_keys=True))
+
+
+@sessions_group.command("plan")
+@click.argument("session_id")
+@db_option
+@click.option(
+    "--offset", type=click.IntRange(min=0), default=0, show_default=True,
+    help="Skip this many entries.",
+)  # fmt: skip
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="At most this many entries."
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+def sessions_plan(
+    session_id: str, db_path: Path | None, offset: int, limit: int | None, output: Path | None
+) -> None:
+    """Print a test run's plan (all of it, or a page), one JSON object a line."""
+    with open_store(db_path, must_exist=True) as store:
+        session = _one_session(store, session_id)
+        if not session.test_run:
+            raise ConfigurationError(
+                f"the session {session.id} was not a test run, so it has no plan"
+            )
+        if output is not None:
+            with output.open("w", encoding="utf-8") as out:
+                for entry in store.iter_plan(session.id, offset=offset, limit=limit):
+                    out.write(json.dumps(entry, default=_json_default, sort_keys=True) + "\n")
+            return
+        for entry in store.iter_plan(session.id, offset=offset, limit=limit):
+            click.echo(json.dumps(entry, default=_json_default, sort_keys=True))
+
+
+def _one_session(store: Any, session_id: str, *, with_payload: bool = False) -> SyncSession:
+    """The session whose id is, or uniquely starts with, *session_id*."""
+    matches = [s.id for s in store.list_sessions(limit=None) if s.id.startswith(session_id)]
+    if not matches:
+        raise ConfigurationError(
+            f"no session with id '{session_id}' (see `oomnitza-connect sessions list`)"
+        )
+    if len(matches) > 1:
+        raise ConfigurationError(
+            f"{len(matches)} sessions have ids starting with '{session_id}' "
+            f"({', '.join(sorted(matches)[:5])}{', …' if len(matches) > 5 else ''}); "
+            "give more of the id"
+        )
+    session: SyncSession | None = store.get_session(matches[0], with_payload=with_payload)
+    assert session is not None
+    return session
 
 
 @click.command("people")
