@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -69,8 +70,7 @@ def test_a_sync_script_imports_only_what_a_sync_needs() -> None:
 
 
 CORE_ONLY = {"OOMNITZA_CONNECT_LOAD_ENTRY_POINTS": "0"}
-"""No entry-point plugins: what the core itself costs. Plugins may add commands
-(``register_commands``), so --help with plugins installed imports the plugins."""
+"""No entry-point plugins: what the core itself costs."""
 
 
 def test_help_imports_no_command_module_and_nothing_heavy() -> None:
@@ -80,10 +80,102 @@ def test_help_imports_no_command_module_and_nothing_heavy() -> None:
     assert not [name for name in imported if name.endswith("_commands")]
 
 
-def test_help_with_plugins_installed_still_imports_no_core_command_module() -> None:
+def _plugin_modules(imported: set[str]) -> set[str]:
+    return {name for name in imported if name.startswith("oomnitza_connect_")}
+
+
+def test_help_with_every_plugin_installed_imports_no_plugin_and_nothing_heavy() -> None:
+    # Plugins declare their commands in entry-point metadata: --help reads it
+    # and imports none of them (nor the plugin manager).
     imported = _imported_after(_cli("--help"))
     core_modules = {f"oomnitza_connect.cli.{m.rsplit('.', 1)[1]}" for m in COMMAND_MODULES}
     assert not imported & core_modules
+    assert not _plugin_modules(imported)
+    assert not imported & {*HEAVY, "requests", "pluggy", "oomnitza_connect.plugins"}
+
+
+def test_help_lists_a_declared_plugin_command_and_running_it_loads_only_that_plugin() -> None:
+    listed = _run_cli("--help")
+    assert "webex         Commands of the plugin oomnitza-connect-webex" in listed
+    imported = _imported_after(_cli("webex", "--help"))
+    assert "oomnitza_connect_webex.commands" in imported
+    assert {name.split(".")[0] for name in _plugin_modules(imported)} == {"oomnitza_connect_webex"}
+
+
+def test_completion_with_every_plugin_installed_imports_no_plugin() -> None:
+    env = {
+        "_OOMNITZA_CONNECT_COMPLETE": "bash_complete",
+        "COMP_WORDS": "oomnitza-connect w",
+        "COMP_CWORD": "1",
+    }
+    imported = _imported_after(_cli(), env)
+    assert not _plugin_modules(imported)
+    assert not imported & {*HEAVY, "requests", "pluggy"}
+    offered = _run_cli(env=env).split()
+    assert offered == ["plain,webex", "plain,worker"]
+
+
+def _run_cli(*args: str, env: dict[str, str] | None = None, path: str | None = None) -> str:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("OOMNITZA_CONNECT_")}
+    environment.update(env or {})
+    if path is not None:
+        environment["PYTHONPATH"] = path
+    result = subprocess.run(
+        [sys.executable, "-c", _cli(*args)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+    )
+    return result.stdout + result.stderr
+
+
+ACME_COMMAND = '''\
+import click
+
+
+@click.command()
+def acme():
+    """Acme's own command."""
+    click.echo("hello from acme")
+'''
+
+
+def _fake_distribution(root: Path, entry_point: str) -> str:
+    """An installed distribution (metadata only) declaring one command, on a path of its own."""
+    info = root / "acme_cli_test-1.2.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-cli-test\nVersion: 1.2\n")
+    (info / "entry_points.txt").write_text(f"[oomnitza_connect.commands]\nacme = {entry_point}\n")
+    return str(root)
+
+
+def test_a_declared_command_runs_follows_the_plugin_switches_and_names_its_failure(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "acme_cli_test.py").write_text(ACME_COMMAND)
+    path = _fake_distribution(tmp_path, "acme_cli_test:acme")
+    assert "acme          Commands of the plugin acme-cli-test 1.2." in _run_cli(
+        "--help", path=path
+    )
+    assert _run_cli("acme", path=path).strip() == "hello from acme"
+    # The plugin selection applies to commands as it does to plugins.
+    blocked = {"OOMNITZA_CONNECT_BLOCK_PLUGINS": "acme-cli-test"}
+    assert "acme" not in _run_cli("--help", env=blocked, path=path).split()
+    assert "No such command 'acme'" in _run_cli("acme", env=blocked, path=path)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    output = _run_cli("acme", path=_fake_distribution(broken, "acme_cli_missing:acme"))
+    assert "the command 'acme' of the plugin acme-cli-test 1.2 failed to load" in output
+    assert "ModuleNotFoundError" in output
+
+
+def test_the_cli_reads_the_same_plugin_switches_as_the_plugin_manager() -> None:
+    from oomnitza_connect import cli, plugins
+
+    assert cli._LOAD_ENTRY_POINTS_ENV == plugins.LOAD_ENTRY_POINTS_ENV
+    assert cli._ALLOW_ENV == plugins.ALLOW_ENV
+    assert cli._BLOCK_ENV == plugins.BLOCK_ENV
 
 
 def test_completing_command_names_loads_no_command_module() -> None:

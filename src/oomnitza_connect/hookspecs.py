@@ -171,6 +171,11 @@ def register_commands(cli: click.Group) -> None:
     looked up when a command name is not one of the core's, and listed in
     ``--help``; a name the core already uses is ignored.
 
+    An installed plugin should also declare each command in the entry-point
+    group ``oomnitza_connect.commands`` (``webex = "pkg.commands:webex_group"``):
+    ``--help`` and shell completion then list it from the metadata without
+    importing the plugin; this hook serves plugins registered by code.
+
     :param cli: the group to add commands to.
     :returns: nothing; the commands are added to *cli*.
 

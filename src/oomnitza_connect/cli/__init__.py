@@ -8,12 +8,20 @@ traceback.
 A command's module is imported only when that command runs (or its own
 ``--help`` is asked for): ``oomnitza-connect --help`` and shell completion of
 command names read :data:`COMMANDS` and import none of them.
+
+Plugins declare their commands in the entry-point group
+``oomnitza_connect.commands`` (name: the command, value: the click command), so
+that ``--help`` lists them from the installed metadata without importing any
+plugin; a plugin's command module is imported when its command runs. The
+``register_commands`` hook still adds commands for plugins registered by code
+(tests, notebooks) and for installed plugins that declare none.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -104,6 +112,44 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+PLUGIN_COMMANDS_GROUP = "oomnitza_connect.commands"
+"""The entry-point group in which a plugin declares its commands (``webex = "pkg.mod:group"``)."""
+
+# The plugin selection of oomnitza_connect.plugins, read here without importing
+# it (it imports pluggy and the models); a test keeps the names equal.
+_LOAD_ENTRY_POINTS_ENV = "OOMNITZA_CONNECT_LOAD_ENTRY_POINTS"
+_ALLOW_ENV = "OOMNITZA_CONNECT_PLUGINS"
+_BLOCK_ENV = "OOMNITZA_CONNECT_BLOCK_PLUGINS"
+
+
+def _names_in(variable: str) -> set[str] | None:
+    raw = os.environ.get(variable)
+    return None if raw is None else {part.strip() for part in raw.split(",") if part.strip()}
+
+
+def declared_plugin_commands() -> dict[str, tuple[str, str, Any]]:
+    """The commands installed plugins declare: name -> (distribution, version, entry point).
+
+    Read from the installed metadata only (no plugin is imported), honouring
+    the same allow-list, block-list and on/off switch as plugin loading.
+    """
+    if os.environ.get(_LOAD_ENTRY_POINTS_ENV, "1") == "0":
+        return {}
+    import importlib.metadata
+
+    allowed, blocked = _names_in(_ALLOW_ENV), _names_in(_BLOCK_ENV) or set()
+    found: dict[str, tuple[str, str, Any]] = {}
+    for entry_point in importlib.metadata.entry_points(group=PLUGIN_COMMANDS_GROUP):
+        dist = entry_point.dist
+        dist_name = dist.name if dist is not None else entry_point.name
+        names = {entry_point.name, dist_name}
+        if (allowed is not None and not names & allowed) or names & blocked:
+            continue
+        version = dist.version if dist is not None else "unknown"
+        found.setdefault(entry_point.name, (dist_name, version, entry_point))
+    return found
+
+
 class RunFailed(click.ClickException):
     """A command ran but what it ran failed (exit code 1)."""
 
@@ -186,6 +232,7 @@ class _Main(click.Group):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._loaded: set[str] = set()
+        self._declared_commands: dict[str, tuple[str, str, Any]] | None = None
         self.commands: dict[str, click.Command] = _Commands(self._load_everything)
 
     def _load_everything(self) -> None:
@@ -223,11 +270,52 @@ class _Main(click.Group):
         """A command's one-line help, without importing it when it is listed."""
         command = self._command(name)
         if command is None and name not in COMMANDS:
-            command = self._plugin_commands().get(name)
+            declared = self._declared().get(name)
+            if declared is not None:
+                dist_name, version, _ = declared
+                return f"Commands of the plugin {dist_name} {version}."
+            command = self._registered_plugin_commands().get(name)
         if command is not None:
             return None if command.hidden else command.get_short_help_str(limit)
         # A stand-in command shortens the text exactly as the real one would.
         return click.Command(name, help=COMMANDS[name][1]).get_short_help_str(limit)
+
+    def _declared(self) -> dict[str, tuple[str, str, Any]]:
+        """Commands installed plugins declare, minus the core's names (read once)."""
+        if self._declared_commands is None:
+            core = set(COMMANDS)
+            self._declared_commands = {
+                name: found
+                for name, found in declared_plugin_commands().items()
+                if name not in core
+            }
+        return self._declared_commands
+
+    def _load_declared(self, name: str) -> click.Command | None:
+        found = self._declared().get(name)
+        if found is None:
+            return None
+        dist_name, version, entry_point = found
+        try:
+            command = entry_point.load()
+        except Exception as exc:
+            raise click.ClickException(
+                f"the command '{name}' of the plugin {dist_name} {version} failed to load: "
+                f"{exc.__class__.__name__}: {exc}"
+            ) from None
+        if not isinstance(command, click.Command):
+            raise click.ClickException(
+                f"the plugin {dist_name} {version} declares the command '{name}' as "
+                f"{entry_point.value}, which is not a click command"
+            )
+        return command
+
+    def _registered_plugin_commands(self) -> dict[str, click.Command]:
+        """``register_commands`` commands of plugins already loaded (listing loads none)."""
+        plugins = sys.modules.get("oomnitza_connect.plugins")
+        if plugins is None or getattr(plugins, "_manager", None) is None:
+            return {}
+        return self._plugin_commands()
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         names = self.list_commands(ctx)
@@ -281,11 +369,15 @@ class _Main(click.Group):
         # Plugins load only when the name is not the core's, so core commands stay fast.
         command = self._core_command(cmd_name)
         if command is None and cmd_name not in COMMANDS:
+            command = self._load_declared(cmd_name)
+        if command is None and cmd_name not in COMMANDS:
+            # A plugin that declares no commands may still add some by the hook.
             command = self._plugin_commands().get(cmd_name)
         return command
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*self._core_names(), *self._plugin_commands()})
+        names = {*self._core_names(), *self._declared(), *self._registered_plugin_commands()}
+        return sorted(names)
 
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug")) or "--debug" in sys.argv
