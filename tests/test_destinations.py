@@ -439,3 +439,57 @@ def test_sync_test_run_writes_the_whole_plan_to_a_file(target, acme, tmp_path, m
     refused = runner.invoke(main, ["sync", str(path), "--plan-output", str(out)])
     assert refused.exit_code == 2
     assert "--test-run" in refused.output
+
+
+def _plan_of(ledger_path: Path, session_id: str) -> list[tuple[Any, ...]]:
+    with SQLiteStore(ledger_path) as ledger:
+        return sorted(
+            (
+                e["action"],
+                e.get("vendor_user_id"),
+                e.get("sync_value"),
+                json.dumps(e.get("changes"), sort_keys=True),
+            )
+            for e in ledger.iter_plan(session_id)
+        )
+
+
+@pytest.mark.parametrize("preference", ["create_update", "update_only", "create_only"])
+def test_without_oomnitzas_test_run_answer_the_plan_is_worked_out_the_same(
+    tmp_path, acme, oomnitza, preference
+):
+    target = Target("oomnitza", tmp_path, acme, oomnitza)
+    target.sync()
+    change_the_vendor(acme)
+    acme.users[4]["full_name"] = "Changed Name"
+    path = write_integration(tmp_path, oomnitza_table(oomnitza), base_url=acme.base_url)
+    path.write_text(
+        path.read_text().replace(
+            'default_role = "Employee"', f'default_role = "Employee"\npreference = "{preference}"'
+        )
+    )
+
+    def test_run() -> Any:
+        with SQLiteStore(target.ledger) as ledger:
+            return run_sync(
+                load_integration(path), credential=credential(), store=ledger, test_run=True
+            )
+
+    before = exact_table(oomnitza)
+    answered = test_run()
+    oomnitza.test_run_answer = False
+    worked_out = test_run()
+    assert exact_table(oomnitza) == before  # neither wrote anything
+    assert counts(worked_out) == counts(answered)
+    server_plan = _plan_of(target.ledger, answered.id)
+    local_plan = _plan_of(target.ledger, worked_out.id)
+    assert local_plan == server_plan
+    assert all(vendor_user_id is not None for _, vendor_user_id, _, _ in local_plan)
+    actions = [action for action, *_ in local_plan]
+    if preference == "create_update":
+        assert actions.count("create") == 1
+        assert actions.count("update") == 2
+    else:
+        assert "skip" in actions
+    lookups = [r for r in oomnitza.requests if r.endpoint == "users" and "filter" in r.query]
+    assert lookups  # the local plan looked each sent record up

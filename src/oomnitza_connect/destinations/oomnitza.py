@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import re
+import tempfile
 import threading
 import time
 import uuid
@@ -523,6 +524,14 @@ class _OomnitzaPortion(Portion):
         self.sent_errors: Counter[str] = Counter()
         self.sent_error_records = 0
         self.resent = 0
+        # A test run keeps what it sent on disk (flat memory) so that its plan
+        # can name the vendor users, or be worked out here when Oomnitza's
+        # run log carries no test-run answer.
+        self.sent: Any = (
+            tempfile.TemporaryFile("w+", encoding="utf-8", prefix="oomnitza-plan-")
+            if test_run
+            else None
+        )
 
     # -- sending ------------------------------------------------------------------------
 
@@ -592,6 +601,10 @@ class _OomnitzaPortion(Portion):
                 self._send_error(error)
                 continue
             self.pending.append(bulk)
+            if self.sent is not None:
+                sync_value = record.fields.get(self.plan.sync_key)
+                line = [record.vendor_user_id, None if sync_value is None else str(sync_value)]
+                self.sent.write(json.dumps([*line, bulk], default=str) + "\n")
             if len(self.pending) >= self.batch_size:
                 self._submit(self._body(self.pending))
                 self.pending = []
@@ -648,9 +661,13 @@ class _OomnitzaPortion(Portion):
             return self._outcome()
         finally:
             self.pool.shutdown(wait=True)
+            if self.sent is not None:
+                self.sent.close()
 
     def abandon(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.sent is not None:
+            self.sent.close()
 
     def _detail(self) -> dict[str, Any]:
         client = self.destination.client
@@ -699,9 +716,92 @@ class _OomnitzaPortion(Portion):
             failed=max(server_failed, 0) + len(self.local_errors),
         )
         fatal = logs.get(FATAL_ERROR) or []
-        payload = tuple(self._plan_entry(entry) for entry in detail.get("test_run_payload") or ())
+        payload: tuple[Mapping[str, Any], ...] = ()
+        if self.test_run:
+            answer = detail.get("test_run_payload")
+            if isinstance(answer, list):
+                payload = self._named(tuple(self._plan_entry(entry) for entry in answer))
+            else:
+                log.info("Oomnitza's run log has no test-run answer; the plan is worked out here")
+                payload = tuple(self._local_plan())
         message = f"Oomnitza: {fatal[0]}" if fatal and not self.test_run else None
         return PortionResult(counts=counts, errors=tuple(errors), payload=payload, message=message)
+
+    def _sent_records(self) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
+        assert self.sent is not None
+        self.sent.flush()
+        self.sent.seek(0)
+        for line in self.sent:
+            vendor_user_id, sync_value, bulk = json.loads(line)
+            yield vendor_user_id, sync_value, bulk
+
+    def _named(self, entries: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+        """Oomnitza's entries, each with the vendor user it is about."""
+        wanted = {e["sync_value"] for e in entries if "sync_value" in e} - {None}
+        if not wanted or self.sent is None:
+            return entries
+        users: dict[str, str] = {}
+        for vendor_user_id, sync_value, _ in self._sent_records():
+            if sync_value is not None and sync_value in wanted:
+                users.setdefault(sync_value, vendor_user_id)
+        for entry in entries:
+            if "vendor_user_id" not in entry and entry.get("sync_value") in users:
+                entry["vendor_user_id"] = users[entry["sync_value"]]
+        return entries
+
+    def _local_plan(self) -> Iterator[dict[str, Any]]:
+        """The plan against the users Oomnitza holds now, one look-up per record sent."""
+        destination = self.destination
+        names = destination._person_fields()
+        sync_field = destination.field_id(self.plan.sync_key) or self.plan.sync_key
+        key = V3_KEYS.get(sync_field, sync_field)
+        for vendor_user_id, sync_value, bulk in self._sent_records():
+            entry: dict[str, Any] = {
+                "source": "oomnitza-connect",
+                "vendor_user_id": vendor_user_id,
+                "sync_value": sync_value,
+            }
+            wanted = {V3_KEYS.get(k, k): v for k, v in bulk.items() if k != "SAAS"}
+            existing = next(
+                destination._users(f"{key} eq {destination._filter_value(sync_value)}"), None
+            )
+            if existing is None:
+                if self.plan.preference == SyncPreference.UPDATE_ONLY:
+                    yield {**entry, "action": "skip", "reason": "update only: no such user"}
+                elif (clash := self._clash(wanted, None)) is not None:
+                    yield {**entry, "action": "fail", "reason": clash}
+                else:
+                    fields = {names.get(k, k): v for k, v in wanted.items()}
+                    yield {**entry, "action": "create", "fields": fields}
+                continue
+            if self.plan.preference == SyncPreference.CREATE_ONLY:
+                yield {**entry, "action": "skip", "reason": "insert only: the user exists"}
+                continue
+            changes = {
+                names.get(k, k): {"old": existing.get(k), "new": v}
+                for k, v in wanted.items()
+                if existing.get(k) != v
+            }
+            changed = {k: v for k, v in wanted.items() if existing.get(k) != v}
+            if changes and (clash := self._clash(changed, existing.get("user_id"))) is not None:
+                yield {**entry, "action": "fail", "reason": clash}
+            elif changes:
+                fields = {name: change["new"] for name, change in changes.items()}
+                yield {**entry, "action": "update", "changes": changes, "fields": fields}
+            else:
+                yield {**entry, "action": "unchanged"}
+
+    def _clash(self, fields: Mapping[str, Any], user_id: Any) -> str | None:
+        """Why Oomnitza would refuse *fields*: a unique value another user holds."""
+        destination = self.destination
+        for key in ("username", "email", "external_id"):
+            value = fields.get(key)
+            if value in (None, ""):
+                continue
+            for owner in destination._users(f"{key} eq {destination._filter_value(value)}"):
+                if owner.get("user_id") != user_id:
+                    return f"the value {value!r} of {key} already belongs to another user"
+        return None
 
     def _plan_entry(self, entry: Mapping[str, Any]) -> dict[str, Any]:
         names = self.destination._person_fields()

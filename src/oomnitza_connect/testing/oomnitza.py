@@ -146,6 +146,9 @@ class OomnitzaEmulator(Emulator):
         values are unique per user, like a custom field set up as unique.
     :param stored_sync_field: what an empty ``sync_field`` means (the
         server's stored mapping); ``None`` makes an empty one a 400.
+    :param test_run_answer: the run log of a test run carries
+        ``test_run_payload`` (what each record would do); ``False`` leaves it
+        out, like a server that gives none (``emulator.test_run_answer`` too).
     """
 
     vendor = "oomnitza"
@@ -158,6 +161,7 @@ class OomnitzaEmulator(Emulator):
         password: str | None = None,
         unique_fields: Iterable[str] = (),
         stored_sync_field: tuple[str, ...] | None = None,
+        test_run_answer: bool = True,
         **options: Any,
     ) -> None:
         options.setdefault("log_requests", 200)
@@ -167,6 +171,7 @@ class OomnitzaEmulator(Emulator):
         self.password = password or "pw-" + secrets.token_hex(8)
         self.unique = (*_UNIQUE, *unique_fields)
         self.stored_sync_field = stored_sync_field
+        self.test_run_answer = test_run_answer
         self.lock = threading.RLock()
         self.users: dict[str, dict[str, Any]] = {}
         """user_id -> the user as ``GET /api/v3/users/{user_id}`` returns it."""
@@ -559,9 +564,10 @@ class OomnitzaEmulator(Emulator):
                     detail.update(
                         objects=dict(portion.objects),
                         logs={k: list(v) for k, v in portion.logs.items()},
-                        test_run_payload=list(portion.test_run_payload),
                         file_attachment=None,
                     )
+                    if self.test_run_answer:
+                        detail["test_run_payload"] = list(portion.test_run_payload)
                     return json_response(detail)
         return _error(404, "portion_id", "no such run")
 
