@@ -76,6 +76,12 @@ def emulator_command(vendor: str, users: int, port: int, seed: int, token: str |
         ) from None
     try:
         _describe(vendor, emulator, users)
+        login = getattr(emulator, "password_credential", None)
+        if callable(login):
+            # Oomnitza also exchanges a login and password for a token (POST /api/request_token).
+            account = login()
+            assert account.password is not None
+            click.echo(f"login: {account.username}  password: {account.password.reveal()}")
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
