@@ -25,7 +25,6 @@ def test_both_revisions_sync_the_same_pages_in_alternating_pairs(
         pytest.skip("the baseline commit is not in this checkout's history")
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     import compare_revisions
-
     from oomnitza_connect_slack.emulator import SlackEmulator
 
     users = 120

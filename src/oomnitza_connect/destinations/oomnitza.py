@@ -527,8 +527,9 @@ class _OomnitzaPortion(Portion):
         # A test run keeps what it sent on disk (flat memory) so that its plan
         # can name the vendor users, or be worked out here when Oomnitza's
         # run log carries no test-run answer.
+        # Closed by finish() or abandon(), the portion's two ends.
         self.sent: Any = (
-            tempfile.TemporaryFile("w+", encoding="utf-8", prefix="oomnitza-plan-")
+            tempfile.TemporaryFile("w+", encoding="utf-8", prefix="oomnitza-plan-")  # noqa: SIM115
             if test_run
             else None
         )
