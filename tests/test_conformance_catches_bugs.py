@@ -187,3 +187,26 @@ def test_a_subclass_cannot_delete_or_override_a_standard_test_silently() -> None
         "TestWithReason", (ConnectorConformance,), {"test_list_users_is_lazy": replaced}
     )
     assert accepted.test_list_users_is_lazy is replaced
+
+
+def test_paginated_is_read_from_the_description_and_cannot_excuse_a_paging_vendor() -> None:
+    from oomnitza_connect.testing import generic
+    from oomnitza_connect.testing.conformance import (
+        ConnectorConformance,
+        WeakenedConformanceError,
+    )
+    from oomnitza_connect.vendors import SinglePage, UsersEndpoint
+
+    class OnePageVendor(generic.GenericVendor):
+        users = UsersEndpoint("/api/users", items="users", paging=SinglePage())
+
+    derived = type("TestDerived", (ConnectorConformance,), {"plugin": generic.vendor})
+    single = type("TestSingle", (ConnectorConformance,), {"plugin": OnePageVendor()})
+    assert (derived.paginated, single.paginated) == (True, False)
+    with pytest.raises(WeakenedConformanceError, match="sets paginated = False"):
+        type("TestExcused", (ConnectorConformance,), {"plugin": generic.vendor, "paginated": False})
+    # A hand-written plugin has no description to read: its word is taken.
+    hand_written = type(
+        "TestHand", (ConnectorConformance,), {"plugin": object(), "paginated": False}
+    )
+    assert hand_written.paginated is False

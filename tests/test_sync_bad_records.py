@@ -89,3 +89,32 @@ def test_an_active_account_wins_a_unique_email_over_a_deactivated_one(
     (error,) = session.errors
     assert error.vendor_user_id == old["id"]
     assert "already belongs" in error.reason
+
+
+class TeamListingAcme(AcmePlugin):
+    """Lists two entries that are not users, as Intercom's old versions list teams."""
+
+    def iter_users(self, session: VendorSession) -> Iterator[VendorRecord | UnreadRecord]:  # type: ignore[override]
+        body = session.http.get_json("/api/users", params={"page": 1, "per_page": 100})
+        session.skipped["a team, not a user"] += 2
+        return (UnreadRecord(VENDOR, user, read_acme_user) for user in body["users"])
+
+
+@pytest.mark.parametrize("test_run", [False, True])
+def test_listed_entries_that_are_not_users_are_counted_as_skipped(
+    tmp_path: Any, test_run: bool
+) -> None:
+    with AcmeEmulator(users=3) as emulator, register_plugin(TeamListingAcme(), name="team-acme"):
+        settings = load_integration(write_integration(tmp_path))
+        with SQLiteStore(tmp_path / "x.db") as store:
+            session = run_sync(
+                settings, credential=credential(emulator.base_url), store=store, test_run=test_run
+            )
+            stored = store.get_session(session.id, with_payload=True)
+    assert session.status is SyncStatus.SUCCEEDED, session.message
+    assert (session.counts.skipped, session.counts.failed) == (2, 0)
+    assert not session.errors
+    assert stored is not None
+    skips = [entry for entry in stored.payload if entry["action"] == "skip"]
+    assert skips == ([{"action": "skip", "vendor_user_id": None, "reason": "a team, not a user",
+                       "count": 2}] if test_run else [])  # fmt: skip

@@ -455,6 +455,7 @@ class _Run:
                 self.sync_users(
                     session.id, read_ahead(self.connector.list_user_records(vendor_session))
                 )
+                self.count_listed_non_users(session.id, vendor_session)
                 complete = True
                 message = self.sync_last_logins(logins)
             finally:
@@ -538,6 +539,25 @@ class _Run:
         elif vanished:
             self.destination.mark_vanished(self.plan, vanished)
         return vanished
+
+    def count_listed_non_users(self, session_id: str, vendor_session: VendorSession) -> None:
+        """Count the entries the vendor listed that are not users (Intercom's old team
+        entries, ``RestVendor.skip_reason``) as skipped: never records, never errors."""
+        skipped = vendor_session.skipped
+        total = sum(skipped.values())
+        if not total:
+            return
+        outcome = BatchOutcome(
+            counts=SyncCounts(skipped=total),
+            payload=tuple(
+                {"action": "skip", "vendor_user_id": None, "reason": reason, "count": count}
+                for reason, count in sorted(skipped.items())
+            )
+            if self.test_run
+            else (),
+        )
+        self.ledger.record_batch(session_id, outcome)
+        self.add_counts(outcome)
 
     def write_batch(self, session_id: str, batch: _Batch) -> BatchOutcome:
         """Apply the sync rules to one batch and hand it to the destination."""

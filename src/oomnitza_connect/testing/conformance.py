@@ -47,9 +47,14 @@ What a subclass may change:
     The emulator endpoint name of the list call; faults are injected there
     (``None`` injects on whatever request comes next).
 ``paginated``
-    ``False`` for a vendor whose user list is one unpaginated answer
-    (Intercom's ``/admins``): listing is not required to take two requests,
-    and faults hit the first list request instead of the second.
+    Left unset, it is read from the vendor object: ``False`` for a
+    :class:`~oomnitza_connect.vendors.RestVendor` whose users endpoint is
+    :class:`~oomnitza_connect.vendors.SinglePage` (Intercom's ``/admins``),
+    else ``True``. A single-page vendor is held to exactly one list request
+    (no page is followed, none repeated), and faults hit that request instead
+    of the second. Set it only for a hand-written plugin: ``False`` on a
+    vendor whose description pages would excuse it from the paging tests, and
+    raises :class:`WeakenedConformanceError`.
 ``preset_variables``
     Sample values for preset variables, by variable name (default ``"x"``).
 ``client_options(emulator)``
@@ -101,6 +106,8 @@ from ..plugins import get_plugin_manager, register_plugin
 from ..sync.mapping import normalize_target
 from ..templating import UndefinedVariableError, render_value, variables_of
 from ..transport.http import ClientOptions
+from ..vendors.base import RestVendor
+from ..vendors.description import SinglePage
 from ..vendors.session import VendorSession
 from .emulator import Emulator, Fault
 
@@ -165,11 +172,26 @@ def _xfail_reason(test: Any) -> str | None:
     return None
 
 
+def _describes_paging(plugin: object) -> bool | None:
+    """Whether *plugin*'s description pages its users; ``None`` without a description."""
+    if not isinstance(plugin, RestVendor):
+        return None
+    return not isinstance(plugin.users.paging, SinglePage)
+
+
 class ConnectorConformance:
     """Tests every vendor plugin must pass; subclass it as ``Test<Vendor>Conformance``."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        described = _describes_paging(getattr(cls, "plugin", None))
+        if cls.paginated is False and described is True:
+            raise WeakenedConformanceError(
+                f"{cls.__name__} sets paginated = False, but its vendor's users endpoint "
+                "pages; leave paginated unset (it is read from the description)"
+            )
+        if cls.paginated is None and described is not None:
+            cls.paginated = described
         standard = [name for name in vars(ConnectorConformance) if name.startswith("test_")]
         for name in standard:
             if name not in vars(cls):
@@ -193,7 +215,8 @@ class ConnectorConformance:
     user_count: ClassVar[int] = 23
     page_size: ClassVar[int] = 5
     list_users_endpoint: ClassVar[str | None] = None
-    paginated: ClassVar[bool] = True
+    paginated: ClassVar[bool | None] = None
+    """``None``: read from the vendor's description (``True`` when there is none)."""
     preset_variables: ClassVar[Mapping[str, Any]] = {}
 
     # -- what a subclass provides -------------------------------------------
@@ -364,10 +387,16 @@ class ConnectorConformance:
         missing = sorted(expected - set(ids))[:10]
         unexpected = sorted(set(ids) - expected)[:10]
         assert set(ids) == expected, f"missing: {missing}, unexpected: {unexpected}"
-        assert not self.paginated or requests_made >= 2, (
-            "listing took a single request, so pagination was not exercised; make pages small "
-            "with `settings` or honour the 'max_page_size' emulator option"
-        )
+        if self._single_page:
+            assert requests_made == 1, (
+                f"the vendor lists its users in one answer, but listing took {requests_made} "
+                "requests"
+            )
+        else:
+            assert requests_made >= 2, (
+                "listing took a single request, so pagination was not exercised; make pages "
+                "small with `settings` or honour the 'max_page_size' emulator option"
+            )
 
     def test_list_users_is_lazy(
         self, connector: Connector, session: VendorSession, emulator: Emulator
@@ -465,7 +494,11 @@ class ConnectorConformance:
     @property
     def _fault_after(self) -> int:
         """Requests let through before a fault: mid-listing, or the only list request."""
-        return 1 if self.paginated else 0
+        return 0 if self._single_page else 1
+
+    @property
+    def _single_page(self) -> bool:
+        return self.paginated is False
 
     def _list_survives_or_reports(
         self,
@@ -604,9 +637,13 @@ class ConnectorConformance:
     def test_a_repeated_page_is_not_followed_forever_nor_doubled(
         self, connector: Connector, session: VendorSession, emulator: Emulator
     ) -> None:
-        if not self.paginated:
-            pytest.skip("the vendor lists users in one answer: there is no page to repeat")
         emulator.faults.add(Fault.repeat_answer(), endpoint=self.list_users_endpoint, after=1)
+        if self._single_page:
+            # One answer is the whole list: nothing may be fetched after it to repeat.
+            ids = [record.id for record in connector.list_users(session)]
+            assert sorted(ids) == sorted(emulator.expected_user_ids())
+            assert emulator.faults.pending() == 1, "a single-page listing asked for a second page"
+            return
         self._list_survives_or_reports(connector, session, emulator, (OomnitzaConnectError,))
 
     # -- whole syncs with bad and duplicate records ------------------------------------
