@@ -1,0 +1,163 @@
+"""Oomnitza as the destination, from the command line only, end to end.
+
+``credentials add`` for Oomnitza (a raw ``Authorization2`` token, and a login
+and password exchanged at ``POST /api/request_token``), an integration whose
+``[destination]`` is Oomnitza, ``sync`` (then a vendor change, a test run with
+its whole plan in a file, a sync that marks the vanished), ``people`` and
+``presets run`` with write-back, against the Slack and Oomnitza emulators.
+Every check reads the Oomnitza emulator's state or the command's output.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from oomnitza_connect.cli import main
+from oomnitza_connect.testing.oomnitza import OomnitzaEmulator
+
+pytest.importorskip("oomnitza_connect_slack")
+
+USERS = 30
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("OOMNITZA_CONNECT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("OOMNITZA_CONNECT_KEYRING", "0")
+    monkeypatch.setenv("OOMNITZA_CONNECT_DB", str(tmp_path / "ledger.db"))
+    for name in ("SLACK", "OOMNITZA", "OOMNITZA_LOGIN"):
+        monkeypatch.delenv(f"OOMNITZA_CONNECT_CREDENTIAL_{name}", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def slack() -> Iterator[Any]:
+    from oomnitza_connect_slack import vendor
+    from oomnitza_connect_slack.emulator import SlackEmulator
+
+    from oomnitza_connect.plugins import register_plugin
+
+    with (
+        register_plugin(vendor),
+        SlackEmulator(users=USERS, seed=5, enforce_rate_limits=False) as emulator,
+    ):
+        yield emulator
+
+
+@pytest.fixture
+def oomnitza() -> Iterator[OomnitzaEmulator]:
+    with OomnitzaEmulator() as emulator:
+        yield emulator
+
+
+def cli(*args: Any, input: str | None = None) -> Result:
+    result = CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
+    return result
+
+
+def ok(*args: Any, input: str | None = None) -> Result:
+    result = cli(*args, input=input)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def people_json(result: Result) -> list[dict[str, Any]]:
+    text = result.output
+    return list(json.loads(text[text.index("[") :]))
+
+
+def test_the_whole_oomnitza_path_from_the_cli(home, slack, oomnitza) -> None:
+    ok(
+        "credentials", "add", "oomnitza", "--vendor", "oomnitza", "--kind", "api_key",
+        "--token-stdin", "--header-name", "Authorization2", "--header-prefix", "",
+        "--base-url", oomnitza.base_url, input=oomnitza.api_token,
+    )  # fmt: skip
+    ok(
+        "credentials", "add", "oomnitza-login", "--vendor", "oomnitza", "--kind", "basic",
+        "--username", oomnitza.login, "--password-stdin", "--base-url", oomnitza.base_url,
+        input=oomnitza.password,
+    )  # fmt: skip
+    ok(
+        "credentials", "add", "slack", "--vendor", "slack", "--kind", "api_key", "--token-stdin",
+        "--base-url", slack.base_url, input=slack.token,
+    )  # fmt: skip
+
+    integration = home / "slack.toml"
+    ok("integrations", "init", "slack", "--output", integration, "--name", "slack-main")
+    text = integration.read_text()
+    text = text.replace('# default_role = "Employee"', 'default_role = "Employee"')
+    text = text.replace('selection = "users"', 'selection = "users+saas"')
+    text += (
+        f'\n[destination]\ntype = "oomnitza"\nurl = "{oomnitza.base_url}"\n'
+        'credential = "oomnitza-login"\nconnector_name = "slack-main"\n'
+        'vanished_field = "removed_from_slack"\nvanished_value = "yes"\n'
+        "[destination.roles]\nEmployee = 25\n"
+        '[destination.fields]\n"Slack User Id" = "slack_user_id"\n'
+    )
+    integration.write_text(text)
+    ok("integrations", "validate", integration)
+
+    first = ok("sync", integration, "--no-pacing", "--json")
+    session = json.loads(first.output[first.output.index("{") :])
+    people = sum(1 for i in range(USERS) if slack.kind_of(i) not in ("bot", "slackbot"))
+    assert session["counts"]["created"] == people
+    assert len(oomnitza.users) == people
+    saas = oomnitza.saas_users()
+    assert len(saas) == people
+    assert {name for name, _ in saas} == {"slack"}
+    # The login and password were exchanged for a token, which every bulk POST carries.
+    bulk_tokens = {r.header("Authorization2") for r in oomnitza.requests if r.endpoint == "bulk"}
+    assert len(bulk_tokens) == 1
+    assert oomnitza.api_token not in bulk_tokens
+    assert any(r.endpoint == "request_token" for r in oomnitza.requests)
+
+    listed = people_json(ok("people", "--integration", integration, "--format", "json"))
+    assert len(listed) == people
+    by_token = people_json(ok("people", "--oomnitza", "oomnitza", "--format", "json"))
+    assert sorted(p["email"] for p in by_token) == sorted(p["email"] for p in listed)
+    assert all(p["role"] == "Employee" for p in listed)
+
+    # A change at Slack: the test run's whole plan goes to a file, and Oomnitza is untouched.
+    synced = sorted(str(u["slack_user_id"]) for u in oomnitza.users.values())
+    some_user, gone = synced[3], synced[5]
+    slack.update_user(some_user, profile={"title": "Chief Tester"})
+    slack.remove_user(gone)
+    before = {k: dict(v) for k, v in oomnitza.users.items()}
+    plan_file = home / "plan.jsonl"
+    ok("sync", integration, "--no-pacing", "--test-run", "--plan-output", plan_file)
+    assert oomnitza.users == before
+    plan = [json.loads(line) for line in plan_file.read_text().splitlines()]
+    actions = [entry["action"] for entry in plan]
+    assert actions.count("update") == 1
+    assert actions.count("vanish") == 1
+    assert actions.count("unchanged") == people - 2
+    update = next(entry for entry in plan if entry["action"] == "update")
+    assert update["vendor_user_id"] == some_user
+    assert update["changes"]["position"]["new"] == "Chief Tester"
+
+    ok("sync", integration, "--no-pacing")
+    changed = [u for u in oomnitza.users.values() if u.get("slack_user_id") == some_user]
+    assert [u["position"] for u in changed] == ["Chief Tester"]
+    marked = [u for u in oomnitza.users.values() if u.get("removed_from_slack") == "yes"]
+    assert [u["slack_user_id"] for u in marked] == [gone]
+
+    # A preset for one person, then for everyone matching, written back through PATCH.
+    email = changed[0]["email"]
+    one = ok(
+        "presets", "run", "slack", "Get User Details", "--integration", integration,
+        "--person", email, "--json",
+    )  # fmt: skip
+    assert json.loads(one.output)["mapped"]["Slack Title"] == "Chief Tester"
+    assert changed[0]["user_id"] in {user_id for user_id, _ in oomnitza.patches}
+    assert oomnitza.users[changed[0]["user_id"]]["slack_title"] == "Chief Tester"
+    many = ok(
+        "presets", "run", "slack", "Get User Details", "--credential", "slack",
+        "--oomnitza", "oomnitza", "--where", "position == 'Chief Tester'", "--json",
+    )  # fmt: skip
+    assert [r["person"] for r in json.loads(many.output)] == [email]
