@@ -493,3 +493,49 @@ def test_without_oomnitzas_test_run_answer_the_plan_is_worked_out_the_same(
         assert "skip" in actions
     lookups = [r for r in oomnitza.requests if r.endpoint == "users" and "filter" in r.query]
     assert lookups  # the local plan looked each sent record up
+
+
+@pytest.mark.parametrize("answer", [True, False], ids=["server's answer", "worked out"])
+def test_the_plan_names_the_same_fields_and_values_in_both(tmp_path, acme, oomnitza, answer):
+    oomnitza.test_run_answer = answer
+    plans = {}
+    for kind in ("sqlite", "oomnitza"):
+        target = Target(kind, tmp_path / kind, acme, oomnitza)
+        target.tmp_path.mkdir()
+        # No [destination.fields]: 'Acme User Id' goes as acme_user_id and must come back named.
+        table = oomnitza_table(oomnitza).split("[destination.fields]")[0]
+        path = write_integration(
+            target.tmp_path, table if kind == "oomnitza" else "", base_url=acme.base_url
+        )
+        with SQLiteStore(target.ledger) as ledger:
+            run_sync(load_integration(path), credential=credential(), store=ledger)
+            original = acme.users[2]["full_name"]
+            acme.users[2]["full_name"] = "Renamed Person"
+            session = run_sync(
+                load_integration(path), credential=credential(), store=ledger, test_run=True
+            )
+            acme.users[2]["full_name"] = original
+            plans[kind] = list(ledger.iter_plan(session.id))
+    for kind, plan in plans.items():
+        (update,) = [entry for entry in plan if entry["action"] == "update"]
+        assert update["vendor_user_id"] == acme.users[2]["id"], kind
+        assert update["changes"]["first_name"] == {"old": "First3", "new": "Renamed"}, kind
+    # A first test run into empty destinations: every create names the same fields.
+    creates = {}
+    for kind in ("sqlite", "oomnitza"):
+        target = Target(kind, tmp_path / f"empty-{kind}", acme, oomnitza)
+        target.tmp_path.mkdir()
+        with OomnitzaEmulator(
+            token=oomnitza.api_token, unique_fields=("acme_user_id",), test_run_answer=answer
+        ) as empty:
+            target.oomnitza = empty
+            session = target.sync(test_run=True)
+        with SQLiteStore(target.ledger) as ledger:
+            creates[kind] = {
+                entry["sync_value"]: {k: entry["fields"].get(k) for k in COMPARED}
+                for entry in ledger.iter_plan(session.id)
+                if entry["action"] == "create"
+            }
+    assert len(creates["sqlite"]) == 23
+    assert creates["oomnitza"] == creates["sqlite"]
+    assert creates["oomnitza"]["user1@example.com"]["role"] == "Employee"

@@ -527,6 +527,11 @@ class _OomnitzaPortion(Portion):
         # A test run keeps what it sent on disk (flat memory) so that its plan
         # can name the vendor users, or be worked out here when Oomnitza's
         # run log carries no test-run answer.
+        # v3 key -> person field, so that a plan speaks of the fields the mapping
+        # wrote ('Slack User Id', not slack_user_id), roles by name.
+        self.names = destination._person_fields()
+        self.seen_fields: set[str] = set()
+        self.role_names = {v: k for k, v in destination.settings.roles.items()}
         # Closed by finish() or abandon(), the portion's two ends.
         self.sent: Any = (
             tempfile.TemporaryFile("w+", encoding="utf-8", prefix="oomnitza-plan-")  # noqa: SIM115
@@ -594,6 +599,8 @@ class _OomnitzaPortion(Portion):
     def send(self, records: Sequence[MappedRecord], failed: Sequence[RecordError]) -> None:
         self._raise_failure()
         for record in records:
+            if self.sent is not None:
+                self._learn_names(record)
             try:
                 bulk = self.destination.to_bulk(self.plan, record)
             except _RecordProblem as problem:
@@ -728,6 +735,33 @@ class _OomnitzaPortion(Portion):
         message = f"Oomnitza: {fatal[0]}" if fatal and not self.test_run else None
         return PortionResult(counts=counts, errors=tuple(errors), payload=payload, message=message)
 
+    def _learn_names(self, record: MappedRecord) -> None:
+        for name in record.fields:
+            if name in self.seen_fields:
+                continue
+            self.seen_fields.add(name)
+            field = self.destination.field_id(name)
+            if field is not None:
+                self.names.setdefault(V3_KEYS.get(field, field), name)
+
+    def _person_value(self, key: str, value: Any) -> Any:
+        if key == "role" and isinstance(value, int) and value in self.role_names:
+            return self.role_names[value]
+        return value
+
+    def _person_fields_of(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        return {self.names.get(k, k): self._person_value(k, v) for k, v in fields.items()}
+
+    def _person_changes_of(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            self.names.get(k, k): {
+                "old": self._person_value(k, change.get("old")),
+                "new": self._person_value(k, change.get("new")),
+            }
+            for k, change in changes.items()
+            if isinstance(change, Mapping)
+        }
+
     def _sent_records(self) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
         assert self.sent is not None
         self.sent.flush()
@@ -753,7 +787,6 @@ class _OomnitzaPortion(Portion):
     def _local_plan(self) -> Iterator[dict[str, Any]]:
         """The plan against the users Oomnitza holds now, one look-up per record sent."""
         destination = self.destination
-        names = destination._person_fields()
         sync_field = destination.field_id(self.plan.sync_key) or self.plan.sync_key
         key = V3_KEYS.get(sync_field, sync_field)
         for vendor_user_id, sync_value, bulk in self._sent_records():
@@ -772,18 +805,16 @@ class _OomnitzaPortion(Portion):
                 elif (clash := self._clash(wanted, None)) is not None:
                     yield {**entry, "action": "fail", "reason": clash}
                 else:
-                    fields = {names.get(k, k): v for k, v in wanted.items()}
+                    fields = self._person_fields_of(wanted)
                     yield {**entry, "action": "create", "fields": fields}
                 continue
             if self.plan.preference == SyncPreference.CREATE_ONLY:
                 yield {**entry, "action": "skip", "reason": "insert only: the user exists"}
                 continue
-            changes = {
-                names.get(k, k): {"old": existing.get(k), "new": v}
-                for k, v in wanted.items()
-                if existing.get(k) != v
-            }
             changed = {k: v for k, v in wanted.items() if existing.get(k) != v}
+            changes = self._person_changes_of(
+                {k: {"old": existing.get(k), "new": v} for k, v in changed.items()}
+            )
             if changes and (clash := self._clash(changed, existing.get("user_id"))) is not None:
                 yield {**entry, "action": "fail", "reason": clash}
             elif changes:
@@ -805,15 +836,14 @@ class _OomnitzaPortion(Portion):
         return None
 
     def _plan_entry(self, entry: Mapping[str, Any]) -> dict[str, Any]:
-        names = self.destination._person_fields()
         out: dict[str, Any] = {"source": "oomnitza", **entry}
         if "sync" in entry:
             out["sync_value"] = str(entry["sync"]).split("=", 1)[-1].strip("'\"")
         if isinstance(entry.get("changes"), Mapping):
-            out["changes"] = {names.get(k, k): v for k, v in entry["changes"].items()}
-            out["fields"] = {k: v.get("new") for k, v in out["changes"].items()}
+            out["changes"] = self._person_changes_of(entry["changes"])
+            out["fields"] = {k: v["new"] for k, v in out["changes"].items()}
         if isinstance(entry.get("fields"), Mapping) and "changes" not in entry:
-            out["fields"] = {names.get(k, k): v for k, v in entry["fields"].items()}
+            out["fields"] = self._person_fields_of(entry["fields"])
         return out
 
 
