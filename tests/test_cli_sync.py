@@ -108,11 +108,11 @@ def test_sync_test_run_then_real_run_then_sessions_and_people(tmp_path, acme):
     assert unknown.exit_code == 2
     assert "no session with id 'zzz' (see `oomnitza-connect sessions list`)" in unknown.output
 
-    people = json.loads(invoke("people", "--format", "json", "--db", db).output)
+    people = json.loads(invoke("people", "--json", "--db", db).output)
     assert len(people) == 12
     assert people[0]["username"] == "user1"
 
-    rows = list(csv.DictReader(io.StringIO(invoke("people", "--format", "csv", "--db", db).output)))
+    rows = list(csv.DictReader(io.StringIO(invoke("people", "--csv", "--db", db).output)))
     assert rows[1]["email"] == "user2@example.com"
     assert rows[1]["Acme User Id"] == "A000002"
 

@@ -302,13 +302,13 @@ def test_cli_presets_run_takes_the_integrations_oomnitza_destination(
 
 
 def test_cli_people_lists_oomnitza(cli_env, oomnitza, ids) -> None:
-    result = invoke("people", "--oomnitza", "oomnitza-test", "--format", "json")
+    result = invoke("people", "--oomnitza", "oomnitza-test", "--json")
     assert result.exit_code == 0, result.output
     people = json.loads(result.output)
     assert len(people) == len(ACME_PEOPLE) + EXTRA_PEOPLE
     ada = next(p for p in people if p["email"] == "ada@example.com")
     assert ada["id"] == ids["ada@example.com"]
-    linked = invoke("people", "--oomnitza", "oomnitza-test", "--vendor", "acme", "--format", "csv")
+    linked = invoke("people", "--oomnitza", "oomnitza-test", "--vendor", "acme", "--csv")
     assert linked.exit_code == 0, linked.output
     rows = linked.output.strip().splitlines()
     assert len(rows) == 1 + len(ACME_PEOPLE)

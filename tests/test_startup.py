@@ -96,7 +96,7 @@ def test_help_with_every_plugin_installed_imports_no_plugin_and_nothing_heavy() 
 
 def test_help_lists_a_declared_plugin_command_and_running_it_loads_only_that_plugin() -> None:
     listed = _run_cli("--help")
-    assert "webex         Commands of the plugin oomnitza-connect-webex" in listed
+    assert "webex         Commands of oomnitza-connect-webex" in listed
     imported = _imported_after(_cli("webex", "--help"))
     assert "oomnitza_connect_webex.commands" in imported
     assert {name.split(".")[0] for name in _plugin_modules(imported)} == {"oomnitza_connect_webex"}
@@ -155,9 +155,7 @@ def test_a_declared_command_runs_follows_the_plugin_switches_and_names_its_failu
 ) -> None:
     (tmp_path / "acme_cli_test.py").write_text(ACME_COMMAND)
     path = _fake_distribution(tmp_path, "acme_cli_test:acme")
-    assert "acme          Commands of the plugin acme-cli-test 1.2." in _run_cli(
-        "--help", path=path
-    )
+    assert "acme          Commands of acme-cli-test 1.2." in _run_cli("--help", path=path)
     assert _run_cli("acme", path=path).strip() == "hello from acme"
     # The plugin selection applies to commands as it does to plugins.
     blocked = {"OOMNITZA_CONNECT_BLOCK_PLUGINS": "acme-cli-test"}
@@ -221,13 +219,13 @@ def _registered() -> dict[str, tuple[str, click.Command]]:
 def test_the_command_table_matches_what_the_modules_register() -> None:
     registered = _registered()
     assert set(COMMANDS) == set(registered), (
-        "add every command to oomnitza_connect.cli.COMMANDS (name, module, first help paragraph)"
+        "add every command to oomnitza_connect.cli.COMMANDS (name, module, short help)"
     )
     for name, (module, command) in registered.items():
         listed_module, listed_help = COMMANDS[name]
         assert listed_module == module, name
-        for limit in (30, 45, 80, 200):
-            shown = click.Command(name, help=listed_help).get_short_help_str(limit)
+        for limit in (50, 80, 200):  # short help is never cut (test_cli_conventions)
+            shown = click.Command(name, short_help=listed_help).get_short_help_str(limit)
             assert shown == command.get_short_help_str(limit), name
 
 

@@ -98,16 +98,22 @@ def test_auth_test_prints_the_workspace_name_and_region(
         result = CliRunner().invoke(
             main, ["auth", "test", "intercom", "--setting", "Intercom.Region=EU"]
         )
+        as_json = CliRunner().invoke(
+            main, ["auth", "test", "intercom", "--setting", "Intercom.Region=EU", "--json"]
+        )
         wrong = CliRunner().invoke(
             main,
             ["auth", "test", "intercom", "--setting", "Intercom.Region=US",
              "--base-url", emulator.region_url("US")],
         )  # fmt: skip
     assert result.exit_code == 0, result.output
-    identity = json.loads(result.output.split("\n", 1)[1])
+    identity = json.loads(as_json.output)["identity"]
     assert identity["workspace"] == "Emulated Workspace 8"
     assert identity["region"] == "EU"
     assert "Credential 'intercom' works with Intercom." in result.output
+    # Without --json: plain key/value lines, no JSON.
+    assert "  workspace     Emulated Workspace 8" in result.output
+    assert "{" not in result.output
     assert wrong.exit_code != 0
     assert "Intercom.Region" in wrong.output
     assert emulator.token not in wrong.output

@@ -51,17 +51,17 @@ COMMAND_MODULES = (
 )
 
 # What `--help` and completion show without importing the modules above:
-# command name -> (its module, the first paragraph of its help). A test checks
-# this against the commands the modules register; a module missing here is
-# imported for `--help`, which is slower but still right.
+# command name -> (its module, its short help). A test checks this against the
+# commands the modules register; a module missing here is imported for
+# `--help`, which is slower but still right.
 COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": (
         "oomnitza_connect.cli.plugins_commands",
-        "List the installed plugins: distribution, version, hooks, auth kinds, presets.",
+        "List the installed plugins and load errors.",
     ),
     "new-plugin": (
         "oomnitza_connect.cli.plugins_commands",
-        "Create a new vendor plugin package for vendor NAME (e.g. 'acme' or 'acme-hr').",
+        "Create a vendor plugin package for NAME.",
     ),
     "credentials": (
         "oomnitza_connect.cli.credentials_commands",
@@ -69,7 +69,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "auth": (
         "oomnitza_connect.cli.credentials_commands",
-        "Log in with OAuth2 and test credentials against their vendor.",
+        "Log in with OAuth2 and test credentials.",
     ),
     "integrations": (
         "oomnitza_connect.cli.sync_commands",
@@ -79,10 +79,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "oomnitza_connect.cli.sync_commands",
         "Work out how a vendor's fields map onto people.",
     ),
-    "sync": (
-        "oomnitza_connect.cli.sync_commands",
-        "Sync the integration in FILE into the store (exit 1 when the run fails).",
-    ),
+    "sync": ("oomnitza_connect.cli.sync_commands", "Sync the integration in FILE."),
     "sessions": ("oomnitza_connect.cli.sync_commands", "Look at past sync runs."),
     "people": ("oomnitza_connect.cli.sync_commands", "List the people in the store."),
     "presets": (
@@ -91,23 +88,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "emulator": (
         "oomnitza_connect.cli.emulator_commands",
-        "Run VENDOR's API emulator on 127.0.0.1 until Ctrl-C (``oomnitza``: Oomnitza's API).",
+        "Run VENDOR's API emulator on 127.0.0.1.",
     ),
-    "schedule": (
-        "oomnitza_connect.cli.schedule_commands",
-        "Run integrations on their schedules (daily by default).",
-    ),
-    "demo": (
-        "oomnitza_connect.cli.demo_commands",
-        "Sync every vendor emulator into a fresh SQLite store (and one into Oomnitza).",
-    ),
+    "schedule": ("oomnitza_connect.cli.schedule_commands", "Run integrations on their schedules."),
+    "demo": ("oomnitza_connect.cli.demo_commands", "Sync every vendor emulator into a demo store."),
     "worker": (
         "oomnitza_connect.cli.worker_commands",
-        "Run integrations from the queue: one Celery worker (run one per machine).",
+        "Run queued integrations: one Celery worker.",
     ),
     "beat": (
         "oomnitza_connect.cli.worker_commands",
-        "Send every launched integration's runs on its schedule (run it once per fleet).",
+        "Queue launched integrations on their schedules.",
     ),
 }
 
@@ -273,12 +264,12 @@ class _Main(click.Group):
             declared = self._declared().get(name)
             if declared is not None:
                 dist_name, version, _ = declared
-                return f"Commands of the plugin {dist_name} {version}."
+                return f"Commands of {dist_name} {version}."
             command = self._registered_plugin_commands().get(name)
         if command is not None:
             return None if command.hidden else command.get_short_help_str(limit)
         # A stand-in command shortens the text exactly as the real one would.
-        return click.Command(name, help=COMMANDS[name][1]).get_short_help_str(limit)
+        return click.Command(name, short_help=COMMANDS[name][1]).get_short_help_str(limit)
 
     def _declared(self) -> dict[str, tuple[str, str, Any]]:
         """Commands installed plugins declare, minus the core's names (read once)."""
@@ -337,7 +328,7 @@ class _Main(click.Group):
         items = [
             CompletionItem(name, help=text)
             for name in self.list_commands(ctx)
-            if name.startswith(incomplete) and (text := self._short_help(name, 45)) is not None
+            if name.startswith(incomplete) and (text := self._short_help(name, 60)) is not None
         ]
         # The group's own options (--debug, --version ...) as click offers them.
         items.extend(click.Command.shell_complete(self, ctx, incomplete))

@@ -16,8 +16,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from ..auth.credentials import CredentialStore, default_credential_store
 from ..auth.oauth import (
@@ -31,6 +29,7 @@ from ..errors import ConfigurationError, UnknownVendorError
 from ..models import AuthKind, ClientAuthMethod, Credential, VendorInfo
 from ..redaction import MASK, Secret
 from ..transport.http import ClientOptions
+from . import output
 
 __all__ = ["register"]
 
@@ -102,7 +101,7 @@ def credentials_group() -> None:
     """Add, list, show and remove named credentials."""
 
 
-@credentials_group.command("add")
+@credentials_group.command("add", short_help="Store credential NAME (secrets never on argv).")
 @click.argument("name")
 @click.option("--vendor", required=True, help="The connector name (slack, intercom, …).")
 @click.option(
@@ -272,12 +271,12 @@ def list_command(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="Credentials")
+    table = output.table(title="Credentials")
     for column in ("name", "vendor", "kind", "source", "expires_at"):
         table.add_column(column)
     for row in rows:
         table.add_row(*(row[c] or "" for c in ("name", "vendor", "kind", "source", "expires_at")))
-    Console().print(table)
+    output.show(table)
 
 
 @credentials_group.command("show")
@@ -291,13 +290,13 @@ def show_command(name: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(shown, indent=2))
         return
-    table = Table(title=f"Credential {name}", show_header=False)
+    table = output.table(title=f"Credential {name}", show_header=False)
     table.add_column("field")
     table.add_column("value")
     for key, value in shown.items():
         if value is not None:
             table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
-    Console().print(table)
+    output.show(table)
 
 
 @credentials_group.command("remove")
@@ -313,7 +312,7 @@ def remove_command(name: str) -> None:
 # ---------------------------------------------------------------------------
 
 
-@click.group("auth")
+@click.group("auth", short_help="Log in with OAuth2 and test credentials.")
 def auth_group() -> None:
     """Log in with OAuth2 and test credentials against their vendor."""
 
@@ -332,7 +331,7 @@ def _parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, str]:
     return parsed
 
 
-@auth_group.command("test")
+@auth_group.command("test", short_help="Check a credential against its vendor.")
 @click.argument("credential_name", metavar="CREDENTIAL")
 @click.option(
     "--setting",
@@ -342,7 +341,10 @@ def _parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, str]:
     help="A vendor global setting (Talkdesk.Account=acme); repeatable.",
 )
 @click.option("--base-url", help="Override the API root (an emulator, a proxy).")
-def test_command(credential_name: str, settings: tuple[str, ...], base_url: str | None) -> None:
+@output.json_option("Print the credential, vendor and identity as JSON.")
+def test_command(
+    credential_name: str, settings: tuple[str, ...], base_url: str | None, as_json: bool
+) -> None:
     """Authenticate with CREDENTIAL and print who the vendor says it is."""
     from ..connectors import get_connector
     from ..sync.integrations import check_settings
@@ -354,11 +356,24 @@ def test_command(credential_name: str, settings: tuple[str, ...], base_url: str 
     options = ClientOptions(base_url=base_url or credential.base_url)
     with connector.authenticate(credential, given, options=options) as session:
         identity: Mapping[str, Any] = session.identity
+    if as_json:
+        output.echo_json(
+            {
+                "credential": credential_name,
+                "vendor": connector.info.name,
+                "works": True,
+                "identity": dict(identity),
+            }
+        )
+        return
     click.echo(f"Credential '{credential_name}' works with {connector.info.display_name}.")
-    click.echo(json.dumps(identity, indent=2, sort_keys=True, default=str))
+    width = max((len(str(key)) for key in identity), default=0)
+    for key, value in sorted(identity.items()):
+        shown = value if isinstance(value, str) else json.dumps(value, default=str)
+        click.echo(f"  {str(key).ljust(width)}  {shown}")
 
 
-@auth_group.command("login")
+@auth_group.command("login", short_help="Log in with OAuth2 and store the tokens.")
 @click.argument("credential_name", metavar="CREDENTIAL")
 @click.option(
     "--paste",

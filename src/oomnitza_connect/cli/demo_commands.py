@@ -31,6 +31,7 @@ from ..models import (
     UserSelection,
     VendorInfo,
 )
+from . import output
 
 __all__ = ["register"]
 
@@ -91,7 +92,7 @@ def _generic_fallback(users: int, stack: contextlib.ExitStack) -> list[tuple[Ven
     return [(connector.info, connector.create_emulator(users=users))]
 
 
-@click.command("demo")
+@click.command("demo", short_help="Sync every vendor emulator into a demo store.")
 @click.option(
     "--users",
     type=click.IntRange(min=1, max=100_000),
@@ -122,13 +123,22 @@ def _generic_fallback(users: int, stack: contextlib.ExitStack) -> list[tuple[Ven
     show_default=True,
     help="Also sync the first vendor into the Oomnitza emulator and show what it received.",
 )
+@output.json_option("Print the runs (vendor, destination, session) as JSON instead of tables.")
 def demo_command(
-    users: int, db_path: Path, vendors: tuple[str, ...], people_shown: int, oomnitza: bool
+    users: int,
+    db_path: Path,
+    vendors: tuple[str, ...],
+    people_shown: int,
+    oomnitza: bool,
+    as_json: bool,
 ) -> None:
-    """Sync every vendor emulator into a fresh SQLite store (and one into Oomnitza)."""
-    from rich.console import Console
+    """Sync every vendor emulator into a fresh SQLite store.
 
-    console = Console()
+    With --oomnitza (the default) the first vendor is also synced into the
+    Oomnitza emulator, and what Oomnitza received is shown.
+    """
+    console = output.console(quiet=as_json)
+    runs: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
         pairs = _vendors_with_emulators(vendors, users)
         if not pairs:
@@ -137,11 +147,13 @@ def demo_command(
                 "using the test kit's generic vendor.[/yellow]"
             )
             pairs = _generic_fallback(users, stack)
-        failed = _demo_all(console, pairs, db_path, people_shown)
+        failed = _demo_all(console, pairs, db_path, people_shown, runs)
         if oomnitza:
             info, emulator = pairs[0]
             with emulator:
-                failed |= _demo_oomnitza(console, info, emulator, db_path, people_shown)
+                failed |= _demo_oomnitza(console, info, emulator, db_path, people_shown, runs)
+    if as_json:
+        output.echo_json({"store": str(db_path), "succeeded": not failed, "runs": runs})
     console.print(
         f"\nStore: [bold]{db_path}[/bold]  (explore it: "
         f"oomnitza-connect people --db {db_path}; "
@@ -152,7 +164,11 @@ def demo_command(
 
 
 def _demo_all(
-    console: Any, pairs: list[tuple[VendorInfo, Any]], db_path: Path, people_shown: int
+    console: Any,
+    pairs: list[tuple[VendorInfo, Any]],
+    db_path: Path,
+    people_shown: int,
+    runs: list[dict[str, Any]],
 ) -> bool:
     """Sync each emulator into a fresh store; return whether any sync did not succeed."""
     from ..store.sqlite import SQLiteStore
@@ -164,11 +180,18 @@ def _demo_all(
     with SQLiteStore(db_path) as store:
         for info, emulator in pairs:
             with emulator:
-                failed |= _demo_vendor(console, store, info, emulator, people_shown)
+                failed |= _demo_vendor(console, store, info, emulator, people_shown, runs)
     return failed
 
 
-def _demo_vendor(console: Any, store: Any, info: VendorInfo, emulator: Any, shown: int) -> bool:
+def _demo_vendor(
+    console: Any,
+    store: Any,
+    info: VendorInfo,
+    emulator: Any,
+    shown: int,
+    runs: list[dict[str, Any]],
+) -> bool:
     from ..api import run_sync
 
     credential = _credential(emulator, info.name)
@@ -189,15 +212,32 @@ def _demo_vendor(console: Any, store: Any, info: VendorInfo, emulator: Any, show
         session = run_sync(settings, credential=credential, store=store)
         sessions.append((label, session, time.perf_counter() - started))
     _print_sessions(console, sessions)
+    runs.extend(_run_data(info, "sqlite", sessions))
     _print_people(console, store, info, settings.sync_key or "email", shown)
     _run_a_preset(console, store, info, credential, settings)
     return any(s.status is not SyncStatus.SUCCEEDED for _, s, _ in sessions)
 
 
-def _print_sessions(console: Any, sessions: list[tuple[str, SyncSession, float]]) -> None:
-    from rich.table import Table
+def _run_data(
+    info: VendorInfo, destination: str, sessions: list[tuple[str, SyncSession, float]]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "vendor": info.name,
+            "destination": destination,
+            "run": label,
+            "session": session.id,
+            "status": session.status.value,
+            "counts": attrs.asdict(session.counts),
+            "seconds": round(seconds, 3),
+            "message": session.message,
+        }
+        for label, session, seconds in sessions
+    ]
 
-    table = Table(
+
+def _print_sessions(console: Any, sessions: list[tuple[str, SyncSession, float]]) -> None:
+    table = output.table(
         "run",
         "status",
         "created",
@@ -221,7 +261,7 @@ def _print_sessions(console: Any, sessions: list[tuple[str, SyncSession, float]]
             str(counts.failed),
             f"{seconds:.2f}",
         )
-    console.print(table)
+    output.show(table, on=console)
     console.print("Sessions: " + ", ".join(session.id for _, session, _ in sessions))
     console.print(
         "(skipped: records the integration's filters leave out, such as bots; "
@@ -235,20 +275,18 @@ def _print_sessions(console: Any, sessions: list[tuple[str, SyncSession, float]]
 
 
 def _print_people(console: Any, store: Any, info: VendorInfo, sync_key: str, shown: int) -> None:
-    from rich.table import Table
-
     total = store.count_people(vendor=info.name)
     columns = [*PEOPLE_COLUMNS]
     if sync_key not in columns:
         columns.insert(0, sync_key)
-    table = Table(
+    table = output.table(
         *columns, title=f"People from {info.display_name} (first {min(shown, total)} of {total})"
     )
     for index, person in enumerate(store.iter_people(vendor=info.name)):
         if index >= shown:
             break
         table.add_row(*(_cell(person.fields.get(column)) for column in columns))
-    console.print(table)
+    output.show(table, on=console)
     saas_users = sum(1 for _ in store.iter_saas_users(vendor=info.name))
     console.print(f"SaaS users linked to the {info.display_name} app: {saas_users}")
 
@@ -322,11 +360,14 @@ def _run_a_preset(
 
 
 def _demo_oomnitza(
-    console: Any, info: VendorInfo, emulator: Any, db_path: Path, shown: int
+    console: Any,
+    info: VendorInfo,
+    emulator: Any,
+    db_path: Path,
+    shown: int,
+    runs: list[dict[str, Any]],
 ) -> bool:
     """Sync one vendor into the Oomnitza emulator; print what Oomnitza received."""
-    from rich.table import Table
-
     from ..api import run_sync
     from ..destinations.oomnitza import OomnitzaDestination
     from ..models import DestinationKind, DestinationSettings
@@ -374,6 +415,7 @@ def _demo_oomnitza(
                 )
                 sessions.append((label, session, time.perf_counter() - started))
         _print_sessions(console, sessions)
+        runs.extend(_run_data(info, "oomnitza", sessions))
         posts = [r for r in oomnitza.requests if r.endpoint == "bulk"]
         console.print(
             f"Oomnitza received {len(oomnitza.applied_batches)} POST /api/v3/bulk batches in "
@@ -389,12 +431,12 @@ def _demo_oomnitza(
                 f"First batch: sync_field={first['sync_field']}, "
                 f"{len(first['records'])} records, e.g. {record[:160]}"
             )
-        people = Table(
+        people = output.table(
             "user_id", "username", "email", "role", title=f"Users in Oomnitza (first {shown})"
         )
         for user in list(oomnitza.users.values())[:shown]:
             people.add_row(*(_cell(user.get(k)) for k in ("user_id", "username", "email", "role")))
-        console.print(people)
+        output.show(people, on=console)
     return any(s.status is not SyncStatus.SUCCEEDED for _, s, _ in sessions)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+import sys
 import time
 from typing import Any
 
@@ -21,6 +22,7 @@ from ..config import unstructure
 from ..models import Credential
 from ..plugins import vendor_info
 from ..testing.emulator import Emulator
+from . import output
 
 __all__ = ["register"]
 
@@ -30,7 +32,7 @@ def register(main: click.Group) -> None:
     main.add_command(emulator_command)
 
 
-@click.command("emulator")
+@click.command("emulator", short_help="Run VENDOR's API emulator on 127.0.0.1.")
 @click.argument("vendor")
 @click.option("--users", type=click.IntRange(min=0), default=100, show_default=True,
               help="How many generated users the emulator serves.")  # fmt: skip
@@ -40,8 +42,16 @@ def register(main: click.Group) -> None:
               help="Makes the generated users reproducible.")  # fmt: skip
 @click.option("--token", default=None,
               help="The test token the emulator accepts (default: a fresh one).")  # fmt: skip
-def emulator_command(vendor: str, users: int, port: int, seed: int, token: str | None) -> None:
-    """Run VENDOR's API emulator on 127.0.0.1 until Ctrl-C (``oomnitza``: Oomnitza's API)."""
+@output.json_option("Print the base URL, credential and settings as one JSON line.")
+def emulator_command(
+    vendor: str, users: int, port: int, seed: int, token: str | None, as_json: bool
+) -> None:
+    """Run VENDOR's API emulator on 127.0.0.1 until Ctrl-C.
+
+    VENDOR ``oomnitza`` runs Oomnitza's API (the destination) instead. With
+    --json the emulator's address and test credential are one JSON object on
+    one line, printed once it listens.
+    """
     emulator: Any
     if vendor == "oomnitza":
         # The destination's emulator is part of the test kit, not of a vendor plugin.
@@ -75,13 +85,19 @@ def emulator_command(vendor: str, users: int, port: int, seed: int, token: str |
             param_hint="'--port'",
         ) from None
     try:
-        _describe(vendor, emulator, users)
-        login = getattr(emulator, "password_credential", None)
-        if callable(login):
-            # Oomnitza also exchanges a login and password for a token (POST /api/request_token).
-            account = login()
-            assert account.password is not None
-            click.echo(f"login: {account.username}  password: {account.password.reveal()}")
+        if as_json:
+            output.echo_json(_description(vendor, emulator, users), lines=True)
+            sys.stdout.flush()
+            click.echo("Press Ctrl-C to stop.", err=True)
+        else:
+            _describe(vendor, emulator, users)
+            login = getattr(emulator, "password_credential", None)
+            if callable(login):
+                # Oomnitza also exchanges a login and password for a token
+                # (POST /api/request_token).
+                account = login()
+                assert account.password is not None
+                click.echo(f"login: {account.username}  password: {account.password.reveal()}")
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
@@ -114,6 +130,29 @@ def _describe(vendor: str, emulator: Emulator, users: int) -> None:
         variable = credential_env_name(credential.name)
         click.echo(f"export {variable}='{json.dumps(_credential_data(credential))}'")
     click.echo("Press Ctrl-C to stop.", err=True)
+
+
+def _description(vendor: str, emulator: Emulator, users: int) -> dict[str, Any]:
+    """What ``--json`` prints: the emulator's address, test credential and settings."""
+    data: dict[str, Any] = {"vendor": vendor, "users": users, "base_url": emulator.base_url}
+    make_credential = getattr(emulator, "test_credential", None)
+    credential = make_credential() if callable(make_credential) else None
+    if isinstance(credential, Credential):
+        # A throwaway test credential: printing it is the point of this command.
+        data["credential"] = {"name": credential.name, **_credential_data(credential)}
+        data["credential_env"] = {
+            credential_env_name(credential.name): json.dumps(_credential_data(credential))
+        }
+    make_settings = getattr(emulator, "test_settings", None)
+    settings = make_settings() if callable(make_settings) else None
+    data["settings"] = dict(settings) if isinstance(settings, dict) else {}
+    login = getattr(emulator, "password_credential", None)
+    if callable(login):
+        # Oomnitza also exchanges a login and password for a token (POST /api/request_token).
+        account = login()
+        if account.password is not None:
+            data["login"] = {"username": account.username, "password": account.password.reveal()}
+    return data
 
 
 def _credential_data(credential: Credential) -> dict[str, Any]:

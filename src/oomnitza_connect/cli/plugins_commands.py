@@ -8,10 +8,10 @@ from typing import Any
 
 import attrs
 import click
-from rich.console import Console
 
 from ..plugins import describe_plugins, failed_plugins, plugin_selection_hint
 from ..scaffold import render_plugin
+from . import output
 
 
 def register(main: click.Group) -> None:
@@ -20,7 +20,7 @@ def register(main: click.Group) -> None:
     main.add_command(new_plugin_command)
 
 
-@click.command("plugins")
+@click.command("plugins", short_help="List the installed plugins and load errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option(
     "--all",
@@ -42,7 +42,7 @@ def plugins_command(as_json: bool, include_builtin: bool) -> None:
         }
         click.echo(json.dumps(payload, indent=2))
         return
-    console = Console(highlight=False)
+    console = output.console()
     if not described and not failed:
         hint = plugin_selection_hint()
         if hint:
@@ -70,7 +70,7 @@ def plugins_command(as_json: bool, include_builtin: bool) -> None:
         )
 
 
-@click.command("new-plugin")
+@click.command("new-plugin", short_help="Create a vendor plugin package for NAME.")
 @click.argument("name")
 @click.option(
     "--directory",

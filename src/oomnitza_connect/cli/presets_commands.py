@@ -20,6 +20,7 @@ import click
 from ..errors import ConfigurationError, PresetError
 from ..models import Credential, Preset
 from ..templating import TemplateError
+from . import output
 from .destination_option import chosen_destination, oomnitza_options, open_people
 from .store_option import db_option
 
@@ -99,7 +100,7 @@ def presets_group() -> None:
     """List, inspect and run vendor workflow presets."""
 
 
-@presets_group.command("list")
+@presets_group.command("list", short_help="List the presets of VENDOR, or of all.")
 @click.argument("vendor", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_command(vendor: str | None, as_json: bool) -> None:
@@ -113,17 +114,14 @@ def list_command(vendor: str | None, as_json: bool) -> None:
     if not presets:
         click.echo("No presets are installed." if vendor is None else f"{vendor} has no presets.")
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("Vendor", "Preset", "Method", "Path", "Description")
+    table = output.table("Vendor", "Preset", "Method", "Path", "Description")
     for preset in presets:
         summary = preset.description.split(" (", 1)[0].split(". ", 1)[0].rstrip(".")
         table.add_row(preset.vendor, preset.name, preset.method.upper(), preset.path, summary)
-    Console(soft_wrap=True).print(table)
+    output.show(table)
 
 
-@presets_group.command("show")
+@presets_group.command("show", short_help="Show one preset: requests, variables, maps.")
 @click.argument("vendor")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -161,7 +159,7 @@ def show_command(vendor: str, name: str, as_json: bool) -> None:
         )
 
 
-@presets_group.command("run")
+@presets_group.command("run", short_help="Run preset NAME of VENDOR for people.")
 @click.argument("vendor")
 @click.argument("name")
 @click.option("--credential", "credential_name", help="Credential name.")
@@ -427,7 +425,6 @@ class _BulkProgress:
 
     def __enter__(self) -> _BulkProgress:
         if self.enabled:
-            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
             self._progress = Progress(
@@ -435,7 +432,7 @@ class _BulkProgress:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[failed]} failed"),
-                console=Console(stderr=True),
+                console=output.console(stderr=True),
                 # On a terminal the bar clears itself; elsewhere its last state stays.
                 transient=sys.stderr.isatty(),
             )

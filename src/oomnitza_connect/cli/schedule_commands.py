@@ -13,10 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 
 from ..errors import ConfigurationError, OomnitzaConnectError
 from ..models import IntegrationSettings
+from . import output
 from .store_option import db_option, open_store
 
 __all__ = ["register"]
@@ -62,7 +64,7 @@ def _last_run(store: Any, name: str) -> datetime | None:
     return sessions[0].started_at if sessions else None
 
 
-@click.group("schedule")
+@click.group("schedule", short_help="Run integrations on their schedules.")
 def schedule_group() -> None:
     """Run integrations on their schedules (daily by default)."""
 
@@ -70,14 +72,12 @@ def schedule_group() -> None:
 @schedule_group.command("show")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @db_option
-def schedule_show(files: tuple[Path, ...], db_path: Path | None) -> None:
+@output.json_option()
+def schedule_show(files: tuple[Path, ...], db_path: Path | None, as_json: bool) -> None:
     """Show when each integration runs next.
 
     FILES default to the integrations launched into the store (`integrations launch`).
     """
-    from rich.console import Console
-    from rich.table import Table
-
     from ..schedule.scheduler import next_runs, parse_schedule
 
     with open_store(db_path) as store:
@@ -87,8 +87,23 @@ def schedule_show(files: tuple[Path, ...], db_path: Path | None) -> None:
             for name, (_, settings) in sorted(loaded.items())
         ]
     now = datetime.now(UTC)
-    table = Table("integration", "schedule", "last run", "next run")
-    for (name, schedule, last), (_, upcoming) in zip(rows, next_runs(rows, now), strict=True):
+    planned = list(zip(rows, next_runs(rows, now), strict=True))
+    if as_json:
+        output.echo_json(
+            [
+                {
+                    "integration": name,
+                    "schedule": schedule.text,
+                    "last_run": last,
+                    "next_run": upcoming,
+                    "due": upcoming is not None and upcoming <= now,
+                }
+                for (name, schedule, last), (_, upcoming) in planned
+            ]
+        )
+        return
+    table = output.table("integration", "schedule", "last run", "next run")
+    for (name, schedule, last), (_, upcoming) in planned:
         table.add_row(
             name,
             schedule.text,
@@ -97,7 +112,7 @@ def schedule_show(files: tuple[Path, ...], db_path: Path | None) -> None:
             if upcoming is None
             else ("now" if upcoming <= now else upcoming.isoformat(timespec="seconds")),
         )
-    Console().print(table)
+    output.show(table)
 
 
 @schedule_group.command("run")
@@ -111,12 +126,14 @@ def schedule_show(files: tuple[Path, ...], db_path: Path | None) -> None:
     show_default=True,
     help="How often to look for due integrations.",
 )
+@output.json_option("Print one JSON object per run, one per line (JSON Lines).")
 def schedule_run(
-    files: tuple[Path, ...], db_path: Path | None, once: bool, poll_seconds: float
+    files: tuple[Path, ...], db_path: Path | None, once: bool, poll_seconds: float, as_json: bool
 ) -> None:
-    """Run every integration whose schedule is due; failures email the contacts.
+    """Run every integration whose schedule is due.
 
-    FILES default to the integrations launched into the store (`integrations launch`).
+    Failures tell the integration's contacts. FILES default to the integrations
+    launched into the store (`integrations launch`).
     """
     from ..api import run_sync
     from ..schedule.notifications import notify_failure
@@ -135,12 +152,28 @@ def schedule_run(
                 # A bad credential or a draft integration: say so, keep the others going.
                 click.secho(f"{name}: not run: {exc}", err=True, fg="red")
                 failures.append(name)
+                if as_json:
+                    output.echo_json(
+                        {"integration": name, "status": "not run", "error": str(exc)}, lines=True
+                    )
                 return
-            click.echo(
-                f"{name}: {session.status.value} (created {session.counts.created}, "
-                f"updated {session.counts.updated}, unchanged {session.counts.unchanged}, "
-                f"failed {session.counts.failed}) session {session.id}"
-            )
+            if as_json:
+                output.echo_json(
+                    {
+                        "integration": name,
+                        "status": session.status.value,
+                        "session": session.id,
+                        "counts": attrs.asdict(session.counts),
+                        "message": session.message,
+                    },
+                    lines=True,
+                )
+            else:
+                click.echo(
+                    f"{name}: {session.status.value} (created {session.counts.created}, "
+                    f"updated {session.counts.updated}, unchanged {session.counts.unchanged}, "
+                    f"failed {session.counts.failed}) session {session.id}"
+                )
             if session.status.value != "succeeded":
                 failures.append(name)
             try:
@@ -162,7 +195,7 @@ def schedule_run(
             on_cycle=lambda: notify_late_runs(store, notices),
         )
     if once and not ran:
-        click.echo("nothing is due")
+        click.echo("nothing is due", err=as_json)
     if failures:
         raise click.ClickException(f"{len(failures)} run(s) did not succeed: {', '.join(failures)}")
 

@@ -23,6 +23,7 @@ import click
 from ..errors import ConfigurationError, OomnitzaConnectError
 from ..models import STANDARD_PERSON_FIELDS, Person, SyncSession, SyncStatus
 from ..store.base import IntegrationEntry
+from . import output
 from .destination_option import chosen_destination, oomnitza_options, open_people
 from .store_option import db_option, open_store
 
@@ -34,19 +35,8 @@ EXIT_USAGE = 2
 log = logging.getLogger(__name__)
 
 
-class _RunFailed(click.ClickException):
-    exit_code = EXIT_FAILED
-
-
 class _Draft(click.ClickException):
     exit_code = EXIT_USAGE
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    # Piped output is read by programs and people alike: do not cut cells short.
-    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 250)
 
 
 def _json_default(value: Any) -> Any:
@@ -97,7 +87,7 @@ def integrations_group() -> None:
     """Create, check and launch integration files."""
 
 
-@integrations_group.command("init")
+@integrations_group.command("init", short_help="Write an integration file for VENDOR.")
 @click.argument("vendor")
 @click.option(
     "--output",
@@ -125,7 +115,7 @@ def integrations_init(vendor: str, output: Path | None, name: str | None, force:
     click.echo(f"Wrote {output}. Next: oomnitza-connect integrations validate {output}", err=True)
 
 
-@integrations_group.command("validate")
+@integrations_group.command("validate", short_help="Check FILE; list what keeps it a draft.")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def integrations_validate(file: Path, as_json: bool) -> None:
@@ -146,11 +136,12 @@ def integrations_validate(file: Path, as_json: bool) -> None:
         raise _Draft(f"{file}: the integration '{settings.name}' is a draft:\n{listing}")
 
 
-@integrations_group.command("launch")
+@integrations_group.command("launch", short_help="Mark FILE's integration active; run it.")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @db_option
 @click.option("--no-run", is_flag=True, help="Only mark it active; do not run it now.")
-def integrations_launch(file: Path, db_path: Path | None, no_run: bool) -> None:
+@output.json_option("Print the launched integration (and its run's session) as JSON.")
+def integrations_launch(file: Path, db_path: Path | None, no_run: bool, as_json: bool) -> None:
     """Mark the integration in FILE active (the scheduler runs it) and run it once."""
     from ..plugins import vendor_info
     from ..sync.integrations import draft_problems, load_integration
@@ -174,10 +165,14 @@ def integrations_launch(file: Path, db_path: Path | None, no_run: bool) -> None:
         )
         click.echo(f"Launched '{settings.name}' (schedule: {settings.schedule}).", err=True)
         if not no_run:
-            _run_and_report(settings, store, test_run=False, as_json=False, batch_size=None)
+            _run_and_report(settings, store, test_run=False, as_json=as_json, batch_size=None)
+        elif as_json:
+            output.echo_json(
+                {"integration": settings.name, "active": True, "schedule": settings.schedule}
+            )
 
 
-@integrations_group.command("list")
+@integrations_group.command("list", short_help="List the integrations the store knows.")
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def integrations_list(db_path: Path | None, as_json: bool) -> None:
@@ -187,9 +182,7 @@ def integrations_list(db_path: Path | None, as_json: bool) -> None:
     if as_json:
         click.echo(_dump([attrs.asdict(e) for e in entries]))
         return
-    from rich.table import Table
-
-    table = Table("Name", "Vendor", "Active", "Schedule", "Contacts", "File")
+    table = output.table("Name", "Vendor", "Active", "Schedule", "Contacts", "File")
     for e in entries:
         table.add_row(
             e.name,
@@ -199,7 +192,7 @@ def integrations_list(db_path: Path | None, as_json: bool) -> None:
             ", ".join(e.contacts),
             e.source or "",
         )
-    _console().print(table)
+    output.show(table)
 
 
 # ---------------------------------------------------------------------------
@@ -212,7 +205,7 @@ def mapping_group() -> None:
     """Work out how a vendor's fields map onto people."""
 
 
-@mapping_group.command("suggest")
+@mapping_group.command("suggest", short_help="Propose a person field per VENDOR field.")
 @click.argument("vendor")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def mapping_suggest(vendor: str, as_json: bool) -> None:
@@ -223,9 +216,7 @@ def mapping_suggest(vendor: str, as_json: bool) -> None:
     if as_json:
         click.echo(_dump([attrs.asdict(s) for s in suggestions]))
         return
-    from rich.table import Table
-
-    table = Table("Vendor field", "Target", "Converter", "Confidence", "Why")
+    table = output.table("Vendor field", "Target", "Converter", "Confidence", "Why")
     for s in suggestions:
         target = STANDARD_PERSON_FIELDS.get(s.target, s.target)
         if s.unique:
@@ -237,7 +228,7 @@ def mapping_suggest(vendor: str, as_json: bool) -> None:
             f"{s.confidence:.2f}",
             s.reason,
         )
-    _console().print(table)
+    output.show(table)
 
 
 # ---------------------------------------------------------------------------
@@ -245,7 +236,7 @@ def mapping_suggest(vendor: str, as_json: bool) -> None:
 # ---------------------------------------------------------------------------
 
 
-@click.command("sync")
+@click.command("sync", short_help="Sync the integration in FILE.")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--test-run", is_flag=True, help="Run everything but write no people.")
 @db_option
@@ -342,15 +333,24 @@ def _run_and_report(
         kwargs["options"] = options
     from .progress import SyncProgressDisplay
 
-    with SyncProgressDisplay(terminal=sys.stderr.isatty() and not as_json) as progress:
-        session = sync_module.run_sync(
-            settings,
-            credential=credential,
-            store=store,
-            test_run=test_run,
-            progress=progress.update,
-            **kwargs,
-        )
+    # The engine logs a failed run at ERROR for scripts' logs; here the session's
+    # summary below says it, once (--verbose and --debug keep the log lines).
+    engine_log = logging.getLogger(sync_module.__name__)
+    muted = logging.getLogger().getEffectiveLevel() > logging.INFO
+    if muted:
+        engine_log.addFilter(_said_in_the_summary)
+    try:
+        with SyncProgressDisplay(terminal=sys.stderr.isatty() and not as_json) as progress:
+            session = sync_module.run_sync(
+                settings,
+                credential=credential,
+                store=store,
+                test_run=test_run,
+                progress=progress.update,
+                **kwargs,
+            )
+    finally:
+        engine_log.removeFilter(_said_in_the_summary)
     if as_json:
         click.echo(_dump(_session_dict(session)))
     else:
@@ -373,7 +373,12 @@ def _run_and_report(
         click.echo(f"Wrote the plan ({written} entries) to {plan_output}.", err=True)
     _notify(settings, session, store_path)
     if session.status == SyncStatus.FAILED:
-        raise _RunFailed(f"the sync failed: {session.message}")
+        # The summary above gave the reason; only the exit code is left to say.
+        click.get_current_context().exit(EXIT_FAILED)
+
+
+def _said_in_the_summary(record: logging.LogRecord) -> bool:
+    return record.levelno < logging.ERROR
 
 
 def _write_plan(ledger: Any, session_id: str, path: Path) -> int:
@@ -432,9 +437,7 @@ def sessions_list(db_path: Path | None, integration: str | None, limit: int, as_
             row.pop("errors")
         click.echo(_dump(rows))
         return
-    from rich.table import Table
-
-    table = Table(
+    table = output.table(
         "Id",
         "Integration",
         "Started",
@@ -456,10 +459,10 @@ def sessions_list(db_path: Path | None, integration: str | None, limit: int, as_
             status,
             *(str(n) for n in (c.created, c.updated, c.unchanged, c.skipped, c.failed, c.vanished)),
         )
-    _console().print(table)
+    output.show(table)
 
 
-@sessions_group.command("show")
+@sessions_group.command("show", short_help="Show one session and its errors.")
 @click.argument("session_id")
 @db_option
 @click.option("--payload", is_flag=True, help="Include what a test run would have written.")
@@ -494,7 +497,7 @@ def sessions_show(session_id: str, db_path: Path | None, payload: bool, as_json:
             click.echo("  " + json.dumps(entry, default=_json_default, sort_keys=True))
 
 
-@sessions_group.command("plan")
+@sessions_group.command("plan", short_help="Print a test run's plan as JSON lines.")
 @click.argument("session_id")
 @db_option
 @click.option(
@@ -550,13 +553,15 @@ def _one_session(store: Any, session_id: str, *, with_payload: bool = False) -> 
 
 @click.command("people")
 @click.option("--vendor", default=None, help="Only people linked to this vendor.")
+@output.json_option("Print a JSON array, streamed one person at a time.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV, a column per field.")
 @click.option(
     "--format",
     "output_format",
     type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
-    help="json streams one person at a time; csv has a column per field.",
+    default=None,
+    deprecated="use --json or --csv",
+    help="Deprecated: --format json is --json, --format csv is --csv.",
 )
 @db_option
 @click.option(
@@ -569,7 +574,9 @@ def _one_session(store: Any, session_id: str, *, with_payload: bool = False) -> 
 @oomnitza_options
 def people_command(
     vendor: str | None,
-    output_format: str,
+    as_json: bool,
+    as_csv: bool,
+    output_format: str | None,
     db_path: Path | None,
     integration_path: Path | None,
     oomnitza_credential: str | None,
@@ -580,6 +587,12 @@ def people_command(
     With --oomnitza CREDENTIAL, or an --integration whose [destination] is
     Oomnitza, the people are read from Oomnitza (GET /api/v3/users) instead.
     """
+    if as_json and as_csv:
+        raise click.UsageError("give --json or --csv, not both")
+    if output_format is None:
+        output_format = "json" if as_json else "csv" if as_csv else "table"
+    elif (as_json and output_format != "json") or (as_csv and output_format != "csv"):
+        raise click.UsageError(f"--format {output_format} contradicts --json/--csv")
     table = None
     if integration_path is not None:
         from ..sync.integrations import load_integration
@@ -634,9 +647,7 @@ def _people_csv(people: Iterator[Person], columns: list[str]) -> None:
 
 
 def _people_table(people: Iterator[Person]) -> None:
-    from rich.table import Table
-
-    table = Table("Id", "Username", "Email", "Name", "Role", "Vanished from")
+    table = output.table("Id", "Username", "Email", "Name", "Role", "Vanished from")
     for person in people:
         f = person.fields
         name = f.get("full_name") or " ".join(
@@ -650,7 +661,7 @@ def _people_table(people: Iterator[Person]) -> None:
             str(f.get("role") or ""),
             ", ".join(person.vanished_from),
         )
-    _console().print(table)
+    output.show(table)
 
 
 def register(main: click.Group) -> None:

@@ -72,6 +72,7 @@ def _export(redis_url: str | None, ledger: str | None, run_lease: float | None) 
 
 @click.command(
     "worker",
+    short_help="Run queued integrations: one Celery worker.",
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
 )
 @_shared_options
@@ -143,6 +144,7 @@ def worker_command(
 
 @click.command(
     "beat",
+    short_help="Queue launched integrations on their schedules.",
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
 )
 @_shared_options

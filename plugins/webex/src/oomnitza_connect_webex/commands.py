@@ -68,12 +68,12 @@ def _session(credential_name: str | None, integration_path: Path | None) -> Iter
         yield session
 
 
-@click.group("webex")
+@click.group("webex", short_help="Webex SaaS-user workflows.")
 def webex_group() -> None:
     """Webex SaaS-user workflows: User Role and the inactive-user clean-up."""
 
 
-@webex_group.command("user-role")
+@webex_group.command("user-role", short_help="Fill in Webex SaaS users' roles and activity.")
 @_session_options
 @db_option
 def user_role_command(
@@ -92,7 +92,7 @@ def user_role_command(
     )
 
 
-@webex_group.command("inactive-users")
+@webex_group.command("inactive-users", short_help="Find (and delete) inactive Webex SaaS users.")
 @click.option(
     "--days",
     type=click.IntRange(min=0),

@@ -1,0 +1,103 @@
+"""One output convention for every command (docs/cli.md, "Output").
+
+* ``--json`` on every command that prints data: one JSON document on standard
+  output (a command that runs until stopped prints one JSON object per line),
+  nothing else there; messages and progress go to standard error.
+* Tables are drawn with borders on a terminal. When standard output is not a
+  terminal (a pipe, a file) they are plain: no borders, no colours, columns
+  separated by spaces and never cut short, so ``grep``, ``awk`` and ``cut`` work.
+
+Every table and console of the command line comes from here; a test holds the
+command modules to it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+import click
+
+__all__ = ["console", "dump", "echo_json", "json_option", "show", "table", "to_terminal"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PLAIN_WIDTH = 100_000
+"""The width plain output is laid out in: wide enough that no cell is ever cut."""
+
+
+def to_terminal(*, stderr: bool = False) -> bool:
+    """Whether the output goes to a terminal (a person) rather than a pipe or a file."""
+    stream = sys.stderr if stderr else sys.stdout
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def json_option(help_text: str = "Print JSON instead of text.") -> Callable[[F], F]:
+    """The ``--json`` flag, spelt the same on every command (the parameter is ``as_json``)."""
+    return click.option("--json", "as_json", is_flag=True, help=help_text)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def dump(value: Any, *, indent: int | None = 2) -> str:
+    """*value* as JSON text (dates as ISO 8601, sets and tuples as lists)."""
+    return json.dumps(value, indent=indent, default=_json_default)
+
+
+def echo_json(value: Any, *, lines: bool = False) -> None:
+    """Print *value* as JSON on standard output (one line when *lines*: JSON Lines)."""
+    click.echo(dump(value, indent=None if lines else 2))
+
+
+def console(*, stderr: bool = False, quiet: bool = False) -> Any:
+    """A rich console: the terminal's width on a terminal, never cutting lines otherwise.
+
+    :param quiet: print nothing (the human output of a command run with ``--json``).
+    """
+    from rich.console import Console
+
+    if to_terminal(stderr=stderr):
+        return Console(stderr=stderr, soft_wrap=True, quiet=quiet)
+    return Console(
+        stderr=stderr,
+        width=PLAIN_WIDTH,
+        soft_wrap=True,
+        no_color=True,
+        highlight=False,
+        quiet=quiet,
+    )
+
+
+def table(*columns: str, **options: Any) -> Any:
+    """A rich table: bordered on a terminal, plain (no borders, no cut cells) otherwise."""
+    from rich.table import Table
+
+    if not to_terminal():
+        options.update(box=None, show_edge=False, pad_edge=False, title=None)
+    made = Table(*columns, **options)
+    if not to_terminal():
+        for column in made.columns:
+            column.overflow = "ignore"
+            column.no_wrap = True
+    return made
+
+
+def show(renderable: Any, *, on: Any = None) -> None:
+    """Print a table (or any rich renderable) the way the output goes: see :func:`table`."""
+    out = on if on is not None else console()
+    if out.is_terminal or out.quiet:
+        out.print(renderable)
+        return
+    with out.capture() as captured:
+        out.print(renderable)
+    for line in captured.get().splitlines():
+        click.echo(line.rstrip(), err=out.stderr)
