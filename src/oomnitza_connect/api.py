@@ -8,19 +8,21 @@
 ...     session = oc.run_sync(settings, credential=cred, store=store)
 ...     people = oc.to_dataframe(store.iter_people(vendor="slack"))   # needs pandas
 
-Everything here is also importable from :mod:`oomnitza_connect`.
+Everything here is also importable from :mod:`oomnitza_connect`. Each command of
+the command line has its Python call here or beside it: docs/cli.md has the table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .connectors import Connector, get_connector
-from .errors import MissingExtraError
+from .errors import ConfigurationError, MissingExtraError
 from .models import Credential, IntegrationSettings, Person, SyncSession, VendorRecord
 from .store.paths import default_db_path
 from .store.sqlite import SQLiteStore
@@ -29,20 +31,29 @@ from .sync.integrations import draft_problems, load_integration
 from .sync.smart_mapping import MappingSuggestion, suggest_mapping
 from .transport.http import ClientOptions
 
+if TYPE_CHECKING:
+    from .auth.credentials import CredentialStore
+
 __all__ = [
     "MappingSuggestion",
     "MissingExtraError",
     "SyncProgress",
     "default_db_path",
     "draft_problems",
+    "integration_template",
+    "launch_integration",
     "list_users",
     "load_integration",
+    "login",
     "open_store",
     "run_sync",
     "suggest_mapping",
     "to_dataframe",
     "to_rows",
 ]
+
+DEFAULT_LOGIN_TIMEOUT = 300.0
+"""Seconds :func:`login` waits for the browser to come back."""
 
 
 def open_store(path: str | Path | None = None) -> SQLiteStore:
@@ -144,3 +155,174 @@ def to_dataframe(items: Iterable[Any]) -> Any:
             "install it with: pip install oomnitza-connect[pandas]"
         ) from None
     return pandas.DataFrame.from_records(list(to_rows(items)))
+
+
+def integration_template(vendor: str, *, name: str | None = None) -> str:
+    """Return a commented integration file (TOML) for *vendor* with its standard mapping.
+
+    What ``oomnitza-connect integrations init VENDOR`` prints; write it with
+    ``Path("slack.toml").write_text(text)`` and fill in what it leaves blank.
+
+    :param name: the integration's name (default: ``VENDOR-main``).
+    :raises UnknownVendorError: no installed plugin provides *vendor*.
+    """
+    from .sync.integrations import render_integration_template
+
+    return render_integration_template(get_connector(vendor).info, name=name)
+
+
+def launch_integration(
+    file: str | Path,
+    store: Any = None,
+    *,
+    run: bool = True,
+    options: ClientOptions | None = None,
+    progress: Callable[[SyncProgress], None] | None = None,
+) -> SyncSession | None:
+    """Mark the integration in *file* active, so the scheduler runs it, and run it once.
+
+    What ``oomnitza-connect integrations launch FILE`` does; ``schedule run`` and
+    the Celery beat then run it on its schedule.
+
+    :param store: the ledger to record it in (default: the default SQLite store,
+        closed afterwards).
+    :param run: run it now (the session is returned); ``False`` only marks it active.
+    :raises ConfigurationError: the integration is a draft (the message lists
+        what is missing) or invalid.
+    """
+    from .plugins import vendor_info
+    from .store.base import IntegrationEntry
+
+    path = Path(file)
+    settings = load_integration(path)
+    problems = draft_problems(settings, vendor_info(settings.vendor))
+    if problems:
+        raise ConfigurationError(
+            f"{path}: the integration '{settings.name}' is a draft and cannot be launched",
+            problems=problems,
+        )
+    owned = store is None
+    ledger = open_store() if store is None else store
+    try:
+        ledger.save_integration(
+            IntegrationEntry(
+                name=settings.name,
+                vendor=settings.vendor,
+                active=True,
+                schedule=settings.schedule,
+                contacts=settings.contacts,
+                source=str(path.resolve()),
+                launched_at=datetime.now(UTC),
+            )
+        )
+        if not run:
+            return None
+        return run_sync(settings, store=ledger, options=options, progress=progress)
+    finally:
+        if owned:
+            ledger.close()
+
+
+def login(
+    credential: str | Credential,
+    *,
+    settings: Mapping[str, str] | None = None,
+    open_url: Callable[[str], None] | None = None,
+    port: int | None = None,
+    timeout: float = DEFAULT_LOGIN_TIMEOUT,
+    authorize_params: Mapping[str, str] | None = None,
+    credential_store: CredentialStore | None = None,
+) -> Credential:
+    """Log in with OAuth2 (authorization code with PKCE) and save the tokens.
+
+    What ``oomnitza-connect auth login CREDENTIAL`` does: the authorize URL is
+    opened (``webbrowser.open`` unless *open_url* is given), the vendor
+    redirects back to a one-shot server on 127.0.0.1, the code is exchanged
+    for tokens, and the updated credential is saved and returned. Without a
+    browser on this machine, use :func:`oomnitza_connect.auth.oauth.start_authorization`
+    and :func:`~oomnitza_connect.auth.oauth.complete_authorization` (``--paste``).
+
+    :param credential: a stored credential's name, or the credential itself.
+    :param settings: vendor global settings used in the OAuth2 URLs.
+    :param port: the local redirect port (default: the credential's
+        ``redirect_uri`` port, else 8765; 0 picks a free one).
+    :param authorize_params: extra query parameters of the authorize URL
+        (Slack's ``user_scope``).
+    :param credential_store: where the tokens are saved (default: the default store).
+    :raises ConfigurationError: the credential is not ``oauth2_authorization_code``
+        or has no token or authorize URL.
+    """
+    from .auth.credentials import default_credential_store
+    from .auth.oauth import login_with_loopback
+
+    store = credential_store if credential_store is not None else default_credential_store()
+    chosen = store.get(credential) if isinstance(credential, str) else credential
+    plan = oauth_login_plan(chosen, settings or {}, port=port)
+    return login_with_loopback(
+        chosen,
+        authorize_url=plan.authorize_url,
+        token_url=plan.token_url,
+        open_url=open_url or _open_in_browser,
+        port=plan.port,
+        timeout=timeout,
+        options=ClientOptions(ca_bundle=chosen.ca_bundle),
+        token_response_parser=plan.token_response_parser,
+        credential_store=store,
+        extra_params=dict(authorize_params or {}),
+    )
+
+
+def _open_in_browser(url: str) -> None:
+    import webbrowser
+
+    webbrowser.open(url)
+
+
+@attrs.frozen
+class OAuthLoginPlan:
+    """What an OAuth2 login of one credential needs (its URLs, port and token reader)."""
+
+    token_url: str
+    authorize_url: str
+    port: int
+    token_response_parser: Any
+
+
+DEFAULT_LOGIN_PORT = 8765
+"""The redirect port when neither the caller nor the credential's ``redirect_uri`` gives one."""
+
+
+def oauth_login_plan(
+    credential: Credential, settings: Mapping[str, str], *, port: int | None = None
+) -> OAuthLoginPlan:
+    """Check *credential* can log in and work out its URLs, port and token reader."""
+    from urllib.parse import urlsplit
+
+    from .auth.oauth import resolve_oauth_urls
+    from .errors import UnknownVendorError
+    from .models import AuthKind
+    from .plugins import vendor_info
+
+    if credential.kind is not AuthKind.OAUTH2_AUTHORIZATION_CODE:
+        raise ConfigurationError(
+            f"credential '{credential.name}' is of kind {credential.kind.value}; "
+            "'auth login' needs an oauth2_authorization_code credential"
+        )
+    try:
+        info = vendor_info(credential.vendor)
+        parser = get_connector(credential.vendor).token_response_parser()
+    except UnknownVendorError:
+        info, parser = None, None
+    token_url, authorize_url = resolve_oauth_urls(credential, info, settings)
+    if not token_url or not authorize_url:
+        raise ConfigurationError(
+            f"credential '{credential.name}' needs token_url and authorize_url "
+            "(neither the credential nor an installed plugin gives them); install the "
+            f"{credential.vendor} plugin, or add them with 'oomnitza-connect credentials add "
+            f"{credential.name} ... --token-url URL --authorize-url URL --force'",
+            key_path="authorize_url" if token_url else "token_url",
+        )
+    if port is None:
+        registered = urlsplit(credential.redirect_uri) if credential.redirect_uri else None
+        port = registered.port if registered and registered.port else DEFAULT_LOGIN_PORT
+    return OAuthLoginPlan(token_url, authorize_url, port, parser)

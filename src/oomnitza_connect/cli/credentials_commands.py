@@ -13,20 +13,16 @@ import sys
 import webbrowser
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 
 from ..auth.credentials import CredentialStore, default_credential_store
 from ..auth.oauth import (
-    TokenResponseParser,
     complete_authorization,
-    login_with_loopback,
-    resolve_oauth_urls,
     start_authorization,
 )
-from ..errors import ConfigurationError, UnknownVendorError
-from ..models import AuthKind, ClientAuthMethod, Credential, VendorInfo
+from ..errors import ConfigurationError
+from ..models import AuthKind, ClientAuthMethod, Credential
 from ..redaction import MASK, Secret
 from ..transport.http import ClientOptions
 from . import output
@@ -34,7 +30,7 @@ from . import output
 __all__ = ["register"]
 
 EXIT_USAGE = 2
-DEFAULT_LOGIN_PORT = 8765
+DEFAULT_LOGIN_PORT = 8765  # oomnitza_connect.api.DEFAULT_LOGIN_PORT (a test keeps them equal)
 _SECRET_FIELDS = (
     "token",
     "password",
@@ -71,24 +67,6 @@ def _read_secret(
     if prompt:
         return Secret(click.prompt(label.capitalize(), hide_input=True))
     return None
-
-
-def _vendor_info(vendor: str) -> VendorInfo | None:
-    from ..plugins import vendor_info
-
-    try:
-        return vendor_info(vendor)
-    except UnknownVendorError:
-        return None
-
-
-def _token_response_parser(vendor: str) -> TokenResponseParser | None:
-    from ..connectors import get_connector
-
-    try:
-        return get_connector(vendor).token_response_parser()
-    except UnknownVendorError:
-        return None
 
 
 # ---------------------------------------------------------------------------
@@ -418,31 +396,17 @@ def login_command(
     timeout: float,
     authorize_params: tuple[str, ...],
 ) -> None:
-    """Run the OAuth2 authorization code flow (PKCE) and store the tokens in CREDENTIAL."""
+    """Run the OAuth2 authorization code flow (PKCE) and store the tokens in CREDENTIAL.
+
+    In Python: ``oomnitza_connect.login(CREDENTIAL)``.
+    """
+    from ..api import login, oauth_login_plan
+
     store = _store()
     credential = store.get(credential_name)
-    if credential.kind is not AuthKind.OAUTH2_AUTHORIZATION_CODE:
-        raise ConfigurationError(
-            f"credential '{credential_name}' is of kind {credential.kind.value}; "
-            "'auth login' needs an oauth2_authorization_code credential"
-        )
-    info = _vendor_info(credential.vendor)
-    token_url, authorize_url = resolve_oauth_urls(credential, info, _parse_settings(settings))
-    if not token_url or not authorize_url:
-        raise ConfigurationError(
-            f"credential '{credential_name}' needs token_url and authorize_url "
-            "(neither the credential nor an installed plugin gives them); install the "
-            f"{credential.vendor} plugin, or add them with 'oomnitza-connect credentials add "
-            f"{credential_name} ... --token-url URL --authorize-url URL --force'",
-            key_path="authorize_url" if token_url else "token_url",
-        )
-    options = ClientOptions(ca_bundle=credential.ca_bundle)
+    given = _parse_settings(settings)
+    plan = oauth_login_plan(credential, given, port=port)
     extra_params = _parse_pairs(authorize_params, "--authorize-param")
-    # Vendors whose token endpoint is not RFC 6749 (Slack) read it themselves.
-    parser = _token_response_parser(credential.vendor)
-    registered = urlsplit(credential.redirect_uri) if credential.redirect_uri else None
-    if port is None:
-        port = registered.port if registered and registered.port else DEFAULT_LOGIN_PORT
 
     def show(url: str) -> None:
         click.echo("Open this URL to grant access:\n")
@@ -451,10 +415,10 @@ def login_command(
             webbrowser.open(url)
 
     if paste:
-        redirect_uri = credential.redirect_uri or f"http://127.0.0.1:{port}/callback"
+        redirect_uri = credential.redirect_uri or f"http://127.0.0.1:{plan.port}/callback"
         pending = start_authorization(
             credential,
-            authorize_url=authorize_url,
+            authorize_url=plan.authorize_url,
             redirect_uri=redirect_uri,
             extra_params=extra_params,
         )
@@ -466,23 +430,20 @@ def login_command(
             credential,
             pending,
             returned,
-            token_url=token_url,
-            options=options,
-            token_response_parser=parser,
+            token_url=plan.token_url,
+            options=ClientOptions(ca_bundle=credential.ca_bundle),
+            token_response_parser=plan.token_response_parser,
             credential_store=store,
         )
     else:
-        updated = login_with_loopback(
+        updated = login(
             credential,
-            authorize_url=authorize_url,
-            token_url=token_url,
+            settings=given,
             open_url=show,
-            port=port,
+            port=plan.port,
             timeout=timeout,
-            options=options,
-            token_response_parser=parser,
+            authorize_params=extra_params,
             credential_store=store,
-            extra_params=extra_params,
         )
     expiry = updated.expires_at.isoformat() if updated.expires_at else "no expiry given"
     click.echo(

@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,6 @@ import click
 
 from ..errors import ConfigurationError, OomnitzaConnectError
 from ..models import STANDARD_PERSON_FIELDS, Person, SyncSession, SyncStatus
-from ..store.base import IntegrationEntry
 from . import output
 from .destination_option import chosen_destination, oomnitza_options, open_people
 from .store_option import db_option, open_store
@@ -142,27 +141,22 @@ def integrations_validate(file: Path, as_json: bool) -> None:
 @click.option("--no-run", is_flag=True, help="Only mark it active; do not run it now.")
 @output.json_option("Print the launched integration (and its run's session) as JSON.")
 def integrations_launch(file: Path, db_path: Path | None, no_run: bool, as_json: bool) -> None:
-    """Mark the integration in FILE active (the scheduler runs it) and run it once."""
-    from ..plugins import vendor_info
-    from ..sync.integrations import draft_problems, load_integration
+    """Mark the integration in FILE active (the scheduler runs it) and run it once.
+
+    In Python: ``oomnitza_connect.launch_integration(FILE)``.
+    """
+    from ..api import launch_integration
+    from ..sync.integrations import load_integration
 
     settings = load_integration(file)
-    problems = draft_problems(settings, vendor_info(settings.vendor))
-    if problems:
-        listing = "\n".join(f"  - {problem}" for problem in problems)
-        raise _Draft(f"{file}: a draft cannot be launched:\n{listing}")
     with open_store(db_path) as store:
-        store.save_integration(
-            IntegrationEntry(
-                name=settings.name,
-                vendor=settings.vendor,
-                active=True,
-                schedule=settings.schedule,
-                contacts=settings.contacts,
-                source=str(file.resolve()),
-                launched_at=datetime.now(UTC),
-            )
-        )
+        try:
+            launch_integration(file, store, run=False)
+        except ConfigurationError as exc:
+            if not exc.problems:
+                raise
+            listing = "\n".join(f"  - {problem}" for problem in exc.problems)
+            raise _Draft(f"{file}: a draft cannot be launched:\n{listing}") from None
         click.echo(f"Launched '{settings.name}' (schedule: {settings.schedule}).", err=True)
         if not no_run:
             _run_and_report(settings, store, test_run=False, as_json=as_json, batch_size=None)
