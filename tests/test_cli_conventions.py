@@ -225,6 +225,11 @@ def test_demo_json_lists_every_run(tmp_path) -> None:
         ("oomnitza", "2nd, unchanged", "succeeded"),
     ]
     assert summary["runs"][1]["counts"]["created"] == 0
+    piped = CliRunner().invoke(main, ["demo", "--users", "6", "--db", str(db)])
+    assert piped.exit_code == 0, piped.output
+    assert not BOX_OR_CUT.search(piped.stdout), piped.stdout
+    assert max(len(line) for line in piped.stdout.splitlines()) < 400
+    assert "People from Generic SaaS (first 6 of " in piped.stdout  # table titles stay
 
 
 def test_emulator_json_is_one_line_that_works(tmp_path) -> None:

@@ -205,7 +205,7 @@ def _demo_vendor(
         default_role=DEFAULT_ROLE,
         base_url=emulator.base_url,
     )
-    console.rule(f"[bold]{info.display_name}[/bold] emulator at {emulator.base_url}")
+    output.heading(console, f"[bold]{info.display_name}[/bold] emulator at {emulator.base_url}")
     sessions = []
     for label in ("1st sync", "2nd, unchanged"):
         started = time.perf_counter()
@@ -396,8 +396,9 @@ def _demo_oomnitza(
             base_url=emulator.base_url,
             destination=table,
         )
-        console.rule(
-            f"[bold]{info.display_name} into Oomnitza[/bold] (emulator at {oomnitza.base_url})"
+        output.heading(
+            console,
+            f"[bold]{info.display_name} into Oomnitza[/bold] (emulator at {oomnitza.base_url})",
         )
         sessions = []
         # Its own ledger, beside the store: the store's sessions stay the SQLite ones.

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import click
 
-__all__ = ["console", "dump", "echo_json", "json_option", "show", "table", "to_terminal"]
+__all__ = ["console", "dump", "echo_json", "heading", "json_option", "show", "table", "to_terminal"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,14 +81,27 @@ def table(*columns: str, **options: Any) -> Any:
     """A rich table: bordered on a terminal, plain (no borders, no cut cells) otherwise."""
     from rich.table import Table
 
-    if not to_terminal():
-        options.update(box=None, show_edge=False, pad_edge=False, title=None)
+    plain = not to_terminal()
+    title = options.pop("title", None) if plain else None
+    if plain:
+        options.update(box=None, show_edge=False, pad_edge=False)
     made = Table(*columns, **options)
-    if not to_terminal():
+    if plain:
+        made.caption = None
+        # Printed as a line of its own by show(), not centred over the columns.
+        made.plain_title = title  # type: ignore[attr-defined]
         for column in made.columns:
             column.overflow = "ignore"
             column.no_wrap = True
     return made
+
+
+def heading(out: Any, text: str) -> None:
+    """A section heading: a rule across a terminal, a plain ``== text ==`` line otherwise."""
+    if out.is_terminal:
+        out.rule(text)
+    else:
+        out.print(f"== {text} ==")
 
 
 def show(renderable: Any, *, on: Any = None) -> None:
@@ -98,6 +111,9 @@ def show(renderable: Any, *, on: Any = None) -> None:
         out.print(renderable)
         return
     with out.capture() as captured:
+        title = getattr(renderable, "plain_title", None)
+        if title:
+            out.print(title)
         out.print(renderable)
     for line in captured.get().splitlines():
         click.echo(line.rstrip(), err=out.stderr)
