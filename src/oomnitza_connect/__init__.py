@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .api import (
         MappingSuggestion,
         MissingExtraError,
+        SyncPhase,
         SyncProgress,
         default_db_path,
         draft_problems,
@@ -91,6 +92,7 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     "MappingSuggestion": "oomnitza_connect.api",
     "MissingExtraError": "oomnitza_connect.api",
+    "SyncPhase": "oomnitza_connect.api",
     "SyncProgress": "oomnitza_connect.api",
     "default_db_path": "oomnitza_connect.api",
     "draft_problems": "oomnitza_connect.api",
@@ -210,6 +212,7 @@ __all__ = [
     "Secret",
     "SettingKind",
     "StoreError",
+    "SyncPhase",
     "SyncPreference",
     "SyncProgress",
     "SyncSession",

@@ -26,7 +26,7 @@ from .errors import ConfigurationError, MissingExtraError
 from .models import Credential, IntegrationSettings, Person, SyncSession, VendorRecord
 from .store.paths import default_db_path
 from .store.sqlite import SQLiteStore
-from .sync.engine import SyncProgress, run_sync
+from .sync.engine import SyncPhase, SyncProgress, run_sync
 from .sync.integrations import draft_problems, load_integration
 from .sync.smart_mapping import MappingSuggestion, suggest_mapping
 from .transport.http import ClientOptions
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MappingSuggestion",
     "MissingExtraError",
+    "SyncPhase",
     "SyncProgress",
     "default_db_path",
     "draft_problems",
