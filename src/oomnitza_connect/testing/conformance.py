@@ -252,7 +252,9 @@ class ConnectorConformance:
     # -- fixtures -------------------------------------------------------------
 
     @pytest.fixture(autouse=True)
-    def _registered_plugin(self) -> Iterator[None]:
+    def _registered_plugin(self, isolated_plugins: None) -> Iterator[None]:
+        # Isolated: the plugin under test may be installed too (an editable
+        # install), and the suite must see it once, and nothing else.
         with register_plugin(self.plugin):
             yield
 

@@ -1,10 +1,20 @@
 """pytest plugin of oomnitza-connect (registered through the ``pytest11`` entry point).
 
-Under pytest nothing is auto-loaded by surprise: entry-point plugins are not
-loaded, and tests register the plugins they need explicitly, with the
-``register_plugins`` fixture or :func:`oomnitza_connect.plugins.register_plugin`.
+Installing the SDK changes nothing about other pytest sessions: a user's own
+tests see every installed vendor plugin, as their scripts do. Isolation is
+opt-in, for tests that must see only the plugins they register themselves
+(a plugin's own tests, the conformance suite, this project's suite): the
+``isolated_plugins`` fixture, asked for by a test, by
+``@pytest.mark.usefixtures("isolated_plugins")`` or by an autouse fixture in a
+``conftest.py``.
 
 Fixtures:
+
+``isolated_plugins``
+    For the rest of the test, entry-point plugins are not loaded (the plugin
+    manager starts afresh with ``OOMNITZA_CONNECT_LOAD_ENTRY_POINTS=0``, which
+    subprocesses the test starts inherit); register what the test needs with
+    ``register_plugins`` or :func:`oomnitza_connect.plugins.register_plugin`.
 
 ``emulator_factory``
     ``emulator_factory(EmulatorClass, **options)`` (or an emulator instance)
@@ -38,8 +48,8 @@ __all__ = [
     "emulator_factory",
     "generic_emulator",
     "generic_vendor",
+    "isolated_plugins",
     "postgres_server",
-    "pytest_configure",
     "redis_server",
     "register_plugins",
 ]
@@ -47,8 +57,16 @@ __all__ = [
 EmulatorFactory = Callable[..., Emulator]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    os.environ[LOAD_ENTRY_POINTS_ENV] = "0"
+@pytest.fixture
+def isolated_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Load no entry-point plugin until the test ends; the test registers its own.
+
+    The plugin manager is rebuilt before and after the test, so neither the
+    plugins loaded before it nor the ones it registers outlive it.
+    """
+    monkeypatch.setenv(LOAD_ENTRY_POINTS_ENV, "0")
+    reset_plugin_manager()
+    yield
     reset_plugin_manager()
 
 

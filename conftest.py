@@ -1,0 +1,16 @@
+"""Fixtures every test of this repository gets (the core's and each plugin's).
+
+The project's own tests see only the plugins they register: without that, the
+four vendor plugins installed in the development environment would answer
+every hook of every test. Users' test suites are not isolated unless they ask
+(the ``isolated_plugins`` fixture of :mod:`oomnitza_connect.testing.pytest_plugin`).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _only_registered_plugins(isolated_plugins: None) -> None:
+    """Every test of this repository runs with entry-point loading off."""
