@@ -88,6 +88,8 @@ def _side(root: Path, base_url: str, db: Path) -> list[str]:
 
 def _environment(root: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OOMNITZA_CONNECT_")}
+    # Bytecode is written, as in a user's install: a revision compiles once, in the warm-up.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     paths = [str(root / "src"), str(root / "plugins" / "slack" / "src")]
     env["PYTHONPATH"] = os.pathsep.join(paths)
     # The installed entry points name the working tree's plugin object; each side
@@ -118,6 +120,9 @@ def compare(baseline: str, candidate: str, users: int, pairs: int) -> dict[str, 
             "candidate": _checkout(candidate, Path(directory)),
         }
         with PageServer(users) as server:
+            for side, root in roots.items():
+                # One unmeasured run each: bytecode compiled, the page server's pages warm.
+                _run(root, server.base_url, Path(directory) / f"warm-up-{side}.db")
             for pair in range(pairs):
                 order = ("baseline", "candidate") if pair % 2 == 0 else ("candidate", "baseline")
                 measured: dict[str, Any] = {"order": order}
