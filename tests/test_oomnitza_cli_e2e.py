@@ -117,9 +117,9 @@ def test_the_whole_oomnitza_path_from_the_cli(home, slack, oomnitza) -> None:
     assert oomnitza.api_token not in bulk_tokens
     assert any(r.endpoint == "request_token" for r in oomnitza.requests)
 
-    listed = people_json(ok("people", "--integration", integration, "--format", "json"))
+    listed = people_json(ok("people", "--integration", integration, "--json"))
     assert len(listed) == people
-    by_token = people_json(ok("people", "--oomnitza", "oomnitza", "--format", "json"))
+    by_token = people_json(ok("people", "--oomnitza", "oomnitza", "--json"))
     assert sorted(p["email"] for p in by_token) == sorted(p["email"] for p in listed)
     assert all(p["role"] == "Employee" for p in listed)
 
