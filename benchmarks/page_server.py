@@ -54,7 +54,7 @@ def encoded_members(
         from oomnitza_connect_slack.emulator import SlackEmulator
 
         slack = SlackEmulator(users=users, seed=seed, short_pages=False)
-        members = [encode(slack._user_at(index)).encode() for index in range(users)]
+        members = [encode(slack.user_at(index)).encode() for index in range(users)]
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         partial = cached.with_suffix(".partial")

@@ -111,9 +111,7 @@ def test_renames_are_declared_once_in_the_field_paths() -> None:
 
 def test_every_special_kind_is_represented_faithfully() -> None:
     emulator = SlackEmulator(users=len(SPECIAL_KINDS), seed=3)
-    records = {
-        kind: to_record(emulator._user_at(index)) for index, kind in enumerate(SPECIAL_KINDS)
-    }
+    records = {kind: to_record(emulator.user_at(index)) for index, kind in enumerate(SPECIAL_KINDS)}
     assert records["slackbot"].id == "USLACKBOT"
     assert records["slackbot"].fields["is_bot"] is False  # as Slack reports Slackbot
     assert records["bot"].fields["is_bot"] is True
@@ -136,7 +134,7 @@ def test_default_filters_drop_bots_and_slackbot_only() -> None:
     kept = {
         kind
         for index, kind in enumerate(SPECIAL_KINDS)
-        if _passes_default_filters(to_record(emulator._user_at(index)))
+        if _passes_default_filters(to_record(emulator.user_at(index)))
     }
     assert kept == set(SPECIAL_KINDS) - {"bot", "slackbot"}
 

@@ -13,10 +13,13 @@ slow responses, malformed JSON, expired tokens).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import copy
 import email.utils
 import inspect
+import itertools
 import json
 import re
 import secrets
@@ -41,6 +44,9 @@ __all__ = [
     "Fault",
     "FaultPlan",
     "IssuedToken",
+    "Refusal",
+    "decode_cursor",
+    "encode_cursor",
     "route",
 ]
 
@@ -120,6 +126,31 @@ class EmulatorResponse:
 
 def json_response(body: Any, status: int = 200, **headers: str) -> EmulatorResponse:
     return EmulatorResponse(status=status, body=body, headers=dict(headers))
+
+
+class Refusal(Exception):
+    """Raise from a handler (or a check it calls) to answer with *response* at once.
+
+    A vendor's token and scope checks raise it deep inside a handler, so each
+    handler need not test and return their answer itself.
+    """
+
+    def __init__(self, response: EmulatorResponse) -> None:
+        super().__init__(response.body)
+        self.response = response
+
+
+def encode_cursor(position: str) -> str:
+    """An opaque cursor for *position* (Base64, as Slack's and many vendors' look)."""
+    return base64.b64encode(position.encode()).decode()
+
+
+def decode_cursor(cursor: str) -> str | None:
+    """The position :func:`encode_cursor` hid in *cursor*; ``None`` for a forged one."""
+    try:
+        return base64.b64decode(cursor.encode(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
 
 
 # ---------------------------------------------------------------------------
@@ -377,6 +408,10 @@ class Emulator:
     _routes: ClassVar[tuple[_Route, ...]] = ()
     rate_limits: ClassVar[Mapping[str, tuple[float, int]]] = {}
     """endpoint -> (requests per minute, burst) enforced with 429s."""
+    request_id_header: ClassVar[str | None] = None
+    """A header that carries a fresh request id on every answer (``X-Slack-Req-Id``)."""
+    request_id_format: ClassVar[str] = "emu-{number}"
+    """How :meth:`next_request_id` writes an id; ``{emulator}`` is the emulator."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -418,6 +453,7 @@ class Emulator:
         """Ids of the users a ``corrupt_records`` fault replaced."""
         self.corrupted_count = 0
         """How many replacements a ``corrupt_records`` fault made (a short page takes fewer)."""
+        self._request_numbers = itertools.count(1)
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> Self:
@@ -447,6 +483,15 @@ class Emulator:
 
     @property
     def base_url(self) -> str:
+        """Where clients point; a vendor whose API lives below a path overrides it."""
+        return self._root_url()
+
+    @property
+    def server_url(self) -> str:
+        """The server's root, whatever :attr:`base_url` adds to it."""
+        return self._root_url()
+
+    def _root_url(self) -> str:
         if self._server is None:
             raise RuntimeError("the emulator is not running; use it as a context manager")
         scheme = "https" if self.ssl_context else "http"
@@ -587,10 +632,23 @@ class Emulator:
     def not_found_response(self, request: EmulatorRequest) -> EmulatorResponse:
         return json_response({"error": "not_found", "path": request.path}, status=404)
 
+    def next_request_id(self) -> str:
+        """A fresh request id, numbered from 1, written as :attr:`request_id_format` says."""
+        return self.request_id_format.format(emulator=self, number=next(self._request_numbers))
+
     # -- dispatch -----------------------------------------------------------
 
     def dispatch(self, request: EmulatorRequest) -> EmulatorResponse | None:
         """Answer *request*; ``None`` means drop the connection with a reset."""
+        try:
+            response = self._answer(request)
+        except Refusal as refusal:
+            response = refusal.response
+        if response is not None and self.request_id_header:
+            response.headers.setdefault(self.request_id_header, self.next_request_id())
+        return response
+
+    def _answer(self, request: EmulatorRequest) -> EmulatorResponse | None:
         for candidate in self._routes:
             if candidate.method != request.method:
                 continue

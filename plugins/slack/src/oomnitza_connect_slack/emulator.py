@@ -18,9 +18,6 @@ sparse profiles sprinkled in.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import itertools
 import secrets
 import threading
 import time
@@ -32,11 +29,15 @@ from oomnitza_connect.testing.emulator import (
     EmulatorRequest,
     EmulatorResponse,
     IssuedToken,
+    Refusal,
+    decode_cursor,
+    encode_cursor,
     json_response,
     route,
 )
 from oomnitza_connect.testing.fakes import FakePeople
 from oomnitza_connect.testing.oauth import OAuthTokenEndpointMixin, TokenGrant, TokenRefused
+from oomnitza_connect.testing.users import GeneratedUsers
 
 from .vendor import SLACKBOT_USER_ID
 
@@ -74,15 +75,7 @@ def _base36(number: int, width: int) -> str:
     return "".join(reversed(digits)).rjust(width, "0")
 
 
-class _Refusal(Exception):
-    """Raised by a handler's checks; :meth:`SlackEmulator.dispatch` sends the answer."""
-
-    def __init__(self, response: EmulatorResponse) -> None:
-        super().__init__(response.body)
-        self.response = response
-
-
-class SlackEmulator(OAuthTokenEndpointMixin):
+class SlackEmulator(GeneratedUsers, OAuthTokenEndpointMixin):
     """An emulated Slack workspace with *users* generated users.
 
     :param users: how many users ``users.list`` returns (change
@@ -109,6 +102,9 @@ class SlackEmulator(OAuthTokenEndpointMixin):
         "team.accessLogs": (20, 3),
     }
     """Slack's tiers: Tier 2 is 20/min, Tier 3 50/min, Tier 4 100/min."""
+    request_id_header = "X-Slack-Req-Id"
+    request_id_format = "emu{emulator.seed}-{number}"
+    merged_fields = ("profile",)
     refresh_token_prefix = "xoxe-1-"
     code_parameters = ("user_scope",)
     infer_grant_type = True
@@ -156,12 +152,8 @@ class SlackEmulator(OAuthTokenEndpointMixin):
         self.client_secret = client_secret or secrets.token_hex(16)
         self.register_client(self.client_id, client_secret=self.client_secret)
         self._lock = threading.Lock()
-        self._overrides: dict[int, dict[str, Any]] = {}
-        self._raw_members: dict[int, Any] = {}
-        self._removed: set[int] = set()
         self._revoked: set[str] = set()
         self._refresh_kinds: dict[str, str] = {}
-        self._request_ids = itertools.count(1)
         self._eligible_logins: tuple[int, list[int]] | None = None
         self.token = self.issue_slack_token(
             kind="user", scopes=scopes, value=token, subject=self.user_id(0)
@@ -173,10 +165,6 @@ class SlackEmulator(OAuthTokenEndpointMixin):
     def base_url(self) -> str:
         """The Web API root, like ``https://slack.com/api``."""
         return self.server_url + "/api"
-
-    @property
-    def server_url(self) -> str:
-        return super().base_url
 
     @property
     def authorize_url(self) -> str:
@@ -233,7 +221,7 @@ class SlackEmulator(OAuthTokenEndpointMixin):
 
     def index_of(self, user_id: str) -> int | None:
         index = self._number_in(user_id)
-        return index if index is not None and self._exists(index) else None
+        return index if index is not None and self.exists(index) else None
 
     def _number_in(self, user_id: str) -> int | None:
         if user_id == SLACKBOT_USER_ID:
@@ -244,9 +232,6 @@ class SlackEmulator(OAuthTokenEndpointMixin):
             return int(user_id[3:], 36)
         except ValueError:
             return None
-
-    def _exists(self, index: int) -> bool:
-        return 0 <= index < self.user_count and index not in self._removed
 
     def kind_of(self, index: int) -> str:
         """Return the kind of user *index*: one of :data:`SPECIAL_KINDS` or ``person``."""
@@ -269,49 +254,12 @@ class SlackEmulator(OAuthTokenEndpointMixin):
                 return kind
         return "person"
 
-    def user_ids(self) -> list[str]:
-        """Every user id the workspace lists now, in listing order."""
-        return [self.user_id(i) for i in range(self.user_count) if i not in self._removed]
-
-    def expected_user_ids(self) -> set[str]:
-        return set(self.user_ids())
-
-    def update_user(self, user_id: str, **changes: Any) -> None:
-        """Change a user's fields; ``profile={...}`` is merged into the profile."""
-        index = self.index_of(user_id)
-        if index is None:
-            raise KeyError(user_id)
+    def users_changed(self) -> None:
         with self._lock:
-            current = self._overrides.setdefault(index, {})
-            profile = changes.pop("profile", None)
-            current.update(changes)
-            if profile is not None:
-                current.setdefault("profile", {}).update(profile)
             self._eligible_logins = None
 
-    def serve_raw_user(self, user_id: str, raw: Any) -> None:
-        """Send *raw* (any JSON value, even ``null``) in users.list instead of the user."""
-        index = self.index_of(user_id)
-        if index is None:
-            raise KeyError(user_id)
-        with self._lock:
-            self._raw_members[index] = raw
-
-    def remove_user(self, user_id: str) -> None:
-        """Take a user out of the workspace entirely (as if never there)."""
-        index = self.index_of(user_id)
-        if index is None:
-            raise KeyError(user_id)
-        with self._lock:
-            self._removed.add(index)
-            self._eligible_logins = None
-
-    def user(self, user_id: str) -> dict[str, Any] | None:
-        """Return the JSON of *user_id* as Slack would send it with every scope."""
-        index = self.index_of(user_id)
-        return None if index is None else self._user_at(index)
-
-    def _user_at(self, index: int) -> dict[str, Any]:
+    def generate_user(self, index: int) -> dict[str, Any]:
+        """User *index* as Slack would send it with every scope (changes aside)."""
         person = self.people[index]
         bits, first, zone = person.bits, person.first_name, person.time_zone
         kind = self._kind_from(index, person.roll)
@@ -396,26 +344,19 @@ class SlackEmulator(OAuthTokenEndpointMixin):
                 profile.pop(key)
             profile.update(title=None, phone="", display_name=None)
             user.pop("tz")
-        override = self._overrides.get(index)
-        if override:
-            changes = dict(override)
-            profile_changes = changes.pop("profile", None)
-            user.update(changes)
-            if profile_changes:
-                user["profile"] = {**(user.get("profile") or {}), **profile_changes}
         return user
 
     def _index_of_email(self, email: str) -> int | None:
         wanted = email.strip().lower()
-        with self._lock:
-            for index, changes in self._overrides.items():
+        with self.users_lock:
+            for index, changes in self.overrides.items():
                 profile = changes.get("profile") or {}
-                if str(profile.get("email") or "").lower() == wanted and self._exists(index):
+                if str(profile.get("email") or "").lower() == wanted and self.exists(index):
                     return index
         index = self.people.index_of_email(wanted)
-        if index is None or not self._exists(index):
+        if index is None or not self.exists(index):
             return None
-        found = str(self._user_at(index)["profile"].get("email") or "").lower()
+        found = str(self.user_at(index)["profile"].get("email") or "").lower()
         return index if found == wanted else None
 
     # -- access logs ------------------------------------------------------------
@@ -426,18 +367,14 @@ class SlackEmulator(OAuthTokenEndpointMixin):
             cached = self._eligible_logins
             if cached is not None and cached[0] == self.user_count:
                 return cached[1]
-        eligible = [
-            i
-            for i in range(self.user_count)
-            if i not in self._removed and i != 1 and not self._invited(i)
-        ]
+        eligible = [i for i in self.listed_indexes() if i != 1 and not self._invited(i)]
         with self._lock:
             self._eligible_logins = (self.user_count, eligible)
         return eligible
 
     def _login_entry(self, ordinal: int, eligible: list[int]) -> dict[str, Any]:
         index = eligible[ordinal % len(eligible)]
-        user = self._user_at(index)
+        user = self.user_at(index)
         date_last = _LOGIN_EPOCH - ordinal * _LOGIN_STEP
         return {
             "user_id": user["id"],
@@ -453,8 +390,8 @@ class SlackEmulator(OAuthTokenEndpointMixin):
         }
 
     def _invited(self, index: int) -> bool:
-        if index in self._overrides:
-            return bool(self._user_at(index).get("is_invited_user"))
+        if index in self.overrides:
+            return bool(self.user_at(index).get("is_invited_user"))
         return self.kind_of(index) == "invited"
 
     def expected_last_logins(self) -> dict[str, int]:
@@ -466,17 +403,6 @@ class SlackEmulator(OAuthTokenEndpointMixin):
         }
 
     # -- Slack conventions --------------------------------------------------------
-
-    def dispatch(self, request: EmulatorRequest) -> EmulatorResponse | None:
-        try:
-            response = super().dispatch(request)
-        except _Refusal as refusal:
-            response = refusal.response
-        if response is not None:
-            response.headers.setdefault(
-                "X-Slack-Req-Id", f"emu{self.seed}-{next(self._request_ids)}"
-            )
-        return response
 
     def rate_limited_response(
         self, retry_after: float, request: EmulatorRequest
@@ -501,16 +427,16 @@ class SlackEmulator(OAuthTokenEndpointMixin):
         """Check the caller's token and scope the way Slack does (HTTP 200, ``ok: false``)."""
         value = request.bearer_token() or request.params().get("token")
         if not value:
-            raise _Refusal(self._error("not_authed"))
+            raise Refusal(self._error("not_authed"))
         with self._lock:
             revoked = value in self._revoked
         token = self.lookup_token(value)
         if revoked or token is None or token.expired():
             error = "token_revoked" if revoked else "invalid_auth" if token is None else ""
-            raise _Refusal(self._error(error or "token_expired"))
+            raise Refusal(self._error(error or "token_expired"))
         if needed and needed not in token.scopes:
             provided = ",".join(sorted(token.scopes))
-            raise _Refusal(self._error("missing_scope", needed=needed, provided=provided))
+            raise Refusal(self._error("missing_scope", needed=needed, provided=provided))
         return token
 
     @staticmethod
@@ -533,7 +459,7 @@ class SlackEmulator(OAuthTokenEndpointMixin):
         token = self._authorize(request, "")
         subject = token.subject or self.user_id(0)
         index = self.index_of(subject)
-        name = self._user_at(index)["name"] if index is not None else "unknown"
+        name = self.user_at(index)["name"] if index is not None else "unknown"
         body: dict[str, Any] = {
             "url": f"https://{self.team_domain}.slack.com/",
             "team": self.team_name,
@@ -575,12 +501,14 @@ class SlackEmulator(OAuthTokenEndpointMixin):
         members: list[dict[str, Any]] = []
         index = start
         while index < self.user_count and len(members) < size:
-            if index in self._raw_members:
-                members.append(self._raw_members[index])
-            elif index not in self._removed:
-                members.append(self._visible(self._user_at(index), token))
+            if index in self.raw_records:
+                members.append(self.raw_records[index])
+            elif index not in self.removed:
+                members.append(self._visible(self.user_at(index), token))
             index += 1
-        next_cursor = self._encode_cursor(index) if index < self.user_count else ""
+        next_cursor = (
+            encode_cursor(f"user:{self.user_id(index)}") if index < self.user_count else ""
+        )
         return self._ok(
             token,
             {
@@ -590,14 +518,8 @@ class SlackEmulator(OAuthTokenEndpointMixin):
             },
         )
 
-    def _encode_cursor(self, index: int) -> str:
-        return base64.b64encode(f"user:{self.user_id(index)}".encode()).decode()
-
     def _decode_cursor(self, cursor: str) -> int | None:
-        try:
-            text = base64.b64decode(cursor.encode(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return None
+        text = decode_cursor(cursor) or ""
         return self._number_in(text[5:]) if text.startswith("user:") else None
 
     @route("GET", "/api/users.info", endpoint="users.info")
@@ -610,7 +532,7 @@ class SlackEmulator(OAuthTokenEndpointMixin):
         index = self.index_of(user_id)
         if index is None:
             return self._error("user_not_found")
-        return self._ok(token, {"user": self._visible(self._user_at(index), token)})
+        return self._ok(token, {"user": self._visible(self.user_at(index), token)})
 
     @route("GET", "/api/users.lookupByEmail", endpoint="users.lookupByEmail")
     @route("POST", "/api/users.lookupByEmail", endpoint="users.lookupByEmail")
@@ -622,7 +544,7 @@ class SlackEmulator(OAuthTokenEndpointMixin):
         index = self._index_of_email(email)
         if index is None:
             return self._error("users_not_found")
-        return self._ok(token, {"user": self._visible(self._user_at(index), token)})
+        return self._ok(token, {"user": self._visible(self.user_at(index), token)})
 
     @route("GET", "/api/team.accessLogs", endpoint="team.accessLogs")
     def team_access_logs(self, request: EmulatorRequest) -> EmulatorResponse:
