@@ -16,7 +16,6 @@ parameters, and every token in response bodies (``oauth.v2.access``).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ from vcr.errors import CannotOverwriteExistingCassetteException
 
 from oomnitza_connect.connectors import Connector
 from oomnitza_connect.models import AuthKind, Credential
+from oomnitza_connect.testing.cassettes import response_scrubber
 from oomnitza_connect.transport.http import ClientOptions
 
 CASSETTES = Path(__file__).parent / "cassettes"
@@ -39,31 +39,6 @@ RECORD_ENV = "OOMNITZA_RECORD_CASSETTES"
 REPLAY_BASE_URL = "http://127.0.0.1:9/api"  # nothing listens there: replay only
 CLIENT_SECRET = "cassette-client-secret-4f1e9a"
 TOKEN_PATTERN = re.compile(r"xox[a-z]?[.-][A-Za-z0-9]")
-SCRUBBED = "SCRUBBED"
-_TOKEN_KEYS = ("access_token", "refresh_token", "token")
-
-
-def _scrub_body(body: Any) -> Any:
-    if isinstance(body, dict):
-        return {
-            key: SCRUBBED if key in _TOKEN_KEYS and value else _scrub_body(value)
-            for key, value in body.items()
-        }
-    if isinstance(body, list):
-        return [_scrub_body(item) for item in body]
-    return body
-
-
-def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    raw = response["body"]["string"]
-    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-    try:
-        text = json.dumps(_scrub_body(json.loads(text)))
-    except ValueError:
-        text = TOKEN_PATTERN.sub(SCRUBBED, text)
-    response["body"]["string"] = text.encode("utf-8")
-    return response
-
 
 RECORDER = vcr.VCR(
     cassette_library_dir=str(CASSETTES),
@@ -77,7 +52,7 @@ RECORDER = vcr.VCR(
         "code",
         "code_verifier",
     ],
-    before_record_response=_scrub_response,
+    before_record_response=response_scrubber(token_pattern=TOKEN_PATTERN),
     decode_compressed_response=True,
 )
 

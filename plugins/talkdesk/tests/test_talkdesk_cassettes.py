@@ -18,11 +18,10 @@ secrets), the ``client_assertion`` (a JWT signed with the private key) and
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from vcr.errors import CannotOverwriteExistingCassetteException
 from oomnitza_connect.connectors import Connector
 from oomnitza_connect.models import AuthKind, ClientAuthMethod, Credential
 from oomnitza_connect.presets.engine import get_preset, run_preset
+from oomnitza_connect.testing.cassettes import response_scrubber
 from oomnitza_connect.testing.emulator import Fault
 from oomnitza_connect.transport.http import ClientOptions
 
@@ -41,35 +41,12 @@ CASSETTES = Path(__file__).parent / "cassettes"
 RECORD_ENV = "OOMNITZA_RECORD_CASSETTES"
 REPLAY_ROOT = "http://127.0.0.1:9"  # nothing listens there: replay only
 SUBDOMAIN = "cassette"
-SCRUBBED = "SCRUBBED"
 SETTINGS = {"Talkdesk.Subdomain": SUBDOMAIN, "Talkdesk.Region": "US"}
 
 
-def _scrub_body(body: Any) -> Any:
-    if isinstance(body, dict):
-        return {
-            key: SCRUBBED if key in ("access_token", "refresh_token") else _scrub_body(value)
-            for key, value in body.items()
-        }
-    if isinstance(body, list):
-        return [_scrub_body(item) for item in body]
-    return body
-
-
 _RECORDING: dict[str, str] = {}
-"""The running emulator's root while recording, rewritten to REPLAY_ROOT in bodies."""
-
-
-def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    raw = response["body"]["string"]
-    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-    if _RECORDING.get("root"):
-        # HAL links are absolute; on replay they must point where the replay runs.
-        text = text.replace(_RECORDING["root"], REPLAY_ROOT)
-    with suppress(ValueError):
-        text = json.dumps(_scrub_body(json.loads(text)))
-    response["body"]["string"] = text.encode("utf-8")
-    return response
+"""The running emulator's root -> REPLAY_ROOT while recording: HAL links are absolute,
+and on replay they must point where the replay runs."""
 
 
 RECORDER = vcr.VCR(
@@ -77,7 +54,9 @@ RECORDER = vcr.VCR(
     match_on=["method", "path", "query"],
     filter_headers=["authorization", "cookie"],
     filter_post_data_parameters=["client_assertion", "client_secret"],
-    before_record_response=_scrub_response,
+    before_record_response=response_scrubber(
+        token_keys=("access_token", "refresh_token"), addresses=_RECORDING
+    ),
     decode_compressed_response=True,
 )
 
@@ -95,7 +74,7 @@ def _target(name: str, **emulator_options: Any) -> Iterator[TalkdeskEmulator | N
     with TalkdeskEmulator(
         subdomain=SUBDOMAIN, enforce_rate_limits=False, **emulator_options
     ) as emu:
-        _RECORDING["root"] = emu.server_url
+        _RECORDING[emu.server_url] = REPLAY_ROOT
         try:
             with RECORDER.use_cassette(cassette.name, record_mode="once"):
                 yield emu
