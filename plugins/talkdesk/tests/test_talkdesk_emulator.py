@@ -191,8 +191,8 @@ def test_a_big_account_is_generated_lazily() -> None:
             f"{emu.base_url}/users", params={"page": 2000}, headers=headers, timeout=5
         ).json()
         # Only what pages asked for was computed: nothing is stored per user.
-        assert not emu._overrides
-        assert not emu._removed
+        assert not emu.overrides
+        assert not emu.removed
     assert len(last["_embedded"]["users"]) == 50
     assert last["_embedded"]["users"][-1]["id"] == emu.user_id(99_999)
     assert "next" not in last["_links"]

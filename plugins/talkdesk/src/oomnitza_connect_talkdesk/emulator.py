@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
 import threading
 import time
 import uuid
@@ -51,10 +50,12 @@ from oomnitza_connect.models import AuthKind, ClientAuthMethod, Credential
 from oomnitza_connect.testing.emulator import (
     EmulatorRequest,
     EmulatorResponse,
+    Refusal,
     json_response,
     route,
 )
 from oomnitza_connect.testing.oauth import OAuthTokenEndpointMixin
+from oomnitza_connect.testing.users import GeneratedUsers
 
 from .vendor import DEFAULT_REGION, REGIONS, token_host
 
@@ -126,7 +127,7 @@ def _hex(bits: bytes, length: int) -> str:
     return bits.hex()[:length]
 
 
-class TalkdeskEmulator(OAuthTokenEndpointMixin):
+class TalkdeskEmulator(GeneratedUsers, OAuthTokenEndpointMixin):
     """An emulated Talkdesk account with *users* generated users.
 
     :param users: how many users ``/users`` lists (change :attr:`user_count` later).
@@ -155,6 +156,7 @@ class TalkdeskEmulator(OAuthTokenEndpointMixin):
     }
     """Talkdesk publishes no limits for these APIs; generous ones keep clients honest."""
     access_token_ttl = 3600.0
+    request_id_format = "emu-{emulator.seed}-{number:08d}"
 
     def __init__(
         self,
@@ -200,21 +202,7 @@ class TalkdeskEmulator(OAuthTokenEndpointMixin):
         self._granted_scopes = frozenset(scopes)
         self._pending_scopes: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._removed: set[int] = set()
-        self._overrides: dict[int, dict[str, Any]] = {}
-        self._request_ids = itertools.count(1)
         self._register()
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> TalkdeskEmulator:
-        """Build an emulator from ``create_emulator`` options, ignoring unknown ones."""
-        known = (
-            "users", "seed", "subdomain", "region", "key_algorithm", "client_id",
-            "client_secret", "scopes", "access_token_ttl", "max_page_size", "contacts",
-            "installation_users", "extended_fields", "host", "port", "rate_limits",
-            "enforce_rate_limits",
-        )  # fmt: skip
-        return cls(**{key: options[key] for key in known if options.get(key) is not None})
 
     def _register(self) -> None:
         self.register_client(
@@ -226,10 +214,6 @@ class TalkdeskEmulator(OAuthTokenEndpointMixin):
         )
 
     # -- addresses --------------------------------------------------------------
-
-    @property
-    def server_url(self) -> str:
-        return super().base_url
 
     @property
     def token_host(self) -> str:
@@ -361,9 +345,6 @@ class TalkdeskEmulator(OAuthTokenEndpointMixin):
 
     # -- errors ---------------------------------------------------------------------
 
-    def _request_id(self) -> str:
-        return f"emu-{self.seed}-{next(self._request_ids):08d}"
-
     def error(
         self,
         status: int,
@@ -380,7 +361,7 @@ class TalkdeskEmulator(OAuthTokenEndpointMixin):
         listed = [{"name": name, "description": text} for name, text in fields]
         if listed:
             body["fields"] = listed
-        return json_response(body, status=status, **{"X-Request-Id": self._request_id()})
+        return json_response(body, status=status, **{"X-Request-Id": self.next_request_id()})
 
     def rate_limited_response(
         self, retry_after: float, request: EmulatorRequest
@@ -395,33 +376,21 @@ class TalkdeskEmulator(OAuthTokenEndpointMixin):
     def not_found_response(self, request: EmulatorRequest) -> EmulatorResponse:
         return self.error(404, "not_found", "Resource not found", description=request.path)
 
-    def _authorize(
-        self, request: EmulatorRequest, scope: str
-    ) -> tuple[bool, EmulatorResponse | None]:
-        if request.path_params.get("host") != self.api_host:
-            return False, self.error(
-                401,
-                "unauthorized",
-                "Unauthorized",
-                description="the access token is not valid in this region",
-            )
+    def _authorize(self, request: EmulatorRequest, scope: str) -> None:
+        """Refuse a request for another region, or without a valid token with *scope*."""
         token = self.lookup_token(request.bearer_token())
-        if token is None:
-            return False, self.error(
-                401, "unauthorized", "Unauthorized", description="invalid access token"
-            )
-        if token.expired():
-            return False, self.error(
-                401, "unauthorized", "Unauthorized", description="the access token expired"
-            )
-        if scope not in token.scopes:
-            return False, self.error(
-                403,
-                "forbidden",
-                "Forbidden",
-                description=f"the access token lacks the scope {scope}",
-            )
-        return True, None
+        if request.path_params.get("host") != self.api_host:
+            reason = "the access token is not valid in this region"
+        elif token is None:
+            reason = "invalid access token"
+        elif token.expired():
+            reason = "the access token expired"
+        elif scope not in token.scopes:
+            reason = f"the access token lacks the scope {scope}"
+            raise Refusal(self.error(403, "forbidden", "Forbidden", description=reason))
+        else:
+            return
+        raise Refusal(self.error(401, "unauthorized", "Unauthorized", description=reason))
 
     def _ok(self, body: Any) -> EmulatorResponse:
         return EmulatorResponse(
@@ -429,7 +398,7 @@ class TalkdeskEmulator(OAuthTokenEndpointMixin):
             body=body,
             headers={
                 "Content-Type": "application/hal+json; charset=utf-8",
-                "X-Request-Id": self._request_id(),
+                "X-Request-Id": self.next_request_id(),
             },
         )
 
@@ -441,47 +410,14 @@ class TalkdeskEmulator(OAuthTokenEndpointMixin):
     def user_id(self, index: int) -> str:
         return str(uuid.UUID(bytes=self._bits(b"user", index)[:16], version=4))
 
-    def _user_indexes(self) -> Iterable[int]:
-        return (i for i in range(self.user_count) if i not in self._removed)
-
-    def user_ids(self) -> list[str]:
-        """Every user id ``/users`` lists now, in listing order."""
-        return [self.user_id(i) for i in self._user_indexes()]
-
-    def expected_user_ids(self) -> set[str]:
-        return set(self.user_ids())
-
-    def index_of(self, user_id: str) -> int | None:
-        # Ids are hashes, so finding one means walking the account (tests and presets only).
-        for index in self._user_indexes():
-            if self.user_id(index) == user_id:
-                return index
-        return None
-
     def is_active(self, index: int) -> bool:
         if index == 1:
             return False  # even a tiny account has one deactivated user
         return self._bits(b"user", index)[16] / 256 >= _INACTIVE_SHARE
 
-    def update_user(self, user_id: str, **changes: Any) -> None:
-        index = self.index_of(user_id)
-        if index is None:
-            raise KeyError(user_id)
-        with self._lock:
-            self._overrides.setdefault(index, {}).update(changes)
+    # Ids are hashes, so GeneratedUsers.index_of walks the account (tests and presets only).
 
-    def remove_user(self, user_id: str) -> None:
-        index = self.index_of(user_id)
-        if index is None:
-            raise KeyError(user_id)
-        with self._lock:
-            self._removed.add(index)
-
-    def user(self, user_id: str) -> dict[str, Any] | None:
-        index = self.index_of(user_id)
-        return None if index is None else self._user_at(index)
-
-    def _user_at(self, index: int) -> dict[str, Any]:
+    def generate_user(self, index: int) -> dict[str, Any]:
         bits = self._bits(b"user", index)
         first = _FIRST_NAMES[bits[17] % len(_FIRST_NAMES)]
         last = _LAST_NAMES[bits[18] % len(_LAST_NAMES)]
@@ -517,7 +453,6 @@ class TalkdeskEmulator(OAuthTokenEndpointMixin):
                 manager_id=self.user_id(0) if index else None,
                 last_name=last,
             )
-        user.update(self._overrides.get(index, {}))
         return user
 
     def _page_bounds(
@@ -598,13 +533,11 @@ class TalkdeskEmulator(OAuthTokenEndpointMixin):
 
     @route("GET", "/{host}/users", endpoint="users.list")
     def list_users(self, request: EmulatorRequest) -> EmulatorResponse:
-        allowed, error = self._authorize(request, "users:read")
-        if not allowed:
-            return error  # type: ignore[return-value]
-        indexes = list(self._user_indexes()) if self._removed else None
+        self._authorize(request, "users:read")
+        indexes = list(self.listed_indexes()) if self.removed else None
 
         def user_at(position: int) -> dict[str, Any]:
-            return self._user_at(indexes[position] if indexes is not None else position)
+            return self.user_at(indexes[position] if indexes is not None else position)
 
         total = len(indexes) if indexes is not None else self.user_count
         return self._hal_page(
@@ -621,9 +554,7 @@ class TalkdeskEmulator(OAuthTokenEndpointMixin):
 
     @route("GET", "/{host}/users/{user_id}", endpoint="users.get")
     def get_user(self, request: EmulatorRequest) -> EmulatorResponse:
-        allowed, error = self._authorize(request, "users:read")
-        if not allowed:
-            return error  # type: ignore[return-value]
+        self._authorize(request, "users:read")
         user = self.user(request.path_params["user_id"])
         if user is None:
             return self.error(404, "user_not_found", "User not found")
@@ -659,9 +590,7 @@ class TalkdeskEmulator(OAuthTokenEndpointMixin):
 
     @route("GET", "/{host}/contacts", endpoint="contacts")
     def list_contacts(self, request: EmulatorRequest) -> EmulatorResponse:
-        allowed, error = self._authorize(request, "contacts:read")
-        if not allowed:
-            return error  # type: ignore[return-value]
+        self._authorize(request, "contacts:read")
         wanted = (request.query.get("name") or "").strip().lower()
         indexes = [
             i
@@ -679,9 +608,7 @@ class TalkdeskEmulator(OAuthTokenEndpointMixin):
 
     @route("GET", "/{host}/contacts/{contact_id}", endpoint="contacts")
     def get_contact(self, request: EmulatorRequest) -> EmulatorResponse:
-        allowed, error = self._authorize(request, "contacts:read")
-        if not allowed:
-            return error  # type: ignore[return-value]
+        self._authorize(request, "contacts:read")
         wanted = request.path_params["contact_id"]
         for index in range(self.contact_count):
             if self.contact_id(index) == wanted:
@@ -736,9 +663,7 @@ class TalkdeskEmulator(OAuthTokenEndpointMixin):
     def _app_error(
         self, request: EmulatorRequest, *, installation: bool
     ) -> EmulatorResponse | None:
-        allowed, error = self._authorize(request, "apps:read")
-        if not allowed:
-            return error
+        self._authorize(request, "apps:read")
         if request.path_params["app_id"] != self.app_id:
             return self.error(404, "app_not_found", "App not found")
         if installation and request.path_params["installation_id"] != self.installation_id:
@@ -747,9 +672,7 @@ class TalkdeskEmulator(OAuthTokenEndpointMixin):
 
     @route("GET", "/{host}/apps", endpoint="apps")
     def list_apps(self, request: EmulatorRequest) -> EmulatorResponse:
-        allowed, error = self._authorize(request, "apps:read")
-        if not allowed:
-            return error  # type: ignore[return-value]
+        self._authorize(request, "apps:read")
         return self._hal_page(
             request, url=f"{self.base_url}/apps", key="apps", total=1, item_at=lambda _: self._app()
         )
@@ -773,7 +696,7 @@ class TalkdeskEmulator(OAuthTokenEndpointMixin):
                 "auto_provision_filters": [{"filter": "all", "match": None}],
                 "created_at": "2024-01-15T09:30:00Z",
                 "_embedded": {
-                    "created_by": self._user_at(0) if self.user_count else None,
+                    "created_by": self.user_at(0) if self.user_count else None,
                     "state": {
                         "state": "completed",
                         "reason": None,
@@ -811,7 +734,7 @@ class TalkdeskEmulator(OAuthTokenEndpointMixin):
             url=f"{self._installation_url()}/users",
             key="users",
             total=self._installation_user_total(),
-            item_at=self._user_at,
+            item_at=self.user_at,
         )
 
     @route(
@@ -820,13 +743,13 @@ class TalkdeskEmulator(OAuthTokenEndpointMixin):
         endpoint="apps",
     )
     def installation_subscription(self, request: EmulatorRequest) -> EmulatorResponse:
-        allowed, error = self._authorize(request, "apps:read")
-        if not allowed:
+        try:
+            self._authorize(request, "apps:read")
+        except Refusal as refusal:
+            if refusal.response.status != 403:
+                raise
             # This endpoint documents its 403 as {"error": "..."}.
-            assert error is not None
-            if error.status == 403:
-                return json_response({"error": "Forbidden: apps:read is required"}, status=403)
-            return error
+            return json_response({"error": "Forbidden: apps:read is required"}, status=403)
         if (
             request.path_params["app_id"] != self.app_id
             or request.path_params["installation_id"] != self.installation_id
