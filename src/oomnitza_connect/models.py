@@ -29,6 +29,7 @@ __all__ = [
     "FieldMapping",
     "FieldSpec",
     "FieldType",
+    "FindExisting",
     "GlobalSetting",
     "IntegrationSettings",
     "Person",
@@ -642,6 +643,26 @@ class SyncSession:
 
 
 @attrs.frozen
+class FindExisting:
+    """How a create preset finds the record the vendor may have made already.
+
+    Some vendors answer a create with an error although they created the
+    record (Webex's 400 on ``POST /v1/people``), so repeating the create could
+    add it twice. The presets engine looks the record up before the create
+    (found: nothing is sent) and again after a failed one (found: the create
+    counts as done), in Python and on the command line alike.
+
+    :param preset: the vendor's preset that looks the record up; it is rendered
+        with the create's variables (``GET /people?email={{email}}``).
+    :param record: an expression over ``response`` (the look-up's answer) that
+        gives the record found, or something empty (``None``, ``{}``) for none.
+    """
+
+    preset: str
+    record: str = "{{response}}"
+
+
+@attrs.frozen
 class Preset:
     """A named, reusable vendor API call with ``{{variable}}`` templates.
 
@@ -658,6 +679,13 @@ class Preset:
         preset named here is read first and the body is merged into it.
     :param variable_fields: where a variable comes from when the caller does not
         give it: a person field's key or label (a custom field such as ``Intercom ID``).
+    :param find_existing: for a create the vendor may report failed although it
+        created the record: how to look the record up first and after a failure.
+    :param mapper: Python for what a template cannot say: called with the
+        session and the response body, it returns more target -> value pairs
+        (winning over *response_mappings*). Webex's User Role turns role ids into
+        names with one ``GET /v1/roles`` per session. Not called in a dry run,
+        nor when the caller replaces the mappings (``--map``, ``--no-mapping``).
     """
 
     vendor: str
@@ -677,6 +705,8 @@ class Preset:
     variable_fields: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_mapping)
     """Variable -> the person field (key or label) it is read from when the caller does
     not give it: ``{"intercom_admin_id": "Intercom ID"}``."""
+    find_existing: FindExisting | None = None
+    mapper: Callable[[Any, Any], Mapping[str, Any]] | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen

@@ -5,17 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from oomnitza_connect_webex.mapping import (
-    FIELDS,
-    parse_flag,
-    parse_person,
-    role_ids,
-    to_record,
-)
+from oomnitza_connect_webex.mapping import FIELDS, parse_flag, role_ids
 from oomnitza_connect_webex.plugin import vendor
 from webex_support import load_sample
 
 from oomnitza_connect.errors import MappingError
+
+to_record = vendor.to_record  # the one reading of a person: the description's field paths
 
 SAMPLE_ID = "Y2lzY29zcGFyazovL3VzL1BFT1BMRS9mNWIzNjE4Ny1jOGRkLTQ3MjctOGIyZi1mOWM0NDdmMjkwNDY"
 
@@ -32,16 +28,17 @@ SAMPLE_ID = "Y2lzY29zcGFyazovL3VzL1BFT1BMRS9mNWIzNjE4Ny1jOGRkLTQ3MjctOGIyZi1mOWM
 def test_every_real_person_sample_parses(name) -> None:
     data = load_sample(name)
     raw = data["items"][0] if "items" in data else data
-    person = parse_person(raw)
-    assert person.id == SAMPLE_ID
-    assert person.email == "john.andersen@example.com"
-    assert (person.first_name, person.last_name) == ("John", "Andersen")
-    assert person.invite_pending is False  # the sample sends the string "false"
-    assert person.login_enabled is True  # ... and "true"
-    assert person.type == "person"
-    assert person.last_activity == datetime(2015, 10, 18, 14, 26, 16, 28000, tzinfo=UTC)
+    record = to_record(raw)
+    person = record.fields
+    assert record.id == person["user_id"] == SAMPLE_ID
+    assert person["email"] == "john.andersen@example.com"
+    assert (person["first_name"], person["last_name"]) == ("John", "Andersen")
+    assert person["invite_pending"] is False  # the sample sends the string "false"
+    assert person["login_enabled"] is True  # ... and "true"
+    assert person["type"] == "person"
+    assert person["last_activity"] == datetime(2015, 10, 18, 14, 26, 16, 28000, tzinfo=UTC)
     # The spec's example joins two role ids into one string.
-    assert len(person.roles) == 2
+    assert len(person["role_ids"]) == 2
 
 
 def test_the_sample_maps_to_every_declared_field_and_the_standard_mapping(connector) -> None:
@@ -67,9 +64,9 @@ def test_the_sample_maps_to_every_declared_field_and_the_standard_mapping(connec
 def test_flags_are_read_from_strings_and_booleans(wire, read) -> None:
     assert parse_flag(wire) is read
     raw = {"id": "p1", "emails": ["a@example.com"], "invitePending": wire, "loginEnabled": wire}
-    person = parse_person(raw)
-    assert person.invite_pending is read
-    assert person.login_enabled is read
+    fields = to_record(raw).fields
+    assert fields["invite_pending"] is read
+    assert fields["login_enabled"] is read
 
 
 def test_status_and_last_activity_may_be_absent() -> None:
@@ -95,7 +92,7 @@ def test_role_ids_split_a_comma_joined_string() -> None:
 )
 def test_a_malformed_person_is_a_mapping_error(raw) -> None:
     with pytest.raises(MappingError):
-        parse_person(raw)
+        to_record(raw)
 
 
 def test_bots_are_filtered_by_default_and_guests_are_kept(connector) -> None:

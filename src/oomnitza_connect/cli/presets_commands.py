@@ -81,9 +81,19 @@ def _preset_data(preset: Preset) -> dict[str, Any]:
         "declared_variables": list(preset.variables),
         "response_mappings": dict(preset.response_mappings),
         "read_merge_write": preset.read_merge_write,
+        "find_existing": (
+            attrs.asdict(preset.find_existing) if preset.find_existing is not None else None
+        ),
+        "mapper": _qualified_name(preset.mapper) if preset.mapper is not None else None,
         "idempotent": preset.idempotent,
         "endpoint": preset.endpoint,
     }
+
+
+def _qualified_name(function: Any) -> str:
+    module = getattr(function, "__module__", None)
+    name = getattr(function, "__qualname__", None) or repr(function)
+    return f"{module}.{name}" if module else name
 
 
 def _echo_json(data: Any) -> None:
@@ -157,6 +167,13 @@ def show_command(vendor: str, name: str, as_json: bool) -> None:
         click.echo(
             f"  Reads the record with '{data['read_merge_write']}' first and sends it whole."
         )
+    if data["find_existing"]:
+        click.echo(
+            f"  Looks the record up with '{data['find_existing']['preset']}' first (found: "
+            "nothing is sent) and again after a failure (found: the call counts as done)."
+        )
+    if data["mapper"]:
+        click.echo(f"  Also maps the response in Python: {data['mapper']}")
 
 
 @presets_group.command("run", short_help="Run preset NAME of VENDOR for people.")
@@ -466,7 +483,19 @@ def _report_one(result: Any, *, as_json: bool) -> None:
         return
     state = "ok" if result.ok else "failed"
     status = f" (HTTP {result.status})" if result.status is not None else ""
-    click.echo(f"{state}: {request.get('method', '')} {request.get('url', '')}{status}")
+    if result.existing:
+        found = request.get("find_request") or {}
+        click.echo(
+            f"ok: the record exists already (found with {found.get('method', '')} "
+            f"{found.get('url', '')}); {request.get('method', '')} was not sent"
+        )
+    else:
+        click.echo(f"{state}: {request.get('method', '')} {request.get('url', '')}{status}")
+    if result.despite_error:
+        click.echo(
+            f"  The vendor answered with an error, but the record exists (found by the "
+            f"look-up), so it counts as done: {result.despite_error}"
+        )
     if result.error:
         click.echo(f"  {result.error}")
     for target, value in result.mapped.items():
@@ -476,6 +505,11 @@ def _report_one(result: Any, *, as_json: bool) -> None:
 
 
 def _echo_request(request: Mapping[str, Any], indent: str = "  ") -> None:
+    find = request.get("find_request")
+    if find:
+        click.echo(f"{indent}First looks the record up:")
+        _echo_request({k: v for k, v in find.items() if k != "find_request"}, indent + "  ")
+        click.echo(f"{indent}and only when it is not found (again after a failure) sends:")
     read = request.get("read_request")
     if read:
         click.echo(f"{indent}First reads the current record:")
@@ -500,7 +534,12 @@ def _report_bulk(results: Sequence[Any], *, as_json: bool) -> None:
             _echo_request(result.request or {}, "    ")
         elif result.ok:
             mapped = ", ".join(f"{k} = {_short(v)}" for k, v in result.mapped.items())
-            click.echo(f"{who}: ok (HTTP {result.status}){': ' + mapped if mapped else ''}")
+            how = f"HTTP {result.status}"
+            if result.existing:
+                how = "existed already, nothing sent"
+            elif result.despite_error:
+                how += ", but the record exists"
+            click.echo(f"{who}: ok ({how}){': ' + mapped if mapped else ''}")
         else:
             click.echo(f"{who}: failed: {result.error}")
     ok = sum(1 for r in results if r.ok)

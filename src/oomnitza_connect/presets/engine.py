@@ -171,6 +171,8 @@ def check_preset(preset: Preset) -> Preset:
         (f"response mapping '{target}'", str(expression))
         for target, expression in preset.response_mappings.items()
     ]
+    if preset.find_existing is not None:
+        parts.append(("record expression of its look-up", preset.find_existing.record))
     for where, template in parts:
         try:
             variables_of(template)
@@ -367,6 +369,8 @@ class PresetOverrides:
                 if self.response_mappings is None
                 else self.response_mappings
             ),
+            # The preset's Python mapper is part of its default mappings.
+            mapper=preset.mapper if self.response_mappings is None else None,
         )
         return check_preset(changed)
 
@@ -378,6 +382,8 @@ class RenderedRequest:
     :param url: the absolute URL when a base URL was known, otherwise the path.
     :param body: the JSON body (sent with ``json=``), ``None`` for none.
     :param read_request: for a read-merge-write preset, the read that comes first.
+    :param find_request: for a preset with :attr:`~oomnitza_connect.models.Preset.find_existing`,
+        the look-up made before the call (and again after a failed one).
     """
 
     method: str
@@ -388,6 +394,7 @@ class RenderedRequest:
     endpoint: str | None = None
     idempotent: bool | None = None
     read_request: RenderedRequest | None = None
+    find_request: RenderedRequest | None = None
 
     def describe(self, secrets: Iterable[str] = ()) -> dict[str, Any]:
         """Return the request as plain data safe to show or store.
@@ -407,6 +414,8 @@ class RenderedRequest:
         }
         if self.read_request is not None:
             described["read_request"] = self.read_request.describe(secrets)
+        if self.find_request is not None:
+            described["find_request"] = self.find_request.describe(secrets)
         return described
 
     def full_url(self) -> str:
@@ -678,6 +687,12 @@ class PresetResult:
     :param response: the vendor's response body, scrubbed of secrets.
     :param mapped: response-mapping target -> value written to the store.
     :param error: why the call failed, as a sentence.
+    :param existing: the preset's look-up found the record before the call, so
+        nothing was sent (:attr:`~oomnitza_connect.models.Preset.find_existing`).
+    :param despite_error: the call failed with this error, but the look-up
+        after it found the record, so the call counts as done.
+    :param failure: the exception the call failed with, for Python callers that
+        re-raise it (never stored or shown).
     """
 
     vendor: str
@@ -693,6 +708,9 @@ class PresetResult:
     error: str | None = None
     dry_run: bool = False
     run_id: str | None = None
+    existing: bool = False
+    despite_error: str | None = None
+    failure: Exception | None = attrs.field(default=None, eq=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result as JSON-ready data."""
@@ -709,6 +727,8 @@ class PresetResult:
             "error": self.error,
             "dry_run": self.dry_run,
             "run_id": self.run_id,
+            "existing": self.existing,
+            "despite_error": self.despite_error,
         }
 
 
@@ -772,6 +792,7 @@ def run_preset(
         session,
         preset,
         read_preset=_read_preset_of(preset),
+        find_preset=_find_preset_of(preset),
         person=person,
         saas_user=saas_user,
         caller=variables,
@@ -826,6 +847,7 @@ def run_preset_bulk(
         if account.person_id is not None
     }
     read_preset = _read_preset_of(preset)
+    find_preset = _find_preset_of(preset)
     people = _select_people(store, preset, where, saas_by_person, linked_only=linked_only)
     if on_start is not None:
         on_start(len(people))
@@ -836,6 +858,7 @@ def run_preset_bulk(
             session,
             preset,
             read_preset=read_preset,
+            find_preset=find_preset,
             person=person,
             saas_user=saas_by_person.get(person.id),
             caller=variables,
@@ -956,11 +979,24 @@ def _read_preset_of(preset: Preset) -> Preset | None:
         ) from None
 
 
+def _find_preset_of(preset: Preset) -> Preset | None:
+    if preset.find_existing is None:
+        return None
+    try:
+        return get_preset(preset.vendor, preset.find_existing.preset)
+    except PresetError:
+        raise PresetError(
+            f"Preset '{preset.name}' of {preset.vendor} looks the record up with "
+            f"'{preset.find_existing.preset}', which {preset.vendor} does not offer."
+        ) from None
+
+
 def _prepare(
     session: VendorSession,
     preset: Preset,
     *,
     read_preset: Preset | None,
+    find_preset: Preset | None = None,
     person: Person | None,
     saas_user: SaasUser | None,
     caller: Mapping[str, Any] | None,
@@ -985,6 +1021,9 @@ def _prepare(
         if read_preset is not None:
             read = render_preset(read_preset, variables, session=session)
             rendered = attrs.evolve(rendered, read_request=read)
+        if find_preset is not None:
+            find = render_preset(find_preset, variables, session=session)
+            rendered = attrs.evolve(rendered, find_request=find)
     except OomnitzaConnectError as exc:
         if raise_errors:
             raise
@@ -999,7 +1038,12 @@ def _execute(session: VendorSession, job: _Job, *, dry_run: bool) -> _Outcome:
     preset = job.preset
     who = _person_label(job.person)
 
-    def failed(reason: str, status: int | None = None, request: Any = None) -> _Outcome:
+    def failed(
+        reason: str,
+        status: int | None = None,
+        request: Any = None,
+        failure: Exception | None = None,
+    ) -> _Outcome:
         result = PresetResult(
             vendor=preset.vendor,
             preset=preset.name,
@@ -1010,6 +1054,7 @@ def _execute(session: VendorSession, job: _Job, *, dry_run: bool) -> _Outcome:
             request=request,
             error=redact(reason, secrets),
             dry_run=dry_run,
+            failure=failure,
         )
         return _Outcome(job, result, request_record=request or {}, started_at=started_at)
 
@@ -1029,6 +1074,13 @@ def _execute(session: VendorSession, job: _Job, *, dry_run: bool) -> _Outcome:
         )
         return _Outcome(job, result, request_record=described, started_at=started_at)
     try:
+        if rendered.find_request is not None:
+            found = _find_existing(session, preset, job, rendered.find_request)
+            if found is not None:
+                # Made before (perhaps by a create answered with an error): do not repeat it.
+                return _succeeded(
+                    session, job, found[1], found[0], described, started_at, existing=True
+                )
         if rendered.read_request is not None:
             current = _send(session, rendered.read_request).json()
             if not isinstance(current, Mapping):
@@ -1041,28 +1093,93 @@ def _execute(session: VendorSession, job: _Job, *, dry_run: bool) -> _Outcome:
             described = rendered.describe(secrets)
         response = _send(session, rendered)
     except (VendorAPIError, TransportError) as exc:
-        return failed(str(exc), status=getattr(exc, "status", None), request=described)
+        status = getattr(exc, "status", None)
+        if rendered.find_request is not None:
+            try:
+                found = _find_existing(session, preset, job, rendered.find_request)
+            except (OomnitzaConnectError, ValueError):
+                found = None  # the look-up failing too says nothing: report the call's error
+            if found is not None:
+                return _succeeded(
+                    session,
+                    job,
+                    found[1],
+                    status,
+                    described,
+                    started_at,
+                    despite_error=redact(str(exc), secrets),
+                )
+        return failed(str(exc), status=status, request=described, failure=exc)
     except OomnitzaConnectError as exc:
-        return failed(str(exc), request=described)
+        return failed(str(exc), request=described, failure=exc)
     except ValueError as exc:  # a read that was not JSON
-        return failed(f"The vendor's answer was not JSON: {exc}.", request=described)
+        return failed(f"The vendor's answer was not JSON: {exc}.", request=described, failure=exc)
+    return _succeeded(
+        session, job, _response_body(response), response.status_code, described, started_at
+    )
+
+
+def _find_existing(
+    session: VendorSession, preset: Preset, job: _Job, request: RenderedRequest
+) -> tuple[int, Any] | None:
+    """The look-up's status and the record it found, or ``None`` when there is none.
+
+    :raises VendorAPIError, TransportError: the look-up failed.
+    :raises PresetError: the record expression could not be evaluated.
+    """
+    assert preset.find_existing is not None
+    response = _send(session, request)
+    body = _response_body(response)
+    expression = preset.find_existing.record
+    try:
+        record = render_value(expression, {**job.variables, "response": body})
+    except TemplateError as exc:
+        raise PresetError(
+            f"Preset '{preset.name}' of {preset.vendor} could not read the record its "
+            f"look-up found ({expression}): {exc}."
+        ) from None
+    return (response.status_code, record) if record else None
+
+
+def _succeeded(
+    session: VendorSession,
+    job: _Job,
+    response_body: Any,
+    status: int | None,
+    described: Mapping[str, Any],
+    started_at: datetime,
+    *,
+    existing: bool = False,
+    despite_error: str | None = None,
+) -> _Outcome:
+    """Map a successful answer (or the record a look-up found) and build the outcome."""
+    secrets = session.credential.secret_values()
+    preset = job.preset
+
+    def failed(reason: str) -> _Outcome:
+        result = PresetResult(
+            vendor=preset.vendor,
+            preset=preset.name,
+            ok=False,
+            person_id=job.person.id if job.person else None,
+            person=_person_label(job.person),
+            status=status,
+            request=described,
+            error=redact(reason, secrets),
+        )
+        return _Outcome(job, result, request_record=described, started_at=started_at)
+
     # Scrubbed before mapping, so that no mapping (not even {{response}} as
     # JSON text) can carry a secret into the store.
-    body = scrub_secrets(_response_body(response), secrets)
+    body = scrub_secrets(response_body, secrets)
     try:
-        person_fields, saas_fields, text_fields = _map_response(preset, job, body)
-    except OomnitzaConnectError as exc:
-        return failed(
-            f"The call succeeded but its response could not be mapped: {exc}",
-            status=response.status_code,
-            request=described,
-        )
+        person_fields, saas_fields, text_fields = _map_response(session, preset, job, body)
+    except (OomnitzaConnectError, ValueError) as exc:
+        return failed(f"The call succeeded but its response could not be mapped: {exc}")
     if saas_fields and job.saas_user is None:
         return failed(
             f"The call succeeded, but its response maps to fields of the person's "
-            f"{preset.vendor} account and the person has none in the store.",
-            status=response.status_code,
-            request=described,
+            f"{preset.vendor} account and the person has none in the store."
         )
     # Mappings may also use the caller's variables; scrub what they produced too.
     person_fields = scrub_secrets(person_fields, secrets)
@@ -1073,11 +1190,13 @@ def _execute(session: VendorSession, job: _Job, *, dry_run: bool) -> _Outcome:
         preset=preset.name,
         ok=True,
         person_id=job.person.id if job.person else None,
-        person=who,
-        status=response.status_code,
+        person=_person_label(job.person),
+        status=status,
         request=described,
         response=body,
         mapped=mapped,
+        existing=existing,
+        despite_error=despite_error,
     )
     return _Outcome(
         job,
@@ -1112,32 +1231,35 @@ def _response_body(response: requests.Response) -> Any:
 
 
 def _map_response(
-    preset: Preset, job: _Job, body: Any
+    session: VendorSession, preset: Preset, job: _Job, body: Any
 ) -> tuple[dict[str, Any], dict[str, Any], frozenset[str]]:
     person_fields: dict[str, Any] = {}
     saas_fields: dict[str, Any] = {}
     text_fields: set[str] = set()
     variables = {**job.variables, "response": body}
+    values: dict[str, Any] = {}
     for target, expression in preset.response_mappings.items():
         try:
-            value = render_value(expression, variables)
+            values[target] = render_value(expression, variables)
         except UndefinedVariableError as exc:
             raise PresetError(
                 f"the mapping for '{target}' ({expression}) found no '{exc.name}' in the response."
             ) from None
         except TemplateError as exc:
             raise PresetError(f"the mapping for '{target}' ({expression}) failed: {exc}.") from None
-        whole_object = isinstance(value, Mapping | list | tuple)
-        if whole_object:
-            # A whole object goes to a long-text field as JSON.
-            value = json.dumps(value, sort_keys=True, default=str)
+    if preset.mapper is not None:
+        values.update(preset.mapper(session, body))
+    for target, value in values.items():
         if target.startswith(SAAS_USER_TARGET_PREFIX):
+            # A SaaS user's fields are kept as JSON by the store: lists stay lists.
             saas_fields[target[len(SAAS_USER_TARGET_PREFIX) :]] = value
-        else:
-            key = normalize_target(target)
-            person_fields[key] = value
-            if whole_object:
-                text_fields.add(key)
+            continue
+        key = normalize_target(target)
+        if isinstance(value, Mapping | list | tuple):
+            # A whole object goes to a person's long-text field as JSON.
+            value = json.dumps(value, sort_keys=True, default=str)
+            text_fields.add(key)
+        person_fields[key] = value
     return person_fields, saas_fields, frozenset(text_fields)
 
 
@@ -1173,6 +1295,9 @@ def _persist(
             )
     if ledger is None:
         return result
+    error = result.error
+    if result.ok and result.despite_error:
+        error = f"answered with an error, but the record exists: {result.despite_error}"
     ledger.record_workflow_run(
         WorkflowRun(
             id=run_id,
@@ -1185,7 +1310,7 @@ def _persist(
             request=dict(outcome.request_record),
             response=result.response,
             mapped=dict(result.mapped),
-            error=result.error,
+            error=error,
             dry_run=result.dry_run,
         )
     )

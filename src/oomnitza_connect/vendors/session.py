@@ -45,6 +45,9 @@ class VendorSession:
     expected_total: int | None = None
     """How many users the vendor says it has (its first page's ``total``), once
     known; ``None`` when it does not say. Progress displays read it."""
+    cache: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
+    """What a plugin keeps for the session's life under a key of its own (Webex's
+    role names: one ``GET /v1/roles`` per session, however many presets run)."""
 
     def close(self) -> None:
         self.http.close()

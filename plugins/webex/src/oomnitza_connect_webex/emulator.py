@@ -856,6 +856,8 @@ class WebexEmulator(OAuthTokenEndpointMixin):
             or not all(isinstance(e, str) for e in emails)
         ):
             return self._error(400, "emails: an array with one email address is required.")
+        if "@" not in emails[0].strip(" @"):
+            return self._error(400, f"emails: '{emails[0]}' is not a valid email address.")
         if not any(body.get(key) for key in NAME_FIELDS):
             return self._error(
                 400, "At least one of displayName, firstName or lastName is required."

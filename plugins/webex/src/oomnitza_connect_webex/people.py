@@ -1,12 +1,15 @@
 """The Webex people calls that need more than one request, as Python functions.
 
-* :func:`create_user`: Webex may answer 400 although the person was created,
-  so the email is looked up before any (re)try and after a failure.
+* :func:`create_user`: runs the Create User preset, whose look-up (in the
+  presets engine, so ``presets run`` does the same) finds the email before the
+  POST and after a failed one: Webex may answer 400 although it created the person.
 * :func:`update_user`: the PUT replaces the whole person, so the record is
   read, its writable fields merged with the changes and sent whole; a field
   Webex requires and the result lacks comes back as Webex's 400, explained.
 * :func:`user_role`: role ids become names through one ``GET /v1/roles`` per
-  run (:class:`RoleNames`), with the person's status and last activity.
+  session (:func:`role_names_of`), with the person's status and last activity;
+  :func:`user_role_mappings` is the User Role preset's mapper, and
+  :func:`saas_user_fields` what it and the SaaS-user workflow store.
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ from typing import Any
 
 import attrs
 
-from oomnitza_connect.errors import TransportError, VendorAPIError
+from oomnitza_connect.errors import PresetError, VendorAPIError
 from oomnitza_connect.transport.http import HttpClient
 from oomnitza_connect.vendors.session import VendorSession
 
 from .client import fetch_roles
-from .mapping import parse_flag, parse_timestamp, role_ids
+from .mapping import VENDOR, parse_flag, role_ids
 
 __all__ = [
     "CreatedUser",
@@ -34,8 +37,11 @@ __all__ = [
     "find_user_by_email",
     "get_user",
     "merge_for_update",
+    "role_names_of",
+    "saas_user_fields",
     "update_user",
     "user_role",
+    "user_role_mappings",
 ]
 
 PUT_REQUIRED = ("displayName",)
@@ -103,6 +109,13 @@ class RoleNames:
         return tuple(known.get(role_id, role_id) for role_id in ids)
 
 
+def role_names_of(session: VendorSession) -> RoleNames:
+    """The session's :class:`RoleNames`: one ``GET /v1/roles`` however many people are asked."""
+    names = session.cache.setdefault("webex.role_names", RoleNames(session.http))
+    assert isinstance(names, RoleNames)
+    return names
+
+
 def get_user(session: VendorSession, person_id: str) -> dict[str, Any]:
     """``GET /v1/people/{id}`` (admin-only fields with an admin token)."""
     body = session.http.get_json(f"people/{person_id}", endpoint="people.get")
@@ -117,40 +130,32 @@ def find_user_by_email(session: VendorSession, email: str) -> dict[str, Any] | N
 
 
 def create_user(
-    session: VendorSession,
-    *,
-    email: str,
-    first_name: str,
-    last_name: str,
-    display_name: str | None = None,
-    extra: Mapping[str, Any] | None = None,
+    session: VendorSession, *, email: str, first_name: str, last_name: str
 ) -> CreatedUser:
-    """Add a person with ``POST /v1/people``, safely against Webex's false failures.
+    """Add a person with the Create User preset, safely against Webex's false failures.
 
-    The email is looked up first, so calling this again after any failure never
-    adds the person twice; after an error (a 400 included, or a lost answer)
-    it is looked up again, and a person found there counts as created.
+    The presets engine looks the email up first, so calling this again after
+    any failure never adds the person twice; after an error (a 400 included,
+    or a lost answer) it looks again, and a person found there counts as created.
 
     :raises VendorAPIError: Webex refused and the person does not exist.
     """
-    existing = find_user_by_email(session, email)
-    if existing is not None:
-        return CreatedUser(existing, created=False)
-    body: dict[str, Any] = {
-        "emails": [email],
-        "firstName": first_name,
-        "lastName": last_name,
-        "displayName": display_name or f"{first_name} {last_name}".strip(),
-        **(extra or {}),
-    }
-    try:
-        person = session.http.post_json("people", json=body, endpoint="people.create")
-    except (VendorAPIError, TransportError) as exc:
-        found = find_user_by_email(session, email)
-        if found is None:
-            raise
-        return CreatedUser(found, created=True, despite_error=str(exc))
-    return CreatedUser(dict(person), created=True)
+    from oomnitza_connect.presets.engine import get_preset, run_preset
+
+    from .presets import CREATE_USER
+
+    result = run_preset(
+        session,
+        get_preset(VENDOR, CREATE_USER),
+        variables={"email": email, "first_name": first_name, "last_name": last_name},
+    )
+    if not result.ok:
+        raise result.failure or PresetError(result.error or "Create User failed.")
+    return CreatedUser(
+        dict(result.response or {}),
+        created=not result.existing,
+        despite_error=result.despite_error,
+    )
 
 
 def update_user(
@@ -198,19 +203,41 @@ def user_role(
 ) -> UserRole:
     """A person's role names, status and last activity (the User Role preset).
 
-    :param roles: reuse one :class:`RoleNames` across people (one ``GET /v1/roles``).
+    :param roles: the role names to use (default: the session's, :func:`role_names_of`).
     :param person: the person's JSON when already fetched (a listing page).
     """
+    from .vendor import vendor
+
     raw = person if person is not None else get_user(session, person_id)
-    ids = role_ids(raw.get("roles"))
-    names = (roles or RoleNames(session.http))(ids)
+    # Read through the vendor description's field paths, as the sync reads people.
+    fields = vendor.to_record(raw).fields
+    ids = tuple(fields["role_ids"])
     return UserRole(
         person_id=str(raw.get("id") or person_id),
         role_ids=ids,
-        role_names=names,
-        status=raw.get("status") or None,
-        last_activity=parse_timestamp(raw.get("lastActivity")),
+        role_names=(roles or role_names_of(session))(ids),
+        status=fields["status"],
+        last_activity=fields["last_activity"],
     )
+
+
+def saas_user_fields(found: UserRole) -> dict[str, Any]:
+    """What User Role stores on a SaaS user: role (the names), ids, names, status, activity."""
+    return {
+        "role": found.role,
+        "role_ids": list(found.role_ids),
+        "role_names": list(found.role_names),
+        "status": found.status,
+        "last_activity": found.last_activity,
+    }
+
+
+def user_role_mappings(session: VendorSession, response: Any) -> dict[str, Any]:
+    """The User Role preset's mapper: the person in *response* as SaaS-user fields."""
+    if not isinstance(response, Mapping):
+        raise ValueError(f"Webex answered {type(response).__name__}, not a person")
+    found = user_role(session, str(response.get("id") or ""), person=response)
+    return {f"saas_user.{key}": value for key, value in saas_user_fields(found).items()}
 
 
 def merge_for_update(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,21 +1,24 @@
 """The Webex workflow presets: named, reusable calls run by ``oomnitza_connect.presets``.
 
-Create User, Update User and User Role need more than one call; the
-declarative presets here are what ``presets run`` sends, and
-:mod:`oomnitza_connect_webex.people` holds the same calls with their logic
-(look up by email before a retried create, read-merge-write with only the
-writable fields, role names from ``GET /v1/roles``).
+Create User, Update User and User Role need more than one call, and the
+presets engine makes them for Python and the command line alike: Create User
+looks the email up before the create and after a failed one (Webex may answer
+400 although it created the person), Update User reads the person and sends
+it whole, and User Role turns role ids into names with one ``GET /v1/roles``
+per session (:func:`oomnitza_connect_webex.people.user_role_mappings`).
 """
 
 from __future__ import annotations
 
-from oomnitza_connect.models import Preset
+from oomnitza_connect.models import FindExisting, Preset
 
 from .mapping import VENDOR
+from .people import user_role_mappings
 
 __all__ = [
     "CREATE_USER",
     "DELETE_USER",
+    "FIND_USER_BY_EMAIL",
     "GET_USER_DETAILS",
     "PRESETS",
     "UPDATE_USER",
@@ -33,6 +36,7 @@ CREATE_USER = "Create User"
 UPDATE_USER = "Update User"
 DELETE_USER = "Delete User"
 USER_ROLE = "User Role"
+FIND_USER_BY_EMAIL = "Find User By Email"
 
 PRESETS: tuple[Preset, ...] = (
     # First: the demo (and anyone listing presets) meets the product's User Role workflow.
@@ -40,18 +44,14 @@ PRESETS: tuple[Preset, ...] = (
         vendor=VENDOR,
         name=USER_ROLE,
         description=(
-            "A person's role ids, status and last activity with GET /v1/people/{id}; "
-            "oomnitza_connect_webex.people.user_role and the 'webex user-role' command add "
-            "the role names from GET /v1/roles."
+            "A person's role names, status and last activity with GET /v1/people/{id}, "
+            "role ids named through GET /v1/roles (once per session), stored on the SaaS "
+            "user as the 'webex user-role' workflow stores them."
         ),
         method="GET",
         path="/people/{{webex_user_id}}",
         variables=("webex_user_id",),
-        response_mappings={
-            "saas_user.role_ids": "{{response.get('roles') or []}}",
-            "saas_user.status": "{{response.get('status')}}",
-            "saas_user.last_activity": "{{response.get('lastActivity')}}",
-        },
+        mapper=user_role_mappings,
         endpoint="people.get",
     ),
     Preset(
@@ -60,8 +60,8 @@ PRESETS: tuple[Preset, ...] = (
         description=(
             "Add a person with POST /v1/people (first name, last name and email; scopes "
             "spark-admin:people_read and spark-admin:people_write). Webex may answer 400 "
-            "although the person was created: look the email up before trying again "
-            "(oomnitza_connect_webex.people.create_user does)."
+            "although the person was created, so the email is looked up first (found: "
+            "nothing is sent) and again after a failure (found: it counts as created)."
         ),
         method="POST",
         path="/people",
@@ -69,12 +69,30 @@ PRESETS: tuple[Preset, ...] = (
             "emails": ["{{email}}"],
             "firstName": "{{first_name}}",
             "lastName": "{{last_name}}",
-            "displayName": "{{first_name}} {{last_name}}",
+            # Blank names leave it empty, for Webex's 400, not one space that passes.
+            "displayName": "{{(first_name ~ ' ' ~ last_name).strip()}}",
         },
         variables=("email", "first_name", "last_name"),
         response_mappings={"Webex User Id": "{{response.id}}"},
         idempotent=False,
+        find_existing=FindExisting(
+            FIND_USER_BY_EMAIL, record="{{(response.get('items') or [None])[0]}}"
+        ),
         endpoint="people.create",
+    ),
+    Preset(
+        vendor=VENDOR,
+        name=FIND_USER_BY_EMAIL,
+        description=(
+            "Look a person up by address with GET /v1/people?email= (Create User does, "
+            "before and after its POST)."
+        ),
+        method="GET",
+        path="/people",
+        query={"email": "{{email}}"},
+        variables=("email",),
+        response_mappings={"Webex User Id": "{{(response.get('items') or [{}])[0].get('id')}}"},
+        endpoint="people.list",
     ),
     Preset(
         vendor=VENDOR,

@@ -27,14 +27,16 @@ from typing import Any
 
 import attrs
 
+from oomnitza_connect.errors import ConversionError
 from oomnitza_connect.models import SaasUser, WorkflowRun
 from oomnitza_connect.presets.engine import PresetResult, get_preset, run_preset
 from oomnitza_connect.store.base import Store
+from oomnitza_connect.sync.converters import to_datetime
 from oomnitza_connect.vendors.session import VendorSession
 
 from .client import iter_people
-from .mapping import VENDOR, parse_timestamp
-from .people import RoleNames, user_role
+from .mapping import VENDOR
+from .people import RoleNames, role_names_of, saas_user_fields, user_role
 from .presets import DELETE_USER, USER_ROLE
 
 __all__ = [
@@ -87,7 +89,7 @@ def run_user_role(
     The SaaS user's ``role`` becomes the role names (comma-separated); its
     fields ``role_ids``, ``role_names``, ``status`` and ``last_activity`` are set.
     """
-    roles = roles or RoleNames(session.http)
+    roles = roles or role_names_of(session)
     # vendor user id -> person id of the app's SaaS users: bounded by the SaaS
     # users of one app, and it spares one store scan per person listed.
     linked = {
@@ -100,14 +102,8 @@ def run_user_role(
             person_id = str(raw.get("id") or "")
             if person_id not in linked:
                 continue  # a person the sync did not link (a bot, or filtered out)
-            found = user_role(session, person_id, roles, person=raw)
-            fields = {
-                "role": found.role,
-                "role_ids": list(found.role_ids),
-                "role_names": list(found.role_names),
-                "status": found.status,
-                "last_activity": found.last_activity,
-            }
+            # The same reading and fields as the User Role preset's.
+            fields = saas_user_fields(user_role(session, person_id, roles, person=raw))
             store.update_saas_user_fields(VENDOR, person_id, fields)
             _record_user_role(store, linked[person_id], person_id, fields)
             updated += 1
@@ -176,9 +172,11 @@ def find_inactive_users(
 def _as_time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if value is None or value == "":
+        return None
     try:
-        return parse_timestamp(value)
-    except ValueError:
+        return to_datetime(value)
+    except ConversionError:
         return None
 
 
