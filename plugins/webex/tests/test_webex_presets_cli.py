@@ -19,9 +19,7 @@ def _cli(monkeypatch, tmp_path, org, *args: str):
     monkeypatch.setenv("OOMNITZA_CONNECT_HOME", str(tmp_path))
     monkeypatch.setenv("OOMNITZA_CONNECT_KEYRING", "0")
     CredentialStore(home=tmp_path, keyring_backend=False).save(org.test_credential("webex-cli"))
-    return CliRunner().invoke(
-        main, ["presets", "run", "webex", *args, "--credential", "webex-cli"]
-    )
+    return CliRunner().invoke(main, ["presets", "run", "webex", *args, "--credential", "webex-cli"])
 
 
 def _calls(org, endpoint: str) -> int:
