@@ -12,7 +12,6 @@ from webex_support import fast_options
 
 from oomnitza_connect.auth.credentials import CredentialStore
 from oomnitza_connect.cli import main
-from oomnitza_connect.presets.engine import get_preset, run_preset
 
 
 def _cli(monkeypatch, tmp_path, org, *args: str):
@@ -67,22 +66,22 @@ def test_create_user_in_python_goes_through_the_same_look_up(emulator, session) 
 def test_a_create_that_really_failed_is_reported_failed(
     webex_plugin_registered, emulator, tmp_path, monkeypatch
 ) -> None:
-    ran = _cli(monkeypatch, tmp_path, emulator, "Create User", "--var", "email=not-an-address",
-               "--var", "first_name=", "--var", "last_name=", "--db", str(tmp_path / "p.db"))  # fmt: skip
+    bad = ["--var", "email=not-an-address", "--var", "first_name=", "--var", "last_name="]
+    ran = _cli(monkeypatch, tmp_path, emulator, "Create User", *bad, "--db", str(tmp_path / "p.db"))
     assert ran.exit_code == 1, ran.output
-    assert "HTTP 400" in ran.output or "400" in ran.output
+    assert "400" in ran.output
     assert "exists" not in ran.output
 
 
 def test_the_user_role_preset_stores_role_names_as_the_workflow_does(
     connector, tmp_path, monkeypatch
 ) -> None:
+    from oomnitza_connect_webex.emulator import WebexEmulator
     from test_webex_workflows import NOW  # the workflow tests' synced org
 
     from oomnitza_connect.models import IntegrationSettings, SyncStatus, UserSelection
     from oomnitza_connect.store.sqlite import SQLiteStore
     from oomnitza_connect.sync.engine import run_sync
-    from oomnitza_connect_webex.emulator import WebexEmulator
 
     with WebexEmulator(users=30, seed=3, now=NOW, enforce_rate_limits=False) as org:
         settings = IntegrationSettings(
