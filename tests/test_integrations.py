@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import attrs
 import pytest
 from sync_support import ACME, AcmePlugin, write_integration
@@ -169,3 +171,54 @@ def test_the_starting_file_loads_and_carries_the_standard_mapping(tmp_path):
     assert draft_problems(settings, ACME) == [
         'no default role is set: add default_role = "Employee" (or another)'
     ]
+
+
+# Text a vendor description may hold that hand-written TOML gets wrong: quotes,
+# backslashes (Windows paths, regular expressions), newlines, any Unicode
+# (an emoji is outside the BMP: JSON would write it as a surrogate pair, which
+# TOML refuses).
+AWKWARD = 'say "hi" \\ C:\\tenants\\ é ✓ 🚀\ttab'
+AWKWARD_INFO = attrs.evolve(
+    ACME,
+    display_name='Acme "Pro"\nsecond line 🚀',
+    global_settings=(
+        attrs.evolve(ACME.global_settings[0], default=AWKWARD + "\nline two"),
+        attrs.evolve(ACME.global_settings[1], default='eu "west"', choices=()),
+    ),
+    standard_mapping=(
+        *ACME.standard_mapping,
+        FieldMapping(target='Acme "Team" ✓', expression='{{ login ~ "\\\\" ~ "\\n" }}'),
+    ),
+    default_filters=('mail != "x\\\\y"', "active"),
+)
+
+
+def _uncommented(text: str, prefix: str) -> dict[str, object]:
+    """Parse the one commented-out example line that starts with *prefix*."""
+    (line,) = [line for line in text.splitlines() if line.startswith("# " + prefix)]
+    return tomllib.loads(line.removeprefix("# ").split("  # ")[0])
+
+
+def test_the_starting_file_round_trips_awkward_text() -> None:
+    name = 'acme "main" \\ ✓ 🚀\nnext'
+    text = render_integration_template(AWKWARD_INFO, name=name)
+    data = tomllib.loads(text)
+    assert data["name"] == name
+    assert data["settings"] == {"Acme.Tenant": AWKWARD + "\nline two"}
+    assert data["mapping"] == [
+        {k: v for k, v in attrs.asdict(m).items() if v not in (None, False)}
+        for m in AWKWARD_INFO.standard_mapping
+    ]
+    # The examples in comments are TOML too, once uncommented.
+    assert _uncommented(text, "filters =") == {"filters": list(AWKWARD_INFO.default_filters)}
+    assert _uncommented(text, '"Acme.Region" =') == {"Acme.Region": 'eu "west"'}
+    # A newline in a description starts a new comment, never a line of TOML.
+    assert '# Acme "Pro"\n# second line 🚀 integration for oomnitza-connect.\n' in text
+
+
+def test_the_starting_file_loads_as_an_integration_with_awkward_text(tmp_path) -> None:
+    path = tmp_path / "awkward.toml"
+    path.write_text(render_integration_template(AWKWARD_INFO), encoding="utf-8")
+    settings = load_integration(path, info=AWKWARD_INFO)
+    assert settings.settings == {"Acme.Tenant": AWKWARD + "\nline two"}
+    assert settings.mapping == AWKWARD_INFO.standard_mapping

@@ -11,9 +11,9 @@ mapped, a default role is set and the sync key is a unique field
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -29,6 +29,10 @@ from ..plugins import vendor_info
 from ..schedule.scheduler import parse_schedule
 from .converters import converter_names
 from .mapping import merge_mappings, normalize_target
+
+if TYPE_CHECKING:
+    from tomlkit.items import Table
+    from tomlkit.toml_document import TOMLDocument as Document
 
 __all__ = [
     "check_integration",
@@ -286,89 +290,124 @@ def draft_problems(settings: IntegrationSettings, info: VendorInfo) -> list[str]
 # ---------------------------------------------------------------------------
 
 
-def _toml(value: object) -> str:
-    # JSON's string and array syntax is valid TOML for the values written here.
-    return json.dumps(value)
+def _value(value: object) -> str:
+    """*value* as TOML (for the examples written in comments)."""
+    import tomlkit
+
+    return tomlkit.item(value).as_string()
+
+
+def _key(name: str) -> str:
+    """*name* as a TOML key: bare when it may be, quoted otherwise (``"Slack.PageSize"``)."""
+    import tomlkit
+
+    return tomlkit.key(name).as_string()
+
+
+def _comment(container: Document | Table, text: str) -> None:
+    # One comment per line: a newline inside one would end the comment and
+    # leave the rest of the text as (broken) TOML.
+    import tomlkit
+
+    for line in text.splitlines() or [""]:
+        container.add(tomlkit.comment(line))
 
 
 def render_integration_template(info: VendorInfo, *, name: str | None = None) -> str:
-    """Return a commented integration file for *info*, prefilled with its standard mapping."""
-    lines = [
-        f"# {info.display_name} integration for oomnitza-connect.",
-        "# Check it with `oomnitza-connect integrations validate FILE`, try it with",
-        "# `oomnitza-connect sync FILE --test-run`, then `integrations launch FILE`.",
-        "# Reference: docs/integrations.md and docs/mapping.md.",
-        "",
-        f"name = {_toml(name or info.name + '-main')}",
-        f"vendor = {_toml(info.name)}",
-        "# The name of a stored credential (`oomnitza-connect credentials add`).",
-        f"credential = {_toml(info.name)}",
-        "",
-        "# users: create and update people; users+saas: also link each person to the",
-        f"# {info.display_name} app as a SaaS user with the vendor's user id and role.",
-        'selection = "users"',
-        "# create_update, create_only or update_only.",
-        'preference = "create_update"',
-        "# How often a scheduler runs it (daily, hourly, weekly or a cron expression).",
-        'schedule = "daily"',
-        "# Who hears about failed runs.",
-        "contacts = []",
-        "# The person field that identifies a person: username, email, external_id, or a",
-        "# custom field whose mapping says unique = true.",
-        'sync_key = "email"',
-        "# The role given to people whose record maps none. Required before launching.",
-        '# default_role = "Employee"',
-        '# integration_user = "it-admin@example.com"',
-        '# base_url = "https://proxy.example.com"  # another API root (region, proxy)',
-        "",
-    ]
-    lines.append("# Record filters (sandboxed expressions); a record must pass all of them.")
+    """Return a commented integration file for *info*, prefilled with its standard mapping.
+
+    Written with tomlkit, so every value is quoted and escaped as TOML wants
+    (quotes, backslashes, newlines, any Unicode) and the comments stay in place.
+    """
+    # Imported here: only `integrations init` writes TOML, and start-up stays quick.
+    import tomlkit
+
+    doc = tomlkit.document()
+    _comment(doc, f"{info.display_name} integration for oomnitza-connect.")
+    _comment(doc, "Check it with `oomnitza-connect integrations validate FILE`, try it with")
+    _comment(doc, "`oomnitza-connect sync FILE --test-run`, then `integrations launch FILE`.")
+    _comment(doc, "Reference: docs/integrations.md and docs/mapping.md.")
+    doc.add(tomlkit.nl())
+    doc.add("name", name or info.name + "-main")
+    doc.add("vendor", info.name)
+    _comment(doc, "The name of a stored credential (`oomnitza-connect credentials add`).")
+    doc.add("credential", info.name)
+    doc.add(tomlkit.nl())
+    _comment(doc, "users: create and update people; users+saas: also link each person to the")
+    _comment(doc, f"{info.display_name} app as a SaaS user with the vendor's user id and role.")
+    doc.add("selection", "users")
+    _comment(doc, "create_update, create_only or update_only.")
+    doc.add("preference", "create_update")
+    _comment(doc, "How often a scheduler runs it (daily, hourly, weekly or a cron expression).")
+    doc.add("schedule", "daily")
+    _comment(doc, "Who hears about failed runs.")
+    doc.add("contacts", tomlkit.array())
+    _comment(doc, "The person field that identifies a person: username, email, external_id, or a")
+    _comment(doc, "custom field whose mapping says unique = true.")
+    doc.add("sync_key", "email")
+    _comment(doc, "The role given to people whose record maps none. Required before launching.")
+    _comment(doc, f"default_role = {_value('Employee')}")
+    _comment(doc, f"integration_user = {_value('it-admin@example.com')}")
+    _comment(
+        doc, f"base_url = {_value('https://proxy.example.com')}  # another API root (region, proxy)"
+    )
+    doc.add(tomlkit.nl())
+    _comment(doc, "Record filters (sandboxed expressions); a record must pass all of them.")
     if info.default_filters:
-        lines.append("# Leave out to use the vendor's defaults:")
-        lines.append(f"# filters = {_toml(list(info.default_filters))}")
+        _comment(doc, "Leave out to use the vendor's defaults:")
+        _comment(doc, f"filters = {_value(list(info.default_filters))}")
     else:
-        lines.append('# filters = ["deleted == false"]')
-    lines.append("# false: use only the [[mapping]] entries below, not the vendor's standard ones.")
-    lines.append("use_standard_mapping = true")
-    lines.append("")
-    lines.append("[settings]")
+        _comment(doc, f"filters = {_value(['deleted == false'])}")
+    _comment(doc, "false: use only the [[mapping]] entries below, not the vendor's standard ones.")
+    doc.add("use_standard_mapping", True)
+    doc.add(tomlkit.nl())
+
+    settings = tomlkit.table()
     if not info.global_settings:
-        lines.append(f"# {info.display_name} has no global settings.")
+        _comment(settings, f"{info.display_name} has no global settings.")
     for spec in info.global_settings:
         notes = [spec.description]
         if spec.choices:
             notes.append(f"one of: {', '.join(spec.choices)}")
         notes.append("required" if spec.required else "optional")
-        lines.append(f"# {'; '.join(n for n in notes if n)}.")
+        _comment(settings, f"{'; '.join(n for n in notes if n)}.")
         value = spec.default if spec.default is not None else ""
-        prefix = "" if spec.required else "# "
-        lines.append(f"{prefix}{_toml(spec.key)} = {_toml(value)}")
-    lines += [
-        "",
-        f"# The {info.display_name} standard mapping, written out so that you can edit it.",
-        "# A mapping here replaces the standard one with the same target; new targets",
-        "# become custom fields. Converters: " + ", ".join(converter_names()) + ".",
-    ]
-    for mapping in info.standard_mapping:
-        lines.append("")
-        lines.append("[[mapping]]")
-        lines.append(f"target = {_toml(mapping.target)}")
-        if mapping.source is not None:
-            lines.append(f"source = {_toml(mapping.source)}")
-        if mapping.expression is not None:
-            lines.append(f"expression = {_toml(mapping.expression)}")
-        if mapping.converter:
-            lines.append(f"converter = {_toml(mapping.converter)}")
-        if mapping.unique:
-            lines.append("unique = true")
-    lines += [
-        "",
-        "# A computed custom field and the tracking fields, for example:",
-        "# [[mapping]]",
-        f'# target = "{info.display_name} Sync Time"',
-        '# expression = "{{ sync_time }}"',
-    ]
+        if spec.required:
+            settings.add(spec.key, value)
+        else:
+            _comment(settings, f"{_key(spec.key)} = {_value(value)}")
+    settings.add(tomlkit.nl())
+    _comment(
+        settings, f"The {info.display_name} standard mapping, written out so that you can edit it."
+    )
+    _comment(settings, "A mapping here replaces the standard one with the same target; new targets")
+    _comment(settings, "become custom fields. Converters: " + ", ".join(converter_names()) + ".")
+    doc.add("settings", settings)
+
+    # Comments after the last [[mapping]] belong to it; without a mapping, to [settings].
+    last: Table = settings
+    if info.standard_mapping:
+        mappings = tomlkit.aot()
+        for mapping in info.standard_mapping:
+            entry = tomlkit.table()
+            entry.add("target", mapping.target)
+            if mapping.source is not None:
+                entry.add("source", mapping.source)
+            if mapping.expression is not None:
+                entry.add("expression", mapping.expression)
+            if mapping.converter:
+                entry.add("converter", mapping.converter)
+            if mapping.unique:
+                entry.add("unique", True)
+            mappings.append(entry)
+        doc.add("mapping", mappings)
+        last = mappings[-1]
+    last.add(tomlkit.nl())
+    _comment(last, "A computed custom field and the tracking fields, for example:")
+    _comment(last, "[[mapping]]")
+    _comment(last, f"target = {_value(info.display_name + ' Sync Time')}")
+    _comment(last, f"expression = {_value('{{ sync_time }}')}")
     if info.fields:
-        lines.append("")
-        lines.append(f"# {info.display_name} fields: " + ", ".join(s.key for s in info.fields))
-    return "\n".join(lines) + "\n"
+        last.add(tomlkit.nl())
+        _comment(last, f"{info.display_name} fields: " + ", ".join(s.key for s in info.fields))
+    return tomlkit.dumps(doc)
