@@ -81,7 +81,7 @@ def main(argv: list[str]) -> int:
     if command == "demo":
         return run("oomnitza-connect", "demo", *rest)
     if command == "test":
-        return run("pytest", *rest)
+        return run("pytest", *parallel_options(rest), *rest)
     if command == "lint":
         status = run("ruff", "check", ".")
         status |= run("ruff", "format", "--check", ".")
@@ -90,6 +90,19 @@ def main(argv: list[str]) -> int:
     if command == "build":
         return build_every_package()
     return 0
+
+
+def parallel_options(args: list[str]) -> list[str]:
+    """pytest-xdist's options for the suite: one worker per CPU, groups kept together.
+
+    ``--dist loadgroup`` sends the tests marked ``serial`` (an
+    ``xdist_group``, see conftest.py) to one worker, one after another. Given
+    after these, the caller's own ``-n 2`` (land.sh) or ``-n 0`` (to debug) wins;
+    ``-p no:xdist`` turns them off.
+    """
+    if "no:xdist" in args or any(arg.startswith("-pno:xdist") for arg in args):
+        return []
+    return ["-n", "auto", "--dist", "loadgroup"]
 
 
 def build_every_package() -> int:

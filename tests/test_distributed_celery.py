@@ -26,7 +26,8 @@ from oomnitza_connect.store.base import IntegrationEntry
 from oomnitza_connect.store.sqlite import SQLiteStore
 from oomnitza_connect.testing.emulator import Fault
 
-pytestmark = pytest.mark.slow
+# A fleet of real Celery workers and beat: never beside another fleet or kill test.
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 USERS = 24
 PAGE_SIZE = 6

@@ -43,6 +43,41 @@ class Sleeps(list):
         self.append(seconds)
 
 
+class Timed:
+    """Calls, each with the Redis server's time (the buckets' clock) just before and after.
+
+    A reservation's wait is what is left of its slot when Redis runs the
+    script; how long the test took between two calls (longer on a loaded
+    machine) comes off it. The times around each call bound that exactly.
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.calls: list[tuple[float, float, float]] = []
+
+    def now(self) -> float:
+        seconds, microseconds = self.client.time()
+        return seconds + microseconds / 1e6
+
+    def __call__(self, reserve) -> float:
+        before = self.now()
+        wait = reserve()
+        self.calls.append((before, wait, self.now()))
+        return wait
+
+    def owed(self, since: int, index: int, slot: float) -> tuple[float, float]:
+        """Bounds of the wait of call *index* whose slot is *slot* s after call *since* ran.
+
+        The script counts whole milliseconds (its clock truncated, its wait
+        rounded up): a millisecond either way, and one more for safety.
+        """
+        first_before, _, first_after = self.calls[since]
+        before, _, after = self.calls[index]
+        low = max(0.0, slot - (after - first_before)) - 0.003
+        high = max(0.0, slot - (before - first_after)) + 0.003
+        return low, high
+
+
 # -- rate budgets ------------------------------------------------------------
 
 
@@ -52,11 +87,18 @@ def test_two_workers_draw_from_one_budget(client):
     budget = RateBudget("users.list", 600, burst=3)
     first = SharedRequestPacer(client, "directory:acme", [budget], sleep=Sleeps())
     second = SharedRequestPacer(client, "directory:acme", [budget], sleep=Sleeps())
-    waits = [pacer.wait_for_turn("users.list") for pacer in (first, second, first, second, first)]
+    timed = Timed(client)
+    waits = [
+        timed(lambda pacer=pacer: pacer.wait_for_turn("users.list"))
+        for pacer in (first, second, first, second, first)
+    ]
     assert waits[:2] == [0.0, 0.0]
-    # Each later reservation queues behind all the others, whichever worker made it.
+    # Each later reservation queues behind all the others, whichever worker made
+    # it: its slot is 1/9 s after the one before, counted from the first call.
     for position, wait in enumerate(waits[2:], start=1):
-        assert wait == pytest.approx(position / 9.0, abs=0.02)
+        low, high = timed.owed(0, position + 1, position / 9.0)
+        assert low <= wait <= high, (position, wait, low, high)
+    assert waits[-1] > 0.2  # unless the machine stalled for a quarter of a second
     other_account = SharedRequestPacer(client, "directory:other", [budget], sleep=Sleeps())
     assert other_account.wait_for_turn("users.list") == 0.0
 
@@ -66,8 +108,12 @@ def test_retry_after_seen_by_one_worker_pauses_the_others(client):
     seen_it = SharedRequestPacer(client, "directory:acme", [budget], sleep=Sleeps())
     other = SharedRequestPacer(client, "directory:acme", [budget], sleep=Sleeps())
     assert other.wait_for_turn("users.list") == 0.0
-    seen_it.pause(3.0)
-    assert other.wait_for_turn("users.list") == pytest.approx(3.0, abs=0.1)
+    timed = Timed(client)
+    timed(lambda: seen_it.pause(3.0) or 0.0)
+    wait = timed(lambda: other.wait_for_turn("users.list"))
+    low, high = timed.owed(0, 1, 3.0)
+    assert low <= wait <= high
+    assert wait > 2.5
     unrelated = SharedRequestPacer(client, "directory:other", [budget], sleep=Sleeps())
     assert unrelated.wait_for_turn("users.list") == 0.0
 
@@ -122,9 +168,13 @@ def test_budget_overrides_replace_the_declared_budget(client):
         sleep=Sleeps(),
         max_wait=60,
     )
-    assert pacer.wait_for_turn("users.list") == 0.0
-    # 60 a minute less the margin: the second request waits 1/0.9 s.
-    assert pacer.wait_for_turn("users.list") == pytest.approx(1 / 0.9, abs=0.02)
+    timed = Timed(client)
+    assert timed(lambda: pacer.wait_for_turn("users.list")) == 0.0
+    # 60 a minute less the margin: the second request's slot is 1/0.9 s after the first.
+    wait = timed(lambda: pacer.wait_for_turn("users.list"))
+    low, high = timed.owed(0, 1, 1 / 0.9)
+    assert low <= wait <= high
+    assert wait > 1.0
 
 
 # -- run locks ------------------------------------------------------------------

@@ -58,6 +58,7 @@ def final_state(db: Path) -> list[tuple]:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # kills real processes at moments a busy machine moves
 def test_kill_9_mid_run_then_rerun_converges_to_a_clean_run(tmp_path):
     killed_db = tmp_path / "killed.db"
     clean_db = tmp_path / "clean.db"

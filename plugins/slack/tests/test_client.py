@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -14,7 +15,7 @@ from oomnitza_connect.connectors import Connector
 from oomnitza_connect.errors import AuthenticationError, ConfigurationError, VendorAPIError
 from oomnitza_connect.models import AuthKind, Credential, RateBudget
 from oomnitza_connect.testing.emulator import Fault
-from oomnitza_connect.transport.ratelimit import RequestPacer
+from oomnitza_connect.testing.pacing import RecordingPacer, refused_by_rate_limit
 
 parse_slack_error = vendor.parse_error
 
@@ -164,15 +165,24 @@ def test_an_unpaced_client_is_answered_429_and_recovers(connector) -> None:
 
 def test_a_paced_client_stays_within_the_emulated_tier(connector) -> None:
     # Tier 2 scaled up 30 times so that the test runs fast: same shape, same rule.
-    budget = RateBudget("users.list", 600, burst=2)
-    with SlackEmulator(users=30, seed=2, rate_limits={"users.list": (600, 2)}) as emulator:
+    tier = (600, 2)
+    pacer = RecordingPacer((RateBudget("users.list", tier[0], burst=tier[1]),))
+    with SlackEmulator(users=30, seed=2, rate_limits={"users.list": tier}) as emulator:
         options = fast_options(emulator, pace_requests=True)
         credential = emulator.test_credential()
         with connector.authenticate(credential, {"Slack.PageSize": "5"}, options=options) as s:
-            s.http.pacer = RequestPacer((budget,))
+            s.http.pacer = pacer
             ids = [record.id for record in connector.list_users(s)]
         assert sorted(ids) == sorted(emulator.expected_user_ids())
-        assert emulator.rate_limited_count == 0
+        pages = sum(1 for request in emulator.requests if request.endpoint == "users.list")
+    # Every page was paced: the burst of two left at once, the others waited their turn.
+    slots = pacer.slots["users.list"]
+    assert len(slots) == pages > 3
+    assert all(b - a > 0.1 for a, b in itertools.pairwise(slots[1:]))
+    # When the pacer let each request go keeps the emulator's own rule. (The
+    # emulator's 429 count would also measure how late each request arrived,
+    # which the machine's load decides, not the pacer.)
+    assert refused_by_rate_limit(tier, slots) == []
 
 
 def test_rate_budgets_follow_slack_tiers(connector) -> None:

@@ -343,9 +343,13 @@ class _SlidingWindow:
         self.calls: deque[float] = deque()
         self.lock = threading.Lock()
 
-    def admit(self) -> float | None:
-        """Record a call; return seconds to wait instead when over the limit."""
-        now = time.monotonic()
+    def admit(self, now: float | None = None) -> float | None:
+        """Record a call; return seconds to wait instead when over the limit.
+
+        :param now: when the call came (``time.monotonic()`` when not given).
+        """
+        if now is None:
+            now = time.monotonic()
         with self.lock:
             while self.calls and now - self.calls[0] >= 60:
                 self.calls.popleft()
