@@ -9,6 +9,12 @@ every hook of every test. Users' test suites are not isolated unless they ask
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
+
+# Hypothesis's deadline times each example by the wall clock, which measures the
+# machine's load as much as the code (a test run is no benchmark: benchmarks/ is).
+settings.register_profile("oomnitza-connect", deadline=None)
+settings.load_profile("oomnitza-connect")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (--dist loadgroup)

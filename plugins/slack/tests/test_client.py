@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import pytest
@@ -175,10 +174,9 @@ def test_a_paced_client_stays_within_the_emulated_tier(connector) -> None:
             ids = [record.id for record in connector.list_users(s)]
         assert sorted(ids) == sorted(emulator.expected_user_ids())
         pages = sum(1 for request in emulator.requests if request.endpoint == "users.list")
-    # Every page was paced: the burst of two left at once, the others waited their turn.
+    # Every page asked the pacer for its turn.
     slots = pacer.slots["users.list"]
     assert len(slots) == pages > 3
-    assert all(b - a > 0.1 for a, b in itertools.pairwise(slots[1:]))
     # When the pacer let each request go keeps the emulator's own rule. (The
     # emulator's 429 count would also measure how late each request arrived,
     # which the machine's load decides, not the pacer.)
