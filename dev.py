@@ -105,6 +105,58 @@ def parallel_options(args: list[str]) -> list[str]:
     return ["-n", "auto", "--dist", "loadgroup"]
 
 
+# What every distribution's metadata must have for its PyPI page to stand on its own.
+REQUIRED_PROJECT_URLS = {"Homepage", "Documentation", "Source", "Issues", "Changelog"}
+# A Markdown link whose target is neither absolute nor an anchor is dead on PyPI.
+RELATIVE_LINK = r"\]\((?!https?://|mailto:|#)[^)]*\)"
+
+
+def check_metadata(uv: str, built: list[Path], *, expected: int) -> list[str]:
+    """Check every built distribution as PyPI will: ``twine check --strict``, then ours.
+
+    Ours: each wheel has a license expression and a license file, classifiers, the
+    project URLs, and a long description with no relative link and nothing that
+    only works in this checkout (``dev.py``).
+    """
+    import re
+    import zipfile
+    from email.parser import Parser
+
+    problems: list[str] = []
+    if len([p for p in built if p.suffix == ".whl"]) != expected:
+        problems.append(f"expected {expected} wheels, built {[p.name for p in built]}")
+    twine = subprocess.run(
+        [uv, "run", "--no-sync", "twine", "check", "--strict", *map(str, built)],
+        cwd=ROOT,
+        env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(VENV)},
+    )
+    if twine.returncode != 0:
+        problems.append("twine check --strict failed (above)")
+    for wheel in (p for p in built if p.suffix == ".whl"):
+        with zipfile.ZipFile(wheel) as archive:
+            names = archive.namelist()
+            (metadata_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+            metadata = Parser().parsestr(archive.read(metadata_name).decode())
+        name = metadata["Name"]
+        if metadata["License-Expression"] != "Apache-2.0":
+            problems.append(f"{name}: License-Expression is {metadata['License-Expression']!r}")
+        if not any(n.endswith("/licenses/LICENSE") for n in names):
+            problems.append(f"{name}: the wheel holds no LICENSE file")
+        if not metadata.get_all("Classifier"):
+            problems.append(f"{name}: no classifiers")
+        urls = {url.split(",")[0].strip() for url in metadata.get_all("Project-URL") or []}
+        if not urls >= REQUIRED_PROJECT_URLS:
+            problems.append(f"{name}: project URLs miss {sorted(REQUIRED_PROJECT_URLS - urls)}")
+        description = metadata.get_payload()
+        for link in re.findall(RELATIVE_LINK, description):
+            problems.append(f"{name}: its PyPI page links {link}, relative to nothing there")
+        if "dev.py" in description:
+            problems.append(f"{name}: its PyPI page mentions dev.py, which only a checkout has")
+    if not problems:
+        print(f"metadata: {len(built)} distributions pass twine check --strict and stand alone")
+    return problems
+
+
 def build_every_package() -> int:
     """Build the core and each plugin separately, as PyPI will receive them.
 
@@ -127,7 +179,13 @@ def build_every_package() -> int:
                 print(f"dev.py: building {package.relative_to(ROOT) or '.'} failed")
                 return result.returncode
         wheels = sorted(out.glob("*.whl"))
-        print("built:", ", ".join(sorted(p.name for p in out.iterdir() if p.name != ".gitignore")))
+        built = sorted(p for p in out.iterdir() if p.suffix in (".whl", ".gz"))
+        print("built:", ", ".join(p.name for p in built))
+        problems = check_metadata(uv, built, expected=1 + len(plugins))
+        if problems:
+            for problem in problems:
+                print(f"dev.py: {problem}")
+            return 1
 
         env_dir = Path(scratch) / "venv"
         subprocess.run([uv, "venv", "--quiet", str(env_dir)], check=True, cwd=scratch)
