@@ -171,9 +171,11 @@ def test_a_bad_rate_budget_on_the_command_line_is_bad_usage():
     assert "--rate-budget" in result.output
 
 
-def test_a_postgresql_ledger_is_refused_until_it_exists():
+def test_a_postgresql_ledger_url_is_kept_and_its_password_never_shown():
     from oomnitza_connect.distributed.config import WorkerConfig
 
-    with pytest.raises(ConfigurationError) as raised:
-        WorkerConfig.from_environment({"OOMNITZA_CONNECT_LEDGER": "postgresql://db/ledger"})
-    assert "OOMNITZA_CONNECT_LEDGER" in str(raised.value)
+    url = "postgresql://worker:hunter2-secret@db.internal/ledger"
+    config = WorkerConfig.from_environment({"OOMNITZA_CONNECT_LEDGER": url})
+    assert config.ledger == url
+    assert "hunter2-secret" not in repr(config)
+    assert "postgresql://worker:**********@db.internal/ledger" in repr(config)

@@ -24,7 +24,7 @@ from ..errors import ConfigurationError, OomnitzaConnectError
 from ..models import STANDARD_PERSON_FIELDS, Person, SyncSession, SyncStatus
 from . import output
 from .destination_option import chosen_destination, oomnitza_options, open_people
-from .store_option import db_option, open_store
+from .store_option import chosen_ledger, db_option, ledger_option, open_ledger
 
 __all__ = ["register"]
 
@@ -138,9 +138,12 @@ def integrations_validate(file: Path, as_json: bool) -> None:
 @integrations_group.command("launch", short_help="Mark FILE's integration active; run it.")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @db_option
+@ledger_option
 @click.option("--no-run", is_flag=True, help="Only mark it active; do not run it now.")
 @output.json_option("Print the launched integration (and its run's session) as JSON.")
-def integrations_launch(file: Path, db_path: Path | None, no_run: bool, as_json: bool) -> None:
+def integrations_launch(
+    file: Path, db_path: Path | None, ledger_url: str | None, no_run: bool, as_json: bool
+) -> None:
     """Mark the integration in FILE active (the scheduler runs it) and run it once.
 
     In Python: ``oomnitza_connect.launch_integration(FILE)``.
@@ -149,7 +152,7 @@ def integrations_launch(file: Path, db_path: Path | None, no_run: bool, as_json:
     from ..sync.integrations import load_integration
 
     settings = load_integration(file)
-    with open_store(db_path) as store:
+    with open_ledger(db_path, ledger_url) as store:
         try:
             launch_integration(file, store, run=False)
         except ConfigurationError as exc:
@@ -168,10 +171,11 @@ def integrations_launch(file: Path, db_path: Path | None, no_run: bool, as_json:
 
 @integrations_group.command("list", short_help="List the integrations the store knows.")
 @db_option
+@ledger_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def integrations_list(db_path: Path | None, as_json: bool) -> None:
-    """List the integrations the store knows (launched ones are active)."""
-    with open_store(db_path, must_exist=True) as store:
+def integrations_list(db_path: Path | None, ledger_url: str | None, as_json: bool) -> None:
+    """List the integrations the store (or the --ledger) knows (launched ones are active)."""
+    with open_ledger(db_path, ledger_url, must_exist=True) as store:
         entries = store.list_integrations()
     if as_json:
         click.echo(_dump([attrs.asdict(e) for e in entries]))
@@ -234,6 +238,7 @@ def mapping_suggest(vendor: str, as_json: bool) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--test-run", is_flag=True, help="Run everything but write no people.")
 @db_option
+@ledger_option
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
@@ -266,6 +271,7 @@ def sync_command(
     file: Path,
     test_run: bool,
     db_path: Path | None,
+    ledger_url: str | None,
     batch_size: int | None,
     rate_budgets: tuple[str, ...],
     no_pacing: bool,
@@ -290,7 +296,7 @@ def sync_command(
         options = ClientOptions(
             base_url=settings.base_url, pace_requests=not no_pacing, rate_budgets=budgets
         )
-    with open_store(db_path) as store:
+    with open_ledger(db_path, ledger_url) as store:
         _run_and_report(
             settings,
             store,
@@ -412,6 +418,7 @@ def sessions_group() -> None:
 
 @sessions_group.command("list")
 @db_option
+@ledger_option
 @click.option("--integration", default=None, help="Only this integration's sessions.")
 @click.option(
     "--limit",
@@ -421,9 +428,11 @@ def sessions_group() -> None:
     help="Show at most this many sessions.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def sessions_list(db_path: Path | None, integration: str | None, limit: int, as_json: bool) -> None:
+def sessions_list(
+    db_path: Path | None, ledger_url: str | None, integration: str | None, limit: int, as_json: bool
+) -> None:
     """List sync sessions, newest first."""
-    with open_store(db_path, must_exist=True) as store:
+    with open_ledger(db_path, ledger_url, must_exist=True) as store:
         sessions = store.list_sessions(integration=integration, limit=limit)
     if as_json:
         rows = [_session_dict(s) for s in sessions]
@@ -459,11 +468,14 @@ def sessions_list(db_path: Path | None, integration: str | None, limit: int, as_
 @sessions_group.command("show", short_help="Show one session and its errors.")
 @click.argument("session_id")
 @db_option
+@ledger_option
 @click.option("--payload", is_flag=True, help="Include what a test run would have written.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def sessions_show(session_id: str, db_path: Path | None, payload: bool, as_json: bool) -> None:
+def sessions_show(
+    session_id: str, db_path: Path | None, ledger_url: str | None, payload: bool, as_json: bool
+) -> None:
     """Show one session (an id or a unique prefix of one) with its errors."""
-    with open_store(db_path, must_exist=True) as store:
+    with open_ledger(db_path, ledger_url, must_exist=True) as store:
         session = _one_session(store, session_id, with_payload=payload)
     if as_json:
         click.echo(_dump(_session_dict(session, payload=payload)))
@@ -494,6 +506,7 @@ def sessions_show(session_id: str, db_path: Path | None, payload: bool, as_json:
 @sessions_group.command("plan", short_help="Print a test run's plan as JSON lines.")
 @click.argument("session_id")
 @db_option
+@ledger_option
 @click.option(
     "--offset", type=click.IntRange(min=0), default=0, show_default=True,
     help="Skip this many entries.",
@@ -509,10 +522,15 @@ def sessions_show(session_id: str, db_path: Path | None, payload: bool, as_json:
     help="Write to this file instead of standard output.",
 )
 def sessions_plan(
-    session_id: str, db_path: Path | None, offset: int, limit: int | None, output: Path | None
+    session_id: str,
+    db_path: Path | None,
+    ledger_url: str | None,
+    offset: int,
+    limit: int | None,
+    output: Path | None,
 ) -> None:
     """Print a test run's plan (all of it, or a page), one JSON object a line."""
-    with open_store(db_path, must_exist=True) as store:
+    with open_ledger(db_path, ledger_url, must_exist=True) as store:
         session = _one_session(store, session_id)
         if not session.test_run:
             raise ConfigurationError(
@@ -558,6 +576,7 @@ def _one_session(store: Any, session_id: str, *, with_payload: bool = False) -> 
     help="Deprecated: --format json is --json, --format csv is --csv.",
 )
 @db_option
+@ledger_option
 @click.option(
     "--integration",
     "integration_path",
@@ -572,6 +591,7 @@ def people_command(
     as_csv: bool,
     output_format: str | None,
     db_path: Path | None,
+    ledger_url: str | None,
     integration_path: Path | None,
     oomnitza_credential: str | None,
     oomnitza_url: str | None,
@@ -580,6 +600,7 @@ def people_command(
 
     With --oomnitza CREDENTIAL, or an --integration whose [destination] is
     Oomnitza, the people are read from Oomnitza (GET /api/v3/users) instead.
+    A PostgreSQL --ledger holds no people: give it with one of those.
     """
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
@@ -593,6 +614,12 @@ def people_command(
 
         table = load_integration(integration_path).destination
     table, credential = chosen_destination(table, oomnitza_credential, oomnitza_url)
+    if ledger_url is not None and chosen_ledger(db_path, ledger_url) and table is None:
+        # People live in the destination; a shared ledger only records runs.
+        raise click.UsageError(
+            "a PostgreSQL --ledger holds no people: they are in the destination; "
+            "give --integration FILE (its [destination]) or --oomnitza CREDENTIAL."
+        )
     with open_people(db_path, table, credential, must_exist=True, need_ledger=False) as (
         store,
         _,

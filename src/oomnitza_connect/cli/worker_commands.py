@@ -41,9 +41,9 @@ def _shared_options(func: click.decorators.FC) -> click.decorators.FC:
         "--ledger",
         default=None,
         metavar="URL_OR_PATH",
-        help="The SQLite file where sessions and integrations are kept "
-        "[$OOMNITZA_CONNECT_LEDGER, default: the file `sync` uses]; a PostgreSQL ledger "
-        "follows the destination/ledger split.",
+        help="Where sessions and integrations are kept: a postgresql:// URL (workers on "
+        "several machines) or a SQLite file [$OOMNITZA_CONNECT_LEDGER, default: the file "
+        "`sync` uses].",
     )(func)
     func = click.option(
         "--redis",

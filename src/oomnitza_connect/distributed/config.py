@@ -76,6 +76,12 @@ def parse_rate_budgets(
     return budgets
 
 
+def _shown_ledger(ledger: str | None) -> str | None:
+    from ..store.postgres import is_postgres_url, redact_url
+
+    return redact_url(ledger) if ledger and is_postgres_url(ledger) else ledger
+
+
 def _number(environ: Mapping[str, str], name: str, default: float) -> float:
     raw = environ.get(name)
     if not raw:
@@ -94,7 +100,7 @@ class WorkerConfig:
     """The settings every worker process and beat share."""
 
     redis_url: str = DEFAULT_REDIS_URL
-    ledger: str | None = None
+    ledger: str | None = attrs.field(default=None, repr=lambda url: repr(_shown_ledger(url)))
     """A ``postgresql://`` URL or a SQLite path; ``None`` is the default SQLite file."""
     rate_budgets: Mapping[str, tuple[RateBudget, ...]] = attrs.field(factory=dict)
     run_lease: float = 60.0
@@ -103,15 +109,6 @@ class WorkerConfig:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> WorkerConfig:
         env = os.environ if environ is None else environ
-        ledger = env.get(LEDGER_ENV) or ""
-        if ledger.startswith(("postgresql://", "postgres://")):
-            # Waits for the destination/ledger split (issue 17); until then a
-            # URL must not turn into a SQLite file named after it.
-            raise ConfigurationError(
-                "the PostgreSQL ledger is not available yet",
-                key_path=LEDGER_ENV,
-                allowed="a SQLite file path (workers on one machine)",
-            )
         budgets = parse_rate_budgets(env.get(RATE_BUDGETS_ENV, ""))
         return cls(
             redis_url=env.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,11 +45,9 @@ MAX_RETRIES = 3
 @contextmanager
 def open_ledger() -> Iterator[Any]:
     """Open this worker's ledger (the store of sessions and integrations) for one task."""
-    from ..store.paths import default_db_path
-    from ..store.sqlite import SQLiteStore
+    from ..store.postgres import open_ledger as open_ledger_at
 
-    ledger = worker_config().ledger
-    store = SQLiteStore(Path(ledger) if ledger else default_db_path())
+    store = open_ledger_at(worker_config().ledger)
     try:
         yield store
     finally:
@@ -157,7 +155,8 @@ def run_integration(
         try:
             started = datetime.now(UTC)
             try:
-                session = run_sync(settings, store=ledger, test_run=test_run)
+                with _run_lock_held(ledger, name):
+                    session = run_sync(settings, store=ledger, test_run=test_run)
             except ConfigurationError:
                 raise  # a draft or a bad file: retrying cannot help
             except OomnitzaConnectError as exc:
@@ -179,6 +178,19 @@ def run_integration(
     if lock.take_follow_up():
         run_integration.apply_async((name,))
     return _summary(session)
+
+
+def _run_lock_held(ledger: Any, name: str) -> AbstractContextManager[None]:
+    """Tell a shared ledger that this worker holds *name*'s run lock.
+
+    Its sessions still marked running on other machines are then over, and
+    the run marks them interrupted (a SQLite ledger checks pids on this host).
+    """
+    from ..store.postgres import PostgresLedger
+
+    if isinstance(ledger, PostgresLedger):
+        return ledger.holds_run_lock(name)
+    return nullcontext()
 
 
 def _check_follow_up_later(name: str, lease: float) -> None:
