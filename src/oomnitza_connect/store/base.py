@@ -364,6 +364,29 @@ class Destination(abc.ABC):
         """Start a portion for *session* (destinations that match by sync key)."""
         raise NotImplementedError(f"{self!r} is matched by the engine; it takes no portions")
 
+    def unchanged_members(
+        self, plan: SyncPlan, fingerprints: Mapping[str, str]
+    ) -> dict[str, tuple[str, bool]]:
+        """Return the members whose fingerprint is the one remembered, with nothing changed since.
+
+        :param fingerprints: vendor user id -> the fingerprint of what the run
+            would write for it (:meth:`remember_fingerprints`).
+        :returns: vendor user id -> ``(sync value, active)`` for each member whose
+            person still is as that fingerprint's write left it: such a member
+            would write nothing, so the engine neither reads nor maps it. A
+            destination that remembers none returns ``{}`` (every member is mapped).
+        """
+        return {}
+
+    def remember_fingerprints(  # noqa: B027 - remembering is optional
+        self, plan: SyncPlan, members: Sequence[tuple[str, str, str, bool]]
+    ) -> None:
+        """Remember ``(vendor_user_id, fingerprint, sync_value, active)`` of members just written.
+
+        Called after their batch committed, only for members that were created,
+        updated or found unchanged (a crash in between only costs a re-map).
+        """
+
     def mark_vanished(self, plan: SyncPlan, vanished: Sequence[VanishedPerson]) -> int:
         """Set the integration's vanished field on *vanished* people, if any; return how many."""
         return 0

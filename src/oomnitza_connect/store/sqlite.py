@@ -176,6 +176,20 @@ CREATE TABLE IF NOT EXISTS members (
     sync_value TEXT,
     PRIMARY KEY (integration, vendor_user_id)
 ) WITHOUT ROWID;
+-- What each member's last write came from (a hash of the integration's
+-- configuration and the vendor's JSON for the member), and the person as that
+-- write left it: a member whose fingerprint and person are unchanged writes
+-- nothing, so a re-sync neither reads nor maps it.
+CREATE TABLE IF NOT EXISTS member_fingerprints (
+    integration TEXT NOT NULL,
+    vendor_user_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    sync_value TEXT NOT NULL,
+    person_id INTEGER NOT NULL,
+    person_stamp TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    PRIMARY KEY (integration, vendor_user_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS integrations (
     name TEXT PRIMARY KEY,
     vendor TEXT NOT NULL,
@@ -297,6 +311,8 @@ class SQLiteStore(Store):
             )
         self._custom: dict[str, CustomField] | None = None
         self._active_session: str | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<SQLiteStore {self.path!r}>"
@@ -866,6 +882,84 @@ class SQLiteStore(Store):
                 }
         return BatchLookup(people=people, links=links, saas=saas)
 
+    def _read_only(self) -> tuple[sqlite3.Connection, contextlib.AbstractContextManager[Any]]:
+        """A connection for lookups made while the writer thread holds the store's.
+
+        WAL lets a second connection read what is committed without waiting for
+        the writer's open transaction; a ``:memory:`` store has only its own.
+        """
+        if self.path == ":memory:":
+            return self._db, self._lock
+        with self._reader_lock:
+            if self._reader is None:
+                self._reader = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+                )
+                self._reader.execute("PRAGMA busy_timeout=30000")
+                self._reader.execute("PRAGMA query_only=1")
+        return self._reader, self._reader_lock
+
+    def unchanged_members(
+        self, plan: SyncPlan, fingerprints: Mapping[str, str]
+    ) -> dict[str, tuple[str, bool]]:
+        if not fingerprints:
+            return {}
+        # Still as the fingerprint's write left it: the same fingerprint, the
+        # person not written since (updated_at), still linked to this vendor
+        # user and not vanished, still the holder of the sync value (and of the
+        # SaaS account when the run keeps them). One statement for the batch.
+        saas = ""
+        params: list[Any] = [_dumps(fingerprints), plan.integration, plan.sync_key]
+        if plan.selection == UserSelection.USERS_AND_SAAS:
+            saas = (
+                " AND EXISTS (SELECT 1 FROM saas_users u WHERE u.vendor = ? "
+                "AND u.vendor_user_id = f.vendor_user_id AND u.person_id = f.person_id)"
+            )
+            params.append(plan.vendor)
+        db, lock = self._read_only()
+        with lock:
+            rows = db.execute(
+                # CROSS JOIN keeps SQLite's join order: each member of the
+                # batch, then its rows by primary key (no table is scanned).
+                "SELECT f.vendor_user_id, f.sync_value, f.active FROM json_each(?) j "
+                "CROSS JOIN member_fingerprints f ON f.integration = ? "
+                "AND f.vendor_user_id = j.key AND f.fingerprint = j.value "
+                "CROSS JOIN people p ON p.id = f.person_id AND p.updated_at = f.person_stamp "
+                "CROSS JOIN person_keys k ON k.field = ? AND k.value = f.sync_value "
+                "AND k.person_id = f.person_id "
+                "CROSS JOIN person_sources s ON s.integration = f.integration "
+                "AND s.person_id = f.person_id AND s.vendor_user_id = f.vendor_user_id "
+                "AND s.vanished = 0" + saas,
+                params,
+            ).fetchall()
+        return {user_id: (sync_value, bool(active)) for user_id, sync_value, active in rows}
+
+    def remember_fingerprints(
+        self, plan: SyncPlan, members: Sequence[tuple[str, str, str, bool]]
+    ) -> None:
+        if not members:
+            return
+        with self._lock, self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO member_fingerprints (integration, vendor_user_id, "
+                "fingerprint, sync_value, person_id, person_stamp, active) "
+                "SELECT ?, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), "
+                "k.value, p.id, p.updated_at, json_extract(j.value, '$[3]') "
+                "FROM json_each(?) j CROSS JOIN person_keys k "
+                "ON k.field = ? AND k.value = json_extract(j.value, '$[2]') "
+                "CROSS JOIN people p ON p.id = k.person_id",
+                (
+                    plan.integration,
+                    _dumps(
+                        [
+                            [user_id, print_, value, int(active)]
+                            for user_id, print_, value, active in members
+                        ]
+                    ),
+                    plan.sync_key,
+                ),
+            )
+
     def unique_owners(self, wanted: Mapping[str, set[str]]) -> dict[tuple[str, str], PersonId]:
         owners: dict[tuple[str, str], PersonId] = {}
         with self._lock:
@@ -1199,6 +1293,10 @@ class SQLiteStore(Store):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
 
 class _Transaction:

@@ -16,15 +16,17 @@ and the store keeps the per-run bookkeeping (duplicates, people seen) in SQL.
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import os
 import pickle
 import queue
+import sys
 import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -43,6 +45,7 @@ from ..models import (
     IntegrationSettings,
     RecordError,
     SyncCounts,
+    SyncPreference,
     SyncSession,
     SyncStatus,
     UnreadRecord,
@@ -82,7 +85,7 @@ from .mapping import (
     read_record,
     variables_for,
 )
-from .rules import BatchRules, apply_batch
+from .rules import BatchRules, apply_batch, key_text
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -319,6 +322,26 @@ class _Batch:
     skipped: list[str] = attrs.field(factory=list)
     mapped: list[MappedRecord] = attrs.field(factory=list)
     failed: list[RecordError] = attrs.field(factory=list)
+    unchanged: list[tuple[str, str]] = attrs.field(factory=list)
+    """``(vendor_user_id, sync_value)`` of members whose fingerprint says they write nothing."""
+    fingerprints: dict[str, tuple[str, bool]] = attrs.field(factory=dict)
+    """vendor user id -> ``(fingerprint, active)`` of the mapped records."""
+
+
+_FINGERPRINT_FORMAT = "1"
+"""Bumped when what a fingerprint covers changes: every member is mapped again once."""
+
+
+def member_fingerprint(salt: bytes, raw: Any) -> str:
+    """The fingerprint of what one member writes: the run's *salt* and the vendor's JSON.
+
+    ``repr`` of the decoded JSON is deterministic (keys keep the order the
+    vendor sent them in) and costs a fraction of reading and mapping the
+    member; a vendor that reorders keys only costs a re-map.
+    """
+    return hashlib.blake2b(
+        repr(raw).encode("utf-8", "surrogatepass"), key=salt, digest_size=16
+    ).hexdigest()
 
 
 class _Run:
@@ -358,6 +381,7 @@ class _Run:
             declared_unique=frozenset(f.label for f in self.custom_fields if f.unique),
         )
         self.sync_time = datetime.now(UTC)
+        self.fingerprint_salt = self.configuration_digest()
         self.processed = 0
         self.counts = SyncCounts()
         self.portion: Portion | None = None
@@ -392,6 +416,52 @@ class _Run:
     def heard_wait(self, wait: Wait) -> None:
         self.waiting, self.waiting_until = wait, time.monotonic() + wait.seconds
         self.report()
+
+    def configuration_digest(self) -> bytes | None:
+        """A digest of everything besides the member's JSON that decides what a member writes.
+
+        A member's fingerprint is keyed on it, so a changed mapping, filter,
+        sync key, preference, setting or SDK/plugin version re-maps every
+        member. ``None`` when fingerprints cannot stand for the write: a
+        create-only run (an existing person is skipped, not unchanged), or a
+        mapping or filter that reads the run's time into a field that counts.
+        """
+        plan = self.plan
+        if plan.preference == SyncPreference.CREATE_ONLY:
+            return None
+        for item in self.mapping:
+            if normalize_target(item.target) in plan.tracking_fields:
+                continue
+            if item.source in plan.tracking_fields:
+                return None
+            if item.expression is not None and _variables_of(item.expression) & (
+                {"sync_time"} | plan.tracking_fields
+            ):
+                return None
+        for expression in self.filters:
+            if _variables_of("{{ " + expression + " }}") & ({"sync_time"} | plan.tracking_fields):
+                return None
+        from .. import __version__
+
+        plugin = sys.modules.get(type(self.connector).__module__.partition(".")[0])
+        described = (
+            _FINGERPRINT_FORMAT,
+            __version__,
+            getattr(plugin, "__version__", None),
+            type(self.connector).__qualname__,
+            self.info.name,
+            self.info.api_version,
+            self.info.fields,
+            self.mapping,
+            self.filters,
+            plan.sync_key,
+            plan.preference,
+            plan.selection,
+            plan.tracking_fields,
+            self.settings.default_role,
+            sorted(self.connector.effective_settings(self.settings.settings).items()),
+        )
+        return hashlib.blake2b(repr(described).encode(), digest_size=32).digest()
 
     def context(self) -> dict[str, Any]:
         return {
@@ -562,7 +632,8 @@ class _Run:
     def write_batch(self, session_id: str, batch: _Batch) -> BatchOutcome:
         """Apply the sync rules to one batch and hand it to the destination."""
         if self.portion is None:
-            return apply_batch(
+            same = self.record_unchanged(session_id, batch.unchanged)
+            outcome = apply_batch(
                 self.ledger,
                 self.destination,
                 session_id,
@@ -572,6 +643,14 @@ class _Run:
                 skipped=batch.skipped,
                 test_run=self.test_run,
                 rules=self.rules,
+            )
+            if batch.fingerprints and not self.test_run:
+                self.remember_fingerprints(batch, outcome)
+            if same is None:
+                return outcome
+            return BatchOutcome(
+                counts=_sum_counts(same.counts, outcome.counts),
+                errors=same.errors + outcome.errors,
             )
         # The server matches and decides; the run's own rules (sync values
         # missing or repeated) apply here, and failures go along as error records.
@@ -594,6 +673,64 @@ class _Run:
         )
         self.ledger.record_batch(session_id, outcome)
         return outcome
+
+    def record_unchanged(
+        self, session_id: str, unchanged: Sequence[tuple[str, str]]
+    ) -> BatchOutcome | None:
+        """Count the members whose fingerprint says they write nothing.
+
+        Their sync values take part in the run's duplicate rule and they count
+        as seen, so vanished detection is the same as for mapped members.
+        """
+        if not unchanged:
+            return None
+        book = self.rules.book
+        repeated = book.repeated(list(dict.fromkeys(value for _, value in unchanged)))
+        errors: list[RecordError] = []
+        kept: list[tuple[str, str]] = []
+        for user_id, value in unchanged:
+            if value in repeated:
+                errors.append(
+                    RecordError(
+                        user_id,
+                        f"another record in this run already has {self.plan.sync_key} "
+                        f"{value!r}; the first one was kept",
+                        self.plan.sync_key,
+                    )
+                )
+            else:
+                kept.append((user_id, value))
+        book.mark_seen([*kept, *((e.vendor_user_id or "", None) for e in errors)])
+        payload: tuple[Mapping[str, Any], ...] = ()
+        if self.test_run:
+            payload = tuple(
+                {"vendor_user_id": user_id, "sync_value": value, "action": "unchanged"}
+                for user_id, value in kept
+            ) + tuple(
+                {"action": "fail", "vendor_user_id": e.vendor_user_id, "reason": e.reason,
+                 "field": e.field}
+                for e in errors
+            )  # fmt: skip
+        outcome = BatchOutcome(
+            counts=SyncCounts(unchanged=len(kept), failed=len(errors)),
+            errors=tuple(errors),
+            payload=payload,
+        )
+        self.ledger.record_batch(session_id, outcome)
+        return outcome
+
+    def remember_fingerprints(self, batch: _Batch, outcome: BatchOutcome) -> None:
+        """Remember the fingerprints of the batch's members that were written (or unchanged)."""
+        failed = {e.vendor_user_id for e in outcome.errors}
+        key = self.plan.sync_key
+        members: list[tuple[str, str, str, bool]] = []
+        for record in batch.mapped:
+            found = batch.fingerprints.get(record.vendor_user_id)
+            value = record.fields.get(key)
+            if found is None or value is None or value == "" or record.vendor_user_id in failed:
+                continue
+            members.append((record.vendor_user_id, found[0], key_text(value), found[1]))
+        self.destination.remember_fingerprints(self.plan, members)
 
     def sync_users(self, session_id: str, records: Iterator[VendorRecord | UnreadRecord]) -> None:
         # Batches are written by one writer thread, in order, while the next
@@ -630,10 +767,15 @@ class _Run:
         """Filter and map *records*, yielding them a batch at a time."""
         hook: Callable[..., Any] = get_plugin_manager().hook.map_record
         mapping = self.mapping
+        salt = self.fingerprint_salt
         if _only_builtin_mapping(hook):
             # Nothing but the core's own implementation: skip the hook machinery,
             # and resolve targets, sources and converters once for the run.
             hook = _builtin_mapper(mapping)
+        else:
+            salt = None  # another plugin's mapping hook: nothing vouches for its output
+        if self.destination.matches_by_sync_key:
+            salt = None  # the destination's server decides what is unchanged
         context = self.context()
         # Filters are given only the variables they read; plain ones run as
         # Python closures, the rest as one sandboxed expression.
@@ -651,43 +793,81 @@ class _Run:
         # whatever order the vendor lists them in. Spooled to disk: memory stays flat.
         deferred = _DeferredRecords()
         batch = _Batch()
-        for item in records:
-            batch.size += 1
-            record_id = item.id_hint() if isinstance(item, UnreadRecord) else item.id
-            try:
-                # Read here, inside the per-record handling, so that a user the
-                # plugin cannot read fails alone, for every vendor.
-                record = read_record(item) if isinstance(item, UnreadRecord) else item
-                record_id = record.id
-                if filters and not passes(variables_for(filter_names, record, context)):
-                    batch.skipped.append(record.id)
-                else:
-                    fields = hook(vendor=vendor, record=record, mapping=mapping, context=context)
-                    if fields is None:
-                        raise PluginError(f"no plugin implements 'map_record' for '{vendor}'")
-                    if default_role and fields.get("role") in (None, ""):
-                        fields["role"] = default_role
-                    role = fields.get(SAAS_ROLE_TARGET) or fields.get("role")
-                    check_text(fields)
-                    mapped = MappedRecord(record.id, fields, None if role is None else str(role))
-                    if record.active:
-                        batch.mapped.append(mapped)
+        for chunk in _chunked(records, self.batch_size):
+            prints: dict[str, str] = {}
+            unchanged: dict[str, tuple[str, bool]] = {}
+            if salt is not None:
+                for item in chunk:
+                    user_id, raw = _identity(item)
+                    if user_id is not None:
+                        prints[user_id] = member_fingerprint(salt, raw)
+                unchanged = self.destination.unchanged_members(self.plan, prints)
+            for item in chunk:
+                batch.size += 1
+                record_id = item.id_hint() if isinstance(item, UnreadRecord) else item.id
+                same = unchanged.get(record_id) if record_id is not None else None
+                if same is not None and record_id is not None:
+                    # Nothing to read, map or compare: it writes what it wrote last time.
+                    if same[1]:
+                        batch.unchanged.append((record_id, same[0]))
                     else:
-                        deferred.add(mapped)
-                        batch.size -= 1  # counted when it is written, at the end
-            except OomnitzaConnectError as exc:
-                batch.failed.append(_record_error(record_id, str(exc), getattr(exc, "field", None)))
-            except (ArithmeticError, ValueError, TypeError, LookupError) as exc:
-                # A mapping hook or converter tripping over one user's odd value.
-                batch.failed.append(_record_error(record_id, f"{exc.__class__.__name__}: {exc}"))
-            if batch.size >= self.batch_size:
-                yield batch
-                batch = _Batch()
+                        deferred.add_unchanged(record_id, same[0])
+                        batch.size -= 1
+                    if batch.size >= self.batch_size:
+                        yield batch
+                        batch = _Batch()
+                    continue
+                try:
+                    # Read here, inside the per-record handling, so that a user the
+                    # plugin cannot read fails alone, for every vendor.
+                    record = read_record(item) if isinstance(item, UnreadRecord) else item
+                    record_id = record.id
+                    if filters and not passes(variables_for(filter_names, record, context)):
+                        batch.skipped.append(record.id)
+                    else:
+                        fields = hook(
+                            vendor=vendor, record=record, mapping=mapping, context=context
+                        )
+                        if fields is None:
+                            raise PluginError(f"no plugin implements 'map_record' for '{vendor}'")
+                        if default_role and fields.get("role") in (None, ""):
+                            fields["role"] = default_role
+                        role = fields.get(SAAS_ROLE_TARGET) or fields.get("role")
+                        check_text(fields)
+                        mapped = MappedRecord(
+                            record.id, fields, None if role is None else str(role)
+                        )
+                        fingerprint = prints.get(record.id)
+                        if record.active:
+                            batch.mapped.append(mapped)
+                            if fingerprint is not None:
+                                batch.fingerprints[record.id] = (fingerprint, True)
+                        else:
+                            deferred.add(mapped, fingerprint)
+                            batch.size -= 1  # counted when it is written, at the end
+                except OomnitzaConnectError as exc:
+                    batch.failed.append(
+                        _record_error(record_id, str(exc), getattr(exc, "field", None))
+                    )
+                except (ArithmeticError, ValueError, TypeError, LookupError) as exc:
+                    # A mapping hook or converter tripping over one user's odd value.
+                    batch.failed.append(
+                        _record_error(record_id, f"{exc.__class__.__name__}: {exc}")
+                    )
+                if batch.size >= self.batch_size:
+                    yield batch
+                    batch = _Batch()
         self.enter(SyncPhase.WRITING)
         with deferred:
-            for mapped in deferred:
+            for entry in deferred:
                 batch.size += 1
-                batch.mapped.append(mapped)
+                if isinstance(entry, MappedRecord):
+                    batch.mapped.append(entry)
+                    fingerprint = deferred.fingerprints_of(entry)
+                    if fingerprint is not None:
+                        batch.fingerprints[entry.vendor_user_id] = (fingerprint, False)
+                else:
+                    batch.unchanged.append(entry)
                 if batch.size >= self.batch_size:
                     yield batch
                     batch = _Batch()
@@ -704,15 +884,7 @@ class _Run:
             self.report()
 
     def add_counts(self, outcome: BatchOutcome) -> None:
-        total = self.counts
-        got = outcome.counts
-        self.counts = SyncCounts(
-            created=total.created + got.created,
-            updated=total.updated + got.updated,
-            unchanged=total.unchanged + got.unchanged,
-            skipped=total.skipped + got.skipped,
-            failed=total.failed + got.failed,
-        )
+        self.counts = _sum_counts(self.counts, outcome.counts)
 
     def start_last_logins(self, vendor_session: VendorSession) -> _SpooledLogins | None:
         """Start fetching last logins in the background, when the vendor has them."""
@@ -818,24 +990,43 @@ class _SpooledLogins:
 
 
 class _DeferredRecords:
-    """Mapped records kept in a temporary file until the active ones are written."""
+    """Deactivated members kept in a temporary file until the active ones are written.
+
+    Each is a mapped record (with its fingerprint, if any) or an unchanged
+    member's ``(vendor_user_id, sync_value)``.
+    """
 
     def __init__(self) -> None:
         self._file: Any = None
         self.count = 0
+        self._fingerprint: str | None = None
 
-    def add(self, record: MappedRecord) -> None:
+    def _dump(self, entry: tuple[Any, ...]) -> None:
         if self._file is None:
             self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
-        pickle.dump((record.vendor_user_id, dict(record.fields), record.role), self._file)
+        pickle.dump(entry, self._file)
         self.count += 1
 
-    def __iter__(self) -> Iterator[MappedRecord]:
+    def add(self, record: MappedRecord, fingerprint: str | None = None) -> None:
+        self._dump(("mapped", record.vendor_user_id, dict(record.fields), record.role, fingerprint))
+
+    def add_unchanged(self, vendor_user_id: str, sync_value: str) -> None:
+        self._dump(("unchanged", vendor_user_id, sync_value))
+
+    def fingerprints_of(self, record: MappedRecord) -> str | None:
+        """The fingerprint of the record :meth:`__iter__` yielded last."""
+        return self._fingerprint
+
+    def __iter__(self) -> Iterator[MappedRecord | tuple[str, str]]:
         if self._file is None:
             return
         self._file.seek(0)
         for _ in range(self.count):
-            user_id, fields, role = pickle.load(self._file)  # noqa: S301 - our own file
+            entry = pickle.load(self._file)  # noqa: S301 - our own file
+            if entry[0] == "unchanged":
+                yield (entry[1], entry[2])
+                continue
+            _, user_id, fields, role, self._fingerprint = entry
             yield MappedRecord(user_id, fields, role)
 
     def __enter__(self) -> _DeferredRecords:
@@ -844,6 +1035,16 @@ class _DeferredRecords:
     def __exit__(self, *exc_info: object) -> None:
         if self._file is not None:
             self._file.close()
+
+
+def _sum_counts(total: SyncCounts, got: SyncCounts) -> SyncCounts:
+    return SyncCounts(
+        created=total.created + got.created,
+        updated=total.updated + got.updated,
+        unchanged=total.unchanged + got.unchanged,
+        skipped=total.skipped + got.skipped,
+        failed=total.failed + got.failed,
+    )
 
 
 def _storable(text: str) -> str:
@@ -894,6 +1095,28 @@ def _builtin_mapper(mapping: tuple[FieldMapping, ...]) -> Callable[..., dict[str
         return apply(record, context)
 
     return map_record
+
+
+def _identity(item: VendorRecord | UnreadRecord) -> tuple[str | None, Any]:
+    """The member's vendor user id and the JSON its fingerprint covers (``None`` if none)."""
+    if isinstance(item, UnreadRecord):
+        if isinstance(item.raw, Mapping):
+            return item.id_hint(), item.raw
+        return None, None
+    if item.raw:
+        return item.id, item.raw
+    return None, None  # a plugin's record without its JSON: mapped every time
+
+
+def _chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 _END = object()
