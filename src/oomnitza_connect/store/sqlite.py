@@ -1021,11 +1021,15 @@ class SQLiteStore(Store):
                     saas_rows.append(
                         (plan.vendor, link.vendor_user_id, link.person_id, link.role, now, now)
                     )
-            self._db.executemany(
-                "INSERT INTO people (id, sync_key, sync_value, fields, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                new_people,
-            )
+            # Rows go in as one JSON array per statement (see _SQLiteRunBook.repeated).
+            if new_people:
+                self._db.execute(
+                    "INSERT INTO people (id, sync_key, sync_value, fields, created_at, "
+                    "updated_at) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+                    "json_extract(value, '$[2]'), json_extract(value, '$[3]'), "
+                    "json_extract(value, '$[4]'), json_extract(value, '$[5]') FROM json_each(?)",
+                    (_dumps(new_people),),
+                )
             self._db.executemany(
                 "UPDATE people SET fields = ?, updated_at = ? WHERE id = ?", changed_people
             )
@@ -1033,16 +1037,24 @@ class SQLiteStore(Store):
             self._db.executemany(
                 "DELETE FROM person_keys WHERE person_id = ? AND field = ?", key_deletes
             )
-            self._db.executemany(
-                "INSERT INTO person_keys (field, value, person_id) VALUES (?, ?, ?)", key_inserts
-            )
-            self._db.executemany(
-                "INSERT INTO person_sources (integration, person_id, vendor, vendor_user_id, "
-                "vanished, vanished_at) VALUES (?, ?, ?, ?, 0, NULL) "
-                "ON CONFLICT (integration, person_id) DO UPDATE SET "
-                "vendor_user_id = excluded.vendor_user_id, vanished = 0, vanished_at = NULL",
-                source_rows,
-            )
+            if key_inserts:
+                self._db.execute(
+                    "INSERT INTO person_keys (field, value, person_id) "
+                    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+                    "json_extract(value, '$[2]') FROM json_each(?)",
+                    (_dumps(key_inserts),),
+                )
+            if source_rows:
+                # WHERE true: SQLite's parser needs it before ON CONFLICT in INSERT ... SELECT.
+                self._db.execute(
+                    "INSERT INTO person_sources (integration, person_id, vendor, vendor_user_id, "
+                    "vanished, vanished_at) SELECT json_extract(value, '$[0]'), "
+                    "json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
+                    "json_extract(value, '$[3]'), 0, NULL FROM json_each(?) WHERE true "
+                    "ON CONFLICT (integration, person_id) DO UPDATE SET "
+                    "vendor_user_id = excluded.vendor_user_id, vanished = 0, vanished_at = NULL",
+                    (_dumps(source_rows),),
+                )
             self._db.executemany(
                 "INSERT INTO saas_users (vendor, vendor_user_id, person_id, role, fields, "
                 "created_at, updated_at) VALUES (?, ?, ?, ?, '{}', ?, ?) "
@@ -1403,27 +1415,37 @@ class _SQLiteRunBook(RunBook):
     def repeated(self, sync_values: Sequence[str]) -> set[str]:
         if not sync_values:
             return set()
-        marks = ",".join("?" * len(sync_values))
+        # One statement each, the batch passed as one JSON array: executemany
+        # would step once per row, releasing and re-taking the GIL every time
+        # while the mapping thread wants it.
+        values = _dumps(list(sync_values))
         with self.store._lock, self.store._transaction():
             found = {
                 row[0]
                 for row in self.db.execute(
-                    f"SELECT sync_value FROM temp.run_keys WHERE sync_value IN ({marks})",
-                    list(sync_values),
+                    "SELECT value FROM json_each(?) "
+                    "WHERE value IN (SELECT sync_value FROM temp.run_keys)",
+                    (values,),
                 )
             }
-            self.db.executemany(
-                "INSERT INTO temp.run_keys (sync_value) VALUES (?)",
-                [(value,) for value in sync_values if value not in found],
+            self.db.execute(
+                "INSERT OR IGNORE INTO temp.run_keys (sync_value) SELECT value FROM json_each(?)",
+                (values,),
             )
         return found
 
     def mark_seen(self, users: Iterable[tuple[str, str | None]]) -> None:
+        pairs = [list(pair) for pair in users]
+        if not pairs:
+            return
         with self.store._lock, self.store._transaction():
-            # A vendor user id comes once per run; the first pair seen is kept.
-            self.db.executemany(
-                "INSERT OR IGNORE INTO temp.run_seen (vendor_user_id, sync_value) VALUES (?, ?)",
-                users,
+            # A vendor user id comes once per run; the first pair seen is kept
+            # (json_each yields the array in order).
+            self.db.execute(
+                "INSERT OR IGNORE INTO temp.run_seen (vendor_user_id, sync_value) "
+                "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') "
+                "FROM json_each(?)",
+                (_dumps(pairs),),
             )
 
     def unseen(self, vendor_user_ids: Sequence[str]) -> set[str]:
