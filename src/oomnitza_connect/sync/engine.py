@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from .._version import __version__
 from ..auth.credentials import resolve_credential
 from ..connectors import Connector, get_connector
 from ..errors import ConfigurationError, MappingError, OomnitzaConnectError, PluginError
@@ -441,8 +442,6 @@ class _Run:
         for expression in self.filters:
             if _variables_of("{{ " + expression + " }}") & ({"sync_time"} | plan.tracking_fields):
                 return None
-        from .. import __version__
-
         plugin = sys.modules.get(type(self.connector).__module__.partition(".")[0])
         described = (
             _FINGERPRINT_FORMAT,
