@@ -55,6 +55,7 @@ from oomnitza_connect.testing.emulator import (
     json_response,
     route,
 )
+from oomnitza_connect.testing.fakes import FakePeople
 from oomnitza_connect.testing.oauth import OAuthTokenEndpointMixin
 
 __all__ = [
@@ -123,18 +124,7 @@ REFRESH_TOKEN_TTL = 7_776_000.0
 DEFAULT_MAX = 100
 MAX_IDS = 85
 
-_FIRST_NAMES = (
-    "Ada", "Bruno", "Chiara", "Dmitri", "Elena", "Farid", "Greta", "Hiro", "Ines", "Jonas",
-    "Kemal", "Lucia", "Marek", "Nadia", "Oskar", "Priya", "Quentin", "Rosa", "Sven", "Tanvi",
-    "Ugo", "Vera", "Wen", "Ximena", "Yusuf", "Zofia",
-)  # fmt: skip
-_LAST_NAMES = (
-    "Adler", "Brandt", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Haas", "Ivanova",
-    "Jensen", "Kowalski", "Lindqvist", "Moreau", "Nakamura", "Okafor", "Petrov", "Quinn",
-    "Rossi", "Schmidt", "Tanaka", "Usman", "Varga", "Weber", "Xu", "Yilmaz", "Zhou",
-)  # fmt: skip
 _DEPARTMENTS = ("Sales", "Engineering", "Support", "Finance", "People", "IT", "Marketing")
-_TITLES = ("Engineer", "Account Executive", "Support Lead", "Analyst", "Manager", "GM")
 _STATUSES = ("active", "inactive", "meeting", "call", "DoNotDisturb", "OutOfOffice", "presenting")
 _ZONES = ("America/Denver", "America/New_York", "Europe/Berlin", "Asia/Tokyo")
 
@@ -261,6 +251,8 @@ class WebexEmulator(OAuthTokenEndpointMixin):
         self.org_uuid = f"{seed % 0xFFFFFFFF:08x}-0000-4000-8000-0000000000aa"
         self.org_id = encode_id("ORGANIZATION", self.org_uuid)
         self.email_domain = f"webex-{seed}.example.com"
+        self.people = FakePeople(seed=seed, email_domain=self.email_domain)
+        """Names, addresses and titles of the generated people (the test kit's)."""
         self._lock = threading.Lock()
         self._records: dict[int, dict[str, Any]] = {}
         self._removed: set[int] = set()
@@ -366,14 +358,10 @@ class WebexEmulator(OAuthTokenEndpointMixin):
             created = self._created_emails.get(email)
         if created is not None:
             return created if self._exists(created) else None
-        local = email.partition("@")[0]
-        head, _, number = local.rpartition(".")
-        if not head or not number.isdigit():
+        index = self.people.index_of_email(email)
+        if index is None or not self._exists(index) or index >= self.generated:
             return None
-        index = int(number)
-        if not self._exists(index) or index >= self.generated:
-            return None
-        person = self.person(index)
+        person = self.person(index)  # changed (or a bot's or guest's address): look
         return index if person is not None and email in person["emails"] else None
 
     # -- generated people ----------------------------------------------------
@@ -426,17 +414,17 @@ class WebexEmulator(OAuthTokenEndpointMixin):
     def _generate(self, index: int) -> dict[str, Any]:
         bits = self._bits(index)
         kind = self._kind_from(index, bits)
-        first = _FIRST_NAMES[(bits >> 16) % len(_FIRST_NAMES)]
-        last = _LAST_NAMES[(bits >> 24) % len(_LAST_NAMES)]
+        fake = self.people[index]
+        first, last = fake.first_name, fake.last_name
         created = self.now - timedelta(days=200 + (bits >> 32) % 2000, seconds=(bits >> 48) % 86400)
         modified = created + timedelta(days=(bits >> 64) % 150)
         person: dict[str, Any] = {
             "id": self.person_id(index),
-            "emails": [f"{first}.{last}.{index}@{self.email_domain}".lower()],
+            "emails": [fake.email],
             "phoneNumbers": [
                 {"type": "work", "value": f"+1 408 555 {(bits >> 72) % 10**4:04d}", "primary": True}
             ],
-            "displayName": f"{first} {last}",
+            "displayName": fake.full_name,
             "nickName": first,
             "firstName": first,
             "lastName": last,
@@ -445,7 +433,7 @@ class WebexEmulator(OAuthTokenEndpointMixin):
             "roles": [],
             "licenses": [self.license_id(1)],
             "department": _DEPARTMENTS[(bits >> 80) % len(_DEPARTMENTS)],
-            "title": _TITLES[(bits >> 88) % len(_TITLES)],
+            "title": fake.title,
             "created": _iso(created),
             "lastModified": _iso(modified),
             "timezone": _ZONES[(bits >> 96) % len(_ZONES)],
