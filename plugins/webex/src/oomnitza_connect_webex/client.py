@@ -121,6 +121,8 @@ def parse_webex_error(response: requests.Response) -> VendorErrorInfo | None:
     if details:
         text += " (" + "; ".join(details) + ")"
     retry_after = None
+    # The token, not the request, is the problem: a missing scope or admin role.
+    refused = False
     request = response.request
     method = (request.method or "GET") if request is not None else "GET"
     url = (request.url or "") if request is not None else ""
@@ -137,6 +139,7 @@ def parse_webex_error(response: requests.Response) -> VendorErrorInfo | None:
         scope = required_scope(method, url)
         needs = f"the scope '{scope}' and an admin role" if scope else "more rights"
         text = f"Webex refused the call ({text}); the token needs {needs}"
+        refused = True
     elif status == 400 and method.upper() == "GET" and url and _is_people_list(url):
         if "specified" in text.lower():
             # Only admins may list the whole org; other tokens must filter.
@@ -144,6 +147,7 @@ def parse_webex_error(response: requests.Response) -> VendorErrorInfo | None:
                 f"; listing every person needs an administrator's token with the scope "
                 f"'{PEOPLE_READ}'"
             )
+            refused = True
     elif status == 504:
         text = (
             f"{text}; Webex timed out building the page, so try a smaller max "
@@ -154,6 +158,7 @@ def parse_webex_error(response: requests.Response) -> VendorErrorInfo | None:
         code=codes[0] if codes else None,
         request_id=str(tracking_id) if tracking_id else None,
         retry_after=retry_after,
+        credential_refused=refused,
     )
 
 
