@@ -45,3 +45,32 @@ def test_the_who_am_i_call_sends_its_params_and_no_page_size_is_sent_unless_set(
 def test_a_page_size_setting_is_still_sent() -> None:
     queries, _ = _listed({"per_page": "3"})
     assert queries[1]["per_page"] == "3"
+
+
+class AvatarsOnRequest(generic.GenericVendor):
+    """The generic API with a parameter it needs only for one field (Intercom's avatars)."""
+
+    users = UsersEndpoint(
+        "/api/users",
+        items="users",
+        paging=SinglePage(),
+        endpoint=generic.LIST_ENDPOINT,
+        field_params={"role": {"with_roles": "true"}},
+    )
+
+
+def test_a_field_parameter_is_sent_only_when_the_field_is_read() -> None:
+    vendor = AvatarsOnRequest()
+    queries = {}
+    with generic.GenericEmulator(users=2) as emulator:
+        options = ClientOptions(base_url=emulator.base_url, pace_requests=False)
+        for wanted in (None, frozenset({"email", "role"}), frozenset({"email"})):
+            before = len(emulator.requests)
+            with vendor.authenticate(generic.credential_for(emulator), {}, options) as session:
+                session.wanted_fields = wanted
+                assert sum(1 for _ in vendor.iter_users(session)) == 2
+            (listing,) = [r for r in list(emulator.requests)[before:] if r.path == "/api/users"]
+            queries[wanted] = dict(listing.query)
+    assert queries[None] == {"with_roles": "true"}  # nobody said: sent
+    assert queries[frozenset({"email", "role"})] == {"with_roles": "true"}
+    assert queries[frozenset({"email"})] == {}

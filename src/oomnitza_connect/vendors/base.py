@@ -542,6 +542,10 @@ class RestVendor(Vendor):
                 value = ""
             if value:
                 params[key] = value
+        wanted = session.wanted_fields
+        for field, extra in endpoint.field_params.items():
+            if wanted is None or field in wanted:
+                params.update(extra)
         size = self.page_size(session.settings)
         paging = endpoint.paging
         budget = endpoint.budget_name

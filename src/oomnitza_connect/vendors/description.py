@@ -158,6 +158,11 @@ class UsersEndpoint:
         Page-number and offset paging need a size and use 100.
     :param total_path: where a page states how many users there are in all,
         for progress.
+    :param field_params: query parameters sent only when the caller reads a
+        field (field key -> parameters): Intercom's ``display_avatar=true`` for
+        ``avatar``. The sync engine says which fields it reads
+        (:attr:`~oomnitza_connect.vendors.session.VendorSession.wanted_fields`);
+        when nobody says, they are sent.
     """
 
     path: str
@@ -169,6 +174,9 @@ class UsersEndpoint:
     page_size_setting: str | None = None
     default_page_size: int | None = 100
     total_path: str | None = None
+    field_params: Mapping[str, Mapping[str, str]] = attrs.field(
+        factory=dict, converter=_freeze_mapping
+    )
 
     @property
     def budget_name(self) -> str:
