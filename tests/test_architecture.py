@@ -199,3 +199,23 @@ def test_the_slack_emulator_runs_on_the_test_kit() -> None:
     assert issubclass(SlackEmulator, GeneratedUsers)
     assert isinstance(SlackEmulator(users=1).people, FakePeople)
     assert _runtime_lines([package / "emulator.py"]) <= 670
+
+
+def test_intercom_runs_on_the_description_within_its_budget() -> None:
+    # Its emulator is not runtime plumbing; the bridge, client, model and auth modules are gone.
+    from importlib.metadata import entry_points
+
+    from oomnitza_connect_intercom import IntercomVendor, vendor
+
+    from oomnitza_connect.vendors import RestVendor, SinglePage
+
+    package = ROOT / "plugins" / "intercom" / "src" / "oomnitza_connect_intercom"
+    runtime = [p for p in package.glob("*.py") if p.name != "emulator.py"]
+    assert not {"client.py", "mapping.py", "auth.py", "plugin.py"} & {p.name for p in runtime}
+    assert _runtime_lines(runtime) <= 600
+    (entry_point,) = entry_points(group="oomnitza_connect", name="intercom")
+    assert entry_point.value == "oomnitza_connect_intercom:vendor"
+    assert entry_point.load() is vendor
+    assert isinstance(vendor, IntercomVendor)
+    assert isinstance(vendor, RestVendor)
+    assert isinstance(vendor.users.paging, SinglePage)

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 from intercom_support import fast_options
+from oomnitza_connect_intercom import vendor as intercom_plugin
 from oomnitza_connect_intercom.emulator import IntercomEmulator
-from oomnitza_connect_intercom.plugin import vendor as intercom_plugin
 
 from oomnitza_connect.connectors import Connector, get_connector
 from oomnitza_connect.plugins import register_plugin

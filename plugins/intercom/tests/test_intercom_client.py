@@ -8,13 +8,9 @@ import re
 import pytest
 import requests
 from intercom_support import fast_options, load_sample
-from oomnitza_connect_intercom.auth import open_intercom_session
-from oomnitza_connect_intercom.client import (
-    REGION_HOSTS,
-    parse_intercom_error,
-    rate_budgets,
-)
+from oomnitza_connect_intercom import vendor
 from oomnitza_connect_intercom.emulator import IntercomEmulator
+from oomnitza_connect_intercom.vendor import REGION_HOSTS, budget_for
 
 from oomnitza_connect.connectors import Connector
 from oomnitza_connect.errors import (
@@ -24,7 +20,7 @@ from oomnitza_connect.errors import (
     RateLimitError,
     VendorAPIError,
 )
-from oomnitza_connect.models import AuthKind, Credential
+from oomnitza_connect.models import AuthKind, Credential, RateBudget
 from oomnitza_connect.testing.emulator import Fault
 from oomnitza_connect.transport.http import ClientOptions
 from oomnitza_connect.transport.ratelimit import RequestPacer
@@ -68,7 +64,7 @@ def test_a_bad_setting_fails_before_any_request_naming_the_key(
 def test_the_region_picks_the_api_host(region: str, host: str) -> None:
     credential = Credential(name="c", vendor="intercom", kind=AuthKind.API_KEY, token="t")
     for spelled in (region, region.lower()):
-        session = open_intercom_session(credential, {"Intercom.Region": spelled}, ClientOptions())
+        session = vendor.open_session(credential, {"Intercom.Region": spelled}, ClientOptions())
         with session:
             assert session.http.base_url == host + "/"
     assert REGION_HOSTS["EU"] == "https://api.eu.intercom.io"
@@ -84,7 +80,7 @@ def test_a_credential_base_url_overrides_the_region() -> None:
         token="t",
         base_url="https://proxy.example",
     )
-    with open_intercom_session(credential, {"Intercom.Region": "EU"}, ClientOptions()) as session:
+    with vendor.open_session(credential, {"Intercom.Region": "EU"}, ClientOptions()) as session:
         assert session.http.base_url == "https://proxy.example/"
 
 
@@ -156,12 +152,10 @@ def test_an_unknown_version_names_the_version_setting(
 
 
 def test_the_real_error_samples_become_typed_errors() -> None:
-    not_found = parse_intercom_error(
+    not_found = vendor.parse_error(
         _response(404, load_sample("intercom_2.11_admin_retrieve_404.json"))
     )
-    refused = parse_intercom_error(
-        _response(401, load_sample("intercom_2.11_admins_list_401.json"))
-    )
+    refused = vendor.parse_error(_response(401, load_sample("intercom_2.11_admins_list_401.json")))
     assert not_found is not None
     assert refused is not None
     assert not_found.code == "admin_not_found"
@@ -170,9 +164,7 @@ def test_the_real_error_samples_become_typed_errors() -> None:
     assert refused.code == "unauthorized"
     assert refused.request_id == "4ba8121e-4a4a-4668-adb2-363c561f3c52"
     assert "Access Token Invalid" in refused.message
-    assert (
-        parse_intercom_error(_response(200, load_sample("intercom_2.11_admins_list.json"))) is None
-    )
+    assert vendor.parse_error(_response(200, load_sample("intercom_2.11_admins_list.json"))) is None
 
 
 def test_an_error_without_a_body_still_has_a_code_and_the_header_request_id() -> None:
@@ -180,7 +172,7 @@ def test_an_error_without_a_body_still_has_a_code_and_the_header_request_id() ->
     response.status_code = 502
     response._content = b"<html>Bad gateway</html>"
     response.headers["X-Request-Id"] = "req-502"
-    info = parse_intercom_error(response)
+    info = vendor.parse_error(response)
     assert info is not None
     assert (info.code, info.request_id) == ("server_error", "req-502")
 
@@ -191,7 +183,7 @@ def test_field_errors_name_the_field() -> None:
         "request_id": None,
         "errors": [{"code": "parameter_invalid", "message": "Email is invalid", "field": "email"}],
     }
-    info = parse_intercom_error(_response(400, body))
+    info = vendor.parse_error(_response(400, body))
     assert info is not None
     assert info.code == "parameter_invalid"
     assert "field email" in info.message
@@ -284,7 +276,7 @@ def test_the_budget_never_overfills_a_ten_second_window(per_minute: int, start: 
         now[0] += seconds
 
     pacer = RequestPacer(
-        rate_budgets({"Intercom.RequestsPerMinute": str(per_minute)}),
+        budget_for(per_minute),
         sleep=sleep,
         clock=lambda: now[0],
     )
@@ -301,7 +293,7 @@ def test_the_budget_never_overfills_a_ten_second_window(per_minute: int, start: 
 
 
 def test_the_budget_follows_the_setting(connector: Connector) -> None:
-    (budget,) = rate_budgets({"Intercom.RequestsPerMinute": "6000"})
+    (budget,) = budget_for(6000)
     assert (budget.endpoint, budget.requests_per_minute, budget.burst) == ("*", 6000, 50)
     (default,) = connector.info.rate_budgets
     assert default.requests_per_minute == 1000
@@ -315,3 +307,12 @@ def test_the_session_paces_with_the_configured_budget(connector: Connector, emul
     assert bucket is not None
     assert bucket.capacity == 1
     assert bucket.rate == pytest.approx(120 / 60 * 0.9)
+
+
+def test_a_budget_given_for_the_run_wins_over_the_setting(connector: Connector, emulator) -> None:
+    settings = {"Intercom.RequestsPerMinute": "6000"}
+    options = fast_options(emulator, pace_requests=True, rate_budgets=(RateBudget("*", 60),))
+    with connector.authenticate(emulator.test_credential(), settings, options=options) as session:
+        bucket = session.http.pacer.bucket_for("admins.list")
+    assert bucket is not None
+    assert bucket.rate == pytest.approx(60 / 60 * 0.9)

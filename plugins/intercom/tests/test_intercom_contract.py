@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from intercom_support import fast_options
+from oomnitza_connect_intercom import vendor as intercom_plugin
 from oomnitza_connect_intercom.emulator import IntercomEmulator
-from oomnitza_connect_intercom.plugin import vendor as intercom_plugin
 
 from oomnitza_connect.models import AuthKind, Credential
 from oomnitza_connect.testing.conformance import ConnectorConformance
@@ -16,7 +16,6 @@ class TestIntercomConformance(ConnectorConformance):
     plugin = intercom_plugin
     vendor = "intercom"
     list_users_endpoint = "admins.list"
-    paginated = False  # GET /admins is one list
     preset_variables = {"intercom_admin_id": "991000003"}
 
     def make_emulator(self, users: int) -> Emulator:

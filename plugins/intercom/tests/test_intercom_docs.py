@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from intercom_support import fast_options
+from oomnitza_connect_intercom import vendor
 from oomnitza_connect_intercom.emulator import IntercomEmulator
-from oomnitza_connect_intercom.mapping import FIELDS
 
 from oomnitza_connect.cli import main
 from oomnitza_connect.connectors import Connector
@@ -87,7 +87,7 @@ def test_the_tables_name_every_setting_and_field(connector: Connector) -> None:
     text = PAGE.read_text(encoding="utf-8")
     for setting in connector.info.global_settings:
         assert f"| `{setting.key}` | `{setting.default}` |" in text
-    for spec in FIELDS:
+    for spec in vendor.fields:
         assert f"| `{spec.key}` | {spec.label} |" in text
     for preset in connector.presets():
         assert f"| {preset.name} |" in text

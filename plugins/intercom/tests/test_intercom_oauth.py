@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 import requests
 from intercom_support import fast_options
-from oomnitza_connect_intercom.auth import parse_token_response
+from oomnitza_connect_intercom import vendor
 from oomnitza_connect_intercom.emulator import IntercomEmulator
 
 from oomnitza_connect.auth.oauth import complete_authorization, start_authorization
 from oomnitza_connect.connectors import Connector
 from oomnitza_connect.errors import AuthenticationError
 from oomnitza_connect.models import AuthKind, ClientAuthMethod, Credential
+
+parse_token_response = vendor.parse_token_response
 
 REDIRECT_URI = "http://127.0.0.1:8765/intercom/callback"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from oomnitza_connect.models import Preset
 
-from .mapping import VENDOR
+VENDOR = "intercom"
 
-__all__ = ["PRESETS"]
+__all__ = ["PRESETS", "VENDOR"]
 
 _ADMIN_RESPONSE_MAPPINGS = {
     "Intercom ID": "{{response.id}}",
