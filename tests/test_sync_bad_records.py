@@ -107,12 +107,18 @@ def test_listed_entries_that_are_not_users_are_counted_as_skipped(
     with AcmeEmulator(users=3) as emulator, register_plugin(TeamListingAcme(), name="team-acme"):
         settings = load_integration(write_integration(tmp_path))
         with SQLiteStore(tmp_path / "x.db") as store:
+            reported: list[Any] = []
             session = run_sync(
-                settings, credential=credential(emulator.base_url), store=store, test_run=test_run
+                settings,
+                credential=credential(emulator.base_url),
+                store=store,
+                test_run=test_run,
+                progress=reported.append,
             )
             stored = store.get_session(session.id, with_payload=True)
     assert session.status is SyncStatus.SUCCEEDED, session.message
     assert (session.counts.skipped, session.counts.failed) == (2, 0)
+    assert reported[-1].counts.skipped == 2  # the last progress report has them too
     assert not session.errors
     assert stored is not None
     skips = [entry for entry in stored.payload if entry["action"] == "skip"]

@@ -627,6 +627,8 @@ class _Run:
         )
         self.ledger.record_batch(session_id, outcome)
         self.add_counts(outcome)
+        if self.progress is not None:
+            self.progress(SyncProgress(session_id, self.settings.name, self.processed, self.counts))
 
     def write_batch(self, session_id: str, batch: _Batch) -> BatchOutcome:
         """Apply the sync rules to one batch and hand it to the destination."""
