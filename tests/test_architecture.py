@@ -219,3 +219,20 @@ def test_intercom_runs_on_the_description_within_its_budget() -> None:
     assert isinstance(vendor, IntercomVendor)
     assert isinstance(vendor, RestVendor)
     assert isinstance(vendor.users.paging, SinglePage)
+
+
+def test_the_intercom_emulator_runs_on_the_test_kit() -> None:
+    # The test kit's OAuth server and fake people, not copies of its own.
+    from oomnitza_connect_intercom.emulator import IntercomEmulator
+
+    from oomnitza_connect.testing.fakes import FakePeople
+    from oomnitza_connect.testing.oauth import OAuthTokenEndpointMixin
+
+    package = ROOT / "plugins" / "intercom" / "src" / "oomnitza_connect_intercom"
+    emulator = IntercomEmulator(users=3, seed=5)
+    assert issubclass(IntercomEmulator, OAuthTokenEndpointMixin)
+    assert isinstance(emulator.people, FakePeople)
+    admin = emulator.admin(emulator.admin_ids()[0])
+    assert admin is not None
+    assert admin["name"] == emulator.people[0].full_name
+    assert _runtime_lines([package / "emulator.py"]) <= 660

@@ -16,8 +16,10 @@ Intercom does:
   in one region; its tokens get 401 ``unauthorized`` on the other two hosts, as
   a token of one region does on Intercom's other hosts.
 
-Admins are not stored: admin *i* is computed from the seed when a listing
-needs it, so a workspace of 100,000 admins costs nothing until it is listed.
+Admins are not stored: admin *i* is the test kit's fake person *i*
+(:class:`~oomnitza_connect.testing.fakes.FakePeople`), computed from the seed
+when a listing needs it, so a workspace of 100,000 admins costs nothing until
+it is listed.
 The first admins are one of each odd kind (see :data:`SPECIAL_KINDS`): a
 missing ``job_title``, a null avatar, null team fields, away mode, no inbox
 seat. Old API versions (1.x and 2.0) list teams among the admins
@@ -52,6 +54,7 @@ from oomnitza_connect.testing.emulator import (
     json_response,
     route,
 )
+from oomnitza_connect.testing.fakes import FakePeople, FakePerson
 from oomnitza_connect.testing.oauth import OAuthTokenEndpointMixin
 
 __all__ = [
@@ -89,18 +92,6 @@ SPECIAL_KINDS = (
 ``away`` has away mode (and reassignment) on; ``no_inbox_seat`` has no seat.
 """
 
-_FIRST_NAMES = (
-    "Aoife", "Bram", "Ciaran", "Dalia", "Emeka", "Freya", "Goran", "Hana", "Ivo", "Jana",
-    "Kofi", "Lena", "Mateo", "Noor", "Orla", "Pavel", "Rhea", "Soren", "Tomas", "Uma",
-)  # fmt: skip
-_LAST_NAMES = (
-    "Byrne", "Castro", "Dunne", "Eze", "Falk", "Gallagher", "Horvat", "Ito", "Jovanovic",
-    "Keane", "Lund", "Murphy", "Novak", "Oyelaran", "Pereira", "Quigley", "Ryan", "Sato",
-)  # fmt: skip
-_TITLES = (
-    "Support Engineer", "Customer Success Manager", "Support Lead", "Product Specialist",
-    "Head of Support", "Account Manager", "Solutions Engineer",
-)  # fmt: skip
 _TEAM_NAMES = ("Support", "Sales", "Billing", "Onboarding")
 _REGION_ZONES = {"US": "America/Los_Angeles", "EU": "Europe/Dublin", "AU": "Australia/Sydney"}
 _TEAM_ID_BASE = 814_000
@@ -221,6 +212,7 @@ class IntercomEmulator(OAuthTokenEndpointMixin):
         )
         self.app_name = f"Emulated Workspace {seed}"
         self.email_domain = f"emulated-{seed}.example.com"
+        self.people = FakePeople(seed=seed, email_domain=self.email_domain)
         self._id_base = _ADMIN_ID_BASE + (seed % 900) * 1_000_000
         self._lock = threading.Lock()
         self._overrides: dict[int, dict[str, Any]] = {}
@@ -330,19 +322,20 @@ class IntercomEmulator(OAuthTokenEndpointMixin):
     def _exists(self, index: int) -> bool:
         return 0 <= index < self.user_count and index not in self._removed
 
-    def _bits(self, index: int) -> int:
-        digest = hashlib.blake2b(b"%d:%d" % (self.seed, index), digest_size=16).digest()
-        return int.from_bytes(digest, "big")
+    def _team_numbers(self, person: FakePerson) -> list[int]:
+        # From the bits the fake person leaves free (144 and up): its one or two teams.
+        bits = person.bits >> 144
+        return sorted({bits % len(_TEAM_NAMES), (bits >> 4) % len(_TEAM_NAMES)})
 
     def kind_of(self, index: int) -> str:
         """Return the kind of admin *index*: one of :data:`SPECIAL_KINDS` or ``person``."""
-        return self._kind_from(index, self._bits(index))
+        return self._kind_from(index, self.people[index])
 
     @staticmethod
-    def _kind_from(index: int, bits: int) -> str:
+    def _kind_from(index: int, person: FakePerson) -> str:
         if index < len(SPECIAL_KINDS):
             return SPECIAL_KINDS[index]
-        roll = (bits & 0xFFFF) / 0x10000
+        roll = person.roll
         for kind, upper in (
             ("no_job_title", 0.10),
             ("null_avatar", 0.18),
@@ -387,26 +380,21 @@ class IntercomEmulator(OAuthTokenEndpointMixin):
         return None if index is None else self._admin_at(index, display_avatar=display_avatar)
 
     def _admin_at(self, index: int, *, display_avatar: bool) -> dict[str, Any]:
-        bits = self._bits(index)
-        kind = self._kind_from(index, bits)
-        first = _FIRST_NAMES[(bits >> 16) % len(_FIRST_NAMES)]
-        last = _LAST_NAMES[(bits >> 24) % len(_LAST_NAMES)]
-        email = f"{first}.{last}.{index}@{self.email_domain}"
+        person = self.people[index]
+        kind = self._kind_from(index, person)
         # Some addresses carry capitals, as real ones do, to exercise lower-casing.
-        if index % 5 != 2:
-            email = email.lower()
-        team_numbers = sorted({(bits >> 32) % len(_TEAM_NAMES), (bits >> 36) % len(_TEAM_NAMES)})
-        team_ids = [_TEAM_ID_BASE + n for n in team_numbers]
+        email = person.email_as_typed if index % 5 == 2 else person.email
+        team_ids = [_TEAM_ID_BASE + n for n in self._team_numbers(person)]
         admin: dict[str, Any] = {
             "type": "admin",
             "email": email,
             "id": self.admin_id(index),
-            "name": f"{first} {last}",
+            "name": person.full_name,
             "away_mode_enabled": False,
             "away_mode_reassign": False,
             "has_inbox_seat": True,
             "team_ids": team_ids,
-            "job_title": _TITLES[(bits >> 40) % len(_TITLES)],
+            "job_title": person.title,
             "team_priority_level": {
                 "primary_team_ids": team_ids[:1],
                 "secondary_team_ids": team_ids[1:],
@@ -438,7 +426,7 @@ class IntercomEmulator(OAuthTokenEndpointMixin):
         members = [
             self.admin_id(i)
             for i in range(min(self.user_count, 12))
-            if i not in self._removed and number in {(self._bits(i) >> s) % 4 for s in (32, 36)}
+            if i not in self._removed and number in self._team_numbers(self.people[i])
         ]
         return {
             "type": "team",
