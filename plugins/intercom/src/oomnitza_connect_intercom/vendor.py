@@ -310,10 +310,11 @@ class IntercomVendor(RestVendor):
         return session
 
     def verify(self, session: VendorSession) -> dict[str, Any]:
-        with _region_explained(session):
+        parsed = self.parse_settings(session.settings)
+        configured = parsed[REGION_SETTING]
+        with _region_explained(session, configured):
             identity = super().verify(session)
-        configured = self.parse_settings(session.settings)[REGION_SETTING]
-        identity["api_version"] = self.parse_settings(session.settings)[VERSION_SETTING]
+        identity["api_version"] = parsed[VERSION_SETTING]
         reported = str(identity.get("region") or "").upper()
         if reported and reported != configured:
             log.warning(
@@ -365,7 +366,7 @@ class IntercomVendor(RestVendor):
     # -- admins -------------------------------------------------------------------------
 
     def user_pages(self, session: VendorSession) -> Iterator[Any]:
-        with _region_explained(session):
+        with _region_explained(session, self.parse_settings(session.settings)[REGION_SETTING]):
             yield from super().user_pages(session)
 
     def skip_reason(self, item: Any) -> str | None:
@@ -452,7 +453,7 @@ def _as_bearer(credential: Credential) -> Credential:
 
 
 @contextmanager
-def _region_explained(session: VendorSession) -> Iterator[None]:
+def _region_explained(session: VendorSession, configured: str) -> Iterator[None]:
     """Name the region setting when a refusal is the one a wrong region's host gives.
 
     A token works only on its workspace's regional host; the others answer 401
@@ -464,7 +465,6 @@ def _region_explained(session: VendorSession) -> Iterator[None]:
     except CredentialRefusedError as exc:
         if exc.code not in (None, "unauthorized"):
             raise
-        configured = vendor.parse_settings(session.settings)[REGION_SETTING]
         others = ", ".join(region for region in REGION_HOSTS if region != configured)
         raise CredentialRefusedError(
             f"Intercom does not accept the access token on {session.http.base_url.rstrip('/')} "
