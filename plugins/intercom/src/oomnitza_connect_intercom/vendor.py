@@ -61,7 +61,14 @@ from oomnitza_connect.vendors import (
 from ._version import __version__
 from .presets import PRESETS, VENDOR
 
-__all__ = ["DEFAULT_VERSION", "REGION_HOSTS", "IntercomVendor", "budget_for", "vendor"]
+__all__ = [
+    "DEFAULT_VERSION",
+    "NOT_AN_ADMIN",
+    "REGION_HOSTS",
+    "IntercomVendor",
+    "budget_for",
+    "vendor",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +84,8 @@ REGION_HOSTS: Mapping[str, str] = {
     "EU": "https://api.eu.intercom.io",
     "AU": "https://api.au.intercom.io",
 }
+NOT_AN_ADMIN = "not an admin (old API versions list teams among the admins)"
+"""Why an entry of ``/admins`` whose ``type`` is not ``admin`` is skipped (counted, not failed)."""
 _VERSION = re.compile(r"^(\d+\.\d+|Preview)$")
 _PRIMARY_TEAMS = compile_path("team_priority_level.primary_team_ids")
 _STATUS_CODES = {
@@ -373,7 +382,8 @@ class IntercomVendor(RestVendor):
         kind = item.get("type") if isinstance(item, Mapping) else None
         if kind in (None, "admin"):
             return None
-        return f"'{kind}' entries are not admins (old API versions list teams among them)"
+        # A fixed reason: the vendor's value may be anything (huge, not even valid text).
+        return NOT_AN_ADMIN
 
     def iter_users(self, session: VendorSession) -> Iterator[VendorRecord | UnreadRecord]:
         version = self.parse_settings(session.settings)[VERSION_SETTING]
