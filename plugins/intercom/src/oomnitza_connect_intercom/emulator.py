@@ -211,7 +211,8 @@ class IntercomEmulator(OAuthTokenEndpointMixin):
             f"emu{seed % 10_000:04d}" + hashlib.blake2b(b"%d" % seed, digest_size=8).hexdigest()
         )
         self.app_name = f"Emulated Workspace {seed}"
-        self.email_domain = f"emulated-{seed}.example.com"
+        # Its own domain: a demo syncs several vendors' fake people into one store.
+        self.email_domain = f"intercom-{seed}.example.com"
         self.people = FakePeople(seed=seed, email_domain=self.email_domain)
         self._id_base = _ADMIN_ID_BASE + (seed % 900) * 1_000_000
         self._lock = threading.Lock()
