@@ -85,6 +85,7 @@ if TYPE_CHECKING:
     )
     from .redaction import Secret
     from .store.sqlite import SQLiteStore
+    from .transport.http import ClientOptions
 
 # Every public name is imported on first use (PEP 562), so that
 # `import oomnitza_connect` and the command line's start-up cost almost nothing;
@@ -160,6 +161,7 @@ _LAZY: dict[str, str] = {
     "run_preset_bulk": "oomnitza_connect.presets.engine",
     "Secret": "oomnitza_connect.redaction",
     "SQLiteStore": "oomnitza_connect.store.sqlite",
+    "ClientOptions": "oomnitza_connect.transport.http",
 }
 
 
@@ -179,6 +181,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "AuthKind",
     "AuthenticationError",
+    "ClientOptions",
     "ConfigurationError",
     "Connector",
     "ConversionError",

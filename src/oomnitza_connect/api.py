@@ -81,17 +81,7 @@ def list_users(
     :param options: HTTP options (timeouts, base URL override).
     """
     connector = get_connector(vendor) if isinstance(vendor, str) else vendor
-    global_settings: Mapping[str, str] = {}
-    base_url = credential.base_url
-    if isinstance(settings, IntegrationSettings):
-        global_settings = settings.settings
-        base_url = settings.base_url or base_url
-    elif settings is not None:
-        global_settings = settings
-    session = connector.authenticate(
-        credential, global_settings, options=options or ClientOptions(base_url=base_url)
-    )
-    with session:
+    with connector.authenticate(credential, settings, options=options) as session:
         yield from connector.list_users(session)
 
 

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .errors import PluginError, PresetError
-from .models import Credential, FieldMapping, Preset, UnreadRecord, VendorInfo, VendorRecord
+from .models import (
+    Credential,
+    FieldMapping,
+    IntegrationSettings,
+    Preset,
+    UnreadRecord,
+    VendorInfo,
+    VendorRecord,
+)
 from .plugins import get_plugin_manager, vendor_info, vendor_infos, vendor_object
 from .sync.mapping import read_record
 from .transport.http import ClientOptions
@@ -45,13 +53,24 @@ class Connector:
     def authenticate(
         self,
         credential: Credential,
-        settings: Mapping[str, str] | None = None,
+        settings: IntegrationSettings | Mapping[str, str] | None = None,
         *,
         options: ClientOptions | None = None,
     ) -> VendorSession:
-        """Open a session with the vendor and prove the credential works."""
+        """Open a session with the vendor and prove the credential works.
+
+        :param settings: the vendor's global settings, or a whole integration:
+            then its settings and its ``base_url`` (an emulator, a proxy, a
+            region) are used, as a sync of that integration would.
+        :param options: HTTP options; the base URL defaults to the
+            integration's, then the credential's, then the vendor's.
+        """
+        base_url = credential.base_url
+        if isinstance(settings, IntegrationSettings):
+            base_url = settings.base_url or base_url
+            settings = settings.settings
         effective = self.effective_settings(settings)
-        options = options or ClientOptions(base_url=credential.base_url)
+        options = options or ClientOptions(base_url=base_url)
         if options.ca_bundle is None and credential.ca_bundle:
             # Plugins that build their own HttpClient see only the options.
             options = attrs.evolve(options, ca_bundle=credential.ca_bundle)

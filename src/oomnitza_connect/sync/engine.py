@@ -572,6 +572,12 @@ class _Run:
             finished.counts.failed,
             finished.counts.vanished,
         )
+        if self.test_run:
+            # The plan is what a test run is for: return the session as stored,
+            # payload included (a real run keeps none).
+            stored = self.ledger.get_session(finished.id, with_payload=True)
+            if stored is not None:
+                return stored
         return finished
 
     def finish_portion(self, session_id: str, fatal: str | None) -> str | None:

@@ -273,21 +273,34 @@ class BatchRules:
                         frozenset(name for name in changes if name in old),
                     )
                 )
-            if substantive or link is not None:
+            # A person another integration already brought in, now also linked
+            # to this one, changes in none of their fields: unchanged. Coming
+            # back after vanishing, another vendor account, or a new SaaS link
+            # or role is an update.
+            saas_change = link is not None and link.saas
+            link_change = link is not None and (
+                saas_change or lookup.links.get(person_id) is not None
+            )
+            if substantive or link_change:
                 updated += 1
                 if keep:
                     shown = changes if substantive else {}
-                    payload.append(
-                        {
-                            **entry,
-                            "action": "update",
-                            "fields": shown,
-                            "changes": {
-                                name: {"old": old.get(name), "new": value}
-                                for name, value in shown.items()
-                            },
+                    planned: dict[str, Any] = {
+                        **entry,
+                        "action": "update",
+                        "fields": shown,
+                        "changes": {
+                            name: {"old": old.get(name), "new": value}
+                            for name, value in shown.items()
+                        },
+                    }
+                    if saas_change:
+                        before = lookup.saas.get(user_id)
+                        planned["saas_role"] = {
+                            "old": None if before is None else before[1],
+                            "new": self.role_of(record),
                         }
-                    )
+                    payload.append(planned)
             else:
                 unchanged += 1
                 if keep:
