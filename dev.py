@@ -69,6 +69,7 @@ def main(argv: list[str]) -> int:
         "test": "run every package's tests",
         "lint": "ruff and mypy",
         "build": "build every package on its own (sdist and wheel)",
+        "docs": "build the docs site (mkdocs --strict: a broken link fails); serve: docs serve",
         "setup": "only install the environment",
     }
     if not argv or argv[0] not in commands:
@@ -89,6 +90,12 @@ def main(argv: list[str]) -> int:
         return status
     if command == "build":
         return build_every_package()
+    if command == "docs":
+        # `docs serve` previews the site; anything else builds it into site/.
+        os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
+        if rest[:1] == ["serve"]:
+            return run("mkdocs", "serve", "--strict", *rest[1:])
+        return run("mkdocs", "build", "--strict", *rest)
     return 0
 
 
