@@ -48,6 +48,7 @@ COMMAND_MODULES = (
     "oomnitza_connect.cli.schedule_commands",
     "oomnitza_connect.cli.demo_commands",
     "oomnitza_connect.cli.worker_commands",
+    "oomnitza_connect.cli.browse_commands",
 )
 
 # What `--help` and completion show without importing the modules above:
@@ -82,6 +83,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sync": ("oomnitza_connect.cli.sync_commands", "Sync the integration in FILE."),
     "sessions": ("oomnitza_connect.cli.sync_commands", "Look at past sync runs."),
     "people": ("oomnitza_connect.cli.sync_commands", "List the people in the store."),
+    "browse": (
+        "oomnitza_connect.cli.browse_commands",
+        "Browse the store's people, SaaS users, sessions and errors in a web browser.",
+    ),
     "presets": (
         "oomnitza_connect.cli.presets_commands",
         "List, inspect and run vendor workflow presets.",

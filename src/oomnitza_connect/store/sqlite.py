@@ -313,6 +313,8 @@ class SQLiteStore(Store):
         self._active_session: str | None = None
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
+        with self._lock:
+            self._create_people_view()
 
     def __repr__(self) -> str:
         return f"<SQLiteStore {self.path!r}>"
@@ -500,6 +502,8 @@ class SQLiteStore(Store):
             (field.label, field.type.value, int(field.unique), _now()),
         )
         self._custom = None
+        if existing is None:
+            self._create_people_view()
         was_unique = existing is not None and existing.unique
         if field.unique and not was_unique:
             try:
@@ -516,6 +520,44 @@ class SQLiteStore(Store):
                 ) from None
         elif was_unique and not field.unique:
             self._db.execute("DELETE FROM person_keys WHERE field = ?", (field.label,))
+
+    PEOPLE_VIEW = "people_view"
+    """A readable view of people for SQL users, Datasette and ``pandas.read_sql``."""
+
+    def _create_people_view(self) -> None:
+        """(Re)create :attr:`PEOPLE_VIEW`: one column per standard and custom field.
+
+        People's fields are one JSON column (custom fields come and go with
+        integrations); the view spells each out, so plain SQL needs no
+        ``json_extract``. It is rebuilt whenever a custom field is added.
+        """
+        columns = ["p.id AS id", "p.sync_key AS sync_key", "p.sync_value AS sync_value"]
+        taken = {"id", "sync_key", "sync_value", "vendors", "vanished_from"}
+        taken |= {"created_at", "updated_at"}
+        labels = [*STANDARD_PERSON_FIELDS, *sorted(self._custom_fields())]
+        for label in labels:
+            if label in taken:
+                continue
+            taken.add(label)
+            path = _json_path(label).replace("'", "''")
+            columns.append(f"json_extract(p.fields, '{path}') AS {_identifier(label)}")
+        columns += [
+            "(SELECT group_concat(DISTINCT s.vendor) FROM person_sources s "
+            "WHERE s.person_id = p.id) AS vendors",
+            "(SELECT group_concat(DISTINCT s.vendor) FROM person_sources s "
+            "WHERE s.person_id = p.id AND s.vanished) AS vanished_from",
+            "p.created_at AS created_at",
+            "p.updated_at AS updated_at",
+        ]
+        wanted = f"CREATE VIEW {self.PEOPLE_VIEW} AS SELECT {', '.join(columns)} FROM people p"
+        found = self._db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?", (self.PEOPLE_VIEW,)
+        ).fetchone()
+        if found is not None and found[0] == wanted:
+            return  # opening a store writes nothing when the view is current
+        with self._transaction():
+            self._db.execute(f"DROP VIEW IF EXISTS {self.PEOPLE_VIEW}")
+            self._db.execute(wanted)
 
     def custom_fields(self) -> list[CustomField]:
         with self._lock:
@@ -1370,6 +1412,11 @@ def _session(
         payload=payload,
         message=message,
     )
+
+
+def _identifier(name: str) -> str:
+    """*name* as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _json_path(field: str) -> str:
