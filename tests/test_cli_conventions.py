@@ -29,6 +29,7 @@ NO_DATA = {
     "new-plugin": "creates a package directory",
     "worker": "runs a Celery worker (Celery's own output)",
     "beat": "runs Celery beat (Celery's own output)",
+    "browse": "serves the store in a web browser (Datasette's own output)",
     "webex user-role": "updates the store and says how many",
 }
 """Commands that print no data: what they do instead."""

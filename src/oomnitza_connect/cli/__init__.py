@@ -85,7 +85,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "people": ("oomnitza_connect.cli.sync_commands", "List the people in the store."),
     "browse": (
         "oomnitza_connect.cli.browse_commands",
-        "Browse the store's people, SaaS users, sessions and errors in a web browser.",
+        "Browse the store in a web browser (Datasette).",
     ),
     "presets": (
         "oomnitza_connect.cli.presets_commands",

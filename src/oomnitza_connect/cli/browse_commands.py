@@ -63,9 +63,9 @@ def datasette_command(db: Path, *, host: str, port: int, metadata: Path) -> list
 @click.option("--port", default=8001, show_default=True, type=int, help="Port to listen on.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in a web browser.")
 def browse_command(db_path: Path | None, host: str, port: int, open_browser: bool) -> None:
-    """Browse the store's people, SaaS users, sessions and errors in a web browser.
+    """Browse the store in a web browser (Datasette).
 
-    Needs the browse extra: pip install 'oomnitza-connect[browse]'. Serves the
+    People, SaaS users, sessions and record errors. Needs the browse extra: pip install 'oomnitza-connect[browse]'. Serves the
     store read-only with Datasette until Ctrl-C.
     """
     if importlib.util.find_spec("datasette") is None:
