@@ -65,8 +65,9 @@ def datasette_command(db: Path, *, host: str, port: int, metadata: Path) -> list
 def browse_command(db_path: Path | None, host: str, port: int, open_browser: bool) -> None:
     """Browse the store in a web browser (Datasette).
 
-    People, SaaS users, sessions and record errors. Needs the browse extra: pip install 'oomnitza-connect[browse]'. Serves the
-    store read-only with Datasette until Ctrl-C.
+    People, SaaS users, sessions and record errors. Needs the browse extra:
+    pip install 'oomnitza-connect[browse]'. Serves the store read-only with
+    Datasette until Ctrl-C.
     """
     if importlib.util.find_spec("datasette") is None:
         raise click.UsageError(
