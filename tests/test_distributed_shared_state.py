@@ -266,3 +266,84 @@ def test_a_rotation_by_one_worker_is_used_by_the_other(client, tmp_path: Path):
         # The machine that renewed last also kept the tokens in its own file.
         local_copy = [store.local.get("dir").refresh_token for store in stores]
         assert stores[0].get("dir").refresh_token in local_copy
+
+
+def _two_machines(client, tmp_path: Path, emulator: DirectoryEmulator) -> list[RedisCredentialStore]:
+    emulator.register_client("app", client_secret="app-secret-1")
+    credential = Credential(
+        name="dir",
+        vendor="directory",
+        kind=AuthKind.OAUTH2_AUTHORIZATION_CODE,
+        client_id="app",
+        client_secret="app-secret-1",
+        token_url=emulator.base_url + "/oauth/token",
+        base_url=emulator.base_url,
+        refresh_token=emulator.grant_refresh_token("app"),
+    )
+    stores = []
+    for machine in ("one", "two"):
+        local = CredentialStore(tmp_path / machine, keyring_backend=False, environ={})
+        local.save(credential)
+        stores.append(RedisCredentialStore(client, local))
+    return stores
+
+
+def test_a_rotation_interrupted_on_one_machine_is_known_on_the_others(client, tmp_path: Path):
+    import requests
+
+    from oomnitza_connect.errors import AuthenticationError
+
+    with DirectoryEmulator(users=5, page_size=5) as emulator:
+        stores = _two_machines(client, tmp_path, emulator)
+        spent = stores[0].get("dir").refresh_token
+        assert spent is not None
+        # What a worker killed mid-rotation leaves behind: the intent recorded,
+        # the vendor's rotation done, the answer never saved.
+        stores[0].begin_rotation("dir", spent.reveal())
+        answer = requests.post(
+            emulator.base_url + "/oauth/token",
+            data={"grant_type": "refresh_token", "refresh_token": spent.reveal()},
+            auth=("app", "app-secret-1"),
+            timeout=10,
+        )
+        assert answer.status_code == 200
+        # The other machine's own file has no intent; Redis has.
+        assert stores[1].local.interrupted_rotation("dir", spent.reveal()) is None
+        assert stores[1].interrupted_rotation("dir", spent.reveal()) is not None
+        session = open_session(
+            INFO, stores[1].get("dir"), {}, ClientOptions(), credential_store=stores[1]
+        )
+        with session, pytest.raises(AuthenticationError) as raised:
+            session.http.get_json("/echo")
+        message = str(raised.value)
+        assert "must be signed in again" in message
+        assert "was interrupted" in message
+        assert socket_name() in message
+        assert spent.reveal() not in message
+
+
+def test_a_finished_rotation_clears_the_shared_intent(client, tmp_path: Path):
+    with DirectoryEmulator(users=5, page_size=5) as emulator:
+        stores = _two_machines(client, tmp_path, emulator)
+        old = stores[0].get("dir").refresh_token
+        assert old is not None
+        session = open_session(
+            INFO, stores[0].get("dir"), {}, ClientOptions(), credential_store=stores[0]
+        )
+        with session:
+            session.http.get_json("/echo")  # a rotation, begun and ended
+        assert client.get("oomnitza-connect:credential:dir:rotation") is None
+        new = stores[1].get("dir").refresh_token
+        assert new is not None and new != old
+        # An intent left for an older token says nothing about the current one.
+        stores[0].begin_rotation("dir", old.reveal())
+        assert stores[1].interrupted_rotation("dir", new.reveal()) is None
+        assert stores[1].interrupted_rotation("dir", old.reveal()) is not None
+        stores[1].remove("dir")
+        assert client.get("oomnitza-connect:credential:dir:rotation") is None
+
+
+def socket_name() -> str:
+    import socket
+
+    return socket.gethostname()

@@ -52,6 +52,7 @@ __all__ = [
     "config_home",
     "credential_env_name",
     "default_credential_store",
+    "refresh_token_fingerprint",
     "resolve_credential",
     "usable_keyring",
     "use_default_credential_store",
@@ -305,7 +306,7 @@ class CredentialStore:
             rotations = document.setdefault("rotations", {})
             rotations[name] = {
                 "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "refresh_token_sha256": _fingerprint(refresh_token),
+                "refresh_token_sha256": refresh_token_fingerprint(refresh_token),
                 "pid": os.getpid(),
             }
             self._write_file(document)
@@ -315,7 +316,7 @@ class CredentialStore:
         marker = self._read_file().get("rotations", {}).get(name)
         if not isinstance(marker, dict) or refresh_token is None:
             return None
-        if marker.get("refresh_token_sha256") != _fingerprint(refresh_token):
+        if marker.get("refresh_token_sha256") != refresh_token_fingerprint(refresh_token):
             return None  # an older intent; the tokens were replaced since
         return str(marker.get("started_at") or "an unknown time")
 
@@ -455,8 +456,8 @@ class CredentialStore:
             raise
 
 
-def _fingerprint(secret: str) -> str:
-    # Enough to recognize the token again; says nothing usable about it.
+def refresh_token_fingerprint(secret: str) -> str:
+    """A short hash of *secret*, to recognize a refresh token again (it reveals nothing)."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()[:16]
 
 

@@ -11,6 +11,11 @@ The rest of a credential (kind, client id and secret, token URL) comes from the
 worker's own credential store (environment, keyring or file) as usual. Each
 renewal is also saved there, so the tokens survive a Redis restart on the
 machine that renewed (run Redis with persistence, see docs/scaling.md).
+
+The intent recorded before a rotation (see ``CredentialStore.begin_rotation``)
+lives in Redis too: a worker killed between the vendor's answer and the save
+leaves it where the next worker, on any machine, finds it and says "sign in
+again" instead of presenting a refresh token that may be spent.
 """
 
 from __future__ import annotations
@@ -18,13 +23,15 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import socket
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 
-from ..auth.credentials import CredentialStore
+from ..auth.credentials import CredentialStore, refresh_token_fingerprint
 from ..errors import AuthenticationError
 from ..models import Credential
 from ..redaction import Secret
@@ -58,6 +65,10 @@ class RedisCredentialStore(CredentialStore):
     @staticmethod
     def _tokens_key(name: str) -> str:
         return f"{TOKENS_PREFIX}:{name}:tokens"
+
+    @staticmethod
+    def _rotation_key(name: str) -> str:
+        return f"{TOKENS_PREFIX}:{name}:rotation"
 
     def get(self, name: str) -> Credential:
         credential = self.local.get(name)
@@ -94,8 +105,41 @@ class RedisCredentialStore(CredentialStore):
             )
 
     def remove(self, name: str) -> None:
-        self.client.delete(self._tokens_key(name))
+        self.client.delete(self._tokens_key(name), self._rotation_key(name))
         self.local.remove(name)
+
+    # -- token rotations, recorded where every worker sees them ----------------
+
+    def begin_rotation(self, name: str, refresh_token: str) -> None:
+        intent = {
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "refresh_token_sha256": refresh_token_fingerprint(refresh_token),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+        self.client.set(self._rotation_key(name), json.dumps(intent))
+
+    def interrupted_rotation(self, name: str, refresh_token: str | None) -> str | None:
+        raw = self.client.get(self._rotation_key(name))
+        if not raw or refresh_token is None:
+            return None
+        try:
+            intent = json.loads(raw)
+        except ValueError:
+            return "an unknown time"  # unreadable: the outcome is unknown all the same
+        if not isinstance(intent, dict):
+            return "an unknown time"
+        if intent.get("refresh_token_sha256") != refresh_token_fingerprint(refresh_token):
+            return None  # an older intent; the tokens were replaced since
+        where = f" on {intent['host']}" if intent.get("host") else ""
+        return f"{intent.get('started_at') or 'an unknown time'}{where}"
+
+    def end_rotation(self, name: str, updated: Credential | None = None) -> None:
+        if updated is not None:
+            # The new tokens first: a worker killed between the two writes leaves
+            # an intent for the old refresh token only, which no longer matches.
+            self.save(updated)
+        self.client.delete(self._rotation_key(name))
 
     def list(self) -> list[Credential]:
         return [self.get(credential.name) for credential in self.local.list()]
