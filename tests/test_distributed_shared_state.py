@@ -268,7 +268,9 @@ def test_a_rotation_by_one_worker_is_used_by_the_other(client, tmp_path: Path):
         assert stores[0].get("dir").refresh_token in local_copy
 
 
-def _two_machines(client, tmp_path: Path, emulator: DirectoryEmulator) -> list[RedisCredentialStore]:
+def _two_machines(
+    client, tmp_path: Path, emulator: DirectoryEmulator
+) -> list[RedisCredentialStore]:
     emulator.register_client("app", client_secret="app-secret-1")
     credential = Credential(
         name="dir",
