@@ -336,7 +336,8 @@ def test_a_finished_rotation_clears_the_shared_intent(client, tmp_path: Path):
             session.http.get_json("/echo")  # a rotation, begun and ended
         assert client.get("oomnitza-connect:credential:dir:rotation") is None
         new = stores[1].get("dir").refresh_token
-        assert new is not None and new != old
+        assert new is not None
+        assert new != old
         # An intent left for an older token says nothing about the current one.
         stores[0].begin_rotation("dir", old.reveal())
         assert stores[1].interrupted_rotation("dir", new.reveal()) is None
