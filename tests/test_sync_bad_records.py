@@ -60,6 +60,14 @@ class ActiveAwareAcme(AcmePlugin):
         )
 
 
+def rehire_integration(tmp_path: Any) -> Any:
+    # The sync key is the vendor id; email is unique by the standard fields.
+    text = write_integration(tmp_path).read_text()
+    text = text.replace('sync_key = "email"', 'sync_key = "Acme User Id"\nfilters = []')
+    (tmp_path / "acme.toml").write_text(text)
+    return load_integration(tmp_path / "acme.toml")
+
+
 @pytest.mark.parametrize("deleted_first", [True, False])
 @pytest.mark.parametrize("batch_size", [1, 100])
 def test_an_active_account_wins_a_unique_email_over_a_deactivated_one(
@@ -71,23 +79,69 @@ def test_an_active_account_wins_a_unique_email_over_a_deactivated_one(
             old, new = new, old
         old.update(active=False, login="rehired-old")
         new.update(mail=old["mail"], login="rehired")
-        # The sync key is the vendor id; email is unique by the standard fields.
-        path = write_integration(tmp_path).read_text()
-        path = path.replace('sync_key = "email"', 'sync_key = "Acme User Id"\nfilters = []')
-        (tmp_path / "acme.toml").write_text(path)
-        settings = load_integration(tmp_path / "acme.toml")
         with SQLiteStore(tmp_path / "x.db") as store:
             session = run_sync(
-                settings,
+                rehire_integration(tmp_path),
                 credential=credential(emulator.base_url),
                 store=store,
                 batch_size=batch_size,
             )
             owner = store.find_person("email", old["mail"].lower())
+            deactivated = store.find_person("Acme User Id", old["id"])
     assert owner is not None
     assert owner.fields["username"] == "rehired"
-    (error,) = session.errors
-    assert error.vendor_user_id == old["id"]
+    # The deactivated account is still brought in, without the value it lost.
+    assert deactivated is not None
+    assert deactivated.fields["username"] == "rehired-old"
+    assert deactivated.fields.get("email") is None
+    assert session.errors == ()
+    assert session.counts.created == 6
+
+
+@pytest.mark.parametrize("gone", ["deactivated", "deleted from the vendor"])
+def test_an_active_account_takes_a_unique_email_a_person_from_an_earlier_run_holds(
+    tmp_path: Any, gone: str
+) -> None:
+    # Run 1 brought the old account in with the email; by run 2 it is deactivated
+    # (or gone) and a re-hired person's new account, listed first, has the email.
+    with AcmeEmulator(users=6) as emulator, register_plugin(ActiveAwareAcme(), name="aa-acme"):
+        old = emulator.users[4]
+        settings = rehire_integration(tmp_path)
+        with SQLiteStore(tmp_path / "x.db") as store:
+            first = run_sync(settings, credential=credential(emulator.base_url), store=store)
+            assert first.counts.created == 6
+            if gone == "deactivated":
+                old.update(active=False)
+            else:
+                emulator.users.remove(old)
+            emulator.users[0].update(mail=old["mail"], login="rehired")
+            second = run_sync(settings, credential=credential(emulator.base_url), store=store)
+            owner = store.find_person("email", old["mail"].lower())
+            before = store.find_person("Acme User Id", old["id"])
+            third = run_sync(settings, credential=credential(emulator.base_url), store=store)
+    assert second.errors == ()
+    assert owner is not None
+    assert owner.fields["username"] == "rehired"
+    assert before is not None
+    assert before.fields.get("email") is None
+    # Settled: the next run finds nothing to change and nothing to fail.
+    assert third.errors == ()
+    assert third.counts.updated == 0
+
+
+def test_two_active_accounts_still_cannot_share_a_unique_email_across_runs(tmp_path: Any) -> None:
+    with AcmeEmulator(users=4) as emulator, register_plugin(ActiveAwareAcme(), name="aa-acme"):
+        settings = rehire_integration(tmp_path)
+        with SQLiteStore(tmp_path / "x.db") as store:
+            run_sync(settings, credential=credential(emulator.base_url), store=store)
+            holder = emulator.users[3]
+            emulator.users[0].update(mail=holder["mail"])
+            second = run_sync(settings, credential=credential(emulator.base_url), store=store)
+            owner = store.find_person("email", holder["mail"].lower())
+    assert owner is not None
+    assert owner.fields["Acme User Id"] == holder["id"]
+    (error,) = second.errors
+    assert error.vendor_user_id == emulator.users[0]["id"]
     assert "already belongs" in error.reason
 
 
@@ -124,3 +178,24 @@ def test_listed_entries_that_are_not_users_are_counted_as_skipped(
     skips = [entry for entry in stored.payload if entry["action"] == "skip"]
     assert skips == ([{"action": "skip", "vendor_user_id": None, "reason": "a team, not a user",
                        "count": 2}] if test_run else [])  # fmt: skip
+
+
+def test_a_test_run_plans_the_release_of_a_unique_email(tmp_path: Any) -> None:
+    with AcmeEmulator(users=4) as emulator, register_plugin(ActiveAwareAcme(), name="aa-acme"):
+        old = emulator.users[3]
+        settings = rehire_integration(tmp_path)
+        with SQLiteStore(tmp_path / "x.db") as store:
+            run_sync(settings, credential=credential(emulator.base_url), store=store)
+            old.update(active=False)
+            emulator.users[0].update(mail=old["mail"])
+            planned = run_sync(
+                settings, credential=credential(emulator.base_url), store=store, test_run=True
+            )
+            stored = store.get_session(planned.id, with_payload=True)
+            untouched = store.find_person("Acme User Id", old["id"])
+    assert stored is not None
+    releases = [e for e in stored.payload if e.get("reason", "").startswith("an active account")]
+    (release,) = releases
+    assert release["changes"] == {"email": {"old": old["mail"].lower(), "new": None}}
+    assert untouched is not None
+    assert untouched.fields["email"] == old["mail"].lower()

@@ -108,11 +108,14 @@ class MappedRecord:
     :param fields: person fields by target (``username``, ``Slack User Id``);
         values are JSON-compatible or datetimes.
     :param role: the user's role in the vendor's app (the SaaS user's role).
+    :param active: False for a deactivated or deleted account, which gives up a
+        unique value to an active one.
     """
 
     vendor_user_id: str
     fields: Mapping[str, Any]
     role: str | None = None
+    active: bool = True
 
 
 @attrs.frozen
@@ -277,6 +280,20 @@ class RunBook(abc.ABC):
     def iter_seen(self) -> Iterator[tuple[str, str | None]]:
         """Yield every ``(vendor_user_id, sync_value)`` marked seen."""
 
+    def mark_inactive(self, vendor_user_ids: Sequence[str]) -> None:
+        """Remember vendor users the run saw as deactivated or deleted.
+
+        Kept in memory here (only the inactive ones); SQLite keeps them in a
+        temporary table.
+        """
+        if not hasattr(self, "_inactive"):
+            self._inactive: set[str] = set()
+        self._inactive.update(vendor_user_ids)
+
+    def inactive(self, vendor_user_ids: Sequence[str]) -> set[str]:
+        """Return those of *vendor_user_ids* marked inactive in this run."""
+        return set(vendor_user_ids) & getattr(self, "_inactive", set())
+
 
 class Destination(abc.ABC):
     """A system of record for people and their SaaS accounts."""
@@ -350,6 +367,10 @@ class Destination(abc.ABC):
 
     def unique_owners(self, wanted: Mapping[str, set[str]]) -> dict[tuple[str, str], PersonId]:
         """Return who holds each of the *wanted* unique values (field -> values)."""
+        raise NotImplementedError(f"{self!r} matches records itself; send it a portion")
+
+    def accounts_of(self, plan: SyncPlan, person_ids: Sequence[PersonId]) -> dict[PersonId, str]:
+        """Return the vendor user id *plan*'s integration links each of *person_ids* to."""
         raise NotImplementedError(f"{self!r} matches records itself; send it a portion")
 
     def write_people(self, plan: SyncPlan, writes: PersonWrites) -> None:

@@ -653,9 +653,11 @@ class SQLiteStore(Store):
             # connection, never written to the database file, gone on a crash.
             self._db.executescript(
                 "DROP TABLE IF EXISTS temp.run_keys; DROP TABLE IF EXISTS temp.run_seen;"
+                "DROP TABLE IF EXISTS temp.run_inactive;"
                 "CREATE TEMP TABLE run_keys (sync_value TEXT PRIMARY KEY) WITHOUT ROWID;"
                 "CREATE TEMP TABLE run_seen (vendor_user_id TEXT PRIMARY KEY, sync_value TEXT)"
                 " WITHOUT ROWID;"
+                "CREATE TEMP TABLE run_inactive (vendor_user_id TEXT PRIMARY KEY) WITHOUT ROWID;"
             )
             # Checkpointing after every batch would copy (and fsync) the same
             # index pages again and again: a run checkpoints once, at its end.
@@ -757,6 +759,7 @@ class SQLiteStore(Store):
             if session_id == self._active_session:
                 self._db.executescript(
                     "DROP TABLE IF EXISTS temp.run_keys; DROP TABLE IF EXISTS temp.run_seen;"
+                    "DROP TABLE IF EXISTS temp.run_inactive;"
                 )
                 self._active_session = None
                 # PASSIVE never waits for readers (a long `people` listing);
@@ -1001,6 +1004,20 @@ class SQLiteStore(Store):
                     plan.sync_key,
                 ),
             )
+
+    def accounts_of(self, plan: SyncPlan, person_ids: Sequence[PersonId]) -> dict[PersonId, str]:
+        if not person_ids:
+            return {}
+        marks = ",".join("?" * len(person_ids))
+        with self._lock:
+            return {
+                person_id: user_id
+                for person_id, user_id in self._db.execute(
+                    "SELECT person_id, vendor_user_id FROM person_sources "
+                    f"WHERE integration = ? AND person_id IN ({marks})",
+                    (plan.integration, *person_ids),
+                )
+            }
 
     def unique_owners(self, wanted: Mapping[str, set[str]]) -> dict[tuple[str, str], PersonId]:
         owners: dict[tuple[str, str], PersonId] = {}
@@ -1508,6 +1525,27 @@ class _SQLiteRunBook(RunBook):
                 )
             }
         return set(vendor_user_ids) - seen
+
+    def mark_inactive(self, vendor_user_ids: Sequence[str]) -> None:
+        with self.store._lock, self.store._transaction():
+            self.db.executemany(
+                "INSERT OR IGNORE INTO temp.run_inactive (vendor_user_id) VALUES (?)",
+                [(user_id,) for user_id in vendor_user_ids],
+            )
+
+    def inactive(self, vendor_user_ids: Sequence[str]) -> set[str]:
+        if not vendor_user_ids:
+            return set()
+        marks = ",".join("?" * len(vendor_user_ids))
+        with self.store._lock:
+            return {
+                row[0]
+                for row in self.db.execute(
+                    "SELECT vendor_user_id FROM temp.run_inactive "
+                    f"WHERE vendor_user_id IN ({marks})",
+                    list(vendor_user_ids),
+                )
+            }
 
     def iter_seen(self) -> Iterator[tuple[str, str | None]]:
         last = ""

@@ -765,6 +765,11 @@ class _Run:
                 in_flight.append((writer.submit(write, batch), batch.size))
             while in_flight:
                 self.collect(session_id, *in_flight.popleft())
+            if self.portion is None:
+                # Active accounts whose unique value a stored person held, now
+                # that the run knows which accounts are deactivated or gone.
+                for contested in self.rules.contested_batches(self.batch_size):
+                    self.collect(session_id, writer.submit(write, _Batch(mapped=contested)), 0)
         finally:
             for future, _ in in_flight:
                 future.cancel()
@@ -842,7 +847,7 @@ class _Run:
                         role = fields.get(SAAS_ROLE_TARGET) or fields.get("role")
                         check_text(fields)
                         mapped = MappedRecord(
-                            record.id, fields, None if role is None else str(role)
+                            record.id, fields, None if role is None else str(role), record.active
                         )
                         fingerprint = prints.get(record.id)
                         if record.active:
@@ -1034,7 +1039,7 @@ class _DeferredRecords:
                 yield (entry[1], entry[2])
                 continue
             _, user_id, fields, role, self._fingerprint = entry
-            yield MappedRecord(user_id, fields, role)
+            yield MappedRecord(user_id, fields, role, active=False)
 
     def __enter__(self) -> _DeferredRecords:
         return self

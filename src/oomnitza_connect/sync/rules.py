@@ -18,7 +18,9 @@ its side, with the same meaning, from the portion's ``insert_only`` /
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import pickle
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -118,6 +120,10 @@ class BatchRules:
         # The unique fields other than the sync key, checked for every write.
         self.claimable = tuple(sorted(unique - {plan.sync_key}))
         self.saas = plan.selection == UserSelection.USERS_AND_SAAS
+        # Active records whose unique value a stored person holds wait until
+        # every record of the run is known (see contested_batches).
+        self.contested = _ContestedRecords()
+        self.settling = False
 
     # -- the rules every destination shares ------------------------------------------
 
@@ -148,7 +154,8 @@ class BatchRules:
                 if k != SAAS_ROLE_TARGET
             }
             keyed.append((record, sync_value, fields))
-        if not keyed:
+        if not keyed or self.settling:
+            # Settling, the sync values were remembered when the records first came.
             return keyed
         repeated = self.book.repeated([item[1] for item in keyed])
         if repeated:
@@ -188,6 +195,9 @@ class BatchRules:
                 {"action": "skip", "vendor_user_id": user_id, "reason": "left out by the filters"}
                 for user_id in skipped
             )
+        inactive = [record.vendor_user_id for record in records if not record.active]
+        if inactive:
+            self.book.mark_inactive(inactive)
         keyed = self.keyed(records, errors)
         lookup = (
             self.destination.lookup(plan, [(item[1], item[0].vendor_user_id) for item in keyed])
@@ -216,6 +226,7 @@ class BatchRules:
 
         creates: list[NewPerson] = []
         updates: list[ChangedPerson] = []
+        releases: dict[PersonId, _Release] = {}
         links: list[PersonLink] = []
         seen: list[tuple[str, str | None]] = []
         created = updated = unchanged = 0
@@ -233,8 +244,10 @@ class BatchRules:
                         )
                     continue
                 # A new person claims with a key no stored person has.
-                if not self._claim(record, fields, ("new", index), owners, errors):
+                claimed = self._claim(record, fields, ("new", index), owners, errors, releases)
+                if claimed is None:
                     continue
+                fields = dict(claimed)
                 creates.append(
                     NewPerson(
                         sync_value,
@@ -259,8 +272,12 @@ class BatchRules:
                     )
                 continue
             old, changes, substantive = olds[sync_value]
-            if substantive and not self._claim(record, changes, person_id, owners, errors):
-                continue
+            if substantive:
+                claimed = self._claim(record, changes, person_id, owners, errors, releases)
+                if claimed is None:
+                    continue
+                changes = dict(claimed)
+                substantive = any(k not in tracking for k in changes)
             link = self._link(person_id, record, lookup)
             if link is not None:
                 links.append(link)
@@ -306,6 +323,23 @@ class BatchRules:
                 if keep:
                     payload.append({**entry, "action": "unchanged"})
 
+        if releases:
+            # Given up before the batch's own writes (the store deletes keys first).
+            updates[:0] = [release.change() for release in releases.values()]
+            if keep:
+                payload.extend(
+                    {
+                        "action": "update",
+                        "person_id": release.person_id,
+                        "reason": "an active account took its unique value",
+                        "fields": dict.fromkeys(release.given_up),
+                        "changes": {
+                            name: {"old": release.old.get(name), "new": None}
+                            for name in release.given_up
+                        },
+                    }
+                    for release in releases.values()
+                )
         # A record that failed is still present at the vendor: its person must
         # not be marked as vanished.
         seen.extend((e.vendor_user_id, None) for e in errors if e.vendor_user_id is not None)
@@ -351,16 +385,30 @@ class BatchRules:
         person_id: PersonId | tuple[str, int],
         owners: dict[tuple[str, str], PersonId | tuple[str, int]],
         errors: list[RecordError],
-    ) -> bool:
-        """Check the record's unique values are free (or its own) and reserve them."""
+        releases: dict[PersonId, _Release],
+    ) -> Mapping[str, Any] | None:
+        """Reserve the record's unique values; return the fields it may write.
+
+        An active account wins a unique value (a re-hired person's email) over a
+        deactivated or deleted one, whatever the order and whichever run brought
+        the other in: a deactivated account gives the value up, and an active one
+        takes it from a stored person whose account here is deactivated or gone.
+        Returns None when the record does not write now (failed, or contested).
+        """
         claims: list[tuple[str, str]] = []
+        lost: list[str] = []
+        taken: list[tuple[str, str, PersonId]] = []
         for name in self.claimable:
             value = fields.get(name)
             if value is None or value == "":
                 continue
             text = key_text(value)
             owner = owners.get((name, text))
-            if owner is not None and owner != person_id:
+            if owner is None or owner == person_id:
+                claims.append((name, text))
+            elif not record.active:
+                lost.append(name)
+            elif isinstance(owner, tuple) or (self.settling and not self._releasable(owner)):
                 errors.append(
                     RecordError(
                         record.vendor_user_id,
@@ -369,11 +417,49 @@ class BatchRules:
                         name,
                     )
                 )
-                return False
-            claims.append((name, text))
+                return None
+            elif not self.settling:
+                # Whether the holder's account is still active is known only once
+                # every record of the run has come.
+                self.contested.add(record)
+                return None
+            else:
+                taken.append((name, text, owner))
         for claim in claims:
             owners[claim] = person_id
-        return True
+        for name, text, owner in taken:
+            self._release(owner, name, releases)
+            owners[(name, text)] = person_id
+        if lost:
+            return {k: v for k, v in fields.items() if k not in lost}
+        return fields
+
+    def _releasable(self, owner: PersonId) -> bool:
+        """Whether *owner*'s account in this integration is deactivated or gone."""
+        account = self.destination.accounts_of(self.plan, [owner]).get(owner)
+        if account is None:
+            return False  # brought in by another integration: not this run's to take
+        return bool(self.book.inactive([account]) or self.book.unseen([account]))
+
+    def _release(self, owner: PersonId, name: str, releases: dict[PersonId, _Release]) -> None:
+        release = releases.get(owner)
+        if release is None:
+            person = self.destination.get_person(owner)
+            release = releases[owner] = _Release(owner, dict(person.fields) if person else {})
+        release.give_up(name)
+
+    def contested_batches(self, size: int) -> Iterator[list[MappedRecord]]:
+        """Yield the contested records again, a batch at a time, once the run is known."""
+        self.settling = True
+        with self.contested:
+            batch: list[MappedRecord] = []
+            for record in self.contested:
+                batch.append(record)
+                if len(batch) >= size:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
 
     def _link(
         self, person_id: PersonId, record: MappedRecord, lookup: BatchLookup
@@ -389,3 +475,55 @@ class BatchRules:
         if not relink and not saas:
             return None
         return PersonLink(person_id, user_id, relink=relink, saas=saas, role=role)
+
+
+class _Release:
+    """The unique values one stored person gives up to active accounts."""
+
+    def __init__(self, person_id: PersonId, old: dict[str, Any]) -> None:
+        self.person_id = person_id
+        self.old = old
+        self.given_up: list[str] = []
+
+    def give_up(self, name: str) -> None:
+        if name not in self.given_up:
+            self.given_up.append(name)
+
+    def change(self) -> ChangedPerson:
+        changes = dict.fromkeys(self.given_up)
+        return ChangedPerson(
+            self.person_id,
+            {**self.old, **changes},
+            changes,
+            frozenset(name for name in self.given_up if self.old.get(name) not in (None, "")),
+        )
+
+
+class _ContestedRecords:
+    """Records waiting for the end of the run, in a temporary file (memory stays flat)."""
+
+    def __init__(self) -> None:
+        self._file: Any = None
+        self.count = 0
+
+    def add(self, record: MappedRecord) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
+        pickle.dump((record.vendor_user_id, dict(record.fields), record.role), self._file)
+        self.count += 1
+
+    def __iter__(self) -> Iterator[MappedRecord]:
+        if self._file is None:
+            return
+        self._file.seek(0)
+        for _ in range(self.count):
+            user_id, fields, role = pickle.load(self._file)  # noqa: S301 - our own file
+            yield MappedRecord(user_id, fields, role)
+
+    def __enter__(self) -> _ContestedRecords:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
