@@ -23,6 +23,7 @@ from oomnitza_connect.testing.emulator import (
     route,
 )
 from oomnitza_connect.testing.generic import GenericEmulator
+from oomnitza_connect.testing.oauth import OAuthTokenEndpointMixin
 
 
 class TinyEmulator(Emulator):
@@ -243,3 +244,91 @@ def test_expected_user_ids_must_be_implemented() -> None:
 
     with pytest.raises(NotImplementedError, match="Bare must implement expected_user_ids"):
         Bare().expected_user_ids()
+
+
+class GuardedEmulator(OAuthTokenEndpointMixin):
+    """Handlers that check tokens with the base's access check; OAuth at a vendor's paths."""
+
+    vendor = "guarded"
+    token_path, token_endpoint = "/v9/token.exchange", "token.exchange"
+    authorize_path = "/v9/consent"
+    fault_codes = {"rate_limited": "slow_down", "not_found": "no_such_method"}
+    rate_limits = {"whoami": (6, 1)}
+
+    def error_response(self, status: int, code: str, request: EmulatorRequest) -> EmulatorResponse:
+        return json_response({"fault": {"code": code}}, status=status)
+
+    @route(("GET", "POST"), "/v9/whoami", endpoint="whoami")
+    def whoami(self, request: EmulatorRequest) -> EmulatorResponse:
+        token = self.check_access(request, "people:read")
+        return json_response({"subject": token.subject})
+
+
+@pytest.fixture
+def guarded() -> Any:
+    with GuardedEmulator() as emulator:
+        yield emulator
+
+
+def _whoami(emulator: GuardedEmulator, token: str | None, method: str = "GET") -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.request(method, emulator.base_url + "/v9/whoami", headers=headers, timeout=5)
+
+
+def test_the_access_check_names_why_a_token_is_refused(guarded: GuardedEmulator) -> None:
+    good = guarded.issue_token(scopes=["people:read"], subject="u7").value
+    narrow = guarded.issue_token(scopes=["other"]).value
+    late = guarded.issue_token(scopes=["people:read"], ttl=-1).value
+    spent = guarded.issue_token(scopes=["people:read"]).value
+    guarded.revoke(spent)
+    guarded.enforce_rate_limits = False
+
+    assert _whoami(guarded, good).json() == {"subject": "u7"}
+    assert _whoami(guarded, good, "POST").json() == {"subject": "u7"}  # a tuple of methods
+    answers = {
+        name: _whoami(guarded, token)
+        for name, token in [
+            ("missing", None),
+            ("unknown", "never-issued"),
+            ("expired", late),
+            ("revoked", spent),
+            ("scope", narrow),
+        ]
+    }
+    assert {name: (answer.status_code, answer.json()) for name, answer in answers.items()} == {
+        "missing": (401, {"fault": {"code": "missing"}}),
+        "unknown": (401, {"fault": {"code": "unknown"}}),
+        "expired": (401, {"fault": {"code": "expired"}}),
+        "revoked": (401, {"fault": {"code": "revoked"}}),
+        "scope": (403, {"fault": {"code": "scope"}}),
+    }
+
+
+def test_fault_answers_take_the_vendors_envelope_and_codes(guarded: GuardedEmulator) -> None:
+    good = guarded.issue_token(scopes=["people:read"]).value
+    assert _whoami(guarded, good).status_code == 200
+    limited = _whoami(guarded, good)
+    assert (limited.status_code, limited.json()) == (429, {"fault": {"code": "slow_down"}})
+    assert int(limited.headers["Retry-After"]) >= 1
+    guarded.faults.add(Fault.server_error(502), endpoint="whoami")
+    guarded.enforce_rate_limits = False
+    failed = _whoami(guarded, good)
+    assert (failed.status_code, failed.json()) == (502, {"fault": {"code": "internal_error"}})
+    missing = requests.get(guarded.base_url + "/v9/nothing", timeout=5)
+    assert (missing.status_code, missing.json()) == (404, {"fault": {"code": "no_such_method"}})
+
+
+def test_the_oauth_endpoints_listen_where_the_vendor_puts_them(guarded: GuardedEmulator) -> None:
+    guarded.register_client("app", client_secret="app-secret")
+    assert guarded.token_url == guarded.server_url + "/v9/token.exchange"
+    assert guarded.authorize_url == guarded.server_url + "/v9/consent"
+    answer = requests.post(
+        guarded.token_url,
+        data={"grant_type": "client_credentials"},
+        auth=("app", "app-secret"),
+        timeout=5,
+    )
+    assert answer.status_code == 200, answer.text
+    assert guarded.lookup_token(answer.json()["access_token"]) is not None
+    assert requests.post(guarded.server_url + "/oauth/token", timeout=5).status_code == 404
+    assert guarded.requests[-2].endpoint == "token.exchange"

@@ -21,7 +21,7 @@ from oomnitza_connect.testing.emulator import (
     route,
 )
 from oomnitza_connect.testing.fakes import FakePeople
-from oomnitza_connect.testing.users import GeneratedUsers
+from oomnitza_connect.testing.users import GeneratedUsers, pick_kind
 
 
 class _Directory(GeneratedUsers, Emulator):
@@ -124,3 +124,61 @@ def test_the_documented_cassette_example_runs() -> None:
     section = page.split("## Recorded cassettes", 1)[1]
     example = section.split("```python\n", 1)[1].split("```", 1)[0]
     exec(compile(example, "docs/plugins/testing.md", "exec"), {})
+
+
+class _PeopleDirectory(GeneratedUsers, Emulator):
+    """Users made from fake people, with their address in a profile."""
+
+    def __init__(self, users: int) -> None:
+        super().__init__()
+        self.user_count = users
+        self.people = FakePeople(seed=3, email_domain="acme.example.com")
+        self.computed = 0
+
+    def user_id(self, index: int) -> str:
+        return f"p{index}"
+
+    def generate_user(self, index: int) -> dict[str, Any]:
+        return {"id": self.user_id(index), "profile": {"email": self.people[index].email}}
+
+    def email_of(self, user: dict[str, Any]) -> str | None:
+        return user["profile"].get("email")
+
+    def count_users(self) -> int:
+        self.computed += 1
+        return len(list(self.listed_indexes()))
+
+
+def test_an_address_is_found_without_a_walk_and_changes_are_followed() -> None:
+    directory = _PeopleDirectory(users=50)
+    address = directory.people[17].email  # type: ignore[index]
+    assert directory.index_of_email(address.upper()) == 17
+    directory.update_user("p17", profile={"email": "moved@acme.example.com"})
+    assert directory.index_of_email(address) is None
+    assert directory.index_of_email(" Moved@acme.example.com") == 17
+    directory.remove_user("p17")
+    assert directory.index_of_email("moved@acme.example.com") is None
+    assert directory.index_of_email(directory.people[60].email) is None  # type: ignore[index]
+
+
+def test_derived_values_are_kept_until_the_directory_changes() -> None:
+    directory = _PeopleDirectory(users=5)
+    assert directory.derived("count", directory.count_users) == 5
+    assert directory.derived("count", directory.count_users) == 5
+    assert directory.computed == 1
+    directory.remove_user("p0")
+    assert directory.derived("count", directory.count_users) == 4
+    directory.user_count = 9  # grown directly, as tests do
+    assert directory.derived("count", directory.count_users) == 8
+    assert directory.computed == 3
+
+
+def test_kinds_come_first_from_the_special_list_then_from_the_shares() -> None:
+    special, shares = ("owner", "bot"), (("guest", 0.1), ("deleted", 0.3))
+    assert [pick_kind(i, 0.99, special, shares) for i in range(3)] == ["owner", "bot", "person"]
+    assert [pick_kind(5, roll, special, shares) for roll in (0.0, 0.1, 0.29, 0.3)] == [
+        "guest",
+        "deleted",
+        "deleted",
+        "person",
+    ]

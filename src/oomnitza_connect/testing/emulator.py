@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 import attrs
 
 __all__ = [
+    "AccessProblem",
     "Emulator",
     "EmulatorRequest",
     "EmulatorResponse",
@@ -334,6 +335,21 @@ class IssuedToken:
         return self.expires_at is not None and (now or time.time()) >= self.expires_at
 
 
+@attrs.frozen
+class AccessProblem:
+    """Why :meth:`Emulator.check_access` refused a request.
+
+    :param reason: ``"missing"`` (no token sent), ``"revoked"``, ``"unknown"``,
+        ``"expired"`` or ``"scope"`` (valid, but without :attr:`scope`).
+    :param scope: the scope the request needed.
+    :param token: the token that was sent, when the emulator knows it.
+    """
+
+    reason: str
+    scope: str = ""
+    token: IssuedToken | None = None
+
+
 class _SlidingWindow:
     """Counts requests in the last 60 seconds for one endpoint."""
 
@@ -376,17 +392,21 @@ Handler = Callable[["Emulator", EmulatorRequest], EmulatorResponse]
 HandlerT = TypeVar("HandlerT", bound=Callable[..., EmulatorResponse])
 
 
-def route(method: str, path: str, *, endpoint: str | None = None) -> Callable[[HandlerT], HandlerT]:
+def route(
+    method: str | tuple[str, ...], path: str, *, endpoint: str | None = None
+) -> Callable[[HandlerT], HandlerT]:
     """Declare an emulator method as the handler of ``method path``.
 
+    ``method`` is one method or a tuple of them (Slack takes GET and POST alike).
     ``path`` may hold ``{name}`` placeholders, passed in ``request.path_params``.
     ``endpoint`` names the route for faults and rate limits (defaults to the path).
-    Stack decorators to serve one handler on several (Slack takes GET and POST alike).
+    Stack decorators to serve one handler on several paths.
     """
+    methods = (method,) if isinstance(method, str) else method
 
     def decorate(func: HandlerT) -> HandlerT:
-        spec = (method.upper(), path, endpoint or path)
-        func.__emulator_routes__ = (*getattr(func, "__emulator_routes__", ()), spec)  # type: ignore[attr-defined]
+        specs = tuple((name.upper(), path, endpoint or path) for name in methods)
+        func.__emulator_routes__ = (*getattr(func, "__emulator_routes__", ()), *specs)  # type: ignore[attr-defined]
         return func
 
     return decorate
@@ -424,7 +444,15 @@ class Emulator:
             for value in vars(klass).values():
                 for method, path, endpoint in getattr(value, "__emulator_routes__", ()):
                     routes.append(_Route(method, _compile_path(path), endpoint, value))
+        for method, path, endpoint, handler in cls.configured_routes():
+            routes.append(_Route(method, _compile_path(path), endpoint, handler))
         cls._routes = tuple(routes)
+
+    @classmethod
+    def configured_routes(cls) -> Iterable[tuple[str, str, str, Handler]]:
+        """Routes whose paths a subclass sets as class attributes (``method, path,
+        endpoint, handler``), as the OAuth mixin's token and authorize endpoints are."""
+        return ()
 
     def __init__(
         self,
@@ -445,6 +473,7 @@ class Emulator:
         limits.update(rate_limits or {})
         self._windows = {name: _SlidingWindow(*limit) for name, limit in limits.items()}
         self._tokens: dict[str, IssuedToken] = {}
+        self._revoked_tokens: set[str] = set()
         self._tokens_lock = threading.Lock()
         self.requests: deque[EmulatorRequest] = deque(maxlen=log_requests)
         self.rate_limited_count = 0
@@ -599,8 +628,39 @@ class Emulator:
         return token if token is not None and token.kind == kind else None
 
     def revoke_token(self, value: str) -> None:
+        """Forget *value*: from now on it is a token this emulator never issued."""
         with self._tokens_lock:
             self._tokens.pop(value, None)
+
+    def revoke(self, value: str) -> None:
+        """Make *value* answer "revoked" (not "unknown") from now on, as vendors tell them apart."""
+        with self._tokens_lock:
+            self._revoked_tokens.add(value)
+
+    def check_access(
+        self, request: EmulatorRequest, scope: str = "", *, value: str | None = None
+    ) -> IssuedToken:
+        """The valid access token of *request* (its bearer token, or *value*), with *scope*.
+
+        Anything else raises :class:`Refusal` with :meth:`access_refused`'s answer,
+        so a handler reads ``token = self.check_access(request, "users:read")``.
+        """
+        value = request.bearer_token() if value is None else value
+        token = self.lookup_token(value)
+        with self._tokens_lock:
+            revoked = bool(value) and value in self._revoked_tokens
+        reason = (
+            "missing" if not value
+            else "revoked" if revoked
+            else "unknown" if token is None
+            else "expired" if token.expired()
+            else "scope" if scope and scope not in token.scopes
+            else ""
+        )  # fmt: skip
+        if reason:
+            raise Refusal(self.access_refused(AccessProblem(reason, scope, token), request))
+        assert token is not None
+        return token
 
     def expire_all_tokens(self) -> None:
         now = time.time()
@@ -620,21 +680,38 @@ class Emulator:
             f"{type(self).__name__} must implement expected_user_ids() for the conformance suite"
         )
 
+    def access_refused(self, problem: AccessProblem, request: EmulatorRequest) -> EmulatorResponse:
+        """How the vendor refuses a token (override for the vendor's codes and body)."""
+        status = 403 if problem.reason == "scope" else 401
+        return self.error_response(status, problem.reason, request)
+
+    def error_response(self, status: int, code: str, request: EmulatorRequest) -> EmulatorResponse:
+        """The vendor's error envelope; the fault answers below are built with it, so a
+        vendor that overrides this (and names its codes in :attr:`fault_codes`) gets
+        them in its own shape."""
+        body: dict[str, Any] = {"error": code}
+        if status == 404:
+            body["path"] = request.path
+        return json_response(body, status=status)
+
+    fault_codes: ClassVar[Mapping[str, str]] = {}
+    """The vendor's codes for ``rate_limited``, ``internal_error`` and ``not_found``."""
+
     def rate_limited_response(
         self, retry_after: float, request: EmulatorRequest
     ) -> EmulatorResponse:
-        """How the vendor says "slow down" (override for the vendor's body)."""
-        return json_response(
-            {"error": "rate_limited"},
-            status=429,
-            **{"Retry-After": str(max(1, round(retry_after)))},
-        )
+        """How the vendor says "slow down": its error with a ``Retry-After``."""
+        code = self.fault_codes.get("rate_limited", "rate_limited")
+        response = self.error_response(429, code, request)
+        response.headers["Retry-After"] = str(max(1, round(retry_after)))
+        return response
 
     def server_error_response(self, status: int, request: EmulatorRequest) -> EmulatorResponse:
-        return json_response({"error": "internal_error"}, status=status)
+        code = self.fault_codes.get("internal_error", "internal_error")
+        return self.error_response(status, code, request)
 
     def not_found_response(self, request: EmulatorRequest) -> EmulatorResponse:
-        return json_response({"error": "not_found", "path": request.path}, status=404)
+        return self.error_response(404, self.fault_codes.get("not_found", "not_found"), request)
 
     def next_request_id(self) -> str:
         """A fresh request id, numbered from 1, written as :attr:`request_id_format` says."""

@@ -19,8 +19,11 @@ client id, an ``exp`` in the future at most five minutes after ``iat``, and a
 ``jti`` never seen before.
 
 A vendor whose endpoints live elsewhere (Slack's ``/api/oauth.v2.access``)
-adds a route that calls :meth:`~OAuthTokenEndpointMixin.handle_token_request`
-and overrides :meth:`~OAuthTokenEndpointMixin.token_success` and
+sets :attr:`~OAuthTokenEndpointMixin.token_path` and
+:attr:`~OAuthTokenEndpointMixin.authorize_path`, or, where a request needs
+reshaping first (Intercom's grant-less form), adds a route that calls
+:meth:`~OAuthTokenEndpointMixin.handle_token_request`; it overrides
+:meth:`~OAuthTokenEndpointMixin.token_success` and
 :meth:`~OAuthTokenEndpointMixin.token_error` to answer in its own format. One
 whose answers differ more (Slack: HTTP 200 with ``ok: false``, a nested
 ``authed_user`` token) overrides :meth:`~OAuthTokenEndpointMixin.grant_tokens`
@@ -51,7 +54,6 @@ from .emulator import (
     EmulatorResponse,
     IssuedToken,
     json_response,
-    route,
 )
 
 __all__ = [
@@ -145,6 +147,10 @@ class OAuthTokenEndpointMixin(Emulator):
     issue_refresh_tokens_for_client_credentials: ClassVar[bool] = False
     max_assertion_lifetime: ClassVar[float] = 300.0
     token_path: ClassVar[str] = "/oauth/token"
+    token_endpoint: ClassVar[str] = "oauth.token"
+    authorize_path: ClassVar[str] = "/oauth/authorize"
+    """Where the auto-approving authorize endpoint listens (a vendor sets its own path)."""
+    authorize_endpoint: ClassVar[str] = "oauth.authorize"
     access_token_prefix: ClassVar[str] = "emu-at-"
     refresh_token_prefix: ClassVar[str] = "emu-rt-"
     code_parameters: ClassVar[tuple[str, ...]] = ()
@@ -202,14 +208,27 @@ class OAuthTokenEndpointMixin(Emulator):
             kind="refresh",
         ).value
 
-    # -- routes ---------------------------------------------------------------
+    @property
+    def token_url(self) -> str:
+        return self.server_url + self.token_path
 
-    @route("POST", "/oauth/token", endpoint="oauth.token")
+    @property
+    def authorize_url(self) -> str:
+        return self.server_url + self.authorize_path
+
+    # -- routes (at :attr:`token_path` and :attr:`authorize_path`) -------------
+
+    @classmethod
+    def configured_routes(cls) -> Iterable[tuple[str, str, str, Any]]:
+        yield from super().configured_routes()
+        yield ("POST", cls.token_path, cls.token_endpoint, cls.oauth_token)
+        yield ("GET", cls.authorize_path, cls.authorize_endpoint, cls.oauth_authorize)
+
     def oauth_token(self, request: EmulatorRequest) -> EmulatorResponse:
         return self.handle_token_request(request)
 
-    @route("GET", "/oauth/authorize", endpoint="oauth.authorize")
     def oauth_authorize(self, request: EmulatorRequest) -> EmulatorResponse:
+        """Approve at once and redirect back with a code (no browser needed)."""
         return self.handle_authorize_request(request)
 
     # -- answers (override for a vendor's format) ------------------------------

@@ -26,10 +26,31 @@ that was not changed.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar, TypeVar
 
-__all__ = ["GeneratedUsers"]
+from .fakes import FakePeople
+
+__all__ = ["GeneratedUsers", "pick_kind"]
+
+T = TypeVar("T")
+
+
+def pick_kind(
+    index: int, roll: float, special: Sequence[str], shares: Sequence[tuple[str, float]]
+) -> str:
+    """The kind of user *index*: ``special[index]`` for the first ones (so even a tiny
+    directory has one of each), then the first of *shares* whose cumulative upper bound
+    exceeds *roll* (a number in [0, 1) drawn for the user), else ``"person"``.
+
+    >>> pick_kind(0, 0.5, ("owner",), (("bot", 0.1), ("guest", 0.2)))
+    'owner'
+    >>> pick_kind(7, 0.15, ("owner",), (("bot", 0.1), ("guest", 0.2)))
+    'guest'
+    """
+    if index < len(special):
+        return special[index]
+    return next((kind for kind, upper in shares if roll < upper), "person")
 
 
 class GeneratedUsers:
@@ -42,10 +63,13 @@ class GeneratedUsers:
     merged_fields: ClassVar[tuple[str, ...]] = ()
     """Fields whose changes are merged into the generated object instead of replacing
     it (Slack's ``profile={"title": ...}`` changes one entry of the profile)."""
+    people: FakePeople | None = None
+    """The fake people users are made from, when they are (:meth:`index_of_email` uses it)."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.users_lock = threading.Lock()
+        self._derived: dict[str, tuple[int, Any]] = {}
         self.overrides: dict[int, dict[str, Any]] = {}
         """user number -> the changes :meth:`update_user` made."""
         self.raw_records: dict[int, Any] = {}
@@ -64,6 +88,22 @@ class GeneratedUsers:
     def users_changed(self) -> None:
         """Called after every change; an emulator that caches what users imply drops it."""
 
+    def email_of(self, user: dict[str, Any]) -> str | None:
+        """The address in a user's JSON, for :meth:`index_of_email`."""
+        return None
+
+    def derived(self, name: str, compute: Callable[[], T]) -> T:
+        """*compute*'s answer, kept until a user changes or :attr:`user_count` does
+        (what a directory implies, such as who has access-log entries)."""
+        with self.users_lock:
+            kept = self._derived.get(name)
+        if kept is not None and kept[0] == self.user_count:
+            return kept[1]  # type: ignore[no-any-return]
+        value = compute()
+        with self.users_lock:
+            self._derived[name] = (self.user_count, value)
+        return value
+
     # -- lookups ------------------------------------------------------------------
 
     def exists(self, index: int) -> bool:
@@ -77,6 +117,27 @@ class GeneratedUsers:
         """The number of *user_id*, or ``None``; a walk, so an emulator whose ids carry
         their number overrides it."""
         return next((i for i in self.listed_indexes() if self.user_id(i) == user_id), None)
+
+    def index_of_email(self, email: str) -> int | None:
+        """The number of the listed user whose address is *email* (any case), or ``None``.
+
+        A changed address is looked for among the changed users; any other is found
+        from :attr:`people` without a walk, then checked against the user's JSON.
+        """
+        wanted = email.strip().lower()
+
+        def has_it(index: int) -> bool:
+            return (
+                self.exists(index) and (self.email_of(self.user_at(index)) or "").lower() == wanted
+            )
+
+        with self.users_lock:
+            changed = list(self.overrides)
+        found = next((index for index in changed if has_it(index)), None)
+        if found is None and self.people is not None:
+            guess = self.people.index_of_email(wanted)
+            found = guess if guess is not None and has_it(guess) else None
+        return found
 
     def user_ids(self) -> list[str]:
         """Every user id a listing holds now, in listing order."""
@@ -113,7 +174,7 @@ class GeneratedUsers:
                 if values is not None:
                     current.setdefault(field, {}).update(values)
             current.update(changes)
-        self.users_changed()
+        self._changed()
 
     def serve_raw_user(self, user_id: str, raw: Any) -> None:
         """Send *raw* (any JSON value, even ``null``) in listings instead of the user."""
@@ -126,6 +187,11 @@ class GeneratedUsers:
         index = self._existing(user_id)
         with self.users_lock:
             self.removed.add(index)
+        self._changed()
+
+    def _changed(self) -> None:
+        with self.users_lock:
+            self._derived.clear()
         self.users_changed()
 
     def _existing(self, user_id: str) -> int:

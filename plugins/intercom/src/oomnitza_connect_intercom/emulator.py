@@ -47,10 +47,12 @@ import attrs
 
 from oomnitza_connect.models import AuthKind, Credential
 from oomnitza_connect.testing.emulator import (
+    AccessProblem,
     Emulator,
     EmulatorRequest,
     EmulatorResponse,
     IssuedToken,
+    Refusal,
     json_response,
     route,
 )
@@ -96,6 +98,12 @@ _TEAM_NAMES = ("Support", "Sales", "Billing", "Onboarding")
 _REGION_ZONES = {"US": "America/Los_Angeles", "EU": "Europe/Dublin", "AU": "Australia/Sydney"}
 _TEAM_ID_BASE = 814_000
 _ADMIN_ID_BASE = 991_000_000
+_ACCESS_ERRORS = {
+    "unknown": ("unauthorized", "Access Token Invalid"),
+    "revoked": ("token_revoked", "Token revoked"),
+    "expired": ("token_expired", "Token expired"),
+}
+"""How Intercom refuses a token (one sent without a token is "unknown")."""
 _WINDOW_SECONDS = 10.0
 
 
@@ -218,7 +226,6 @@ class IntercomEmulator(OAuthTokenEndpointMixin):
         self._lock = threading.Lock()
         self._overrides: dict[int, dict[str, Any]] = {}
         self._removed: set[int] = set()
-        self._revoked: set[str] = set()
         self._request_ids = itertools.count(1)
         self._foreign: dict[str, _ForeignRegionHost] = {}
         self._answering = threading.local()
@@ -293,11 +300,6 @@ class IntercomEmulator(OAuthTokenEndpointMixin):
             token=self.token,
             base_url=self.base_url,
         )
-
-    def revoke(self, token: str) -> None:
-        """Make *token* answer 401 ``token_revoked`` from now on."""
-        with self._lock:
-            self._revoked.add(token)
 
     def next_request_id(self) -> str:
         number = next(self._request_ids)
@@ -498,35 +500,31 @@ class IntercomEmulator(OAuthTokenEndpointMixin):
             },
         )
 
-    def server_error_response(self, status: int, request: EmulatorRequest) -> EmulatorResponse:
-        body = _error_body("server_error", "Server Error", self.current_request_id())
-        return json_response(body, status=status)
+    # An unknown path (or method) is a 404 ``not_found``, a fault 5xx a ``server_error``.
+    fault_codes = {"internal_error": "server_error"}
 
-    def not_found_response(self, request: EmulatorRequest) -> EmulatorResponse:
-        # Intercom answers an unknown path (or method) with 404.
-        body = _error_body("not_found", "Resource Not Found", self.current_request_id())
-        return json_response(body, status=404)
+    def error_response(self, status: int, code: str, request: EmulatorRequest) -> EmulatorResponse:
+        message = {"server_error": "Server Error", "not_found": "Resource Not Found"}.get(
+            code, code
+        )
+        return self._refuse(status, code, message)
 
     def _refuse(self, status: int, code: str, message: str) -> EmulatorResponse:
         return json_response(_error_body(code, message, self.current_request_id()), status=status)
+
+    def access_refused(self, problem: AccessProblem, request: EmulatorRequest) -> EmulatorResponse:
+        code, message = _ACCESS_ERRORS.get(problem.reason, _ACCESS_ERRORS["unknown"])
+        return self._refuse(401, code, message)
 
     def _check(
         self, request: EmulatorRequest, endpoint: str
     ) -> tuple[IssuedToken | None, str, EmulatorResponse | None]:
         """Check the token, the version and the plan; return (token, version, error)."""
         version = (request.header("Intercom-Version") or self.app_version).strip()
-        value = request.bearer_token()
-        if not value:
-            return None, version, self._refuse(401, "unauthorized", "Access Token Invalid")
-        with self._lock:
-            revoked = value in self._revoked
-        if revoked:
-            return None, version, self._refuse(401, "token_revoked", "Token revoked")
-        token = self.lookup_token(value)
-        if token is None:
-            return None, version, self._refuse(401, "unauthorized", "Access Token Invalid")
-        if token.expired():
-            return None, version, self._refuse(401, "token_expired", "Token expired")
+        try:
+            token = self.check_access(request)
+        except Refusal as refusal:
+            return None, version, refusal.response
         if version not in KNOWN_VERSIONS:
             return (
                 None,

@@ -26,10 +26,10 @@ from typing import Any
 
 from oomnitza_connect.models import AuthKind, Credential
 from oomnitza_connect.testing.emulator import (
+    AccessProblem,
     EmulatorRequest,
     EmulatorResponse,
     IssuedToken,
-    Refusal,
     decode_cursor,
     encode_cursor,
     json_response,
@@ -37,7 +37,7 @@ from oomnitza_connect.testing.emulator import (
 )
 from oomnitza_connect.testing.fakes import FakePeople
 from oomnitza_connect.testing.oauth import OAuthTokenEndpointMixin, TokenGrant, TokenRefused
-from oomnitza_connect.testing.users import GeneratedUsers
+from oomnitza_connect.testing.users import GeneratedUsers, pick_kind
 
 from .vendor import SLACKBOT_USER_ID
 
@@ -59,12 +59,21 @@ SPECIAL_KINDS = (
     "sparse",
 )
 """The kinds of users 0 to 8, so that even a tiny workspace has one of each."""
+_KIND_SHARES = (
+    ("deleted", 0.02), ("bot", 0.03), ("app_user", 0.04), ("restricted", 0.07),
+    ("ultra_restricted", 0.08), ("invited", 0.09), ("sparse", 0.13),
+)  # fmt: skip
+"""The kinds of the other users, by cumulative share; the rest are people."""
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _INDEX_WIDTH = 6
 _LOGIN_EPOCH = 1_763_000_000
 """The newest access-log entry's time; fixed so that runs are reproducible."""
 _LOGIN_STEP = 60
+_ACCESS_ERRORS = {
+    "missing": "not_authed", "revoked": "token_revoked", "unknown": "invalid_auth",
+    "expired": "token_expired",
+}  # fmt: skip
 
 
 def _base36(number: int, width: int) -> str:
@@ -104,8 +113,14 @@ class SlackEmulator(GeneratedUsers, OAuthTokenEndpointMixin):
     """Slack's tiers: Tier 2 is 20/min, Tier 3 50/min, Tier 4 100/min."""
     request_id_header = "X-Slack-Req-Id"
     request_id_format = "emu{emulator.seed}-{number}"
+    fault_codes = {
+        "rate_limited": "ratelimited", "internal_error": "service_unavailable",
+        "not_found": "unknown_method",
+    }  # fmt: skip
     merged_fields = ("profile",)
     refresh_token_prefix = "xoxe-1-"
+    token_path, token_endpoint = "/api/oauth.v2.access", "oauth.v2.access"
+    authorize_path, authorize_endpoint = "/oauth/v2/authorize", "oauth.v2.authorize"
     code_parameters = ("user_scope",)
     infer_grant_type = True
     _REFUSALS = {
@@ -152,9 +167,7 @@ class SlackEmulator(GeneratedUsers, OAuthTokenEndpointMixin):
         self.client_secret = client_secret or secrets.token_hex(16)
         self.register_client(self.client_id, client_secret=self.client_secret)
         self._lock = threading.Lock()
-        self._revoked: set[str] = set()
         self._refresh_kinds: dict[str, str] = {}
-        self._eligible_logins: tuple[int, list[int]] | None = None
         self.token = self.issue_slack_token(
             kind="user", scopes=scopes, value=token, subject=self.user_id(0)
         ).value
@@ -165,14 +178,6 @@ class SlackEmulator(GeneratedUsers, OAuthTokenEndpointMixin):
     def base_url(self) -> str:
         """The Web API root, like ``https://slack.com/api``."""
         return self.server_url + "/api"
-
-    @property
-    def authorize_url(self) -> str:
-        return self.server_url + "/oauth/v2/authorize"
-
-    @property
-    def token_url(self) -> str:
-        return self.base_url + "/oauth.v2.access"
 
     def test_credential(self, name: str = "slack-emulator") -> Credential:
         """Return a credential for the ready-made token, pointing at this emulator."""
@@ -203,11 +208,6 @@ class SlackEmulator(GeneratedUsers, OAuthTokenEndpointMixin):
             value=value,
         )
 
-    def revoke(self, token: str) -> None:
-        """Make *token* answer ``token_revoked`` from now on."""
-        with self._lock:
-            self._revoked.add(token)
-
     # -- generated users ------------------------------------------------------
 
     def user_id(self, index: int) -> str:
@@ -235,34 +235,13 @@ class SlackEmulator(GeneratedUsers, OAuthTokenEndpointMixin):
 
     def kind_of(self, index: int) -> str:
         """Return the kind of user *index*: one of :data:`SPECIAL_KINDS` or ``person``."""
-        return self._kind_from(index, self.people[index].roll)
-
-    @staticmethod
-    def _kind_from(index: int, roll: float) -> str:
-        if index < len(SPECIAL_KINDS):
-            return SPECIAL_KINDS[index]
-        for kind, upper in (
-            ("deleted", 0.02),
-            ("bot", 0.03),
-            ("app_user", 0.04),
-            ("restricted", 0.07),
-            ("ultra_restricted", 0.08),
-            ("invited", 0.09),
-            ("sparse", 0.13),
-        ):
-            if roll < upper:
-                return kind
-        return "person"
-
-    def users_changed(self) -> None:
-        with self._lock:
-            self._eligible_logins = None
+        return pick_kind(index, self.people[index].roll, SPECIAL_KINDS, _KIND_SHARES)
 
     def generate_user(self, index: int) -> dict[str, Any]:
         """User *index* as Slack would send it with every scope (changes aside)."""
         person = self.people[index]
         bits, first, zone = person.bits, person.first_name, person.time_zone
-        kind = self._kind_from(index, person.roll)
+        kind = pick_kind(index, person.roll, SPECIAL_KINDS, _KIND_SHARES)
         handle = person.handle
         uid = self.user_id(index)
         # Some addresses carry capitals, as real ones do, to exercise lower-casing.
@@ -346,31 +325,16 @@ class SlackEmulator(GeneratedUsers, OAuthTokenEndpointMixin):
             user.pop("tz")
         return user
 
-    def _index_of_email(self, email: str) -> int | None:
-        wanted = email.strip().lower()
-        with self.users_lock:
-            for index, changes in self.overrides.items():
-                profile = changes.get("profile") or {}
-                if str(profile.get("email") or "").lower() == wanted and self.exists(index):
-                    return index
-        index = self.people.index_of_email(wanted)
-        if index is None or not self.exists(index):
-            return None
-        found = str(self.user_at(index)["profile"].get("email") or "").lower()
-        return index if found == wanted else None
+    def email_of(self, user: dict[str, Any]) -> str | None:
+        return (user.get("profile") or {}).get("email")
 
     # -- access logs ------------------------------------------------------------
 
     def _login_users(self) -> list[int]:
         """Users with access-log entries: everyone who has signed in (not invitees)."""
-        with self._lock:
-            cached = self._eligible_logins
-            if cached is not None and cached[0] == self.user_count:
-                return cached[1]
-        eligible = [i for i in self.listed_indexes() if i != 1 and not self._invited(i)]
-        with self._lock:
-            self._eligible_logins = (self.user_count, eligible)
-        return eligible
+        return self.derived(
+            "logins", lambda: [i for i in self.listed_indexes() if i != 1 and not self._invited(i)]
+        )
 
     def _login_entry(self, ordinal: int, eligible: list[int]) -> dict[str, Any]:
         index = eligible[ordinal % len(eligible)]
@@ -404,40 +368,24 @@ class SlackEmulator(GeneratedUsers, OAuthTokenEndpointMixin):
 
     # -- Slack conventions --------------------------------------------------------
 
-    def rate_limited_response(
-        self, retry_after: float, request: EmulatorRequest
-    ) -> EmulatorResponse:
-        return json_response(
-            {"ok": False, "error": "ratelimited"},
-            status=429,
-            **{"Retry-After": str(max(1, round(retry_after)))},
-        )
-
-    def server_error_response(self, status: int, request: EmulatorRequest) -> EmulatorResponse:
-        return json_response({"ok": False, "error": "service_unavailable"}, status=status)
-
-    def not_found_response(self, request: EmulatorRequest) -> EmulatorResponse:
-        return json_response({"ok": False, "error": "unknown_method"}, status=404)
+    def error_response(self, status: int, code: str, request: EmulatorRequest) -> EmulatorResponse:
+        return json_response({"ok": False, "error": code}, status=status)
 
     @staticmethod
     def _error(code: str, **extra: Any) -> EmulatorResponse:
         return json_response({"ok": False, "error": code, **extra})
 
     def _authorize(self, request: EmulatorRequest, needed: str) -> IssuedToken:
-        """Check the caller's token and scope the way Slack does (HTTP 200, ``ok: false``)."""
-        value = request.bearer_token() or request.params().get("token")
-        if not value:
-            raise Refusal(self._error("not_authed"))
-        with self._lock:
-            revoked = value in self._revoked
-        token = self.lookup_token(value)
-        if revoked or token is None or token.expired():
-            error = "token_revoked" if revoked else "invalid_auth" if token is None else ""
-            raise Refusal(self._error(error or "token_expired"))
-        if needed and needed not in token.scopes:
-            provided = ",".join(sorted(token.scopes))
-            raise Refusal(self._error("missing_scope", needed=needed, provided=provided))
-        return token
+        """The caller's token (a header or a ``token`` parameter, as Slack takes both)."""
+        value = request.bearer_token() or request.params().get("token") or ""
+        return self.check_access(request, needed, value=value)
+
+    def access_refused(self, problem: AccessProblem, request: EmulatorRequest) -> EmulatorResponse:
+        # Slack refuses with HTTP 200 and ``ok: false``.
+        if problem.reason == "scope" and problem.token is not None:
+            provided = ",".join(sorted(problem.token.scopes))
+            return self._error("missing_scope", needed=problem.scope, provided=provided)
+        return self._error(_ACCESS_ERRORS[problem.reason])
 
     @staticmethod
     def _ok(token: IssuedToken, body: dict[str, Any]) -> EmulatorResponse:
@@ -453,8 +401,7 @@ class SlackEmulator(GeneratedUsers, OAuthTokenEndpointMixin):
 
     # -- methods ----------------------------------------------------------------
 
-    @route("GET", "/api/auth.test", endpoint="auth.test")
-    @route("POST", "/api/auth.test", endpoint="auth.test")
+    @route(("GET", "POST"), "/api/auth.test", endpoint="auth.test")
     def auth_test(self, request: EmulatorRequest) -> EmulatorResponse:
         token = self._authorize(request, "")
         subject = token.subject or self.user_id(0)
@@ -472,29 +419,21 @@ class SlackEmulator(GeneratedUsers, OAuthTokenEndpointMixin):
             body["bot_id"] = "B" + subject[1:]
         return self._ok(token, body)
 
-    @route("GET", "/api/users.list", endpoint="users.list")
-    @route("POST", "/api/users.list", endpoint="users.list")
+    @route(("GET", "POST"), "/api/users.list", endpoint="users.list")
     def users_list(self, request: EmulatorRequest) -> EmulatorResponse:
         token = self._authorize(request, "users:read")
         params = request.params()
-        start = 0
         cursor = params.get("cursor") or ""
-        if cursor:
-            index = self._decode_cursor(cursor)
-            if index is None:
-                return self._error("invalid_cursor")
-            start = index
+        start = self._decode_cursor(cursor) if cursor else 0
+        if start is None:
+            return self._error("invalid_cursor")
         raw_limit = params.get("limit") or ""
-        if raw_limit:
-            try:
-                limit = int(raw_limit)
-            except ValueError:
-                return self._error("invalid_arg_name")
-            limit = min(max(limit, 1), self.max_page_size)
-        elif self.user_count > self.max_page_size:
+        if not raw_limit and self.user_count > self.max_page_size:
             return self._error("limit_required")
-        else:
-            limit = self.max_page_size
+        try:
+            limit = min(max(int(raw_limit or self.max_page_size), 1), self.max_page_size)
+        except ValueError:
+            return self._error("invalid_arg_name")
         size = limit
         if self.short_pages and limit > 1 and (start // limit) % 3 == 1:
             size = limit // 2
@@ -522,8 +461,7 @@ class SlackEmulator(GeneratedUsers, OAuthTokenEndpointMixin):
         text = decode_cursor(cursor) or ""
         return self._number_in(text[5:]) if text.startswith("user:") else None
 
-    @route("GET", "/api/users.info", endpoint="users.info")
-    @route("POST", "/api/users.info", endpoint="users.info")
+    @route(("GET", "POST"), "/api/users.info", endpoint="users.info")
     def users_info(self, request: EmulatorRequest) -> EmulatorResponse:
         token = self._authorize(request, "users:read")
         user_id = request.params().get("user")
@@ -534,14 +472,13 @@ class SlackEmulator(GeneratedUsers, OAuthTokenEndpointMixin):
             return self._error("user_not_found")
         return self._ok(token, {"user": self._visible(self.user_at(index), token)})
 
-    @route("GET", "/api/users.lookupByEmail", endpoint="users.lookupByEmail")
-    @route("POST", "/api/users.lookupByEmail", endpoint="users.lookupByEmail")
+    @route(("GET", "POST"), "/api/users.lookupByEmail", endpoint="users.lookupByEmail")
     def users_lookup_by_email(self, request: EmulatorRequest) -> EmulatorResponse:
         token = self._authorize(request, "users:read.email")
         email = request.params().get("email")
         if not email:
             return self._error("missing_argument")
-        index = self._index_of_email(email)
+        index = self.index_of_email(email)
         if index is None:
             return self._error("users_not_found")
         return self._ok(token, {"user": self._visible(self.user_at(index), token)})
@@ -600,15 +537,6 @@ class SlackEmulator(GeneratedUsers, OAuthTokenEndpointMixin):
             code_challenge_method=code_challenge_method,
             extras={"user_scope": ",".join(user_scopes)},
         )
-
-    @route("GET", "/oauth/v2/authorize", endpoint="oauth.v2.authorize")
-    def slack_authorize(self, request: EmulatorRequest) -> EmulatorResponse:
-        """Approve at once and redirect back with a code (no browser needed)."""
-        return self.handle_authorize_request(request)
-
-    @route("POST", "/api/oauth.v2.access", endpoint="oauth.v2.access")
-    def oauth_access(self, request: EmulatorRequest) -> EmulatorResponse:
-        return self.handle_token_request(request)
 
     def parse_scopes(self, value: str | None) -> frozenset[str]:
         # Slack writes scopes comma-separated; OAuth libraries send them space-separated.
