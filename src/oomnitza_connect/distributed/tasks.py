@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from celery import Task
 
 from ..errors import ConfigurationError, OomnitzaConnectError
 from ..models import IntegrationSettings, SyncSession, SyncStatus
+from ..presets.people import PeopleDirectory
 from .app import app, redis_client, worker_config
 from .locking import RunLock, lock_holder
 
@@ -206,8 +207,9 @@ def run_preset_bulk(
     self: Task,
     vendor: str,
     preset: str,
-    credential: str,
+    credential: str | None = None,
     *,
+    integration: str | None = None,
     where: str | None = None,
     variables: dict[str, Any] | None = None,
     settings: dict[str, str] | None = None,
@@ -215,17 +217,53 @@ def run_preset_bulk(
     linked_only: bool = False,
     dry_run: bool = False,
 ) -> dict[str, Any]:
-    """Run *preset* of *vendor* for every person matching *where*; return the counts."""
+    """Run *preset* of *vendor* for every person matching *where*; return the counts.
+
+    :param integration: a launched integration of *vendor*: its people (its
+        ``[destination]``, Oomnitza or a SQLite file), its credential (unless
+        *credential* is given) and its global settings (under *settings*). Needed
+        when the ledger is PostgreSQL, which holds no people; without it the
+        people are the SQLite ledger's.
+    """
     from ..auth.credentials import resolve_credential
     from ..connectors import get_connector
     from ..presets.engine import _retry_safe
     from ..presets.engine import run_preset_bulk as run_bulk
+    from ..sync.engine import client_options, destination_of
 
     connector = get_connector(vendor)
     chosen = connector.preset(preset)
-    with open_ledger() as ledger:
+    with open_ledger() as ledger, ExitStack() as stack:
+        people: Any = ledger
+        merged = dict(settings or {})
+        launched: IntegrationSettings | None = None
+        if integration is not None:
+            launched = launched_integration(ledger, integration)
+            if launched.vendor != connector.name:
+                raise ConfigurationError(
+                    f"the integration '{integration}' is for {launched.vendor}, not {vendor}",
+                    key_path="integration",
+                )
+            credential = credential or launched.credential
+            merged = {**launched.settings, **merged}
+            people = destination_of(launched, ledger)
+            if people is not ledger:
+                stack.callback(people.close)
+        elif not isinstance(ledger, PeopleDirectory):
+            raise ConfigurationError(
+                f"the ledger {ledger!r} holds no people; name the launched integration "
+                "whose [destination] holds them",
+                key_path="integration",
+            )
+        if credential is None:
+            raise ConfigurationError(
+                "name the credential, or a launched integration", key_path="credential"
+            )
         try:
-            session = connector.authenticate(resolve_credential(credential), settings or {})
+            found = resolve_credential(credential)
+            # The integration's base URL (an emulator, a region) and rate budgets apply too.
+            options = client_options(launched, found) if launched is not None else None
+            session = connector.authenticate(found, merged, options=options)
         except ConfigurationError:
             raise
         except OomnitzaConnectError as exc:
@@ -236,12 +274,13 @@ def run_preset_bulk(
             results = run_bulk(
                 session,
                 chosen,
-                ledger,
+                people,
+                ledger=ledger,
                 where=where,
                 variables=variables,
                 concurrency=concurrency,
                 dry_run=dry_run,
-                settings=settings,
+                settings=merged,
                 linked_only=linked_only,
             )
     failed = [result for result in results if not result.ok]

@@ -278,7 +278,7 @@ def run_sync(
     owned_destination = False
     try:
         if destination is None:
-            destination = _destination_of(settings, store)
+            destination = destination_of(settings, store)
             owned_destination = not _is_same(destination, store)
         return _Run(
             settings=settings,
@@ -303,8 +303,11 @@ def _is_same(destination: Destination, ledger: Ledger) -> bool:
     return destination is ledger  # type: ignore[comparison-overlap]
 
 
-def _destination_of(settings: IntegrationSettings, ledger: Ledger) -> Destination:
-    """The integration's ``[destination]``, or the ledger's own SQLite file."""
+def destination_of(settings: IntegrationSettings, ledger: Ledger) -> Destination:
+    """The integration's ``[destination]``, or the ledger's own SQLite file.
+
+    :raises ConfigurationError: it names none and the ledger holds no people.
+    """
     from ..destinations import open_destination
 
     if settings.destination is not None:
