@@ -3,13 +3,19 @@
 Generic over vendors: the emulator comes from the vendor plugin's
 vendor object's ``create_emulator``. An emulator that offers a ``test_credential()``
 method (returning a :class:`~oomnitza_connect.models.Credential`) gets it
-printed, so a developer can point a credential at it at once.
+printed, so a developer can point a credential at it at once; one that offers
+``oauth_credential()`` (an ``oauth2_authorization_code`` credential without
+tokens) gets its OAuth app printed too: client id and secret, authorize and
+token URLs, the loopback redirect and the commands that store it and run
+``auth login`` against the emulator.
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import re
+import shlex
 import sys
 import time
 from typing import Any
@@ -25,6 +31,9 @@ from ..testing.emulator import Emulator
 from . import output
 
 __all__ = ["register"]
+
+LOOPBACK_REDIRECT = "http://127.0.0.1:PORT/callback"
+"""Where 'auth login' listens for the redirect; an emulator's OAuth app allows any port."""
 
 
 def register(main: click.Group) -> None:
@@ -129,7 +138,62 @@ def _describe(vendor: str, emulator: Emulator, users: int) -> None:
         click.echo("use it as a stored credential:")
         variable = credential_env_name(credential.name)
         click.echo(f"export {variable}='{json.dumps(_credential_data(credential))}'")
+    oauth = _oauth_app(emulator)
+    if oauth is not None:
+        _describe_oauth_app(oauth)
     click.echo("Press Ctrl-C to stop.", err=True)
+
+
+def _oauth_app(emulator: Emulator) -> Credential | None:
+    """The emulator's OAuth app as a credential without tokens, when it offers one."""
+    make = getattr(emulator, "oauth_credential", None)
+    credential = make() if callable(make) else None
+    return credential if isinstance(credential, Credential) else None
+
+
+def _oauth_secret_variable(credential: Credential) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "_", credential.name).upper() + "_CLIENT_SECRET"
+
+
+def _login_commands(credential: Credential) -> list[str]:
+    """The shell lines that store *credential* and log in with it (``auth login``)."""
+    secret = credential.client_secret.reveal() if credential.client_secret else ""
+    variable = _oauth_secret_variable(credential)
+    add = [
+        "oomnitza-connect", "credentials", "add", credential.name,
+        "--vendor", credential.vendor, "--kind", credential.kind.value,
+        "--client-id", credential.client_id or "", "--client-secret-env", variable,
+        "--client-auth-method", credential.client_auth_method.value,
+        "--authorize-url", credential.authorize_url or "",
+        "--token-url", credential.token_url or "",
+        "--base-url", credential.base_url or "",
+    ]  # fmt: skip
+    for scope in credential.scopes:
+        add += ["--scope", scope]
+    return [
+        f"export {variable}={shlex.quote(secret)}",
+        shlex.join(add),
+        shlex.join(["oomnitza-connect", "auth", "login", credential.name]),
+    ]
+
+
+def _describe_oauth_app(credential: Credential) -> None:
+    # The emulator's throwaway OAuth app: what 'auth login' needs, printed on purpose.
+    click.echo("OAuth app (oauth2_authorization_code, for 'auth login'):")
+    click.echo(f"client id: {credential.client_id}")
+    secret = credential.client_secret.reveal() if credential.client_secret else ""
+    click.echo(f"client secret: {secret}")
+    click.echo(f"client auth method: {credential.client_auth_method.value}")
+    click.echo(f"authorize URL: {credential.authorize_url}")
+    click.echo(f"token URL: {credential.token_url}")
+    click.echo(f"scopes: {' '.join(credential.scopes)}")
+    click.echo(
+        f"redirect URI: {LOOPBACK_REDIRECT} (any port; the emulator approves at once and "
+        "redirects there, no sign-in page)"
+    )
+    click.echo("log in with:")
+    for line in _login_commands(credential):
+        click.echo(f"  {line}")
 
 
 def _description(vendor: str, emulator: Emulator, users: int) -> dict[str, Any]:
@@ -142,6 +206,13 @@ def _description(vendor: str, emulator: Emulator, users: int) -> dict[str, Any]:
         data["credential"] = {"name": credential.name, **_credential_data(credential)}
         data["credential_env"] = {
             credential_env_name(credential.name): json.dumps(_credential_data(credential))
+        }
+    oauth = _oauth_app(emulator)
+    if oauth is not None:
+        data["oauth"] = {
+            "credential": {"name": oauth.name, **_credential_data(oauth)},
+            "redirect_uri": LOOPBACK_REDIRECT,
+            "login_commands": _login_commands(oauth),
         }
     make_settings = getattr(emulator, "test_settings", None)
     settings = make_settings() if callable(make_settings) else None

@@ -46,7 +46,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
-from oomnitza_connect.models import AuthKind, Credential
+from oomnitza_connect.models import AuthKind, ClientAuthMethod, Credential
 from oomnitza_connect.testing.emulator import (
     EmulatorRequest,
     EmulatorResponse,
@@ -302,6 +302,27 @@ class WebexEmulator(OAuthTokenEndpointMixin):
             name=name, vendor="webex", kind=AuthKind.API_KEY, token=self.token,
             base_url=self.base_url,
         )  # fmt: skip
+
+    def oauth_credential(self, name: str = "webex-emulator-oauth") -> Credential:
+        """A credential of the emulator's OAuth app, for ``auth login`` (no tokens yet).
+
+        The authorize endpoint approves at once and redirects to any loopback
+        redirect URI (``http://127.0.0.1:PORT/callback``), so ``auth login``
+        completes without a sign-in page; the tokens it gets are the org's full
+        administrator's.
+        """
+        return Credential(
+            name=name,
+            vendor="webex",
+            kind=AuthKind.OAUTH2_AUTHORIZATION_CODE,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            client_auth_method=ClientAuthMethod.CLIENT_SECRET_POST,
+            authorize_url=self.authorize_url,
+            token_url=self.token_url,
+            base_url=self.base_url,
+            scopes=(PEOPLE_READ, PEOPLE_WRITE, ROLES_READ),
+        )
 
     def issue_person_token(self, index: int, scopes: Iterable[str] = ALL_SCOPES) -> str:
         """A personal access token of person *index* (admin or not by that person's roles)."""
