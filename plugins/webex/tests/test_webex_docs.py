@@ -30,16 +30,20 @@ def _command_lines() -> list[list[str]]:
 
 
 def test_the_page_has_examples() -> None:
-    assert len(_blocks("python")) == 1
+    assert len(_blocks("python")) == 2
     assert len(_command_lines()) >= 8
 
 
 def test_the_python_example_runs(webex_plugin_registered, tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
+    # The login example saves its tokens in the default credential store: this test's own.
+    monkeypatch.setenv("OOMNITZA_CONNECT_HOME", str(tmp_path))
+    monkeypatch.setenv("OOMNITZA_CONNECT_KEYRING", "0")
     for block in _blocks("python"):
         exec(compile(block, str(PAGE), "exec"), {})
     printed = capsys.readouterr().out
     assert re.search(r"^\d+ SaaS users updated; \d+ inactive$", printed, flags=re.MULTILINE)
+    assert re.search(r"^logged in as \S+@webex-0\.example\.com$", printed, flags=re.MULTILINE)
 
 
 @pytest.mark.parametrize("words", _command_lines(), ids=lambda words: " ".join(words[:2]))
