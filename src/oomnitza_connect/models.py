@@ -681,6 +681,11 @@ class Preset:
         give it: a person field's key or label (a custom field such as ``Intercom ID``).
     :param find_existing: for a create the vendor may report failed although it
         created the record: how to look the record up first and after a failure.
+    :param merge: for a read-merge-write preset, Python that turns the record
+        read and the rendered changes into the body sent (Webex keeps only the
+        PUT's writable fields). Default: :func:`~oomnitza_connect.presets.engine.merge_record`,
+        every field of the record with the changes merged in. Python callers
+        and ``presets run`` both go through it.
     :param mapper: Python for what a template cannot say: called with the
         session and the response body, it returns more target -> value pairs
         (winning over *response_mappings*). Webex's User Role turns role ids into
@@ -707,6 +712,7 @@ class Preset:
     not give it: ``{"intercom_admin_id": "Intercom ID"}``."""
     find_existing: FindExisting | None = None
     mapper: Callable[[Any, Any], Mapping[str, Any]] | None = attrs.field(default=None, eq=False)
+    merge: Callable[[Mapping[str, Any], Any], Any] | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen

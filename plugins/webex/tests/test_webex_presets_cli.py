@@ -121,3 +121,48 @@ def test_the_user_role_preset_stores_role_names_as_the_workflow_does(
     for person_id, account in by_preset.items():
         assert by_workflow[person_id].role == account.role
         assert by_workflow[person_id].fields == account.fields
+
+
+READ_ONLY = ("id", "created", "lastModified", "status", "lastActivity", "type", "invitePending")
+
+
+def _last_put(org) -> dict:
+    return [r for r in org.requests if r.endpoint == "people.update"][-1].json()
+
+
+def test_update_user_sends_only_writable_fields_from_the_cli_and_from_python(
+    webex_plugin_registered, emulator, session, tmp_path, monkeypatch
+) -> None:
+    from oomnitza_connect_webex.emulator import WRITABLE_FIELDS
+    from oomnitza_connect_webex.people import update_user
+
+    person_id = emulator.person_ids()[16]
+    department = emulator.person(16)["department"]
+    user = ["--var", f"webex_user_id={person_id}", "--db", str(tmp_path / "p.db")]
+    names = ["--var", "first_name=Cli", "--var", "last_name=Named"]
+    ran = _cli(monkeypatch, tmp_path, emulator, "Update User", *user, *names)
+    assert ran.exit_code == 0, ran.output
+    from_cli = _last_put(emulator)
+    update_user(session, person_id, {"firstName": "Py", "lastName": "Named", "displayName": "Py N"})
+    from_python = _last_put(emulator)
+    for body in (from_cli, from_python):
+        assert not set(body) & set(READ_ONLY), body
+        assert set(body) <= set(WRITABLE_FIELDS)
+        assert isinstance(body["loginEnabled"], bool)
+        assert body["department"] == department  # read and merged, not lost
+    # One path: the same fields go back whichever way the update was asked for.
+    assert set(from_cli) == set(from_python)
+    assert emulator.person(16)["displayName"] == "Py N"
+
+
+def test_update_user_explains_webex_400_on_the_cli_as_in_python(
+    webex_plugin_registered, emulator, tmp_path, monkeypatch
+) -> None:
+    person_id = emulator.person_ids()[17]
+    emulator.update_person(person_id, displayName=None)
+    user = ["--var", f"webex_user_id={person_id}", "--db", str(tmp_path / "p.db")]
+    body = ["--override-body", '{"title": "Lead"}']
+    ran = _cli(monkeypatch, tmp_path, emulator, "Update User", *user, *body)
+    assert ran.exit_code == 1, ran.output
+    assert "displayName" in ran.output
+    assert "replaces the whole person" in ran.output

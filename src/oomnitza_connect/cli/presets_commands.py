@@ -85,6 +85,7 @@ def _preset_data(preset: Preset) -> dict[str, Any]:
             attrs.asdict(preset.find_existing) if preset.find_existing is not None else None
         ),
         "mapper": _qualified_name(preset.mapper) if preset.mapper is not None else None,
+        "merge": _qualified_name(preset.merge) if preset.merge is not None else None,
         "idempotent": preset.idempotent,
         "endpoint": preset.endpoint,
     }
@@ -167,6 +168,8 @@ def show_command(vendor: str, name: str, as_json: bool) -> None:
         click.echo(
             f"  Reads the record with '{data['read_merge_write']}' first and sends it whole."
         )
+        if data["merge"]:
+            click.echo(f"  The record and the changes are merged in Python: {data['merge']}")
     if data["find_existing"]:
         click.echo(
             f"  Looks the record up with '{data['find_existing']['preset']}' first (found: "

@@ -372,6 +372,14 @@ class PresetOverrides:
             # The preset's Python mapper is part of its default mappings.
             mapper=preset.mapper if self.response_mappings is None else None,
         )
+        # A declared variable only the replaced parts used is no longer needed
+        # (a new body need not be given the old body's first_name).
+        before = set().union(*(variables_of(t) for t in _templates_of(preset)))
+        after = set().union(*(variables_of(t) for t in _templates_of(changed)))
+        changed = attrs.evolve(
+            changed,
+            variables=tuple(v for v in preset.variables if v in after or v not in before),
+        )
         return check_preset(changed)
 
 
@@ -1089,7 +1097,8 @@ def _execute(session: VendorSession, job: _Job, *, dry_run: bool) -> _Outcome:
                     "record, so the update was not sent.",
                     request=described,
                 )
-            rendered = attrs.evolve(rendered, body=merge_record(current, rendered.body or {}))
+            merge = preset.merge or merge_record
+            rendered = attrs.evolve(rendered, body=merge(current, rendered.body or {}))
             described = rendered.describe(secrets)
         response = _send(session, rendered)
     except (VendorAPIError, TransportError) as exc:

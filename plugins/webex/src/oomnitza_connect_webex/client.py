@@ -4,12 +4,14 @@ Webex answers errors with an HTTP status and ``{"message", "errors": [...],
 "trackingId"}``; :func:`parse_webex_error` turns them into the HTTP client's
 :class:`~oomnitza_connect.http.VendorErrorInfo`: the tracking id becomes the
 request id, 429 and 423 wait for ``Retry-After`` (15 s when it is missing, at
-least 1 s), a 403 names the scope the call needs, and a 504 suggests a smaller
-page (``max``).
+least 1 s), a 403 names the scope the call needs, a 400 to a PUT names the required
+fields the body lacked (the PUT replaces the whole person), and a 504 suggests
+a smaller page (``max``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -31,6 +33,7 @@ __all__ = [
     "PAGE_SIZE_SETTING",
     "PEOPLE_READ",
     "PEOPLE_WRITE",
+    "PUT_REQUIRED",
     "ROLES_READ",
     "fetch_roles",
     "iter_people",
@@ -47,6 +50,8 @@ ROLES_READ = "spark-admin:roles_read"
 """Asked for by the emulator on /roles; Webex documents only "must be called by an admin"."""
 
 TRACKING_ID_HEADER = "trackingId"
+PUT_REQUIRED = ("displayName",)
+"""What Webex's PUT /v1/people/{id} body schema requires."""
 PAGE_SIZE_SETTING = "Webex.PageSize"
 ORG_ID_SETTING = "Webex.OrgId"
 DEFAULT_PAGE_SIZE = 100
@@ -96,6 +101,19 @@ def _body_of(response: requests.Response) -> Mapping[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, Mapping) else {}
+
+
+def _required_missing(request: requests.PreparedRequest) -> list[str]:
+    """The fields a ``PUT /v1/people/{id}`` requires that the body sent lacks."""
+    if "/people/" not in urlsplit(request.url or "").path:
+        return []
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return []
+    if not isinstance(body, Mapping):
+        return []
+    return [key for key in PUT_REQUIRED if not body.get(key)]
 
 
 def parse_webex_error(response: requests.Response) -> VendorErrorInfo | None:
@@ -148,6 +166,13 @@ def parse_webex_error(response: requests.Response) -> VendorErrorInfo | None:
                 f"'{PEOPLE_READ}'"
             )
             refused = True
+    elif status == 400 and method.upper() == "PUT" and request is not None:
+        missing = _required_missing(request)
+        if missing:
+            text += (
+                f"; Webex's PUT replaces the whole person and requires {', '.join(missing)}, "
+                "which the person's record lacks: give it in the changes"
+            )
     elif status == 504:
         text = (
             f"{text}; Webex timed out building the page, so try a smaller max "

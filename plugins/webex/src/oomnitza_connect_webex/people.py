@@ -3,9 +3,10 @@
 * :func:`create_user`: runs the Create User preset, whose look-up (in the
   presets engine, so ``presets run`` does the same) finds the email before the
   POST and after a failed one: Webex may answer 400 although it created the person.
-* :func:`update_user`: the PUT replaces the whole person, so the record is
-  read, its writable fields merged with the changes and sent whole; a field
-  Webex requires and the result lacks comes back as Webex's 400, explained.
+* :func:`update_user`: the PUT replaces the whole person, so the Update User
+  preset reads the record, keeps its writable fields (:func:`merge_for_update`),
+  merges the changes and sends it whole; a field Webex requires and the result
+  lacks comes back as Webex's 400, explained (:func:`~.client.parse_webex_error`).
 * :func:`user_role`: role ids become names through one ``GET /v1/roles`` per
   session (:func:`role_names_of`), with the person's status and last activity;
   :func:`user_role_mappings` is the User Role preset's mapper, and
@@ -21,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from oomnitza_connect.errors import PresetError, VendorAPIError
+from oomnitza_connect.errors import PresetError
 from oomnitza_connect.transport.http import HttpClient
 from oomnitza_connect.vendors.session import VendorSession
 
@@ -44,8 +45,6 @@ __all__ = [
     "user_role_mappings",
 ]
 
-PUT_REQUIRED = ("displayName",)
-"""What Webex's PUT /v1/people/{id} body schema requires."""
 PUT_FIELDS = (
     "emails", "phoneNumbers", "extension", "locationId", "displayName", "firstName",
     "lastName", "nickName", "avatar", "orgId", "roles", "licenses", "department",
@@ -163,30 +162,27 @@ def update_user(
 ) -> dict[str, Any]:
     """Change a person with ``PUT /v1/people/{id}``: read, merge *changes*, send it whole.
 
+    Runs the Update User preset with *changes* as its body, so Python and
+    ``presets run webex "Update User"`` take one path: the person is read, its
+    writable fields kept (:func:`merge_for_update`) and the changes merged in.
+
     :raises VendorAPIError: Webex refused; a 400 names the required fields the
         merged record lacks.
     """
-    current = get_user(session, person_id)
-    body = merge_for_update(current, changes)
-    try:
-        updated = session.http.request_json(
-            "PUT", f"people/{person_id}", json=body, endpoint="people.update"
-        ).data
-    except VendorAPIError as exc:
-        missing = [key for key in PUT_REQUIRED if not body.get(key)]
-        if exc.status != 400 or not missing:
-            raise
-        raise VendorAPIError(
-            f"{exc.vendor_message}; Webex's PUT replaces the whole person and requires "
-            f"{', '.join(missing)}, which the person's record lacks: give it in the changes",
-            vendor=exc.vendor,
-            status=exc.status,
-            code=exc.code,
-            request_id=exc.request_id,
-            method=exc.method,
-            endpoint=exc.endpoint,
-        ) from None
-    return dict(updated or get_user(session, person_id))
+    from oomnitza_connect.presets.engine import PresetOverrides, get_preset, run_preset
+
+    from .presets import UPDATE_USER
+
+    result = run_preset(
+        session,
+        get_preset(VENDOR, UPDATE_USER),
+        # One expression keeps its type: the changes go in as given, never as templates.
+        variables={"webex_user_id": person_id, "changes": dict(changes)},
+        overrides=PresetOverrides(body="{{changes}}"),
+    )
+    if not result.ok:
+        raise result.failure or PresetError(result.error or "Update User failed.")
+    return dict(result.response or get_user(session, person_id))
 
 
 def delete_user(session: VendorSession, person_id: str) -> None:

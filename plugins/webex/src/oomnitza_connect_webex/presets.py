@@ -4,8 +4,10 @@ Create User, Update User and User Role need more than one call, and the
 presets engine makes them for Python and the command line alike: Create User
 looks the email up before the create and after a failed one (Webex may answer
 400 although it created the person), Update User reads the person and sends
-it whole, and User Role turns role ids into names with one ``GET /v1/roles``
-per session (:func:`oomnitza_connect_webex.people.user_role_mappings`).
+its writable fields whole (:func:`oomnitza_connect_webex.people.merge_for_update`,
+also for :func:`~oomnitza_connect_webex.people.update_user`), and User Role
+turns role ids into names with one ``GET /v1/roles`` per session
+(:func:`oomnitza_connect_webex.people.user_role_mappings`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from oomnitza_connect.models import FindExisting, Preset
 
 from .mapping import VENDOR
-from .people import user_role_mappings
+from .people import merge_for_update, user_role_mappings
 
 __all__ = [
     "CREATE_USER",
@@ -109,8 +111,9 @@ PRESETS: tuple[Preset, ...] = (
         name=UPDATE_USER,
         description=(
             "Change a person's names with PUT /v1/people/{id}. Webex replaces the whole "
-            "record, so the person is read first (Get User Details) and the changes merged "
-            "in; a field Webex requires and the record lacks comes back as Webex's 400."
+            "record, so the person is read first (Get User Details), its writable fields "
+            "kept and the changes merged in; a field Webex requires and the record lacks "
+            "comes back as Webex's 400, explained."
         ),
         method="PUT",
         path="/people/{{webex_user_id}}",
@@ -122,6 +125,9 @@ PRESETS: tuple[Preset, ...] = (
         variables=("webex_user_id", "first_name", "last_name"),
         response_mappings={"Webex User Id": "{{response.id}}"},
         read_merge_write=GET_USER_DETAILS,
+        # Only the PUT's writable fields go back (not id, created, status …), as
+        # people.update_user sends them: that function runs this preset.
+        merge=merge_for_update,
         endpoint="people.update",
     ),
     Preset(
