@@ -357,6 +357,40 @@ def test_a_mapper_that_fails_fails_the_call_and_stores_nothing(keeper, session, 
     assert run.ok is False
 
 
+# -- by variable: the account the variable names, as --person would ---------------------
+
+
+def test_the_vendor_user_id_variable_finds_the_account_and_its_person(
+    keeper, session, store
+) -> None:
+    result = _run(session, "Get Role", variables={"keeper_user_id": "K1"}, store=store)
+    assert result.ok, result.error
+    assert result.person == "ada@example.com"
+    (account,) = store.iter_saas_users(vendor="keeper")
+    assert account.role == "Owner"
+    assert store.find_person("email", "ada@example.com").fields["Keeper Name"] == "Ada"
+
+
+def test_the_email_variable_finds_the_person_when_the_account_id_is_needed(
+    keeper, session, store
+) -> None:
+    result = _run(session, "Get Role", variables={"email": "ada@example.com"}, store=store)
+    assert result.ok, result.error
+    assert result.request["url"].endswith("/users/K1")
+    assert next(store.iter_saas_users(vendor="keeper")).role == "Owner"
+
+
+def test_an_account_the_store_lacks_is_reported_not_stored(keeper, session, store) -> None:
+    result = _run(session, "Get Role", variables={"keeper_user_id": "K2"}, store=store)
+    assert result.ok, result.error
+    assert result.mapped["role"] == "Member"
+    assert result.person is None
+    assert next(store.iter_saas_users(vendor="keeper")).role != "Member"
+    without_store = _run(session, "Get Role", variables={"keeper_user_id": "K2"})
+    assert without_store.ok, without_store.error
+    assert without_store.mapped["role"] == "Member"
+
+
 # -- merge -----------------------------------------------------------------------------
 
 

@@ -166,3 +166,63 @@ def test_update_user_explains_webex_400_on_the_cli_as_in_python(
     assert ran.exit_code == 1, ran.output
     assert "displayName" in ran.output
     assert "replaces the whole person" in ran.output
+
+
+def test_user_role_runs_by_webex_user_id_or_email_on_the_cli_and_in_python(
+    connector, tmp_path, monkeypatch
+) -> None:
+    from oomnitza_connect_webex.emulator import WebexEmulator
+
+    from oomnitza_connect.models import IntegrationSettings, SyncStatus, UserSelection
+    from oomnitza_connect.presets.engine import get_preset, run_preset
+    from oomnitza_connect.store.sqlite import SQLiteStore
+    from oomnitza_connect.sync.engine import run_sync
+
+    with WebexEmulator(users=20, seed=8, enforce_rate_limits=False) as org:
+        settings = IntegrationSettings(
+            name="webex-one", vendor="webex", credential="webex-cli",
+            selection=UserSelection.USERS_AND_SAAS, sync_key="Webex User Id",
+            default_role="Employee",
+        )  # fmt: skip
+        db = tmp_path / "one.db"
+        with SQLiteStore(db) as store:
+            done = run_sync(
+                settings, credential=org.test_credential(), store=store, options=fast_options(org)
+            )
+            assert done.status is SyncStatus.SUCCEEDED, done.message
+        admin_id = org.person_id(0)
+        user_admin = SPECIAL_KINDS.index("user_admin")
+        by_id = _cli(monkeypatch, tmp_path, org, "User Role", "--var", f"webex_user_id={admin_id}",
+                     "--db", str(db), "--json")  # fmt: skip
+        assert by_id.exit_code == 0, by_id.output
+        assert json.loads(by_id.output)["mapped"]["role"] == "Full Administrator"
+        email = org.person(user_admin)["emails"][0]
+        by_email = _cli(monkeypatch, tmp_path, org, "User Role", "--var", f"email={email}",
+                        "--db", str(db))  # fmt: skip
+        assert by_email.exit_code == 0, by_email.output
+        with SQLiteStore(db) as store:
+            accounts = {a.vendor_user_id: a for a in store.iter_saas_users(vendor="webex")}
+            assert accounts[admin_id].role == "Full Administrator"
+            assert accounts[org.person_id(user_admin)].role == "User and Device Administrator"
+            runs = [r for r in store.iter_workflow_runs() if r.preset == "User Role"]
+            assert {r.person_id for r in runs} == {
+                accounts[admin_id].person_id,
+                accounts[org.person_id(user_admin)].person_id,
+            }
+            # Python: the same call, the same stored values.
+            readonly = SPECIAL_KINDS.index("readonly_admin")
+            with connector.authenticate(
+                org.test_credential(), {}, options=fast_options(org)
+            ) as session:
+                preset = get_preset("webex", "User Role")
+                result = run_preset(
+                    session, preset, variables={"webex_user_id": org.person_id(readonly)},
+                    store=store,
+                )  # fmt: skip
+                assert result.ok, result.error
+                stored = {a.vendor_user_id: a for a in store.iter_saas_users(vendor="webex")}
+                assert stored[org.person_id(readonly)].role == "Readonly Administrator"
+                # Without a store the values are only reported.
+                alone = run_preset(session, preset, variables={"webex_user_id": admin_id})
+                assert alone.ok, alone.error
+                assert alone.mapped["role_names"] == ["Full Administrator"]

@@ -87,6 +87,7 @@ __all__ = [
     "run_preset_bulk",
     "scrub_secrets",
     "settings_variables",
+    "vendor_user_id_variable",
 ]
 
 SAAS_USER_TARGET_PREFIX = "saas_user."
@@ -291,7 +292,7 @@ def person_variables(person: Person | None, saas_user: SaasUser | None = None) -
             "role": saas_user.role,
         }
         variables["vendor_user_id"] = saas_user.vendor_user_id
-        variables[f"{flat_name(saas_user.vendor).lower()}_user_id"] = saas_user.vendor_user_id
+        variables[vendor_user_id_variable(saas_user.vendor)] = saas_user.vendor_user_id
         if saas_user.role is not None:
             variables["saas_role"] = saas_user.role
     return variables
@@ -794,6 +795,8 @@ def run_preset(
     :raises MissingVariableError: a template uses a variable nobody supplied.
     :raises UnsafeURLError: the rendered URL would leave the credential's host.
     """
+    if person is None and saas_user is None and store is not None:
+        person, saas_user = _account_named_by(store, preset, variables or {})
     if person is not None and saas_user is None and store is not None:
         saas_user = _saas_user_of(store, preset.vendor, person.id)
     job = _prepare(
@@ -966,6 +969,44 @@ def _select_people(
             "field names (person fields, flattened like 'slack_user_id')."
         )
     return selected
+
+
+def vendor_user_id_variable(vendor: str) -> str:
+    """The variable that names a person's account at *vendor*: ``webex_user_id``."""
+    return f"{flat_name(vendor).lower()}_user_id"
+
+
+def _account_named_by(
+    store: PeopleDirectory, preset: Preset, variables: Mapping[str, Any]
+) -> tuple[Person | None, SaasUser | None]:
+    """The account (and its person) a one-person run names by variable, not by person.
+
+    ``webex_user_id`` (or ``vendor_user_id``) names the account itself; ``email``
+    names a person, used when the preset needs the vendor user id and the caller
+    did not give it. So ``--var webex_user_id=…`` stores what ``--person`` would.
+    """
+    id_variable = vendor_user_id_variable(preset.vendor)
+    account_id = variables.get(id_variable) or variables.get("vendor_user_id")
+    if account_id not in (None, ""):
+        account = next(
+            (
+                found
+                for found in store.iter_saas_users(vendor=preset.vendor)
+                if found.vendor_user_id == str(account_id)
+            ),
+            None,
+        )
+        if account is None or account.person_id is None:
+            return None, account
+        owner = next(
+            (p for p in store.iter_people(vendor=preset.vendor) if p.id == account.person_id),
+            None,
+        )
+        return owner, account
+    email = variables.get("email")
+    if email and id_variable in preset_variables(preset):
+        return store.find_person("email", email), None
+    return None, None
 
 
 def _saas_user_of(store: PeopleDirectory, vendor: str, person_id: PersonId) -> SaasUser | None:
@@ -1185,7 +1226,9 @@ def _succeeded(
         person_fields, saas_fields, text_fields = _map_response(session, preset, job, body)
     except (OomnitzaConnectError, ValueError) as exc:
         return failed(f"The call succeeded but its response could not be mapped: {exc}")
-    if saas_fields and job.saas_user is None:
+    # Run for a person whose account is unknown: an error. Run by variables only
+    # (an account the store does not hold, or no store): the values are reported.
+    if saas_fields and job.saas_user is None and job.person is not None:
         return failed(
             f"The call succeeded, but its response maps to fields of the person's "
             f"{preset.vendor} account and the person has none in the store."
