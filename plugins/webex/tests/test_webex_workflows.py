@@ -49,6 +49,15 @@ def synced(webex_plugin_registered, org, tmp_path):
     store.close()
 
 
+def _plain_people(org: WebexEmulator) -> list[int]:
+    """Indexes of ordinary people (not one of the special kinds, not bots)."""
+    return [
+        i
+        for i in range(len(SPECIAL_KINDS), org.generated)
+        if org.kind_of(i) == "person" and org.person(i)["type"] == "person"
+    ]
+
+
 def _kind_index(kind: str) -> int:
     return SPECIAL_KINDS.index(kind)
 
@@ -136,3 +145,57 @@ def test_the_inactive_users_command_deletes_only_with_yes(org, synced, tmp_path,
     assert victim not in org.expected_user_ids()
     assert role.exit_code == 0, role.output
     assert "Webex SaaS users updated" in role.output
+
+
+def test_user_role_isolates_a_bad_person_and_completes_the_rest(
+    connector, org, synced, tmp_path, monkeypatch
+) -> None:
+    from oomnitza_connect.testing.emulator import Fault
+
+    accounts = {a.vendor_user_id: a for a in synced.iter_saas_users(vendor="webex")}
+    # One person Webex now sends malformed, and one the listing lacks whose look-up fails.
+    malformed, unlisted = (org.person_id(i) for i in _plain_people(org)[:2])
+    org.update_person(malformed, lastActivity="not a time")
+    org.remove_person(unlisted)
+    # After the who-am-I call (also people.get); a 403 is not retried.
+    org.faults.add(Fault.server_error(status=403), endpoint="people.get", after=1, times=10)
+    session = connector.authenticate(org.test_credential(), {}, options=fast_options(org))
+    with session:
+        report = run_user_role(session, synced)
+    failed = {f.vendor_user_id: f for f in report.failed}
+    assert set(failed) == {malformed, unlisted}
+    assert "last_activity" in failed[malformed].reason
+    assert "looking the person up failed" in failed[unlisted].reason
+    assert failed[malformed].person_id == accounts[malformed].person_id
+    assert report.not_listed == 0
+    assert report.updated == len(accounts) - 2
+    after = {a.vendor_user_id: a for a in synced.iter_saas_users(vendor="webex")}
+    assert after[org.person_id(0)].role == "Full Administrator"
+    runs = [r for r in synced.iter_workflow_runs() if r.preset == "User Role"]
+    assert sum(1 for r in runs if r.ok) == report.updated
+    assert {r.error for r in runs if not r.ok} == {f.reason for f in report.failed}
+
+
+def test_a_person_deleted_at_webex_is_not_listed_not_failed(connector, org, synced) -> None:
+    accounts = list(synced.iter_saas_users(vendor="webex"))
+    org.remove_person(org.person_id(_plain_people(org)[0]))
+    with connector.authenticate(org.test_credential(), {}, options=fast_options(org)) as session:
+        report = run_user_role(session, synced)
+    assert report.failed == ()
+    assert report.not_listed == 1
+    assert report.updated == len(accounts) - 1
+
+
+def test_the_user_role_command_names_the_failed_person_and_exits_1(
+    org, synced, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("OOMNITZA_CONNECT_HOME", str(tmp_path))
+    monkeypatch.setenv("OOMNITZA_CONNECT_KEYRING", "0")
+    CredentialStore(home=tmp_path, keyring_backend=False).save(org.test_credential("wx"))
+    bad = org.person_id(_plain_people(org)[0])
+    org.update_person(bad, lastActivity="not a time")
+    db = str(tmp_path / "webex.db")  # the synced store's file
+    ran = CliRunner().invoke(main, ["webex", "user-role", "--credential", "wx", "--db", db])
+    assert ran.exit_code == 1, ran.output
+    assert "1 failed" in ran.output
+    assert f"failed: {bad}:" in ran.output

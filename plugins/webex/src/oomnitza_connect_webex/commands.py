@@ -89,7 +89,12 @@ def user_role_command(
     click.echo(
         f"User Role: {report.updated} Webex SaaS users updated ({report.roles_known} roles "
         f"known); {report.not_listed} no longer listed by Webex"
+        + (f"; {len(report.failed)} failed" if report.failed else "")
     )
+    for failure in report.failed:
+        click.echo(f"  failed: {failure.vendor_user_id}: {failure.reason}", err=True)
+    if report.failed:
+        raise click.exceptions.Exit(1)
 
 
 @webex_group.command("inactive-users", short_help="Find (and delete) inactive Webex SaaS users.")

@@ -21,26 +21,28 @@ with ``include_unknown=True``. Never signed in means Webex states a status
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
 
-from oomnitza_connect.errors import ConversionError
-from oomnitza_connect.models import SaasUser, WorkflowRun
+from oomnitza_connect.errors import ConversionError, OomnitzaConnectError, VendorAPIError
+from oomnitza_connect.models import PersonId, SaasUser, WorkflowRun
 from oomnitza_connect.presets.engine import PresetResult, get_preset, run_preset
+from oomnitza_connect.redaction import redact
 from oomnitza_connect.store.base import Store
 from oomnitza_connect.sync.converters import to_datetime
 from oomnitza_connect.vendors.session import VendorSession
 
 from .client import iter_people
 from .mapping import VENDOR
-from .people import RoleNames, role_names_of, saas_user_fields, user_role
+from .people import RoleNames, get_user, role_names_of, saas_user_fields, user_role
 from .presets import DELETE_USER, USER_ROLE
 
 __all__ = [
     "InactiveUser",
+    "UserRoleFailure",
     "UserRoleReport",
     "delete_inactive_users",
     "find_inactive_users",
@@ -49,12 +51,23 @@ __all__ = [
 
 
 @attrs.frozen
+class UserRoleFailure:
+    """A SaaS user :func:`run_user_role` could not update, and why (the others were)."""
+
+    vendor_user_id: str
+    person_id: PersonId | None
+    reason: str
+
+
+@attrs.frozen
 class UserRoleReport:
-    """What :func:`run_user_role` did: SaaS users updated, and those Webex no longer lists."""
+    """What :func:`run_user_role` did: SaaS users updated, those Webex no longer has,
+    and those that failed (each with its reason)."""
 
     updated: int
     not_listed: int
     roles_known: int
+    failed: tuple[UserRoleFailure, ...] = ()
 
 
 @attrs.frozen
@@ -88,6 +101,11 @@ def run_user_role(
 
     The SaaS user's ``role`` becomes the role names (comma-separated); its
     fields ``role_ids``, ``role_names``, ``status`` and ``last_activity`` are set.
+    A SaaS user the listing lacks is looked up on its own (``GET /v1/people/{id}``;
+    a 404 counts as no longer listed). One person that cannot be read or stored
+    (a failed look-up, a malformed record) is reported in
+    :attr:`UserRoleReport.failed` with its reason and recorded as a failed
+    workflow run; the others are updated.
     """
     roles = roles or role_names_of(session)
     # vendor user id -> person id of the app's SaaS users: bounded by the SaaS
@@ -96,24 +114,64 @@ def run_user_role(
         account.vendor_user_id: account.person_id
         for account in store.iter_saas_users(vendor=VENDOR)
     }
+    secrets = session.credential.secret_values()
+    failures: list[UserRoleFailure] = []
+    seen: set[str] = set()
     updated = 0
-    for items in iter_people(session):
-        for raw in items:
-            person_id = str(raw.get("id") or "")
-            if person_id not in linked:
-                continue  # a person the sync did not link (a bot, or filtered out)
+
+    def update(person_id: str, raw: Mapping[str, Any]) -> None:
+        nonlocal updated
+        try:
             # The same reading and fields as the User Role preset's.
             fields = saas_user_fields(user_role(session, person_id, roles, person=raw))
             store.update_saas_user_fields(VENDOR, person_id, fields)
-            _record_user_role(store, linked[person_id], person_id, fields)
-            updated += 1
+        except (OomnitzaConnectError, ValueError, TypeError, KeyError) as exc:
+            fail(person_id, f"its record could not be read or stored: {exc}")
+            return
+        _record_user_role(store, linked[person_id], person_id, fields)
+        updated += 1
+
+    def fail(person_id: str, reason: str) -> None:
+        reason = redact(reason, secrets)
+        failures.append(UserRoleFailure(person_id, linked[person_id], reason))
+        _record_user_role(store, linked[person_id], person_id, {}, error=reason)
+
+    for items in iter_people(session):
+        for raw in items:
+            person_id = str(raw.get("id") or "") if isinstance(raw, Mapping) else ""
+            if person_id not in linked:
+                continue  # a person the sync did not link (a bot, or filtered out)
+            seen.add(person_id)
+            update(person_id, raw)
+    not_listed = 0
+    for person_id in sorted(linked.keys() - seen):
+        try:
+            raw = get_user(session, person_id)
+        except VendorAPIError as exc:
+            if exc.status == 404:
+                not_listed += 1  # deleted at Webex since the sync
+            else:
+                fail(person_id, f"looking the person up failed: {exc}")
+            continue
+        except (OomnitzaConnectError, ValueError) as exc:
+            fail(person_id, f"looking the person up failed: {exc}")
+            continue
+        update(person_id, raw)
     return UserRoleReport(
-        updated=updated, not_listed=len(linked) - updated, roles_known=len(roles.names())
+        updated=updated,
+        not_listed=not_listed,
+        roles_known=len(roles.names()),
+        failed=tuple(failures),
     )
 
 
 def _record_user_role(
-    store: Store, person: int | None, vendor_user_id: str, fields: dict[str, Any]
+    store: Store,
+    person: PersonId | None,
+    vendor_user_id: str,
+    fields: dict[str, Any],
+    *,
+    error: str | None = None,
 ) -> None:
     store.record_workflow_run(
         WorkflowRun(
@@ -121,11 +179,12 @@ def _record_user_role(
             vendor=VENDOR,
             preset=USER_ROLE,
             started_at=datetime.now(UTC),
-            ok=True,
+            ok=error is None,
             person_id=person,
-            status=200,
+            status=200 if error is None else None,
             request={"method": "GET", "path": "/people", "webex_user_id": vendor_user_id},
             mapped=fields,
+            error=error,
         )
     )
 
