@@ -81,7 +81,7 @@ def test_kill_9_at_random_points_then_a_rerun_converges(tmp_path, monkeypatch):
             "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
             "OOMNITZA_CONNECT_LOAD_ENTRY_POINTS": "0",
         }
-        kills = 0
+        kills = finished_alone = 0
         for _ in range(3):
             received = len(oomnitza.users)
             child = subprocess.Popen(
@@ -104,6 +104,7 @@ def test_kill_9_at_random_points_then_a_rerun_converges(tmp_path, monkeypatch):
                 time.sleep(0.02)
             time.sleep(chance.uniform(0.0, 1.5))
             if child.poll() is not None:
+                finished_alone += 1  # it synced everything before the kill came
                 break
             child.send_signal(signal.SIGKILL)
             child.wait(timeout=10)
@@ -120,10 +121,13 @@ def test_kill_9_at_random_points_then_a_rerun_converges(tmp_path, monkeypatch):
         assert rerun.status == SyncStatus.SUCCEEDED, rerun.message
         # Every killed run that got as far as opening its session is left interrupted; a
         # kill can land before a child opens one (the previous run's late batch already
-        # moved the count it waits on), so there may be fewer sessions than kills.
+        # moved the count it waits on), so there may be fewer sessions than kills. A run
+        # that finished before its kill came (a loaded machine) succeeded.
         earlier = [s.status for s in sessions[1:]]
-        assert 1 <= len(earlier) <= kills
-        assert set(earlier) == {SyncStatus.INTERRUPTED}
+        interrupted = earlier.count(SyncStatus.INTERRUPTED)
+        assert 1 <= len(earlier) <= kills + finished_alone, (earlier, kills, finished_alone)
+        assert interrupted <= kills, (earlier, kills)
+        assert earlier.count(SyncStatus.SUCCEEDED) == len(earlier) - interrupted <= finished_alone
         # One portion across the killed runs and the rerun, finalized once at the end.
         (portion,) = oomnitza.portions.values()
         assert portion.finalized
