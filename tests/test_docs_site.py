@@ -28,3 +28,7 @@ def test_the_docs_site_builds_strictly(tmp_path):
     # The API reference is generated from the docstrings.
     assert "Yield a vendor&#39;s users as records" in page or "Yield a vendor's users" in page
     assert (tmp_path / "site" / "emulators" / "index.html").exists()
+    # The example notebook is a page, shown with the outputs it was executed with.
+    notebook = (tmp_path / "site" / "notebooks" / "example" / "index.html").read_text()
+    assert "data:image/png" in notebook  # the plot of last logins
+    assert "people_view" in notebook
