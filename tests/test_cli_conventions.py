@@ -263,3 +263,29 @@ def test_emulator_json_is_one_line_that_works(tmp_path) -> None:
         process.send_signal(signal.SIGINT)
         _, errors = process.communicate(timeout=10)
     assert process.returncode == 0, errors
+
+
+@pytest.mark.parametrize("extra", [(), ("--json",), ("--csv",)], ids=["table", "json", "csv"])
+def test_a_closed_pipe_ends_the_command_quietly(synced, extra) -> None:
+    """``oomnitza-connect people | head -1``: no traceback, no error line, exit 141."""
+    import subprocess
+    import sys
+
+    _, _, db = synced
+    # A reader that has gone already, as `head` has once it has its line: the first
+    # write meets a closed pipe whatever the size of the output.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", "from oomnitza_connect.cli import main; main()",
+             "people", "--db", str(db), *extra],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""
+    assert result.returncode == 141

@@ -30,6 +30,10 @@ def test_init_writes_a_file_that_validates_once_the_role_is_set(tmp_path, acme):
     assert result.exit_code == 0, result.output
     text = path.read_text()
     assert 'source = "login"' in text
+    # A text file ends its last line (editors, `cat` and diffs expect it), once.
+    assert text.endswith("\n")
+    assert not text.endswith("\n\n")
+    assert invoke("integrations", "init", "acme").stdout == text  # the same, printed
     assert "# default_role" in text
 
     result = invoke("integrations", "validate", path)

@@ -2,7 +2,9 @@
 
 Each command group lives in its own module and registers itself on
 :data:`main`. Exit codes: 0 success, 1 a run that failed, 2 bad usage or bad
-configuration. Errors print as one readable message; ``--debug`` adds the
+configuration, 141 (128 + SIGPIPE, what a shell reports for ``yes | head``)
+when whoever reads the output stops reading (``| head -1``), which ends the
+command quietly. Errors print as one readable message; ``--debug`` adds the
 traceback.
 
 A command's module is imported only when that command runs (or its own
@@ -32,11 +34,12 @@ from .._version import __version__
 from ..errors import ConfigurationError, OomnitzaConnectError, UnknownVendorError
 from ..redaction import install_log_redaction, redact
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
+__all__ = ["EXIT_BROKEN_PIPE", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141
 
 # Modules that add commands to `main`, each owning one area.
 COMMAND_MODULES = (
@@ -144,6 +147,21 @@ def declared_plugin_commands() -> dict[str, tuple[str, str, Any]]:
         version = dist.version if dist is not None else "unknown"
         found.setdefault(entry_point.name, (dist_name, version, entry_point))
     return found
+
+
+def _stop_writing_to_stdout() -> None:
+    """After the reader of standard output went away (``| head``): nothing more is said.
+
+    Standard output is pointed at the null device, so that the flush at interpreter
+    exit finds no closed pipe; a traceback or an error line would only be noise for
+    a reader that asked for the first lines.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (a test runner's buffer)
+        pass
 
 
 class RunFailed(click.ClickException):
@@ -378,9 +396,16 @@ class _Main(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug")) or "--debug" in sys.argv
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            # What is still buffered goes out here, where a closed pipe is caught,
+            # not at interpreter exit, where Python would print its own complaint.
+            sys.stdout.flush()
+            return result
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:
+            _stop_writing_to_stdout()
+            ctx.exit(EXIT_BROKEN_PIPE)
         except OomnitzaConnectError as exc:
             if debug:
                 import traceback
