@@ -60,6 +60,17 @@ def test_the_rendered_package_is_complete_and_has_no_template_left(tmp_path: Pat
     assert project["project"]["entry-points"]["oomnitza_connect"] == {
         "acme": "oomnitza_connect_acme:vendor"
     }
+    # Commands are declared in their own entry-point group: written commented out,
+    # ready to take the plugin's own group (docs/plugins/hooks.md).
+    text = (target / "pyproject.toml").read_text()
+    uncommented = text.replace(
+        '# [project.entry-points."oomnitza_connect.commands"]',
+        ('[project.entry-points."oomnitza_connect.commands"]'),
+    ).replace('# acme = "oomnitza_connect_acme.commands', 'acme = "oomnitza_connect_acme.commands')
+    assert tomllib.loads(uncommented)["project"]["entry-points"]["oomnitza_connect.commands"] == {
+        "acme": "oomnitza_connect_acme.commands:acme_group"
+    }
+    assert "oomnitza_connect.commands" not in project["project"]["entry-points"]
     # Preset templates pass through the renderer untouched.
     assert (
         '"/api/users/{{user_id}}"' in (target / "src/oomnitza_connect_acme/vendor.py").read_text()
