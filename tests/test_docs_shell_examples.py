@@ -59,7 +59,7 @@ EXPECTED_SKIPPED = 28
 """Blocks marked as not runnable. Lower it when you make one run; never raise it lightly."""
 
 # Secrets and ids the examples read from the environment, as a reader would have set them.
-DUMMY_VARIABLES = [
+DUMMY_VARIABLES = (
     "SLACK_BOT_TOKEN",
     "SLACK_CLIENT_ID",
     "SLACK_CLIENT_SECRET",
@@ -77,7 +77,7 @@ DUMMY_VARIABLES = [
     "PW",
     "OOMNITZA_TOKEN",
     "OOMNITZA_PASSWORD",
-]
+)
 
 
 def _commands(code: str) -> list[str]:
