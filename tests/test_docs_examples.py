@@ -9,6 +9,14 @@ signature, a fragment continuing the prose) says so on the line before its fence
     <!-- docs-test: skip (why) -->
 
 and is counted: a new one must be added to EXPECTED_SKIPPED on purpose.
+
+A block that goes on from the ones before it (a page that builds a plugin hook by
+hook, each block with the prose that explains it) says so instead::
+
+    <!-- docs-test: continue -->
+
+and runs as one program with the page's blocks before it, back to the last block
+that does not continue (the way a reader pastes them one after the other).
 """
 
 from __future__ import annotations
@@ -27,22 +35,35 @@ from oomnitza_connect.plugins import ALLOW_ENV, BLOCK_ENV, LOAD_ENTRY_POINTS_ENV
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 SKIP_MARKER = re.compile(r"<!--\s*docs-test:\s*skip\b[^>]*-->")
+CONTINUE_MARKER = re.compile(r"<!--\s*docs-test:\s*continue\s*-->")
 
-EXPECTED_SKIPPED = 28
+EXPECTED_SKIPPED = 22
 """Blocks marked as not runnable. Lower it when you make one run; never raise it lightly."""
 
 
 def _python_blocks(page: Path) -> list[tuple[int, str, bool]]:
-    """(line, code, skipped) for each ```python block of *page*."""
+    """(line, code, skipped) for each ```python block of *page*.
+
+    The code of a block marked to continue is the program it ends: the blocks
+    before it, back to the last one that does not continue, then its own.
+    """
     lines = page.read_text(encoding="utf-8").splitlines()
     blocks = []
+    program: list[str] = []
     for token in MarkdownIt().parse("\n".join(lines)):
         if token.type != "fence" or token.info.strip().split(" ")[0] != "python":
             continue
         assert token.map is not None
         start = token.map[0]
         before = next((line for line in reversed(lines[:start]) if line.strip()), "")
-        blocks.append((start + 1, token.content, bool(SKIP_MARKER.search(before))))
+        skipped = bool(SKIP_MARKER.search(before))
+        code = token.content
+        if CONTINUE_MARKER.search(before):
+            assert program, f"{page.name} line {start + 1} continues no block before it"
+            code = program[-1] + "\n\n" + code
+        if not skipped:
+            program.append(code)
+        blocks.append((start + 1, code, skipped))
     return blocks
 
 
