@@ -188,7 +188,11 @@ def _start_emulator(vendor: str, env: dict[str, str]) -> tuple[subprocess.Popen[
         env=env,
     )  # fmt: skip
     assert process.stdout is not None
-    return process, json.loads(process.stdout.readline())
+    try:
+        return process, json.loads(process.stdout.readline())
+    except ValueError:
+        _stop(process)
+        raise
 
 
 def _stop(process: subprocess.Popen[str]) -> int:
