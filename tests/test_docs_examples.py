@@ -16,7 +16,12 @@ hook, each block with the prose that explains it) says so instead::
     <!-- docs-test: continue -->
 
 and runs as one program with the page's blocks before it, back to the last block
-that does not continue (the way a reader pastes them one after the other).
+that does not continue (the way a reader pastes them one after the other). A block
+that is a test module (a plugin's tests) says::
+
+    <!-- docs-test: pytest -->
+
+and is run by pytest as ``test_example.py``, whose tests must pass.
 """
 
 from __future__ import annotations
@@ -36,8 +41,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 SKIP_MARKER = re.compile(r"<!--\s*docs-test:\s*skip\b[^>]*-->")
 CONTINUE_MARKER = re.compile(r"<!--\s*docs-test:\s*continue\s*-->")
+PYTEST_MARKER = re.compile(r"<!--\s*docs-test:\s*pytest\s*-->")
 
-EXPECTED_SKIPPED = 15
+EXPECTED_SKIPPED = 14
 """Blocks marked as not runnable. Lower it when you make one run; never raise it lightly."""
 
 
@@ -67,6 +73,12 @@ def _python_blocks(page: Path) -> list[tuple[int, str, bool]]:
     return blocks
 
 
+def _is_test_module(page: Path, line: int) -> bool:
+    lines = page.read_text(encoding="utf-8").splitlines()[: line - 1]
+    before = next((text for text in reversed(lines) if text.strip()), "")
+    return bool(PYTEST_MARKER.search(before))
+
+
 ALL_BLOCKS = [
     pytest.param(page, line, code, id=f"{page.relative_to(ROOT)}:{line}")
     for page in PAGES
@@ -94,8 +106,13 @@ def test_documented_python_runs(page, line, code, tmp_path):
         env.pop(name, None)
     work = tmp_path / "work"
     work.mkdir()
+    command = [sys.executable, "-c", code]
+    if _is_test_module(page, line):
+        (work / "test_example.py").write_text(code, encoding="utf-8")
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                   "-p", "no:xdist", "test_example.py"]  # fmt: skip
     result = subprocess.run(
-        [sys.executable, "-c", code],
+        command,
         cwd=work,
         env=env,
         capture_output=True,
@@ -103,4 +120,5 @@ def test_documented_python_runs(page, line, code, tmp_path):
         timeout=120,
     )
     where = f"{page.relative_to(ROOT)} line {line}"
-    assert result.returncode == 0, f"the example at {where} fails:\n{result.stderr[-3000:]}"
+    output = result.stderr[-3000:] or result.stdout[-3000:]
+    assert result.returncode == 0, f"the example at {where} fails:\n{output}"
