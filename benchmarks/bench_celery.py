@@ -304,10 +304,11 @@ class Fleet:
             # A test's own process turns entry-point loading off; the workers need it.
             "OOMNITZA_CONNECT_LOAD_ENTRY_POINTS": "1",
         }
-
-    def start(self, budgets: Sequence[str]) -> None:
         from celery import Celery
 
+        self.client = Celery("bench", broker=redis_url, backend=redis_url)
+
+    def start(self, budgets: Sequence[str]) -> None:
         for index in range(self.plan.workers):
             log = open(self.root / f"worker-{index}.log", "wb")  # noqa: SIM115
             command = [
@@ -324,7 +325,6 @@ class Fleet:
             self.workers.append(
                 subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
             )
-        self.client = Celery("bench", broker=self.redis_url, backend=self.redis_url)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if len(self.client.control.ping(timeout=1.0) or []) >= self.plan.workers:
@@ -375,14 +375,27 @@ def _sessions(ledger_url: str) -> dict[str, list[Any]]:
     return found
 
 
+def _covered(skipped: Any, sessions: list[Any]) -> bool:
+    """Whether a run that began after *skipped* was recorded has ended (its follow-up)."""
+    from oomnitza_connect.models import SyncStatus
+
+    return any(
+        s.status is not SyncStatus.SKIPPED
+        and s.ended_at is not None
+        and s.started_at > skipped.started_at
+        for s in sessions
+    )
+
+
 def _all_recorded(sessions: dict[str, list[Any]], names: list[str], runs: int) -> bool:
+    """Every queued run left a session, none is running, every skipped one was run again."""
     from oomnitza_connect.models import SyncStatus
 
     for name in names:
         mine = sessions.get(name, [])
-        if any(s.status is SyncStatus.RUNNING for s in mine):
+        if len(mine) < runs or any(s.status is SyncStatus.RUNNING for s in mine):
             return False
-        if sum(1 for s in mine if s.status is not SyncStatus.SKIPPED) < runs:
+        if not all(_covered(s, mine) for s in mine if s.status is SyncStatus.SKIPPED):
             return False
     return True
 
@@ -397,7 +410,7 @@ def check(
     from oomnitza_connect.models import SyncStatus
 
     problems: list[str] = []
-    overlaps = 0
+    overlaps = beyond = 0
     ran = skipped = failed_records = created = 0
     people_of_account: dict[str, set[int]] = {}
     for name, account in placed.items():
@@ -405,8 +418,15 @@ def check(
         done = [s for s in mine if s.status is not SyncStatus.SKIPPED]
         skipped += len(mine) - len(done)
         ran += len(done)
-        if len(done) != plan.runs:
-            problems.append(f"{name}: {len(done)} runs recorded, {plan.runs} queued")
+        # A skipped run is run again by the run it found going, or by a run
+        # that began after it (the request is taken then): never both.
+        if len(mine) < plan.runs:
+            problems.append(f"{name}: {len(mine)} sessions recorded, {plan.runs} runs queued")
+        if len(done) > plan.runs:
+            beyond += len(done) - plan.runs
+            problems.append(f"{name}: synced {len(done)} times, {plan.runs} runs queued")
+        lost = [s for s in mine if s.status is SyncStatus.SKIPPED and not _covered(s, mine)]
+        problems.extend(f"{name}: skipped run {s.id} never run again" for s in lost)
         for session in done:
             if session.status is not SyncStatus.SUCCEEDED:
                 problems.append(f"{name}: session {session.id} {session.status.value}")
@@ -438,6 +458,7 @@ def check(
     counted = {
         "runs_recorded": ran,
         "runs_skipped_while_another_ran": skipped,
+        "runs_beyond_queued": beyond,
         "overlapping_runs": overlaps,
         "failed_records": failed_records,
         "people_listed": listed,
@@ -499,8 +520,8 @@ def run_fleet(
                 )
         budgets = [budget for vendor in hosts for budget in VENDORS[vendor].budgets]
         fleet = Fleet(plan, root, redis_url, ledger_url)
-        fleet.start(budgets)
         stack.callback(fleet.stop)
+        fleet.start(budgets)
         load_before = _load_average()
         names = list(placed)
         started = time.perf_counter()
@@ -516,11 +537,17 @@ def run_fleet(
         # A skipped run's follow-up is queued by the run it found going; the
         # fleet is done when the ledger holds every queued run.
         deadline = time.monotonic() + timeout
+        seen = -1
         while True:
             sessions = _sessions(ledger_url)
-            if _all_recorded(sessions, names, plan.runs) or time.monotonic() > deadline:
+            count = sum(len(found) for found in sessions.values())
+            # Twice alike: a run beyond those queued would still show up.
+            if _all_recorded(sessions, names, plan.runs) and count == seen:
                 break
-            time.sleep(0.5)
+            if time.monotonic() > deadline:
+                break
+            seen = count
+            time.sleep(1.0)
         wall = time.perf_counter() - started
         load_after = _load_average()
         peaks = fleet.peak_rss_mb()

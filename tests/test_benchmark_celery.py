@@ -100,7 +100,23 @@ def test_the_checks_catch_an_overlap_a_lost_run_and_a_lost_person(bench_celery: 
 
     lost = [_session(1, 0, 5, 10)]
     _, problems = bench_celery.check(plan, placed, {"tenant-0000-slack": lost}, oomnitza)
-    assert problems == ["tenant-0000-slack: 1 runs recorded, 2 queued"]
+    assert problems == ["tenant-0000-slack: 1 sessions recorded, 2 runs queued"]
+
+    skipped = _session(2, 1, 1, 0, status=SyncStatus.SKIPPED)
+    never_again = [_session(1, 0, 5, 10), skipped]
+    _, problems = bench_celery.check(plan, placed, {"tenant-0000-slack": never_again}, oomnitza)
+    assert problems == ["tenant-0000-slack: skipped run s2 never run again"]
+
+    run_again = [*never_again, _session(3, 6, 8, 0, unchanged=10)]
+    _, problems = bench_celery.check(plan, placed, {"tenant-0000-slack": run_again}, oomnitza)
+    assert problems == []
+
+    twice_again = [*run_again, _session(4, 9, 10, 0, unchanged=10)]
+    counted, problems = bench_celery.check(
+        plan, placed, {"tenant-0000-slack": twice_again}, oomnitza
+    )
+    assert counted["runs_beyond_queued"] == 1
+    assert problems == ["tenant-0000-slack: synced 3 times, 2 runs queued"]
 
     _, problems = bench_celery.check(
         plan, placed, {"tenant-0000-slack": good}, {**oomnitza, "users": 9}

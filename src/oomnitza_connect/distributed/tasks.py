@@ -152,6 +152,11 @@ def run_integration(
             # then the lock is free and this run goes ahead after all.
             if not lock.acquire():
                 return _summary(skipped)
+            if not lock.take_follow_up():
+                # The holder ended first and took the request: it has queued
+                # the follow-up, and running here too would sync twice.
+                lock.release()
+                return _summary(skipped)
         lock.take_follow_up()
         try:
             started = datetime.now(UTC)
