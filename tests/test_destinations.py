@@ -539,3 +539,19 @@ def test_the_plan_names_the_same_fields_and_values_in_both(tmp_path, acme, oomni
     assert len(creates["sqlite"]) == 23
     assert creates["oomnitza"] == creates["sqlite"]
     assert creates["oomnitza"]["user1@example.com"]["role"] == "Employee"
+
+
+def test_a_run_oomnitza_never_confirms_fails_and_counts_what_it_sent(
+    tmp_path, acme, oomnitza, monkeypatch
+):
+    # A refused token: no batch arrives, and the run says so instead of "completed".
+    refused = {"vendor": "oomnitza", "kind": "api_key", "token": "not-the-token-7"}
+    refused |= {"base_url": oomnitza.base_url, "header_name": "Authorization2", "header_prefix": ""}
+    monkeypatch.setenv(credential_env_name("oomnitza-test"), json.dumps(refused))
+    target = Target("oomnitza", tmp_path, acme, oomnitza)
+    session = target.sync()
+    assert session.status == SyncStatus.FAILED
+    assert "did not confirm the run (23 records" in (session.message or "")
+    assert (session.counts.created, session.counts.failed, session.counts.skipped) == (0, 23, 2)
+    assert oomnitza.users == {}
+    assert "not-the-token-7" not in (session.message or "")

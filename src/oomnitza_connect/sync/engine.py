@@ -389,6 +389,8 @@ class _Run:
         self.processed = 0
         self.counts = SyncCounts()
         self.portion: Portion | None = None
+        self.handed_to_portion = 0
+        """Records given to the portion, which only the server's outcome counts."""
         self.session_id = ""
         self.phase = SyncPhase.LISTING
         self.phase_done = 0
@@ -554,7 +556,12 @@ class _Run:
                 destination_http.wait_listener = None
         self.enter(SyncPhase.FINALIZING)
         if self.portion is not None:
-            message = self.finish_portion(session.id, message if not complete else None) or message
+            problem, confirmed = self.finish_portion(session.id, message if not complete else None)
+            message = problem or message
+            if not confirmed:
+                # Nothing the run sent is known to have arrived (a refused token, an
+                # unreachable server): a failed run, not one that completed.
+                status = SyncStatus.FAILED
         vanished: list[VanishedPerson] = []
         if complete:
             vanished = self.vanished(session.id, book)
@@ -583,19 +590,31 @@ class _Run:
                 return stored
         return finished
 
-    def finish_portion(self, session_id: str, fatal: str | None) -> str | None:
-        """Finalize the portion and record the server's outcome; return a problem, if any."""
+    def finish_portion(self, session_id: str, fatal: str | None) -> tuple[str | None, bool]:
+        """Finalize the portion and record the server's outcome.
+
+        :returns: a problem, if any, and whether the server confirmed the run; when it
+            did not, the records handed to it are counted as failed.
+        """
         assert self.portion is not None
         try:
             result = self.portion.finish(fatal=fatal)
         except OomnitzaConnectError as exc:
-            problem = redact(f"the destination did not confirm the run: {exc}")
+            unconfirmed = self.handed_to_portion
+            problem = redact(
+                f"the destination did not confirm the run ({unconfirmed} records not "
+                f"known to have arrived): {exc}"
+            )
             log.error("sync %s: %s", session_id, problem)
-            return problem
+            if unconfirmed:
+                outcome = BatchOutcome(counts=SyncCounts(failed=unconfirmed))
+                self.ledger.record_batch(session_id, outcome)
+                self.add_counts(outcome)
+            return problem, False
         outcome = BatchOutcome(counts=result.counts, errors=result.errors, payload=result.payload)
         self.ledger.record_batch(session_id, outcome)
         self.add_counts(outcome)
-        return result.message
+        return result.message, True
 
     def vanished(self, session_id: str, book: RunBook) -> list[VanishedPerson]:
         """Who the vendor no longer returns; marked (or, in a test run, planned)."""
@@ -671,6 +690,7 @@ class _Run:
             + [(e.vendor_user_id, None) for e in errors if e.vendor_user_id is not None]
         )
         self.portion.send([record for record, _, _ in keyed], errors)
+        self.handed_to_portion += len(keyed)
         outcome = BatchOutcome(
             counts=SyncCounts(skipped=len(batch.skipped), failed=len(errors)),
             errors=tuple(errors),
