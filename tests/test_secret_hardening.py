@@ -43,8 +43,18 @@ def test_extra_values_are_redacted_in_escaped_form_too() -> None:
     assert "not-registered" not in redact(repr(b"not-registered\t1"), ["not-registered\t1"])
 
 
-@pytest.mark.parametrize("bad", ["tok-abcdef\n", "tok abcdef", "tok-\x00abcdef", "\ttok-abcdef"])
-def test_a_token_with_whitespace_or_a_control_character_is_refused_when_added(
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "tok-abcdef\n",
+        "tok abcdef",
+        "tok-\x00abcdef",
+        "\ttok-abcdef",
+        "tok-abcdef\u20ac",
+        "\u201ctok-abcdef",
+    ],
+)
+def test_a_token_with_whitespace_a_control_or_a_non_ascii_character_is_refused_when_added(
     tmp_path: Any, bad: str
 ) -> None:
     store = CredentialStore(tmp_path, keyring_backend=False)

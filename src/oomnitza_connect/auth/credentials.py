@@ -71,7 +71,7 @@ SECRET_KEYS = frozenset(
 )
 TOKEN_KEYS = ("access_token", "refresh_token", "expires_at")
 # Values sent verbatim in a header or a form: a vendor never issues one with
-# whitespace or a control character, so such a value is a copy-and-paste slip
+# whitespace, a control character or a non-ASCII one, so such a value is a copy-and-paste slip
 # (a trailing newline) that would otherwise fail deep inside the HTTP stack.
 TOKEN_LIKE_KEYS = ("token", "access_token", "refresh_token", "client_secret", "client_id")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -134,6 +134,9 @@ def token_character_problem(value: str) -> str | None:
             return "contains whitespace (a line break or a space)"
         if not character.isprintable():
             return "contains a control character"
+        if not character.isascii():
+            # Issued tokens are ASCII; an HTTP header cannot even carry most others.
+            return "contains a character outside ASCII (a typographic quote, a symbol)"
     return None
 
 
