@@ -300,3 +300,19 @@ def test_auth_login_without_oauth_urls_says_how_to_add_them(
     assert result.exit_code == 2
     assert "needs token_url and authorize_url" in result.output
     assert "--token-url URL --authorize-url URL --force" in result.output
+
+
+def test_a_base_url_that_would_leak_the_token_is_refused_when_added(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OOMNITZA_CONNECT_ALLOW_INSECURE_HTTP", raising=False)
+    monkeypatch.setenv("T", TOKEN)
+    add = ["credentials", "add", "k", "--vendor", "v", "--kind", "api_key", "--token-env", "T"]
+    result = runner.invoke(main, [*add, "--base-url", "http://example.com/api"])
+    assert result.exit_code == 2, result.output
+    assert "--base-url" in result.output
+    assert "plain http:// to another machine" in result.output
+    assert TOKEN not in result.output
+    assert runner.invoke(main, ["credentials", "show", "k"]).exit_code == 2  # nothing saved
+    loopback = runner.invoke(main, [*add, "--base-url", "http://127.0.0.1:9/api"])
+    assert loopback.exit_code == 0, loopback.output

@@ -222,3 +222,32 @@ def test_the_starting_file_loads_as_an_integration_with_awkward_text(tmp_path) -
     settings = load_integration(path, info=AWKWARD_INFO)
     assert settings.settings == {"Acme.Tenant": AWKWARD + "\nline two"}
     assert settings.mapping == AWKWARD_INFO.standard_mapping
+
+
+@pytest.mark.parametrize(
+    ("base_url", "says"),
+    [
+        ("ftp://x", "is not an https:// URL with a host"),
+        ("not-a-url", "is not an https:// URL with a host"),
+        ("https://", "is not an https:// URL with a host"),
+        ("http://10.1.2.3:9/api", "plain http:// to another machine"),
+    ],
+)
+def test_a_bad_base_url_is_refused_when_the_file_is_loaded(tmp_path, monkeypatch, base_url, says):
+    monkeypatch.delenv("OOMNITZA_CONNECT_ALLOW_INSECURE_HTTP", raising=False)
+    path = write_integration(tmp_path, base_url=base_url)
+    with pytest.raises(ConfigurationError) as caught:
+        load_integration(path)
+    text = str(caught.value)
+    assert str(path) in text
+    assert "key 'base_url'" in text
+    assert says in text
+
+
+def test_loopback_or_an_explicit_opt_in_may_be_plain_http(tmp_path, monkeypatch):
+    monkeypatch.delenv("OOMNITZA_CONNECT_ALLOW_INSECURE_HTTP", raising=False)
+    loopback = load_integration(write_integration(tmp_path, base_url="http://127.0.0.1:8080/api"))
+    assert loopback.base_url == "http://127.0.0.1:8080/api"
+    monkeypatch.setenv("OOMNITZA_CONNECT_ALLOW_INSECURE_HTTP", "1")
+    elsewhere = load_integration(write_integration(tmp_path, base_url="http://10.1.2.3/api"))
+    assert elsewhere.base_url == "http://10.1.2.3/api"

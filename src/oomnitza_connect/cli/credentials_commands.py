@@ -206,6 +206,12 @@ def add_command(name: str, vendor: str, kind: str, **options: Any) -> None:
         fields["redirect_uri"] = options["redirect_uri"]
         fields["scopes"] = tuple(options["scopes"])
     fields["base_url"] = options["base_url"]
+    if options["base_url"]:
+        from ..transport.http import base_url_problem
+
+        problem = base_url_problem(options["base_url"])
+        if problem is not None:
+            raise ConfigurationError(problem, key_path="--base-url", allowed="https://host/path")
     fields["ca_bundle"] = options["ca_bundle"]
     credential = Credential(**{k: v for k, v in fields.items() if v is not None})
     store.save(credential)

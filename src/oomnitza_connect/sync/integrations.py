@@ -123,6 +123,12 @@ def _problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]
             _Problem(key, message) for key, message in destination_problems(settings.destination)
         )
     problems.extend(_rate_budget_problems(settings))
+    if settings.base_url:
+        from ..transport.http import base_url_problem
+
+        problem = base_url_problem(settings.base_url)
+        if problem is not None:
+            problems.append(_Problem("base_url", problem, "https://host/path"))
     fields = [spec.key for spec in info.fields]
     converters = converter_names()
     for index, mapping in enumerate(settings.mapping):

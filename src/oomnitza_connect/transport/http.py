@@ -273,6 +273,24 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
+def base_url_problem(url: str) -> str | None:
+    """Say what is wrong with an API root a user typed (never a request), or ``None``.
+
+    Only ``https://`` URLs with a host pass, and ``http://`` to this machine (an
+    emulator) or, with ``$OOMNITZA_CONNECT_ALLOW_INSECURE_HTTP=1``, to any host.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return f"{url!r} is not an https:// URL with a host"
+    insecure_allowed = os.environ.get(INSECURE_HTTP_ENV) == "1"
+    if parts.scheme == "http" and not is_loopback(parts.hostname) and not insecure_allowed:
+        return (
+            f"{url!r} is plain http:// to another machine (only loopback may be http, "
+            f"unless ${INSECURE_HTTP_ENV}=1)"
+        )
+    return None
+
+
 def check_transport_security(url: str, *, vendor: str, allow_insecure_http: bool) -> None:
     """Refuse plain http:// to a host other than this machine, unless explicitly allowed.
 
