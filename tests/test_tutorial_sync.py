@@ -79,3 +79,16 @@ def test_the_tutorial_commands_sync_the_rendered_plugins_emulator(
         people = runner.invoke(main, ["people", "--db", "tutorial.db", "--vendor", "tutorial_hr"])
         assert people.exit_code == 0, people.output
         assert "user2@example.com" in people.output
+        # The rendered presets run on the people the first sync brought in.
+        assert 'presets run acme_hr "Get User Details" --person user1@example.com' in text
+        preset_run = ["presets", "run", "tutorial_hr", "--db", "tutorial.db"]
+        preset_run += ["--credential", "tutorial_hr"]
+        details = runner.invoke(
+            main, [*preset_run, "Get User Details", "--person", "user1@example.com", "--json"]
+        )
+        assert details.exit_code == 0, details.output
+        assert emulator.requests[-1].path == "/api/users/u0001"
+        assert '"Tutorial Hr Role": "admin"' in details.output
+        off = runner.invoke(main, [*preset_run, "Deactivate User", "--person", "user2@example.com"])
+        assert off.exit_code == 0, off.output
+        assert emulator.users["u0002"]["active"] is False
