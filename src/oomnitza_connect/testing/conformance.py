@@ -400,6 +400,35 @@ class ConnectorConformance:
                 "small with `settings` or honour the 'max_page_size' emulator option"
             )
 
+    def test_every_page_is_decoded_once(
+        self,
+        connector: Connector,
+        session: VendorSession,
+        emulator: Emulator,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        # Through the one decoding point (orjson when installed), and not again
+        # by an error parser reading the same body: one decode per page served.
+        from .. import decoding
+
+        decoded: list[int] = []
+        loads = decoding.loads
+
+        def counting(content: bytes | str) -> Any:
+            decoded.append(len(content))
+            return loads(content)
+
+        monkeypatch.setattr(decoding, "loads", counting)
+        before = len(emulator.requests)
+        listed = sum(1 for _ in connector.list_users(session))
+        requests_made = len(emulator.requests) - before
+        assert listed, "the emulator listed no users"
+        assert len(decoded) == requests_made, (
+            f"listing made {requests_made} requests and decoded {len(decoded)} JSON bodies "
+            "through oomnitza_connect.decoding; decode each page once, through it "
+            "(the client's answer, or decode_json(response) in an error parser)"
+        )
+
     def test_list_users_is_lazy(
         self, connector: Connector, session: VendorSession, emulator: Emulator
     ) -> None:

@@ -46,6 +46,7 @@ import requests
 import urllib3
 
 from .._version import __version__
+from ..decoding import remember_decoding, response_json
 from ..errors import (
     ConfigurationError,
     CredentialRefusedError,
@@ -154,42 +155,17 @@ Called for every response: Slack reports errors with HTTP 200 and ``ok: false``.
 """
 
 
-_UNDECODED = object()
-_json_loads: Callable[[bytes], Any] | None = None
-
-
-def _loads(content: bytes) -> Any:
-    global _json_loads
-    if _json_loads is None:
-        try:
-            import orjson  # decodes vendor pages about twice as fast as json
-
-            _json_loads = orjson.loads
-        except ImportError:
-            import json
-
-            _json_loads = json.loads
-    return _json_loads(content)
-
-
 def decode_json(response: requests.Response) -> Any:
     """Return *response*'s body decoded as JSON, decoding it only once.
 
     Every part that reads a body (an error parser checking Slack's ``ok``, the
     client, a paginator) calls this, so a page is decoded once however many
-    look at it. orjson is used when it is installed.
+    look at it (:func:`oomnitza_connect.decoding.response_json`; orjson when
+    it is installed).
 
     :raises ValueError: the body is not JSON.
     """
-    cached = response.__dict__.get("_oomnitza_json", _UNDECODED)
-    if cached is not _UNDECODED:
-        return cached
-    content = response.content
-    if not content:
-        raise ValueError("empty body")
-    body = _loads(content)
-    response.__dict__["_oomnitza_json"] = body
-    return body
+    return response_json(response)
 
 
 def default_error_parser(response: requests.Response) -> VendorErrorInfo | None:
@@ -708,6 +684,7 @@ class HttpClient:
                 stream=True,
             )
             self._read_body(response, time.monotonic() + self.options.total_timeout)
+            remember_decoding(response)
             return response
         except _DeadlineExceeded:
             error = TransportError(
