@@ -552,8 +552,11 @@ class UnreadRecord:
 
     def id_hint(self) -> str | None:
         """The vendor's id of the user, when the raw value has a plain one."""
-        if isinstance(self.raw, Mapping):
-            value = self.raw.get("id")
+        raw = self.raw
+        if type(raw) is dict or isinstance(raw, Mapping):
+            value = raw.get("id")
+            if type(value) is str:
+                return value
             if isinstance(value, str | int) and not isinstance(value, bool):
                 return str(value)
         return None

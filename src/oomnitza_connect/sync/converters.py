@@ -69,6 +69,14 @@ def to_integer(value: Any) -> int:
 
 def to_datetime(value: Any) -> datetime:
     """Epoch seconds or milliseconds, or ISO-8601 text, as an aware UTC datetime."""
+    if type(value) is int:  # epoch seconds (Slack's ``updated``): the common case first
+        number = float(value)
+        if abs(number) >= _MILLISECONDS_THRESHOLD:
+            number /= 1000
+        try:
+            return datetime.fromtimestamp(number, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ConversionError(f"the timestamp {value!r} is out of range", value=value) from None
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     if isinstance(value, date):

@@ -831,15 +831,15 @@ class _Run:
         for chunk in _chunked(records, self.batch_size):
             prints: dict[str, str] = {}
             unchanged: dict[str, tuple[str, bool]] = {}
+            ids = [item.id_hint() if type(item) is UnreadRecord else _id_of(item) for item in chunk]
             if salt is not None:
-                for item in chunk:
-                    user_id, raw = _identity(item)
-                    if user_id is not None:
+                for item, user_id in zip(chunk, ids, strict=True):
+                    raw = _fingerprinted(item)
+                    if user_id is not None and raw is not None:
                         prints[user_id] = member_fingerprint(salt, raw)
                 unchanged = self.destination.unchanged_members(self.plan, prints)
-            for item in chunk:
+            for item, record_id in zip(chunk, ids, strict=True):
                 batch.size += 1
-                record_id = item.id_hint() if isinstance(item, UnreadRecord) else item.id
                 same = unchanged.get(record_id) if record_id is not None else None
                 if same is not None and record_id is not None:
                     # Nothing to read, map or compare: it writes what it wrote last time.
@@ -1101,6 +1101,8 @@ def check_text(fields: Mapping[str, Any]) -> None:
     accepts them; found here, the one user fails instead of the whole batch.
     """
     for key, value in fields.items():
+        if value is None or (type(value) is str and value.isascii()):
+            continue  # most values: nothing to check
         if isinstance(value, str) and not value.isascii():
             try:
                 value.encode("utf-8")
@@ -1132,15 +1134,16 @@ def _builtin_mapper(mapping: tuple[FieldMapping, ...]) -> Callable[..., dict[str
     return map_record
 
 
-def _identity(item: VendorRecord | UnreadRecord) -> tuple[str | None, Any]:
-    """The member's vendor user id and the JSON its fingerprint covers (``None`` if none)."""
+def _id_of(item: VendorRecord | UnreadRecord) -> str | None:
+    return item.id_hint() if isinstance(item, UnreadRecord) else item.id
+
+
+def _fingerprinted(item: VendorRecord | UnreadRecord) -> Any:
+    """The JSON a member's fingerprint covers, or ``None`` when it has none."""
+    raw = item.raw
     if isinstance(item, UnreadRecord):
-        if isinstance(item.raw, Mapping):
-            return item.id_hint(), item.raw
-        return None, None
-    if item.raw:
-        return item.id, item.raw
-    return None, None  # a plugin's record without its JSON: mapped every time
+        return raw if type(raw) is dict or isinstance(raw, Mapping) else None
+    return raw or None  # a plugin's record without its JSON: mapped every time
 
 
 def _chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:

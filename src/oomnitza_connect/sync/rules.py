@@ -18,6 +18,7 @@ its side, with the same meaning, from the portion's ``insert_only`` /
 
 from __future__ import annotations
 
+import functools
 import pickle
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -49,9 +50,20 @@ _Keyed = tuple[MappedRecord, str, dict[str, Any]]
 
 
 def _datetime_text(value: datetime) -> str:
+    if type(value) is datetime:
+        # A run writes the same few datetimes many times (the page's fetch time
+        # in every record of the page); equal datetimes give equal text.
+        return _cached_datetime_text(value)
+    return _utc_text(value)
+
+
+def _utc_text(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat()
+
+
+_cached_datetime_text = functools.lru_cache(maxsize=256)(_utc_text)
 
 
 def json_ready(value: Any) -> Any:

@@ -174,6 +174,8 @@ class Vendor:
 
 
 def _as_text(value: Any) -> str | None:
+    if type(value) is str:  # the common case first (a str subclass goes the long way)
+        return value if value.strip() else None
     if value is None:
         return None
     if isinstance(value, str):
@@ -186,7 +188,7 @@ def _as_text(value: Any) -> str | None:
 
 
 def _as_bool(value: Any) -> bool | None:
-    if value is None or isinstance(value, bool):
+    if value is None or value is True or value is False:
         return value
     if isinstance(value, str):
         text = value.strip().lower()
@@ -213,9 +215,14 @@ def _as_int(value: Any) -> int | None:
 def _as_datetime(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
-    from ..sync.converters import to_datetime
+    return _to_datetime()(value)
 
-    return to_datetime(value)
+
+@functools.cache
+def _to_datetime() -> Callable[[Any], datetime]:
+    from ..sync.converters import to_datetime  # imported once, by the first timestamp
+
+    return to_datetime
 
 
 def _as_list(value: Any) -> list[Any] | None:
@@ -655,23 +662,26 @@ class RestVendor(Vendor):
                 field=self.id_path,
             )
         values: dict[str, Any] = {}
-        for key, read, coerce, default in self._field_readers:
-            raw = read(item)
-            try:
+        key = ""
+        raw: Any = None
+        try:
+            for key, read, coerce, default in self._field_readers:
+                raw = read(item)
                 value = coerce(raw)
                 values[key] = default if value is None else value
-            except MappingError as exc:
-                raise MappingError(
-                    f"{self.display_name} user {user_id!r}: field '{key}': {exc}",
-                    field=key,
-                    value=raw,
-                ) from None
+        except MappingError as exc:
+            raise MappingError(
+                f"{self.display_name} user {user_id!r}: field '{key}': {exc}",
+                field=key,
+                value=raw,
+            ) from None
         if self.sync_time_field:
             values[self.sync_time_field] = fetched_at or datetime.now(UTC)
         active = True
-        if self.active_field is not None and values.get(self.active_field) is False:
+        active_field, inactive_field = self.active_field, self.inactive_field
+        if active_field is not None and values.get(active_field) is False:
             active = False
-        if self.inactive_field is not None and values.get(self.inactive_field) is True:
+        if inactive_field is not None and values.get(inactive_field) is True:
             active = False
         return VendorRecord(
             vendor=self.name, id=str(user_id), fields=values, raw=item, active=active

@@ -49,9 +49,18 @@ def compile_path(path: str | None) -> Callable[[Any], Any]:
     steps: tuple[str | int, ...] = tuple(
         int(part) if part.isdigit() else part for part in path.split(".")
     )
+    # Decoded JSON objects are dicts: ``type(...) is dict`` answers first, since
+    # isinstance(..., Mapping) goes through the ABC machinery (a million calls
+    # in a 30,000-user sync); anything else takes the general walk below.
     if len(steps) == 1 and isinstance(steps[0], str):
         key = steps[0]
-        return lambda value: value.get(key) if isinstance(value, Mapping) else None
+
+        def read_key(value: Any) -> Any:
+            if type(value) is dict:
+                return value.get(key)
+            return value.get(key) if isinstance(value, Mapping) else None
+
+        return read_key
 
     def read(value: Any) -> Any:
         for step in steps:
@@ -67,6 +76,19 @@ def compile_path(path: str | None) -> Callable[[Any], Any]:
                 return None
         return value
 
+    if len(steps) == 2 and isinstance(steps[0], str) and isinstance(steps[1], str):
+        outer, inner = steps
+
+        def read_pair(value: Any) -> Any:
+            if type(value) is dict:
+                nested = value.get(outer)
+                if nested is None:
+                    return None
+                if type(nested) is dict:
+                    return nested.get(inner)
+            return read(value)
+
+        return read_pair
     return read
 
 
