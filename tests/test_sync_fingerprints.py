@@ -150,3 +150,26 @@ def test_a_mapping_that_writes_the_sync_time_is_mapped_every_run(tmp_path, acme,
     session = sync(settings, store)
     assert len(mapped) == 25
     assert session.counts.updated == 25
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ({"a": float("nan")}, {"a": None}),  # orjson would write both as null
+        ({"a": 1}, {"a": 1.0}),
+        ({"a": "x", "b": "y"}, {"b": "y", "a": "x"}),  # another order costs a re-map
+        ({"a": "\ud800"}, {"a": "\\ud800"}),
+        ({"n": 2**70}, {"n": float(2**70)}),
+        ({"a": "null"}, {"a": None}),
+    ],
+)
+def test_different_members_have_different_fingerprints(one, other):
+    member_fingerprint = engine.member_fingerprint
+    assert member_fingerprint(b"salt", one) != member_fingerprint(b"salt", other)
+    assert member_fingerprint(b"salt", one) == member_fingerprint(b"salt", dict(one))
+
+
+def test_a_fingerprint_is_keyed_on_the_runs_configuration():
+    member_fingerprint = engine.member_fingerprint
+    member = {"id": "U1", "profile": {"email": "a@x.io"}}
+    assert member_fingerprint(b"one", member) != member_fingerprint(b"two", member)

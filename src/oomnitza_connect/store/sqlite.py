@@ -255,30 +255,58 @@ except ImportError:  # the `fast` extra is not installed
 _FLAT_SCALARS = frozenset({str, int, bool, type(None)})
 
 
-def _dumps_flat(value: Any) -> str:
-    """:func:`_dumps` of a person's fields or of rows of SQL parameters, read back the same.
+class _NotFlat(TypeError):
+    """A value orjson would encode otherwise than json: json encodes it."""
 
-    Called for every person a sync writes. orjson encodes them an order of
-    magnitude faster; used only where it gives what json gives once decoded:
-    text, whole numbers, booleans and null (no floats: orjson writes NaN as
-    null; no datetimes, sets or nested values: json's ``default`` decides
-    those). Non-ASCII text is written as UTF-8 rather than ``\\u`` escapes,
-    which reads back the same. What orjson refuses (a lone surrogate, an
-    integer wider than 64 bits) goes to json.
+
+def _refuse(value: Any) -> Any:
+    raise _NotFlat
+
+
+def _fast_dumps(value: Any) -> str | None:
+    """*value* encoded by orjson when installed and when it gives what json gives, else None.
+
+    Every type orjson would write otherwise than ``_dumps`` is handed to
+    ``default`` (datetimes, dataclasses, subclasses of str, int, dict and
+    list), which refuses it; so does what orjson cannot write (a lone
+    surrogate, an integer wider than 64 bits). Non-ASCII text comes out as
+    UTF-8 rather than ``\\u`` escapes, which reads back the same.
     """
-    if _orjson is not None:
-        values = value.values() if type(value) is dict else value
-        flat = _FLAT_SCALARS
-        if all(
-            type(item) in flat
-            or (type(item) in (tuple, list) and all(type(part) in flat for part in item))
-            for item in values
-        ):
-            try:
-                return str(_orjson.dumps(value), "utf-8")
-            except (TypeError, _orjson.JSONEncodeError):
-                pass
-    return _dumps(value)
+    if _orjson is None:
+        return None
+    try:
+        return str(_orjson.dumps(value, default=_refuse, option=_ORJSON_OPTIONS), "utf-8")
+    except TypeError:  # _NotFlat, or orjson.JSONEncodeError
+        return None
+
+
+_ORJSON_OPTIONS = (
+    0
+    if _orjson is None
+    else _orjson.OPT_PASSTHROUGH_DATETIME
+    | _orjson.OPT_PASSTHROUGH_DATACLASS
+    | _orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def _dumps_rows(rows: Any) -> str:
+    """:func:`_dumps` of SQL parameters (text and whole numbers), through orjson when it can.
+
+    Called once per statement of a batch, with thousands of rows each.
+    """
+    return _fast_dumps(rows) or _dumps(rows)
+
+
+def _dumps_fields(fields: Mapping[str, Any]) -> str:
+    """:func:`_dumps` of a person's fields, through orjson when they are flat.
+
+    Called for every person a sync writes. Only text, whole numbers, booleans
+    and null go through orjson: it writes a NaN float as null, and an enum by
+    its value where json writes ``str()`` of it.
+    """
+    if _FLAT_SCALARS.issuperset(map(type, fields.values())):
+        return _fast_dumps(fields) or _dumps(fields)
+    return _dumps(fields)
 
 
 _key_text = key_text
@@ -988,7 +1016,7 @@ class SQLiteStore(Store):
         # user and not vanished, still the holder of the sync value (and of the
         # SaaS account when the run keeps them). One statement for the batch.
         saas = ""
-        params: list[Any] = [_dumps_flat(fingerprints), plan.integration, plan.sync_key]
+        params: list[Any] = [_dumps_rows(fingerprints), plan.integration, plan.sync_key]
         if plan.selection == UserSelection.USERS_AND_SAAS:
             saas = (
                 " AND EXISTS (SELECT 1 FROM saas_users u WHERE u.vendor = ? "
@@ -1029,7 +1057,7 @@ class SQLiteStore(Store):
                 "CROSS JOIN people p ON p.id = k.person_id",
                 (
                     plan.integration,
-                    _dumps_flat(
+                    _dumps_rows(
                         [
                             [user_id, print_, value, int(active)]
                             for user_id, print_, value, active in members
@@ -1083,7 +1111,7 @@ class SQLiteStore(Store):
                 person_id = next_id
                 next_id += 1
                 new_people.append(
-                    (person_id, plan.sync_key, new.sync_value, _dumps_flat(new.fields), now, now)
+                    (person_id, plan.sync_key, new.sync_value, _dumps_fields(new.fields), now, now)
                 )
                 for name in unique:
                     value = new.fields.get(name)
@@ -1096,7 +1124,7 @@ class SQLiteStore(Store):
                     )
             changed_people: list[tuple[str, str, PersonId]] = []
             for change in writes.updates:
-                changed_people.append((_dumps_flat(change.fields), now, change.person_id))
+                changed_people.append((_dumps_fields(change.fields), now, change.person_id))
                 for name in unique:
                     if name not in change.changes:
                         continue
@@ -1121,7 +1149,7 @@ class SQLiteStore(Store):
                     "updated_at) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
                     "json_extract(value, '$[2]'), json_extract(value, '$[3]'), "
                     "json_extract(value, '$[4]'), json_extract(value, '$[5]') FROM json_each(?)",
-                    (_dumps_flat(new_people),),
+                    (_dumps_rows(new_people),),
                 )
             self._db.executemany(
                 "UPDATE people SET fields = ?, updated_at = ? WHERE id = ?", changed_people
@@ -1135,7 +1163,9 @@ class SQLiteStore(Store):
                     "INSERT INTO person_keys (field, value, person_id) "
                     "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
                     "json_extract(value, '$[2]') FROM json_each(?)",
-                    (_dumps_flat(key_inserts),),
+                    # In key order: each entry lands next to the one before it in
+                    # the index, not on a random page (15% less time at 30,000 people).
+                    (_dumps_rows(sorted(key_inserts)),),
                 )
             if source_rows:
                 # WHERE true: SQLite's parser needs it before ON CONFLICT in INSERT ... SELECT.
@@ -1146,7 +1176,7 @@ class SQLiteStore(Store):
                     "json_extract(value, '$[3]'), 0, NULL FROM json_each(?) WHERE true "
                     "ON CONFLICT (integration, person_id) DO UPDATE SET "
                     "vendor_user_id = excluded.vendor_user_id, vanished = 0, vanished_at = NULL",
-                    (_dumps_flat(source_rows),),
+                    (_dumps_rows(source_rows),),
                 )
             self._db.executemany(
                 "INSERT INTO saas_users (vendor, vendor_user_id, person_id, role, fields, "
@@ -1516,7 +1546,7 @@ class _SQLiteRunBook(RunBook):
         # One statement each, the batch passed as one JSON array: executemany
         # would step once per row, releasing and re-taking the GIL every time
         # while the mapping thread wants it.
-        values = _dumps_flat(list(sync_values))
+        values = _dumps_rows(list(sync_values))
         with self.store._lock, self.store._transaction():
             found = {
                 row[0]
@@ -1543,7 +1573,7 @@ class _SQLiteRunBook(RunBook):
                 "INSERT OR IGNORE INTO temp.run_seen (vendor_user_id, sync_value) "
                 "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') "
                 "FROM json_each(?)",
-                (_dumps_flat(pairs),),
+                (_dumps_rows(pairs),),
             )
 
     def unseen(self, vendor_user_ids: Sequence[str]) -> set[str]:
