@@ -247,6 +247,7 @@ def _dumps(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
+_orjson: Any
 try:
     import orjson as _orjson
 except ImportError:  # the `fast` extra is not installed

@@ -70,11 +70,11 @@ def to_integer(value: Any) -> int:
 def to_datetime(value: Any) -> datetime:
     """Epoch seconds or milliseconds, or ISO-8601 text, as an aware UTC datetime."""
     if type(value) is int:  # epoch seconds (Slack's ``updated``): the common case first
-        number = float(value)
-        if abs(number) >= _MILLISECONDS_THRESHOLD:
-            number /= 1000
+        seconds = float(value)
+        if abs(seconds) >= _MILLISECONDS_THRESHOLD:
+            seconds /= 1000
         try:
-            return datetime.fromtimestamp(number, UTC)
+            return datetime.fromtimestamp(seconds, UTC)
         except (OverflowError, OSError, ValueError):
             raise ConversionError(f"the timestamp {value!r} is out of range", value=value) from None
     if isinstance(value, datetime):

@@ -335,6 +335,7 @@ class _Batch:
 _FINGERPRINT_FORMAT = "2"
 """Bumped when what a fingerprint covers changes: every member is mapped again once."""
 
+_orjson: Any
 try:
     import orjson as _orjson
 except ImportError:  # the `fast` extra is not installed
