@@ -362,9 +362,10 @@ class SQLiteStore(Store):
         # what an interrupted sync needs, at a fraction of FULL's fsyncs.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=30000")
-        # 16 MB of page cache (the default is 2 MB): sync-key lookups and
-        # inserts land on random pages of the unique-value index.
-        self._db.execute("PRAGMA cache_size=-16384")
+        # 4 MB of page cache (the default is 2 MB): sync-key lookups and
+        # inserts land on random pages of the unique-value index. 16 MB made a
+        # 100,000-user sync's SQL 6% faster and its process 16 MB larger.
+        self._db.execute("PRAGMA cache_size=-4096")
         self._db.execute("PRAGMA journal_size_limit=67108864")
         with self._lock:
             self._db.executescript(_SCHEMA)

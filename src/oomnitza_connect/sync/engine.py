@@ -109,6 +109,8 @@ Each batch writes entries all over the unique-value index; the more records a
 transaction carries, the more of them share a page, and the fewer pages the
 WAL receives (2,500 writes 100,000 people in a third less time than 1,000).
 """
+_LOOKUP_SIZE = 500
+"""Members whose fingerprints are looked up at once (each holds its vendor JSON until mapped)."""
 _WAITING_BATCHES = 2
 """Batches handed to the writer thread and not yet written (memory stays flat)."""
 
@@ -858,7 +860,9 @@ class _Run:
         # whatever order the vendor lists them in. Spooled to disk: memory stays flat.
         deferred = _DeferredRecords()
         batch = _Batch()
-        for chunk in _chunked(records, self.batch_size):
+        # Members are looked up (fingerprints) a few hundred at a time: each
+        # holds its decoded JSON until it is mapped, so memory stays small.
+        for chunk in _chunked(records, min(self.batch_size, _LOOKUP_SIZE)):
             prints: dict[str, str] = {}
             unchanged: dict[str, tuple[str, bool]] = {}
             ids = [item.id_hint() if type(item) is UnreadRecord else _id_of(item) for item in chunk]
@@ -1195,7 +1199,7 @@ class _Raised:
     error: BaseException
 
 
-def read_ahead(records: Iterable[T], *, chunk: int = 100, chunks: int = 10) -> Iterator[T]:
+def read_ahead(records: Iterable[T], *, chunk: int = 100, chunks: int = 4) -> Iterator[T]:
     """Yield *records*, fetching them in a background thread while the caller works.
 
     Fetching pages is mostly waiting for the vendor; mapping and writing are
