@@ -661,14 +661,25 @@ class RestVendor(Vendor):
                 f"{self.display_name} returned a user object without an id ('{self.id_path}').",
                 field=self.id_path,
             )
-        values: dict[str, Any] = {}
+        values: dict[str, Any]
         key = ""
         raw: Any = None
         try:
-            for key, read, coerce, default in self._field_readers:
-                raw = read(item)
-                value = coerce(raw)
-                values[key] = default if value is None else value
+            if type(item) is dict:
+                values = self._dict_reader(item)
+            else:
+                values = {}
+                for key, read, coerce, default in self._field_readers:
+                    raw = read(item)
+                    value = coerce(raw)
+                    values[key] = default if value is None else value
+        except _FieldFailure as failure:
+            key, raw, exc = failure.key, failure.raw, failure.error
+            raise MappingError(
+                f"{self.display_name} user {user_id!r}: field '{key}': {exc}",
+                field=key,
+                value=raw,
+            ) from None
         except MappingError as exc:
             raise MappingError(
                 f"{self.display_name} user {user_id!r}: field '{key}': {exc}",
@@ -699,6 +710,13 @@ class RestVendor(Vendor):
         )
 
     @cached_property
+    def _dict_reader(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        paths = {spec.key: spec.path or spec.key for spec in self.fields}
+        return _compile_dict_reader(
+            [(key, paths[key], coerce, default) for key, _, coerce, default in self._field_readers]
+        )
+
+    @cached_property
     def _id_reader(self) -> Callable[[Any], Any]:
         return _reader(self.id_path)
 
@@ -709,6 +727,85 @@ class RestVendor(Vendor):
     @cached_property
     def _items_reader(self) -> Callable[[Any], Any]:
         return _reader(self.users.items) if self.users.items else (lambda page: page)
+
+
+class _FieldFailure(Exception):
+    """A declared field that could not be read: which one, from what."""
+
+    def __init__(self, key: str, raw: Any, error: MappingError) -> None:
+        super().__init__(key)
+        self.key, self.raw, self.error = key, raw, error
+
+
+def _compile_dict_reader(
+    fields: Sequence[tuple[str, str, Callable[[Any], Any], Any]],
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """One function reading every declared field of a user object that is a dict.
+
+    What :meth:`RestVendor.to_record`'s loop does for each field (read the
+    path, coerce, default), written out once per vendor as straight-line
+    Python, the way attrs writes ``__init__``: a key read is ``item.get(key)``,
+    a two-step path reads its parent once for every field under it, and the
+    common coercions (non-blank text, true/false) are tested inline before the
+    coercer is called. Any other shape of value goes through the same path
+    readers and coercers as the loop, so the results and errors are the same.
+
+    :param fields: ``(key, path, coercer, default)`` for each field, in order.
+    """
+    namespace: dict[str, Any] = {"_FieldFailure": _FieldFailure, "MappingError": MappingError}
+    body: list[str] = []
+    parents: dict[str, str] = {}
+    for index, (key, path, coerce, default) in enumerate(fields):
+        namespace[f"read_{index}"] = _reader(path)
+        namespace[f"coerce_{index}"] = coerce
+        namespace[f"default_{index}"] = default
+        steps = path.split(".")
+        body.append(f"        key = {key!r}")
+        if "|" in path or not all(steps) or any(step.isdigit() for step in steps):
+            body.append(f"        raw = read_{index}(item)")
+        elif len(steps) == 1:
+            body.append(f"        raw = item.get({steps[0]!r})")
+        elif len(steps) == 2:
+            parent = parents.get(steps[0])
+            if parent is None:
+                parent = parents[steps[0]] = f"parent_{len(parents)}"
+                body.insert(0, f"    {parent} = item.get({steps[0]!r})")
+            body.append(
+                f"        raw = {parent}.get({steps[1]!r}) if type({parent}) is dict "
+                f"else (None if {parent} is None else read_{index}(item))"
+            )
+        else:
+            body.append(f"        raw = read_{index}(item)")
+        if coerce is _as_text:
+            body.append(
+                f"        value = raw if type(raw) is str and raw.strip() else coerce_{index}(raw)"
+            )
+        elif coerce is _as_bool:
+            body.append(
+                f"        value = raw if raw is True or raw is False else coerce_{index}(raw)"
+            )
+        else:
+            body.append(f"        value = coerce_{index}(raw)")
+        if default is None:
+            body.append(f"        values[{key!r}] = value")
+        else:
+            body.append(f"        values[{key!r}] = default_{index} if value is None else value")
+    lines = [line for line in body if line.startswith("    parent_")]
+    lines = [
+        "def read_fields(item):",
+        *lines,
+        "    values = {}",
+        "    key = raw = None",
+        "    try:",
+        *(line for line in body if not line.startswith("    parent_")),
+        "        pass",
+        "    except MappingError as exc:",
+        "        raise _FieldFailure(key, raw, exc) from None",
+        "    return values",
+    ]
+    exec(compile("\n".join(lines), "<oomnitza_connect field reader>", "exec"), namespace)  # noqa: S102 - our own text
+    reader: Callable[[dict[str, Any]], dict[str, Any]] = namespace["read_fields"]
+    return reader
 
 
 def _steps(path: str | None) -> tuple[str, ...] | None:
