@@ -1548,7 +1548,8 @@ class _SQLiteRunBook(RunBook):
         # One statement each, the batch passed as one JSON array: executemany
         # would step once per row, releasing and re-taking the GIL every time
         # while the mapping thread wants it.
-        values = _dumps_rows(list(sync_values))
+        # Sorted: the batch's keys go into the run's index side by side.
+        values = _dumps_rows(sorted(sync_values))
         with self.store._lock, self.store._transaction():
             found = {
                 row[0]

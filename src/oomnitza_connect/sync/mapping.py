@@ -392,7 +392,10 @@ def compile_filters(filters: Iterable[str]) -> Callable[[Mapping[str, Any]], boo
 
     def passes(variables: Mapping[str, Any]) -> bool:
         try:
-            return all(check(variables) for check in checks)
+            for check in checks:
+                if not check(variables):
+                    return False
+            return True
         except _NotSimple:
             # A lookup the plain subset cannot answer (an attribute of an
             # object): the sandbox decides, with its own rules.

@@ -83,6 +83,8 @@ def json_ready(value: Any) -> Any:
 
 def key_text(value: Any) -> str:
     """The text a unique value (and a sync value) is compared and indexed as."""
+    if type(value) is str:
+        return value
     if isinstance(value, datetime):
         return _datetime_text(value)
     return str(value)
