@@ -367,17 +367,21 @@ def member_fingerprint(salt: bytes, raw: Any) -> str:
     member whose encoding holds a ``null`` is hashed by its ``repr`` too, and
     the two forms are told apart by their first byte.
     """
-    data: bytes | None = None
     if _orjson is not None:
         try:
             encoded = _orjson.dumps(raw, default=_refuse, option=_ORJSON_PLAIN)
         except TypeError:  # a lone surrogate, a huge integer, a non-JSON object
             encoded = b"null"
         if b"null" not in encoded:
-            data = b"o" + encoded
-    if data is None:
-        data = b"r" + repr(raw).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(data, key=salt, digest_size=16).hexdigest()
+            digest = _blake2b(b"o", key=salt, digest_size=16)
+            digest.update(encoded)
+            return digest.hexdigest()
+    digest = _blake2b(b"r", key=salt, digest_size=16)
+    digest.update(repr(raw).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+_blake2b = hashlib.blake2b
 
 
 class _Run:
