@@ -73,7 +73,8 @@ def test_the_rendered_package_is_complete_and_has_no_template_left(tmp_path: Pat
     assert "oomnitza_connect.commands" not in project["project"]["entry-points"]
     # Preset templates pass through the renderer untouched.
     assert (
-        '"/api/users/{{acme_user_id}}"' in (target / "src/oomnitza_connect_acme/vendor.py").read_text()
+        '"/api/users/{{acme_user_id}}"'
+        in (target / "src/oomnitza_connect_acme/vendor.py").read_text()
     )
     assert (
         "class TestAcmeConformance(ConnectorConformance)"

@@ -199,3 +199,48 @@ def test_a_test_run_plans_the_release_of_a_unique_email(tmp_path: Any) -> None:
     assert release["changes"] == {"email": {"old": old["mail"].lower(), "new": None}}
     assert untouched is not None
     assert untouched.fields["email"] == old["mail"].lower()
+
+
+def test_a_list_or_an_object_in_a_text_field_fails_alone(tmp_path: Any) -> None:
+    # Slack's declared text fields: an address list or a name object is a malformed
+    # record, not a sync key written as JSON text.
+    pytest.importorskip("oomnitza_connect_slack")
+    from oomnitza_connect_slack import vendor
+    from oomnitza_connect_slack.emulator import SlackEmulator
+
+    from oomnitza_connect import ClientOptions
+    from oomnitza_connect.models import IntegrationSettings
+
+    with register_plugin(vendor), SlackEmulator(users=30, enforce_rate_limits=False) as slack:
+        victims = slack.user_ids()[10:12]
+        bad_email = slack.user(victims[0])
+        bad_name = slack.user(victims[1])
+        assert bad_email is not None
+        assert bad_name is not None
+        bad_email["profile"]["email"] = ["a@example.com", "b@example.com"]
+        bad_name["profile"]["real_name"] = {"x": 1}
+        bad_name["real_name"] = {"x": 1}
+        slack.serve_raw_user(victims[0], bad_email)
+        slack.serve_raw_user(victims[1], bad_name)
+        settings = IntegrationSettings(
+            name="slack-bad",
+            vendor="slack",
+            credential="s",
+            default_role="Employee",
+            sync_key="email",
+        )
+        with SQLiteStore(tmp_path / "x.db") as store:
+            session = run_sync(
+                settings,
+                credential=slack.test_credential(),
+                store=store,
+                options=ClientOptions(base_url=slack.base_url, pace_requests=False),
+            )
+            stored = [p.fields for p in store.iter_people()]
+    reasons = {error.vendor_user_id: error.reason for error in session.errors}
+    assert set(victims) <= set(reasons), session.errors
+    assert "not a text value" in reasons[victims[0]]
+    assert "not a text value" in reasons[victims[1]]
+    assert not any("[" in str(fields.get("email")) for fields in stored)
+    assert not any("{" in str(fields.get("username")) for fields in stored)
+    assert session.counts.created >= 20

@@ -187,6 +187,19 @@ def _as_text(value: Any) -> str | None:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _as_string(value: Any) -> str | None:
+    """A short text field: a list or an object there is a malformed record, never a name
+    or an address (as JSON text it would even become a sync key)."""
+    if isinstance(value, list | tuple | dict):
+        raise MappingError(f"a {type(value).__name__} is not a text value", value=_shown(value))
+    return _as_text(value)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _as_bool(value: Any) -> bool | None:
     if value is None or value is True or value is False:
         return value
@@ -232,7 +245,7 @@ def _as_list(value: Any) -> list[Any] | None:
 
 
 _COERCERS: dict[FieldType, Callable[[Any], Any]] = {
-    FieldType.STRING: _as_text,
+    FieldType.STRING: _as_string,
     FieldType.TEXT: _as_text,
     FieldType.BOOLEAN: _as_bool,
     FieldType.INTEGER: _as_int,
@@ -776,7 +789,7 @@ def _compile_dict_reader(
             )
         else:
             body.append(f"        raw = read_{index}(item)")
-        if coerce is _as_text:
+        if coerce is _as_text or coerce is _as_string:
             body.append(
                 f"        value = raw if type(raw) is str and raw.strip() else coerce_{index}(raw)"
             )
