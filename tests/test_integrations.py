@@ -118,8 +118,9 @@ def test_structure_errors_name_key_value_and_allowed(tmp_path):
 def test_unknown_vendor(tmp_path):
     path = tmp_path / "i.toml"
     path.write_text('name = "n"\nvendor = "nosuch"\ncredential = "c"\n')
-    with pytest.raises(UnknownVendorError, match="acme"):
+    with pytest.raises(UnknownVendorError, match="acme") as caught:
         load_integration(path)
+    assert f"{path}: key 'vendor'" in str(caught.value)  # the file and key are named
 
 
 def test_draft_lists_everything_missing(tmp_path):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ..errors import ConfigurationError, TemplateError
+from ..errors import ConfigurationError, TemplateError, UnknownVendorError
 from ..models import (
     STANDARD_PERSON_FIELDS,
     UNIQUE_STANDARD_FIELDS,
@@ -72,7 +72,15 @@ def load_integration(path: str | Path, *, info: VendorInfo | None = None) -> Int
 
     data = load_toml(path)
     settings = structure(data, IntegrationSettings, file=path)
-    vendor = info or vendor_info(settings.vendor)
+    try:
+        vendor = info or vendor_info(settings.vendor)
+    except UnknownVendorError as exc:
+        raise UnknownVendorError(
+            exc.vendor,
+            exc.installed,
+            hint=f"{path}: key 'vendor' (install oomnitza-connect-{exc.vendor}, "
+            "or name one of those)",
+        ) from None
     problems = _problems(settings, vendor)
     if problems:
         _raise(problems, file=str(path))
