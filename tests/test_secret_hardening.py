@@ -141,3 +141,24 @@ def test_any_exception_reaching_the_terminal_and_the_session_is_scrubbed(
         (session,) = store.list_sessions()
     assert session.message is not None
     assert TOKEN not in session.message
+
+
+def test_one_bad_credential_in_the_environment_does_not_hide_the_others(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OOMNITZA_CONNECT_HOME", str(tmp_path))
+    monkeypatch.setenv("OOMNITZA_CONNECT_KEYRING", "0")
+    monkeypatch.setenv(
+        "OOMNITZA_CONNECT_CREDENTIAL_ENVSL",
+        json.dumps({"vendor": "slack", "kind": "api_key", "token": "xoxp-bad-secret\n"}),
+    )
+    monkeypatch.setenv(
+        "OOMNITZA_CONNECT_CREDENTIAL_GOOD",
+        json.dumps({"vendor": "slack", "kind": "api_key", "token": "xoxp-good-secret"}),
+    )
+    result = CliRunner().invoke(main, ["credentials", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    assert [row["name"] for row in json.loads(result.stdout)] == ["good"]
+    assert "$OOMNITZA_CONNECT_CREDENTIAL_ENVSL" in result.stderr
+    assert "xoxp-bad" not in result.output
+    assert "xoxp-good" not in result.output

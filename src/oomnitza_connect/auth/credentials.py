@@ -341,6 +341,27 @@ class CredentialStore:
         names.update(self._env_names())
         return [self.get(name) for name in sorted(names)]
 
+    def list_checked(self) -> tuple[builtins.list[Credential], builtins.list[ConfigurationError]]:
+        """Every credential that loads, and the error of each one that does not (one bad
+        environment variable must not hide the others)."""
+        names: set[str] = set(self._stored_names())
+        problems: builtins.list[ConfigurationError] = []
+        for key, value in self.environ.items():
+            if key.startswith(CREDENTIAL_ENV_PREFIX) and value.strip():
+                try:
+                    data = self._parse_env(key, value)
+                except ConfigurationError as exc:
+                    problems.append(exc)
+                    continue
+                names.add(str(data.get("name") or key[len(CREDENTIAL_ENV_PREFIX) :].lower()))
+        found: builtins.list[Credential] = []
+        for name in sorted(names):
+            try:
+                found.append(self.get(name))
+            except ConfigurationError as exc:
+                problems.append(exc)
+        return found, problems
+
     def source_of(self, name: str) -> str:
         """Say where credential *name* comes from: ``environment``, ``keyring`` or ``file``."""
         if self._env_data(name) is not None:

@@ -242,6 +242,7 @@ def _describe(credential: Credential) -> dict[str, Any]:
 def list_command(as_json: bool) -> None:
     """List every credential (never its secrets)."""
     store = _store()
+    credentials, problems = store.list_checked()
     rows = [
         {
             "name": c.name,
@@ -250,8 +251,11 @@ def list_command(as_json: bool) -> None:
             "source": store.source_of(c.name),
             "expires_at": c.expires_at.isoformat() if c.expires_at else None,
         }
-        for c in store.list()
+        for c in credentials
     ]
+    for problem in problems:
+        # The others are still listed; the bad one is named (never its value).
+        click.echo(f"Warning: a credential cannot be read: {problem}", err=True)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
