@@ -216,3 +216,23 @@ def test_a_db_that_is_not_a_store_is_bad_configuration(acme, tmp_path):
         assert result.exit_code == 2, result.output
         assert "file is not a database" in result.output
         assert "check --db" in result.output
+
+
+def test_ctrl_c_during_a_sync_exits_130_and_leaves_the_session_interrupted(
+    tmp_path, acme, monkeypatch
+):
+    from oomnitza_connect.sync import engine
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # what Ctrl-C raises in the middle of the listing
+
+    monkeypatch.setattr(engine._Run, "sync_users", interrupted)
+    path = write_integration(tmp_path, base_url=acme.base_url)
+    db = tmp_path / "x.db"
+    result = CliRunner().invoke(main, ["sync", str(path), "--db", str(db)])
+    assert result.exit_code == 130, result.output
+    assert "Interrupted." in result.output
+    assert "Aborted!" not in result.output
+    with SQLiteStore(db) as store:
+        (session,) = store.list_sessions()
+    assert session.status.value == "interrupted"

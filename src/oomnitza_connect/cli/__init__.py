@@ -2,7 +2,9 @@
 
 Each command group lives in its own module and registers itself on
 :data:`main`. Exit codes: 0 success, 1 a run that failed, 2 bad usage or bad
-configuration, 141 (128 + SIGPIPE, what a shell reports for ``yes | head``)
+configuration, 130 (128 + SIGINT, as shells report it) when Ctrl-C stops a
+command (a sync in progress is left ``interrupted``, and the next run goes on
+from there), and 141 (128 + SIGPIPE, what a shell reports for ``yes | head``)
 when whoever reads the output stops reading (``| head -1``), which ends the
 command quietly. Errors print as one readable message; ``--debug`` adds the
 traceback.
@@ -40,6 +42,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 141
+EXIT_INTERRUPTED = 130
 
 # Modules that add commands to `main`, each owning one area.
 COMMAND_MODULES = (
@@ -406,6 +409,10 @@ class _Main(click.Group):
         except BrokenPipeError:
             _stop_writing_to_stdout()
             ctx.exit(EXIT_BROKEN_PIPE)
+        except KeyboardInterrupt:
+            # Not click's bare "Aborted!" with exit 1, which reads like a failed run.
+            click.echo("Interrupted.", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
         except OomnitzaConnectError as exc:
             if debug:
                 import traceback
