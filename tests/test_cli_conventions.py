@@ -265,7 +265,11 @@ def test_emulator_json_is_one_line_that_works(tmp_path) -> None:
     assert process.returncode == 0, errors
 
 
-@pytest.mark.parametrize("extra", [(), ("--json",), ("--csv",)], ids=["table", "json", "csv"])
+@pytest.mark.parametrize(
+    "extra",
+    [(), ("--json",), ("--csv",), ("plugins",)],
+    ids=["table", "json", "csv", "plugins"],
+)
 def test_a_closed_pipe_ends_the_command_quietly(synced, extra) -> None:
     """``oomnitza-connect people | head -1``: no traceback, no error line, exit 141."""
     import subprocess
@@ -279,7 +283,8 @@ def test_a_closed_pipe_ends_the_command_quietly(synced, extra) -> None:
     try:
         result = subprocess.run(
             [sys.executable, "-c", "from oomnitza_connect.cli import main; main()",
-             "people", "--db", str(db), *extra],
+             *(extra if extra and not extra[0].startswith("-") else
+               ("people", "--db", str(db), *extra))],
             stdout=write_end,
             stderr=subprocess.PIPE,
             text=True,

@@ -65,9 +65,15 @@ def console(*, stderr: bool = False, quiet: bool = False) -> Any:
     """
     from rich.console import Console
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich's own answer is SystemExit(1), a failure; the CLI ends a closed pipe
+            # quietly with 141 like every other command (see oomnitza_connect.cli).
+            raise BrokenPipeError
+
     if to_terminal(stderr=stderr):
-        return Console(stderr=stderr, soft_wrap=True, quiet=quiet)
-    return Console(
+        return _Console(stderr=stderr, soft_wrap=True, quiet=quiet)
+    return _Console(
         stderr=stderr,
         width=PLAIN_WIDTH,
         soft_wrap=True,
