@@ -57,9 +57,10 @@ def emulator_command(
 ) -> None:
     """Run VENDOR's API emulator on 127.0.0.1 until Ctrl-C.
 
-    VENDOR ``oomnitza`` runs Oomnitza's API (the destination) instead. With
-    --json the emulator's address and test credential are one JSON object on
-    one line, printed once it listens.
+    VENDOR is any installed vendor (oomnitza-connect plugins lists them; slack,
+    intercom, webex and talkdesk ship with their emulators), or oomnitza for
+    Oomnitza's API (the destination). With --json the emulator's address and test
+    credential are one JSON object on one line, printed once it listens.
     """
     emulator: Any
     if vendor == "oomnitza":
