@@ -30,9 +30,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from ..errors import StoreError
-from ..models import RecordError, SyncCounts, SyncSession, SyncStatus, WorkflowRun
+from ..models import RecordError, SyncSession, SyncStatus, WorkflowRun
 from ..redaction import MASK, Secret, redact
 from .base import BatchOutcome, IntegrationEntry, Ledger, RunBook, SyncPlan, VanishedPerson
+from .rows import (
+    SESSION_COLUMNS,
+    WORKFLOW_RUN_COLUMNS,
+    chunked,
+    session_from_row,
+    workflow_run_from_row,
+)
 from .sqlite import _dumps, _pid_alive
 
 if TYPE_CHECKING:
@@ -151,10 +158,6 @@ CREATE UNLOGGED TABLE IF NOT EXISTS run_seen (
 );
 """
 
-_SESSION_COLUMNS = (
-    "id, integration, vendor, started_at, ended_at, status, test_run, "
-    "created, updated, unchanged, skipped, failed, vanished, message"
-)
 
 _INTERRUPTED = (
     "the run stopped before it finished (its process is gone); batches it committed are kept"
@@ -494,7 +497,7 @@ class PostgresLedger(Ledger):
                             (integration,),
                         ).fetchall()
                         rows = []
-                        for chunk in _chunks(every, _PAGE):
+                        for chunk in chunked(every, _PAGE):
                             missing = book.unseen([row[0] for row in chunk])
                             rows.extend(row for row in chunk if row[0] in missing)
                     if not test_run:
@@ -513,7 +516,7 @@ class PostgresLedger(Ledger):
                                 (integration, book.session_id),
                             )
                         else:
-                            for seen in _chunks(book.iter_seen(), _CHUNK):
+                            for seen in chunked(book.iter_seen(), _CHUNK):
                                 cursor.executemany(
                                     "INSERT INTO members (integration, vendor_user_id, "
                                     "sync_value) VALUES (%s, %s, %s) ON CONFLICT "
@@ -593,7 +596,7 @@ class PostgresLedger(Ledger):
     def get_session(self, session_id: str, *, with_payload: bool = False) -> SyncSession | None:
         with self._lock:
             found = self._rows(
-                f"SELECT {_SESSION_COLUMNS} FROM sync_sessions WHERE id = %s", (session_id,)
+                f"SELECT {SESSION_COLUMNS} FROM sync_sessions WHERE id = %s", (session_id,)
             )
             if not found:
                 return None
@@ -606,7 +609,7 @@ class PostgresLedger(Ledger):
                 )
             )
         payload = tuple(self.iter_plan(session_id)) if with_payload else ()
-        return _session(found[0], errors, payload)
+        return session_from_row(found[0], errors, payload)
 
     def iter_plan(
         self, session_id: str, *, offset: int = 0, limit: int | None = None
@@ -648,7 +651,7 @@ class PostgresLedger(Ledger):
     def list_sessions(
         self, *, integration: str | None = None, limit: int | None = 50
     ) -> list[SyncSession]:
-        query = f"SELECT {_SESSION_COLUMNS} FROM sync_sessions"
+        query = f"SELECT {SESSION_COLUMNS} FROM sync_sessions"
         params: list[Any] = []
         if integration is not None:
             query += " WHERE integration = %s"
@@ -657,7 +660,7 @@ class PostgresLedger(Ledger):
         if limit is not None:
             query += " LIMIT %s"
             params.append(limit)
-        return [_session(row, (), ()) for row in self._rows(query, params)]
+        return [session_from_row(row, (), ()) for row in self._rows(query, params)]
 
     # -- integrations -----------------------------------------------------------
 
@@ -756,43 +759,14 @@ class PostgresLedger(Ledger):
                 page_params.extend(after)
             condition = f" WHERE {' AND '.join(where)}" if where else ""
             rows = self._rows(
-                "SELECT id, vendor, preset, started_at, ok, person_id, status, request, "
-                f"response, mapped, error, dry_run, seq FROM workflow_runs{condition} "
+                f"SELECT {WORKFLOW_RUN_COLUMNS}, seq FROM workflow_runs{condition} "
                 "ORDER BY started_at DESC, seq DESC LIMIT %s",
                 [*page_params, _PAGE],
             )
             if not rows:
                 return
             for row in rows:
-                (
-                    run_id,
-                    vendor_name,
-                    preset_name,
-                    started,
-                    ok,
-                    person_id,
-                    status,
-                    request,
-                    response,
-                    mapped,
-                    error,
-                    dry_run,
-                    _,
-                ) = row
-                yield WorkflowRun(
-                    id=run_id,
-                    vendor=vendor_name,
-                    preset=preset_name,
-                    started_at=started,
-                    ok=bool(ok),
-                    person_id=person_id,
-                    status=status,
-                    request=request,
-                    response=response,
-                    mapped=mapped,
-                    error=error,
-                    dry_run=bool(dry_run),
-                )
+                yield workflow_run_from_row(row)
             after = (rows[-1][3], rows[-1][12])
 
     # -- life cycle -----------------------------------------------------------
@@ -818,51 +792,6 @@ class _RunLockHeld:
 
     def __exit__(self, *exc_info: object) -> None:
         self.ledger._run_locks.discard(self.integration)
-
-
-def _session(
-    row: Sequence[Any], errors: tuple[RecordError, ...], payload: tuple[Mapping[str, Any], ...]
-) -> SyncSession:
-    (
-        session_id,
-        integration,
-        vendor,
-        started,
-        ended,
-        status,
-        test_run,
-        created,
-        updated,
-        unchanged,
-        skipped,
-        failed,
-        vanished,
-        message,
-    ) = row
-    return SyncSession(
-        id=session_id,
-        integration=integration,
-        vendor=vendor,
-        started_at=started,
-        ended_at=ended,
-        status=SyncStatus(status),
-        test_run=bool(test_run),
-        counts=SyncCounts(created, updated, unchanged, skipped, failed, vanished),
-        errors=errors,
-        payload=payload,
-        message=message,
-    )
-
-
-def _chunks(rows: Iterable[T], size: int) -> Iterator[list[T]]:
-    chunk: list[T] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 class _PostgresRunBook(RunBook):
@@ -893,7 +822,7 @@ class _PostgresRunBook(RunBook):
         return set(sync_values) - {row[0] for row in inserted}
 
     def mark_seen(self, users: Iterable[tuple[str, str | None]]) -> None:
-        for chunk in _chunks(users, _CHUNK):
+        for chunk in chunked(users, _CHUNK):
             # A vendor user id comes once per run; the first pair seen is kept.
             self._run(
                 "INSERT INTO run_seen (session_id, vendor_user_id, sync_value) "

@@ -36,7 +36,6 @@ from ..models import (
     PersonId,
     RecordError,
     SaasUser,
-    SyncCounts,
     SyncSession,
     SyncStatus,
     UserSelection,
@@ -53,6 +52,13 @@ from .base import (
     Store,
     SyncPlan,
     VanishedPerson,
+)
+from .rows import (
+    SESSION_COLUMNS,
+    WORKFLOW_RUN_COLUMNS,
+    chunked,
+    session_from_row,
+    workflow_run_from_row,
 )
 
 __all__ = ["SQLiteStore", "json_ready"]
@@ -848,7 +854,7 @@ class SQLiteStore(Store):
                 ).fetchall()
             else:
                 rows = []
-                for chunk in _chunks(
+                for chunk in chunked(
                     self._db.execute(
                         "SELECT vendor_user_id, sync_value FROM members WHERE integration = ? "
                         "ORDER BY vendor_user_id",
@@ -1204,7 +1210,7 @@ class SQLiteStore(Store):
                 ).fetchall()
             else:
                 rows = []
-                for chunk in _chunks(
+                for chunk in chunked(
                     self._db.execute(query + " ORDER BY s.person_id", (plan.integration,)),
                     500,
                 ):
@@ -1271,7 +1277,7 @@ class SQLiteStore(Store):
     def get_session(self, session_id: str, *, with_payload: bool = False) -> SyncSession | None:
         with self._lock:
             row = self._db.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sync_sessions WHERE id = ?", (session_id,)
+                f"SELECT {SESSION_COLUMNS} FROM sync_sessions WHERE id = ?", (session_id,)
             ).fetchone()
             if row is None:
                 return None
@@ -1292,12 +1298,12 @@ class SQLiteStore(Store):
                         (session_id,),
                     )
                 )
-        return _session(row, errors, payload)
+        return session_from_row(row, errors, payload, read_time=_parse_time)
 
     def list_sessions(
         self, *, integration: str | None = None, limit: int | None = 50
     ) -> list[SyncSession]:
-        query = f"SELECT {_SESSION_COLUMNS} FROM sync_sessions"
+        query = f"SELECT {SESSION_COLUMNS} FROM sync_sessions"
         params: list[Any] = []
         if integration is not None:
             query += " WHERE integration = ?"
@@ -1308,7 +1314,7 @@ class SQLiteStore(Store):
             params.append(limit)
         with self._lock:
             rows = self._db.execute(query, params).fetchall()
-        return [_session(row, (), ()) for row in rows]
+        return [session_from_row(row, (), (), read_time=_parse_time) for row in rows]
 
     # -- integrations -------------------------------------------------------------
 
@@ -1390,40 +1396,12 @@ class SQLiteStore(Store):
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, vendor, preset, started_at, ok, person_id, status, request, "
-                f"response, mapped, error, dry_run FROM workflow_runs{where} "
+                f"SELECT {WORKFLOW_RUN_COLUMNS} FROM workflow_runs{where} "
                 "ORDER BY started_at DESC, rowid DESC",
                 params,
             ).fetchall()
         for row in rows:
-            (
-                run_id,
-                vendor_name,
-                preset_name,
-                started,
-                ok,
-                person_id,
-                status,
-                request,
-                response,
-                mapped,
-                error,
-                dry_run,
-            ) = row
-            yield WorkflowRun(
-                id=run_id,
-                vendor=vendor_name,
-                preset=preset_name,
-                started_at=datetime.fromisoformat(started),
-                ok=bool(ok),
-                person_id=person_id,
-                status=status,
-                request=json.loads(request),
-                response=None if response is None else json.loads(response),
-                mapped=json.loads(mapped),
-                error=error,
-                dry_run=bool(dry_run),
-            )
+            yield workflow_run_from_row(row, read_time=_parse_time, read_json=json.loads)
 
     # -- life cycle -----------------------------------------------------------
 
@@ -1457,46 +1435,6 @@ class _Transaction:
             self.db.execute("ROLLBACK")
 
 
-_SESSION_COLUMNS = (
-    "id, integration, vendor, started_at, ended_at, status, test_run, "
-    "created, updated, unchanged, skipped, failed, vanished, message"
-)
-
-
-def _session(
-    row: Sequence[Any], errors: tuple[RecordError, ...], payload: tuple[Mapping[str, Any], ...]
-) -> SyncSession:
-    (
-        session_id,
-        integration,
-        vendor,
-        started,
-        ended,
-        status,
-        test_run,
-        created,
-        updated,
-        unchanged,
-        skipped,
-        failed,
-        vanished,
-        message,
-    ) = row
-    return SyncSession(
-        id=session_id,
-        integration=integration,
-        vendor=vendor,
-        started_at=datetime.fromisoformat(started),
-        ended_at=_parse_time(ended),
-        status=SyncStatus(status),
-        test_run=bool(test_run),
-        counts=SyncCounts(created, updated, unchanged, skipped, failed, vanished),
-        errors=errors,
-        payload=payload,
-        message=message,
-    )
-
-
 def _identifier(name: str) -> str:
     """*name* as a quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
@@ -1518,17 +1456,6 @@ def _infer_type(value: Any) -> FieldType:
     if isinstance(value, Mapping) or (isinstance(value, str) and len(value) > 255):
         return FieldType.TEXT
     return FieldType.STRING
-
-
-def _chunks(rows: Iterable[T], size: int) -> Iterator[list[T]]:
-    chunk: list[T] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 class _SQLiteRunBook(RunBook):

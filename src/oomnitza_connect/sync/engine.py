@@ -67,6 +67,7 @@ from ..store.base import (
     VanishedPerson,
 )
 from ..store.paths import default_db_path
+from ..store.rows import chunked
 from ..transport.http import ClientOptions, HttpClient, Wait
 from ..vendors.session import VendorSession
 from .converters import to_datetime
@@ -866,7 +867,7 @@ class _Run:
         batch = _Batch()
         # Members are looked up (fingerprints) a few hundred at a time: each
         # holds its decoded JSON until it is mapped, so memory stays small.
-        for chunk in _chunked(records, min(self.batch_size, _LOOKUP_SIZE)):
+        for chunk in chunked(records, min(self.batch_size, _LOOKUP_SIZE)):
             prints: dict[str, str] = {}
             unchanged: dict[str, tuple[str, bool]] = {}
             ids = [item.id_hint() if type(item) is UnreadRecord else _id_of(item) for item in chunk]
@@ -1182,17 +1183,6 @@ def _fingerprinted(item: VendorRecord | UnreadRecord) -> Any:
     if isinstance(item, UnreadRecord):
         return raw if type(raw) is dict or isinstance(raw, Mapping) else None
     return raw or None  # a plugin's record without its JSON: mapped every time
-
-
-def _chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    chunk: list[T] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 _END = object()

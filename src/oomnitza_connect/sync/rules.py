@@ -39,6 +39,7 @@ from ..store.base import (
     RunBook,
     SyncPlan,
 )
+from ..store.rows import chunked
 from .mapping import SAAS_ROLE_TARGET
 
 __all__ = ["BatchRules", "apply_batch", "json_ready", "key_text"]
@@ -466,14 +467,7 @@ class BatchRules:
         """Yield the contested records again, a batch at a time, once the run is known."""
         self.settling = True
         with self.contested:
-            batch: list[MappedRecord] = []
-            for record in self.contested:
-                batch.append(record)
-                if len(batch) >= size:
-                    yield batch
-                    batch = []
-            if batch:
-                yield batch
+            yield from chunked(self.contested, size)
 
     def _link(
         self, person_id: PersonId, record: MappedRecord, lookup: BatchLookup
