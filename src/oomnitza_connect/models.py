@@ -124,6 +124,11 @@ class FieldSpec:
     """The value when the vendor leaves the field out or sends ``null`` (Slack omits
     false flags)."""
 
+    @classmethod
+    def flag(cls, key: str, label: str, description: str = "") -> FieldSpec:
+        """A true/false field that the vendor may leave out or send as ``null``: false then."""
+        return cls(key, label, FieldType.BOOLEAN, description=description, default=False)
+
 
 class SettingKind(enum.StrEnum):
     """What a global setting's value is; it is checked before any request."""

@@ -144,11 +144,6 @@ def budget_for(requests_per_minute: float) -> tuple[RateBudget, ...]:
     return (RateBudget("*", requests_per_minute, burst=max(1, int(requests_per_minute // 120))),)
 
 
-def _flag(key: str, label: str, description: str = "") -> FieldSpec:
-    # A missing or null flag is false.
-    return FieldSpec(key, label, FieldType.BOOLEAN, description=description, default=False)
-
-
 class IntercomVendor(RestVendor):
     """Intercom workspace admins on the workspace's regional host, and two presets."""
 
@@ -232,8 +227,8 @@ class IntercomVendor(RestVendor):
             description="avatar.image_url; read only when the field is mapped "
             "(display_avatar=true).",
         ),
-        _flag("away_mode_enabled", "Away Mode Enabled?"),
-        _flag(
+        FieldSpec.flag("away_mode_enabled", "Away Mode Enabled?"),
+        FieldSpec.flag(
             "away_mode_reassign",
             "Away Mode Reassign?",
             "New conversations are reassigned while the admin is away.",
@@ -251,7 +246,7 @@ class IntercomVendor(RestVendor):
             description="When the connector read the admin list during the sync.",
         ),
         FieldSpec("email", "Email", description="The admin's email address."),
-        _flag("has_inbox_seat", "Has Inbox Seat?"),
+        FieldSpec.flag("has_inbox_seat", "Has Inbox Seat?"),
         FieldSpec("intercom_id", "Intercom ID", unique=True, path="id", description="The id."),
         FieldSpec(
             "job_title", "Job Title", description="job_title; absent on many admins (then empty)."

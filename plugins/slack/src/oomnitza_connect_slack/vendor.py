@@ -97,11 +97,6 @@ _EXPLANATIONS = {
 }
 
 
-def _flag(key: str, label: str, description: str = "") -> FieldSpec:
-    # Slack leaves false flags out of many user objects: missing means false.
-    return FieldSpec(key, label, FieldType.BOOLEAN, description=description, default=False)
-
-
 class SlackVendor(RestVendor):
     """Slack workspace members, last logins and presets."""
 
@@ -193,7 +188,7 @@ class SlackVendor(RestVendor):
             FieldType.DATETIME,
             description="When the connector fetched the user's page during the sync.",
         ),
-        _flag("deleted", "Deleted?", "The user is deactivated."),
+        FieldSpec.flag("deleted", "Deleted?", "The user is deactivated."),
         FieldSpec(
             "email",
             "Email",
@@ -201,10 +196,12 @@ class SlackVendor(RestVendor):
             description="profile.email; present only when the token has users:read.email.",
         ),
         FieldSpec("first_name", "First Name", path="profile.first_name"),
-        _flag("is_admin", "Is Admin?"),
-        _flag("is_bot", "Is bot user?", "A bot user (Slackbot is reported with is_bot false)."),
-        _flag("is_restricted", "Is restricted (guest) user?", "A multi-channel guest."),
-        _flag(
+        FieldSpec.flag("is_admin", "Is Admin?"),
+        FieldSpec.flag(
+            "is_bot", "Is bot user?", "A bot user (Slackbot is reported with is_bot false)."
+        ),
+        FieldSpec.flag("is_restricted", "Is restricted (guest) user?", "A multi-channel guest."),
+        FieldSpec.flag(
             "is_ultra_restricted",
             "Is ultra restricted (single channel only) user?",
             "A single-channel guest.",
@@ -216,10 +213,10 @@ class SlackVendor(RestVendor):
         FieldSpec("title", "Title", path="profile.title"),
         FieldSpec("user_id", "User ID", unique=True, path="id", description="U… or W…"),
         FieldSpec("user_name", "User Name", unique=True, path="name", description="The handle."),
-        _flag("is_invited_user", "Is invited user?", "Invited and not signed in yet."),
-        _flag("is_app_user", "Is app user?", "A user that represents an app."),
-        _flag("is_owner", "Is owner?"),
-        _flag("is_primary_owner", "Is primary owner?"),
+        FieldSpec.flag("is_invited_user", "Is invited user?", "Invited and not signed in yet."),
+        FieldSpec.flag("is_app_user", "Is app user?", "A user that represents an app."),
+        FieldSpec.flag("is_owner", "Is owner?"),
+        FieldSpec.flag("is_primary_owner", "Is primary owner?"),
         FieldSpec("real_name", "Real Name", path="profile.real_name|real_name"),
         FieldSpec("display_name", "Display Name", path="profile.display_name"),
         FieldSpec("time_zone", "Time Zone", path="tz", description="tz, an IANA zone name."),
