@@ -37,6 +37,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import attrs
 
+from ..models import AuthKind, Credential
+
 __all__ = [
     "AccessProblem",
     "Emulator",
@@ -626,6 +628,23 @@ class Emulator:
         with self._tokens_lock:
             token = self._tokens.get(value)
         return token if token is not None and token.kind == kind else None
+
+    def test_credential(self, name: str = "") -> Credential:
+        """A credential for the ready-made token (``self.token``), pointing at this emulator
+        (named ``<vendor>-emulator`` unless *name* says otherwise).
+
+        An emulator with another kind of ready-made credential overrides it.
+        """
+        token = getattr(self, "token", None)
+        if not isinstance(token, str):
+            raise NotImplementedError(f"{type(self).__name__} has no ready-made token")
+        return Credential(
+            name=name or f"{self.vendor}-emulator",
+            vendor=self.vendor,
+            kind=AuthKind.API_KEY,
+            token=token,
+            base_url=self.base_url,
+        )
 
     def revoke_token(self, value: str) -> None:
         """Forget *value*: from now on it is a token this emulator never issued."""

@@ -219,9 +219,10 @@ class GenericEmulator(Emulator):
     def expected_user_ids(self) -> set[str]:
         return set(self.users)
 
-    def test_credential(self) -> Credential:
+    def test_credential(self, name: str = "") -> Credential:
         """Return a credential for this running emulator (the emulator command prints it)."""
-        return attrs.evolve(credential_for(self), base_url=self.base_url)
+        credential = credential_for(self)
+        return attrs.evolve(credential, name=name or credential.name, base_url=self.base_url)
 
     # -- vendor behaviour ---------------------------------------------------
 

@@ -45,7 +45,6 @@ from urllib.parse import urlencode
 
 import attrs
 
-from oomnitza_connect.models import AuthKind, Credential
 from oomnitza_connect.testing.emulator import (
     AccessProblem,
     Emulator,
@@ -290,16 +289,6 @@ class IntercomEmulator(OAuthTokenEndpointMixin):
     @property
     def authorize_url(self) -> str:
         return self.base_url + "/oauth"
-
-    def test_credential(self, name: str = "intercom-emulator") -> Credential:
-        """Return a credential for the ready-made access token, pointing at this emulator."""
-        return Credential(
-            name=name,
-            vendor="intercom",
-            kind=AuthKind.API_KEY,
-            token=self.token,
-            base_url=self.base_url,
-        )
 
     def next_request_id(self) -> str:
         number = next(self._request_ids)

@@ -24,7 +24,6 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from oomnitza_connect.models import AuthKind, Credential
 from oomnitza_connect.testing.emulator import (
     AccessProblem,
     EmulatorRequest,
@@ -178,16 +177,6 @@ class SlackEmulator(GeneratedUsers, OAuthTokenEndpointMixin):
     def base_url(self) -> str:
         """The Web API root, like ``https://slack.com/api``."""
         return self.server_url + "/api"
-
-    def test_credential(self, name: str = "slack-emulator") -> Credential:
-        """Return a credential for the ready-made token, pointing at this emulator."""
-        return Credential(
-            name=name,
-            vendor="slack",
-            kind=AuthKind.API_KEY,
-            token=self.token,
-            base_url=self.base_url,
-        )
 
     def issue_slack_token(
         self,

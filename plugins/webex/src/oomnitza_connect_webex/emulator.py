@@ -296,13 +296,6 @@ class WebexEmulator(OAuthTokenEndpointMixin):
     def token_url(self) -> str:
         return self.base_url + "/access_token"
 
-    def test_credential(self, name: str = "webex-emulator") -> Credential:
-        """A credential for the ready-made personal access token (a full administrator's)."""
-        return Credential(
-            name=name, vendor="webex", kind=AuthKind.API_KEY, token=self.token,
-            base_url=self.base_url,
-        )  # fmt: skip
-
     def oauth_credential(self, name: str = "webex-emulator-oauth") -> Credential:
         """A credential of the emulator's OAuth app, for ``auth login`` (no tokens yet).
 
