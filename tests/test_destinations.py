@@ -375,6 +375,34 @@ def test_a_bad_destination_table_names_the_file_and_key(tmp_path, acme):
     assert "500 is not 1 to 100" in text
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["http://localhost.example.com", "http://127.0.0.1@example.com", "ftp://127.0.0.1", "http://"],
+)
+def test_a_destination_url_that_only_looks_local_is_refused(url):
+    from oomnitza_connect.destinations import destination_problems
+    from oomnitza_connect.models import DestinationKind, DestinationSettings
+
+    settings = DestinationSettings(type=DestinationKind.OOMNITZA, url=url, credential="oz")
+    ((key, message),) = destination_problems(settings)
+    assert key == "destination.url"
+    assert repr(url) in message
+
+
+def test_opening_a_bad_destination_table_names_every_problem_at_once():
+    from oomnitza_connect.destinations import open_destination
+    from oomnitza_connect.errors import ConfigurationError
+    from oomnitza_connect.models import DestinationKind, DestinationSettings
+
+    settings = DestinationSettings(type=DestinationKind.OOMNITZA, batch_size=0, concurrency=0)
+    with pytest.raises(ConfigurationError) as caught:
+        open_destination(settings)
+    assert caught.value.key_path == "destination"
+    problems = "\n".join(caught.value.problems)
+    for key in ("url", "credential", "batch_size", "concurrency"):
+        assert f"key 'destination.{key}'" in problems
+
+
 # -- the whole test-run plan ------------------------------------------------------------
 
 

@@ -11,6 +11,9 @@ in ``bash -o pipefail`` and must exit 0, or with the code its comment names
 - ``cd DIR`` and ``export NAME=VALUE`` carry over to the next commands;
 - ``oomnitza-connect emulator ...`` runs until Ctrl-C: it runs until it has said
   where it listens, then gets SIGINT and must exit 0;
+- a block marked ``<!-- docs-test: runs until Ctrl-C -->`` (``schedule run``
+  polling) must still be running after a few seconds, then gets SIGINT and must
+  exit 130, quietly, as after a reader's Ctrl-C;
 - ``$NAME`` secrets the examples read (``$SLACK_BOT_TOKEN``) are set, to a
   vendor emulator's token where the page uses one, else to a dummy.
 
@@ -51,11 +54,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 SHELLS = {"bash", "sh", "console", "shell"}
 SKIP_MARKER = re.compile(r"<!--\s*docs-test:\s*skip\b[^>]*-->")
+UNTIL_INTERRUPTED_MARKER = re.compile(r"<!--\s*docs-test:\s*runs until Ctrl-C\s*-->")
 CREDENTIALS_MARKER = re.compile(r"<!--\s*docs-test:\s*credentials\s+([^>]*?)\s*-->")
 EXPECTED_EXIT = re.compile(r"#.*\bexit (\d+)\b")
 BIN = Path(sys.executable).parent
 
-EXPECTED_SKIPPED = 28
+EXPECTED_SKIPPED = 27
 """Blocks marked as not runnable. Lower it when you make one run; never raise it lightly."""
 
 # Secrets and ids the examples read from the environment, as a reader would have set them.
@@ -108,6 +112,12 @@ def _calls_the_cli(code: str) -> bool:
 
 def _shell_blocks(page: Path) -> list[tuple[int, str, bool]]:
     """(line, code, skipped) for each shell block of *page* that calls the command line."""
+    return [(line, code, mode == "skip") for line, code, mode in _marked_shell_blocks(page)]
+
+
+def _marked_shell_blocks(page: Path) -> list[tuple[int, str, str]]:
+    """(line, code, mode) for each shell block of *page* that calls the command line;
+    mode is ``skip``, ``interrupt`` (runs until Ctrl-C) or ``run``."""
     lines = page.read_text(encoding="utf-8").splitlines()
     blocks = []
     for token in MarkdownIt().parse("\n".join(lines)):
@@ -118,7 +128,13 @@ def _shell_blocks(page: Path) -> list[tuple[int, str, bool]]:
         assert token.map is not None
         start = token.map[0]
         before = next((line for line in reversed(lines[:start]) if line.strip()), "")
-        blocks.append((start + 1, token.content, bool(SKIP_MARKER.search(before))))
+        if SKIP_MARKER.search(before):
+            mode = "skip"
+        elif UNTIL_INTERRUPTED_MARKER.search(before):
+            mode = "interrupt"
+        else:
+            mode = "run"
+        blocks.append((start + 1, token.content, mode))
     return blocks
 
 
@@ -205,6 +221,28 @@ def _stop(process: subprocess.Popen[str]) -> int:
         raise
 
 
+def _run_until_interrupted(command: str, cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run a documented long-running command; it must outlive a few seconds, then Ctrl-C."""
+    process = subprocess.Popen(
+        ["bash", "-c", f"exec {command}"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        process.wait(timeout=3)
+    except subprocess.TimeoutExpired:
+        code = _stop(process)
+    else:  # it ended by itself: not what the page promises
+        code = process.returncode or 1
+    out, errors = process.communicate(timeout=15)
+    if "Traceback" in errors:  # a Ctrl-C must end it quietly
+        code = 1
+    return code, out + errors
+
+
 def _run_emulator_command(command: str, cwd: Path, env: dict[str, str]) -> tuple[int, str]:
     """Run a documented ``oomnitza-connect emulator`` until it listens, then Ctrl-C."""
     process = subprocess.Popen(
@@ -242,8 +280,8 @@ def test_documented_commands_run(page: Path, tmp_path: Path) -> None:
                 if variable.startswith(vendor.upper()) and variable.endswith("TOKEN"):
                     env[variable] = data.get("token") or env[variable]
         cwd = work
-        for line, code, skipped in _shell_blocks(page):
-            if skipped:
+        for line, code, mode in _marked_shell_blocks(page):
+            if mode == "skip":
                 continue
             for command in _commands(code):
                 where = f"{page.relative_to(ROOT)} line {line}: {command}"
@@ -258,7 +296,10 @@ def test_documented_commands_run(page: Path, tmp_path: Path) -> None:
                     env[name] = value
                     continue
                 expected = int(m.group(1)) if (m := EXPECTED_EXIT.search(command)) else 0
-                if words[:2] == ["oomnitza-connect", "emulator"]:
+                if mode == "interrupt":
+                    expected = 130
+                    returncode, output = _run_until_interrupted(command, cwd, env)
+                elif words[:2] == ["oomnitza-connect", "emulator"]:
                     returncode, output = _run_emulator_command(command, cwd, env)
                 else:
                     result = subprocess.run(

@@ -18,6 +18,8 @@ __all__ = ["destination_problems", "open_destination"]
 
 def destination_problems(settings: DestinationSettings) -> list[tuple[str, str]]:
     """Return ``(key path, problem)`` pairs for a ``[destination]`` table."""
+    from ..transport.http import base_url_problem  # requests: only when a table is checked
+
     problems: list[tuple[str, str]] = []
     if settings.type == DestinationKind.SQLITE:
         if not settings.path:
@@ -27,10 +29,10 @@ def destination_problems(settings: DestinationSettings) -> list[tuple[str, str]]
         problems.append(
             ("destination.url", "an oomnitza destination needs the instance URL (https://...)")
         )
-    elif not settings.url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-        problems.append(
-            ("destination.url", f"{settings.url!r} is not https:// (only loopback may be http)")
-        )
+    elif (url_problem := base_url_problem(settings.url)) is not None:
+        # The same check as a vendor's base_url: a prefix test would let
+        # http://localhost.example.com or http://127.0.0.1@example.com through.
+        problems.append(("destination.url", url_problem))
     if not settings.credential:
         problems.append(
             ("destination.credential", "an oomnitza destination needs a stored credential's name")
@@ -60,9 +62,16 @@ def open_destination(
     :raises ConfigurationError: the table is incomplete or the credential is missing.
     """
     problems = destination_problems(settings)
-    if problems:
+    if len(problems) == 1:
         key, message = problems[0]
         raise ConfigurationError(message, key_path=key)
+    if problems:
+        # Every problem at once, so a user fixes the table in one go.
+        raise ConfigurationError(
+            f"the [destination] table has {len(problems)} problems",
+            key_path="destination",
+            problems=[f"key '{key}': {message}" for key, message in problems],
+        )
     if settings.type == DestinationKind.SQLITE:
         from ..store.sqlite import SQLiteStore
 
