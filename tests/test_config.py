@@ -132,7 +132,8 @@ def test_unstructure_round_trips(tmp_path: Path) -> None:
             "shedule",
             "unknown key (allowed: base_url, contacts, credential, default_role, destination, "
             "filters, integration_user, mapping, name, pace_requests, preference, rate_budgets, "
-            "schedule, selection, settings, sync_key, use_standard_mapping, vendor)",
+            "schedule, selection, settings, sync_key, use_standard_mapping, vanish_limit_percent, "
+            "vendor)",
             id="unknown key",
         ),
         pytest.param(

@@ -250,6 +250,91 @@ def test_vanished_people_get_the_integrations_field_in_oomnitza(tmp_path, acme, 
     assert [u["email"] for u in marked] == ["user1@example.com"]
 
 
+# -- the safeguard on vanished people --------------------------------------------------
+
+
+def sync_with_limit(target: Target, limit: int, **extra: Any) -> Any:
+    import attrs
+
+    with SQLiteStore(target.ledger) as ledger:
+        return run_sync(
+            attrs.evolve(target.settings(**extra), vanish_limit_percent=limit),
+            credential=credential(),
+            store=ledger,
+            batch_size=10,
+        )
+
+
+def test_an_empty_listing_marks_nobody_vanished(target, acme):
+    extra = {"vanished_field": "removed_from_acme"} if target.kind == "oomnitza" else {}
+    assert target.sync(**extra).counts.created == 23
+    acme.users.clear()  # a token that suddenly sees nobody
+    session = target.sync(**extra)
+    assert session.status == SyncStatus.COMPLETED_WITH_ERRORS  # not failed: Oomnitza is fine
+    assert session.counts.vanished == 0
+    assert "the vendor listed nobody, so all 23 people" in (session.message or "")
+    assert "vanish_limit_percent = 100" in (session.message or "")
+    if target.kind == "oomnitza":
+        assert not any("removed_from_acme" in u for u in target.oomnitza.users.values())
+    # Told that they all left, it marks them.
+    assert sync_with_limit(target, 100, **extra).counts.vanished == 23
+    if target.kind == "oomnitza":
+        assert sum("removed_from_acme" in u for u in target.oomnitza.users.values()) == 23
+
+
+def test_most_people_vanishing_at_once_is_held_back(target, acme):
+    target.sync()
+    del acme.users[10:]  # 10 listed (2 of them inactive), 15 active people gone
+    session = target.sync()
+    assert session.status == SyncStatus.COMPLETED_WITH_ERRORS
+    assert session.counts.vanished == 0
+    assert "15 people (60% of those" in (session.message or "")
+    assert "more than vanish_limit_percent = 50" in (session.message or "")
+    assert sync_with_limit(target, 60).counts.vanished == 15
+
+
+def test_a_few_leavers_are_marked_whatever_their_share(target, acme):
+    target.sync()
+    del acme.users[2:]  # 2 listed, 21 gone (91%), but with the limit at 95
+    assert sync_with_limit(target, 95).counts.vanished == 21
+    acme.users.extend(make_user(index) for index in (30, 31))
+    target.sync()
+    del acme.users[2:]  # 2 more leave: 50% of 4, under the minimum count
+    assert target.sync().counts.vanished == 2
+
+
+def test_a_run_oomnitza_does_not_confirm_marks_nobody_vanished(tmp_path, acme, oomnitza):
+    target = Target("oomnitza", tmp_path, acme, oomnitza)
+    target.sync(vanished_field="removed_from_acme")
+    acme.users.pop(0)
+    oomnitza.faults.add(Fault.server_error(400), endpoint="bulk.finalize", times=-1)
+    session = target.sync(vanished_field="removed_from_acme")
+    assert session.status == SyncStatus.FAILED
+    assert session.counts.vanished == 0
+    assert not any("removed_from_acme" in u for u in oomnitza.users.values())
+
+
+def test_an_empty_account_syncs_into_oomnitza_without_a_portion(tmp_path, acme, oomnitza):
+    acme.users.clear()
+    target = Target("oomnitza", tmp_path, acme, oomnitza)
+    for test_run in (True, False):
+        session = target.sync(test_run=test_run)
+        assert session.status == SyncStatus.SUCCEEDED, session.message
+        assert counts(session) == (0, 0, 0, 0, 0, 0)
+    assert oomnitza.portions == {}  # nothing to send: nothing opened, nothing finalized
+
+
+def test_the_vanish_limit_is_checked_where_it_is_typed(tmp_path, acme):
+    from oomnitza_connect.errors import ConfigurationError
+
+    path = write_integration(tmp_path)
+    path.write_text(path.read_text().replace("[settings]", "vanish_limit_percent = 0\n[settings]"))
+    with pytest.raises(ConfigurationError) as caught:
+        load_integration(path)
+    assert "key 'vanish_limit_percent': 0 is not a percentage" in str(caught.value)
+    assert "1 to 100" in str(caught.value)
+
+
 # -- faults against the Oomnitza emulator ---------------------------------------------
 
 

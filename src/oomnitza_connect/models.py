@@ -504,6 +504,10 @@ class IntegrationSettings:
     (``users.list=100/5``); each replaces the plugin's budget for that endpoint."""
     pace_requests: bool = True
     """Keep to the rate budgets before the vendor says 429 (off only for emulators)."""
+    vanish_limit_percent: int = 50
+    """The safeguard on vanished people: a run that would mark more than this share
+    of the integration's people as vanished (or all of them, because the vendor
+    listed nobody) marks none and completes with errors; 100 turns it off."""
 
 
 # ---------------------------------------------------------------------------

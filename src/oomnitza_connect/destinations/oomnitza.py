@@ -646,6 +646,11 @@ class _OomnitzaPortion(Portion):
             if fatal is None:
                 self._drain()
                 self._raise_failure()
+                if self.index == 0:
+                    # Nothing was ever sent (an empty account): Oomnitza has never
+                    # heard of this portion, and finalizing it would be a 404.
+                    self.ledger.portion_finalized(self.portion_id)
+                    return PortionResult(counts=SyncCounts())
             else:
                 with self.lock:
                     self.failure = None

@@ -600,8 +600,11 @@ class _Run:
                 # unreachable server): a failed run, not one that completed.
                 status = SyncStatus.FAILED
         vanished: list[VanishedPerson] = []
-        if complete:
-            vanished = self.vanished(session.id, book)
+        # A run the destination did not confirm is failed, and a failed run marks
+        # nobody: what it saw is not known to be what the destination holds.
+        if complete and status != SyncStatus.FAILED:
+            vanished, refusal = self.vanished(session.id, book)
+            message = refusal or message
         if status == SyncStatus.SUCCEEDED and (self.counts.failed or message):
             status = SyncStatus.COMPLETED_WITH_ERRORS
         finished = self.ledger.finish_session(
@@ -653,14 +656,23 @@ class _Run:
         self.add_counts(outcome)
         return result.message, True
 
-    def vanished(self, session_id: str, book: RunBook) -> list[VanishedPerson]:
-        """Who the vendor no longer returns; marked (or, in a test run, planned)."""
-        if self.destination.matches_by_sync_key:
-            vanished = self.ledger.remember_members(
-                self.plan.integration, book, test_run=self.test_run
-            )
-        else:
-            vanished = self.destination.vanish(self.plan, book, test_run=self.test_run)
+    def vanished(self, session_id: str, book: RunBook) -> tuple[list[VanishedPerson], str | None]:
+        """Who the vendor no longer returns; marked (or, in a test run, planned).
+
+        :returns: the vanished people, and why nobody was marked when the safeguard
+            (:func:`mass_vanish_refusal`) held them back.
+        """
+        limit = self.settings.vanish_limit_percent
+        if limit < 100 or self.test_run:
+            # Who would vanish, asked first (nothing written) so that a refusal
+            # leaves the destination and the members as they were.
+            vanished = self._vanish(book, test_run=True)
+            refusal = mass_vanish_refusal(len(vanished), self.counts.total, limit)
+            if refusal is not None:
+                log.error("sync %s: %s", session_id, refusal)
+                return [], refusal
+        if not self.test_run:
+            vanished = self._vanish(book, test_run=False)
         if self.test_run:
             plan_entries = tuple(
                 {"action": "vanish", "vendor_user_id": v.vendor_user_id, "sync_value": v.sync_value}
@@ -672,7 +684,12 @@ class _Run:
                 )
         elif vanished:
             self.destination.mark_vanished(self.plan, vanished)
-        return vanished
+        return vanished, None
+
+    def _vanish(self, book: RunBook, *, test_run: bool) -> list[VanishedPerson]:
+        if self.destination.matches_by_sync_key:
+            return self.ledger.remember_members(self.plan.integration, book, test_run=test_run)
+        return self.destination.vanish(self.plan, book, test_run=test_run)
 
     def count_listed_non_users(self, session_id: str, vendor_session: VendorSession) -> None:
         """Count the entries the vendor listed that are not users (Intercom's old team
@@ -1109,6 +1126,43 @@ class _DeferredRecords:
     def __exit__(self, *exc_info: object) -> None:
         if self._file is not None:
             self._file.close()
+
+
+MASS_VANISH_MINIMUM = 10
+"""Fewer vanished people than this never trip the percentage safeguard: in a
+small account one leaver is a large share."""
+
+
+def mass_vanish_refusal(vanishing: int, listed: int, limit_percent: int) -> str | None:
+    """Why a run's *vanishing* people should not be marked, or ``None`` if they may be.
+
+    A vendor that suddenly lists nobody (a token that lost its scope, an emptied
+    directory) or far fewer people than before would otherwise mark everyone as
+    gone (and, into Oomnitza with ``vanished_field``, PATCH them all). The run
+    still syncs what it listed; only the marking waits for a person to look.
+
+    :param listed: the records the run read from the vendor.
+    :param limit_percent: the integration's ``vanish_limit_percent``; 100 turns the
+        safeguard off, an empty listing included.
+    """
+    if not vanishing or limit_percent >= 100:
+        return None
+    advice = "If they really left, run once with vanish_limit_percent = 100."
+    if listed == 0:
+        return (
+            f"the vendor listed nobody, so all {vanishing} people linked to this integration "
+            "would vanish: none was marked. Check the credential's access (a token that "
+            f"lost its scope lists nobody). {advice}"
+        )
+    if vanishing < MASS_VANISH_MINIMUM:
+        return None
+    share = 100 * vanishing / (vanishing + listed)
+    if share <= limit_percent:
+        return None
+    return (
+        f"{vanishing} people ({share:.0f}% of those this run and the last knew) would "
+        f"vanish, more than vanish_limit_percent = {limit_percent}: none was marked. {advice}"
+    )
 
 
 def _sum_counts(total: SyncCounts, got: SyncCounts) -> SyncCounts:

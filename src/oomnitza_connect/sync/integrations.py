@@ -121,6 +121,14 @@ def _rate_budget_problems(settings: IntegrationSettings) -> list[_Problem]:
 
 def _problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]:
     problems: list[_Problem] = []
+    if not 1 <= settings.vanish_limit_percent <= 100:
+        problems.append(
+            _Problem(
+                "vanish_limit_percent",
+                f"{settings.vanish_limit_percent} is not a percentage",
+                "1 to 100; 100 turns the safeguard off",
+            )
+        )
     if settings.vendor != info.name:
         problems.append(_Problem("vendor", f"'{settings.vendor}' is not '{info.name}'"))
     problems.extend(_setting_problems(settings, info))
