@@ -559,6 +559,9 @@ class SQLiteStore(Store):
         if field.label in STANDARD_PERSON_FIELDS:
             raise StoreError(f"'{field.label}' is a standard person field, not a custom one")
         with self._lock, self._transaction():
+            # Read afresh inside the transaction: another connection (a run that
+            # held the sync lock before this one) may have defined it since.
+            self._custom = None
             self._define(field)
 
     def _define(self, field: CustomField) -> None:

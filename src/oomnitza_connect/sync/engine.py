@@ -88,6 +88,7 @@ from .mapping import (
     variables_for,
 )
 from .rules import BatchRules, apply_batch, key_text
+from .run_lock import sync_lock
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -283,7 +284,7 @@ def run_sync(
         if destination is None:
             destination = destination_of(settings, store)
             owned_destination = not _is_same(destination, store)
-        return _Run(
+        run = _Run(
             settings=settings,
             info=info,
             connector=connector,
@@ -294,7 +295,9 @@ def run_sync(
             options=client_options(settings, credential, options),
             batch_size=batch_size,
             progress=progress,
-        ).execute()
+        )
+        with sync_lock(store, destination, settings.name):
+            return run.execute()
     finally:
         if owned_destination and destination is not None:
             destination.close()
