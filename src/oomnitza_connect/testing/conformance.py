@@ -218,6 +218,12 @@ class ConnectorConformance:
     paginated: ClassVar[bool | None] = None
     """``None``: read from the vendor's description (``True`` when there is none)."""
     preset_variables: ClassVar[Mapping[str, Any]] = {}
+    errors_carry_request_id: ClassVar[bool] = True
+    """Whether the vendor's errors carry a request or tracking id (a header or a body
+    field) for its support desk; ``False`` only for an API that documents none."""
+    errors_carry_code: ClassVar[bool] = True
+    """Whether the vendor's error bodies carry an error code of its own; ``False``
+    only for an API whose errors have a message and no code."""
 
     # -- what a subclass provides -------------------------------------------
 
@@ -610,6 +616,36 @@ class ConnectorConformance:
         self._list_survives_or_reports(
             connector, session, emulator, (AuthenticationError, VendorAPIError)
         )
+
+    def test_a_vendor_error_names_the_vendor_status_code_and_request_id(
+        self, connector: Connector, emulator: Emulator
+    ) -> None:
+        emulator.faults.add(
+            Fault.server_error(500),
+            endpoint=self.list_users_endpoint,
+            after=self._fault_after,
+            times=-1,
+        )
+        with (
+            self._session_with(connector, emulator, max_retries=0) as session,
+            pytest.raises(VendorAPIError) as caught,
+        ):
+            list(connector.list_users(session))
+        error, text = caught.value, str(caught.value)
+        assert error.vendor == self.vendor, "the error does not name its vendor"
+        assert error.status == 500, "the error does not keep the HTTP status"
+        assert "HTTP 500" in text, "the message does not say the HTTP status"
+        if self.errors_carry_code:
+            assert error.code, "the vendor's error code is not read from its error body"
+            assert error.code in text, "the message does not name the vendor's error code"
+        if self.errors_carry_request_id:
+            assert error.request_id, (
+                "the error has no request id: read the header or body field the vendor "
+                "sends it in (VendorDescription.request_id_headers), and have the emulator "
+                "send one (Emulator.request_id_header); set errors_carry_request_id = False "
+                "only for an API that documents none"
+            )
+            assert error.request_id in text, "the message does not name the request id"
 
     # -- the fault matrix (issue 14) --------------------------------------------------
     #

@@ -184,6 +184,7 @@ class GenericEmulator(Emulator):
     """
 
     vendor = VENDOR
+    request_id_header = "X-Request-Id"
 
     def __init__(
         self,
