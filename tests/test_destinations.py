@@ -36,7 +36,8 @@ from oomnitza_connect.testing.oomnitza import OomnitzaEmulator
 COMPARED = ("username", "email", "first_name", "last_name", "role", "Acme User Id")
 
 
-def oomnitza_table(oomnitza: OomnitzaEmulator, **extra: Any) -> str:
+def oomnitza_table(oomnitza: OomnitzaEmulator, *, named: bool = True, **extra: Any) -> str:
+    """The integration's Oomnitza table; *named*: ``[destination.fields]`` names Acme User Id."""
     lines = [
         "\n[destination]",
         'type = "oomnitza"',
@@ -45,8 +46,9 @@ def oomnitza_table(oomnitza: OomnitzaEmulator, **extra: Any) -> str:
         'connector_name = "acme-main"',
     ]
     lines += [f"{key} = {json.dumps(value)}" for key, value in extra.items()]
-    lines += ["[destination.roles]", "Employee = 25", "[destination.fields]"]
-    lines += ['"Acme User Id" = "acme_user_id"']
+    lines += ["[destination.roles]", "Employee = 25"]
+    if named:
+        lines += ["[destination.fields]", '"Acme User Id" = "acme_user_id"']
     return "\n".join(lines) + "\n"
 
 
@@ -333,6 +335,52 @@ def test_the_vanish_limit_is_checked_where_it_is_typed(tmp_path, acme):
         load_integration(path)
     assert "key 'vanish_limit_percent': 0 is not a percentage" in str(caught.value)
     assert "1 to 100" in str(caught.value)
+
+NOT_IN_OOMNITZA = ("connector_sync_time", "last_login", "full_name")
+"""Person fields Oomnitza has no user field for: not sent, so not read back."""
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["[destination.fields]", "external ids"])
+def test_people_read_back_carry_the_same_field_names_and_values_in_both(
+    tmp_path, acme, oomnitza, named
+):
+    # Presets and `people` read people back through the destination: the same
+    # names (a custom field as 'Acme User Id', not its external id acme_user_id,
+    # the role by name) and values whichever destination holds them.
+    from oomnitza_connect.sync.engine import destination_of
+
+    read: dict[str, dict[str, dict[str, Any]]] = {}
+    found: dict[str, Any] = {}
+    for kind in ("sqlite", "oomnitza"):
+        target = Target(kind, tmp_path / kind, acme, oomnitza)
+        target.tmp_path.mkdir()
+        extra = {"named": named} if kind == "oomnitza" else {}
+        settings = target.settings(**extra)
+        with SQLiteStore(target.ledger) as ledger:
+            run_sync(settings, credential=credential(), store=ledger, batch_size=10)
+            people = destination_of(settings, ledger)
+            try:
+                read[kind] = {
+                    p.fields["email"]: {
+                        k: v for k, v in p.fields.items() if k not in NOT_IN_OOMNITZA
+                    }
+                    for p in people.iter_people()
+                }
+                person = people.find_person("Acme User Id", "A000002")
+                found[kind] = person.fields["email"] if person else None
+            finally:
+                if people is not ledger:
+                    people.close()
+    assert read["oomnitza"] == read["sqlite"]
+    assert read["oomnitza"]["user2@example.com"] == {
+        "username": "user2",
+        "email": "user2@example.com",
+        "first_name": "First2",
+        "last_name": "Last2",
+        "role": "Employee",
+        "Acme User Id": "A000002",
+    }
+    assert found == {"sqlite": "user2@example.com", "oomnitza": "user2@example.com"}
 
 
 # -- faults against the Oomnitza emulator ---------------------------------------------

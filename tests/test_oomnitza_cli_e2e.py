@@ -161,3 +161,90 @@ def test_the_whole_oomnitza_path_from_the_cli(home, slack, oomnitza) -> None:
         "--oomnitza", "oomnitza", "--where", "position == 'Chief Tester'", "--json",
     )  # fmt: skip
     assert [r["person"] for r in json.loads(many.output)] == [email]
+
+
+@pytest.fixture
+def intercom() -> Iterator[Any]:
+    pytest.importorskip("oomnitza_connect_intercom")
+    from oomnitza_connect_intercom import vendor
+    from oomnitza_connect_intercom.emulator import IntercomEmulator
+
+    from oomnitza_connect.plugins import register_plugin
+
+    with (
+        register_plugin(vendor),
+        IntercomEmulator(users=12, seed=3, enforce_rate_limits=False) as emulator,
+    ):
+        yield emulator
+
+
+def intercom_into_oomnitza(home: Path, intercom: Any, oomnitza: OomnitzaEmulator) -> Path:
+    """Intercom synced into Oomnitza with no [destination.fields]: custom fields by external id."""
+    ok(
+        "credentials", "add", "oomnitza", "--vendor", "oomnitza", "--kind", "api_key",
+        "--token-stdin", "--header-name", "Authorization2", "--header-prefix", "",
+        "--base-url", oomnitza.base_url, input=oomnitza.api_token,
+    )  # fmt: skip
+    ok(
+        "credentials", "add", "intercom", "--vendor", "intercom", "--kind", "api_key",
+        "--token-stdin", "--base-url", intercom.base_url, input=intercom.token,
+    )  # fmt: skip
+    integration = home / "intercom-oz.toml"
+    ok("integrations", "init", "intercom", "--output", integration, "--name", "intercom-oz")
+    text = integration.read_text()
+    text = text.replace('# default_role = "Employee"', 'default_role = "Employee"')
+    text = text.replace('selection = "users"', 'selection = "users+saas"')
+    text += (
+        f'\n[destination]\ntype = "oomnitza"\nurl = "{oomnitza.base_url}"\n'
+        'credential = "oomnitza"\n[destination.roles]\nEmployee = 25\n'
+    )
+    integration.write_text(text)
+    ok("sync", integration, "--no-pacing")
+    assert all("intercom_id" in user for user in oomnitza.users.values())
+    return integration
+
+
+def test_a_preset_whose_variable_is_a_custom_field_runs_for_people_read_from_oomnitza(
+    home, intercom, oomnitza
+) -> None:
+    # 'Get Admin Details' reads {{intercom_admin_id}} from the person's 'Intercom ID',
+    # which Oomnitza holds as intercom_id: read back under its name, every call works.
+    integration = intercom_into_oomnitza(home, intercom, oomnitza)
+    result = ok(
+        "presets", "run", "intercom", "Get Admin Details", "--integration", integration,
+        "--where", "true", "--linked-only", "--json",
+    )  # fmt: skip
+    results = json.loads(result.output)
+    assert len(results) == len(oomnitza.users)
+    assert all(r["ok"] for r in results), [r["error"] for r in results if not r["ok"]]
+    # The mapped values went back to each person by their external ids.
+    written = [u for u in oomnitza.users.values() if "intercom_has_inbox_seat" in u]
+    assert len(written) == len(oomnitza.users)
+    one = ok(
+        "presets", "run", "intercom", "Get Admin Details", "--credential", "intercom",
+        "--oomnitza", "oomnitza", "--person", next(iter(oomnitza.users.values()))["email"],
+    )  # fmt: skip
+    assert one.output.startswith("ok: GET ")
+    assert "/admins/99" in one.output.splitlines()[0]
+
+
+def test_people_from_oomnitza_show_field_names_and_explain_role_ids(
+    home, intercom, oomnitza
+) -> None:
+    integration = intercom_into_oomnitza(home, intercom, oomnitza)
+    by_file = people_json(ok("people", "--integration", integration, "--json"))
+    by_token = people_json(ok("people", "--oomnitza", "oomnitza", "--json"))
+    # Without the integration the installed vendors' field names still apply.
+    assert [sorted(p) for p in by_token] == [sorted(p) for p in by_file]
+    assert all("Intercom ID" in p and "intercom_id" not in p for p in by_token)
+    assert {p["role"] for p in by_file} == {"Employee"}
+    # Without [destination.roles] the role is Oomnitza's id, and the listing says so.
+    assert {p["role"] for p in by_token} == {25}
+    table = ok("people", "--oomnitza", "oomnitza")
+    assert "Role 25 is Oomnitza's numeric role id" in table.stderr
+    assert "[destination.roles]" in table.stderr
+    named = ok("people", "--integration", integration)
+    assert "Employee" in named.stdout
+    assert "numeric role id" not in named.stderr
+    csv_rows = ok("people", "--oomnitza", "oomnitza", "--csv").stdout.splitlines()
+    assert "Intercom ID" in csv_rows[0].split(",")

@@ -182,6 +182,33 @@ class Connector:
                 found.append(check_preset(preset))
         return found
 
+    def person_fields(self, integration: IntegrationSettings | None = None) -> list[str]:
+        """Return the person fields this vendor's people may carry, by name.
+
+        The targets of *integration*'s mapping (the standard mapping without
+        one), then what the presets write (response-mapping targets) and read
+        (variable fields). A destination that keeps fields under ids of its own
+        (Oomnitza: ``intercom_id``) reads them back under these names
+        (``Intercom ID``), as the SQLite store holds them.
+        """
+        from .presets.engine import SAAS_USER_TARGET_PREFIX
+        from .sync.integrations import effective_mapping
+        from .sync.mapping import normalize_target
+
+        if integration is not None:
+            mapping = effective_mapping(integration, self.info)
+        else:
+            mapping = self.info.standard_mapping
+        names = [normalize_target(m.target) for m in mapping]
+        for preset in self.presets():
+            names += [
+                normalize_target(target)
+                for target in preset.response_mappings
+                if not target.startswith(SAAS_USER_TARGET_PREFIX)
+            ]
+            names += preset.variable_fields.values()
+        return list(dict.fromkeys(names))
+
     def preset(self, name: str) -> Preset:
         """Return the preset called *name* (case-insensitive)."""
         for preset in self.presets():

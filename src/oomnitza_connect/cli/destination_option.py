@@ -10,7 +10,7 @@ records the preset calls.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -92,11 +92,14 @@ def open_people(
     *,
     must_exist: bool = False,
     need_ledger: bool = True,
+    person_fields: Iterable[str] = (),
 ) -> Iterator[tuple[Destination, Store | None]]:
     """Open ``(people, ledger)``: the store for both, or a destination and the store.
 
     :param need_ledger: open the store even when people live elsewhere (a
         preset run records its calls there).
+    :param person_fields: the names people's fields are read back under
+        (Oomnitza keeps custom fields by external id).
     """
     from ..destinations import open_destination
 
@@ -108,7 +111,9 @@ def open_people(
         ledger = None
         if need_ledger:
             ledger = stack.enter_context(open_store(db_path, must_exist=must_exist))
-        people = open_destination(table, ledger=ledger, credential=credential)
+        people = open_destination(
+            table, ledger=ledger, credential=credential, person_fields=person_fields
+        )
         if people is not ledger:
             stack.callback(people.close)
         yield people, ledger

@@ -316,6 +316,7 @@ def run_command(
     preset = _usage_guard(lambda: get_preset(vendor, name))
     base_url = None
     table = None
+    integration = None
     if integration_path is not None:
         from ..sync.integrations import load_integration
 
@@ -336,7 +337,9 @@ def run_command(
     effective_settings = connector.effective_settings(settings)
     table, oomnitza = chosen_destination(table, oomnitza_credential, oomnitza_url)
 
-    with open_people(db_path, table, oomnitza) as (store, ledger):
+    # People read from Oomnitza carry the mapping's field names, as in the store.
+    names = connector.person_fields(integration) if table is not None else ()
+    with open_people(db_path, table, oomnitza, person_fields=names) as (store, ledger):
         person = None
         if person_email:
             person = store.find_person("email", person_email)

@@ -21,7 +21,7 @@ import attrs
 import click
 
 from ..errors import ConfigurationError, OomnitzaConnectError
-from ..models import STANDARD_PERSON_FIELDS, Person, SyncSession, SyncStatus
+from ..models import STANDARD_PERSON_FIELDS, IntegrationSettings, Person, SyncSession, SyncStatus
 from . import output
 from .destination_option import chosen_destination, oomnitza_options, open_people
 from .store_option import chosen_ledger, db_option, ledger_option, open_ledger
@@ -609,10 +609,12 @@ def people_command(
     elif (as_json and output_format != "json") or (as_csv and output_format != "csv"):
         raise click.UsageError(f"--format {output_format} contradicts --json/--csv")
     table = None
+    integration = None
     if integration_path is not None:
         from ..sync.integrations import load_integration
 
-        table = load_integration(integration_path).destination
+        integration = load_integration(integration_path)
+        table = integration.destination
     table, credential = chosen_destination(table, oomnitza_credential, oomnitza_url)
     if ledger_url is not None and chosen_ledger(db_path, ledger_url) and table is None:
         # People live in the destination; a shared ledger only records runs.
@@ -620,10 +622,10 @@ def people_command(
             "a PostgreSQL --ledger holds no people: they are in the destination; "
             "give --integration FILE (its [destination]) or --oomnitza CREDENTIAL."
         )
-    with open_people(db_path, table, credential, must_exist=True, need_ledger=False) as (
-        store,
-        _,
-    ):
+    names = _person_fields(integration, vendor) if table is not None else ()
+    with open_people(
+        db_path, table, credential, must_exist=True, need_ledger=False, person_fields=names
+    ) as (store, _):
         columns = ["id", *STANDARD_PERSON_FIELDS, *(f.label for f in store.custom_fields())]
         columns.append("vanished_from")
         people = store.iter_people(vendor=vendor)
@@ -632,7 +634,34 @@ def people_command(
         elif output_format == "csv":
             _people_csv(people, columns)
         else:
-            _people_table(people)
+            role_ids = _people_table(people)
+            if role_ids:
+                # Oomnitza's API has no confirmed roles list to name them by.
+                click.echo(
+                    f"Role {', '.join(map(str, sorted(role_ids)))} is Oomnitza's numeric role "
+                    "id; name roles in an integration's [destination.roles] table and list "
+                    "with --integration FILE.",
+                    err=True,
+                )
+
+
+def _person_fields(integration: IntegrationSettings | None, vendor: str | None) -> list[str]:
+    """The field names people read from Oomnitza are shown under, as the store shows them.
+
+    An integration's mapping and its vendor's presets; without one, those of
+    *vendor* first, then of every installed vendor (``slack_user_id`` is
+    shown as ``Slack User Id``).
+    """
+    from ..connectors import get_connector, list_connectors
+
+    if integration is not None:
+        return get_connector(integration.vendor).person_fields(integration)
+    connectors = list_connectors()
+    connectors.sort(key=lambda c: c.name != vendor)
+    names: list[str] = []
+    for connector in connectors:
+        names += connector.person_fields()
+    return names
 
 
 def _person_row(person: Person) -> dict[str, Any]:
@@ -667,10 +696,15 @@ def _people_csv(people: Iterator[Person], columns: list[str]) -> None:
         )
 
 
-def _people_table(people: Iterator[Person]) -> None:
+def _people_table(people: Iterator[Person]) -> set[int]:
+    """Show *people* as a table; return the numeric roles shown (Oomnitza's ids, unnamed)."""
     table = output.table("Id", "Username", "Email", "Name", "Role", "Vanished from")
+    role_ids: set[int] = set()
     for person in people:
         f = person.fields
+        role = f.get("role")
+        if isinstance(role, int) and not isinstance(role, bool):
+            role_ids.add(role)
         name = f.get("full_name") or " ".join(
             str(p) for p in (f.get("first_name"), f.get("last_name")) if p
         )
@@ -683,6 +717,7 @@ def _people_table(people: Iterator[Person]) -> None:
             ", ".join(person.vanished_from),
         )
     output.show(table)
+    return role_ids
 
 
 def register(main: click.Group) -> None:

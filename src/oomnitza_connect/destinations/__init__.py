@@ -9,6 +9,8 @@ integration names its destination in a ``[destination]`` table; the CLI and
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..errors import ConfigurationError
 from ..models import Credential, DestinationKind, DestinationSettings
 from ..store.base import Destination, Ledger
@@ -53,12 +55,16 @@ def open_destination(
     *,
     ledger: Ledger | None = None,
     credential: Credential | None = None,
+    person_fields: Iterable[str] = (),
 ) -> Destination:
     """Open the destination a ``[destination]`` table names.
 
     :param ledger: the run's ledger; a ``sqlite`` destination at the ledger's
         own file is the ledger itself.
     :param credential: Oomnitza's credential; looked up by name when omitted.
+    :param person_fields: the person fields people are read back under
+        (:meth:`~oomnitza_connect.connectors.Connector.person_fields`); Oomnitza
+        keeps custom fields by external id, SQLite by these names already.
     :raises ConfigurationError: the table is incomplete or the credential is missing.
     """
     problems = destination_problems(settings)
@@ -86,7 +92,7 @@ def open_destination(
 
         assert settings.credential is not None
         credential = resolve_credential(settings.credential)
-    return OomnitzaDestination(settings, credential)
+    return OomnitzaDestination(settings, credential, person_fields=person_fields)
 
 
 def _same_file(one: str, other: str) -> bool:

@@ -100,6 +100,8 @@ V3_KEYS: Mapping[str, str] = {
 }
 """Bulk field ids and the v3 user keys they are read back as."""
 FATAL_ERROR = "Fatal Error"
+SAAS_USER_PREFIX = "saas_user."
+"""A ``[destination.fields]`` key for a SaaS-user field a preset writes (``saas_user.role``)."""
 CONNECTOR_VERSION = "oomnitza-connect"
 _PAGE = 200
 _OUTCOME_WAIT = 120.0
@@ -199,6 +201,11 @@ class OomnitzaDestination(Destination):
         ``Authorization2``) or a ``basic`` one (login and password, exchanged at
         ``POST /api/request_token``).
     :param options: HTTP options (time-outs, retries, a private CA).
+    :param person_fields: the person fields (by name: ``Intercom ID``) people are
+        read back under; a custom field is sent as its external id
+        (``intercom_id``), so without its name it would come back as that id.
+        :meth:`~oomnitza_connect.connectors.Connector.person_fields` gives an
+        integration's. ``[destination.fields]`` names its own.
     """
 
     matches_by_sync_key = True
@@ -209,6 +216,7 @@ class OomnitzaDestination(Destination):
         credential: Credential,
         *,
         options: ClientOptions | None = None,
+        person_fields: Iterable[str] = (),
     ) -> None:
         url = settings.url or credential.base_url
         if not url:
@@ -217,6 +225,10 @@ class OomnitzaDestination(Destination):
             )
         self.settings = settings
         self.url = url.rstrip("/")
+        # v3 key -> person field: the standard ones, then the named, then the table's.
+        self._names: dict[str, str] = {V3_KEYS[b]: p for p, b in BULK_FIELD_IDS.items()}
+        self._named: list[str] = []
+        self.name_fields(person_fields)
         self.options = options or ClientOptions(
             read_timeout=settings.timeout, pace_requests=False, max_retries=8
         )
@@ -253,12 +265,32 @@ class OomnitzaDestination(Destination):
         field = self.field_id(person_field) or person_field
         return V3_KEYS.get(field, field)
 
+    def name_fields(self, person_fields: Iterable[str]) -> None:
+        """Read the custom fields among *person_fields* back under their names.
+
+        ``Intercom ID`` is sent as ``intercom_id`` and read back as ``Intercom
+        ID``, as the SQLite store holds it; a field ``[destination.fields]``
+        maps keeps the name the table gives it, and a name met first wins.
+        """
+        for name in person_fields:
+            if name in STANDARD_PERSON_FIELDS or name == SAAS_ROLE_TARGET:
+                continue
+            if name.startswith(SAAS_USER_PREFIX) or name in self._named:
+                continue
+            field = self.field_id(name)
+            if field is None:
+                continue
+            key = V3_KEYS.get(field, field)
+            if key not in self._names:
+                self._names[key] = name
+                self._named.append(name)
+        for name, field in self.settings.fields.items():
+            if not name.startswith(SAAS_USER_PREFIX):
+                self._names[V3_KEYS.get(field, field)] = name
+
     def _person_fields(self) -> dict[str, str]:
         """v3 key -> person field, for reading users back."""
-        names = {v3: person for person, v3 in ((p, V3_KEYS[b]) for p, b in BULK_FIELD_IDS.items())}
-        for person, field in self.settings.fields.items():
-            names[V3_KEYS.get(field, field)] = person
-        return names
+        return dict(self._names)
 
     def role_id(self, role: Any) -> int | None:
         if role is None or role == "":
@@ -302,7 +334,8 @@ class OomnitzaDestination(Destination):
         roles = {v: k for k, v in self.settings.roles.items()}
         fields: dict[str, Any] = {}
         for key, value in user.items():
-            if key in ("user_id", "uid", "creation_date", "change_date"):
+            # An empty field is one the person lacks, as in the SQLite store.
+            if value is None or key in ("user_id", "uid", "creation_date", "change_date"):
                 continue
             name = names.get(key, key)
             if name == "role" and value in roles:
@@ -388,11 +421,15 @@ class OomnitzaDestination(Destination):
         return
 
     def custom_fields(self) -> list[CustomField]:
-        # The custom fields this integration knows of: those [destination.fields] names.
+        # The custom fields this destination knows of: those [destination.fields]
+        # names, then those it was told the names of.
+        labels = [*self.settings.fields, *self._named]
         return [
             CustomField(label)
-            for label in self.settings.fields
-            if label not in STANDARD_PERSON_FIELDS and label != SAAS_ROLE_TARGET
+            for label in dict.fromkeys(labels)
+            if label not in STANDARD_PERSON_FIELDS
+            and label != SAAS_ROLE_TARGET
+            and not label.startswith(SAAS_USER_PREFIX)
         ]
 
     def unique_fields(self) -> frozenset[str]:

@@ -317,7 +317,11 @@ def destination_of(settings: IntegrationSettings, ledger: Ledger) -> Destination
     from ..destinations import open_destination
 
     if settings.destination is not None:
-        return open_destination(settings.destination, ledger=ledger)
+        from ..connectors import get_connector
+
+        # People read back (presets, plans) carry the mapping's field names.
+        names = get_connector(settings.vendor).person_fields(settings)
+        return open_destination(settings.destination, ledger=ledger, person_fields=names)
     if not isinstance(ledger, Destination):
         raise ConfigurationError(
             f"the integration '{settings.name}' names no [destination] and the ledger "
