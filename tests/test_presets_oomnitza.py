@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from click.testing import CliRunner, Result
 from presets_support import (
@@ -143,7 +144,16 @@ def test_a_value_with_a_quote_is_found_by_an_escaped_filter(oomnitza, destinatio
     assert destination.find_person("email", "nobody@example.com") is None
 
 
-def test_where_reads_every_page_and_patches_only_the_matching_people(
+def user_reads(oomnitza: OomnitzaEmulator) -> list[tuple[int, str | None]]:
+    """``(skip, filter)`` of every ``GET /api/v3/users`` page read."""
+    return [
+        (int(r.query["skip"]), r.query.get("filter"))
+        for r in oomnitza.requests
+        if r.endpoint == "users"
+    ]
+
+
+def test_where_is_narrowed_by_oomnitzas_filter_and_patches_only_the_matching_people(
     oomnitza, ids, destination, ledger, session
 ) -> None:
     results = run_preset_bulk(
@@ -164,13 +174,130 @@ def test_where_reads_every_page_and_patches_only_the_matching_people(
     assert sorted(user_id for user_id, _ in patches(oomnitza)) == sorted(
         [ids["bob@example.com"], ids["cy@example.com"]]
     )
-    skips = [
-        int(r.query["skip"])
-        for r in oomnitza.requests
-        if r.endpoint == "users" and "filter" not in r.query
-    ]
-    assert skips == [0, 200, 400]  # 454 people, offset paging
+    # One page of the three matching users, not the 454 in three pages.
+    assert user_reads(oomnitza) == [(0, "(department eq 'Sales')")]
     assert len(list(ledger.iter_workflow_runs(vendor="acme"))) == 3
+
+
+def test_where_without_translation_reads_every_page_and_selects_the_same(
+    oomnitza, ids, ledger, session
+) -> None:
+    table = DestinationSettings(
+        type=DestinationKind.OOMNITZA,
+        url=oomnitza.base_url,
+        credential="oomnitza-test",
+        translate_where=False,
+    )
+    with OomnitzaDestination(table, oomnitza.test_credential()) as untranslated:
+        results = run_preset_bulk(
+            session,
+            get_preset("acme", "Get User Details"),
+            untranslated,
+            ledger=ledger,
+            where="department == 'Sales'",
+            dry_run=True,
+        )
+    assert sorted(r.person or "" for r in results) == [
+        "bob@example.com",
+        "cy@example.com",
+        "gone@example.com",
+    ]
+    assert user_reads(oomnitza) == [(0, None), (200, None), (400, None)]  # 454 people
+
+
+@pytest.mark.parametrize(
+    ("where", "sent", "selected"),
+    [
+        # What cannot be translated is still evaluated on each person read.
+        (
+            "department == 'Sales' and email.startswith('b')",
+            "(department eq 'Sales')",
+            ["bob@example.com"],
+        ),
+        (
+            "person['department'] == 'Sales' and first_name == 'Cy'",
+            "(department eq 'Sales') and (first_name eq 'Cy')",
+            ["cy@example.com"],
+        ),
+        ('email == "o\'brien@example.com"', "(email eq 'o''brien@example.com')", []),
+        # An 'or', a comparison other than ==, a number: read everything, decide here.
+        ("department == 'Sales' or first_name == 'Ada'", None, None),
+        ("department != 'Ops'", None, None),
+    ],
+)
+def test_only_what_can_be_translated_goes_into_the_filter(
+    oomnitza, ids, destination, ledger, session, where, sent, selected
+) -> None:
+    # The answer without any filter: every user read and *where* evaluated on each.
+    table = attrs.evolve(destination.settings, translate_where=False)
+    with OomnitzaDestination(table, oomnitza.test_credential()) as untranslated:
+        expected = sorted(
+            r.person or ""
+            for r in run_preset_bulk(
+                session,
+                get_preset("acme", "Get User Details"),
+                untranslated,
+                ledger=ledger,
+                where=where,
+                dry_run=True,
+            )
+        )
+    oomnitza.requests.clear()
+    results = run_preset_bulk(
+        session,
+        get_preset("acme", "Get User Details"),
+        destination,
+        ledger=ledger,
+        where=where,
+        dry_run=True,
+    )
+    assert sorted(r.person or "" for r in results) == expected
+    if selected is not None:
+        assert expected == selected
+    reads = user_reads(oomnitza)
+    if sent is None:
+        assert reads == [(0, None), (200, None), (400, None)]
+    else:
+        assert reads == [(0, sent)]
+
+
+def test_a_filter_oomnitza_refuses_falls_back_to_reading_every_user(
+    oomnitza, ids, destination, ledger, session
+) -> None:
+    from oomnitza_connect.testing.emulator import Fault
+
+    oomnitza.faults.add(Fault.server_error(400), endpoint="users", times=1)
+    results = run_preset_bulk(
+        session,
+        get_preset("acme", "Get User Details"),
+        destination,
+        ledger=ledger,
+        where="department == 'Sales'",
+        dry_run=True,
+    )
+    assert len(results) == 3
+    assert user_reads(oomnitza) == [
+        (0, "(department eq 'Sales')"),
+        (0, None),
+        (200, None),
+        (400, None),
+    ]
+
+
+def test_a_role_name_is_filtered_by_its_oomnitza_id(oomnitza, ids, ledger, session) -> None:
+    oomnitza.add_user({"username": "boss", "email": "boss@example.com", "role": 3})
+    table = DestinationSettings(
+        type=DestinationKind.OOMNITZA,
+        url=oomnitza.base_url,
+        credential="oomnitza-test",
+        roles={"Admin": 3, "Employee": 25},
+    )
+    with OomnitzaDestination(table, oomnitza.test_credential()) as named:
+        assert named.where_filter("role == 'Admin'") == "(role eq 3)"
+        assert named.where_filter("role == 'Nobody'") is None  # no id: decided here
+        people = list(named.iter_candidates("role == 'Admin'"))
+    assert [p.fields["email"] for p in people] == ["boss@example.com"]
+    assert people[0].fields["role"] == "Admin"
 
 
 def test_linked_only_takes_only_people_with_an_account_at_the_vendor(

@@ -452,6 +452,9 @@ class DestinationSettings:
     :param vanished_field: an Oomnitza user field set (by ``PATCH``) on people
         who vanished from the vendor, e.g. a custom "Removed from Slack" field.
     :param vanished_value: the value set in *vanished_field*.
+    :param translate_where: narrow a ``--where`` read with Oomnitza's ``filter``
+        (its ``name == 'text'`` terms); the expression is still checked on each
+        person, so turning it off only reads more pages.
     """
 
     type: DestinationKind
@@ -468,6 +471,7 @@ class DestinationSettings:
     default_role_id: int | None = None
     vanished_field: str | None = None
     vanished_value: str = "true"
+    translate_where: bool = True
 
 
 @attrs.frozen

@@ -37,6 +37,7 @@ __all__ = [
     "evaluate",
     "render",
     "render_value",
+    "required_equalities",
     "unbalanced_bracket",
     "variables_of",
 ]
@@ -445,3 +446,50 @@ def variables_of(template: str) -> set[str]:
     except jinja2.TemplateSyntaxError as exc:
         raise _syntax_error(exc, template) from None
     return set(meta.find_undeclared_variables(parsed))
+
+
+def required_equalities(expression: str) -> list[tuple[str, str | None, Any]]:
+    """Return the ``name == constant`` terms *expression* cannot be true without.
+
+    Only terms joined by ``and`` at the top level count: ``a == 1 and (b == 2
+    or c)`` gives ``a`` alone. Each is ``(name, key, value)``:
+    ``department == 'Sales'`` is ``("department", None, "Sales")`` and
+    ``person['Cost Center'] == 'X'`` is ``("person", "Cost Center", "X")``;
+    the constant is a string or an integer. A destination may narrow what it
+    reads with them (Oomnitza's ``filter``); the expression stays the final word.
+
+    :raises TemplateError: *expression* is not a valid expression.
+    """
+    try:
+        parsed = _ENV.parse("{{ " + expression + " }}")
+    except jinja2.TemplateSyntaxError as exc:
+        raise _syntax_error(exc, expression) from None
+    body = parsed.body
+    if len(body) != 1 or not isinstance(body[0], nodes.Output) or len(body[0].nodes) != 1:
+        return []
+    found: list[tuple[str, str | None, Any]] = []
+    pending: list[nodes.Node] = [body[0].nodes[0]]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, nodes.And):
+            pending += [node.right, node.left]
+            continue
+        if not isinstance(node, nodes.Compare) or len(node.ops) != 1 or node.ops[0].op != "eq":
+            continue
+        for side, other in ((node.expr, node.ops[0].expr), (node.ops[0].expr, node.expr)):
+            if not isinstance(other, nodes.Const):
+                continue
+            value = other.value
+            if isinstance(value, bool) or not isinstance(value, str | int):
+                continue
+            if isinstance(side, nodes.Name):
+                found.append((side.name, None, value))
+            elif (
+                isinstance(side, nodes.Getitem)
+                and isinstance(side.node, nodes.Name)
+                and isinstance(side.arg, nodes.Const)
+                and isinstance(side.arg.value, str)
+            ):
+                found.append((side.node.name, side.arg.value, value))
+            break
+    return found

@@ -104,6 +104,12 @@ SAAS_USER_PREFIX = "saas_user."
 """A ``[destination.fields]`` key for a SaaS-user field a preset writes (``saas_user.role``)."""
 CONNECTOR_VERSION = "oomnitza-connect"
 _PAGE = 200
+_FILTER_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NOT_FIELDS = frozenset(
+    {"person", "person_id", "sync_key", "sync_value", "saas_user", "saas_role", "settings"}
+)
+"""Variables a ``--where`` sees that are not fields of the Oomnitza user."""
+_NOT_FILTERED = frozenset({"connector_sync_time", "last_login", "full_name"})
 _OUTCOME_WAIT = 120.0
 
 
@@ -394,6 +400,76 @@ class OomnitzaDestination(Destination):
         for user in self._users():
             if linked is None or str(user.get("user_id")) in linked:
                 yield self._person(user)
+
+    def iter_candidates(self, where: str) -> Iterator[Person]:
+        """Yield the people who may match *where*, narrowed by Oomnitza's ``filter``.
+
+        The ``name == 'text'`` terms *where* needs (joined by ``and``) on fields
+        Oomnitza holds become ``filter=(key eq 'text') and ...``, so that only
+        matching users are paged through; the caller still evaluates *where* on
+        each person. ``translate_where = false`` in ``[destination]`` reads
+        every user instead; so does a filter Oomnitza refuses (400).
+        """
+        text = self.where_filter(where) if self.settings.translate_where else None
+        if text is None:
+            yield from self.iter_people()
+            return
+        users = self._users(text)
+        try:
+            first = next(users, None)
+        except OomnitzaConnectError as exc:
+            if getattr(exc, "status", None) != 400:
+                raise
+            log.warning("Oomnitza refused filter=%s (%s); reading every user", text, exc)
+            yield from self.iter_people()
+            return
+        if first is None:
+            return
+        yield self._person(first)
+        for user in users:
+            yield self._person(user)
+
+    def where_filter(self, where: str) -> str | None:
+        """The ``filter`` that narrows a read to users who may match *where*, if any."""
+        from ..presets.engine import flat_name
+        from ..templating import required_equalities
+
+        keys: dict[str, str] = {}
+        for v3_key, person_field in self._names.items():
+            for variable in (
+                person_field,
+                flat_name(person_field),
+                flat_name(person_field).lower(),
+            ):
+                keys.setdefault(variable, v3_key)
+        roles = dict(self.settings.roles)
+        terms: list[str] = []
+        for variable, item, value in required_equalities(where):
+            if item is not None:
+                if variable != "person":
+                    continue
+                name = item
+            elif variable in _NOT_FIELDS or variable.endswith("_user_id"):
+                # Not a person field (or, like webex_user_id, possibly the SaaS account's id).
+                continue
+            else:
+                name = variable
+            key = keys.get(name)
+            if key is None:
+                # A field read back under its own key (an Oomnitza field: department).
+                field = name if item is None else self.field_id(name)
+                key = None if field is None else V3_KEYS.get(field, field)
+            if key is None or not _FILTER_KEY.match(key) or key in _NOT_FILTERED:
+                continue
+            if key == "role":
+                role = roles.get(value) if isinstance(value, str) else value
+                if isinstance(role, int):
+                    terms.append(f"(role eq {role})")
+                continue
+            if isinstance(value, str):
+                # Only text: Python's 1 == True would match what the server's 1 does not.
+                terms.append(f"({key} eq {self._filter_value(value)})")
+        return " and ".join(terms) or None
 
     def count_people(self, *, vendor: str | None = None) -> int:
         if vendor is not None:

@@ -942,7 +942,9 @@ def _select_people(
     selected: list[Person] = []
     undefined: set[str] = set()
     seen = 0
-    for person in store.iter_people():
+    # The destination may narrow the read (Oomnitza's filter); *where* decides below.
+    people = store.iter_people() if where is None else store.iter_candidates(where)
+    for person in people:
         saas_user = saas_by_person.get(person.id)
         if linked_only and saas_user is None:
             continue

@@ -1,13 +1,13 @@
 """Where presets find people and write mapped values back.
 
 Presets need little from a destination: find one person (``--person EMAIL``),
-walk people (``--where``), their SaaS accounts, and write the response's
-mapped values back. :class:`PeopleDirectory` is that much; both destinations
-implement it (:class:`~oomnitza_connect.store.sqlite.SQLiteStore` with
-SQL, :class:`~oomnitza_connect.destinations.oomnitza.OomnitzaDestination`
-with ``GET /api/v3/users`` and ``PATCH /api/v3/users/{ident}``). The record
-of each call goes to a :class:`WorkflowLog`, the local ledger, wherever the
-people live.
+walk people (``--where``, narrowed on the server where it can be), their SaaS
+accounts, and write the response's mapped values back. :class:`PeopleDirectory`
+is that much; both destinations implement it
+(:class:`~oomnitza_connect.store.sqlite.SQLiteStore` with SQL,
+:class:`~oomnitza_connect.destinations.oomnitza.OomnitzaDestination` with
+``GET /api/v3/users`` and ``PATCH /api/v3/users/{ident}``). The record of each
+call goes to a :class:`WorkflowLog`, the local ledger, wherever the people live.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ class PeopleDirectory(Protocol):
 
     def iter_people(self, *, vendor: str | None = None) -> Iterator[Person]:
         """Yield people (linked to *vendor* when given) without loading all at once."""
+
+    def iter_candidates(self, where: str) -> Iterator[Person]:
+        """Yield the people who may match the ``--where`` expression *where* (a superset)."""
 
     def iter_saas_users(self, *, vendor: str | None = None) -> Iterator[SaasUser]:
         """Yield SaaS accounts, optionally of one vendor."""

@@ -320,6 +320,15 @@ class Destination(abc.ABC):
     def update_person_fields(self, person_id: PersonId, fields: Mapping[str, Any]) -> None:
         """Set *fields* on a person (custom fields are defined on first use)."""
 
+    def iter_candidates(self, where: str) -> Iterator[Person]:
+        """Yield the people who may match *where* (a ``--where`` expression).
+
+        Every person by default; a destination that can narrow the read on its
+        server (Oomnitza's ``filter``) yields fewer. The caller evaluates *where*
+        on each person: it has the final word.
+        """
+        return self.iter_people()
+
     def count_people(self, *, vendor: str | None = None) -> int:
         """Return how many people there are (linked to *vendor* when given)."""
         return sum(1 for _ in self.iter_people(vendor=vendor))
