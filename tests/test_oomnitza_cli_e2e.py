@@ -248,3 +248,96 @@ def test_people_from_oomnitza_show_field_names_and_explain_role_ids(
     assert "numeric role id" not in named.stderr
     csv_rows = ok("people", "--oomnitza", "oomnitza", "--csv").stdout.splitlines()
     assert "Intercom ID" in csv_rows[0].split(",")
+
+
+@pytest.fixture
+def webex() -> Iterator[Any]:
+    pytest.importorskip("oomnitza_connect_webex")
+    from oomnitza_connect_webex.emulator import WebexEmulator
+    from oomnitza_connect_webex.plugin import vendor
+
+    from oomnitza_connect.plugins import register_plugin
+
+    with (
+        register_plugin(vendor),
+        WebexEmulator(users=8, seed=2, enforce_rate_limits=False) as emulator,
+    ):
+        yield emulator
+
+
+def webex_into_oomnitza(
+    home: Path, webex: Any, oomnitza: OomnitzaEmulator, fields: str = ""
+) -> Path:
+    from oomnitza_connect.auth.credentials import default_credential_store
+
+    credentials = default_credential_store()
+    credentials.save(webex.test_credential(name="webex"))
+    credentials.save(oomnitza.test_credential(name="oomnitza"))
+    integration = home / "webex-oz.toml"
+    ok("integrations", "init", "webex", "--output", integration, "--name", "webex-oz")
+    text = integration.read_text()
+    text = text.replace('# default_role = "Employee"', 'default_role = "Employee"')
+    text = text.replace('selection = "users"', 'selection = "users+saas"')
+    text = text.replace('name = "webex-oz"', f'name = "webex-oz"\nbase_url = "{webex.base_url}"')
+    text += (
+        f'\n[destination]\ntype = "oomnitza"\nurl = "{oomnitza.base_url}"\n'
+        'credential = "oomnitza"\n[destination.roles]\nEmployee = 25\n'
+    )
+    if fields:
+        text += "[destination.fields]\n" + fields
+    integration.write_text(text)
+    ok("sync", integration, "--no-pacing")
+    assert oomnitza.saas_users()
+    return integration
+
+
+USER_ROLE_FIELDS = (
+    '"saas_user.role" = "webex_roles"\n"saas_user.role_ids" = "webex_role_ids"\n'
+    '"saas_user.role_names" = "webex_role_names"\n"saas_user.status" = "webex_status"\n'
+    '"saas_user.last_activity" = "webex_last_activity"\n'
+)
+
+
+def test_user_role_into_oomnitza_is_refused_before_any_webex_call(home, webex, oomnitza) -> None:
+    integration = webex_into_oomnitza(home, webex, oomnitza)
+    webex.requests.clear()
+    patched = len(oomnitza.patches)
+    result = cli(
+        "presets", "run", "webex", "User Role", "--integration", integration,
+        "--where", "true", "--linked-only",
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "nothing was called" in text
+    assert "Oomnitza keeps no fields of its own on a SaaS user" in text
+    assert "saas_user.role, saas_user.role_ids" in text
+    assert "[destination.fields]" in text
+    assert list(webex.requests) == []  # not even the sign-in
+    assert len(oomnitza.patches) == patched
+
+
+def test_user_role_into_oomnitza_writes_the_mapped_person_fields(home, webex, oomnitza) -> None:
+    integration = webex_into_oomnitza(home, webex, oomnitza, USER_ROLE_FIELDS)
+    result = ok(
+        "presets", "run", "webex", "User Role", "--integration", integration,
+        "--where", "true", "--linked-only", "--json",
+    )  # fmt: skip
+    results = json.loads(result.output)
+    linked = {user_id for (_, _), user_id in _saas_people(oomnitza).items()}
+    assert len(results) == len(linked)
+    assert all(r["ok"] for r in results), [r["error"] for r in results if not r["ok"]]
+    columns = {"role": "webex_roles", "role_names": "webex_role_names", "status": "webex_status"}
+    for found in results:
+        user = oomnitza.users[found["person_id"]]
+        for name, column in columns.items():
+            value = found["mapped"][name]
+            # A list (the role names) is written as comma-separated text.
+            assert user[column] == (", ".join(value) if isinstance(value, list) else value)
+    assert any(user.get("webex_role_names") for user in oomnitza.users.values())
+    patched = {user_id for user_id, body in oomnitza.patches if "webex_role_ids" in body}
+    assert patched == linked
+
+
+def _saas_people(oomnitza: OomnitzaEmulator) -> dict[tuple[str, str], str]:
+    by_username = {u["username"]: user_id for user_id, u in oomnitza.users.items()}
+    return {key: by_username[key[1]] for key in oomnitza.saas_users()}

@@ -25,6 +25,7 @@ from presets_support import (
 from oomnitza_connect.auth.credentials import credential_env_name
 from oomnitza_connect.connectors import get_connector
 from oomnitza_connect.destinations.oomnitza import OomnitzaDestination
+from oomnitza_connect.errors import PresetError
 from oomnitza_connect.models import DestinationKind, DestinationSettings
 from oomnitza_connect.presets.engine import (
     PresetOverrides,
@@ -339,13 +340,56 @@ def test_a_patch_oomnitza_refuses_fails_that_person_alone(
     assert not run.ok
 
 
-def test_a_saas_user_target_is_refused_with_a_reason(ids, destination, ledger, session) -> None:
+def test_a_saas_user_target_is_refused_before_any_call(
+    ids, destination, ledger, session, acme
+) -> None:
     bob = destination.find_person("email", "bob@example.com")
-    result = run_preset(
-        session, get_preset("acme", "Get User Role"), person=bob, store=destination, ledger=ledger
+    acme.requests.clear()
+    with pytest.raises(PresetError) as refused:
+        run_preset(
+            session,
+            get_preset("acme", "Get User Role"),
+            person=bob,
+            store=destination,
+            ledger=ledger,
+        )
+    message = str(refused.value)
+    assert "nothing was called" in message
+    assert "saas_user.acme_role" in message
+    assert "Oomnitza keeps no fields of its own on a SaaS user" in message
+    assert '[destination.fields] table (e.g. "saas_user.acme_role" = "acme_role"' in message
+    with pytest.raises(PresetError, match=r"saas_user\.acme_role"):
+        run_preset_bulk(
+            session, get_preset("acme", "Get User Role"), destination, ledger=ledger, where="true"
+        )
+    assert list(acme.requests) == []
+    assert list(ledger.iter_workflow_runs(vendor="acme")) == []
+
+
+def test_a_saas_user_field_named_in_the_fields_table_goes_to_the_person(
+    oomnitza, ids, ledger, session
+) -> None:
+    table = DestinationSettings(
+        type=DestinationKind.OOMNITZA,
+        url=oomnitza.base_url,
+        credential="oomnitza-test",
+        fields={"saas_user.acme_role": "acme_role"},
     )
-    assert not result.ok
-    assert "Oomnitza keeps no fields of its own on a SaaS user" in (result.error or "")
+    with OomnitzaDestination(table, oomnitza.test_credential()) as mapped:
+        results = run_preset_bulk(
+            session,
+            get_preset("acme", "Get User Role"),
+            mapped,
+            ledger=ledger,
+            where="department == 'Sales'",
+            linked_only=True,
+        )
+    by_person = {r.person: r for r in results}
+    assert by_person["bob@example.com"].ok, by_person["bob@example.com"].error
+    assert by_person["bob@example.com"].mapped == {"acme_role": "member"}
+    assert oomnitza.users[ids["bob@example.com"]]["acme_role"] == "member"
+    assert "acme_role" not in oomnitza.users[ids["ada@example.com"]]
+    assert (ids["bob@example.com"], {"acme_role": "member"}) in patches(oomnitza)
 
 
 # -- the CLI ---------------------------------------------------------------------

@@ -707,6 +707,8 @@ class Preset:
         (winning over *response_mappings*). Webex's User Role turns role ids into
         names with one ``GET /v1/roles`` per session. Not called in a dry run,
         nor when the caller replaces the mappings (``--map``, ``--no-mapping``).
+    :param mapper_targets: the targets *mapper* returns (``saas_user.role``), so
+        that a destination that cannot store one refuses before any call.
     """
 
     vendor: str
@@ -729,6 +731,7 @@ class Preset:
     find_existing: FindExisting | None = None
     mapper: Callable[[Any, Any], Mapping[str, Any]] | None = attrs.field(default=None, eq=False)
     merge: Callable[[Mapping[str, Any], Any], Any] | None = attrs.field(default=None, eq=False)
+    mapper_targets: tuple[str, ...] = ()
 
 
 @attrs.frozen

@@ -114,6 +114,21 @@ def test_user_role_names_roles_with_one_roles_call(emulator, session) -> None:
     assert sum(1 for r in emulator.requests if r.endpoint == "roles.list") == 1
 
 
+def test_user_role_declares_the_targets_its_mapper_writes(emulator, session) -> None:
+    # A destination that cannot keep SaaS-user fields refuses User Role from these,
+    # before any call; they must be exactly what the mapper returns.
+    from oomnitza_connect_webex.people import USER_ROLE_TARGETS, user_role_mappings
+
+    from oomnitza_connect.presets.engine import preset_targets
+
+    preset = get_preset("webex", "User Role")
+    assert preset_targets(preset) == list(USER_ROLE_TARGETS)
+    raw = session.http.request_json(
+        "GET", f"people/{emulator.person_id(0)}", endpoint="people.get"
+    ).data
+    assert tuple(user_role_mappings(session, raw)) == USER_ROLE_TARGETS
+
+
 def test_the_presets_run_through_the_core(emulator, session) -> None:
     person_id = emulator.person_ids()[14]
     details = run_preset(

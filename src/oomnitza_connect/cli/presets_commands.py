@@ -283,7 +283,14 @@ def run_command(
     integration whose [destination] is Oomnitza; mapped results are written back there.
     """
     from ..connectors import get_connector
-    from ..presets.engine import UNSET, PresetOverrides, get_preset, run_preset, run_preset_bulk
+    from ..presets.engine import (
+        UNSET,
+        PresetOverrides,
+        check_storable,
+        get_preset,
+        run_preset,
+        run_preset_bulk,
+    )
 
     if person_email and where:
         raise click.UsageError("Give --person or --where, not both.")
@@ -340,6 +347,8 @@ def run_command(
     # People read from Oomnitza carry the mapping's field names, as in the store.
     names = connector.person_fields(integration) if table is not None else ()
     with open_people(db_path, table, oomnitza, person_fields=names) as (store, ledger):
+        # Before signing in at the vendor: a result the destination cannot keep is refused.
+        _usage_guard(lambda: check_storable(overrides.apply(preset), store))
         person = None
         if person_email:
             person = store.find_person("email", person_email)

@@ -118,6 +118,13 @@ def external_id_of(label: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", label.lower()).strip("_")
 
 
+def _field_value(value: Any) -> Any:
+    """A value as an Oomnitza user field takes it: a list as comma-separated text."""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value)
+    return json_ready(value)
+
+
 def _error_parser(response: requests.Response) -> VendorErrorInfo | None:
     if response.status_code < 400:
         return None
@@ -234,6 +241,9 @@ class OomnitzaDestination(Destination):
         # v3 key -> person field: the standard ones, then the named, then the table's.
         self._names: dict[str, str] = {V3_KEYS[b]: p for p, b in BULK_FIELD_IDS.items()}
         self._named: list[str] = []
+        # (vendor, vendor user id) -> user_id of the SaaS users read: a preset's
+        # SaaS-user fields go to that person.
+        self._saas_people: dict[tuple[str, str], str] = {}
         self.name_fields(person_fields)
         self.options = options or ClientOptions(
             read_timeout=settings.timeout, pace_requests=False, max_retries=8
@@ -526,6 +536,9 @@ class OomnitzaDestination(Destination):
                 )
                 for user in page:
                     roles = user.get("roles") or []
+                    self._saas_people[(name, str(user.get("user_external_id")))] = str(
+                        user.get("user_id")
+                    )
                     yield SaasUser(
                         vendor=name,
                         vendor_user_id=str(user.get("user_external_id")),
@@ -536,12 +549,46 @@ class OomnitzaDestination(Destination):
                 if len(page) < _PAGE:
                     break
 
+    def refused_targets(self, targets: Iterable[str]) -> str | None:
+        unmapped = [
+            t for t in targets if t.startswith(SAAS_USER_PREFIX) and t not in self.settings.fields
+        ]
+        if not unmapped:
+            return None
+        example = unmapped[0]
+        field = external_id_of(example[len(SAAS_USER_PREFIX) :])
+        return (
+            f"it writes SaaS-user fields ({', '.join(unmapped)}) and Oomnitza keeps no "
+            "fields of its own on a SaaS user. Name an Oomnitza person field for each in the "
+            f'integration\'s [destination.fields] table (e.g. "{example}" = "{field}"; the '
+            "value is then written to the person), or run it against the SQLite store"
+        )
+
     def update_saas_user_fields(
         self, vendor: str, vendor_user_id: str, fields: Mapping[str, Any]
     ) -> None:
-        raise StoreError(
-            "Oomnitza keeps no fields of its own on a SaaS user; map the preset's response "
-            "to a person field instead"
+        """Write a SaaS user's *fields* to its person, by ``[destination.fields]``.
+
+        Oomnitza keeps no fields on a SaaS user; ``"saas_user.role" = "webex_role"``
+        sends the SaaS user's ``role`` as the person's ``webex_role``.
+        """
+        reason = self.refused_targets(SAAS_USER_PREFIX + name for name in fields)
+        if reason is not None:
+            raise StoreError(reason)
+        person_id = self._saas_people.get((vendor, vendor_user_id))
+        if person_id is None:
+            for account in self.iter_saas_users(vendor=vendor):
+                if account.vendor_user_id == vendor_user_id and account.person_id is not None:
+                    person_id = str(account.person_id)
+                    break
+        if person_id is None:
+            raise StoreError(f"Oomnitza has no {vendor} SaaS user {vendor_user_id}")
+        body = {
+            self.settings.fields[SAAS_USER_PREFIX + name]: _field_value(value)
+            for name, value in fields.items()
+        }
+        self.client.request_json(
+            "PATCH", f"/api/v3/users/{person_id}", json=body, endpoint="user.patch"
         )
 
     def apply_last_logins(self, vendor: str, logins: Iterable[tuple[str, datetime]]) -> int:

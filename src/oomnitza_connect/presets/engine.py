@@ -75,12 +75,14 @@ __all__ = [
     "RenderedRequest",
     "UnsafeURLError",
     "check_preset",
+    "check_storable",
     "check_url_on_base",
     "field_variables",
     "get_preset",
     "list_presets",
     "merge_record",
     "person_variables",
+    "preset_targets",
     "preset_variables",
     "render_preset",
     "run_preset",
@@ -191,6 +193,28 @@ def preset_variables(preset: Preset) -> list[str]:
         found |= variables_of(template)
     declared = list(preset.variables)
     return declared + sorted(found - set(declared))
+
+
+def preset_targets(preset: Preset) -> list[str]:
+    """Return the fields *preset*'s response is mapped to: templates' and its mapper's."""
+    targets = list(preset.response_mappings)
+    if preset.mapper is not None:
+        targets += [t for t in preset.mapper_targets if t not in targets]
+    return targets
+
+
+def check_storable(preset: Preset, store: PeopleDirectory | None) -> None:
+    """Refuse *preset* before any call when *store* cannot keep what it maps.
+
+    :raises PresetError: the store's reason (Oomnitza keeps no SaaS-user fields).
+    """
+    if store is None:
+        return
+    reason = store.refused_targets(preset_targets(preset))
+    if reason is not None:
+        raise PresetError(
+            f"Preset '{preset.name}' of {preset.vendor} was not run (nothing was called): {reason}."
+        )
 
 
 def _templates_of(preset: Preset) -> Iterator[str]:
@@ -794,7 +818,9 @@ def run_preset(
         also a ledger (the SQLite store is both).
     :raises MissingVariableError: a template uses a variable nobody supplied.
     :raises UnsafeURLError: the rendered URL would leave the credential's host.
+    :raises PresetError: *store* cannot keep what the preset maps (nothing is called).
     """
+    check_storable(overrides.apply(preset) if overrides else preset, store)
     if person is None and saas_user is None and store is not None:
         person, saas_user = _account_named_by(store, preset, variables or {})
     if person is not None and saas_user is None and store is not None:
@@ -848,10 +874,12 @@ def run_preset_bulk(
     :param on_start: called once with the number of people selected.
     :param on_result: called on the calling thread after each person's call.
     :returns: one result per selected person, in the store's order.
-    :raises PresetError: *where* is malformed, or names a variable no person has.
+    :raises PresetError: *where* is malformed, or names a variable no person has, or
+        *store* cannot keep what the preset maps (nothing is called).
     """
     if concurrency < 1:
         raise PresetError(f"Concurrency must be at least 1, not {concurrency}.")
+    check_storable(overrides.apply(preset) if overrides else preset, store)
     saas_by_person = {
         account.person_id: account
         for account in store.iter_saas_users(vendor=preset.vendor)

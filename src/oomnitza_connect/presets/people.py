@@ -12,7 +12,7 @@ call goes to a :class:`WorkflowLog`, the local ledger, wherever the people live.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from ..models import Person, PersonId, SaasUser, WorkflowRun
@@ -44,6 +44,9 @@ class PeopleDirectory(Protocol):
         self, vendor: str, vendor_user_id: str, fields: Mapping[str, Any]
     ) -> None:
         """Write *fields* onto one SaaS account (a destination without them refuses)."""
+
+    def refused_targets(self, targets: Iterable[str]) -> str | None:
+        """Say why some of a preset's mapped *targets* cannot be stored here, or ``None``."""
 
     def custom_fields(self) -> list[CustomField]:
         """Return the custom fields the destination has defined."""

@@ -362,6 +362,15 @@ class Destination(abc.ABC):
     ) -> None:
         """Set *fields* on one vendor account."""
 
+    def refused_targets(self, targets: Iterable[str]) -> str | None:
+        """Say why this destination cannot store some of a preset's mapped *targets*.
+
+        *targets* are person fields (``Slack Title``) and SaaS-user fields
+        (``saas_user.role``); ``None`` means every one can be stored. A preset
+        is refused with the reason before it calls anything.
+        """
+        return None
+
     # -- sync -------------------------------------------------------------------
 
     def prepare_run(self, plan: SyncPlan, *, test_run: bool) -> None:  # noqa: B027

@@ -228,6 +228,12 @@ def saas_user_fields(found: UserRole) -> dict[str, Any]:
     }
 
 
+USER_ROLE_TARGETS = tuple(
+    f"saas_user.{name}" for name in ("role", "role_ids", "role_names", "status", "last_activity")
+)
+"""What :func:`user_role_mappings` returns: the SaaS-user fields User Role writes."""
+
+
 def user_role_mappings(session: VendorSession, response: Any) -> dict[str, Any]:
     """The User Role preset's mapper: the person in *response* as SaaS-user fields."""
     if not isinstance(response, Mapping):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from oomnitza_connect.models import FindExisting, Preset
 
 from .mapping import VENDOR
-from .people import merge_for_update, user_role_mappings
+from .people import USER_ROLE_TARGETS, merge_for_update, user_role_mappings
 
 __all__ = [
     "CREATE_USER",
@@ -54,6 +54,7 @@ PRESETS: tuple[Preset, ...] = (
         path="/people/{{webex_user_id}}",
         variables=("webex_user_id",),
         mapper=user_role_mappings,
+        mapper_targets=USER_ROLE_TARGETS,
         endpoint="people.get",
     ),
     Preset(
