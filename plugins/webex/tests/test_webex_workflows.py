@@ -199,3 +199,27 @@ def test_the_user_role_command_names_the_failed_person_and_exits_1(
     assert ran.exit_code == 1, ran.output
     assert "1 failed" in ran.output
     assert f"failed: {bad}:" in ran.output
+
+
+def test_the_inactive_users_command_prints_user_roles_failures_and_exits_1(
+    org, synced, tmp_path, monkeypatch
+) -> None:
+    import json
+
+    monkeypatch.setenv("OOMNITZA_CONNECT_HOME", str(tmp_path))
+    monkeypatch.setenv("OOMNITZA_CONNECT_KEYRING", "0")
+    CredentialStore(home=tmp_path, keyring_backend=False).save(org.test_credential("wx"))
+    bad = org.person_id(_plain_people(org)[0])
+    org.update_person(bad, lastActivity="not a time")
+    db = str(tmp_path / "webex.db")
+    args = ["webex", "inactive-users", "--days", "365", "--credential", "wx", "--db", db]
+    ran = CliRunner().invoke(main, args)
+    assert ran.exit_code == 1, ran.output
+    assert "User Role: 1 Webex SaaS users could not be updated" in ran.stderr
+    assert f"failed: {bad}: its record could not be read or stored" in ran.stderr
+    assert "Dry run" in ran.stdout  # the rest still ran
+    as_json = CliRunner().invoke(main, [*args, "--json"])
+    assert as_json.exit_code == 1
+    [failure] = json.loads(as_json.stdout)["user_role_failed"]
+    assert failure["webex_user_id"] == bad
+    assert "last_activity" in failure["reason"]

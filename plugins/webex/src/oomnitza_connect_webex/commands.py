@@ -4,7 +4,8 @@
   SaaS user in the store (the "Webex User Role" workflow).
 * ``webex inactive-users --days N``: runs User Role, shows the SaaS users whose
   last activity is older than N days (or who never signed in), and deletes them
-  with Delete User only with ``--yes``; without it, a dry run.
+  with Delete User only with ``--yes``; without it, a dry run. User Role's
+  per-person failures are printed (and make it exit 1), as ``user-role`` does.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def inactive_users_command(
     store = open_store(db_path, must_exist=True)
     try:
         with _session(credential_name, integration_path) as session:
-            run_user_role(session, store)
+            report = run_user_role(session, store)
             users = list(find_inactive_users(store, days=days, include_unknown=include_unknown))
             results = delete_inactive_users(session, store, users, confirm=yes)
     finally:
@@ -144,9 +145,26 @@ def inactive_users_command(
             }
             for user in users
         ]
-        data = {"dry_run": not yes, "users": rows, "results": [r.to_dict() for r in results]}
+        data = {
+            "dry_run": not yes,
+            "users": rows,
+            "results": [r.to_dict() for r in results],
+            "user_role_failed": [
+                {"webex_user_id": f.vendor_user_id, "person_id": f.person_id, "reason": f.reason}
+                for f in report.failed
+            ],
+        }
         click.echo(json.dumps(data, indent=2, default=str))
     else:
+        if report.failed:
+            # Their activity could not be refreshed: they may be picked, or missed, wrongly.
+            click.echo(
+                f"User Role: {len(report.failed)} Webex SaaS users could not be updated "
+                "(their activity may be out of date):",
+                err=True,
+            )
+            for failure in report.failed:
+                click.echo(f"  failed: {failure.vendor_user_id}: {failure.reason}", err=True)
         click.echo(f"{len(users)} Webex SaaS users inactive for more than {days} days:")
         for user in users:
             click.echo(f"  {user.describe()}")
@@ -158,5 +176,5 @@ def inactive_users_command(
         else:
             deleted = sum(1 for r in results if r.ok)
             click.echo(f"Deleted {deleted} of {len(users)}.")
-    if any(not r.ok for r in results):
+    if report.failed or any(not r.ok for r in results):
         raise click.exceptions.Exit(1)
