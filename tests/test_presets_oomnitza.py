@@ -262,6 +262,21 @@ def test_only_what_can_be_translated_goes_into_the_filter(
         assert reads == [(0, sent)]
 
 
+def test_a_quoted_value_holding_and_or_a_quote_is_one_filter_term(oomnitza, destination) -> None:
+    dee = oomnitza.add_user(
+        {"username": "dee", "email": "dee@example.com", "department": "R and D"}
+    )
+    oomnitza.add_user({"username": "obi", "email": "obi@example.com", "department": "R and D"})
+    where = "department == 'R and D' and first_name == \"D'Arcy\""
+    assert destination.where_filter(where) == (
+        "(department eq 'R and D') and (first_name eq 'D''Arcy')"
+    )
+    assert list(destination.iter_candidates(where)) == []
+    oomnitza.users[dee]["first_name"] = "D'Arcy"
+    assert [p.id for p in destination.iter_candidates(where)] == [dee]
+    assert [r[1] for r in user_reads(oomnitza)][-1] == destination.where_filter(where)
+
+
 def test_a_filter_oomnitza_refuses_falls_back_to_reading_every_user(
     oomnitza, ids, destination, ledger, session
 ) -> None:

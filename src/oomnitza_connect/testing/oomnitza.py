@@ -74,7 +74,13 @@ _OPTIONAL_KEYS: Mapping[str, tuple[type, ...]] = {
     "error_type": (str,),
     "multi_str_input_value": (str, int, float, bool, list, dict, type(None)),
 }
-_FILTER_TERM = re.compile(r"^\s*(\w+)\s+eq\s+(?:'((?:[^']|'')*)'|\"([^\"]*)\"|(-?\d+))\s*$", re.I)
+# One `key eq value` term, in parentheses or not, then `and` or the end; a quoted
+# value may hold anything (' and ' too), a quote doubled.
+_FILTER_TERM = re.compile(
+    r"\s*(\()?\s*(\w+)\s+eq\s+(?:'((?:[^']|'')*)'|\"([^\"]*)\"|(-?\d+))\s*(?(1)\))\s*"
+    r"(?:and\b|$)",
+    re.I,
+)
 
 
 def _error(status: int, key: str, message: str) -> EmulatorResponse:
@@ -591,15 +597,13 @@ class OomnitzaEmulator(Emulator):
     ) -> EmulatorResponse:
         text = request.query.get("filter")
         if text:
-            terms = re.split(r"\s+and\s+", text.strip(), flags=re.I)
-            for term in terms:
-                term = term.strip()
-                if term.startswith("(") and term.endswith(")"):
-                    term = term[1:-1]
-                match = _FILTER_TERM.match(term)
-                if match is None:
-                    return _error(400, "filter", f"cannot read the filter term {term!r}")
-                field, quoted, double, number = match.groups()
+            position = 0
+            while position < len(text):
+                match = _FILTER_TERM.match(text, position)
+                if match is None or match.end() == position:
+                    return _error(400, "filter", f"cannot read the filter at {text[position:]!r}")
+                position = match.end()
+                _, field, quoted, double, number = match.groups()
                 if number is not None:
                     rows = [r for r in rows if r.get(field) == int(number)]
                 else:
