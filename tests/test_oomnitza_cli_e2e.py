@@ -311,7 +311,7 @@ def test_user_role_into_oomnitza_is_refused_before_any_webex_call(home, webex, o
     assert "nothing was called" in text
     assert "Oomnitza keeps no fields of its own on a SaaS user" in text
     assert "saas_user.role, saas_user.role_ids" in text
-    assert "[destination.fields]" in text
+    assert '[destination.fields] table (e.g. "saas_user.role" = "webex_role"' in text
     assert list(webex.requests) == []  # not even the sign-in
     assert len(oomnitza.patches) == patched
 

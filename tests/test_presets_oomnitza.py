@@ -372,13 +372,35 @@ def test_a_saas_user_target_is_refused_before_any_call(
     assert "nothing was called" in message
     assert "saas_user.acme_role" in message
     assert "Oomnitza keeps no fields of its own on a SaaS user" in message
-    assert '[destination.fields] table (e.g. "saas_user.acme_role" = "acme_role"' in message
+    assert '[destination.fields] table (e.g. "saas_user.acme_role" = "acme_acme_role"' in message
     with pytest.raises(PresetError, match=r"saas_user\.acme_role"):
         run_preset_bulk(
             session, get_preset("acme", "Get User Role"), destination, ledger=ledger, where="true"
         )
     assert list(acme.requests) == []
     assert list(ledger.iter_workflow_runs(vendor="acme")) == []
+
+
+@pytest.mark.parametrize("field", ["role", "PERMISSIONS_ID", "email"])
+def test_a_saas_user_field_sent_to_oomnitzas_own_user_field_is_refused(
+    oomnitza, ids, ledger, session, acme, field
+) -> None:
+    table = DestinationSettings(
+        type=DestinationKind.OOMNITZA,
+        url=oomnitza.base_url,
+        credential="oomnitza-test",
+        fields={"saas_user.acme_role": field},
+    )
+    acme.requests.clear()
+    with (
+        OomnitzaDestination(table, oomnitza.test_credential()) as mapped,
+        pytest.raises(PresetError, match=f"Oomnitza's own user field '{field}'"),
+    ):
+        run_preset_bulk(
+            session, get_preset("acme", "Get User Role"), mapped, ledger=ledger, where="true"
+        )
+    assert list(acme.requests) == []
+    assert oomnitza.patches == []
 
 
 def test_a_saas_user_field_named_in_the_fields_table_goes_to_the_person(

@@ -549,20 +549,27 @@ class OomnitzaDestination(Destination):
                 if len(page) < _PAGE:
                     break
 
-    def refused_targets(self, targets: Iterable[str]) -> str | None:
-        unmapped = [
-            t for t in targets if t.startswith(SAAS_USER_PREFIX) and t not in self.settings.fields
-        ]
-        if not unmapped:
-            return None
-        example = unmapped[0]
-        field = external_id_of(example[len(SAAS_USER_PREFIX) :])
-        return (
-            f"it writes SaaS-user fields ({', '.join(unmapped)}) and Oomnitza keeps no "
-            "fields of its own on a SaaS user. Name an Oomnitza person field for each in the "
-            f'integration\'s [destination.fields] table (e.g. "{example}" = "{field}"; the '
-            "value is then written to the person), or run it against the SQLite store"
-        )
+    def refused_targets(self, vendor: str, targets: Iterable[str]) -> str | None:
+        saas_targets = [t for t in targets if t.startswith(SAAS_USER_PREFIX)]
+        unmapped = [t for t in saas_targets if t not in self.settings.fields]
+        if unmapped:
+            example = unmapped[0]
+            field = external_id_of(f"{vendor} {example[len(SAAS_USER_PREFIX) :]}")
+            return (
+                f"it writes SaaS-user fields ({', '.join(unmapped)}) and Oomnitza keeps no "
+                "fields of its own on a SaaS user. Name an Oomnitza person field for each in "
+                f'the integration\'s [destination.fields] table (e.g. "{example}" = "{field}"; '
+                "the value is then written to the person), or run it against the SQLite store"
+            )
+        standard = set(BULK_FIELD_IDS) | set(V3_KEYS)
+        for target in saas_targets:
+            if self.settings.fields[target] in standard:
+                # A SaaS role is not a permission id, nor an account's email its login's.
+                return (
+                    f"[destination.fields] sends {target} to Oomnitza's own user field "
+                    f"'{self.settings.fields[target]}'; name a custom field for it instead"
+                )
+        return None
 
     def update_saas_user_fields(
         self, vendor: str, vendor_user_id: str, fields: Mapping[str, Any]
@@ -572,7 +579,7 @@ class OomnitzaDestination(Destination):
         Oomnitza keeps no fields on a SaaS user; ``"saas_user.role" = "webex_role"``
         sends the SaaS user's ``role`` as the person's ``webex_role``.
         """
-        reason = self.refused_targets(SAAS_USER_PREFIX + name for name in fields)
+        reason = self.refused_targets(vendor, (SAAS_USER_PREFIX + name for name in fields))
         if reason is not None:
             raise StoreError(reason)
         person_id = self._saas_people.get((vendor, vendor_user_id))

@@ -210,7 +210,7 @@ def check_storable(preset: Preset, store: PeopleDirectory | None) -> None:
     """
     if store is None:
         return
-    reason = store.refused_targets(preset_targets(preset))
+    reason = store.refused_targets(preset.vendor, preset_targets(preset))
     if reason is not None:
         raise PresetError(
             f"Preset '{preset.name}' of {preset.vendor} was not run (nothing was called): {reason}."

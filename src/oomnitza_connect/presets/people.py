@@ -45,8 +45,8 @@ class PeopleDirectory(Protocol):
     ) -> None:
         """Write *fields* onto one SaaS account (a destination without them refuses)."""
 
-    def refused_targets(self, targets: Iterable[str]) -> str | None:
-        """Say why some of a preset's mapped *targets* cannot be stored here, or ``None``."""
+    def refused_targets(self, vendor: str, targets: Iterable[str]) -> str | None:
+        """Say why some of *vendor*'s preset's mapped *targets* cannot be stored, or ``None``."""
 
     def custom_fields(self) -> list[CustomField]:
         """Return the custom fields the destination has defined."""

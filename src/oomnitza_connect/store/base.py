@@ -362,12 +362,14 @@ class Destination(abc.ABC):
     ) -> None:
         """Set *fields* on one vendor account."""
 
-    def refused_targets(self, targets: Iterable[str]) -> str | None:
+    def refused_targets(self, vendor: str, targets: Iterable[str]) -> str | None:
         """Say why this destination cannot store some of a preset's mapped *targets*.
 
-        *targets* are person fields (``Slack Title``) and SaaS-user fields
-        (``saas_user.role``); ``None`` means every one can be stored. A preset
-        is refused with the reason before it calls anything.
+        :param vendor: the preset's vendor (whose SaaS users the targets are on).
+        :param targets: person fields (``Slack Title``) and SaaS-user fields
+            (``saas_user.role``).
+        :returns: the reason, or ``None`` when every one can be stored. A preset
+            is refused with the reason before it calls anything.
         """
         return None
 
