@@ -336,6 +336,7 @@ def test_the_vanish_limit_is_checked_where_it_is_typed(tmp_path, acme):
     assert "key 'vanish_limit_percent': 0 is not a percentage" in str(caught.value)
     assert "1 to 100" in str(caught.value)
 
+
 NOT_IN_OOMNITZA = ("connector_sync_time", "last_login", "full_name")
 """Person fields Oomnitza has no user field for: not sent, so not read back."""
 
