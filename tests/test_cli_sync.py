@@ -144,6 +144,33 @@ def test_a_failed_run_exits_1(tmp_path, acme, monkeypatch):
     assert "wrong-token-5678" not in result.output
 
 
+def test_a_run_where_every_record_failed_exits_1(tmp_path, acme):
+    # A converter no login can pass: the run completes, nothing goes through.
+    extra = '[[mapping]]\ntarget = "Badge"\nsource = "login"\nconverter = "integer"\n'
+    path = write_integration(tmp_path, extra, base_url=acme.base_url)
+    result = invoke("sync", path, "--db", tmp_path / "x.db")
+    assert result.exit_code == 1, result.output
+    assert "completed_with_errors" in result.output
+    assert "12 failed" in result.output
+    # One person going through is a run that did something: exit 0, errors listed.
+    acme.users[0]["login"] = "42"
+    result = invoke("sync", path, "--db", tmp_path / "x.db")
+    assert result.exit_code == 0, result.output
+    assert "11 failed" in result.output
+
+
+def test_people_of_a_vendor_nobody_installed_says_so(tmp_path, acme):
+    path = write_integration(tmp_path, base_url=acme.base_url)
+    assert invoke("sync", path, "--db", tmp_path / "x.db").exit_code == 0
+    runner = CliRunner()
+    result = runner.invoke(main, ["people", "--vendor", "acmee", "--db", str(tmp_path / "x.db")])
+    assert result.exit_code == 0
+    assert "No person is linked to vendor 'acmee' (installed vendors: acme)." in result.stderr
+    listed = runner.invoke(main, ["people", "--vendor", "acme", "--db", str(tmp_path / "x.db")])
+    assert "No person is linked" not in listed.stderr
+    assert "user1@example.com" in listed.stdout
+
+
 def test_bad_config_exits_2(tmp_path, acme):
     path = tmp_path / "bad.toml"
     path.write_text('name = "x"\nvendor = "acme"\ncredential = "acme"\nselection = "everyone"\n')

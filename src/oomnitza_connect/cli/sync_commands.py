@@ -12,7 +12,7 @@ import csv
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -372,9 +372,16 @@ def _run_and_report(
         written = _write_plan(store, session.id, plan_output)
         click.echo(f"Wrote the plan ({written} entries) to {plan_output}.", err=True)
     _notify(settings, session, store_path)
-    if session.status == SyncStatus.FAILED:
+    if session.status == SyncStatus.FAILED or _nothing_went_through(session):
         # The summary above gave the reason; only the exit code is left to say.
         click.get_current_context().exit(EXIT_FAILED)
+
+
+def _nothing_went_through(session: SyncSession) -> bool:
+    """Every record failed: the run completed, but a script must not read it as done
+    (a role with no Oomnitza id, a filter naming an unknown variable)."""
+    counts = session.counts
+    return counts.failed > 0 and not (counts.created or counts.updated or counts.unchanged)
 
 
 def _said_in_the_summary(record: logging.LogRecord) -> bool:
@@ -628,7 +635,14 @@ def people_command(
     ) as (store, _):
         columns = ["id", *STANDARD_PERSON_FIELDS, *(f.label for f in store.custom_fields())]
         columns.append("vanished_from")
-        people = store.iter_people(vendor=vendor)
+        listed = [0]
+
+        def counted(people: Iterable[Person]) -> Iterator[Person]:
+            for person in people:
+                listed[0] += 1
+                yield person
+
+        people = counted(store.iter_people(vendor=vendor))
         if output_format == "json":
             _people_json(people)
         elif output_format == "csv":
@@ -643,6 +657,17 @@ def people_command(
                     "with --integration FILE.",
                     err=True,
                 )
+        if vendor is not None and not listed[0]:
+            _say_no_one_is_linked_to(vendor)
+
+
+def _say_no_one_is_linked_to(vendor: str) -> None:
+    """An empty listing for a vendor nobody installed is most likely a typo: say so."""
+    from ..plugins import vendor_infos
+
+    installed = sorted(vendor_infos())
+    hint = "" if vendor in installed else f" (installed vendors: {', '.join(installed) or 'none'})"
+    click.echo(f"No person is linked to vendor '{vendor}'{hint}.", err=True)
 
 
 def _person_fields(integration: IntegrationSettings | None, vendor: str | None) -> list[str]:
