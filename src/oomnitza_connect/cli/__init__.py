@@ -452,4 +452,10 @@ def main(debug: bool, verbose: bool) -> None:
     """Sync SaaS vendors' users into one system of record."""
     install_log_redaction()
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Times and logger names help who reads a verbose log; at the default level a
+    # warning is a message to the person at the terminal, said plainly.
+    plain = not (debug or verbose)
+    log_format = (
+        "%(levelname)s: %(message)s" if plain else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.basicConfig(level=level, format=log_format)
