@@ -342,6 +342,11 @@ class VendorInfo:
     authorize_url: str | None = None
     token_url: str | None = None
     description: str = ""
+    open_fields: bool = True
+    """Records may carry fields beyond *fields* (a vendor that passes its JSON
+    through): an expression or filter naming an unknown variable is then only
+    warned about. ``False`` (every declarative vendor) refuses it when the
+    integration is loaded."""
 
     def field(self, key: str) -> FieldSpec:
         for spec in self.fields:
@@ -474,6 +479,43 @@ class DestinationSettings:
     translate_where: bool = True
 
 
+def _refuse_value(key: str, enum_type: type[enum.StrEnum], value: Any) -> ConfigurationError:
+    allowed = ", ".join(member.value for member in enum_type)
+    return ConfigurationError(f"bad value {value!r}", key_path=key, value=value, allowed=allowed)
+
+
+def _to_selection(value: UserSelection | str) -> UserSelection:
+    """A member or its value; anything else is refused naming the key and the choices."""
+    try:
+        return UserSelection(value)
+    except ValueError:
+        raise _refuse_value("selection", UserSelection, value) from None
+
+
+def _to_preference(value: SyncPreference | str) -> SyncPreference:
+    try:
+        return SyncPreference(value)
+    except ValueError:
+        raise _refuse_value("preference", SyncPreference, value) from None
+
+
+def _texts(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """A list of texts as a tuple; one text alone is a one-item list (not its characters)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _optional_texts(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else _texts(value)
+
+
+def _mappings(value: tuple[FieldMapping, ...] | list[FieldMapping]) -> tuple[FieldMapping, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class IntegrationSettings:
     """One integration: which vendor account syncs into the store, and how.
@@ -487,14 +529,17 @@ class IntegrationSettings:
     vendor: str
     credential: str
     settings: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_mapping)
-    selection: UserSelection = UserSelection.USERS
-    preference: SyncPreference = SyncPreference.CREATE_UPDATE
+    selection: UserSelection = attrs.field(default=UserSelection.USERS, converter=_to_selection)
+    preference: SyncPreference = attrs.field(
+        default=SyncPreference.CREATE_UPDATE, converter=_to_preference
+    )
     integration_user: str | None = None
-    contacts: tuple[str, ...] = ()
+    contacts: tuple[str, ...] = attrs.field(default=(), converter=_texts)
+    """Email addresses; one address alone (``"it@example.com"``) is a list of one."""
     schedule: str = "daily"
-    filters: tuple[str, ...] | None = None
+    filters: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_texts)
     """Expressions a record must satisfy; ``None`` means the vendor's default filters."""
-    mapping: tuple[FieldMapping, ...] = ()
+    mapping: tuple[FieldMapping, ...] = attrs.field(default=(), converter=_mappings)
     """Mappings added to (or replacing targets of) the vendor's standard mapping."""
     use_standard_mapping: bool = True
     sync_key: str | None = None
@@ -503,7 +548,7 @@ class IntegrationSettings:
     """Overrides the vendor's API root (a region, a proxy or an emulator)."""
     destination: DestinationSettings | None = None
     """Where people go; ``None`` is the ledger's own SQLite file (``--db``)."""
-    rate_budgets: tuple[str, ...] = ()
+    rate_budgets: tuple[str, ...] = attrs.field(default=(), converter=_texts)
     """The rate budgets the vendor plan grants, ``ENDPOINT=PER_MINUTE[/BURST]``
     (``users.list=100/5``); each replaces the plugin's budget for that endpoint."""
     pace_requests: bool = True

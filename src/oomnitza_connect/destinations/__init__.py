@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import attrs
+
 from ..errors import ConfigurationError
 from ..models import Credential, DestinationKind, DestinationSettings
 from ..store.base import Destination, Ledger
 
 __all__ = ["destination_problems", "open_destination"]
+
+_SQLITE_KEYS = frozenset({"type", "path"})
 
 
 def destination_problems(settings: DestinationSettings) -> list[tuple[str, str]]:
@@ -26,7 +30,31 @@ def destination_problems(settings: DestinationSettings) -> list[tuple[str, str]]
     if settings.type == DestinationKind.SQLITE:
         if not settings.path:
             problems.append(("destination.path", "a sqlite destination needs the file's path"))
+        # A key only Oomnitza reads would be ignored here: say so rather than drop it.
+        for field in attrs.fields(DestinationSettings):
+            default = field.default
+            if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+                default = default.factory()  # type: ignore[union-attr]
+            if field.name not in _SQLITE_KEYS and getattr(settings, field.name) != default:
+                problems.append(
+                    (
+                        f"destination.{field.name}",
+                        "only an oomnitza destination has this key; a sqlite one has "
+                        + ", ".join(sorted(_SQLITE_KEYS)),
+                    )
+                )
         return problems
+    if settings.type != DestinationKind.OOMNITZA:
+        kinds = ", ".join(kind.value for kind in DestinationKind)
+        return [("destination.type", f"bad value {settings.type!r} (allowed: {kinds})")]
+    if settings.path is not None:
+        problems.append(
+            ("destination.path", "only a sqlite destination has a path; oomnitza has a url")
+        )
+    if not isinstance(settings.timeout, int | float) or not settings.timeout > 0:
+        problems.append(
+            ("destination.timeout", f"{settings.timeout!r} is not a positive number of seconds")
+        )
     if not settings.url:
         problems.append(
             ("destination.url", "an oomnitza destination needs the instance URL (https://...)")

@@ -11,6 +11,7 @@ mapped, a default role is set and the sync key is a unique field
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,8 +22,11 @@ from ..errors import ConfigurationError, TemplateError, UnknownVendorError
 from ..models import (
     STANDARD_PERSON_FIELDS,
     UNIQUE_STANDARD_FIELDS,
+    DestinationKind,
     FieldMapping,
     IntegrationSettings,
+    SyncPreference,
+    UserSelection,
     VendorInfo,
 )
 from ..plugins import vendor_info
@@ -35,12 +39,18 @@ if TYPE_CHECKING:
     from tomlkit.toml_document import TOMLDocument as Document
 
 __all__ = [
+    "CONTEXT_VARIABLES",
+    "NAME_RULE",
+    "IntegrationWarning",
     "check_integration",
+    "check_rate_budgets",
     "check_settings",
     "draft_problems",
     "effective_filters",
     "effective_mapping",
+    "integration_warnings",
     "load_integration",
+    "rate_budget_problems",
     "render_integration_template",
     "sync_key_of",
     "unique_targets",
@@ -84,7 +94,14 @@ def load_integration(path: str | Path, *, info: VendorInfo | None = None) -> Int
     problems = _problems(settings, vendor)
     if problems:
         _raise(problems, file=str(path))
+    for warning in integration_warnings(settings, vendor):
+        warnings.warn(f"{path}: {warning}", IntegrationWarning, stacklevel=2)
     return settings
+
+
+class IntegrationWarning(UserWarning):
+    """Something in an integration that may fail records but is not refused
+    (a variable a vendor with open fields does not declare)."""
 
 
 def check_integration(settings: IntegrationSettings, info: VendorInfo) -> list[str]:
@@ -105,22 +122,223 @@ def _raise(problems: list[_Problem], *, file: str | None) -> None:
     )
 
 
-def _rate_budget_problems(settings: IntegrationSettings) -> list[_Problem]:
-    from ..transport.ratelimit import RATE_BUDGET_FORMAT, parse_rate_budget
+def rate_budget_problems(
+    texts: Iterable[str], info: VendorInfo, *, key_path: str = "rate_budgets"
+) -> list[str]:
+    """Return what is wrong with rate budgets given for *info* (empty when they are good).
 
+    Each must be ``ENDPOINT=PER_MINUTE[/BURST]`` naming an endpoint the vendor
+    declares a budget for (or ``*``): a misspelled endpoint would be ignored
+    and leave the plan's limit unapplied. A vendor that declares no budgets
+    names no endpoints, so any is accepted. ``sync --rate-budget`` goes through
+    the same check (``key_path="--rate-budget"``).
+    """
+    return [str(problem) for problem in _budget_problems(texts, info, key_path)]
+
+
+def _budget_problems(texts: Iterable[str], info: VendorInfo, key_path: str) -> list[_Problem]:
+    from ..transport.ratelimit import FALLBACK_ENDPOINT, RATE_BUDGET_FORMAT, parse_rate_budget
+
+    # A vendor that declares no budgets does not say which endpoints it has: any goes.
+    known = [budget.endpoint for budget in info.rate_budgets]
+    if known and FALLBACK_ENDPOINT not in known:
+        known.append(FALLBACK_ENDPOINT)
     problems: list[_Problem] = []
-    for index, text in enumerate(settings.rate_budgets):
+    for index, text in enumerate(texts):
+        where = f"{key_path}[{index}]"
+        if not isinstance(text, str):
+            problems.append(_Problem(where, f"bad rate budget {text!r}", RATE_BUDGET_FORMAT))
+            continue
         try:
-            parse_rate_budget(text)
+            budget = parse_rate_budget(text)
         except ConfigurationError:
+            problems.append(_Problem(where, f"bad rate budget {text!r}", RATE_BUDGET_FORMAT))
+            continue
+        if known and budget.endpoint not in known:
             problems.append(
-                _Problem(f"rate_budgets[{index}]", f"bad rate budget {text!r}", RATE_BUDGET_FORMAT)
+                _Problem(
+                    where,
+                    f"{info.display_name} has no endpoint '{budget.endpoint}'"
+                    + _suggestion(budget.endpoint, known),
+                    ", ".join(known),
+                )
             )
     return problems
 
 
-def _problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]:
+def check_rate_budgets(texts: Iterable[str], info: VendorInfo, *, key_path: str) -> None:
+    """Refuse rate budgets that are malformed or name an endpoint *info* does not have.
+
+    :raises ConfigurationError: listing every bad one and the vendor's endpoints.
+    """
+    problems = _budget_problems(texts, info, key_path)
+    if problems:
+        _raise(problems, file=None)
+
+
+def _suggestion(name: str, known: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+NAME_RULE = (
+    "a non-empty name without leading or trailing spaces, control characters, "
+    "'/' or '\\', and not '.' or '..'"
+)
+"""What an integration's ``name`` may be: it keys the store's records and file names."""
+
+
+def _name_problems(name: object) -> list[_Problem]:
+    if not isinstance(name, str):
+        return [_Problem("name", f"bad value {name!r}", NAME_RULE)]
+    if not name.strip():
+        return [_Problem("name", "the name is empty", NAME_RULE)]
+    bad = (
+        name != name.strip()
+        or name in (".", "..")
+        or any(ch in "/\\" or not ch.isprintable() for ch in name)
+    )
+    return [_Problem("name", f"bad name {name!r}", NAME_RULE)] if bad else []
+
+
+def _field_problems(settings: IntegrationSettings) -> list[_Problem]:
+    """Types a Python caller may have got wrong (a TOML file is checked as it is read)."""
+    problems = _name_problems(settings.name)
+    for key in ("vendor", "credential"):
+        value = getattr(settings, key)
+        if not isinstance(value, str) or not value.strip():
+            problems.append(_Problem(key, f"bad value {value!r}", "a non-empty string"))
+    for key, kind in (("selection", UserSelection), ("preference", SyncPreference)):
+        value = getattr(settings, key)
+        if not isinstance(value, kind):
+            allowed = ", ".join(member.value for member in kind)
+            problems.append(_Problem(key, f"bad value {value!r}", allowed))
+    for key in ("sync_key", "default_role", "integration_user", "base_url"):
+        value = getattr(settings, key)
+        if value is not None and not isinstance(value, str):
+            problems.append(_Problem(key, f"bad value {value!r}", "a string"))
+    limit = settings.vanish_limit_percent
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        problems.append(_Problem("vanish_limit_percent", f"bad value {limit!r}", "1 to 100"))
+    if not isinstance(settings.schedule, str):
+        problems.append(_Problem("schedule", f"bad value {settings.schedule!r}", "a string"))
+    for index, contact in enumerate(settings.contacts):
+        if not isinstance(contact, str):
+            problems.append(_Problem(f"contacts[{index}]", f"bad value {contact!r}", "an email"))
+    for key in ("filters", "rate_budgets"):
+        for index, item in enumerate(getattr(settings, key) or ()):
+            if not isinstance(item, str):
+                problems.append(_Problem(f"{key}[{index}]", f"bad value {item!r}", "a string"))
+    for index, mapping in enumerate(settings.mapping):
+        if not isinstance(mapping, FieldMapping):
+            problems.append(
+                _Problem(f"mapping[{index}]", f"bad value {mapping!r}", "a FieldMapping")
+            )
+    return problems
+
+
+def _duplicate_target_problems(mappings: Iterable[FieldMapping]) -> list[_Problem]:
+    # Targets are compared as the mapping resolves them: "Email" and "email" are one field.
+    seen: dict[str, int] = {}
     problems: list[_Problem] = []
+    for index, mapping in enumerate(mappings):
+        target = normalize_target(mapping.target.strip())
+        first = seen.setdefault(target, index)
+        if first != index:
+            problems.append(
+                _Problem(
+                    f"mapping[{index}].target",
+                    f"'{mapping.target}' is already mapped by mapping[{first}]",
+                    "one mapping per target",
+                )
+            )
+    return problems
+
+
+def _role_problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]:
+    """Roles an Oomnitza destination cannot send: each needs an id in ``[destination.roles]``.
+
+    The destination sends a role by its id: a name ``roles`` maps, a number as
+    it is, else ``default_role_id``; any other role fails every record that has
+    it. The default role and the constant roles a role mapping can give are
+    known before the run.
+    """
+    destination = settings.destination
+    if destination is None or destination.type != DestinationKind.OOMNITZA:
+        return []
+    if destination.default_role_id is not None:
+        return []
+    known = ", ".join(sorted(destination.roles)) or "none"
+
+    def unknown(role: str) -> bool:
+        return role not in destination.roles and not role.isdigit()
+
+    problems: list[_Problem] = []
+    role = (settings.default_role or "").strip()
+    if role and unknown(settings.default_role or ""):
+        problems.append(
+            _Problem(
+                "destination.roles",
+                f"the default role {settings.default_role!r} has no Oomnitza role id: add it "
+                "to [destination.roles] (or set destination.default_role_id)",
+                known,
+            )
+        )
+    for index, mapping in enumerate(settings.mapping):
+        if normalize_target(mapping.target.strip()) != "role" or mapping.expression is None:
+            continue
+        for constant in _constant_outputs(mapping.expression):
+            if constant.strip() and unknown(constant):
+                problems.append(
+                    _Problem(
+                        f"mapping[{index}].expression",
+                        f"the role {constant!r} has no Oomnitza role id in [destination.roles]",
+                        known,
+                    )
+                )
+    return problems
+
+
+def _constant_outputs(expression: str) -> list[str]:
+    """The texts *expression* can render that are fixed in it (``'Admin' if x else 'Employee'``).
+
+    Only a template that is one output, made of constants and conditionals,
+    is read; any other shape gives nothing (its values are known only per record).
+    """
+    import jinja2
+    from jinja2 import nodes
+
+    try:
+        tree = jinja2.Environment(autoescape=True).parse(expression)  # parsed, never rendered
+    except jinja2.TemplateSyntaxError:
+        return []
+    if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
+        return []
+    parts = tree.body[0].nodes
+    if len(parts) != 1:
+        return []
+
+    def walk(node: nodes.Node) -> list[str] | None:
+        if isinstance(node, nodes.Const) and isinstance(node.value, str):
+            return [node.value]
+        if isinstance(node, nodes.CondExpr) and node.expr2 is not None:
+            one, other = walk(node.expr1), walk(node.expr2)
+            if one is None or other is None:
+                return None
+            return one + other
+        return None
+
+    return walk(parts[0]) or []
+
+
+def _problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]:
+    problems = _field_problems(settings)
+    if problems:
+        return problems  # the checks below read these fields as the types they declare
+    if settings.vendor != info.name:
+        problems.append(_Problem("vendor", f"'{settings.vendor}' is not '{info.name}'"))
     if not 1 <= settings.vanish_limit_percent <= 100:
         problems.append(
             _Problem(
@@ -129,8 +347,6 @@ def _problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]
                 "1 to 100; 100 turns the safeguard off",
             )
         )
-    if settings.vendor != info.name:
-        problems.append(_Problem("vendor", f"'{settings.vendor}' is not '{info.name}'"))
     problems.extend(_setting_problems(settings, info))
     if settings.destination is not None:
         from ..destinations import destination_problems
@@ -138,7 +354,9 @@ def _problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]
         problems.extend(
             _Problem(key, message) for key, message in destination_problems(settings.destination)
         )
-    problems.extend(_rate_budget_problems(settings))
+        problems.extend(_role_problems(settings, info))
+    problems.extend(_budget_problems(settings.rate_budgets, info, "rate_budgets"))
+    problems.extend(_duplicate_target_problems(settings.mapping))
     if settings.base_url:
         from ..transport.http import base_url_problem
 
@@ -146,6 +364,7 @@ def _problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]
         if problem is not None:
             problems.append(_Problem("base_url", problem, "https://host/path"))
     fields = [spec.key for spec in info.fields]
+    known = None if info.open_fields else _known_variables(info)
     converters = converter_names()
     for index, mapping in enumerate(settings.mapping):
         where = f"mapping[{index}]"
@@ -162,7 +381,7 @@ def _problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]
                     )
                 )
         if mapping.expression is not None:
-            problems.extend(_expression_problems(f"{where}.expression", mapping.expression))
+            problems.extend(_expression_problems(f"{where}.expression", mapping.expression, known))
         if mapping.converter is not None:
             aliases = {"boolean", "int", "datetime", "str"}
             if mapping.converter not in converters and mapping.converter not in aliases:
@@ -184,9 +403,11 @@ def _problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]
                     )
                 )
     for index, expression in enumerate(settings.filters or ()):
-        problems.extend(_expression_problems(f"filters[{index}]", "{{ " + expression + " }}"))
+        problems.extend(
+            _expression_problems(f"filters[{index}]", "{{ " + expression + " }}", known)
+        )
     for index, contact in enumerate(settings.contacts):
-        if "@" not in contact:
+        if not isinstance(contact, str) or "@" not in contact:
             problems.append(_Problem(f"contacts[{index}]", f"'{contact}' is not an email address"))
     try:
         parse_schedule(settings.schedule)
@@ -195,14 +416,79 @@ def _problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]
     return problems
 
 
-def _expression_problems(key_path: str, expression: str) -> list[_Problem]:
+CONTEXT_VARIABLES = (
+    "id",
+    "fields",
+    "raw",
+    "sync_time",
+    "api_version",
+    "vendor",
+    "integration",
+    "default_role",
+    "settings",
+)
+"""The names every expression and filter may use besides the vendor's fields
+(``docs/mapping.md``): the user's id, all fields, the vendor's JSON and the run's context."""
+
+
+def _known_variables(info: VendorInfo) -> frozenset[str] | None:
+    """The names an expression may read for *info*, or ``None`` when it declares no fields."""
+    if not info.fields:
+        return None
+    from jinja2.defaults import DEFAULT_NAMESPACE  # range, dict, namespace ...
+
+    return frozenset(
+        {spec.key for spec in info.fields} | set(CONTEXT_VARIABLES) | set(DEFAULT_NAMESPACE)
+    )
+
+
+def _expression_problems(
+    key_path: str, expression: str, known: frozenset[str] | None = None
+) -> list[_Problem]:
+    from jinja2.defaults import DEFAULT_NAMESPACE
+
     from ..templating import variables_of  # Jinja: imported when an expression is checked
 
     try:
-        variables_of(expression)
+        names = variables_of(expression)
     except TemplateError as exc:
         return [_Problem(key_path, str(exc))]
-    return []
+    if known is None:
+        return []
+    problems: list[_Problem] = []
+    shown = ", ".join(sorted(known - set(DEFAULT_NAMESPACE)))
+    for name in sorted(names - known):
+        problems.append(
+            _Problem(
+                key_path, f"variable '{name}' is not defined" + _suggestion(name, known), shown
+            )
+        )
+    return problems
+
+
+def integration_warnings(settings: IntegrationSettings, info: VendorInfo) -> list[str]:
+    """Return what may fail records but is not refused: for a vendor whose records
+    may carry fields it does not declare (:attr:`VendorInfo.open_fields`), the
+    variables expressions and filters read that it does not declare."""
+    if not info.open_fields:
+        return []
+    return [str(problem) for problem in _variable_problems(settings, info)]
+
+
+def _variable_problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]:
+    known = _known_variables(info)
+    if known is None:
+        return []
+    problems: list[_Problem] = []
+    for index, mapping in enumerate(settings.mapping):
+        if isinstance(mapping, FieldMapping) and isinstance(mapping.expression, str):
+            where = f"mapping[{index}].expression"
+            problems.extend(_expression_problems(where, mapping.expression, known))
+    for index, expression in enumerate(settings.filters or ()):
+        if isinstance(expression, str):
+            where = f"filters[{index}]"
+            problems.extend(_expression_problems(where, "{{ " + expression + " }}", known))
+    return problems
 
 
 def _value_problems(

@@ -295,6 +295,8 @@ class RestVendor(Vendor):
     who_am_i: ClassVar[WhoAmI | None] = None
     users: ClassVar[UsersEndpoint]
     fields: ClassVar[tuple[FieldSpec, ...]] = ()
+    open_fields: ClassVar[bool] = False
+    """Records carry fields beyond :attr:`fields` (a ``to_record`` that adds its own)."""
     id_path: ClassVar[str] = "id"
     sync_time_field: ClassVar[str | None] = None
     """The field that holds when the record's page was fetched (Connector Sync Time)."""
@@ -323,6 +325,7 @@ class RestVendor(Vendor):
             scopes=self.scopes,
             global_settings=self.settings,
             fields=self.fields,
+            open_fields=self.open_fields,
             standard_mapping=self.standard_mapping,
             default_filters=self.default_filters,
             rate_budgets=self.rate_budgets,
