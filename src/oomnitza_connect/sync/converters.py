@@ -123,8 +123,16 @@ def join_list(value: Any) -> str:
 
 
 def to_email(value: Any) -> str:
+    """An email address, lower case; refused without one ``@`` between two parts, or
+    with spaces or control characters in it (a NUL would become a sync key)."""
     text = _text(value).strip().lower()
-    if text.count("@") != 1 or text.startswith("@") or text.endswith("@"):
+    if (
+        text.count("@") != 1
+        or text.startswith("@")
+        or text.endswith("@")
+        or not text.isprintable()
+        or any(ch.isspace() for ch in text)
+    ):
         raise ConversionError(f"{value!r} is not an email address", value=value)
     return text
 

@@ -269,7 +269,7 @@ class IntercomVendor(RestVendor):
     )
     standard_mapping = (
         FieldMapping(target="username", source="email", converter="lower"),
-        FieldMapping(target="email", source="email", converter="lower"),
+        FieldMapping(target="email", source="email", converter="email"),
         FieldMapping(target="Intercom ID", source="intercom_id", unique=True),
         # Tracking fields: each run records the API version and the sync time.
         FieldMapping(target="Connect: Intercom Version", source="intercom_version"),

@@ -229,7 +229,7 @@ class SlackVendor(RestVendor):
     )
     standard_mapping = (
         FieldMapping(target="username", source="user_name"),
-        FieldMapping(target="email", source="email", converter="lower"),
+        FieldMapping(target="email", source="email", converter="email"),
         FieldMapping(target="Slack User Id", source="user_id", unique=True),
         FieldMapping(target="first_name", source="first_name"),
         FieldMapping(target="last_name", source="last_name"),

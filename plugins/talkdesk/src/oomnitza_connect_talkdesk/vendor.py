@@ -310,7 +310,7 @@ class TalkdeskVendor(RestVendor):
     )
     standard_mapping = (
         FieldMapping(target="username", source="user_name"),
-        FieldMapping(target="email", source="email", converter="lower"),
+        FieldMapping(target="email", source="email", converter="email"),
         FieldMapping(target=SYNC_KEY_FIELD, source="id", unique=True),
         FieldMapping(target="connector_sync_time", source="connector_sync_time"),
     )

@@ -123,7 +123,7 @@ FIELDS: tuple[FieldSpec, ...] = (
 
 STANDARD_MAPPING: tuple[FieldMapping, ...] = (
     FieldMapping(target="username", source="email", converter="lower"),
-    FieldMapping(target="email", source="email", converter="lower"),
+    FieldMapping(target="email", source="email", converter="email"),
     FieldMapping(target="Webex User Id", source="user_id", unique=True),
     FieldMapping(target="first_name", source="first_name"),
     FieldMapping(target="last_name", source="last_name"),
