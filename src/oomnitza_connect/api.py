@@ -27,7 +27,7 @@ from .models import Credential, IntegrationSettings, Person, SyncSession, Vendor
 from .store.paths import default_db_path
 from .store.sqlite import SQLiteStore
 from .sync.engine import SyncPhase, SyncProgress, run_sync
-from .sync.integrations import draft_problems, load_integration
+from .sync.integrations import check_ledger, draft_problems, load_integration
 from .sync.smart_mapping import MappingSuggestion, suggest_mapping
 from .transport.http import ClientOptions
 
@@ -148,18 +148,21 @@ def to_dataframe(items: Iterable[Any]) -> Any:
     return pandas.DataFrame.from_records(list(to_rows(items)))
 
 
-def integration_template(vendor: str, *, name: str | None = None) -> str:
+def integration_template(vendor: str, *, name: str | None = None, store: Any = None) -> str:
     """Return a commented integration file (TOML) for *vendor* with its standard mapping.
 
     What ``oomnitza-connect integrations init VENDOR`` prints; write it with
     ``Path("slack.toml").write_text(text)`` and fill in what it leaves blank.
 
-    :param name: the integration's name (default: ``VENDOR-main``).
+    :param name: the integration's name (default: ``VENDOR-main``, or ``VENDOR-2``,
+        ``VENDOR-3`` ... when *store* has that name already).
+    :param store: a ledger whose integrations' names are not to be reused.
     :raises UnknownVendorError: no installed plugin provides *vendor*.
     """
     from .sync.integrations import render_integration_template
 
-    return render_integration_template(get_connector(vendor).info, name=name)
+    taken = [entry.name for entry in store.list_integrations()] if store is not None else []
+    return render_integration_template(get_connector(vendor).info, name=name, taken=taken)
 
 
 def launch_integration(
@@ -167,6 +170,7 @@ def launch_integration(
     store: Any = None,
     *,
     run: bool = True,
+    replace: bool = False,
     options: ClientOptions | None = None,
     progress: Callable[[SyncProgress], None] | None = None,
 ) -> SyncSession | None:
@@ -178,8 +182,11 @@ def launch_integration(
     :param store: the ledger to record it in (default: the default SQLite store,
         closed afterwards).
     :param run: run it now (the session is returned); ``False`` only marks it active.
+    :param replace: the store may have this name launched from another file,
+        which this one replaces (``--replace``); without it that is refused.
     :raises ConfigurationError: the integration is a draft (the message lists
-        what is missing) or invalid.
+        what is missing) or invalid, or the store has its name for another
+        vendor, or launched from another file (key ``name``).
     """
     from .plugins import vendor_info
     from .store.base import IntegrationEntry
@@ -195,6 +202,7 @@ def launch_integration(
     owned = store is None
     ledger = open_store() if store is None else store
     try:
+        check_ledger(settings, ledger, source=path, replace=replace)
         ledger.save_integration(
             IntegrationEntry(
                 name=settings.name,

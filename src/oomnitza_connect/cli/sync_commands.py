@@ -95,14 +95,33 @@ def integrations_group() -> None:
     default=None,
     help="Write to this file instead of standard output.",
 )
-@click.option("--name", default=None, help="The integration's name (default: VENDOR-main).")
+@click.option(
+    "--name",
+    default=None,
+    help="The integration's name (default: VENDOR-main, or VENDOR-2 ... when the store "
+    "has that name already).",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def integrations_init(vendor: str, output: Path | None, name: str | None, force: bool) -> None:
+@db_option
+@ledger_option
+def integrations_init(
+    vendor: str,
+    output: Path | None,
+    name: str | None,
+    force: bool,
+    db_path: Path | None,
+    ledger_url: str | None,
+) -> None:
     """Write a commented integration file for VENDOR with its standard mapping."""
     from ..connectors import get_connector
     from ..sync.integrations import render_integration_template
 
-    text = render_integration_template(get_connector(vendor).info, name=name)
+    info = get_connector(vendor).info
+    taken: list[str] = []
+    if name is None and _store_exists(db_path, ledger_url):
+        with open_ledger(db_path, ledger_url) as store:
+            taken = [entry.name for entry in store.list_integrations()]
+    text = render_integration_template(info, name=name, taken=taken)
     if output is None:
         click.echo(text, nl=False)
         return
@@ -112,6 +131,15 @@ def integrations_init(vendor: str, output: Path | None, name: str | None, force:
         )
     output.write_text(text, encoding="utf-8")
     click.echo(f"Wrote {output}. Next: oomnitza-connect integrations validate {output}", err=True)
+
+
+def _store_exists(db_path: Path | None, ledger_url: str | None) -> bool:
+    """Whether there is a store to read names from (``init`` never creates one)."""
+    if chosen_ledger(db_path, ledger_url) is not None:
+        return True
+    from ..store.paths import default_db_path
+
+    return (db_path or default_db_path()).exists()
 
 
 @integrations_group.command("validate", short_help="Check FILE; list what keeps it a draft.")
@@ -140,9 +168,19 @@ def integrations_validate(file: Path, as_json: bool) -> None:
 @db_option
 @ledger_option
 @click.option("--no-run", is_flag=True, help="Only mark it active; do not run it now.")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="The store has this name launched from another file: launch FILE in its place.",
+)
 @output.json_option("Print the launched integration (and its run's session) as JSON.")
 def integrations_launch(
-    file: Path, db_path: Path | None, ledger_url: str | None, no_run: bool, as_json: bool
+    file: Path,
+    db_path: Path | None,
+    ledger_url: str | None,
+    no_run: bool,
+    replace: bool,
+    as_json: bool,
 ) -> None:
     """Mark the integration in FILE active (the scheduler runs it) and run it once.
 
@@ -154,7 +192,7 @@ def integrations_launch(
     settings = load_integration(file)
     with open_ledger(db_path, ledger_url) as store:
         try:
-            launch_integration(file, store, run=False)
+            launch_integration(file, store, run=False, replace=replace)
         except ConfigurationError as exc:
             if not exc.problems:
                 raise
@@ -283,7 +321,8 @@ def sync_command(
     Requests are paced to the vendor's rate budgets (the plugin's, replaced by the
     integration's `rate_budgets` and then by --rate-budget) unless --no-pacing.
     """
-    from ..sync.integrations import load_integration
+    from ..plugins import vendor_info
+    from ..sync.integrations import check_rate_budgets, claim_name, load_integration
     from ..transport.http import ClientOptions
     from ..transport.ratelimit import parse_rate_budget
 
@@ -291,12 +330,14 @@ def sync_command(
         raise click.UsageError("--plan-output needs --test-run (only a test run has a plan).")
     budgets = tuple(parse_rate_budget(text, key_path="--rate-budget") for text in rate_budgets)
     settings = load_integration(file)
+    check_rate_budgets(rate_budgets, vendor_info(settings.vendor), key_path="--rate-budget")
     options = None
     if budgets or no_pacing:
         options = ClientOptions(
             base_url=settings.base_url, pace_requests=not no_pacing, rate_budgets=budgets
         )
     with open_ledger(db_path, ledger_url) as store:
+        claim_name(settings, store, source=file)
         _run_and_report(
             settings,
             store,

@@ -38,17 +38,23 @@ if TYPE_CHECKING:
     from tomlkit.items import Table
     from tomlkit.toml_document import TOMLDocument as Document
 
+    from ..store.base import Ledger
+
 __all__ = [
     "CONTEXT_VARIABLES",
     "NAME_RULE",
     "IntegrationWarning",
     "check_integration",
+    "check_ledger",
     "check_rate_budgets",
     "check_settings",
+    "claim_name",
     "draft_problems",
     "effective_filters",
     "effective_mapping",
+    "free_integration_name",
     "integration_warnings",
+    "ledger_problems",
     "load_integration",
     "rate_budget_problems",
     "render_integration_template",
@@ -546,6 +552,108 @@ def _key_missing(settings: IntegrationSettings, key: str) -> bool:
     return value is None or str(value).strip() == ""
 
 
+# ---------------------------------------------------------------------------
+# One name, one integration per store
+# ---------------------------------------------------------------------------
+
+
+def ledger_problems(
+    settings: IntegrationSettings,
+    ledger: Ledger,
+    *,
+    source: str | Path | None = None,
+    replace: bool = False,
+) -> list[str]:
+    """Return why *ledger* holds another integration under ``settings.name`` (empty if none).
+
+    Two integrations under one name share their sessions and each marks the
+    other's people vanished on every run. The ledger knows an integration's
+    vendor (from its launch and its sessions) and the file it was launched
+    from: a different vendor is always refused; a different *source* file is
+    refused unless *replace* (``integrations launch --replace``).
+    """
+    name = settings.name
+    problems: list[str] = []
+    entry = next((e for e in ledger.list_integrations() if e.name == name), None)
+    vendor = entry.vendor if entry is not None else None
+    if vendor is None:
+        sessions = ledger.list_sessions(integration=name, limit=1)
+        vendor = sessions[0].vendor if sessions else None
+    if vendor is not None and vendor != settings.vendor:
+        problems.append(
+            f"the store already has an integration '{name}' that syncs {vendor}, not "
+            f'{settings.vendor}: give this one another name (name = "...")'
+        )
+    elif (
+        not replace
+        and source is not None
+        and entry is not None
+        and entry.source
+        and Path(entry.source) != Path(source).resolve()
+    ):
+        problems.append(
+            f"the integration '{name}' is already launched from {entry.source}: give this "
+            'file another name (name = "..."), or launch it with --replace to put it in '
+            "that one's place"
+        )
+    return problems
+
+
+def check_ledger(
+    settings: IntegrationSettings,
+    ledger: Ledger,
+    *,
+    source: str | Path | None = None,
+    replace: bool = False,
+) -> None:
+    """Refuse to sync or launch *settings* over another integration of the same name.
+
+    :raises ConfigurationError: naming the file (*source*), the key ``name`` and what to do.
+    """
+    problems = ledger_problems(settings, ledger, source=source, replace=replace)
+    if problems:
+        raise ConfigurationError(
+            problems[0], file=str(source) if source is not None else None, key_path="name"
+        )
+
+
+def claim_name(settings: IntegrationSettings, ledger: Ledger, *, source: str | Path) -> None:
+    """Check the name is this file's in *ledger* (:func:`check_ledger`), and record it when
+    the ledger has no integration by that name yet: as inactive (a launch makes it active),
+    with the file, so that a second file under the same name is refused next time.
+
+    What ``oomnitza-connect sync FILE`` does before it runs.
+
+    :raises ConfigurationError: the name is another vendor's or another file's.
+    """
+    from ..store.base import IntegrationEntry
+
+    check_ledger(settings, ledger, source=source)
+    if any(entry.name == settings.name for entry in ledger.list_integrations()):
+        return
+    ledger.save_integration(
+        IntegrationEntry(
+            name=settings.name,
+            vendor=settings.vendor,
+            active=False,
+            schedule=settings.schedule,
+            contacts=settings.contacts,
+            source=str(Path(source).resolve()),
+            launched_at=None,
+        )
+    )
+
+
+def free_integration_name(vendor: str, taken: Iterable[str]) -> str:
+    """The first of ``VENDOR-main``, ``VENDOR-2``, ``VENDOR-3`` ... not in *taken*."""
+    used = set(taken)
+    name, number = f"{vendor}-main", 1
+    while name in used:
+        number += 1
+        name = f"{vendor}-{number}"
+    return name
+
+
 def effective_mapping(settings: IntegrationSettings, info: VendorInfo) -> tuple[FieldMapping, ...]:
     """Return the mapping a run uses: the vendor's standard one (unless turned off) with
     the integration's mappings replacing the same targets and adding new ones."""
@@ -621,8 +729,13 @@ def _comment(container: Document | Table, text: str) -> None:
         container.add(tomlkit.comment(line))
 
 
-def render_integration_template(info: VendorInfo, *, name: str | None = None) -> str:
+def render_integration_template(
+    info: VendorInfo, *, name: str | None = None, taken: Iterable[str] = ()
+) -> str:
     """Return a commented integration file for *info*, prefilled with its standard mapping.
+
+    :param name: the integration's name; default: the first of ``VENDOR-main``,
+        ``VENDOR-2`` ... that is not *taken* (the names a store already has).
 
     Written with tomlkit, so every value is quoted and escaped as TOML wants
     (quotes, backslashes, newlines, any Unicode) and the comments stay in place.
@@ -636,7 +749,7 @@ def render_integration_template(info: VendorInfo, *, name: str | None = None) ->
     _comment(doc, "`oomnitza-connect sync FILE --test-run`, then `integrations launch FILE`.")
     _comment(doc, "Reference: docs/integrations.md and docs/mapping.md.")
     doc.add(tomlkit.nl())
-    doc.add("name", name or info.name + "-main")
+    doc.add("name", name or free_integration_name(info.name, taken))
     doc.add("vendor", info.name)
     _comment(doc, "The name of a stored credential (`oomnitza-connect credentials add`).")
     doc.add("credential", info.name)
