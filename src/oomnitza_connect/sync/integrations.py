@@ -250,7 +250,7 @@ def _duplicate_target_problems(mappings: Iterable[FieldMapping]) -> list[_Proble
     seen: dict[str, int] = {}
     problems: list[_Problem] = []
     for index, mapping in enumerate(mappings):
-        target = normalize_target(mapping.target.strip())
+        target = normalize_target(mapping.target)
         first = seen.setdefault(target, index)
         if first != index:
             problems.append(
@@ -263,7 +263,7 @@ def _duplicate_target_problems(mappings: Iterable[FieldMapping]) -> list[_Proble
     return problems
 
 
-def _role_problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]:
+def _role_problems(settings: IntegrationSettings) -> list[_Problem]:
     """Roles an Oomnitza destination cannot send: each needs an id in ``[destination.roles]``.
 
     The destination sends a role by its id: a name ``roles`` maps, a number as
@@ -282,8 +282,8 @@ def _role_problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Pro
         return role not in destination.roles and not role.isdigit()
 
     problems: list[_Problem] = []
-    role = (settings.default_role or "").strip()
-    if role and unknown(settings.default_role or ""):
+    role = settings.default_role
+    if role and role.strip() and unknown(role):
         problems.append(
             _Problem(
                 "destination.roles",
@@ -293,7 +293,7 @@ def _role_problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Pro
             )
         )
     for index, mapping in enumerate(settings.mapping):
-        if normalize_target(mapping.target.strip()) != "role" or mapping.expression is None:
+        if normalize_target(mapping.target) != "role" or mapping.expression is None:
             continue
         for constant in _constant_outputs(mapping.expression):
             if constant.strip() and unknown(constant):
@@ -360,7 +360,7 @@ def _problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]
         problems.extend(
             _Problem(key, message) for key, message in destination_problems(settings.destination)
         )
-        problems.extend(_role_problems(settings, info))
+        problems.extend(_role_problems(settings))
     problems.extend(_budget_problems(settings.rate_budgets, info, "rate_budgets"))
     problems.extend(_duplicate_target_problems(settings.mapping))
     if settings.base_url:
