@@ -100,6 +100,23 @@ def test_a_name_the_store_has_for_another_vendor_is_refused(tmp_path):
     ]
 
 
+def test_run_sync_refuses_a_name_the_store_has_for_another_vendor(tmp_path, acme):
+    from sync_support import credential
+
+    from oomnitza_connect.sync.engine import run_sync
+    from oomnitza_connect.sync.integrations import load_integration
+
+    settings = load_integration(write_integration(tmp_path, base_url=acme.base_url))
+    with SQLiteStore(tmp_path / "run.db") as store:
+        store.save_integration(
+            IntegrationEntry(name="acme-main", vendor="slack", active=True, schedule="daily")
+        )
+        with pytest.raises(ConfigurationError) as raised:
+            run_sync(settings, credential=credential(acme.base_url), store=store)
+        assert "integration 'acme-main' that syncs slack, not acme" in str(raised.value)
+        assert store.list_sessions(integration="acme-main") == []  # nothing ran
+
+
 def test_launch_integration_in_python_has_the_same_check(tmp_path, acme):
     one, other = two_files(tmp_path, acme.base_url)
     with SQLiteStore(tmp_path / "py.db") as store:

@@ -76,6 +76,7 @@ from .integrations import (
     draft_problems,
     effective_filters,
     effective_mapping,
+    ledger_problems,
     sync_key_of,
 )
 from .mapping import (
@@ -281,6 +282,14 @@ def run_sync(
         store = SQLiteStore(default_db_path())
     owned_destination = False
     try:
+        # Another vendor's integration under this name would share its sessions and
+        # members, each run marking the other's people vanished.
+        clashes = ledger_problems(settings, store)
+        if clashes:
+            raise ConfigurationError(
+                f"the integration '{settings.name}' cannot sync into this store",
+                problems=clashes,
+            )
         if destination is None:
             destination = destination_of(settings, store)
             owned_destination = not _is_same(destination, store)
