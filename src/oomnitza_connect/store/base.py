@@ -25,6 +25,7 @@ Two kinds of destination exist:
 from __future__ import annotations
 
 import abc
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -60,6 +61,8 @@ __all__ = [
     "PersonWrites",
     "Portion",
     "PortionResult",
+    "ReadPage",
+    "RecalledPage",
     "RunBook",
     "Store",
     "SyncPlan",
@@ -128,6 +131,48 @@ class BatchOutcome:
     """A test run's plan entries for the batch: ``{"action", "vendor_user_id",
     "sync_value", ...}`` with ``fields`` for a create and ``changes``
     (``{field: {"old", "new"}}``) for an update."""
+
+
+@attrs.frozen
+class RecalledPage:
+    """A users page byte-identical to one an earlier run read whole, its people unchanged.
+
+    Every member the page had is still as its fingerprint's write left it
+    (:meth:`Destination.unchanged_members`), so the page writes nothing: it is
+    neither decoded nor read, and its members are counted unchanged.
+
+    :param digest: the page's digest (the integration's configuration and the body's bytes).
+    :param skeleton: the page as decoded then, its list of users emptied (JSON).
+    :param active: ``{vendor_user_id: sync_value}`` (JSON) of its active members.
+    :param inactive: ``(vendor_user_id, sync_value)`` of its deactivated or deleted members.
+    :param skipped: its users the integration's filters left out.
+    """
+
+    digest: str
+    skeleton: str
+    active: str
+    active_count: int
+    inactive: tuple[tuple[str, str], ...] = ()
+    skipped: int = 0
+
+    id = None  # the engine's stream of records holds it among them: it has no user id
+    raw = None
+
+
+@attrs.frozen
+class ReadPage:
+    """A users page a run read whole: what the next run needs to recognise it.
+
+    :param members: vendor user id -> fingerprint (JSON object) of the page's
+        members that were mapped or found unchanged.
+    :param skipped: its users the integration's filters left out.
+    """
+
+    digest: str
+    skeleton: str
+    members: str
+    members_count: int
+    skipped: int
 
 
 @attrs.frozen
@@ -280,6 +325,19 @@ class RunBook(abc.ABC):
     def iter_seen(self) -> Iterator[tuple[str, str | None]]:
         """Yield every ``(vendor_user_id, sync_value)`` marked seen."""
 
+    def mark_unchanged(self, members: str, count: int) -> list[tuple[str, str]]:
+        """Remember an unchanged page's active members: ``{vendor_user_id: sync_value}`` (JSON).
+
+        Their *count* sync values (distinct) join the run's (:meth:`repeated`),
+        and they are seen (:meth:`mark_seen`; a repeated one with no sync value).
+
+        :returns: the members whose sync value an earlier batch already had.
+        """
+        pairs = [(str(user_id), str(value)) for user_id, value in json.loads(members).items()]
+        repeated = self.repeated([value for _, value in pairs])
+        self.mark_seen([(user, None if value in repeated else value) for user, value in pairs])
+        return [(user_id, value) for user_id, value in pairs if value in repeated]
+
     def mark_inactive(self, vendor_user_ids: Sequence[str]) -> None:
         """Remember vendor users the run saw as deactivated or deleted.
 
@@ -427,6 +485,26 @@ class Destination(abc.ABC):
         Called after their batch committed, only for members that were created,
         updated or found unchanged (a crash in between only costs a re-map).
         """
+
+    remembers_pages: ClassVar[bool] = False
+    """True when the destination keeps users pages (:meth:`remember_pages`) to recognise."""
+
+    def recall_page(self, plan: SyncPlan, digest: str) -> RecalledPage | None:
+        """Return the page remembered under *digest* if each of its members is unchanged.
+
+        Called from the thread that fetches pages, while batches are written.
+        """
+        return None
+
+    def remember_pages(  # noqa: B027 - remembering is optional
+        self, plan: SyncPlan, pages: Sequence[ReadPage]
+    ) -> None:
+        """Remember pages read whole, after their batch's members were written."""
+
+    def keep_pages(  # noqa: B027 - remembering is optional
+        self, plan: SyncPlan, digests: Sequence[str]
+    ) -> None:
+        """Forget the integration's pages but *digests* (the pages of a run that completed)."""
 
     def mark_vanished(self, plan: SyncPlan, vanished: Sequence[VanishedPerson]) -> int:
         """Set the integration's vanished field on *vanished* people, if any; return how many."""

@@ -48,6 +48,8 @@ from .base import (
     CustomField,
     IntegrationEntry,
     PersonWrites,
+    ReadPage,
+    RecalledPage,
     RunBook,
     Store,
     SyncPlan,
@@ -196,6 +198,20 @@ CREATE TABLE IF NOT EXISTS member_fingerprints (
     active INTEGER NOT NULL,
     PRIMARY KEY (integration, vendor_user_id)
 ) WITHOUT ROWID;
+-- The users pages each integration's last complete run read whole: the page
+-- without its users and its members' fingerprints. A page byte-identical to one
+-- of these whose members all still are as their fingerprints say is neither
+-- decoded nor read (RecalledPage).
+CREATE TABLE IF NOT EXISTS member_pages (
+    id INTEGER PRIMARY KEY,
+    integration TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    skeleton TEXT NOT NULL,
+    members TEXT NOT NULL,
+    members_count INTEGER NOT NULL,
+    skipped INTEGER NOT NULL,
+    UNIQUE (integration, digest)
+);
 CREATE TABLE IF NOT EXISTS integrations (
     name TEXT PRIMARY KEY,
     vendor TEXT NOT NULL,
@@ -1026,31 +1042,94 @@ class SQLiteStore(Store):
         # person not written since (updated_at), still linked to this vendor
         # user and not vanished, still the holder of the sync value (and of the
         # SaaS account when the run keeps them). One statement for the batch.
+        join, params = self._unchanged_join(plan, _dumps_rows(fingerprints))
+        db, lock = self._read_only()
+        with lock:
+            rows = db.execute(
+                "SELECT f.vendor_user_id, f.sync_value, f.active " + join, params
+            ).fetchall()
+        return {user_id: (sync_value, bool(active)) for user_id, sync_value, active in rows}
+
+    @staticmethod
+    def _unchanged_join(plan: SyncPlan, fingerprints: str) -> tuple[str, list[Any]]:
+        """``FROM`` the members of *fingerprints* (JSON) that are as their writes left them."""
         saas = ""
-        params: list[Any] = [_dumps_rows(fingerprints), plan.integration, plan.sync_key]
+        params: list[Any] = [fingerprints, plan.integration, plan.sync_key]
         if plan.selection == UserSelection.USERS_AND_SAAS:
             saas = (
                 " AND EXISTS (SELECT 1 FROM saas_users u WHERE u.vendor = ? "
                 "AND u.vendor_user_id = f.vendor_user_id AND u.person_id = f.person_id)"
             )
             params.append(plan.vendor)
+        # CROSS JOIN keeps SQLite's join order: each member of the batch, then
+        # its rows by primary key (no table is scanned).
+        return (
+            "FROM json_each(?) j "
+            "CROSS JOIN member_fingerprints f ON f.integration = ? "
+            "AND f.vendor_user_id = j.key AND f.fingerprint = j.value "
+            "CROSS JOIN people p ON p.id = f.person_id AND p.updated_at = f.person_stamp "
+            "CROSS JOIN person_keys k ON k.field = ? AND k.value = f.sync_value "
+            "AND k.person_id = f.person_id "
+            "CROSS JOIN person_sources s ON s.integration = f.integration "
+            "AND s.person_id = f.person_id AND s.vendor_user_id = f.vendor_user_id "
+            "AND s.vanished = 0" + saas,
+            params,
+        )
+
+    remembers_pages = True
+
+    def recall_page(self, plan: SyncPlan, digest: str) -> RecalledPage | None:
         db, lock = self._read_only()
         with lock:
-            rows = db.execute(
-                # CROSS JOIN keeps SQLite's join order: each member of the
-                # batch, then its rows by primary key (no table is scanned).
-                "SELECT f.vendor_user_id, f.sync_value, f.active FROM json_each(?) j "
-                "CROSS JOIN member_fingerprints f ON f.integration = ? "
-                "AND f.vendor_user_id = j.key AND f.fingerprint = j.value "
-                "CROSS JOIN people p ON p.id = f.person_id AND p.updated_at = f.person_stamp "
-                "CROSS JOIN person_keys k ON k.field = ? AND k.value = f.sync_value "
-                "AND k.person_id = f.person_id "
-                "CROSS JOIN person_sources s ON s.integration = f.integration "
-                "AND s.person_id = f.person_id AND s.vendor_user_id = f.vendor_user_id "
-                "AND s.vanished = 0" + saas,
+            row = db.execute(
+                "SELECT skeleton, members, members_count, skipped FROM member_pages "
+                "WHERE integration = ? AND digest = ?",
+                (plan.integration, digest),
+            ).fetchone()
+            if row is None:
+                return None
+            skeleton, members, count, skipped = row
+            join, params = self._unchanged_join(plan, members)
+            # One statement for the page; its members never come to Python one by one.
+            found, active, active_count, inactive = db.execute(
+                "SELECT count(*), json_group_object(f.vendor_user_id, f.sync_value) "
+                "FILTER (WHERE f.active), total(f.active), "
+                "json_group_array(json_array(f.vendor_user_id, f.sync_value)) "
+                "FILTER (WHERE NOT f.active) " + join,
                 params,
-            ).fetchall()
-        return {user_id: (sync_value, bool(active)) for user_id, sync_value, active in rows}
+            ).fetchone()
+        if found != count:
+            return None  # someone changed (or is new): the page is read as usual
+        return RecalledPage(
+            digest=digest,
+            skeleton=skeleton,
+            active=active,
+            active_count=int(active_count),
+            inactive=tuple((str(u), str(v)) for u, v in json.loads(inactive)),
+            skipped=int(skipped),
+        )
+
+    def remember_pages(self, plan: SyncPlan, pages: Sequence[ReadPage]) -> None:
+        if not pages:
+            return
+        with self._lock, self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO member_pages (integration, digest, skeleton, members, "
+                "members_count, skipped) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (plan.integration, page.digest, page.skeleton, page.members,
+                     page.members_count, page.skipped)
+                    for page in pages
+                ],
+            )  # fmt: skip
+
+    def keep_pages(self, plan: SyncPlan, digests: Sequence[str]) -> None:
+        with self._lock, self._transaction():
+            self._db.execute(
+                "DELETE FROM member_pages WHERE integration = ? "
+                "AND digest NOT IN (SELECT value FROM json_each(?))",
+                (plan.integration, _dumps_rows(list(digests))),
+            )
 
     def remember_fingerprints(
         self, plan: SyncPlan, members: Sequence[tuple[str, str, str, bool]]
@@ -1494,6 +1573,49 @@ class _SQLiteRunBook(RunBook):
                 (values,),
             )
         return found
+
+    def mark_unchanged(self, members: str, count: int) -> list[tuple[str, str]]:
+        # Set-based: the page's members go from JSON to the run's tables in SQL.
+        # Usually no sync value repeats: the page's are added and the check is
+        # that all *count* of them were new; only when some were not is it undone
+        # and the repeated ones looked for.
+        db = self.db
+        with self.store._lock, self.store._transaction():
+            db.execute("SAVEPOINT page")
+            before = db.total_changes
+            db.execute(
+                "INSERT OR IGNORE INTO temp.run_keys (sync_value) SELECT value FROM json_each(?)",
+                (members,),
+            )
+            repeated: list[tuple[str, str]] = []
+            if db.total_changes - before != count:
+                db.execute("ROLLBACK TO page")
+                repeated = [
+                    (str(user_id), str(value))
+                    for user_id, value in db.execute(
+                        "SELECT key, value FROM json_each(?) "
+                        "WHERE value IN (SELECT sync_value FROM temp.run_keys)",
+                        (members,),
+                    )
+                ]
+                db.execute(
+                    "INSERT OR IGNORE INTO temp.run_keys (sync_value) "
+                    "SELECT value FROM json_each(?)",
+                    (members,),
+                )
+                # Seen with no sync value, as a member failing the duplicate rule is.
+                db.executemany(
+                    "INSERT OR IGNORE INTO temp.run_seen (vendor_user_id, sync_value) "
+                    "VALUES (?, NULL)",
+                    [(user_id,) for user_id, _ in repeated],
+                )
+            db.execute("RELEASE page")
+            db.execute(
+                "INSERT OR IGNORE INTO temp.run_seen (vendor_user_id, sync_value) "
+                "SELECT key, value FROM json_each(?)",
+                (members,),
+            )
+        return repeated
 
     def mark_seen(self, users: Iterable[tuple[str, str | None]]) -> None:
         pairs = [list(pair) for pair in users]

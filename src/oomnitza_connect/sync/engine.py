@@ -62,6 +62,8 @@ from ..store.base import (
     Ledger,
     MappedRecord,
     Portion,
+    ReadPage,
+    RecalledPage,
     RunBook,
     SyncPlan,
     VanishedPerson,
@@ -88,6 +90,7 @@ from .mapping import (
     read_record,
     variables_for,
 )
+from .pages import PageBook, PageRead
 from .rules import BatchRules, apply_batch, key_text
 from .run_lock import sync_lock
 
@@ -349,6 +352,10 @@ class _Batch:
     """``(vendor_user_id, sync_value)`` of members whose fingerprint says they write nothing."""
     fingerprints: dict[str, tuple[str, bool]] = attrs.field(factory=dict)
     """vendor user id -> ``(fingerprint, active)`` of the mapped records."""
+    recalled: list[RecalledPage] = attrs.field(factory=list)
+    """Pages recognised by their bytes: each of their members writes nothing."""
+    pages: list[ReadPage] = attrs.field(factory=list)
+    """Pages read whole, to be recognised by the next run."""
 
 
 _FINGERPRINT_FORMAT = "2"
@@ -401,6 +408,16 @@ def member_fingerprint(salt: bytes, raw: Any) -> str:
 _blake2b = hashlib.blake2b
 
 
+def _dumps_json(members: dict[str, str]) -> str | None:
+    """A page's members as JSON, or ``None`` when text in them cannot be (a lone surrogate)."""
+    import json
+
+    try:
+        return json.dumps(members, separators=(",", ":"), ensure_ascii=False).encode().decode()
+    except UnicodeEncodeError:
+        return None
+
+
 class _Run:
     def __init__(
         self,
@@ -451,6 +468,7 @@ class _Run:
         self.vendor_session: VendorSession | None = None
         self.waiting: Wait | None = None
         self.waiting_until = 0.0
+        self.page_book: PageBook | None = None
 
     def report(self) -> None:
         """Tell the progress callback where the run is (only called when there is one)."""
@@ -571,6 +589,10 @@ class _Run:
                 self.credential, self.settings.settings, options=self.options
             )
             vendor_session.wanted_fields = fields_read(self.mapping, self.filters)
+            salt = self.member_salt()
+            if salt is not None and not self.test_run and self.destination.remembers_pages:
+                self.page_book = PageBook(self.destination, self.plan, salt)
+                vendor_session.page_memo = self.page_book
             if self.progress is not None:
                 self.vendor_session = vendor_session
                 vendor_session.http.wait_listener = self.heard_wait
@@ -583,6 +605,8 @@ class _Run:
                     session.id, read_ahead(self.connector.list_user_records(vendor_session))
                 )
                 self.count_listed_non_users(session.id, vendor_session)
+                if self.page_book is not None:
+                    self.destination.keep_pages(self.plan, self.page_book.digests)
                 complete = True
                 message = self.sync_last_logins(logins)
             finally:
@@ -732,6 +756,7 @@ class _Run:
         """Apply the sync rules to one batch and hand it to the destination."""
         if self.portion is None:
             same = self.record_unchanged(session_id, batch.unchanged)
+            recalled = self.record_recalled(session_id, batch.recalled)
             outcome = apply_batch(
                 self.ledger,
                 self.destination,
@@ -745,12 +770,15 @@ class _Run:
             )
             if batch.fingerprints and not self.test_run:
                 self.remember_fingerprints(batch, outcome)
-            if same is None:
-                return outcome
-            return BatchOutcome(
-                counts=_sum_counts(same.counts, outcome.counts),
-                errors=same.errors + outcome.errors,
-            )
+            if batch.pages and not self.test_run:
+                self.destination.remember_pages(self.plan, batch.pages)
+            for before in (recalled, same):
+                if before is not None:
+                    outcome = BatchOutcome(
+                        counts=_sum_counts(before.counts, outcome.counts),
+                        errors=before.errors + outcome.errors,
+                    )
+            return outcome
         # The server matches and decides; the run's own rules (sync values
         # missing or repeated) apply here, and failures go along as error records.
         errors = list(batch.failed)
@@ -819,6 +847,46 @@ class _Run:
         self.ledger.record_batch(session_id, outcome)
         return outcome
 
+    def record_recalled(
+        self, session_id: str, pages: Sequence[RecalledPage]
+    ) -> BatchOutcome | None:
+        """Count the members of pages recognised by their bytes, as :meth:`record_unchanged` does.
+
+        One statement per page puts their sync values and "seen" into the run's book.
+        """
+        if not pages:
+            return None
+        key = self.plan.sync_key
+        errors: list[RecordError] = []
+        unchanged = skipped = 0
+        for page in pages:
+            repeated = self.rules.book.mark_unchanged(page.active, page.active_count)
+            unchanged += page.active_count - len(repeated)
+            skipped += page.skipped
+            errors.extend(
+                RecordError(
+                    user_id,
+                    f"another record in this run already has {key} {value!r}; "
+                    "the first one was kept",
+                    key,
+                )
+                for user_id, value in repeated
+            )
+        outcome = BatchOutcome(
+            counts=SyncCounts(unchanged=unchanged, skipped=skipped, failed=len(errors)),
+            errors=tuple(errors),
+        )
+        self.ledger.record_batch(session_id, outcome)
+        return outcome
+
+    def member_salt(self) -> bytes | None:
+        """The key of the run's fingerprints, or ``None`` when nothing vouches for them."""
+        if not _only_builtin_mapping(get_plugin_manager().hook.map_record):
+            return None  # another plugin's mapping hook: nothing vouches for its output
+        if self.destination.matches_by_sync_key:
+            return None  # the destination's server decides what is unchanged
+        return self.fingerprint_salt
+
     def remember_fingerprints(self, batch: _Batch, outcome: BatchOutcome) -> None:
         """Remember the fingerprints of the batch's members that were written (or unchanged)."""
         failed = {e.vendor_user_id for e in outcome.errors}
@@ -872,15 +940,11 @@ class _Run:
         """Filter and map *records*, yielding them a batch at a time."""
         hook: Callable[..., Any] = get_plugin_manager().hook.map_record
         mapping = self.mapping
-        salt = self.fingerprint_salt
+        salt = self.member_salt()
         if _only_builtin_mapping(hook):
             # Nothing but the core's own implementation: skip the hook machinery,
             # and resolve targets, sources and converters once for the run.
             hook = _builtin_mapper(mapping)
-        else:
-            salt = None  # another plugin's mapping hook: nothing vouches for its output
-        if self.destination.matches_by_sync_key:
-            salt = None  # the destination's server decides what is unchanged
         context = self.context()
         # Filters are given only the variables they read; plain ones run as
         # Python closures, the rest as one sandboxed expression.
@@ -898,6 +962,11 @@ class _Run:
         # whatever order the vendor lists them in. Spooled to disk: memory stays flat.
         deferred = _DeferredRecords()
         batch = _Batch()
+        # The members of the page being read (their fingerprints), so that the
+        # next run can recognise it whole (sync/pages.py).
+        page_prints: dict[str, str] = {}
+        page_whole = True
+        page_skipped = 0
         # Members are looked up (fingerprints) a few hundred at a time: each
         # holds its decoded JSON until it is mapped, so memory stays small.
         for chunk in chunked(records, min(self.batch_size, _LOOKUP_SIZE)):
@@ -911,9 +980,31 @@ class _Run:
                         prints[user_id] = member_fingerprint(salt, raw)
                 unchanged = self.destination.unchanged_members(self.plan, prints)
             for item, record_id in zip(chunk, ids, strict=True):
+                kind: type[Any] = type(item)
+                if record_id is None and kind is PageRead:
+                    assert isinstance(item, PageRead)
+                    members = _dumps_json(page_prints) if page_whole else None
+                    if members is not None:
+                        batch.pages.append(item.remembered(members, len(page_prints), page_skipped))
+                    page_prints, page_whole, page_skipped = {}, True, 0
+                    continue
+                if record_id is None and kind is RecalledPage:
+                    assert isinstance(item, RecalledPage)
+                    page_prints, page_whole, page_skipped = {}, True, 0
+                    batch.recalled.append(item)
+                    batch.size += item.active_count + item.skipped
+                    for user_id, value in item.inactive:
+                        deferred.add_unchanged(user_id, value)  # counted when written, at the end
+                    if batch.size >= self.batch_size:
+                        yield batch
+                        batch = _Batch()
+                    continue
                 batch.size += 1
                 same = unchanged.get(record_id) if record_id is not None else None
+                if record_id is None or record_id in page_prints:
+                    page_whole = False  # a page holding one user twice is read every time
                 if same is not None and record_id is not None:
+                    page_prints[record_id] = prints[record_id]
                     # Nothing to read, map or compare: it writes what it wrote last time.
                     if same[1]:
                         batch.unchanged.append((record_id, same[0]))
@@ -931,6 +1022,7 @@ class _Run:
                     record_id = record.id
                     if filters and not passes(variables_for(filter_names, record, context)):
                         batch.skipped.append(record.id)
+                        page_skipped += 1
                     else:
                         fields = hook(
                             vendor=vendor, record=record, mapping=mapping, context=context
@@ -945,6 +1037,10 @@ class _Run:
                             record.id, fields, None if role is None else str(role), record.active
                         )
                         fingerprint = prints.get(record.id)
+                        if fingerprint is None:
+                            page_whole = False
+                        else:
+                            page_prints[record.id] = fingerprint
                         if record.active:
                             batch.mapped.append(mapped)
                             if fingerprint is not None:
@@ -953,11 +1049,13 @@ class _Run:
                             deferred.add(mapped, fingerprint)
                             batch.size -= 1  # counted when it is written, at the end
                 except OomnitzaConnectError as exc:
+                    page_whole = False
                     batch.failed.append(
                         _record_error(record_id, str(exc), getattr(exc, "field", None))
                     )
                 except (ArithmeticError, ValueError, TypeError, LookupError) as exc:
                     # A mapping hook or converter tripping over one user's odd value.
+                    page_whole = False
                     batch.failed.append(
                         _record_error(record_id, f"{exc.__class__.__name__}: {exc}")
                     )

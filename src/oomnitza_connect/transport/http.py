@@ -155,6 +155,27 @@ Called for every response: Slack reports errors with HTTP 200 and ``ok: false``.
 """
 
 
+class PageMemo(Protocol):
+    """Recognises a page by its bytes, so that a page seen before need not be decoded.
+
+    The sync engine's (:mod:`oomnitza_connect.sync.pages`): a users page
+    byte-identical to one an earlier run wrote, whose people are all still as
+    that run left them, is given back without its users instead of decoded.
+    """
+
+    def recall(self, content: bytes) -> Any | None:
+        """Return what stands for the decoded body of a 2xx *content*, or ``None`` to decode it."""
+        ...
+
+    def page_read(self, skeleton: dict[str, Any]) -> Any | None:
+        """Note that the page :meth:`recall` last saw was read whole (every item a user).
+
+        :param skeleton: that page as decoded, its list of users emptied.
+        :returns: an item to hand on after the page's users, or ``None``.
+        """
+        ...
+
+
 def decode_json(response: requests.Response) -> Any:
     """Return *response*'s body decoded as JSON, decoding it only once.
 
@@ -533,11 +554,16 @@ class HttpClient:
         data: Mapping[str, Any] | str | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
+        memo: PageMemo | None = None,
     ) -> JsonResponse:
         """Like :meth:`request`, also decoding the body as JSON.
 
         A body that is not JSON is retried like a 5xx for idempotent requests
         (proxies truncate bodies), then raises :class:`MalformedResponseError`.
+
+        :param memo: asked first about a 2xx body; what it recalls is the
+            response's data, and the body is neither decoded nor given to the
+            error parser (the same bytes passed it before).
         """
         return self._send(
             method,
@@ -549,6 +575,7 @@ class HttpClient:
             headers=headers,
             idempotent=idempotent,
             decode=True,
+            memo=memo,
         )
 
     def get_json(self, path_or_url: str, **kwargs: Any) -> Any:
@@ -571,6 +598,7 @@ class HttpClient:
         headers: Mapping[str, str] | None,
         idempotent: bool | None,
         decode: bool,
+        memo: PageMemo | None = None,
     ) -> JsonResponse:
         method = method.upper()
         url = self.url_for(path_or_url)
@@ -587,6 +615,10 @@ class HttpClient:
             body = data() if callable(data) else data
             response = self._transmit(method, url, path, safe, params, json, body, headers)
             self._observe_quota(response)
+            if memo is not None and 200 <= response.status_code < 300 and response.content:
+                known = memo.recall(response.content)
+                if known is not None:
+                    return JsonResponse(response, known)
             try:
                 info = self.error_parser(response)
             except ValueError:

@@ -26,9 +26,10 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import requests
 
 from ..errors import PaginationError
-from .http import HttpClient
+from .http import HttpClient, PageMemo
 
 __all__ = [
+    "KnownPage",
     "NextLinkRepair",
     "iter_cursor_pages",
     "iter_hal_pages",
@@ -48,6 +49,18 @@ sent; returns the URL to fetch. See :func:`restore_dropped_params`.
 """
 
 ItemsOf = str | Callable[[Any], Sequence[Any]]
+
+
+class KnownPage(dict[str, Any]):
+    """A page a :class:`~oomnitza_connect.transport.http.PageMemo` recognised by its bytes.
+
+    The page as decoded before, without its users (so cursors, next links and
+    totals read as usual), and *recalled*: what the memo knows of its users.
+    """
+
+    def __init__(self, skeleton: Mapping[str, Any], recalled: Any) -> None:
+        super().__init__(skeleton)
+        self.recalled = recalled
 
 
 def _dig(data: Any, path: Sequence[str]) -> Any:
@@ -71,9 +84,10 @@ def iter_single_page(
     *,
     params: Mapping[str, Any] | None = None,
     endpoint: str | None = None,
+    memo: PageMemo | None = None,
 ) -> Iterator[Any]:
     """Yield the one page an unpaginated endpoint returns."""
-    yield client.get_json(path, params=params, endpoint=endpoint)
+    yield client.get_json(path, params=params, endpoint=endpoint, memo=memo)
 
 
 def iter_cursor_pages(
@@ -85,11 +99,13 @@ def iter_cursor_pages(
     cursor_param: str = "cursor",
     cursor_path: Sequence[str] = ("response_metadata", "next_cursor"),
     method: str = "GET",
+    memo: PageMemo | None = None,
 ) -> Iterator[Any]:
     """Yield pages while the body names a next cursor (Slack's ``next_cursor``).
 
     An empty or missing cursor ends the run. With ``method="POST"`` the
-    parameters and the cursor are sent as a form body.
+    parameters and the cursor are sent as a form body. A page *memo*
+    recognises may come as a :class:`KnownPage`.
     """
     base = dict(params or {})
     seen: set[str] = set()
@@ -99,11 +115,11 @@ def iter_cursor_pages(
         if cursor:
             query[cursor_param] = cursor
         if method.upper() == "GET":
-            page = client.get_json(path, params=query, endpoint=endpoint)
+            page = client.get_json(path, params=query, endpoint=endpoint, memo=memo)
         else:
             # Listing is a read even when the vendor wants it as a POST.
             page = client.request_json(
-                method, path, data=query, endpoint=endpoint, idempotent=True
+                method, path, data=query, endpoint=endpoint, idempotent=True, memo=memo
             ).data
         yield page
         next_cursor = _dig(page, cursor_path)
@@ -129,9 +145,10 @@ def _follow_next_links(
     endpoint: str | None,
     next_link_of: Callable[[requests.Response, Any], str | None],
     repair_next: NextLinkRepair | None,
+    memo: PageMemo | None,
 ) -> Iterator[Any]:
     first_params = dict(params or {})
-    result = client.request_json("GET", path, params=first_params, endpoint=endpoint)
+    result = client.request_json("GET", path, params=first_params, endpoint=endpoint, memo=memo)
     seen = {_normalise(result.response.url)}
     while True:
         yield result.data
@@ -153,7 +170,7 @@ def _follow_next_links(
                 endpoint=endpoint or path,
             )
         seen.add(key)
-        result = client.request_json("GET", next_url, endpoint=endpoint)
+        result = client.request_json("GET", next_url, endpoint=endpoint, memo=memo)
 
 
 def _normalise(url: str) -> str:
@@ -183,13 +200,14 @@ def iter_link_header_pages(
     params: Mapping[str, Any] | None = None,
     endpoint: str | None = None,
     repair_next: NextLinkRepair | None = None,
+    memo: PageMemo | None = None,
 ) -> Iterator[Any]:
     """Yield pages while the response has a ``Link: <…>; rel="next"`` header (Webex)."""
 
     def next_link(response: requests.Response, _data: Any) -> str | None:
         return response.links.get("next", {}).get("url")
 
-    yield from _follow_next_links(client, path, params, endpoint, next_link, repair_next)
+    yield from _follow_next_links(client, path, params, endpoint, next_link, repair_next, memo)
 
 
 def iter_hal_pages(
@@ -200,6 +218,7 @@ def iter_hal_pages(
     endpoint: str | None = None,
     next_path: Sequence[str] = ("_links", "next", "href"),
     repair_next: NextLinkRepair | None = None,
+    memo: PageMemo | None = None,
 ) -> Iterator[Any]:
     """Yield pages while the body has a HAL ``_links.next.href`` (Talkdesk)."""
 
@@ -207,7 +226,7 @@ def iter_hal_pages(
         href = _dig(data, next_path)
         return str(href) if href else None
 
-    yield from _follow_next_links(client, path, params, endpoint, next_link, repair_next)
+    yield from _follow_next_links(client, path, params, endpoint, next_link, repair_next, memo)
 
 
 def iter_page_number_pages(

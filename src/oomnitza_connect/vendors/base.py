@@ -48,7 +48,13 @@ from ..models import (
     VendorRecord,
 )
 from ..transport import pagination
-from ..transport.http import ClientOptions, VendorErrorInfo, decode_json, parse_retry_after
+from ..transport.http import (
+    ClientOptions,
+    PageMemo,
+    VendorErrorInfo,
+    decode_json,
+    parse_retry_after,
+)
 from .description import (
     CursorPaging,
     ErrorRules,
@@ -578,8 +584,15 @@ class RestVendor(Vendor):
             params[endpoint.page_size_param] = size
         if size is None:
             size = _NUMBERED_PAGE_SIZE
+        # Pages found by cursor or link may be recognised by their bytes; numbered
+        # ones are not (their helpers count each page's users to know when to stop).
+        memo = session.page_memo if self._skeleton_path is not None else None
+        if memo is not None and endpoint.volatile_keys:
+            memo = _WithoutVolatileKeys(memo, endpoint.volatile_keys)
         if isinstance(paging, SinglePage):
-            return pagination.iter_single_page(http, endpoint.path, params=params, endpoint=budget)
+            return pagination.iter_single_page(
+                http, endpoint.path, params=params, endpoint=budget, memo=memo
+            )
         if isinstance(paging, CursorPaging):
             return pagination.iter_cursor_pages(
                 http,
@@ -588,10 +601,16 @@ class RestVendor(Vendor):
                 endpoint=budget,
                 cursor_param=paging.cursor_param,
                 cursor_path=tuple(paging.next_cursor_path.split(".")),
+                memo=memo,
             )
         if isinstance(paging, LinkHeaderPaging):
             return pagination.iter_link_header_pages(
-                http, endpoint.path, params=params, endpoint=budget, repair_next=paging.repair_next
+                http,
+                endpoint.path,
+                params=params,
+                endpoint=budget,
+                repair_next=paging.repair_next,
+                memo=memo,
             )
         if isinstance(paging, HalPaging):
             return pagination.iter_hal_pages(
@@ -601,6 +620,7 @@ class RestVendor(Vendor):
                 endpoint=budget,
                 next_path=tuple(paging.next_path.split(".")),
                 repair_next=paging.repair_next,
+                memo=memo,
             )
         if isinstance(paging, PageNumberPaging):
             return pagination.iter_page_number_pages(
@@ -646,18 +666,30 @@ class RestVendor(Vendor):
         skipped: Counter[str] = Counter()
         session.skipped = skipped
         total_of = self._total_reader
+        memo = session.page_memo
         for page in self.user_pages(session):
             if total_of is not None and session.expected_total is None:
                 total = total_of(page)
                 if isinstance(total, int) and not isinstance(total, bool):
                     session.expected_total = total  # for the progress display
+            if type(page) is pagination.KnownPage:
+                # Recognised by its bytes: what the memo knows stands for its users.
+                yield page.recalled
+                continue
             read = functools.partial(self.to_record, fetched_at=datetime.now(UTC))
+            not_users = 0
             for item in self.items_of(page):
                 reason = self.skip_reason(item)
                 if reason is not None:
                     skipped[reason] += 1
+                    not_users += 1
                     continue
                 yield UnreadRecord(self.name, item, read)
+            if memo is not None and not not_users and self._skeleton_path is not None:
+                skeleton = _without_items(page, self._skeleton_path)
+                read_whole = None if skeleton is None else memo.page_read(skeleton)
+                if read_whole is not None:
+                    yield read_whole
         for reason, count in skipped.items():
             log.info("%s: %d entries skipped: %s", self.name, count, reason)
 
@@ -743,6 +775,71 @@ class RestVendor(Vendor):
     @cached_property
     def _items_reader(self) -> Callable[[Any], Any]:
         return _reader(self.users.items) if self.users.items else (lambda page: page)
+
+    @cached_property
+    def _skeleton_path(self) -> tuple[str, ...] | None:
+        """The keys to a page's users when a page without them can be made, else ``None``."""
+        steps = tuple(self.users.items.split("."))
+        if not self.users.items or not all(_PLAIN_KEY.fullmatch(step) for step in steps):
+            return None
+        return steps
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SCALAR = re.compile(rb'\s*(?:-?[0-9][0-9.eE+-]*|"[^"\\]*"|true|false|null)')
+
+
+class _WithoutVolatileKeys:
+    """A page memo shown each page without its volatile keys (:attr:`UsersEndpoint.volatile_keys`).
+
+    Each key's last occurrence is cut out with its scalar value: the vendor
+    sends it after the users, so no user's own key of that name is cut.
+    """
+
+    def __init__(self, memo: PageMemo, keys: tuple[str, ...]) -> None:
+        self.memo = memo
+        self.markers = tuple(f'"{key}":'.encode() for key in keys)
+
+    def recall(self, content: bytes) -> Any | None:
+        cuts: list[tuple[int, int]] = []
+        for marker in self.markers:
+            at = content.rfind(marker)
+            found = _SCALAR.match(content, at + len(marker)) if at >= 0 else None
+            if found is not None:
+                cuts.append((at, found.end()))
+        if cuts:
+            view = memoryview(content)
+            kept: list[memoryview] = []
+            start = 0
+            for begin, end in sorted(cuts):
+                if begin >= start:
+                    kept.append(view[start:begin])
+                    start = end
+            kept.append(view[start:])
+            content = b"".join(kept)
+        return self.memo.recall(content)
+
+    def page_read(self, skeleton: dict[str, Any]) -> Any | None:
+        return self.memo.page_read(skeleton)
+
+
+def _without_items(page: Any, path: tuple[str, ...]) -> dict[str, Any] | None:
+    """*page* with its list of users (at *path*) emptied, or ``None`` when it has none there."""
+    if type(page) is not dict:
+        return None
+    top: dict[str, Any] = dict(page)
+    here = top
+    for step in path[:-1]:
+        inner = here.get(step)
+        if type(inner) is not dict:
+            return None
+        copied = dict(inner)
+        here[step] = copied
+        here = copied
+    if type(here.get(path[-1])) is not list:
+        return None
+    here[path[-1]] = []
+    return top
 
 
 class _FieldFailure(Exception):

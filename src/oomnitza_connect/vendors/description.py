@@ -185,6 +185,10 @@ class UsersEndpoint:
         ``avatar``. The sync engine says which fields it reads
         (:attr:`~oomnitza_connect.vendors.session.VendorSession.wanted_fields`);
         when nobody says, they are sent.
+    :param volatile_keys: top-level keys of a page, after its users, whose
+        scalar value changes from one request to the next although the users
+        do not (Slack's ``cache_ts``); a page is recognised by its bytes without
+        them (:mod:`oomnitza_connect.sync.pages`).
     """
 
     path: str
@@ -199,6 +203,7 @@ class UsersEndpoint:
     field_params: Mapping[str, Mapping[str, str]] = attrs.field(
         factory=dict, converter=_freeze_mapping
     )
+    volatile_keys: tuple[str, ...] = ()
 
     @property
     def budget_name(self) -> str:

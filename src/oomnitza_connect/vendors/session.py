@@ -14,7 +14,13 @@ import attrs
 
 from ..auth.oauth import auth_for_credential
 from ..models import Credential, VendorInfo
-from ..transport.http import ClientOptions, ErrorParser, HttpClient, default_error_parser
+from ..transport.http import (
+    ClientOptions,
+    ErrorParser,
+    HttpClient,
+    PageMemo,
+    default_error_parser,
+)
 
 if TYPE_CHECKING:
     from ..auth.credentials import CredentialStore
@@ -48,6 +54,10 @@ class VendorSession:
     cache: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
     """What a plugin keeps for the session's life under a key of its own (Webex's
     role names: one ``GET /v1/roles`` per session, however many presets run)."""
+    page_memo: PageMemo | None = attrs.field(default=None, eq=False, repr=False)
+    """Set by the sync engine: users pages it recognises by their bytes are not
+    decoded (a declarative vendor's :meth:`~oomnitza_connect.vendors.base.RestVendor.iter_users`
+    yields what the memo recalls instead of the page's users)."""
 
     def close(self) -> None:
         self.http.close()

@@ -385,6 +385,9 @@ class IntercomVendor(RestVendor):
         page_reader: object = None
         reader: Callable[[Any], VendorRecord] = self.to_record
         for unread in cast(Iterator[UnreadRecord], super().iter_users(session)):
+            if type(unread) is not UnreadRecord:  # what the sync engine's page memo recalled
+                yield unread
+                continue
             if unread.reader is not page_reader:  # one per page: bind the version once
                 page_reader = unread.reader
                 to_record: Callable[..., VendorRecord] = unread.reader  # fetched_at bound

@@ -158,6 +158,7 @@ class SlackVendor(RestVendor):
         page_size_param="limit",
         page_size_setting=PAGE_SIZE_SETTING,
         default_page_size=200,
+        volatile_keys=("cache_ts",),  # the time of the answer, after the members
     )
     errors = ErrorRules(
         code=("error",),

@@ -1,0 +1,281 @@
+"""Unchanged pages: a users page byte-identical to one the last run read whole (Slack's
+``cache_ts`` aside), whose people are all still as that run left them, is neither
+decoded nor read; any other page is read as usual (sync/pages.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from oomnitza_connect_slack import emulator as emulator_module
+from oomnitza_connect_slack.emulator import SlackEmulator
+from slack_support import fast_options
+
+from oomnitza_connect import decoding
+from oomnitza_connect.models import IntegrationSettings, SyncStatus
+from oomnitza_connect.store.sqlite import SQLiteStore
+from oomnitza_connect.sync import engine
+from oomnitza_connect.sync.engine import run_sync
+from oomnitza_connect.sync.pages import PageBook
+from oomnitza_connect.vendors.base import _without_items, _WithoutVolatileKeys
+
+PAGE = 7
+USERS = 40
+
+
+@pytest.fixture
+def slack(slack_plugin_registered: None) -> Iterator[SlackEmulator]:
+    with SlackEmulator(users=USERS, seed=7, enforce_rate_limits=False) as running:
+        yield running
+
+
+@pytest.fixture
+def store(tmp_path) -> Iterator[SQLiteStore]:
+    with SQLiteStore(tmp_path / "pages.db") as opened:
+        yield opened
+
+
+@pytest.fixture
+def decoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of members of every users page the run decoded."""
+    sizes: list[int] = []
+    loads = decoding.loads
+
+    def counting(content: bytes | str) -> Any:
+        body = loads(content)
+        if isinstance(body, dict) and isinstance(body.get("members"), list) and body["members"]:
+            sizes.append(len(body["members"]))
+        return body
+
+    monkeypatch.setattr(decoding, "loads", counting)
+    return sizes
+
+
+@pytest.fixture
+def mapped(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The Slack user ids the run mapped."""
+    seen: list[str] = []
+    check_text = engine.check_text
+
+    def counting(fields: Any) -> None:
+        seen.append(fields.get("Slack User Id"))
+        check_text(fields)
+
+    monkeypatch.setattr(engine, "check_text", counting)
+    return seen
+
+
+@pytest.fixture
+def ticking(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The emulator's clock for ``cache_ts``: a new second for every page."""
+    now = [1_700_000_000]
+
+    class Clock:
+        @staticmethod
+        def time() -> float:
+            now[0] += 1
+            return float(now[0])
+
+    monkeypatch.setattr(emulator_module, "time", Clock)
+    return now
+
+
+def settings(**changes: Any) -> IntegrationSettings:
+    values: dict[str, Any] = {
+        "name": "slack-pages",
+        "vendor": "slack",
+        "credential": "slack-pages",
+        # Last logins off: the emulator hands them out anew when a user changes, and a
+        # person written since a member's fingerprint (a new last login) is read again.
+        "settings": {"Slack.PageSize": str(PAGE), "Slack.LastLogins": "off"},
+        "sync_key": "Slack User Id",
+        "default_role": "Employee",
+    }
+    values.update(changes)
+    return IntegrationSettings(**values)
+
+
+def sync(slack: SlackEmulator, store: SQLiteStore, **kwargs: Any):
+    integration = kwargs.pop("integration", None) or settings()
+    session = run_sync(
+        integration,
+        credential=slack.test_credential(),
+        store=store,
+        options=fast_options(slack),
+        batch_size=10,
+        **kwargs,
+    )
+    assert session.status in (SyncStatus.SUCCEEDED, SyncStatus.COMPLETED_WITH_ERRORS)
+    return session
+
+
+def settle(slack: SlackEmulator, store: SQLiteStore, decoded: list[int]):
+    """The first sync; *decoded* keeps its pages. Returns its session."""
+    return sync(slack, store)
+
+
+def counts(session) -> tuple[int, int, int, int, int]:
+    c = session.counts
+    return c.created, c.updated, c.unchanged, c.skipped, c.failed
+
+
+def test_an_unchanged_resync_decodes_no_page_and_counts_the_same(
+    slack, store, decoded, mapped, ticking
+):
+    first = settle(slack, store, decoded)
+    assert len(decoded) > 3
+    assert len(set(mapped)) == first.counts.created
+    decoded.clear()
+    mapped.clear()
+
+    again = sync(slack, store)
+    assert decoded == []
+    assert mapped == []
+    c = first.counts
+    assert counts(again) == (0, 0, c.created + c.updated, c.skipped, 0)
+    assert again.counts.vanished == 0
+
+
+def test_a_changed_user_costs_its_own_page_only(slack, store, decoded, mapped, ticking):
+    settle(slack, store, decoded)
+    changed = slack.user_id(17)  # on the third page
+    slack.update_user(changed, profile={"first_name": "Renamed"})
+    decoded.clear()
+    mapped.clear()
+
+    session = sync(slack, store)
+    assert len(decoded) == 1  # that page alone is decoded
+    assert mapped == [changed]  # and of it, the changed user alone is mapped
+    assert session.counts.updated == 1
+    assert store.find_person("Slack User Id", changed).fields["first_name"] == "Renamed"
+    decoded.clear()
+    assert sync(slack, store).counts.updated == 0
+    assert decoded == []  # the page as read then is recognised from now on
+
+
+def test_shifted_pages_fall_back_to_each_members_fingerprint(
+    slack, store, decoded, mapped, ticking
+):
+    settle(slack, store, decoded)
+    pages = len(decoded)
+    gone = next(uid for uid in slack.user_ids()[2:] if store.find_person("Slack User Id", uid))
+    slack.remove_user(gone)
+    decoded.clear()
+    mapped.clear()
+
+    session = sync(slack, store)
+    assert len(decoded) >= pages - 1  # every page moved by one user
+    assert mapped == []  # yet its unchanged members are not mapped
+    assert session.counts.vanished == 1
+    assert store.find_person("Slack User Id", gone).vanished_from == ("slack",)
+    decoded.clear()
+    assert sync(slack, store).counts.vanished == 0
+    assert decoded == []
+
+
+def test_a_person_changed_in_the_store_reads_its_page_again(slack, store, decoded, mapped, ticking):
+    settle(slack, store, decoded)
+    user = slack.user_id(9)
+    person = store.find_person("Slack User Id", user)
+    store.update_person_fields(person.id, {"first_name": "Edited by hand"})
+    decoded.clear()
+    mapped.clear()
+
+    session = sync(slack, store)
+    assert len(decoded) == 1
+    assert mapped == [user]
+    assert session.counts.updated == 1
+    assert store.get_person(person.id).fields["first_name"] != "Edited by hand"
+
+
+def test_a_changed_integration_recognises_no_page(slack, store, decoded, mapped, ticking):
+    settle(slack, store, decoded)
+    pages = len(decoded)
+    decoded.clear()
+    mapped.clear()
+    session = sync(slack, store, integration=settings(default_role="Contractor"))
+    assert len(decoded) == pages
+    assert mapped
+    assert session.counts.updated == len(mapped)
+
+
+def test_a_sync_value_taken_earlier_in_the_run_fails_a_recognised_member(
+    slack, store, decoded, ticking
+):
+    for user_id in slack.user_ids():  # every user with an address: email is the sync key
+        if not (slack.user(user_id) or {}).get("profile", {}).get("email"):
+            slack.update_user(user_id, profile={"email": f"{user_id.lower()}@example.org"})
+    by_email = settings(sync_key="email")
+    sync(slack, store, integration=by_email)
+    # The first page's user takes the address of a user on a later page, which is
+    # recognised unchanged: the duplicate rule keeps the first one, as always.
+    early, later = slack.user_id(0), slack.user_id(17)
+    slack.update_user(early, profile={"email": slack.user(later)["profile"]["email"]})
+    decoded.clear()
+
+    session = sync(slack, store, integration=by_email)
+    failed = {error.vendor_user_id: error.reason for error in session.errors}
+    assert "the first one was kept" in failed.pop(later)
+    # (the first one then claims a Slack User Id its new address's person holds)
+    assert list(failed) == [early]
+    assert len(decoded) == 1
+
+
+def test_a_test_run_reads_every_page(slack, store, decoded, ticking):
+    settle(slack, store, decoded)
+    pages = len(decoded)
+    decoded.clear()
+    session = sync(slack, store, test_run=True)
+    assert len(decoded) == pages
+    plan = list(store.iter_plan(session.id))
+    assert {entry["action"] for entry in plan} <= {"unchanged", "skip"}
+
+
+def test_only_the_runs_pages_are_kept(slack, store, decoded, ticking, monkeypatch):
+    settle(slack, store, decoded)
+    books: list[PageBook] = []
+
+    class Recording(PageBook):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            books.append(self)
+
+    monkeypatch.setattr(engine, "PageBook", Recording)
+    for index in (3, 4, 5):
+        slack.remove_user(slack.user_id(index))
+    decoded.clear()
+    sync(slack, store)
+    # The first page changed; the next one now starts where the third did, so the
+    # rest are recognised (a page is known by its bytes, wherever it comes).
+    assert len(decoded) == 1
+    kept = {row[0] for row in store._db.execute("SELECT digest FROM member_pages")}
+    assert kept == set(books[0].digests)
+    assert len(kept) == len(books[0].digests)
+
+
+def test_the_volatile_key_is_cut_from_the_last_place_it_appears():
+    seen: list[bytes] = []
+
+    class Memo:
+        def recall(self, content: bytes) -> None:
+            seen.append(content)
+
+        def page_read(self, skeleton: dict[str, Any]) -> None:
+            return None
+
+    memo = _WithoutVolatileKeys(Memo(), ("cache_ts",))
+    memo.recall(b'{"members":[{"cache_ts":1}],"cache_ts":170,"response_metadata":{}}')
+    memo.recall(b'{"members":[{"cache_ts":1}],"cache_ts":171,"response_metadata":{}}')
+    memo.recall(b'{"members":[]}')
+    assert seen[0] == seen[1] == b'{"members":[{"cache_ts":1}],,"response_metadata":{}}'
+    assert seen[2] == b'{"members":[]}'
+
+
+def test_a_page_without_its_users():
+    page = {"data": {"users": [1, 2], "next": "c"}, "total": 2}
+    assert _without_items(page, ("data", "users")) == {"data": {"users": [], "next": "c"},
+                                                       "total": 2}  # fmt: skip
+    assert page["data"]["users"] == [1, 2]
+    assert _without_items(page, ("users",)) is None
+    assert _without_items([1, 2], ("users",)) is None
