@@ -239,6 +239,8 @@ CREATE INDEX IF NOT EXISTS workflow_runs_by_start ON workflow_runs (started_at);
 """
 
 _SCHEMA_VERSION = "1"
+_ROWS_PER_STATEMENT = 500
+"""Rows of one batch given to one statement, as one JSON array (its text stays small)."""
 _DEFAULT_CHECKPOINT_PAGES = 1000
 _RUN_CHECKPOINT_PAGES = 65536
 """During a run the WAL may grow to 256 MB before SQLite checkpoints on its own."""
@@ -1233,13 +1235,13 @@ class SQLiteStore(Store):
                         (plan.vendor, link.vendor_user_id, link.person_id, link.role, now, now)
                     )
             # Rows go in as one JSON array per statement (see _SQLiteRunBook.repeated).
-            if new_people:
+            for rows in chunked(new_people, _ROWS_PER_STATEMENT):
                 self._db.execute(
                     "INSERT INTO people (id, sync_key, sync_value, fields, created_at, "
                     "updated_at) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
                     "json_extract(value, '$[2]'), json_extract(value, '$[3]'), "
                     "json_extract(value, '$[4]'), json_extract(value, '$[5]') FROM json_each(?)",
-                    (_dumps_rows(new_people),),
+                    (_dumps_rows(rows),),
                 )
             self._db.executemany(
                 "UPDATE people SET fields = ?, updated_at = ? WHERE id = ?", changed_people
@@ -1248,14 +1250,14 @@ class SQLiteStore(Store):
             self._db.executemany(
                 "DELETE FROM person_keys WHERE person_id = ? AND field = ?", key_deletes
             )
-            if key_inserts:
+            # In key order: each entry lands next to the one before it in the
+            # index, not on a random page (15% less time at 30,000 people).
+            for rows in chunked(sorted(key_inserts), _ROWS_PER_STATEMENT):
                 self._db.execute(
                     "INSERT INTO person_keys (field, value, person_id) "
                     "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
                     "json_extract(value, '$[2]') FROM json_each(?)",
-                    # In key order: each entry lands next to the one before it in
-                    # the index, not on a random page (15% less time at 30,000 people).
-                    (_dumps_rows(sorted(key_inserts)),),
+                    (_dumps_rows(rows),),
                 )
             if source_rows:
                 # WHERE true: SQLite's parser needs it before ON CONFLICT in INSERT ... SELECT.

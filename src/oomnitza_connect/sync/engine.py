@@ -15,7 +15,9 @@ and the store keeps the per-run bookkeeping (duplicates, people seen) in SQL.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gc
 import hashlib
 import logging
 import os
@@ -410,6 +412,11 @@ _blake2b = hashlib.blake2b
 
 def _dumps_json(members: dict[str, str]) -> str | None:
     """A page's members as JSON, or ``None`` when text in them cannot be (a lone surrogate)."""
+    if _orjson is not None:
+        try:
+            return str(_orjson.dumps(members), "utf-8")
+        except TypeError:  # orjson.JSONEncodeError
+            return None
     import json
 
     try:
@@ -920,17 +927,18 @@ class _Run:
                 raise
 
         try:
-            for batch in self.mapped_batches(records):
-                while len(in_flight) >= _WAITING_BATCHES:
+            with _fewer_collections():
+                for batch in self.mapped_batches(records):
+                    while len(in_flight) >= _WAITING_BATCHES:
+                        self.collect(session_id, *in_flight.popleft())
+                    in_flight.append((writer.submit(write, batch), batch.size))
+                while in_flight:
                     self.collect(session_id, *in_flight.popleft())
-                in_flight.append((writer.submit(write, batch), batch.size))
-            while in_flight:
-                self.collect(session_id, *in_flight.popleft())
-            if self.portion is None:
-                # Active accounts whose unique value a stored person held, now
-                # that the run knows which accounts are deactivated or gone.
-                for contested in self.rules.contested_batches(self.batch_size):
-                    self.collect(session_id, writer.submit(write, _Batch(mapped=contested)), 0)
+                if self.portion is None:
+                    # Active accounts whose unique value a stored person held, now
+                    # that the run knows which accounts are deactivated or gone.
+                    for contested in self.rules.contested_batches(self.batch_size):
+                        self.collect(session_id, writer.submit(write, _Batch(mapped=contested)), 0)
         finally:
             for future, _ in in_flight:
                 future.cancel()
@@ -1354,6 +1362,26 @@ def _fingerprinted(item: VendorRecord | UnreadRecord) -> Any:
 
 
 _END = object()
+
+_YOUNG_COLLECTION_EVERY = 10_000
+"""Allocations between two young collections during a run (Python's default: 700)."""
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Collect cycles less often while a run maps its users.
+
+    A run allocates millions of short-lived containers (decoded members, read
+    and mapped fields) and makes next to no reference cycles, so reference
+    counting frees them; at the default threshold the cyclic collector walked
+    them 140 times a 100,000-user run, a tenth of its time. Put back afterwards.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], _YOUNG_COLLECTION_EVERY), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 @attrs.frozen

@@ -262,7 +262,8 @@ class BatchRules:
                 claimed = self._claim(record, fields, ("new", index), owners, errors, releases)
                 if claimed is None:
                     continue
-                fields = dict(claimed)
+                if claimed is not fields:  # (keyed's own copy otherwise: no second one)
+                    fields = dict(claimed)
                 creates.append(
                     NewPerson(
                         sync_value,
