@@ -489,10 +489,15 @@ class Destination(abc.ABC):
     remembers_pages: ClassVar[bool] = False
     """True when the destination keeps users pages (:meth:`remember_pages`) to recognise."""
 
+    def page_digests(self, plan: SyncPlan) -> frozenset[str]:
+        """Return the digests of the pages remembered for *plan*'s integration."""
+        return frozenset()
+
     def recall_page(self, plan: SyncPlan, digest: str) -> RecalledPage | None:
         """Return the page remembered under *digest* if each of its members is unchanged.
 
-        Called from the thread that fetches pages, while batches are written.
+        Called from the thread that fetches pages, while batches are written,
+        for a digest :meth:`page_digests` named.
         """
         return None
 

@@ -1080,8 +1080,20 @@ class SQLiteStore(Store):
 
     remembers_pages = True
 
+    def page_digests(self, plan: SyncPlan) -> frozenset[str]:
+        with self._lock:
+            return frozenset(
+                row[0]
+                for row in self._db.execute(
+                    "SELECT digest FROM member_pages WHERE integration = ?", (plan.integration,)
+                )
+            )
+
     def recall_page(self, plan: SyncPlan, digest: str) -> RecalledPage | None:
-        db, lock = self._read_only()
+        # On the writer's own connection, between its transactions: the second
+        # connection's cache is dropped at every commit of the first, and read
+        # while batches were written a 300,000-user re-sync took 6 s instead of 3.5.
+        db, lock = self._db, self._lock
         with lock:
             row = db.execute(
                 "SELECT skeleton, members, members_count, skipped FROM member_pages "

@@ -71,7 +71,6 @@ from ..store.base import (
     VanishedPerson,
 )
 from ..store.paths import default_db_path
-from ..store.rows import chunked
 from ..transport.http import ClientOptions, HttpClient, Wait
 from ..vendors.session import VendorSession
 from .converters import to_datetime
@@ -92,7 +91,7 @@ from .mapping import (
     read_record,
     variables_for,
 )
-from .pages import PageBook, PageRead
+from .pages import PageBook, PageRead, is_page_mark
 from .rules import BatchRules, apply_batch, key_text
 from .run_lock import sync_lock
 
@@ -609,7 +608,10 @@ class _Run:
             logins = self.start_last_logins(vendor_session)
             try:
                 self.sync_users(
-                    session.id, read_ahead(self.connector.list_user_records(vendor_session))
+                    session.id,
+                    read_ahead(
+                        self.connector.list_user_records(vendor_session), ends_chunk=is_page_mark
+                    ),
                 )
                 self.count_listed_non_users(session.id, vendor_session)
                 if self.page_book is not None:
@@ -977,7 +979,7 @@ class _Run:
         page_skipped = 0
         # Members are looked up (fingerprints) a few hundred at a time: each
         # holds its decoded JSON until it is mapped, so memory stays small.
-        for chunk in chunked(records, min(self.batch_size, _LOOKUP_SIZE)):
+        for chunk in _lookup_chunks(records, min(self.batch_size, _LOOKUP_SIZE)):
             prints: dict[str, str] = {}
             unchanged: dict[str, tuple[str, bool]] = {}
             ids = [item.id_hint() if type(item) is UnreadRecord else _id_of(item) for item in chunk]
@@ -1349,6 +1351,24 @@ def _builtin_mapper(mapping: tuple[FieldMapping, ...]) -> Callable[..., dict[str
     return map_record
 
 
+def _lookup_chunks(
+    records: Iterator[VendorRecord | UnreadRecord], size: int
+) -> Iterator[list[VendorRecord | UnreadRecord]]:
+    """*records* in lists of *size*, each also ending after a page's mark.
+
+    A page recognised whole is one item standing for its users: waiting for
+    *size* of them would hold that many pages before the first is written.
+    """
+    chunk: list[VendorRecord | UnreadRecord] = []
+    for item in records:
+        chunk.append(item)
+        if len(chunk) >= size or is_page_mark(item):
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def _id_of(item: VendorRecord | UnreadRecord) -> str | None:
     return item.id_hint() if isinstance(item, UnreadRecord) else item.id
 
@@ -1389,13 +1409,22 @@ class _Raised:
     error: BaseException
 
 
-def read_ahead(records: Iterable[T], *, chunk: int = 100, chunks: int = 4) -> Iterator[T]:
+def read_ahead(
+    records: Iterable[T],
+    *,
+    chunk: int = 100,
+    chunks: int = 4,
+    ends_chunk: Callable[[T], bool] | None = None,
+) -> Iterator[T]:
     """Yield *records*, fetching them in a background thread while the caller works.
 
     Fetching pages is mostly waiting for the vendor; mapping and writing are
     mostly CPU. Overlapping them makes a sync cost little more than the
     fetching alone. At most ``chunk * chunks`` records wait in the queue, so
     memory stays flat; an error in the fetching thread is raised here.
+
+    :param ends_chunk: hands the chunk over after a record it is true for (a
+        page recognised whole stands for a page of users: it waits for no more).
     """
     pending: queue.Queue[Any] = queue.Queue(maxsize=chunks)
     stop = threading.Event()
@@ -1414,7 +1443,7 @@ def read_ahead(records: Iterable[T], *, chunk: int = 100, chunks: int = 4) -> It
             batch: list[T] = []
             for record in records:
                 batch.append(record)
-                if len(batch) >= chunk:
+                if len(batch) >= chunk or (ends_chunk is not None and ends_chunk(record)):
                     if not put(batch):
                         return
                     batch = []

@@ -57,10 +57,14 @@ class PageBook:
         self._last: str | None = None
         self.digests: list[str] = []
         """The digest of every page of the run recalled or read whole, in order."""
+        # Asked once: a page never seen (every page of a first sync) costs no SQL.
+        self.known = destination.page_digests(plan)
 
     def recall(self, content: bytes) -> Any | None:
         digest = hashlib.blake2b(content, key=self.salt, digest_size=16).hexdigest()
         self._last = digest
+        if digest not in self.known:
+            return None
         recalled = self.destination.recall_page(self.plan, digest)
         if recalled is None:
             return None
