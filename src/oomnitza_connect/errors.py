@@ -98,7 +98,11 @@ class UnknownVendorError(PluginError):
 
 
 class AuthenticationError(OomnitzaConnectError):
-    """Credentials were refused or could not be obtained."""
+    """Credentials were refused or could not be obtained.
+
+    ``message`` is the sentence alone, without the vendor and the details that
+    ``str()`` adds, for code that words its own error around it.
+    """
 
     def __init__(
         self,
@@ -113,6 +117,7 @@ class AuthenticationError(OomnitzaConnectError):
         self.status = status
         self.code = code
         self.request_id = request_id
+        self.message = message
         super().__init__(_with_details(message, vendor, status, code, request_id))
 
 
@@ -168,6 +173,7 @@ class CredentialRefusedError(AuthenticationError, VendorAPIError):  # type: igno
         endpoint: str | None = None,
     ) -> None:
         # VendorAPIError sets every attribute both parents have and formats the message once.
+        self.message = message
         VendorAPIError.__init__(
             self,
             message,

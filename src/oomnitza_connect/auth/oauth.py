@@ -40,18 +40,25 @@ from urllib.parse import parse_qs, quote_plus, urlsplit, urlunsplit
 
 import attrs
 import requests
-from oauthlib.oauth2 import BackendApplicationClient, OAuth2Error, WebApplicationClient
+from oauthlib.oauth2 import BackendApplicationClient, WebApplicationClient
 
 from ..errors import (
     AuthenticationError,
     ConfigurationError,
+    MalformedResponseError,
     OomnitzaConnectError,
     RateLimitError,
     VendorAPIError,
 )
 from ..models import AuthKind, ClientAuthMethod, Credential, VendorInfo
-from ..redaction import Secret
-from ..transport.http import ClientOptions, CredentialRefusedError, HttpClient, VendorErrorInfo
+from ..redaction import Secret, redact
+from ..transport.http import (
+    ClientOptions,
+    HttpClient,
+    VendorErrorInfo,
+    decode_json,
+    request_id_of,
+)
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -164,66 +171,113 @@ Vendors that wrap their token response (Slack's ``oauth.v2.access`` answers
 
 
 def rfc6749_token_response(response: requests.Response) -> TokenResponse:
-    """Parse a standard (RFC 6749 section 5) token response with oauthlib."""
-    client = BackendApplicationClient(client_id="")
+    """Parse a standard (RFC 6749 section 5) token response.
+
+    The body is decoded here rather than by oauthlib, whose parser reads a body
+    that is not JSON as a form and then reports an invented ``missing_token``.
+
+    :raises AuthenticationError: the answer is an OAuth2 error (``invalid_grant``).
+    :raises MalformedResponseError: the answer is not JSON or has no usable token.
+    """
     try:
-        token = client.parse_request_body_response(response.text)
-    except OAuth2Error as exc:
-        raise AuthenticationError(
-            f"the token endpoint refused the request: {exc.description or exc.error}",
-            status=response.status_code,
-            code=exc.error,
-        ) from None
+        body = decode_json(response)
     except ValueError:
+        raise _malformed_answer("is not JSON", response) from None
+    if not isinstance(body, Mapping):
+        raise _malformed_answer("is not a JSON object", response)
+    error = body.get("error")
+    if error:
+        description = body.get("error_description")
         raise AuthenticationError(
-            "the token endpoint answered with a body that is not JSON",
+            f"the token endpoint refused the request: {description or error}",
             status=response.status_code,
-        ) from None
-    return token_response_from_mapping(token)
+            code=str(error),
+            request_id=request_id_of(response),
+        )
+    return token_response_from_mapping(body)
+
+
+def _malformed_answer(problem: str, response: requests.Response | None) -> MalformedResponseError:
+    # The vendor is filled in by OAuth2Auth, which knows it; a parser does not.
+    return MalformedResponseError(
+        f"the token endpoint's answer {problem}",
+        vendor="",
+        status=response.status_code if response is not None else None,
+        request_id=request_id_of(response) if response is not None else None,
+    )
 
 
 def token_response_from_mapping(token: Mapping[str, Any]) -> TokenResponse:
-    """Build a :class:`TokenResponse` from a decoded token response (for custom parsers)."""
+    """Build a :class:`TokenResponse` from a decoded token response (for custom parsers).
+
+    :raises MalformedResponseError: no access token, a token that could not be
+        sent in a header, or an ``expires_in`` that is not a number.
+    """
     access = token.get("access_token")
     if not access:
-        raise AuthenticationError("the token endpoint answered without an access_token")
+        raise _malformed_answer("has no access_token", None)
     from .credentials import token_character_problem
 
     for key in ("access_token", "refresh_token"):
         value = token.get(key)
         problem = token_character_problem(str(value)) if value else None
         if problem is not None:
-            raise AuthenticationError(f"the token endpoint answered with an {key} that {problem}")
+            raise _malformed_answer(f"has an {key} that {problem}", None)
     expires_in = token.get("expires_in")
+    try:
+        lifetime = float(expires_in) if expires_in not in (None, "") else None
+    except (TypeError, ValueError):
+        raise _malformed_answer("has an expires_in that is not a number", None) from None
     refresh = token.get("refresh_token")
     scope = token.get("scope") or ()
     if isinstance(scope, str):
         scope = tuple(scope.replace(",", " ").split())
     return TokenResponse(
         access_token=Secret(str(access)),
-        expires_in=float(expires_in) if expires_in not in (None, "") else None,
+        expires_in=lifetime,
         refresh_token=Secret(str(refresh)) if refresh else None,
         token_type=token.get("token_type"),
         scope=tuple(scope),
     )
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _oauth_error_parser(response: requests.Response) -> VendorErrorInfo | None:
-    if response.status_code < 400:
+    status = response.status_code
+    if status < 400:
+        # Decoded here so that a success whose body is not JSON becomes the HTTP
+        # client's MalformedResponseError, retried when the request may be sent again.
+        decode_json(response)
         return None
     try:
-        body = response.json()
+        body = decode_json(response)
     except ValueError:
         body = {}
-    if not isinstance(body, dict):
+    if not isinstance(body, Mapping):
         body = {}
-    code = body.get("error")
-    description = body.get("error_description") or (
-        f"the token endpoint refused the request ({code})"
-        if code
-        else f"HTTP {response.status_code}"
+    # RFC 6749's error and error_description; else the vendor's usual envelope
+    # (Talkdesk's code and message, Webex's message and trackingId).
+    code = _text(body.get("error")) or _text(body.get("code"))
+    description = (
+        _text(body.get("error_description"))
+        or _text(body.get("message"))
+        or _text(body.get("description"))
     )
-    return VendorErrorInfo(message=str(description), code=str(code) if code else None)
+    if description is None:
+        if status >= 500:
+            description = "server error"
+        elif status == 429:
+            description = "rate limited"
+        else:
+            description = f"the token endpoint refused the request ({code or f'HTTP {status}'})"
+    return VendorErrorInfo(
+        message=redact(description),
+        code=code,
+        request_id=_text(body.get("trackingId")) or request_id_of(response),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -615,6 +669,17 @@ class OAuth2Auth(requests.auth.AuthBase):
     def _post_token_request(
         self, body: str | Callable[[], str], headers: Mapping[str, str], *, repeatable: bool
     ) -> TokenResponse:
+        """Send one token request (every grant comes here) and read the answer.
+
+        Only a 4xx is the credential's fault (:class:`AuthenticationError`).
+        A 5xx, a 429, a time-out or a body that is not JSON is the vendor's: the
+        HTTP client retries it when *repeatable* (a client credentials grant;
+        a refresh token or a code may be spent by a request that arrived), then
+        it is raised as the :class:`VendorAPIError`, :class:`RateLimitError`,
+        :class:`MalformedResponseError` or :class:`TransportError` it is.
+        """
+        credential = self._credential
+        name = credential.name
         try:
             response = self._token_client.request(
                 "POST",
@@ -626,23 +691,65 @@ class OAuth2Auth(requests.auth.AuthBase):
             )
         except RateLimitError:
             raise
-        except (VendorAPIError, CredentialRefusedError) as exc:
-            raise AuthenticationError(
-                f"the token endpoint refused credential '{self._credential.name}': "
-                f"{exc.vendor_message}",
-                vendor=self._credential.vendor,
+        except MalformedResponseError as exc:
+            raise MalformedResponseError(
+                f"credential '{name}': the token endpoint's answer is not JSON",
+                vendor=credential.vendor,
+                status=exc.status,
+                request_id=exc.request_id,
+            ) from None
+        except VendorAPIError as exc:  # CredentialRefusedError (a 401) too
+            if exc.status is not None and 400 <= exc.status < 500:
+                if exc.status in (400, 401, 403):
+                    message = (
+                        f"the token endpoint refused credential '{name}': {exc.vendor_message}"
+                    )
+                else:
+                    message = (
+                        f"the token endpoint answered credential '{name}' with HTTP "
+                        f"{exc.status}: {exc.vendor_message}; check its token_url"
+                    )
+                raise AuthenticationError(
+                    message,
+                    vendor=credential.vendor,
+                    status=exc.status,
+                    code=exc.code,
+                    request_id=exc.request_id,
+                ) from None
+            raise VendorAPIError(
+                f"the token endpoint failed to issue a token for credential '{name}', a fault "
+                f"on {credential.vendor}'s side (try again later): {exc.vendor_message}",
+                vendor=credential.vendor,
                 status=exc.status,
                 code=exc.code,
                 request_id=exc.request_id,
+                method=exc.method,
+                endpoint=exc.endpoint,
             ) from None
         try:
             return self.parse_token_response(response)
+        except MalformedResponseError as exc:
+            if exc.vendor:
+                raise
+            raise MalformedResponseError(
+                f"credential '{name}': {exc.vendor_message}",
+                vendor=credential.vendor,
+                status=exc.status if exc.status is not None else response.status_code,
+                code=exc.code,
+                request_id=exc.request_id or request_id_of(response),
+            ) from None
         except AuthenticationError as exc:
-            if exc.vendor is None:
-                raise AuthenticationError(
-                    str(exc), vendor=self._credential.vendor, status=exc.status, code=exc.code
-                ) from None
-            raise
+            if exc.vendor is not None:
+                raise
+            # A parser that does not know the vendor: the message alone, since
+            # str(exc) already ends with the details given again here.
+            raise AuthenticationError(
+                exc.message,
+                vendor=credential.vendor,
+                status=exc.status if exc.status is not None else response.status_code,
+                code=exc.code,
+                request_id=exc.request_id or request_id_of(response),
+            ) from None
 
 
 def _form(pairs: Mapping[str, str], prepared: str) -> str:
