@@ -76,11 +76,35 @@ def test_a_credential_never_reaches_logs(
     assert "sent token **********" in caplog.text
 
 
-def test_a_credential_refuses_to_be_pickled_or_deep_copied(credential: Credential) -> None:
-    with pytest.raises(TypeError, match="Secret values cannot be pickled"):
+def test_a_credential_refuses_to_be_pickled_and_says_why(credential: Credential) -> None:
+    with pytest.raises(TypeError, match="Secret values cannot be pickled: a pickle would hold"):
         pickle.dumps(credential)
-    with pytest.raises(TypeError, match="Secret values cannot be pickled"):
-        copy.deepcopy(credential)
+
+
+@attrs.define
+class Holder:
+    """What a notebook or script keeps a credential in."""
+
+    credential: Credential
+    extra: dict[str, object]
+
+
+@pytest.mark.parametrize("copier", [copy.copy, copy.deepcopy], ids=["copy", "deepcopy"])
+def test_a_credential_and_what_holds_it_can_be_copied(
+    credential: Credential, copier: object
+) -> None:
+    holder = Holder(credential, {"by_name": {"slack-bot": credential}, "token": credential.token})
+    for original in (credential, holder, [credential], {"c": credential}):
+        copied = copier(original)  # type: ignore[operator]
+        assert copied == original
+        for text in (repr(copied), str(copied)):
+            assert TOKEN not in text
+            assert PASSWORD not in text
+    copied_holder = copy.deepcopy(holder)
+    assert copied_holder.credential.token.reveal() == TOKEN  # type: ignore[union-attr]
+    # A Secret is immutable, so the copy is the very same object.
+    assert copied_holder.credential.token is credential.token
+    assert copied_holder.extra["token"] is credential.token
 
 
 def test_models_are_frozen(credential: Credential) -> None:

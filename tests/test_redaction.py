@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import pickle
 
@@ -44,8 +45,17 @@ def test_only_strings_can_be_secrets() -> None:
 
 
 def test_a_secret_cannot_be_pickled() -> None:
-    with pytest.raises(TypeError, match="Secret values cannot be pickled"):
+    with pytest.raises(TypeError, match="Secret values cannot be pickled") as refused:
         pickle.dumps(Secret("pickle-me-not"))
+    assert "clear text" in str(refused.value)
+    assert "pickle-me-not" not in str(refused.value)
+
+
+def test_a_secret_copies_as_itself() -> None:
+    secret = Secret("copy-me-fine-1")
+    assert copy.copy(secret) is secret
+    assert copy.deepcopy(secret) is secret
+    assert copy.deepcopy([secret, {"s": secret}]) == [secret, {"s": secret}]
 
 
 def test_redact_replaces_known_and_extra_values_longest_first() -> None:

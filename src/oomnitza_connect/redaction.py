@@ -95,9 +95,20 @@ class Secret:
     def __hash__(self) -> int:
         return hash(("Secret", self._value))
 
+    def __copy__(self) -> Secret:
+        return self  # immutable: a copy would be the same value
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+        return self
+
     def __reduce__(self) -> Any:
         # Pickling would write the value to disk or to another process's logs.
-        raise TypeError("Secret values cannot be pickled")
+        raise TypeError(
+            "Secret values cannot be pickled: a pickle would hold the secret in clear text "
+            "(on disk, or on its way to another process). copy.copy and copy.deepcopy work; "
+            "pass the credential's name to another process and read it from the credential "
+            "store there"
+        )
 
 
 def redact(text: str, extra: Iterable[str] = ()) -> str:
