@@ -87,6 +87,30 @@ def test_add_list_show_remove(runner: CliRunner, home: Path) -> None:
     assert runner.invoke(main, ["credentials", "list", "--json"]).output.strip() == "[]"
 
 
+def test_list_shows_the_good_credentials_and_names_the_bad_one(
+    runner: CliRunner, home: Path
+) -> None:
+    home.mkdir(parents=True)
+    credentials = {
+        "good": {"vendor": "slack", "kind": "api_key", "token": "xoxb-good-1234"},
+        "c1": {"vendor": "slack", "kind": "api_key", "tokn": "bad-secret-77"},
+    }
+    (home / "credentials.json").write_text(json.dumps({"credentials": credentials}))
+    (home / "credentials.json").chmod(0o600)
+    listed = runner.invoke(main, ["credentials", "list", "--json"])
+    assert listed.exit_code == 2
+    assert [row["name"] for row in json.loads(listed.stdout)] == ["good"]
+    assert listed.stderr.startswith(
+        f"Error: {home / 'credentials.json'}: key 'credentials.c1.tokn': unknown key"
+    )
+    assert "required key" not in listed.stderr
+    assert "bad-secret-77" not in listed.output
+    table = runner.invoke(main, ["credentials", "list"])
+    assert table.exit_code == 2
+    assert "good" in table.stdout
+    assert "credentials.c1.tokn" in table.stderr
+
+
 def test_add_refuses_to_overwrite_without_force(
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:

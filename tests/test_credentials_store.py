@@ -105,9 +105,92 @@ def test_bad_file_names_file_key_and_allowed_values(tmp_path: Path) -> None:
         store.get("slack-prod")
     text = str(raised.value)
     assert str(store.file) in text
-    assert "key 'kind'" in text
+    assert "key 'credentials.slack-prod.kind'" in text
+    assert raised.value.key_path == "credentials.slack-prod.kind"
     assert "'api_key'" in text
     assert "'oauth2_authorization_code'" in text
+
+
+def write_document(store: CredentialStore, text: str) -> None:
+    store.home.mkdir(parents=True, exist_ok=True)
+    store.file.write_text(text)
+    store.file.chmod(0o600)
+
+
+def test_every_problem_names_the_credential_and_its_key_from_the_root(tmp_path: Path) -> None:
+    store = CredentialStore(tmp_path, keyring_backend=False, environ={})
+    write_document(
+        store,
+        json.dumps(
+            {"credentials": {"c1": {"vendor": "slack", "kind": "api_key", "tokn": "x-secret-99"}}}
+        ),
+    )
+    with pytest.raises(ConfigurationError) as raised:
+        store.get("c1")
+    text = str(raised.value)
+    assert text.startswith(f"{store.file}: key 'credentials.c1.tokn': unknown key")
+    # The table is keyed by the name: 'name' inside it is not required.
+    assert "'name'" not in text.split("(allowed")[0]
+    assert "required key is missing" not in text
+    assert "x-secret-99" not in text
+
+
+def test_several_problems_are_each_under_the_credential(tmp_path: Path) -> None:
+    store = CredentialStore(tmp_path, keyring_backend=False, environ={})
+    write_document(
+        store, json.dumps({"credentials": {"c1": {"kind": "magic", "tokn": "x", "vendor": 3}}})
+    )
+    with pytest.raises(ConfigurationError) as raised:
+        store.get("c1")
+    assert "3 problems in credential 'c1'" in str(raised.value)
+    assert len(raised.value.problems) == 3
+    assert all(p.startswith("key 'credentials.c1.") for p in raised.value.problems)
+
+
+def test_a_name_inside_the_table_must_match_its_key(tmp_path: Path) -> None:
+    store = CredentialStore(tmp_path, keyring_backend=False, environ={})
+    entry = {"name": "other", "vendor": "slack", "kind": "api_key", "token": "xoxb-1234"}
+    write_document(store, json.dumps({"credentials": {"c1": entry}}))
+    with pytest.raises(ConfigurationError) as raised:
+        store.get("c1")
+    assert raised.value.key_path == "credentials.c1.name"
+    assert "names credential 'other' but is stored as 'c1'" in str(raised.value)
+
+
+def test_invalid_json_says_where(tmp_path: Path) -> None:
+    store = CredentialStore(tmp_path, keyring_backend=False, environ={})
+    write_document(store, '{"credentials": {\n  "c1": {"token": "leak-me-not-1",}}}')
+    with pytest.raises(ConfigurationError) as raised:
+        store.get("c1")
+    text = str(raised.value)
+    assert text.startswith(f"{store.file}: is not valid JSON: ")
+    assert "at line 2, column 35" in text
+    assert "leak-me-not-1" not in text
+
+
+def test_list_checked_keeps_the_good_credentials_and_names_the_bad_one(tmp_path: Path) -> None:
+    good = {"vendor": "slack", "kind": "api_key", "token": "xoxb-good-1234"}
+    bad = {"vendor": "slack", "kind": "api_key", "tokn": "x"}
+    store = CredentialStore(tmp_path, keyring_backend=False, environ={})
+    write_document(store, json.dumps({"credentials": {"good": good, "c1": bad}}))
+    found, problems = store.list_checked()
+    assert [c.name for c in found] == ["good"]
+    assert [p.key_path for p in problems] == ["credentials.c1.tokn"]
+
+
+def test_a_broken_file_does_not_hide_environment_credentials(tmp_path: Path) -> None:
+    environ = {
+        credential_env_name("envy"): json.dumps(
+            {"vendor": "slack", "kind": "api_key", "token": "xoxb-envy-1234"}
+        )
+    }
+    store = CredentialStore(tmp_path, keyring_backend=False, environ=environ)
+    write_document(store, "{not json")
+    found, problems = store.list_checked()
+    assert [c.name for c in found] == ["envy"]
+    assert len(problems) == 1
+    assert "is not valid JSON: " in str(problems[0])
+    assert "line 1, column 2" in str(problems[0])
 
 
 def test_secrets_in_a_bad_file_are_not_echoed(tmp_path: Path) -> None:
@@ -166,6 +249,7 @@ def test_bad_environment_value_names_the_variable_without_echoing(tmp_path: Path
     with pytest.raises(ConfigurationError) as raised:
         store.get("x")
     assert "$OOMNITZA_CONNECT_CREDENTIAL_X" in str(raised.value)
+    assert "line 1, column 2" in str(raised.value)
     assert "secret-in-here" not in str(raised.value)
 
 

@@ -157,7 +157,8 @@ def test_one_bad_credential_in_the_environment_does_not_hide_the_others(
         json.dumps({"vendor": "slack", "kind": "api_key", "token": "xoxp-good-secret"}),
     )
     result = CliRunner().invoke(main, ["credentials", "list", "--json"])
-    assert result.exit_code == 0, result.output
+    # The good one is listed; the bad one is named, and the listing fails (exit 2).
+    assert result.exit_code == 2, result.output
     assert [row["name"] for row in json.loads(result.stdout)] == ["good"]
     assert "$OOMNITZA_CONNECT_CREDENTIAL_ENVSL" in result.stderr
     assert "xoxp-bad" not in result.output

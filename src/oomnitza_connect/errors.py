@@ -51,6 +51,9 @@ class ConfigurationError(OomnitzaConnectError):
     :param key_path: dotted path of the bad key inside the file (``mapping[2].target``).
     :param value: the value that was found (never a secret).
     :param allowed: what would have been accepted.
+
+    ``message`` is the sentence alone, without the file, key and allowed values
+    that ``str()`` adds.
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class ConfigurationError(OomnitzaConnectError):
         allowed: str | None = None,
         problems: Sequence[str] = (),
     ) -> None:
+        self.message = message
         self.file = file
         self.key_path = key_path
         self.value = value

@@ -119,12 +119,48 @@ def _to_data(credential: Credential) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None and v != [] and v != ()}
 
 
-def _from_data(data: Mapping[str, Any], *, source: str) -> Credential:
+def _from_data(data: Mapping[str, Any], *, source: str, in_file: str | None = None) -> Credential:
+    """Build the credential *data* describes.
+
+    :param in_file: the name *data* is stored under in the credentials file; an
+        error's key paths then start at the file's root (``credentials.NAME.key``).
+    """
     from ..config import structure  # cattrs, only when a credential is read
 
-    credential = structure(data, Credential, file=source, secret_keys=SECRET_KEYS)
-    check_token_characters(credential, source=source)
+    try:
+        credential = structure(data, Credential, file=source, secret_keys=SECRET_KEYS)
+        check_token_characters(credential, source=source)
+    except ConfigurationError as exc:
+        if in_file is None:
+            raise
+        raise _under(exc, in_file) from None
     return credential
+
+
+_PROBLEM_KEY = re.compile(r"^key '")
+
+
+def _under(exc: ConfigurationError, name: str) -> ConfigurationError:
+    """*exc* with its key paths read from the root of the file (``credentials.c1.tokn``)."""
+    key_prefix = f"credentials.{name}."
+    message = exc.message
+    if exc.problems:
+        message = message.replace("in configuration", f"in credential '{name}'")
+    return ConfigurationError(
+        message,
+        file=exc.file,
+        key_path=f"{key_prefix}{exc.key_path}" if exc.key_path else key_prefix.rstrip("."),
+        value=exc.value,
+        allowed=exc.allowed,
+        problems=[_PROBLEM_KEY.sub(f"key '{key_prefix}", p, count=1) for p in exc.problems],
+    )
+
+
+def _json_problem(exc: ValueError) -> str:
+    """Where a document stops being JSON (the decoder's words, never the text)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+    return "is not valid JSON (it is not UTF-8 text)"
 
 
 def token_character_problem(value: str) -> str | None:
@@ -251,7 +287,9 @@ class CredentialStore:
                     env_data.update({k: stored[k] for k in TOKEN_KEYS if k in stored})
                 return _from_data(env_data, source=f"${credential_env_name(name)}")
             if stored is not None:
-                return _from_data(stored, source=self._source_label(name))
+                label = self._source_label(name)
+                in_file = name if label == str(self.file) else None
+                return _from_data(stored, source=label, in_file=in_file)
         known = ", ".join(c.name for c in self.list()) or "none"
         raise ConfigurationError(
             f"no credential named '{name}' (known: {known}); add it with "
@@ -344,8 +382,13 @@ class CredentialStore:
     def list_checked(self) -> tuple[builtins.list[Credential], builtins.list[ConfigurationError]]:
         """Every credential that loads, and the error of each one that does not (one bad
         environment variable must not hide the others)."""
-        names: set[str] = set(self._stored_names())
         problems: builtins.list[ConfigurationError] = []
+        try:
+            names: set[str] = set(self._stored_names())
+        except ConfigurationError as exc:
+            # A broken file hides none of the credentials in the environment.
+            problems.append(exc)
+            return self._env_credentials(problems), problems
         for key, value in self.environ.items():
             if key.startswith(CREDENTIAL_ENV_PREFIX) and value.strip():
                 try:
@@ -361,6 +404,21 @@ class CredentialStore:
             except ConfigurationError as exc:
                 problems.append(exc)
         return found, problems
+
+    def _env_credentials(
+        self, problems: builtins.list[ConfigurationError]
+    ) -> builtins.list[Credential]:
+        found: builtins.list[Credential] = []
+        for key in sorted(self.environ):
+            if not key.startswith(CREDENTIAL_ENV_PREFIX) or not self.environ[key].strip():
+                continue
+            try:
+                data = self._parse_env(key, self.environ[key])
+                data.setdefault("name", key[len(CREDENTIAL_ENV_PREFIX) :].lower())
+                found.append(_from_data(data, source=f"${key}"))
+            except ConfigurationError as exc:
+                problems.append(exc)
+        return found
 
     def source_of(self, name: str) -> str:
         """Say where credential *name* comes from: ``environment``, ``keyring`` or ``file``."""
@@ -400,8 +458,10 @@ class CredentialStore:
         text = value.strip()
         try:
             data = json.loads(text) if text.startswith("{") else tomllib.loads(text)
+        except json.JSONDecodeError as exc:
+            # Where it breaks, not the decoder's quote of the value, which holds secrets.
+            raise ConfigurationError(_json_problem(exc), file=f"${variable}") from None
         except (ValueError, tomllib.TOMLDecodeError):
-            # The message would quote the value, which holds secrets.
             raise ConfigurationError(
                 "is neither a JSON object nor TOML", file=f"${variable}"
             ) from None
@@ -424,8 +484,22 @@ class CredentialStore:
         entry = self._read_file()["credentials"].get(name)
         if entry is None:
             return None
+        if not isinstance(entry, dict):
+            raise ConfigurationError(
+                f"expected a table of keys, found {type(entry).__name__}",
+                file=str(self.file),
+                key_path=f"credentials.{name}",
+            )
         if entry.get("stored_in") != "keyring":
-            return dict(entry)
+            data = dict(entry)
+            # The table is keyed by the name; a 'name' inside may only repeat it.
+            if data.setdefault("name", name) != name:
+                raise ConfigurationError(
+                    f"names credential {data['name']!r} but is stored as '{name}'",
+                    file=str(self.file),
+                    key_path=f"credentials.{name}.name",
+                )
+            return data
         if self.keyring is None:
             raise ConfigurationError(
                 f"credential '{name}' is kept in the OS keyring, which is not available now",
@@ -455,8 +529,8 @@ class CredentialStore:
             )
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
-            raise ConfigurationError("is not valid JSON", file=str(path)) from None
+        except ValueError as exc:  # UnicodeDecodeError too
+            raise ConfigurationError(_json_problem(exc), file=str(path)) from None
         if not isinstance(document, dict) or not isinstance(document.get("credentials"), dict):
             raise ConfigurationError(
                 "must hold an object with a 'credentials' table",

@@ -23,7 +23,7 @@ from ..auth.oauth import (
 )
 from ..errors import ConfigurationError
 from ..models import AuthKind, ClientAuthMethod, Credential
-from ..redaction import MASK, Secret
+from ..redaction import MASK, Secret, redact
 from ..transport.http import ClientOptions
 from . import output
 
@@ -240,7 +240,11 @@ def _describe(credential: Credential) -> dict[str, Any]:
 @credentials_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_command(as_json: bool) -> None:
-    """List every credential (never its secrets)."""
+    """List every credential (never its secrets).
+
+    A credential that cannot be read is named on stderr with its file and key,
+    the others are listed, and the exit status is 2 (a configuration error).
+    """
     store = _store()
     credentials, problems = store.list_checked()
     rows = [
@@ -253,18 +257,23 @@ def list_command(as_json: bool) -> None:
         }
         for c in credentials
     ]
-    for problem in problems:
-        # The others are still listed; the bad one is named (never its value).
-        click.echo(f"Warning: a credential cannot be read: {problem}", err=True)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
-        return
-    table = output.table(title="Credentials")
-    for column in ("name", "vendor", "kind", "source", "expires_at"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(row[c] or "" for c in ("name", "vendor", "kind", "source", "expires_at")))
-    output.show(table)
+    else:
+        table = output.table(title="Credentials")
+        for column in ("name", "vendor", "kind", "source", "expires_at"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(
+                *(row[c] or "" for c in ("name", "vendor", "kind", "source", "expires_at"))
+            )
+        output.show(table)
+    for problem in problems:
+        # The others are still listed; the bad one is named (never its value).
+        click.secho(f"Error: {redact(str(problem))}", err=True, fg="red")
+    if problems:
+        # Like ls with a file it cannot read: what could be listed was, and it failed.
+        raise SystemExit(EXIT_USAGE)
 
 
 @credentials_group.command("show")
