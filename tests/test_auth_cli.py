@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from http_support import DirectoryEmulator
 
 from oomnitza_connect.auth.credentials import CredentialStore
@@ -171,6 +173,84 @@ def test_add_private_key_jwt(runner: CliRunner, home: Path, tmp_path: Path) -> N
     assert saved.private_key.reveal() == pem
     shown = runner.invoke(main, ["credentials", "show", "td"])
     assert "BEGIN" not in shown.output
+
+
+def _pem(key: Any, encryption: Any = None) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        encryption or serialization.NoEncryption(),
+    )
+
+
+def _add_with_key(runner: CliRunner, key_file: Path, *extra: str) -> Any:
+    return runner.invoke(
+        main,
+        [
+            "credentials", "add", "td", "--vendor", "talkdesk",
+            "--kind", "oauth2_client_credentials", "--client-id", "cid",
+            "--private-key-file", str(key_file), *extra,
+        ],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("content", "algorithm", "expected"),
+    [
+        (b"not a key at all SECRETSECRET-1", None, "the private key could not be read"),
+        (
+            _pem(
+                ec.generate_private_key(ec.SECP256R1()),
+                serialization.BestAvailableEncryption(b"pw"),
+            ),
+            None,
+            "an encrypted one",
+        ),
+        (_pem(ed25519.Ed25519PrivateKey.generate()), None, "a key of type Ed25519"),
+        (_pem(ec.generate_private_key(ec.SECP256K1())), None, "the curve secp256k1"),
+        (_pem(ec.generate_private_key(ec.SECP384R1())), "ES256", "signs ES384, not ES256"),
+        (_pem(ec.generate_private_key(ec.SECP256R1())), "RS256", "'RS256' is not supported"),
+        (b"\xff\xfe\x00binary", None, "is not a PEM or base64 text file"),
+    ],
+    ids=["garbage", "encrypted", "ed25519", "secp256k1", "wrong-curve", "rs256", "binary"],
+)
+def test_add_checks_the_private_key_file(
+    runner: CliRunner,
+    home: Path,
+    tmp_path: Path,
+    content: bytes,
+    algorithm: str | None,
+    expected: str,
+) -> None:
+    key_file = tmp_path / "key.pem"
+    key_file.write_bytes(content)
+    result = _add_with_key(runner, key_file, *(["--algorithm", algorithm] if algorithm else []))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"Error: {key_file}: ")
+    assert expected in result.stderr
+    assert "(allowed: " in result.stderr
+    # Nothing of the key is echoed, and nothing was saved.
+    for line in content.decode("ascii", "replace").splitlines():
+        if "-----" not in line and len(line) > 8:
+            assert line not in result.output
+    assert "SECRETSECRET" not in result.output
+    assert store(home).list() == []
+
+
+def test_add_accepts_a_base64_pkcs8_key_as_talkdesk_delivers_it(
+    runner: CliRunner, home: Path, tmp_path: Path
+) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    der = key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(base64.b64encode(der).decode() + "\n")
+    result = _add_with_key(runner, key_file, "--key-id", "k1")
+    assert result.exit_code == 0, result.output
+    assert store(home).get("td").private_key is not None
 
 
 def test_missing_secret_is_a_usage_error(runner: CliRunner) -> None:

@@ -78,6 +78,7 @@ __all__ = [
     "TokenResponseParser",
     "auth_for_credential",
     "build_client_assertion",
+    "check_private_key",
     "complete_authorization",
     "load_private_key",
     "login_with_loopback",
@@ -297,19 +298,62 @@ def load_private_key(text: str) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKe
             key = serialization.load_pem_private_key(data.encode("ascii"), password=None)
         else:
             key = serialization.load_der_private_key(base64.b64decode(data), password=None)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnicodeError):
         # The library's message can quote the key material.
         raise ConfigurationError(
-            "the private key could not be read; give a PEM key or a base64 PKCS#8 key",
+            "the private key could not be read (not a private key, or an encrypted one)",
             key_path="private_key",
+            allowed=PRIVATE_KEY_FORMS,
         ) from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+    if isinstance(key, rsa.RSAPrivateKey):
+        return key
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name in _CURVE_ALGORITHMS:
+        return key
+    kind = (
+        f"an EC key on the curve {key.curve.name}"
+        if isinstance(key, ec.EllipticCurvePrivateKey)
+        else f"a key of type {type(key).__name__.removeprefix('_').replace('PrivateKey', '')}"
+    )
+    raise ConfigurationError(
+        f"the private key is {kind}, which cannot sign {', '.join(ASSERTION_ALGORITHMS)}",
+        key_path="private_key",
+        allowed=PRIVATE_KEY_FORMS,
+    )
+
+
+_CURVE_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
+PRIVATE_KEY_FORMS = (
+    "an unencrypted EC (P-256, P-384, P-521) or RSA private key, as PEM or as base64 PKCS#8"
+)
+"""The private keys a ``private_key_jwt`` credential may hold."""
+
+
+def check_private_key(text: str, *, algorithm: str | None = None) -> str:
+    """Check that *text* is a private key that can sign client assertions; return the algorithm.
+
+    Signs a throwaway assertion, so a key that loads but cannot sign with
+    *algorithm* (an ES384 key asked for ES256) is refused now, not at the first
+    token request.
+
+    :raises ConfigurationError: naming ``private_key`` or ``signing_algorithm``;
+        never quoting the key.
+    """
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = load_private_key(text)
+    fits = _default_algorithm(key)
+    chosen = algorithm or fits
+    is_ec = isinstance(key, ec.EllipticCurvePrivateKey)
+    if chosen in ASSERTION_ALGORITHMS and (chosen[:2] != fits[:2] or (is_ec and chosen != fits)):
+        kind = f"an EC {key.curve.name} key" if is_ec else "an RSA key"  # type: ignore[union-attr]
+        can = fits if is_ec else "PS256, PS384, PS512"
         raise ConfigurationError(
-            "the private key must be an EC or RSA key",
-            key_path="private_key",
-            allowed=", ".join(ASSERTION_ALGORITHMS),
+            f"the private key is {kind}, which signs {can}, not {chosen}",
+            key_path="signing_algorithm",
+            allowed=can,
         )
-    return key
+    build_client_assertion("check", "https://check.invalid/", Secret(text), algorithm=chosen)
+    return chosen
 
 
 def _default_algorithm(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
@@ -317,9 +361,7 @@ def _default_algorithm(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> s
 
     if isinstance(key, rsa.RSAPrivateKey):
         return "PS256"
-    return {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}.get(
-        key.curve.name, "ES256"
-    )
+    return _CURVE_ALGORITHMS.get(key.curve.name, "ES256")
 
 
 def build_client_assertion(

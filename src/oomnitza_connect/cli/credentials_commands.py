@@ -12,12 +12,14 @@ import json
 import sys
 import webbrowser
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import click
 
 from ..auth.credentials import CredentialStore, default_credential_store
 from ..auth.oauth import (
+    PRIVATE_KEY_FORMS,
     complete_authorization,
     start_authorization,
 )
@@ -121,8 +123,9 @@ def credentials_group() -> None:
 )
 @click.option(
     "--private-key-file",
-    type=click.File("r"),
-    help="PEM (or base64 PKCS#8) private key for private_key_jwt.",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Unencrypted EC (P-256/384/521) or RSA private key, PEM or base64 PKCS#8, for "
+    "private_key_jwt; checked when added.",
 )
 @click.option("--key-id", help="The key id (kid) of the private key.")
 @click.option("--algorithm", help="Signing algorithm: ES256/384/512 or PS256/384/512.")
@@ -186,7 +189,9 @@ def add_command(name: str, vendor: str, kind: str, **options: Any) -> None:
         if method == ClientAuthMethod.PRIVATE_KEY_JWT.value:
             if options["private_key_file"] is None:
                 raise click.UsageError("private_key_jwt needs --private-key-file")
-            fields["private_key"] = Secret(options["private_key_file"].read())
+            fields["private_key"] = _read_private_key(
+                options["private_key_file"], options["algorithm"]
+            )
             fields["key_id"] = options["key_id"]
             fields["signing_algorithm"] = options["algorithm"]
         else:
@@ -218,6 +223,31 @@ def add_command(name: str, vendor: str, kind: str, **options: Any) -> None:
     click.echo(f"Saved credential '{name}' ({vendor}, {kind}) in {store.source_of(name)}.")
     if auth_kind is AuthKind.OAUTH2_AUTHORIZATION_CODE:
         click.echo(f"Next: oomnitza-connect auth login {name}")
+
+
+def _read_private_key(path: str, algorithm: str | None) -> Secret:
+    """Read and check the key now, so that a wrong file fails here, not at 'auth test'."""
+    from ..auth.oauth import check_private_key
+
+    try:
+        text = Path(path).read_text(encoding="ascii")
+    except UnicodeDecodeError:
+        raise ConfigurationError(
+            "is not a PEM or base64 text file", file=path, allowed=PRIVATE_KEY_FORMS
+        ) from None
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot be read ({exc.strerror or exc.__class__.__name__})", file=path
+        ) from None
+    key = Secret(text)  # remembered for redaction before anything can quote it
+    try:
+        check_private_key(key.reveal(), algorithm=algorithm)
+    except ConfigurationError as exc:
+        option = "--algorithm" if exc.key_path == "signing_algorithm" else "--private-key-file"
+        raise ConfigurationError(
+            exc.message, file=path, key_path=option, allowed=exc.allowed
+        ) from None
+    return key
 
 
 def _describe(credential: Credential) -> dict[str, Any]:
