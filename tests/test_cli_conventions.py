@@ -83,6 +83,17 @@ def test_short_help_is_short_and_never_cut(path: str) -> None:
     assert not full.endswith("..."), f"'{path}': {full!r}"
 
 
+_MARKUP = re.compile(r"``|:(?:class|func|meth|mod|attr|data|exc):`")
+
+
+@pytest.mark.parametrize("path", sorted(TREE))
+def test_help_is_plain_text_without_rst_markup(path: str) -> None:
+    command = TREE[path]
+    shown = command.get_help(click.Context(command, info_name=path))
+    assert shown.strip()
+    assert not _MARKUP.search(shown), f"'{path} --help' shows reST markup:\n{shown}"
+
+
 @pytest.mark.parametrize("path", LEAVES)
 def test_a_command_that_prints_data_has_json(path: str) -> None:
     options = {

@@ -447,7 +447,7 @@ def login_command(
 ) -> None:
     """Run the OAuth2 authorization code flow (PKCE) and store the tokens in CREDENTIAL.
 
-    In Python: ``oomnitza_connect.login(CREDENTIAL)``.
+    In Python: oomnitza_connect.login(CREDENTIAL).
     """
     from ..api import login, oauth_login_plan
 

@@ -184,7 +184,7 @@ def integrations_launch(
 ) -> None:
     """Mark the integration in FILE active (the scheduler runs it) and run it once.
 
-    In Python: ``oomnitza_connect.launch_integration(FILE)``.
+    In Python: oomnitza_connect.launch_integration(FILE).
     """
     from ..api import launch_integration
     from ..sync.integrations import load_integration
