@@ -99,6 +99,22 @@ def test_self_signed_server_is_refused_with_a_hint(
     assert len(emulator.requests) == 0  # the handshake failed before any request
 
 
+def test_https_to_a_plain_http_port_says_so_not_ca_bundle() -> None:
+    with DirectoryEmulator() as emulator:
+        assert emulator.base_url.startswith("http://127.0.0.1:")
+        https_url = "https://" + emulator.base_url.removeprefix("http://")
+        session = open_session(INFO, credential(https_url), {}, ClientOptions(), sleep=Recorder())
+        with session, pytest.raises(TransportError) as raised:
+            session.http.get_json("/echo")
+    message = str(raised.value)
+    host_port = https_url.removeprefix("https://")
+    assert message == (
+        f"directory: the server at {host_port} answered in plain HTTP, not TLS; is the URL's "
+        "scheme right (http:// rather than https://, or the server's TLS port)?"
+    )
+    assert "ca_bundle" not in message
+
+
 def test_ca_bundle_on_the_credential_trusts_the_private_ca(
     https_emulator: tuple[DirectoryEmulator, Path],
 ) -> None:

@@ -728,12 +728,7 @@ class HttpClient:
                 raise _RetryableFailure("total time-out", error) from None
             raise error from None
         except requests.exceptions.SSLError as exc:
-            raise TransportError(
-                f"TLS verification failed for {urlsplit(url).netloc} "
-                f"({_tls_reason(exc)}). If the server uses a private CA, set 'ca_bundle' "
-                "on the credential (or ClientOptions.ca_bundle) to a PEM file of that CA.",
-                vendor=self.vendor,
-            ) from None
+            raise TransportError(_tls_problem(exc, url), vendor=self.vendor) from None
         except requests.exceptions.ConnectTimeout:
             # Nothing reached the vendor, so even a POST is safe to send again.
             raise _RetryableFailure(
@@ -989,6 +984,26 @@ def _transport_reason(exc: requests.exceptions.RequestException) -> str:
             return "the connection was refused"
         return "the connection failed"
     return exc.__class__.__name__
+
+
+# What OpenSSL says when the "TLS" answer is an HTTP response (a plain-http port).
+_PLAIN_HTTP_SIGNS = ("WRONG_VERSION_NUMBER", "wrong version number", "http request")
+
+
+def _tls_problem(exc: requests.exceptions.SSLError, url: str) -> str:
+    parts = urlsplit(url)
+    where = f"{parts.hostname}:{parts.port or 443}"
+    if any(sign in str(exc) for sign in _PLAIN_HTTP_SIGNS):
+        # No certificate was ever seen, so a CA bundle would not help.
+        return (
+            f"the server at {where} answered in plain HTTP, not TLS; is the URL's scheme "
+            "right (http:// rather than https://, or the server's TLS port)?"
+        )
+    return (
+        f"TLS verification failed for {parts.netloc} ({_tls_reason(exc)}). If the server "
+        "uses a private CA, set 'ca_bundle' on the credential (or ClientOptions.ca_bundle) "
+        "to a PEM file of that CA."
+    )
 
 
 def _tls_reason(exc: requests.exceptions.SSLError) -> str:
