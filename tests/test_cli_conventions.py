@@ -86,6 +86,23 @@ def test_short_help_is_short_and_never_cut(path: str) -> None:
 _MARKUP = re.compile(r"``|:(?:class|func|meth|mod|attr|data|exc):`")
 
 
+LEDGER_COMMANDS = sorted(
+    p
+    for p, c in TREE.items()
+    if any(o.name == "ledger_url" or "--ledger" in getattr(o, "opts", ()) for o in c.params)
+)
+
+
+def test_ledger_help_keeps_the_password_off_the_command_line() -> None:
+    assert {"people", "sessions list", "worker"} <= set(LEDGER_COMMANDS)
+    for path in LEDGER_COMMANDS:
+        command = TREE[path]
+        shown = " ".join(command.get_help(click.Context(command, info_name=path)).split())
+        assert not re.search(r"postgres(?:ql)?://[^@\s]*:[^@\s]*@", shown), path
+        assert "$PGPASSWORD" in shown, path
+        assert "~/.pgpass" in shown, path
+
+
 @pytest.mark.parametrize("path", sorted(TREE))
 def test_help_is_plain_text_without_rst_markup(path: str) -> None:
     command = TREE[path]

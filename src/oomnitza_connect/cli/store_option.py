@@ -36,8 +36,10 @@ def db_option(func: F) -> F:
 
 LEDGER_HELP = (
     "A shared ledger to read and record sessions and integrations in: a "
-    "postgresql://user:password@host/db URL (workers on several machines; "
-    "default: $OOMNITZA_CONNECT_LEDGER, else the --db file)."
+    "postgresql://user@host/db URL (workers on several machines; "
+    "default: $OOMNITZA_CONNECT_LEDGER, else the --db file). Keep the password off "
+    "the command line, where other users see it: libpq reads it from $PGPASSWORD or "
+    "~/.pgpass, or put the whole URL in $OOMNITZA_CONNECT_LEDGER."
 )
 
 

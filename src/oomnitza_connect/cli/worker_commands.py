@@ -41,9 +41,10 @@ def _shared_options(func: click.decorators.FC) -> click.decorators.FC:
         "--ledger",
         default=None,
         metavar="URL_OR_PATH",
-        help="Where sessions and integrations are kept: a postgresql:// URL (workers on "
-        "several machines) or a SQLite file [$OOMNITZA_CONNECT_LEDGER, default: the file "
-        "`sync` uses].",
+        help="Where sessions and integrations are kept: a postgresql://user@host/db URL "
+        "(workers on several machines; the password from $PGPASSWORD or ~/.pgpass, never "
+        "on the command line) or a SQLite file [$OOMNITZA_CONNECT_LEDGER, default: the "
+        "file `sync` uses].",
     )(func)
     func = click.option(
         "--redis",
