@@ -258,3 +258,53 @@ def test_the_code_exchange_fails_the_same_way(
     text = assert_reported_once(raised.value, status)
     assert pending.code_verifier.reveal() not in text
     assert token_requests(emulator) == 1  # a code is spent once sent
+
+
+@pytest.fixture
+def talkdesk() -> Iterator[Any]:
+    from oomnitza_connect_talkdesk import vendor as talkdesk_vendor
+    from oomnitza_connect_talkdesk.emulator import TalkdeskEmulator
+
+    from oomnitza_connect.plugins import register_plugin
+
+    with register_plugin(talkdesk_vendor), TalkdeskEmulator(users=3, seed=7) as emulator:
+        yield emulator
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected", "status"),
+    [
+        (Fault.server_error(500), VendorAPIError, 500),
+        (Fault.server_error(503), VendorAPIError, 503),
+        (Fault.malformed_json(), MalformedResponseError, 200),
+    ],
+    ids=["500", "503", "mal"],
+)
+def test_talkdesk_token_host_failures_are_the_vendors(
+    talkdesk: Any, fault: Fault, expected: type[VendorAPIError], status: int
+) -> None:
+    from oomnitza_connect import get_connector
+
+    talkdesk.faults.add(fault, endpoint="oauth.token", times=-1)
+    credential = talkdesk.test_credential()
+    # No retries: these are real requests, and a retry would wait for real.
+    options = ClientOptions(base_url=talkdesk.base_url, pace_requests=False, max_retries=0)
+    with pytest.raises(expected) as raised:
+        get_connector("talkdesk").authenticate(
+            credential, talkdesk.test_settings(), options=options
+        )
+    error = raised.value
+    assert not isinstance(error, AuthenticationError)
+    text = str(error)
+    assert text.startswith("talkdesk: ")
+    assert text.count(f"HTTP {status}") == 1, text
+    assert "refused" not in text
+    assert "credential 'talkdesk-emulator'" in text
+    if status >= 500:
+        # Talkdesk's own envelope: {code, message} and X-Request-Id.
+        assert error.code == "0002500"
+        assert "Service unavailable" in text
+        assert error.request_id is not None
+        assert f"request id {error.request_id}" in text
+    assert credential.private_key is not None
+    assert credential.private_key.reveal().strip()[:40] not in text
