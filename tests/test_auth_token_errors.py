@@ -308,3 +308,6 @@ def test_talkdesk_token_host_failures_are_the_vendors(
         assert f"request id {error.request_id}" in text
     assert credential.private_key is not None
     assert credential.private_key.reveal().strip()[:40] not in text
+    assertions = [r.form()["client_assertion"] for r in talkdesk.requests]
+    assert assertions
+    assert all(assertion not in text for assertion in assertions)
