@@ -165,6 +165,10 @@ class TokenResponse:
 TokenResponseParser = Callable[[requests.Response], TokenResponse]
 """Reads a token endpoint's answer; raise :class:`AuthenticationError` on a refusal.
 
+An answer with no usable token is a :class:`MalformedResponseError` (the vendor
+may be left empty: :class:`OAuth2Auth` fills it in). A success whose body is not
+JSON never reaches the parser: the HTTP client raises it first.
+
 Vendors that wrap their token response (Slack's ``oauth.v2.access`` answers
 ``{"ok": true, "access_token": …}`` and refuses with HTTP 200
 ``{"ok": false, "error": "invalid_refresh_token"}``) pass their own parser.
@@ -190,7 +194,7 @@ def rfc6749_token_response(response: requests.Response) -> TokenResponse:
     if error:
         description = body.get("error_description")
         raise AuthenticationError(
-            f"the token endpoint refused the request: {description or error}",
+            redact(f"the token endpoint refused the request: {description or error}"),
             status=response.status_code,
             code=str(error),
             request_id=request_id_of(response),
