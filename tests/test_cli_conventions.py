@@ -199,7 +199,8 @@ def test_piped_tables_are_plain_and_their_json_parses(synced) -> None:
     shown = json.loads(_piped("schedule", "show", "--db", str(db), "--json").stdout)
     assert {row["integration"] for row in shown} == {"acme-main", long_name}
     assert all(
-        set(row) == {"integration", "schedule", "last_run", "next_run", "due"} for row in shown
+        set(row) == {"integration", "schedule", "last_run", "next_run", "due", "problem"}
+        for row in shown
     )
 
 

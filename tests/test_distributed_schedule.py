@@ -179,3 +179,23 @@ def test_a_postgresql_ledger_url_is_kept_and_its_password_never_shown():
     assert config.ledger == url
     assert "hunter2-secret" not in repr(config)
     assert "postgresql://worker:**********@db.internal/ledger" in repr(config)
+
+
+def test_one_bad_schedule_does_not_hide_the_others_missed_runs(celery_app, tmp_path, smtp):
+    from oomnitza_connect.distributed.schedule import missed_runs, notify_overdue
+
+    ledger_path = tmp_path / "ledger.db"
+    now = datetime.now(UTC)
+    # Stored before schedules were bounded: it used to overflow in next_run.
+    launch(ledger_path, "a-huge", "every 9999999999 hours", launched_at=now - timedelta(days=2))
+    # The longest allowed interval, from a launch time near the last date there is.
+    launch(ledger_path, "b-far", "every 8760 hours", launched_at=datetime(9999, 6, 1, tzinfo=UTC))
+    launch(ledger_path, "c-missed", "hourly", launched_at=now - timedelta(days=2))
+    with SQLiteStore(ledger_path) as ledger:
+        assert [entry.name for entry, _ in missed_runs(ledger, now, timedelta(minutes=30))] == [
+            "c-missed"
+        ]
+    subjects = notify_overdue(now)
+    assert len(subjects) == 1
+    assert "c-missed missed its run" in subjects[0]
+    assert len(smtp.messages) == 1

@@ -25,6 +25,7 @@ from oomnitza_connect.schedule.notifications import (
     SmtpSettings,
     notify_failure,
     should_notify,
+    smtp_missing_note,
 )
 
 
@@ -122,16 +123,26 @@ def test_only_real_failures_notify(smtp_server, status, test_run, expected):
     assert len(inbox.messages) == (1 if expected else 0)
 
 
-def test_no_contacts_or_no_smtp_host_sends_nothing_and_warns(smtp_server, caplog, monkeypatch):
+def test_no_contacts_or_no_smtp_host_sends_nothing_and_is_no_warning(
+    smtp_server, caplog, monkeypatch
+):
     inbox, settings = smtp_server
     monkeypatch.delenv("OOMNITZA_CONNECT_SMTP_HOST", raising=False)
     failed = _session(SyncStatus.FAILED)
-    with caplog.at_level(logging.WARNING, logger="oomnitza_connect"):
+    with caplog.at_level(logging.INFO, logger="oomnitza_connect"):
         assert notify_failure(_integration(contacts=()), failed, smtp=settings) is False
         assert notify_failure(_integration(), failed) is False
     assert inbox.messages == []
+    # Said at INFO (-v), not as a raw WARNING line at the default verbosity:
+    # the command that reports the run says it once, in its own words.
     assert "no contacts" in caplog.text
     assert "OOMNITZA_CONNECT_SMTP_HOST is not set" in caplog.text
+    assert {r.levelno for r in caplog.records} == {logging.INFO}
+    assert smtp_missing_note(_integration(), failed) == (
+        "contacts not emailed: OOMNITZA_CONNECT_SMTP_HOST is not set"
+    )
+    assert smtp_missing_note(_integration(contacts=()), failed) is None
+    assert smtp_missing_note(_integration(), _session(SyncStatus.SUCCEEDED)) is None
 
 
 def test_unreachable_server_raises_a_clear_error():

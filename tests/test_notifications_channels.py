@@ -180,3 +180,66 @@ def test_schedule_run_tells_of_a_missed_run_before_running_it(
     assert result.exit_code == 0, result.output
     assert [e["event"] for e in receiver.events] == ["run_missed"]
     assert "acme-main: succeeded" in result.output
+
+
+class RefusingReceiver(Receiver):
+    """A chat webhook that answers 500: its secret is the URL's path."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.paths: list[str] = []
+        paths = self.paths
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                paths.append(self.path)
+                self.send_response(500)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server.RequestHandlerClass = Handler
+        self.url = self.url.replace("/hook", path)
+
+
+def test_a_webhook_is_named_by_its_host_never_its_secret_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    secret_path = "/services/T0000/B0000/SuperSecretWebhookPath123?token=QuerySecret9"
+    refusing = RefusingReceiver(secret_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]  # nothing listens once the probe is closed
+    unreachable = (
+        f"http://hooker:PasswordSecret7@127.0.0.1:{closed_port}/T1/B1/AnotherSecretPath456"
+    )
+    secrets = [
+        "SuperSecretWebhookPath123",
+        "QuerySecret9",
+        "PasswordSecret7",
+        "AnotherSecretPath456",
+    ]
+    try:
+        with acme_for_the_cli(tmp_path / "home", monkeypatch, users=30, per_page=10) as emulator:
+            monkeypatch.setenv(WEBHOOK_ENV, f"{refusing.url}, {unreachable}")
+            emulator.fail_after_page = 1
+            path = write_integration(tmp_path, base_url=emulator.base_url)
+            with caplog.at_level(logging.DEBUG):
+                result = CliRunner().invoke(
+                    main, ["--debug", "sync", str(path), "--db", str(tmp_path / "x.db")]
+                )
+    finally:
+        refusing.close()
+    assert result.exit_code == 1, result.output
+    assert refusing.paths == [secret_path]
+    port = refusing.server.server_address[1]
+    assert f"the webhook http://127.0.0.1:{port} answered HTTP 500" in caplog.text
+    assert f"the webhook http://127.0.0.1:{closed_port} was not reached" in caplog.text
+    # urllib3's own debug lines name the request's path: scrubbed too.
+    assert any(r.name.startswith("urllib3") for r in caplog.records)
+    for secret in secrets:
+        assert secret not in caplog.text
+        assert secret not in result.output

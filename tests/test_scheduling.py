@@ -110,3 +110,64 @@ def test_next_runs_table():
         NOON,
     )
     assert rows == [("new", NOON), ("old", NOON + timedelta(hours=1)), ("off", None)]
+
+
+@pytest.mark.parametrize(
+    ("text", "longest"),
+    [("every 525600 minutes", timedelta(days=365)), ("every 8760 hours", timedelta(days=365))],
+)
+def test_every_n_is_allowed_up_to_a_year(text, longest):
+    assert parse_schedule(text).interval == longest
+    assert parse_schedule(text.replace("every ", "every 000")).interval == longest
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "top"),
+    [
+        ("every 525601 minutes", "minutes", "525600"),
+        ("every 8761 hours", "hours", "8760"),
+        ("every 9999999999 hours", "hours", "8760"),
+        ("every 99999999999999999999 hours", "hours", "8760"),  # was OverflowError
+        ("every " + "9" * 5000 + " minutes", "minutes", "525600"),  # int() refuses it
+        ("every 0 minutes", "minutes", "525600"),
+    ],
+)
+def test_every_n_out_of_range_names_the_key_and_the_range(text, unit, top):
+    with pytest.raises(ConfigurationError) as caught:
+        parse_schedule(text, file="slack.toml")
+    error = caught.value
+    assert error.key_path == "schedule"
+    assert error.file == "slack.toml"
+    assert f"every N {unit} takes N from 1 to {top}" in str(error)
+    assert "N from 1 to 8760" in (error.allowed or "")
+
+
+@pytest.mark.parametrize("text", ["every 8760 hours", "every 525600 minutes", "daily", "hourly"])
+def test_next_run_past_the_last_date_is_none_not_an_error(text):
+    near_the_end = datetime(9999, 12, 31, 23, 30, tzinfo=UTC)
+    assert parse_schedule(text).next_run(near_the_end) is None
+    assert is_due(parse_schedule(text), near_the_end, NOON) is False
+
+
+def test_one_integration_whose_due_check_fails_does_not_stop_the_others(caplog):
+    schedules = {"a-broken": parse_schedule("hourly"), "b-fine": parse_schedule("hourly")}
+
+    def last_runs(name):
+        if name == "a-broken":
+            raise OverflowError("date value out of range")
+        return None
+
+    ran: list[str] = []
+    assert run_due(schedules, last_runs, ran.append, once=True) == ["b-fine"]
+    assert ran == ["b-fine"]
+    # One readable line, no traceback at the default verbosity.
+    (record,) = [r for r in caplog.records if "a-broken" in r.getMessage()]
+    assert "date value out of range" in record.getMessage()
+    assert not record.exc_info
+
+
+def test_run_due_reads_the_schedules_again_every_cycle():
+    cycles = iter([{"a": parse_schedule("hourly")}, {"a": parse_schedule("manual")}])
+    ran: list[str] = []
+    run_due(lambda: next(cycles), lambda name: None, ran.append, max_cycles=2, sleep=lambda s: None)
+    assert ran == ["a"]  # the second cycle saw it made manual

@@ -12,13 +12,17 @@ to upgrade the connection; certificates are always verified),
 
 Besides email, ``OOMNITZA_CONNECT_NOTIFY_WEBHOOK`` (one URL, or several separated
 by commas) receives every notice as a JSON POST, for chat tools and in-app
-notifications: ``{"event": "run_failed" | "run_missed" | "run_overdue",
-"integration", "vendor", "subject", "text", "session_id", "status", ...}``.
-Webhook URLs must be https (plain http only to this machine).
+notifications: ``{"event": "run_failed" | "run_missed" | "run_overdue" |
+"run_not_started", "integration", "vendor", "subject", "text", "session_id",
+"status", ...}``. Webhook URLs must be https (plain http only to this machine).
+Chat webhooks (Slack, Teams, Discord) carry their secret in the path, so a
+webhook is only ever named by its scheme and host, and its path and query are
+scrubbed from every log line like any other secret.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -30,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -42,11 +47,14 @@ __all__ = [
     "NotificationError",
     "SmtpSettings",
     "build_failure_message",
+    "forget_not_run",
     "notify_failure",
     "notify_late_runs",
+    "notify_not_run",
     "post_webhooks",
     "send_notice",
     "should_notify",
+    "smtp_missing_note",
     "webhook_urls",
 ]
 
@@ -168,7 +176,8 @@ def notify_failure(
 
     Returns True when a message was sent, False when there was nothing to
     send (the run succeeded, it was a test run, no contacts, or no SMTP host
-    configured: that last case is logged as a warning).
+    configured: logged at INFO, since the command reporting the run says it once,
+    see :func:`smtp_missing_note`).
 
     :param store_path: the store holding *session*, named in the email's
         ``sessions show`` command when it is not the default one.
@@ -179,11 +188,11 @@ def notify_failure(
     posted = post_webhooks(_failure_event(integration, session))
     to = list(recipients if recipients is not None else integration.contacts)
     if not to:
-        log.warning("integration %s failed but has no contacts to notify", integration.name)
+        log.info("integration %s failed but has no contacts to notify", integration.name)
         return posted
     settings = smtp or SmtpSettings.from_environment()
     if settings is None:
-        log.warning(
+        log.info(
             "integration %s failed but OOMNITZA_CONNECT_SMTP_HOST is not set; "
             "contacts were not emailed",
             integration.name,
@@ -202,6 +211,19 @@ def notify_failure(
         ) from None
     log.info("notified %d contact(s) of integration %s", len(to), integration.name)
     return True
+
+
+def smtp_missing_note(integration: IntegrationSettings, session: SyncSession) -> str | None:
+    """Return a one-line note when *session*'s contacts could not be emailed for want of SMTP.
+
+    ``None`` when there was nothing to tell, no contacts to tell it to, or an SMTP
+    host is set.
+    """
+    if not should_notify(session) or not integration.contacts:
+        return None
+    if SmtpSettings.from_environment() is not None:
+        return None
+    return "contacts not emailed: OOMNITZA_CONNECT_SMTP_HOST is not set"
 
 
 def _failure_event(integration: IntegrationSettings, session: SyncSession) -> dict[str, Any]:
@@ -235,14 +257,38 @@ def _failure_event(integration: IntegrationSettings, session: SyncSession) -> di
 def webhook_urls(environ: Mapping[str, str] | None = None) -> list[str]:
     """Return the webhook URLs notices are posted to (``$OOMNITZA_CONNECT_NOTIFY_WEBHOOK``)."""
     env = os.environ if environ is None else environ
-    return [url.strip() for url in env.get(WEBHOOK_ENV, "").split(",") if url.strip()]
+    urls = [url.strip() for url in env.get(WEBHOOK_ENV, "").split(",") if url.strip()]
+    for url in urls:
+        _remember_webhook_secret(url)
+    return urls
+
+
+def _remember_webhook_secret(url: str) -> None:
+    # Wrapping the path and the query as secrets makes the log filter scrub them
+    # wherever they turn up (urllib3's debug line "POST /services/T0/B0/... 200",
+    # an exception's text), not only in the lines written here.
+    parts = urlsplit(url)
+    for secret in (parts.path, parts.query, parts.password or ""):
+        if secret.strip("/"):
+            Secret(secret)
+
+
+def webhook_host(url: str) -> str:
+    """Return how a webhook is named in messages: its scheme and host, never its path."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or "?"
+    return f"{parts.scheme or '?'}://{host}" + (f":{port}" if port else "")
 
 
 def post_webhooks(event: Mapping[str, Any], urls: Sequence[str] | None = None) -> bool:
     """POST *event* as JSON to every webhook; return whether one accepted it.
 
-    A webhook that fails is logged (without its URL's query, which may hold a
-    token) and does not stop the others or the email.
+    A webhook that fails is logged by its scheme and host only (a chat webhook's
+    path is its secret) and does not stop the others or the email.
     """
     from ..transport.http import check_transport_security
 
@@ -254,7 +300,8 @@ def post_webhooks(event: Mapping[str, Any], urls: Sequence[str] | None = None) -
     body = json.dumps(event, default=str)
     delivered = False
     for url in targets:
-        where = url.split("?", 1)[0]
+        _remember_webhook_secret(url)
+        where = webhook_host(url)
         try:
             check_transport_security(url, vendor="webhook", allow_insecure_http=False)
             response = requests.post(
@@ -289,7 +336,7 @@ def send_notice(
     to = list(contacts)
     if not to or settings is None:
         if not posted:
-            log.warning("%s (no contacts, SMTP host or webhook: nobody was told)", event["subject"])
+            log.info("%s (no contacts, SMTP host or webhook: nobody was told)", event["subject"])
         return posted
     message = EmailMessage()
     message["Subject"] = str(event["subject"])
@@ -419,3 +466,71 @@ def notify_late_runs(
         state_file.parent.mkdir(parents=True, exist_ok=True)
         state_file.write_text(json.dumps(told, indent=1, sort_keys=True), encoding="utf-8")
     return subjects
+
+
+def _read_told(state_file: Path) -> dict[str, str]:
+    try:
+        told: dict[str, str] = json.loads(state_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return told if isinstance(told, dict) else {}
+
+
+def _write_told(state_file: Path, told: Mapping[str, str]) -> None:
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    state_file.write_text(json.dumps(told, indent=1, sort_keys=True), encoding="utf-8")
+
+
+def _not_run_prefix(name: str) -> str:
+    return f"not-run:{name}:"
+
+
+def notify_not_run(
+    name: str,
+    vendor: str,
+    contacts: Sequence[str],
+    problem: str,
+    *,
+    state_file: Path,
+    now: datetime | None = None,
+) -> bool:
+    """Tell *name*'s contacts (and the webhooks) that its due run did not start, and why.
+
+    The file is missing, invalid or a draft, or its credential cannot be used.
+    Each distinct problem is told once (remembered in *state_file*, like the late-run
+    notices), so a scheduler that reports the integration at every due time, or a
+    cron entry running ``schedule run --once`` every few minutes, does not repeat
+    itself; :func:`forget_not_run` clears it once the integration runs again.
+
+    :returns: whether a notice was sent now.
+    :raises NotificationError: the SMTP server refused or could not be reached
+        (nothing is remembered, so the next report tries again).
+    """
+    digest = hashlib.sha256(problem.encode("utf-8")).hexdigest()[:16]
+    key = _not_run_prefix(name) + digest
+    told = _read_told(state_file)
+    if key in told:
+        return False
+    event = {
+        "event": "run_not_started",
+        "integration": name,
+        "vendor": vendor,
+        "subject": f"[oomnitza-connect] The run of '{name}' did not start",
+        "text": redact(
+            f"The scheduled run of integration '{name}' did not start: {problem}\n"
+            "Fix the integration's file; the scheduler reads it again at its next run."
+        ),
+        "problem": redact(problem),
+    }
+    send_notice(contacts, event)
+    told[key] = (now or datetime.now(UTC)).isoformat()
+    _write_told(state_file, told)
+    return True
+
+
+def forget_not_run(name: str, state_file: Path) -> None:
+    """Forget the "did not start" notices of *name*, so a later problem is told again."""
+    told = _read_told(state_file)
+    kept = {key: when for key, when in told.items() if not key.startswith(_not_run_prefix(name))}
+    if len(kept) != len(told):
+        _write_told(state_file, kept)

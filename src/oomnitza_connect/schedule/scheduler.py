@@ -6,6 +6,9 @@ An integration's ``schedule`` is one of:
 ``hourly``, ``weekly`` (Mondays at 02:00 UTC), ``every N minutes``,
 ``every N hours``, ``manual`` (never by itself), or a five-field cron
 expression such as ``30 6 * * 1-5`` (evaluated in UTC by croniter).
+
+``N`` is at most a year (525600 minutes, 8760 hours): a longer interval is a
+typo, and one past what a date can hold would break every time computed from it.
 """
 
 from __future__ import annotations
@@ -25,8 +28,12 @@ __all__ = ["DEFAULT_SCHEDULE", "Schedule", "is_due", "parse_schedule", "run_due"
 log = logging.getLogger(__name__)
 
 DEFAULT_SCHEDULE = "daily"
+# The longest interval allowed, per unit: one year.
+MAX_EVERY = {"minute": 525_600, "hour": 8_760}
 _ALLOWED = (
-    "'daily', 'daily at HH:MM', 'hourly', 'weekly', 'every N minutes', 'every N hours', "
+    "'daily', 'daily at HH:MM', 'hourly', 'weekly', "
+    f"'every N minutes' (N from 1 to {MAX_EVERY['minute']}), "
+    f"'every N hours' (N from 1 to {MAX_EVERY['hour']}), "
     "'manual' or a five-field cron expression"
 )
 _DAILY_AT = re.compile(r"^daily at (?P<hour>\d{1,2}):(?P<minute>\d{2})$")
@@ -53,13 +60,18 @@ class Schedule:
     def next_run(self, after: datetime) -> datetime | None:
         """Return the first run time strictly after *after* (``None`` when manual)."""
         after = _aware(after)
-        if self.interval is not None:
-            return after + self.interval
-        if self.cron is None:
-            return None
-        from croniter import croniter
+        try:
+            if self.interval is not None:
+                return after + self.interval
+            if self.cron is None:
+                return None
+            from croniter import croniter
 
-        following: datetime = croniter(self.cron, after).get_next(datetime)
+            following: datetime = croniter(self.cron, after).get_next(datetime)
+        except (OverflowError, ValueError, ArithmeticError):
+            # Past the last date Python can hold (a stored "last run" near year
+            # 9999): there is no next run, and the scheduler must not stop on it.
+            return None
         return _aware(following)
 
 
@@ -84,12 +96,19 @@ def parse_schedule(text: str | None, *, file: str | None = None) -> Schedule:
         if hour < 24 and minute < 60:
             return Schedule(raw, cron=f"{minute} {hour} * * *")
     elif match := _EVERY.match(normalized):
-        count = int(match["count"])
-        if count > 0:
-            unit = (
-                timedelta(minutes=1) if match["unit"].startswith("minute") else timedelta(hours=1)
-            )
-            return Schedule(raw, interval=count * unit)
+        unit = "minute" if match["unit"].startswith("minute") else "hour"
+        digits = match["count"].lstrip("0") or "0"
+        # Length first: int() refuses (ValueError) a few thousand digits.
+        count = int(digits) if len(digits) <= 7 else None
+        if count is not None and 1 <= count <= MAX_EVERY[unit]:
+            return Schedule(raw, interval=count * timedelta(**{unit + "s": 1}))
+        raise ConfigurationError(
+            f"bad schedule {raw!r}: every N {unit}s takes N from 1 to {MAX_EVERY[unit]}",
+            file=file,
+            key_path="schedule",
+            value=raw,
+            allowed=_ALLOWED,
+        )
     elif len(normalized.split()) == 5 and _cron_is_valid(normalized):
         return Schedule(raw, cron=normalized)
     raise ConfigurationError(
@@ -111,7 +130,7 @@ def is_due(schedule: Schedule, last_run: datetime | None, now: datetime) -> bool
 
 
 def run_due(
-    schedules: Mapping[str, Schedule],
+    schedules: Mapping[str, Schedule] | Callable[[], Mapping[str, Schedule]],
     last_runs: Callable[[str], datetime | None],
     run: Callable[[str], object],
     *,
@@ -124,7 +143,8 @@ def run_due(
 ) -> list[str]:
     """Run every integration whose schedule is due, and keep doing so unless *once*.
 
-    :param schedules: integration name -> schedule.
+    :param schedules: integration name -> schedule, or a function returning it,
+        called once per cycle (after *on_cycle*) so that edited files count.
     :param last_runs: integration name -> start of its last run (from the store).
     :param run: runs one integration by name; its exceptions are logged and
         do not stop the others.
@@ -139,20 +159,32 @@ def run_due(
         if on_cycle is not None:
             try:
                 on_cycle()
-            except Exception:
-                log.exception("the scheduler's cycle check failed")
-        for name, schedule in sorted(schedules.items()):
-            if not is_due(schedule, last_runs(name), now()):
+            except Exception as exc:
+                _log_failure("the scheduler's cycle check failed", exc)
+        current = schedules() if callable(schedules) else schedules
+        for name, schedule in sorted(current.items()):
+            try:
+                due = is_due(schedule, last_runs(name), now())
+            except Exception as exc:
+                # One integration's schedule or store row must not stop the others.
+                _log_failure(f"integration {name}: its schedule could not be checked", exc)
+                continue
+            if not due:
                 continue
             log.info("running integration %s (schedule %s)", name, schedule.text)
             try:
                 run(name)
-            except Exception:
-                log.exception("integration %s failed to run", name)
+            except Exception as exc:
+                _log_failure(f"integration {name} failed to run", exc)
             ran.append(name)
         if once or (max_cycles is not None and cycles >= max_cycles):
             return ran
         sleep(poll_seconds)
+
+
+def _log_failure(what: str, exc: Exception) -> None:
+    # One readable line; the traceback only with --debug.
+    log.error("%s: %s: %s", what, type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.DEBUG))
 
 
 def next_runs(
