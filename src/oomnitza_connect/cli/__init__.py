@@ -4,10 +4,12 @@ Each command group lives in its own module and registers itself on
 :data:`main`. Exit codes: 0 success, 1 a run that failed, 2 bad usage or bad
 configuration, 130 (128 + SIGINT, as shells report it) when Ctrl-C stops a
 command (a sync in progress is left ``interrupted``, and the next run goes on
-from there), and 141 (128 + SIGPIPE, what a shell reports for ``yes | head``)
-when whoever reads the output stops reading (``| head -1``), which ends the
-command quietly. Errors print as one readable message; ``--debug`` adds the
-traceback.
+from there), 143 (128 + SIGTERM) when SIGTERM does (``systemctl stop``,
+``docker stop``, ``kill``): handled like Ctrl-C, so the session is marked
+``interrupted`` too (a second SIGTERM ends the process at once), and 141
+(128 + SIGPIPE, what a shell reports for ``yes | head``) when whoever reads
+the output stops reading (``| head -1``), which ends the command quietly.
+Errors print as one readable message; ``--debug`` adds the traceback.
 
 A command's module is imported only when that command runs (or its own
 ``--help`` is asked for): ``oomnitza-connect --help`` and shell completion of
@@ -26,7 +28,9 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -43,6 +47,30 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 141
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: raised where the command is, as Ctrl-C raises KeyboardInterrupt.
+
+    A KeyboardInterrupt, so that everything that cleans up after Ctrl-C (the sync
+    engine marks its session ``interrupted``) does the same for a stop from
+    systemd or docker, instead of the process dying with the session ``running``.
+    """
+
+
+def _terminate(signum: int, frame: object) -> None:
+    # A second SIGTERM while cleaning up ends the process at once, as usual.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise Terminated("stopped by SIGTERM")
+
+
+def _handle_sigterm() -> Any:
+    """Turn SIGTERM into :class:`Terminated`; return the handler to restore (None: none set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None  # only the main thread may set handlers (a notebook's worker thread)
+    return signal.signal(signal.SIGTERM, _terminate)
+
 
 # Modules that add commands to `main`, each owning one area.
 COMMAND_MODULES = (
@@ -398,6 +426,7 @@ class _Main(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug")) or "--debug" in sys.argv
+        previous = _handle_sigterm()
         try:
             result = super().invoke(ctx)
             # What is still buffered goes out here, where a closed pipe is caught,
@@ -409,6 +438,9 @@ class _Main(click.Group):
         except BrokenPipeError:
             _stop_writing_to_stdout()
             ctx.exit(EXIT_BROKEN_PIPE)
+        except Terminated:
+            click.echo("Terminated.", err=True)
+            ctx.exit(EXIT_TERMINATED)
         except KeyboardInterrupt:
             # Not click's bare "Aborted!" with exit 1, which reads like a failed run.
             click.echo("Interrupted.", err=True)
@@ -442,6 +474,10 @@ class _Main(click.Group):
                 fg="red",
             )
             ctx.exit(EXIT_FAILED)
+        finally:
+            if previous is not None:
+                # In-process callers (tests, notebooks) get their own handler back.
+                signal.signal(signal.SIGTERM, previous)
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
