@@ -255,16 +255,21 @@ def test_vanished_people_get_the_integrations_field_in_oomnitza(tmp_path, acme, 
 # -- the safeguard on vanished people --------------------------------------------------
 
 
-def sync_with_limit(target: Target, limit: int, **extra: Any) -> Any:
+def sync_with(target: Target, changes: dict[str, Any], **extra: Any) -> Any:
+    """A sync with these integration settings changed (*extra*: the destination table)."""
     import attrs
 
     with SQLiteStore(target.ledger) as ledger:
         return run_sync(
-            attrs.evolve(target.settings(**extra), vanish_limit_percent=limit),
+            attrs.evolve(target.settings(**extra), **changes),
             credential=credential(),
             store=ledger,
             batch_size=10,
         )
+
+
+def sync_with_limit(target: Target, limit: int, **extra: Any) -> Any:
+    return sync_with(target, {"vanish_limit_percent": limit}, **extra)
 
 
 def test_an_empty_listing_marks_nobody_vanished(target, acme):
@@ -290,9 +295,27 @@ def test_most_people_vanishing_at_once_is_held_back(target, acme):
     session = target.sync()
     assert session.status == SyncStatus.COMPLETED_WITH_ERRORS
     assert session.counts.vanished == 0
-    assert "15 people (60% of those" in (session.message or "")
+    assert "15 of the 23 people this integration knew (65%)" in (session.message or "")
     assert "more than vanish_limit_percent = 50" in (session.message or "")
-    assert sync_with_limit(target, 60).counts.vanished == 15
+    assert sync_with_limit(target, 70).counts.vanished == 15
+
+
+def test_a_filter_that_leaves_most_people_out_is_held_back(target, acme):
+    target.sync()  # 23 active people
+    # Left out by the filter: skipped, not counted as people still here.
+    session = sync_with(target, {"filters": ("active", "login == 'user1'")})
+    assert session.counts.vanished == 0
+    assert "22 of the 23 people this integration knew (96%)" in (session.message or "")
+
+
+def test_another_tenant_of_the_same_size_is_held_back(target, acme):
+    target.sync()
+    for index, user in enumerate(acme.users):  # the credential now reads other people
+        user.update(make_user(500 + index, active=user["active"]))
+    session = target.sync()
+    assert session.counts.created == 23
+    assert session.counts.vanished == 0
+    assert "23 of the 23 people this integration knew (100%)" in (session.message or "")
 
 
 def test_a_few_leavers_are_marked_whatever_their_share(target, acme):

@@ -76,6 +76,9 @@ def test_the_lock_is_per_file_into_sqlite_and_per_integration_otherwise(tmp_path
         assert two is not None
         assert one != two
         assert one.parent == two.parent == tmp_path
+        (tmp_path / "alias.db").symlink_to(tmp_path / "a.db")
+        with SQLiteStore(tmp_path / "alias.db") as alias:
+            assert lock_path(alias, alias, "one") == lock_path(ledger, ledger, "one")
     with SQLiteStore(":memory:") as memory:
         assert lock_path(memory, memory, "one") is None
 

@@ -223,3 +223,28 @@ def test_the_inactive_users_command_prints_user_roles_failures_and_exits_1(
     [failure] = json.loads(as_json.stdout)["user_role_failed"]
     assert failure["webex_user_id"] == bad
     assert "last_activity" in failure["reason"]
+    # With a failure, --yes deletes nobody: the list may be wrong.
+    before = org.expected_user_ids()
+    refused = CliRunner().invoke(main, [*args, "--yes"])
+    assert refused.exit_code == 1
+    assert "Nobody was deleted: User Role could not refresh 1 of them" in refused.stderr
+    assert org.expected_user_ids() == before
+
+
+def test_the_webex_commands_refuse_an_integration_into_oomnitza(
+    webex_plugin_registered, tmp_path
+) -> None:
+    integration = tmp_path / "webex-oo.toml"
+    integration.write_text(
+        'name = "webex-oo"\nvendor = "webex"\ncredential = "wx"\n'
+        'sync_key = "email"\ndefault_role = "Employee"\n'
+        '[destination]\ntype = "oomnitza"\nurl = "https://acme.oomnitza.com"\n'
+        'credential = "oz"\n[destination.roles]\nEmployee = 25\n'
+    )
+    for command in ("user-role", "inactive-users"):
+        ran = CliRunner().invoke(main, ["webex", command, "--integration", str(integration)])
+        assert ran.exit_code == 2, ran.output
+        assert "syncs into Oomnitza, which keeps no fields of its own on a SaaS user" in (
+            ran.output
+        )
+        assert 'presets run webex "User Role"' in ran.output

@@ -716,7 +716,13 @@ class _Run:
             # Who would vanish, asked first (nothing written) so that a refusal
             # leaves the destination and the members as they were.
             vanished = self._vanish(book, test_run=True)
-            refusal = mass_vanish_refusal(len(vanished), self.counts.total, limit)
+            counts = self.counts
+            refusal = mass_vanish_refusal(
+                len(vanished),
+                listed=counts.total,
+                still_here=counts.updated + counts.unchanged + counts.failed,
+                limit_percent=limit,
+            )
             if refusal is not None:
                 log.error("sync %s: %s", session_id, refusal)
                 return [], refusal
@@ -1257,15 +1263,22 @@ MASS_VANISH_MINIMUM = 10
 small account one leaver is a large share."""
 
 
-def mass_vanish_refusal(vanishing: int, listed: int, limit_percent: int) -> str | None:
+def mass_vanish_refusal(
+    vanishing: int, *, listed: int, still_here: int, limit_percent: int
+) -> str | None:
     """Why a run's *vanishing* people should not be marked, or ``None`` if they may be.
 
     A vendor that suddenly lists nobody (a token that lost its scope, an emptied
-    directory) or far fewer people than before would otherwise mark everyone as
+    directory), another tenant's people (a credential pointed elsewhere) or far
+    fewer people (a filter changed by mistake) would otherwise mark everyone as
     gone (and, into Oomnitza with ``vanished_field``, PATCH them all). The run
     still syncs what it listed; only the marking waits for a person to look.
 
     :param listed: the records the run read from the vendor.
+    :param still_here: the people the integration already had that this run saw
+        (updated, unchanged, or failed and so still present); new people and
+        records left out by the filters do not count, so the share is of the
+        people the integration knew.
     :param limit_percent: the integration's ``vanish_limit_percent``; 100 turns the
         safeguard off, an empty listing included.
     """
@@ -1280,12 +1293,13 @@ def mass_vanish_refusal(vanishing: int, listed: int, limit_percent: int) -> str 
         )
     if vanishing < MASS_VANISH_MINIMUM:
         return None
-    share = 100 * vanishing / (vanishing + listed)
+    share = 100 * vanishing / (vanishing + still_here)
     if share <= limit_percent:
         return None
     return (
-        f"{vanishing} people ({share:.0f}% of those this run and the last knew) would "
-        f"vanish, more than vanish_limit_percent = {limit_percent}: none was marked. {advice}"
+        f"{vanishing} of the {vanishing + still_here} people this integration knew "
+        f"({share:.0f}%) would vanish, more than vanish_limit_percent = {limit_percent}: "
+        f"none was marked. {advice}"
     )
 
 

@@ -60,7 +60,9 @@ def _held_for(ledger: Ledger, destination: Destination) -> str:
 def _beside(database: str, suffix: str) -> Path | None:
     if database == ":memory:" or database.startswith("file:"):
         return None
-    return Path(f"{database}.{suffix}")
+    # The file itself, not the name it was opened by: a symlink or a relative path
+    # to the same database must find the same lock.
+    return Path(f"{os.path.realpath(database)}.{suffix}")
 
 
 @contextlib.contextmanager

@@ -69,6 +69,28 @@ def _session(credential_name: str | None, integration_path: Path | None) -> Iter
         yield session
 
 
+def _store_path(integration_path: Path | None, db_path: Path | None) -> Path | None:
+    """The SQLite store these commands work on: --db, else the integration's sqlite
+    [destination]; an Oomnitza destination is refused, as it keeps no fields of its own
+    on a SaaS user (the roles, status and activity these commands read and write)."""
+    if integration_path is None:
+        return db_path
+    from oomnitza_connect.models import DestinationKind
+    from oomnitza_connect.sync.integrations import load_integration
+
+    destination = load_integration(integration_path).destination
+    if destination is None:
+        return db_path
+    if destination.type != DestinationKind.SQLITE:
+        raise click.UsageError(
+            f"{integration_path} syncs into Oomnitza, which keeps no fields of its own on a "
+            "SaaS user; these commands read and write them in a SQLite store. Run "
+            f"'oomnitza-connect presets run webex \"User Role\" --integration {integration_path}' "
+            "with its fields named in [destination.fields] instead (docs/destinations.md)."
+        )
+    return db_path or (Path(destination.path) if destination.path else None)
+
+
 @click.group("webex", short_help="Webex SaaS-user workflows.")
 def webex_group() -> None:
     """Webex SaaS-user workflows: User Role and the inactive-user clean-up."""
@@ -81,7 +103,7 @@ def user_role_command(
     credential_name: str | None, integration_path: Path | None, db_path: Path | None
 ) -> None:
     """Give every Webex SaaS user its role names, status and last activity."""
-    store = open_store(db_path, must_exist=True)
+    store = open_store(_store_path(integration_path, db_path), must_exist=True)
     try:
         with _session(credential_name, integration_path) as session:
             report = run_user_role(session, store)
@@ -127,12 +149,15 @@ def inactive_users_command(
     db_path: Path | None,
 ) -> None:
     """Find Webex SaaS users inactive for --days days (or never active); delete with --yes."""
-    store = open_store(db_path, must_exist=True)
+    store = open_store(_store_path(integration_path, db_path), must_exist=True)
     try:
         with _session(credential_name, integration_path) as session:
             report = run_user_role(session, store)
             users = list(find_inactive_users(store, days=days, include_unknown=include_unknown))
-            results = delete_inactive_users(session, store, users, confirm=yes)
+            # Deleting on activity that could not be refreshed could delete the wrong
+            # people: with failures, --yes deletes nobody and says why.
+            held_back = yes and bool(report.failed)
+            results = delete_inactive_users(session, store, users, confirm=yes and not held_back)
     finally:
         store.close()
     if as_json:
@@ -146,7 +171,7 @@ def inactive_users_command(
             for user in users
         ]
         data = {
-            "dry_run": not yes,
+            "dry_run": not yes or held_back,
             "users": rows,
             "results": [r.to_dict() for r in results],
             "user_role_failed": [
@@ -171,7 +196,13 @@ def inactive_users_command(
         for result in results:
             if not result.ok:
                 click.echo(f"  not deleted: {result.person or '?'}: {result.error}", err=True)
-        if not yes:
+        if held_back:
+            click.echo(
+                f"Nobody was deleted: User Role could not refresh {len(report.failed)} of "
+                "them, so the list may be wrong; fix that and run again.",
+                err=True,
+            )
+        elif not yes:
             click.echo("Dry run: nobody was deleted; run again with --yes to delete them.")
         else:
             deleted = sum(1 for r in results if r.ok)
