@@ -93,6 +93,7 @@ def open_people(
     must_exist: bool = False,
     need_ledger: bool = True,
     person_fields: Iterable[str] = (),
+    sync_key: str | None = None,
 ) -> Iterator[tuple[Destination, Store | None]]:
     """Open ``(people, ledger)``: the store for both, or a destination and the store.
 
@@ -112,7 +113,11 @@ def open_people(
         if need_ledger:
             ledger = stack.enter_context(open_store(db_path, must_exist=must_exist))
         people = open_destination(
-            table, ledger=ledger, credential=credential, person_fields=person_fields
+            table,
+            ledger=ledger,
+            credential=credential,
+            person_fields=person_fields,
+            sync_key=sync_key,
         )
         if people is not ledger:
             stack.callback(people.close)

@@ -345,8 +345,14 @@ def run_command(
     table, oomnitza = chosen_destination(table, oomnitza_credential, oomnitza_url)
 
     # People read from Oomnitza carry the mapping's field names, as in the store.
+    from ..sync.integrations import sync_key_of
+
     names = connector.person_fields(integration) if table is not None else ()
-    with open_people(db_path, table, oomnitza, person_fields=names) as (store, ledger):
+    sync_key = sync_key_of(integration) if integration is not None else None
+    with open_people(db_path, table, oomnitza, person_fields=names, sync_key=sync_key) as (
+        store,
+        ledger,
+    ):
         # Before signing in at the vendor: a result the destination cannot keep is refused.
         _usage_guard(lambda: check_storable(overrides.apply(preset), store))
         person = None

@@ -84,6 +84,7 @@ def open_destination(
     ledger: Ledger | None = None,
     credential: Credential | None = None,
     person_fields: Iterable[str] = (),
+    sync_key: str | None = None,
 ) -> Destination:
     """Open the destination a ``[destination]`` table names.
 
@@ -93,6 +94,8 @@ def open_destination(
     :param person_fields: the person fields people are read back under
         (:meth:`~oomnitza_connect.connectors.Connector.person_fields`); Oomnitza
         keeps custom fields by external id, SQLite by these names already.
+    :param sync_key: the integration's sync key (a target key), which people read
+        back from Oomnitza give as ``Person.sync_key``; its username otherwise.
     :raises ConfigurationError: the table is incomplete or the credential is missing.
     """
     problems = destination_problems(settings)
@@ -120,7 +123,7 @@ def open_destination(
 
         assert settings.credential is not None
         credential = resolve_credential(settings.credential)
-    return OomnitzaDestination(settings, credential, person_fields=person_fields)
+    return OomnitzaDestination(settings, credential, person_fields=person_fields, sync_key=sync_key)
 
 
 def _same_file(one: str, other: str) -> bool:

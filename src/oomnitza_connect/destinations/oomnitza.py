@@ -230,6 +230,7 @@ class OomnitzaDestination(Destination):
         *,
         options: ClientOptions | None = None,
         person_fields: Iterable[str] = (),
+        sync_key: str | None = None,
     ) -> None:
         url = settings.url or credential.base_url
         if not url:
@@ -241,6 +242,12 @@ class OomnitzaDestination(Destination):
         # v3 key -> person field: the standard ones, then the named, then the table's.
         self._names: dict[str, str] = {V3_KEYS[b]: p for p, b in BULK_FIELD_IDS.items()}
         self._named: list[str] = []
+        # The person fields the integration writes: read back even when empty (None),
+        # as the SQLite store keeps a mapped field whose value was empty.
+        self._written: set[str] = set()
+        # The person field people read back are matched by (the integration's sync
+        # key), as the SQLite store records it; Oomnitza's own is the username.
+        self.sync_key = sync_key or "username"
         # (vendor, vendor user id) -> user_id of the SaaS users read: a preset's
         # SaaS-user fields go to that person.
         self._saas_people: dict[tuple[str, str], str] = {}
@@ -289,6 +296,8 @@ class OomnitzaDestination(Destination):
         maps keeps the name the table gives it, and a name met first wins.
         """
         for name in person_fields:
+            if not name.startswith(SAAS_USER_PREFIX) and name != SAAS_ROLE_TARGET:
+                self._written.add(name)
             if name in STANDARD_PERSON_FIELDS or name == SAAS_ROLE_TARGET:
                 continue
             if name.startswith(SAAS_USER_PREFIX) or name in self._named:
@@ -350,17 +359,21 @@ class OomnitzaDestination(Destination):
         roles = {v: k for k, v in self.settings.roles.items()}
         fields: dict[str, Any] = {}
         for key, value in user.items():
-            # An empty field is one the person lacks, as in the SQLite store.
-            if value is None or key in ("user_id", "uid", "creation_date", "change_date"):
+            if key in ("user_id", "uid", "creation_date", "change_date"):
                 continue
             name = names.get(key, key)
+            # An empty field the integration does not write is one the person lacks;
+            # one it writes is kept as None, as in the SQLite store.
+            if value is None and name not in self._written:
+                continue
             if name == "role" and value in roles:
                 value = roles[value]
             fields[name] = value
+        sync_value = fields.get(self.sync_key)
         return Person(
             id=str(user.get("user_id")),
-            sync_key="username",
-            sync_value=str(user.get("username") or ""),
+            sync_key=self.sync_key,
+            sync_value="" if sync_value is None else str(sync_value),
             fields=fields,
         )
 

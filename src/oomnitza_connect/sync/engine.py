@@ -334,7 +334,12 @@ def destination_of(settings: IntegrationSettings, ledger: Ledger) -> Destination
 
         # People read back (presets, plans) carry the mapping's field names.
         names = get_connector(settings.vendor).person_fields(settings)
-        return open_destination(settings.destination, ledger=ledger, person_fields=names)
+        return open_destination(
+            settings.destination,
+            ledger=ledger,
+            person_fields=names,
+            sync_key=sync_key_of(settings),
+        )
     if not isinstance(ledger, Destination):
         raise ConfigurationError(
             f"the integration '{settings.name}' names no [destination] and the ledger "
