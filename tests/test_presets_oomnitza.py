@@ -381,7 +381,10 @@ def test_a_saas_user_target_is_refused_before_any_call(
     assert list(ledger.iter_workflow_runs(vendor="acme")) == []
 
 
-@pytest.mark.parametrize("field", ["role", "PERMISSIONS_ID", "email"])
+@pytest.mark.parametrize(
+    "field",
+    ["role", "PERMISSIONS_ID", "email", "user_id", "uid", "Role", "full_name", "last_login"],
+)
 def test_a_saas_user_field_sent_to_oomnitzas_own_user_field_is_refused(
     oomnitza, ids, ledger, session, acme, field
 ) -> None:

@@ -317,6 +317,14 @@ class OomnitzaDestination(Destination):
         """v3 key -> person field, for reading users back."""
         return dict(self._names)
 
+    def role_names(self) -> dict[int, str]:
+        """Oomnitza role id -> the name people read back carry: the first name the
+        [destination.roles] table gives it, when several vendor roles share one id."""
+        names: dict[int, str] = {}
+        for name, role_id in self.settings.roles.items():
+            names.setdefault(role_id, name)
+        return names
+
     def role_id(self, role: Any) -> int | None:
         if role is None or role == "":
             return None
@@ -356,7 +364,7 @@ class OomnitzaDestination(Destination):
 
     def _person(self, user: Mapping[str, Any]) -> Person:
         names = self._person_fields()
-        roles = {v: k for k, v in self.settings.roles.items()}
+        roles = self.role_names()
         fields: dict[str, Any] = {}
         for key, value in user.items():
             if key in ("user_id", "uid", "creation_date", "change_date"):
@@ -574,9 +582,15 @@ class OomnitzaDestination(Destination):
                 f'the integration\'s [destination.fields] table (e.g. "{example}" = "{field}"; '
                 "the value is then written to the person), or run it against the SQLite store"
             )
-        standard = set(BULK_FIELD_IDS) | set(V3_KEYS)
+        # Oomnitza's own user fields, and the ones it sets itself, in any case: a SaaS
+        # role is not a permission id, nor an account's email its login's.
+        own = {
+            name.lower()
+            for name in (*BULK_FIELD_IDS, *V3_KEYS, *V3_KEYS.values(), *STANDARD_PERSON_FIELDS)
+        }
+        own |= {"user_id", "uid", "creation_date", "change_date"}
         for target in saas_targets:
-            if self.settings.fields[target] in standard:
+            if self.settings.fields[target].strip().lower() in own:
                 # A SaaS role is not a permission id, nor an account's email its login's.
                 return (
                     f"[destination.fields] sends {target} to Oomnitza's own user field "
@@ -711,7 +725,7 @@ class _OomnitzaPortion(Portion):
         # wrote ('Slack User Id', not slack_user_id), roles by name.
         self.names = destination._person_fields()
         self.seen_fields: set[str] = set()
-        self.role_names = {v: k for k, v in destination.settings.roles.items()}
+        self.role_names = destination.role_names()
         # Closed by finish() or abandon(), the portion's two ends.
         self.sent: Any = (
             tempfile.TemporaryFile("w+", encoding="utf-8", prefix="oomnitza-plan-")  # noqa: SIM115
