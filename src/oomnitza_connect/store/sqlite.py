@@ -377,7 +377,14 @@ class SQLiteStore(Store):
             # The first statement that reads the file: a file that is not a
             # database (a mistyped --db) fails here. A busy database is not that.
             if isinstance(exc, sqlite3.OperationalError):
-                raise
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise
+                # A directory or file this user cannot write (a read-only mount).
+                self._db.close()
+                raise StoreError(
+                    f"cannot open the store at {self.path}: {exc} (can this user write to "
+                    f"{Path(self.path).resolve().parent}?)"
+                ) from None
             self._db.close()
             raise StoreError(
                 f"cannot open the store at {self.path}: {exc} (is it an oomnitza-connect store?)"
