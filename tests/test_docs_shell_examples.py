@@ -221,9 +221,9 @@ def _stop(process: subprocess.Popen[str]) -> int:
         raise
 
 
-def _run_until_interrupted(command: str, cwd: Path, env: dict[str, str]) -> tuple[int, str]:
-    """Run a documented long-running command; it must outlive a few seconds, then Ctrl-C."""
-    process = subprocess.Popen(
+def _start(command: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """A documented command as its own process (exec: the signals reach it, not bash)."""
+    return subprocess.Popen(
         ["bash", "-c", f"exec {command}"],
         cwd=cwd,
         env=env,
@@ -231,6 +231,11 @@ def _run_until_interrupted(command: str, cwd: Path, env: dict[str, str]) -> tupl
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _run_until_interrupted(command: str, cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run a documented long-running command; it must outlive a few seconds, then Ctrl-C."""
+    process = _start(command, cwd, env)
     try:
         process.wait(timeout=3)
     except subprocess.TimeoutExpired:
@@ -245,14 +250,7 @@ def _run_until_interrupted(command: str, cwd: Path, env: dict[str, str]) -> tupl
 
 def _run_emulator_command(command: str, cwd: Path, env: dict[str, str]) -> tuple[int, str]:
     """Run a documented ``oomnitza-connect emulator`` until it listens, then Ctrl-C."""
-    process = subprocess.Popen(
-        ["bash", "-c", f"exec {command}"],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _start(command, cwd, env)
     assert process.stdout is not None
     first = process.stdout.readline()
     code = _stop(process)

@@ -15,7 +15,6 @@ the command line has its Python call here or beside it: docs/cli.md has the tabl
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,7 @@ from .models import Credential, IntegrationSettings, Person, SyncSession, Vendor
 from .store.paths import default_db_path
 from .store.sqlite import SQLiteStore
 from .sync.engine import SyncPhase, SyncProgress, run_sync
-from .sync.integrations import check_ledger, draft_problems, load_integration
+from .sync.integrations import check_ledger, draft_problems, integration_entry, load_integration
 from .sync.smart_mapping import MappingSuggestion, suggest_mapping
 from .transport.http import ClientOptions
 
@@ -189,7 +188,6 @@ def launch_integration(
         vendor, or launched from another file (key ``name``).
     """
     from .plugins import vendor_info
-    from .store.base import IntegrationEntry
 
     path = Path(file)
     settings = load_integration(path)
@@ -203,17 +201,7 @@ def launch_integration(
     ledger = open_store() if store is None else store
     try:
         check_ledger(settings, ledger, source=path, replace=replace)
-        ledger.save_integration(
-            IntegrationEntry(
-                name=settings.name,
-                vendor=settings.vendor,
-                active=True,
-                schedule=settings.schedule,
-                contacts=settings.contacts,
-                source=str(path.resolve()),
-                launched_at=datetime.now(UTC),
-            )
-        )
+        ledger.save_integration(integration_entry(settings, path, launched=True))
         if not run:
             return None
         return run_sync(settings, store=ledger, options=options, progress=progress)

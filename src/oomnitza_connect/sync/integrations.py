@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from tomlkit.items import Table
     from tomlkit.toml_document import TOMLDocument as Document
 
-    from ..store.base import Ledger
+    from ..store.base import IntegrationEntry, Ledger
 
 __all__ = [
     "CONTEXT_VARIABLES",
@@ -626,21 +626,29 @@ def claim_name(settings: IntegrationSettings, ledger: Ledger, *, source: str | P
 
     :raises ConfigurationError: the name is another vendor's or another file's.
     """
-    from ..store.base import IntegrationEntry
-
     check_ledger(settings, ledger, source=source)
     if any(entry.name == settings.name for entry in ledger.list_integrations()):
         return
-    ledger.save_integration(
-        IntegrationEntry(
-            name=settings.name,
-            vendor=settings.vendor,
-            active=False,
-            schedule=settings.schedule,
-            contacts=settings.contacts,
-            source=str(Path(source).resolve()),
-            launched_at=None,
-        )
+    ledger.save_integration(integration_entry(settings, source, launched=False))
+
+
+def integration_entry(
+    settings: IntegrationSettings, source: str | Path, *, launched: bool
+) -> IntegrationEntry:
+    """What the ledger records of an integration read from *source*: active and
+    stamped now when *launched*, else only known (a ``sync FILE``)."""
+    from datetime import UTC, datetime
+
+    from ..store.base import IntegrationEntry
+
+    return IntegrationEntry(
+        name=settings.name,
+        vendor=settings.vendor,
+        active=launched,
+        schedule=settings.schedule,
+        contacts=settings.contacts,
+        source=str(Path(source).resolve()),
+        launched_at=datetime.now(UTC) if launched else None,
     )
 
 
