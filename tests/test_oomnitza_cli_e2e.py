@@ -10,6 +10,8 @@ Every check reads the Oomnitza emulator's state or the command's output.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -336,6 +338,10 @@ def test_user_role_into_oomnitza_writes_the_mapped_person_fields(home, webex, oo
     assert any(user.get("webex_role_names") for user in oomnitza.users.values())
     patched = {user_id for user_id, body in oomnitza.patches if "webex_role_ids" in body}
     assert patched == linked
+    # The people listing's CSV has a column for each of them.
+    listed = ok("people", "--integration", integration, "--csv")
+    header = next(csv.reader(io.StringIO(listed.output)))
+    assert set(columns.values()) <= set(header)
 
 
 def _saas_people(oomnitza: OomnitzaEmulator) -> dict[tuple[str, str], str]:

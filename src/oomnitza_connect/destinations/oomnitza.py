@@ -529,8 +529,14 @@ class OomnitzaDestination(Destination):
 
     def custom_fields(self) -> list[CustomField]:
         # The custom fields this destination knows of: those [destination.fields]
-        # names, then those it was told the names of.
-        labels = [*self.settings.fields, *self._named]
+        # names, then those it was told the names of, then the person fields that
+        # hold SaaS-user fields (read back under their Oomnitza keys: webex_role).
+        saas_keys = [
+            V3_KEYS.get(field, field)
+            for name, field in self.settings.fields.items()
+            if name.startswith(SAAS_USER_PREFIX)
+        ]
+        labels = [*self.settings.fields, *self._named, *saas_keys]
         return [
             CustomField(label)
             for label in dict.fromkeys(labels)
