@@ -315,3 +315,11 @@ def _with_details(
     prefix = f"{vendor}: " if vendor else ""
     suffix = f" ({', '.join(details)})" if details else ""
     return f"{prefix}{message}{suffix}"
+
+
+class PluginLoadWarning(RuntimeWarning):
+    """An installed plugin failed to load and is skipped; the others keep working.
+
+    A warning, not an error: one broken distribution must not stop every vendor.
+    The command line prints it as one line (``Warning: ...``).
+    """

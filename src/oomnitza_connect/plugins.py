@@ -40,7 +40,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError, UnknownVendorError
+from .errors import PluginError, PluginLoadWarning, UnknownVendorError
 from .models import VendorInfo
 from .redaction import install_log_redaction
 
@@ -184,7 +184,7 @@ def _load_entry_points(
             warnings.warn(
                 f"oomnitza-connect plugin '{entry_point.name}' from distribution "
                 f"'{dist_name}' failed to load and is skipped: {message}",
-                RuntimeWarning,
+                PluginLoadWarning,
                 stacklevel=3,
             )
             continue

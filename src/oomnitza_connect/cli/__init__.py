@@ -480,6 +480,34 @@ class _Main(click.Group):
                 signal.signal(signal.SIGTERM, previous)
 
 
+def _say_plugin_failures_plainly() -> None:
+    """Print a plugin that failed to load as one ``Warning:`` line, not Python's
+    file:line and source excerpt; other warnings keep Python's form."""
+    import warnings
+
+    from ..errors import PluginLoadWarning
+
+    shown = warnings.showwarning
+    if getattr(shown, "plain_plugin_failures", False):
+        return  # main() ran before in this process (tests)
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, PluginLoadWarning):
+            click.secho(f"Warning: {redact(str(message))}", err=True, fg="yellow")
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    show.plain_plugin_failures = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
+
+
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="oomnitza-connect")
 @click.option("--debug", is_flag=True, help="Show tracebacks and log at DEBUG level.")
@@ -495,3 +523,5 @@ def main(debug: bool, verbose: bool) -> None:
         "%(levelname)s: %(message)s" if plain else "%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.basicConfig(level=level, format=log_format)
+    if not debug:
+        _say_plugin_failures_plainly()

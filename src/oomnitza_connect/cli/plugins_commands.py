@@ -33,7 +33,14 @@ def plugins_command(as_json: bool, include_builtin: bool) -> None:
 
     Plugins that failed to load are listed with their error.
     """
-    described = describe_plugins(include_builtin=include_builtin)
+    import warnings
+
+    from ..errors import PluginLoadWarning
+
+    with warnings.catch_warnings():
+        # Listed below with their errors: once is enough.
+        warnings.simplefilter("ignore", PluginLoadWarning)
+        described = describe_plugins(include_builtin=include_builtin)
     failed = failed_plugins()
     if as_json:
         payload: dict[str, Any] = {
