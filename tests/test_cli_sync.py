@@ -142,6 +142,8 @@ def test_a_failed_run_exits_1(tmp_path, acme, monkeypatch):
     assert result.exit_code == 1
     assert "failed" in result.output
     assert "wrong-token-5678" not in result.output
+    # Its contact could not be emailed: said plainly, once.
+    assert result.stderr.count("contacts not emailed: OOMNITZA_CONNECT_SMTP_HOST is not set") == 1
 
 
 def test_a_run_where_every_record_failed_exits_1(tmp_path, acme):

@@ -446,12 +446,16 @@ def _write_plan(ledger: Any, session_id: str, path: Path) -> int:
 
 def _notify(settings: Any, session: Any, store_path: str | None) -> None:
     """Tell the contacts (email, webhook) of a failed run, as `schedule run` does."""
-    from ..schedule.notifications import notify_failure
+    from ..schedule.notifications import notify_failure, smtp_missing_note
 
     try:
         notify_failure(settings, session, store_path=store_path)
     except OomnitzaConnectError as exc:
         click.secho(f"  contacts not notified: {exc}", err=True, fg="yellow")
+        return
+    note = smtp_missing_note(settings, session)
+    if note is not None:  # said plainly, as schedule run says it
+        click.secho(f"  {note}", err=True, fg="yellow")
 
 
 # ---------------------------------------------------------------------------
