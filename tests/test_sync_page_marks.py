@@ -83,3 +83,53 @@ def test_a_lookup_chunk_ends_after_a_page_mark():
     mark = PageRead("digest", "{}")
     items = ["U1", "U2", mark, "U3", "U4", "U5"]
     assert list(_lookup_chunks(iter(items), 2)) == [["U1", "U2"], [mark], ["U3", "U4"], ["U5"]]
+
+
+def test_pages_marked_apart_are_held_back_until_the_book_is_asked(tmp_path):
+    from oomnitza_connect.store.base import SyncPlan
+
+    with SQLiteStore(tmp_path / "book.db") as store:
+        plan = SyncPlan(integration="i", vendor="acme", sync_key="email")
+        session = store.start_session(plan)
+        book = store.run_book(session.id)
+        assert store.run_book(session.id) is book
+        book.mark_seen([("U0", "a@x")])
+        assert book.repeated(["a@x"]) == set()
+        # A page repeating a sync value of an earlier batch is marked member by member.
+        repeated = book.mark_unchanged('{"U1":"b@x","U2":"a@x","U3":"c@x"}', 3, apart=True)
+        assert repeated == [("U2", "a@x")]
+        assert book.mark_unchanged('{"U4":"e@x","U5":"f@x"}', 2, apart=True) == []
+        assert book.mark_unchanged('{"U6":"g@x"}', 1, apart=True) == []
+        held = store._db.execute("SELECT count(*) FROM temp.run_pages").fetchone()[0]
+        assert held == 2
+        assert book.repeated(["f@x", "h@x"]) == {"f@x"}
+        assert store._db.execute("SELECT count(*) FROM temp.run_pages").fetchone()[0] == 0
+        assert book.mark_unchanged('{"U7":"i@x"}', 1, apart=True) == []
+        assert book.unseen(["U6", "U7", "U8"]) == {"U8"}
+        book.mark_unchanged('{"U9":"j@x"}', 1, apart=True)
+        assert dict(book.iter_seen()) == {
+            "U0": "a@x", "U1": "b@x", "U2": None, "U3": "c@x", "U4": "e@x", "U5": "f@x",
+            "U6": "g@x", "U7": "i@x", "U9": "j@x",
+        }  # fmt: skip
+
+
+def test_pages_sharing_a_member_are_not_apart(tmp_path):
+    from oomnitza_connect.store.base import ReadPage, SyncPlan
+
+    with SQLiteStore(tmp_path / "pages.db") as store:
+        plan = SyncPlan(integration="i", vendor="acme", sync_key="email")
+        first = ReadPage("d1", "{}", '{"U1":"p1","U2":"p2"}', 2, 0)
+        second = ReadPage("d2", "{}", '{"U3":"p3"}', 1, 0)
+        store.remember_pages(plan, [first, second])
+        assert not store._pages_apart("i")
+        store.keep_pages(plan, ["d1", "d2"])
+        assert store._pages_apart("i")
+        # A listing that shifted while it was read: one user on two pages.
+        store.remember_pages(plan, [ReadPage("d3", "{}", '{"U2":"p2","U4":"p4"}', 2, 0)])
+        assert not store._pages_apart("i")
+        store.keep_pages(plan, ["d1", "d2", "d3"])
+        assert not store._pages_apart("i")
+        assert store.page_digests(plan) == {"d1", "d2", "d3"}
+        assert "i" not in store._apart_pages
+        store.keep_pages(plan, ["d2", "d3"])
+        assert store._pages_apart("i")

@@ -146,6 +146,9 @@ class RecalledPage:
     :param active: ``{vendor_user_id: sync_value}`` (JSON) of its active members.
     :param inactive: ``(vendor_user_id, sync_value)`` of its deactivated or deleted members.
     :param skipped: its users the integration's filters left out.
+    :param apart: the destination vouches that none of its members is on
+        another page it recognises in this run (its pages share no member), so
+        the run's book may defer putting its members in (:meth:`RunBook.mark_unchanged`).
     """
 
     digest: str
@@ -154,6 +157,7 @@ class RecalledPage:
     active_count: int
     inactive: tuple[tuple[str, str], ...] = ()
     skipped: int = 0
+    apart: bool = False
 
     id = None  # the engine's stream of records holds it among them: it has no user id
     raw = None
@@ -325,12 +329,18 @@ class RunBook(abc.ABC):
     def iter_seen(self) -> Iterator[tuple[str, str | None]]:
         """Yield every ``(vendor_user_id, sync_value)`` marked seen."""
 
-    def mark_unchanged(self, members: str, count: int) -> list[tuple[str, str]]:
+    def mark_unchanged(
+        self, members: str, count: int, *, apart: bool = False
+    ) -> list[tuple[str, str]]:
         """Remember an unchanged page's active members: ``{vendor_user_id: sync_value}`` (JSON).
 
         Their *count* sync values (distinct) join the run's (:meth:`repeated`),
         and they are seen (:meth:`mark_seen`; a repeated one with no sync value).
 
+        :param apart: no member of the page is on another page marked *apart*
+            in this run (:attr:`RecalledPage.apart`): a book may then check the
+            page against the sync values of earlier batches only and put its
+            members in later, before it next answers a question.
         :returns: the members whose sync value an earlier batch already had.
         """
         pairs = [(str(user_id), str(value)) for user_id, value in json.loads(members).items()]

@@ -880,7 +880,9 @@ class _Run:
         errors: list[RecordError] = []
         unchanged = skipped = 0
         for page in pages:
-            repeated = self.rules.book.mark_unchanged(page.active, page.active_count)
+            repeated = self.rules.book.mark_unchanged(
+                page.active, page.active_count, apart=page.apart
+            )
             unchanged += page.active_count - len(repeated)
             skipped += page.skipped
             errors.extend(
