@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import click
 import requests
 
 from oomnitza_connect.auth.oauth import TokenResponseParser
@@ -57,6 +56,9 @@ from .client import (
 )
 from .mapping import DEFAULT_FILTERS, FIELDS, STANDARD_MAPPING, VENDOR, role_ids
 from .presets import PRESETS
+
+if TYPE_CHECKING:
+    import click  # the commands import it when the CLI asks for them (a sync never does)
 
 __all__ = ["RATE_BUDGETS", "SCOPES", "WebexVendor", "vendor"]
 
