@@ -1624,11 +1624,11 @@ class _SQLiteRunBook(RunBook):
     def put_in_pages(self) -> None:
         """Put the members of the pages held back into the run's tables, sorted, all at once.
 
-        Inserting each page's members as it came cost a re-sync a third of its
-        time (random keys into two indexes that outgrow their cache at 300,000
-        users); in key order, in two statements, a tenth of that. Nothing asks
-        the tables in between: every question (repeated, seen, vanished) calls
-        this first.
+        Inserting each page's members as it came (random keys into two indexes
+        that outgrow their cache at 300,000 users) cost an unchanged re-sync of
+        100,000 users 0.32 s CPU of 1.07; in key order, in two statements, about
+        0.13 s. Nothing reads the tables in between: every question (repeated,
+        seen, vanished) calls this first.
         """
         if not self.pages_held:
             return
@@ -1675,10 +1675,12 @@ class _SQLiteRunBook(RunBook):
     ) -> list[tuple[str, str]]:
         db = self.db
         if apart:
-            # No member is on another page held back, and (the destination's
-            # check) two members of such pages never share a sync value: the
-            # page repeats a sync value only if an earlier batch put it in
-            # run_keys. Its members go in later (put_in_pages).
+            # No member is on another page held back, and no two members of
+            # such pages share a sync value (recall_page found each the holder of
+            # its unique sync value, linked to this integration by its own user
+            # id; a record taking that value since was checked in run_keys
+            # first): the page repeats a sync value only if an earlier batch put
+            # it in run_keys. Its members go in later (put_in_pages).
             with self.store._lock, self.store._transaction():
                 clash = db.execute(
                     "SELECT 1 FROM json_each(?) "
