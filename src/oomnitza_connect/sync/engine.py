@@ -717,7 +717,9 @@ class _Run:
             (:func:`mass_vanish_refusal`) held them back.
         """
         limit = self.settings.vanish_limit_percent
-        if limit < 100 or self.test_run:
+        vanished: list[VanishedPerson] = []
+        asked = limit < 100 or self.test_run
+        if asked:
             # Who would vanish, asked first (nothing written) so that a refusal
             # leaves the destination and the members as they were.
             vanished = self._vanish(book, test_run=True)
@@ -731,7 +733,9 @@ class _Run:
             if refusal is not None:
                 log.error("sync %s: %s", session_id, refusal)
                 return [], refusal
-        if not self.test_run:
+        # Asked and nobody would vanish: a SQLite-like destination has nothing to
+        # mark; one that matches by sync key still records this run's members.
+        if not self.test_run and (not asked or vanished or self.destination.matches_by_sync_key):
             vanished = self._vanish(book, test_run=False)
         if self.test_run:
             plan_entries = tuple(
