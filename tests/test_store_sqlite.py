@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -354,3 +357,35 @@ def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path):
     path.write_text('name = "not a database"\n' * 100)
     with pytest.raises(StoreError, match=r"cannot open the store at .*slack\.toml: file is not a"):
         SQLiteStore(path)
+
+
+def _open_store(path: str, start: float, outcomes: Any) -> None:
+    while time.time() < start:  # all openers released at the same moment
+        pass
+    try:
+        SQLiteStore(path).close()
+        outcomes.put("opened")
+    except Exception as exc:  # the outcome is what the test checks
+        outcomes.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_processes_opening_a_new_store_at_once_all_open_it(tmp_path):
+    # Two workers opening a new file together both ask for WAL; SQLite fails
+    # one at once ("database is locked", about one opener in eight here) unless
+    # the store waits the other out.
+    context = multiprocessing.get_context("fork")
+    outcomes = context.Queue()
+    rounds, openers = 30, 3
+    for round_number in range(rounds):
+        path = str(tmp_path / f"new-{round_number}.db")
+        start = time.time() + 0.05
+        processes = [
+            context.Process(target=_open_store, args=(path, start, outcomes))
+            for _ in range(openers)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(timeout=60)
+    results = [outcomes.get(timeout=10) for _ in range(rounds * openers)]
+    assert [r for r in results if r != "opened"] == []

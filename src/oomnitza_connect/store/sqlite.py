@@ -21,6 +21,7 @@ import os
 import socket
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -353,6 +354,33 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+_OPEN_BUSY_SECONDS = 30.0
+"""How long opening a store waits for another process opening it at the same moment."""
+
+
+def _enter_wal(db: sqlite3.Connection) -> None:
+    """Switch *db* to WAL, waiting out another connection doing the same.
+
+    Two processes opening a new file at once (two Celery workers, two cron
+    entries) both hold a shared lock and both want the exclusive one the switch
+    needs; SQLite sees the deadlock and fails one of them at once with "database
+    is locked", without calling the busy handler. The switch is harmless to
+    repeat, so the loser tries again until the other has finished.
+    """
+    deadline = time.monotonic() + _OPEN_BUSY_SECONDS
+    delay = 0.005
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = "locked" in str(exc) or "busy" in str(exc)
+            if not busy or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
 class SQLiteStore(Store):
     """The embedded store in one SQLite file (WAL mode, safe to interrupt).
 
@@ -372,7 +400,7 @@ class SQLiteStore(Store):
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
         self._lock = threading.RLock()
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _enter_wal(self._db)
         except sqlite3.DatabaseError as exc:
             # The first statement that reads the file: a file that is not a
             # database (a mistyped --db) fails here. A busy database is not that.
