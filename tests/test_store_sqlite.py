@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import sqlite3
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
@@ -359,33 +357,36 @@ def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path):
         SQLiteStore(path)
 
 
-def _open_store(path: str, start: float, outcomes: Any) -> None:
-    while time.time() < start:  # all openers released at the same moment
+_OPENER = """
+import sys, time
+from oomnitza_connect.store.sqlite import SQLiteStore
+folder, first, rounds, spacing = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), 0.04
+for number in range(rounds):
+    at = first + number * spacing
+    while time.time() < at:  # every opener opens file number at the same moment
         pass
     try:
-        SQLiteStore(path).close()
-        outcomes.put("opened")
-    except Exception as exc:  # the outcome is what the test checks
-        outcomes.put(f"{type(exc).__name__}: {exc}")
+        SQLiteStore(f"{folder}/new-{number}.db").close()
+        print("opened", flush=True)
+    except Exception as exc:
+        print(f"{type(exc).__name__}: {exc}", flush=True)
+"""
 
 
 def test_processes_opening_a_new_store_at_once_all_open_it(tmp_path):
     # Two workers opening a new file together both ask for WAL; SQLite fails
     # one at once ("database is locked", about one opener in eight here) unless
     # the store waits the other out.
-    context = multiprocessing.get_context("fork")
-    outcomes = context.Queue()
-    rounds, openers = 30, 3
-    for round_number in range(rounds):
-        path = str(tmp_path / f"new-{round_number}.db")
-        start = time.time() + 0.05
-        processes = [
-            context.Process(target=_open_store, args=(path, start, outcomes))
-            for _ in range(openers)
-        ]
-        for process in processes:
-            process.start()
-        for process in processes:
-            process.join(timeout=60)
-    results = [outcomes.get(timeout=10) for _ in range(rounds * openers)]
-    assert [r for r in results if r != "opened"] == []
+    rounds, openers = 40, 3
+    first = time.time() + 3.0  # after every opener has imported the store
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPENER, str(tmp_path), str(first), str(rounds)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(openers)
+    ]
+    outcomes = [line for p in processes for line in p.communicate(timeout=120)[0].splitlines()]
+    assert len(outcomes) == rounds * openers
+    assert [o for o in outcomes if o != "opened"] == []
