@@ -67,6 +67,8 @@ def test_a_sync_script_imports_only_what_a_sync_needs() -> None:
         "from oomnitza_connect import IntegrationSettings, SQLiteStore, run_sync, get_connector"
     )
     assert not imported & set(HEAVY)
+    # OAuth2 grants and the credential store's file lock: not for a token in hand.
+    assert not imported & {"oauthlib", "filelock"}
 
 
 CORE_ONLY = {"OOMNITZA_CONNECT_LOAD_ENTRY_POINTS": "0"}

@@ -129,7 +129,7 @@ def test_pages_sharing_a_member_are_not_apart(tmp_path):
         assert not store._pages_apart("i")
         store.keep_pages(plan, ["d1", "d2", "d3"])
         assert not store._pages_apart("i")
-        assert store.page_digests(plan) == {"d1", "d2", "d3"}
+        assert set(store.page_digests(plan)) == {"d1", "d2", "d3"}
         assert "i" not in store._apart_pages
         store.keep_pages(plan, ["d2", "d3"])
         assert store._pages_apart("i")

@@ -4,6 +4,7 @@ decoded nor read; any other page is read as usual (sync/pages.py)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -187,6 +188,38 @@ def test_a_person_changed_in_the_store_reads_its_page_again(slack, store, decode
     assert mapped == [user]
     assert session.counts.updated == 1
     assert store.get_person(person.id).fields["first_name"] != "Edited by hand"
+    # The page read after all is remembered under its own digest: all recognised now.
+    decoded.clear()
+    again = sync(slack, store)
+    assert decoded == []
+    assert counts(again)[:3] == (0, 0, session.counts.total - session.counts.skipped)
+
+
+def test_the_next_page_is_fetched_while_a_recognised_page_is_checked(
+    slack, store, decoded, ticking, monkeypatch
+):
+    settle(slack, store, decoded)
+    decoded.clear()
+    check = store.recall_page
+    fetched_meanwhile: list[bool] = []
+
+    def listings() -> int:
+        return sum(1 for r in list(slack.requests) if r.endpoint == "users.list")
+
+    def slow_check(plan: Any, digest: str) -> Any:
+        if not fetched_meanwhile:  # the first page: hold its check until the next page came
+            before = listings()
+            deadline = time.monotonic() + 5
+            while listings() == before and time.monotonic() < deadline:
+                time.sleep(0.01)
+            fetched_meanwhile.append(listings() > before)
+        return check(plan, digest)
+
+    monkeypatch.setattr(store, "recall_page", slow_check)
+    session = sync(slack, store)
+    assert fetched_meanwhile == [True]
+    assert decoded == []  # and every page still recognised, in order
+    assert counts(session)[:2] == (0, 0)
 
 
 def test_a_changed_integration_recognises_no_page(slack, store, decoded, mapped, ticking):

@@ -34,14 +34,16 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import filelock
 import platformdirs
 
 from ..errors import ConfigurationError
 from ..models import Credential
+
+if TYPE_CHECKING:
+    import filelock
 
 __all__ = [
     "CREDENTIAL_ENV_PREFIX",
@@ -242,6 +244,8 @@ class CredentialStore:
         processes never both spend the same refresh token (the second one
         finds the first one's tokens). Reentrant.
         """
+        import filelock  # a sync with its credential in hand never takes the store's lock
+
         with self._lock:
             if self._file_lock is None:
                 self.home.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -40,7 +40,6 @@ from urllib.parse import parse_qs, quote_plus, urlsplit, urlunsplit
 
 import attrs
 import requests
-from oauthlib.oauth2 import BackendApplicationClient, WebApplicationClient
 
 from ..errors import (
     AuthenticationError,
@@ -62,6 +61,7 @@ from ..transport.http import (
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from oauthlib.oauth2 import WebApplicationClient
 
     from .credentials import CredentialStore
 
@@ -809,6 +809,8 @@ class ClientCredentialsAuth(OAuth2Auth):
 
     def _request_token(self) -> TokenResponse:
         credential = self._credential
+        from oauthlib.oauth2 import BackendApplicationClient  # only OAuth2 credentials need it
+
         client = BackendApplicationClient(client_id=credential.client_id or "")
         prepared = client.prepare_request_body(
             scope=list(credential.scopes) or None, include_client_id=False
@@ -839,6 +841,8 @@ class AuthorizationCodeAuth(OAuth2Auth):
                 f"token; run 'oomnitza-connect auth login {credential.name}'",
                 vendor=credential.vendor,
             )
+        from oauthlib.oauth2 import WebApplicationClient
+
         client = WebApplicationClient(client_id=credential.client_id or "")
         prepared = client.prepare_refresh_body(refresh_token=credential.refresh_token.reveal())
         extra: dict[str, str] = {}
@@ -968,6 +972,8 @@ def start_authorization(
         raise ConfigurationError(
             f"credential '{credential.name}' needs a client_id", key_path="client_id"
         )
+    from oauthlib.oauth2 import WebApplicationClient
+
     client = WebApplicationClient(client_id=credential.client_id)
     verifier = client.create_code_verifier(64)
     challenge = client.create_code_challenge(verifier, "S256")
@@ -1053,6 +1059,8 @@ def complete_authorization(
 
 class _CodeExchange(OAuth2Auth):
     def exchange(self, code: str, pending: AuthorizationRequest) -> TokenResponse:
+        from oauthlib.oauth2 import WebApplicationClient
+
         client = WebApplicationClient(client_id=self._credential.client_id or "")
         prepared = client.prepare_request_body(
             code=code,

@@ -499,15 +499,19 @@ class Destination(abc.ABC):
     remembers_pages: ClassVar[bool] = False
     """True when the destination keeps users pages (:meth:`remember_pages`) to recognise."""
 
-    def page_digests(self, plan: SyncPlan) -> frozenset[str]:
-        """Return the digests of the pages remembered for *plan*'s integration."""
-        return frozenset()
+    def page_digests(self, plan: SyncPlan) -> Mapping[str, str]:
+        """Return the pages remembered for *plan*'s integration: each digest and its skeleton.
+
+        The skeleton (:attr:`RecalledPage.skeleton`) lets the next page be
+        fetched (its cursor, its next link) before the page's members are checked.
+        """
+        return {}
 
     def recall_page(self, plan: SyncPlan, digest: str) -> RecalledPage | None:
         """Return the page remembered under *digest* if each of its members is unchanged.
 
-        Called from the thread that fetches pages, while batches are written,
-        for a digest :meth:`page_digests` named.
+        Called from a thread of its own while pages are fetched and batches are
+        written, for a digest :meth:`page_digests` named.
         """
         return None
 

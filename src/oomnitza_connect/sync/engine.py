@@ -641,6 +641,8 @@ class _Run:
             )
             raise
         finally:
+            if self.page_book is not None:
+                self.page_book.close()
             if vendor_session is not None:
                 vendor_session.close()
             if destination_http is not None:

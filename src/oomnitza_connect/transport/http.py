@@ -167,10 +167,22 @@ class PageMemo(Protocol):
         """Return what stands for the decoded body of a 2xx *content*, or ``None`` to decode it."""
         ...
 
-    def page_read(self, skeleton: dict[str, Any]) -> Any | None:
-        """Note that the page :meth:`recall` last saw was read whole (every item a user).
+    def settle(self, pending: Any) -> Any | None:
+        """Return what stands for the users of a page :meth:`recall` recognised.
+
+        :param pending: the ``recalled`` of the :class:`~.pagination.KnownPage`
+            that :meth:`recall` returned; checked while later pages were fetched.
+        :returns: ``None`` when the page's users must be read after all (decode
+            ``pending.content``).
+        """
+        ...
+
+    def page_read(self, skeleton: dict[str, Any], pending: Any | None = None) -> Any | None:
+        """Note that a page was read whole (every item a user).
 
         :param skeleton: that page as decoded, its list of users emptied.
+        :param pending: the page recognised and then read after all, or ``None``
+            for the page :meth:`recall` last saw.
         :returns: an item to hand on after the page's users, or ``None``.
         """
         ...

@@ -13,6 +13,7 @@ overrides a method only where the vendor needs real logic.
 
 from __future__ import annotations
 
+import collections
 import functools
 import importlib
 import json
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 import requests
 
+from .. import decoding
 from ..errors import (
     AuthenticationError,
     ConfigurationError,
@@ -667,31 +669,59 @@ class RestVendor(Vendor):
         session.skipped = skipped
         total_of = self._total_reader
         memo = session.page_memo
+        # Pages recognised by their bytes, in order, whose members the memo is
+        # still checking: the next page is fetched meanwhile, and one is settled
+        # only when a later page has come (or the listing has ended).
+        recognised: collections.deque[pagination.KnownPage] = collections.deque()
         for page in self.user_pages(session):
             if total_of is not None and session.expected_total is None:
                 total = total_of(page)
                 if isinstance(total, int) and not isinstance(total, bool):
                     session.expected_total = total  # for the progress display
-            if type(page) is pagination.KnownPage:
-                # Recognised by its bytes: what the memo knows stands for its users.
-                yield page.recalled
+            if memo is not None and type(page) is pagination.KnownPage:
+                recognised.append(page)
+                if len(recognised) > 1:
+                    yield from self._settle(recognised.popleft(), memo, skipped)
                 continue
-            read = functools.partial(self.to_record, fetched_at=datetime.now(UTC))
-            not_users = 0
-            for item in self.items_of(page):
-                reason = self.skip_reason(item)
-                if reason is not None:
-                    skipped[reason] += 1
-                    not_users += 1
-                    continue
-                yield UnreadRecord(self.name, item, read)
-            if memo is not None and not not_users and self._skeleton_path is not None:
-                skeleton = _without_items(page, self._skeleton_path)
-                read_whole = None if skeleton is None else memo.page_read(skeleton)
-                if read_whole is not None:
-                    yield read_whole
+            while recognised:
+                assert memo is not None
+                yield from self._settle(recognised.popleft(), memo, skipped)
+            yield from self._page_users(page, memo, skipped)
+        while recognised:
+            assert memo is not None
+            yield from self._settle(recognised.popleft(), memo, skipped)
         for reason, count in skipped.items():
             log.info("%s: %d entries skipped: %s", self.name, count, reason)
+
+    def _settle(
+        self, known: pagination.KnownPage, memo: PageMemo, skipped: Counter[str]
+    ) -> Iterator[Any]:
+        recalled = memo.settle(known.recalled)
+        if recalled is not None:
+            yield recalled  # what the memo knows stands for the page's users
+            return
+        # One of its members changed since: the page is read as any other.
+        yield from self._page_users(
+            decoding.loads(known.recalled.content), memo, skipped, pending=known.recalled
+        )
+
+    def _page_users(
+        self, page: Any, memo: PageMemo | None, skipped: Counter[str], pending: Any = None
+    ) -> Iterator[Any]:
+        read = functools.partial(self.to_record, fetched_at=datetime.now(UTC))
+        not_users = 0
+        for item in self.items_of(page):
+            reason = self.skip_reason(item)
+            if reason is not None:
+                skipped[reason] += 1
+                not_users += 1
+                continue
+            yield UnreadRecord(self.name, item, read)
+        if memo is not None and not not_users and self._skeleton_path is not None:
+            skeleton = _without_items(page, self._skeleton_path)
+            read_whole = None if skeleton is None else memo.page_read(skeleton, pending)
+            if read_whole is not None:
+                yield read_whole
 
     def to_record(self, item: Any, *, fetched_at: datetime | None = None) -> VendorRecord:
         """Read one vendor object into a record through the declared field paths.
@@ -801,6 +831,12 @@ class _WithoutVolatileKeys:
         self.markers = tuple(f'"{key}":'.encode() for key in keys)
 
     def recall(self, content: bytes) -> Any | None:
+        known = self.memo.recall(self._without_volatile_keys(content))
+        if known is not None and hasattr(known.recalled, "content"):
+            known.recalled.content = content  # read as sent, if read after all
+        return known
+
+    def _without_volatile_keys(self, content: bytes) -> bytes:
         cuts: list[tuple[int, int]] = []
         for marker in self.markers:
             at = content.rfind(marker)
@@ -817,10 +853,13 @@ class _WithoutVolatileKeys:
                     start = end
             kept.append(view[start:])
             content = b"".join(kept)
-        return self.memo.recall(content)
+        return content
 
-    def page_read(self, skeleton: dict[str, Any]) -> Any | None:
-        return self.memo.page_read(skeleton)
+    def settle(self, pending: Any) -> Any | None:
+        return self.memo.settle(pending)
+
+    def page_read(self, skeleton: dict[str, Any], pending: Any | None = None) -> Any | None:
+        return self.memo.page_read(skeleton, pending)
 
 
 def _without_items(page: Any, path: tuple[str, ...]) -> dict[str, Any] | None:
