@@ -15,7 +15,7 @@ from slack_support import fast_options
 
 from oomnitza_connect import decoding
 from oomnitza_connect.models import IntegrationSettings, SyncStatus
-from oomnitza_connect.store.sqlite import SQLiteStore
+from oomnitza_connect.store.sqlite import SQLiteStore, _SQLiteRunBook
 from oomnitza_connect.sync import engine
 from oomnitza_connect.sync.engine import run_sync
 from oomnitza_connect.sync.pages import PageBook
@@ -374,3 +374,88 @@ def test_pages_found_apart_only_after_a_complete_run_looked(slack, store, decode
     assert again.counts.vanished == 0
     assert pages_apart(store)
     assert counts(sync(slack, store)) == counts(again)
+
+
+def test_an_unchanged_resync_puts_no_member_in_the_runs_tables(
+    slack, store, decoded, ticking, monkeypatch
+):
+    first = settle(slack, store, decoded)
+    decoded.clear()
+    put_in: list[int] = []
+    put_in_pages = _SQLiteRunBook.put_in_pages
+
+    def counting(book: _SQLiteRunBook) -> None:
+        put_in.append(book.pages_held)
+        put_in_pages(book)
+
+    monkeypatch.setattr(_SQLiteRunBook, "put_in_pages", counting)
+    session = sync(slack, store)
+    assert decoded == []
+    # Every page held back. Their deactivated members, written last, and the
+    # vanish query are answered without putting the held members in.
+    assert [held for held in put_in if held] == []
+    assert counts(session) == (0, 0, first.counts.created, first.counts.skipped, 0)
+    assert session.counts.vanished == 0
+
+
+def test_every_page_recognised_and_a_link_no_page_holds_still_vanishes(
+    slack, store, decoded, ticking
+):
+    settle(slack, store, decoded)
+    decoded.clear()
+    # A person linked to the integration by hand, whom the vendor never listed.
+    with store._db:
+        store._db.execute(
+            "INSERT INTO people (id, sync_key, sync_value, fields, created_at, updated_at) "
+            "VALUES (9999, 'Slack User Id', 'UGHOST', '{}', '2026-01-01', '2026-01-01')"
+        )
+        store._db.execute(
+            "INSERT INTO person_sources (integration, person_id, vendor, vendor_user_id) "
+            "VALUES ('slack-pages', 9999, 'slack', 'UGHOST')"
+        )
+    session = sync(slack, store)
+    assert decoded == []  # still every page recognised
+    assert session.counts.vanished == 1
+    assert [v.vendor_user_id for v in store.iter_vanished(session.id)] == ["UGHOST"]
+    # and none of the listed people
+    assert [p.id for p in store.iter_people() if p.vanished_from] == [9999]
+
+
+def test_recognising_pages_changes_no_outcome_when_an_active_user_takes_a_deactivated_value(
+    slack, store, decoded, ticking, tmp_path
+):
+    by_email = settings(sync_key="email")
+    for user_id in slack.user_ids():
+        if not (slack.user(user_id) or {}).get("profile", {}).get("email"):
+            slack.update_user(user_id, profile={"email": f"{user_id.lower()}@example.org"})
+    with SQLiteStore(tmp_path / "reads-every-page.db") as reader:
+        for _ in range(2):  # the second run finds the pages apart
+            for each in (store, reader):
+                sync(slack, each, integration=by_email)
+        inactive = next(uid for uid in slack.user_ids() if (slack.user(uid) or {}).get("deleted"))
+        last = slack.user_ids()[-1]
+        assert not slack.user(last).get("deleted")
+        slack.update_user(last, profile={"email": slack.user(inactive)["profile"]["email"]})
+        with reader._db:
+            reader._db.execute("DELETE FROM member_pages")  # it recognises nothing
+        decoded.clear()
+        recognised = sync(slack, store, integration=by_email)
+        pages_recognised = len(decoded)
+        decoded.clear()
+        read = sync(slack, reader, integration=by_email)
+        assert pages_recognised < len(decoded)  # one store recognised pages, one did not
+        assert counts(recognised) == counts(read)
+        assert recognised.counts.vanished == read.counts.vanished
+        assert sorted((e.vendor_user_id, e.reason) for e in recognised.errors) == sorted(
+            (e.vendor_user_id, e.reason) for e in read.errors
+        )
+        assert recognised.errors  # the address is contested
+
+        def people(of: SQLiteStore) -> list[list[tuple[str, Any]]]:
+            # connector_sync_time differs by the moment each store's run wrote it
+            return [
+                sorted((k, v) for k, v in p.fields.items() if k != "connector_sync_time")
+                for p in of.iter_people()
+            ]
+
+        assert people(store) == people(reader)

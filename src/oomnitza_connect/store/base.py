@@ -348,6 +348,21 @@ class RunBook(abc.ABC):
         self.mark_seen([(user, None if value in repeated else value) for user, value in pairs])
         return [(user_id, value) for user_id, value in pairs if value in repeated]
 
+    def repeated_recalled(self, sync_values: Sequence[str]) -> set[str]:
+        """:meth:`repeated`, for deactivated members of pages recognised *apart*.
+
+        They are written last (:attr:`RecalledPage.inactive`), and no member of
+        another page marked apart shares a user id or a sync value with them
+        (each page's members were found the holders of their own sync values,
+        linked by their own user ids, and no member is on two such pages): a book
+        may leave its held-back pages out of the question.
+        """
+        return self.repeated(sync_values)
+
+    def mark_recalled_seen(self, users: Iterable[tuple[str, str | None]]) -> None:
+        """:meth:`mark_seen`, for the members :meth:`repeated_recalled` was asked about."""
+        self.mark_seen(users)
+
     def mark_inactive(self, vendor_user_ids: Sequence[str]) -> None:
         """Remember vendor users the run saw as deactivated or deleted.
 

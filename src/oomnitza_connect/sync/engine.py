@@ -356,6 +356,8 @@ class _Batch:
     failed: list[RecordError] = attrs.field(factory=list)
     unchanged: list[tuple[str, str]] = attrs.field(factory=list)
     """``(vendor_user_id, sync_value)`` of members whose fingerprint says they write nothing."""
+    recalled_inactive: list[tuple[str, str]] = attrs.field(factory=list)
+    """The same, for deactivated members of pages recognised *apart* (written last)."""
     fingerprints: dict[str, tuple[str, bool]] = attrs.field(factory=dict)
     """vendor user id -> ``(fingerprint, active)`` of the mapped records."""
     recalled: list[RecalledPage] = attrs.field(factory=list)
@@ -782,6 +784,9 @@ class _Run:
         """Apply the sync rules to one batch and hand it to the destination."""
         if self.portion is None:
             same = self.record_unchanged(session_id, batch.unchanged)
+            same_apart = self.record_unchanged(
+                session_id, batch.recalled_inactive, recalled_apart=True
+            )
             recalled = self.record_recalled(session_id, batch.recalled)
             outcome = apply_batch(
                 self.ledger,
@@ -798,7 +803,7 @@ class _Run:
                 self.remember_fingerprints(batch, outcome)
             if batch.pages and not self.test_run:
                 self.destination.remember_pages(self.plan, batch.pages)
-            for before in (recalled, same):
+            for before in (recalled, same, same_apart):
                 if before is not None:
                     outcome = BatchOutcome(
                         counts=_sum_counts(before.counts, outcome.counts),
@@ -829,17 +834,26 @@ class _Run:
         return outcome
 
     def record_unchanged(
-        self, session_id: str, unchanged: Sequence[tuple[str, str]]
+        self,
+        session_id: str,
+        unchanged: Sequence[tuple[str, str]],
+        *,
+        recalled_apart: bool = False,
     ) -> BatchOutcome | None:
         """Count the members whose fingerprint says they write nothing.
 
         Their sync values take part in the run's duplicate rule and they count
         as seen, so vanished detection is the same as for mapped members.
+
+        :param recalled_apart: they are deactivated members of pages recognised
+            apart (:meth:`RunBook.repeated_recalled`).
         """
         if not unchanged:
             return None
         book = self.rules.book
-        repeated = book.repeated(list(dict.fromkeys(value for _, value in unchanged)))
+        ask = book.repeated_recalled if recalled_apart else book.repeated
+        mark_seen = book.mark_recalled_seen if recalled_apart else book.mark_seen
+        repeated = ask(list(dict.fromkeys(value for _, value in unchanged)))
         errors: list[RecordError] = []
         kept: list[tuple[str, str]] = []
         for user_id, value in unchanged:
@@ -854,7 +868,7 @@ class _Run:
                 )
             else:
                 kept.append((user_id, value))
-        book.mark_seen([*kept, *((e.vendor_user_id or "", None) for e in errors)])
+        mark_seen([*kept, *((e.vendor_user_id or "", None) for e in errors)])
         payload: tuple[Mapping[str, Any], ...] = ()
         if self.test_run:
             payload = tuple(
@@ -1023,7 +1037,8 @@ class _Run:
                     batch.recalled.append(item)
                     batch.size += item.active_count + item.skipped
                     for user_id, value in item.inactive:
-                        deferred.add_unchanged(user_id, value)  # counted when written, at the end
+                        # Counted when written, at the end.
+                        deferred.add_unchanged(user_id, value, recalled_apart=item.apart)
                     if batch.size >= self.batch_size:
                         yield batch
                         batch = _Batch()
@@ -1100,8 +1115,10 @@ class _Run:
                     fingerprint = deferred.fingerprints_of(entry)
                     if fingerprint is not None:
                         batch.fingerprints[entry.vendor_user_id] = (fingerprint, False)
+                elif len(entry) == 3:
+                    batch.recalled_inactive.append((entry[0], entry[1]))
                 else:
-                    batch.unchanged.append(entry)
+                    batch.unchanged.append((entry[0], entry[1]))
                 if batch.size >= self.batch_size:
                     yield batch
                     batch = _Batch()
@@ -1244,14 +1261,19 @@ class _DeferredRecords:
     def add(self, record: MappedRecord, fingerprint: str | None = None) -> None:
         self._dump(("mapped", record.vendor_user_id, dict(record.fields), record.role, fingerprint))
 
-    def add_unchanged(self, vendor_user_id: str, sync_value: str) -> None:
-        self._dump(("unchanged", vendor_user_id, sync_value))
+    def add_unchanged(
+        self, vendor_user_id: str, sync_value: str, *, recalled_apart: bool = False
+    ) -> None:
+        kind = "recalled" if recalled_apart else "unchanged"
+        self._dump((kind, vendor_user_id, sync_value))
 
     def fingerprints_of(self, record: MappedRecord) -> str | None:
         """The fingerprint of the record :meth:`__iter__` yielded last."""
         return self._fingerprint
 
-    def __iter__(self) -> Iterator[MappedRecord | tuple[str, str]]:
+    def __iter__(self) -> Iterator[MappedRecord | tuple[str, str] | tuple[str, str, bool]]:
+        """Yield each in order: a record, ``(user id, sync value)`` of an unchanged member,
+        or ``(user id, sync value, True)`` of one of a page recognised apart."""
         if self._file is None:
             return
         self._file.seek(0)
@@ -1259,6 +1281,9 @@ class _DeferredRecords:
             entry = pickle.load(self._file)  # noqa: S301 - our own file
             if entry[0] == "unchanged":
                 yield (entry[1], entry[2])
+                continue
+            if entry[0] == "recalled":
+                yield (entry[1], entry[2], True)
                 continue
             _, user_id, fields, role, self._fingerprint = entry
             yield MappedRecord(user_id, fields, role, active=False)
