@@ -281,7 +281,7 @@ def mapping_suggest(vendor: str, as_json: bool) -> None:
     "--batch-size",
     type=click.IntRange(min=1),
     default=None,
-    help="Records per commit (default: 2500).",
+    help="Records per commit (default: 2000).",
 )
 @click.option(
     "--rate-budget",
