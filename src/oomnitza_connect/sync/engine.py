@@ -1129,7 +1129,9 @@ class _Run:
                 if batch.size >= self.batch_size:
                     yield batch
                     batch = _Batch()
-        if batch.size:
+        if batch.size or batch.pages:
+            # A page's mark may follow its last user into a batch of its own: a
+            # listing that ends on a full batch still remembers its last page.
             yield batch
 
     def collect(self, session_id: str, future: Future[BatchOutcome], size: int) -> None:
