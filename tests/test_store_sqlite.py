@@ -360,9 +360,13 @@ def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path):
 _OPENER = """
 import sys, time
 from oomnitza_connect.store.sqlite import SQLiteStore
-folder, first, rounds, spacing = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), 0.04
+folder, rounds, spacing = sys.argv[1], int(sys.argv[2]), 0.04
+print("ready", flush=True)
+first = float(sys.stdin.readline())  # the same instant for every opener
 for number in range(rounds):
     at = first + number * spacing
+    if at - time.time() > 0.005:
+        time.sleep(at - time.time() - 0.005)
     while time.time() < at:  # every opener opens file number at the same moment
         pass
     try:
@@ -377,16 +381,28 @@ def test_processes_opening_a_new_store_at_once_all_open_it(tmp_path):
     # Two workers opening a new file together both ask for WAL; SQLite fails
     # one at once ("database is locked", about one opener in eight here) unless
     # the store waits the other out.
-    rounds, openers = 40, 3
-    first = time.time() + 3.0  # after every opener has imported the store
+    rounds, openers = 30, 3
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", _OPENER, str(tmp_path), str(first), str(rounds)],
+            [sys.executable, "-c", _OPENER, str(tmp_path), str(rounds)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
         for _ in range(openers)
     ]
-    outcomes = [line for p in processes for line in p.communicate(timeout=120)[0].splitlines()]
+    for process in processes:  # each has imported the store
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+    first = time.time() + 0.1
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write(f"{first}\n")
+        process.stdin.close()
+    outcomes: list[str] = []
+    for process in processes:
+        assert process.stdout is not None
+        outcomes += process.stdout.read().splitlines()
+        process.wait(timeout=120)
     assert len(outcomes) == rounds * openers
     assert [o for o in outcomes if o != "opened"] == []

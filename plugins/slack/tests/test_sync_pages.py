@@ -286,6 +286,34 @@ def test_only_the_runs_pages_are_kept(slack, store, decoded, ticking, monkeypatc
     assert len(kept) == len(books[0].digests)
 
 
+def test_recognised_pages_are_handed_on_in_listing_order(
+    slack, store, decoded, ticking, monkeypatch
+):
+    settle(slack, store, decoded)
+    books: list[Any] = []
+
+    class Recording(PageBook):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            self.arrived: list[str] = []
+            books.append(self)
+
+        def recall(self, content: bytes) -> Any:
+            known = super().recall(content)
+            if known is not None:
+                self.arrived.append(known.recalled.digest)
+            return known
+
+    monkeypatch.setattr(engine, "PageBook", Recording)
+    decoded.clear()
+    sync(slack, store)
+    (book,) = books
+    assert decoded == []
+    assert len(book.arrived) > 2
+    # Settled (and so counted, and their sync values claimed) in the order listed.
+    assert book.digests == book.arrived
+
+
 def test_the_volatile_key_is_cut_from_the_last_place_it_appears():
     seen: list[bytes] = []
 
@@ -477,3 +505,22 @@ def test_every_page_read_whole_is_remembered_whatever_the_batch_size(
         sync(slack, store, batch_size=batch_size)
     assert kept == pages
     assert decoded == []
+
+
+def test_a_member_no_longer_holding_its_sync_value_reads_its_page_again(
+    slack, store, decoded, mapped, ticking
+):
+    settle(slack, store, decoded)  # the sync key is a custom field, Slack User Id
+    user = slack.user_id(9)
+    person = store.find_person("Slack User Id", user)
+    # Its key row gone (the person row untouched): the check looks the value up.
+    with store._db:
+        store._db.execute(
+            "DELETE FROM person_keys WHERE field = 'Slack User Id' AND person_id = ?",
+            (person.id,),
+        )
+    decoded.clear()
+    mapped.clear()
+    sync(slack, store)
+    assert len(decoded) == 1
+    assert user in mapped

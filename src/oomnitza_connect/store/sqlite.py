@@ -315,6 +315,16 @@ _ORJSON_OPTIONS = (
 )
 
 
+_LISTED = "(SELECT value FROM json_each(?))"
+"""A list of values in SQL, bound as one JSON array (:func:`_dumps_rows`).
+
+Not ``IN (?, ?, ...)``: each length is a statement of its own, and the
+connection caches 128 of them. With batches of every size a sync cached 20 MB
+of prepared statements (a 100,000-user Webex sync peaked at 98 MB, 75 MB with
+one statement per query).
+"""
+
+
 def _dumps_rows(rows: Any) -> str:
     """:func:`_dumps` of SQL parameters (text and whole numbers), through orjson when it can.
 
@@ -1026,12 +1036,11 @@ class SQLiteStore(Store):
             return BatchLookup(people={})
         with self._lock:
             values = [sync_value for sync_value, _ in records]
-            marks = ",".join("?" * len(values))
             rows = self._db.execute(
                 "SELECT k.value, p.id, p.fields FROM person_keys k "
                 "JOIN people p ON p.id = k.person_id "
-                f"WHERE k.field = ? AND k.value IN ({marks})",
-                (plan.sync_key, *values),
+                f"WHERE k.field = ? AND k.value IN {_LISTED}",
+                (plan.sync_key, _dumps_rows(values)),
             ).fetchall()
             people: dict[str, tuple[PersonId, Mapping[str, Any]]] = {
                 value: (person_id, json.loads(fields)) for value, person_id, fields in rows
@@ -1039,25 +1048,23 @@ class SQLiteStore(Store):
             links: dict[PersonId, tuple[str, bool]] = {}
             if people:
                 ids = [found[0] for found in people.values()]
-                marks = ",".join("?" * len(ids))
                 links = {
                     person_id: (user_id, bool(vanished))
                     for person_id, user_id, vanished in self._db.execute(
                         "SELECT person_id, vendor_user_id, vanished FROM person_sources "
-                        f"WHERE integration = ? AND person_id IN ({marks})",
-                        (plan.integration, *ids),
+                        f"WHERE integration = ? AND person_id IN {_LISTED}",
+                        (plan.integration, _dumps_rows(ids)),
                     )
                 }
             saas: dict[str, tuple[PersonId | None, str | None]] = {}
             if plan.selection == UserSelection.USERS_AND_SAAS:
                 user_ids = [user_id for _, user_id in records]
-                marks = ",".join("?" * len(user_ids))
                 saas = {
                     user_id: (person_id, role)
                     for user_id, person_id, role in self._db.execute(
                         "SELECT vendor_user_id, person_id, role FROM saas_users "
-                        f"WHERE vendor = ? AND vendor_user_id IN ({marks})",
-                        (plan.vendor, *user_ids),
+                        f"WHERE vendor = ? AND vendor_user_id IN {_LISTED}",
+                        (plan.vendor, _dumps_rows(user_ids)),
                     )
                 }
         return BatchLookup(people=people, links=links, saas=saas)
@@ -1264,14 +1271,13 @@ class SQLiteStore(Store):
     def accounts_of(self, plan: SyncPlan, person_ids: Sequence[PersonId]) -> dict[PersonId, str]:
         if not person_ids:
             return {}
-        marks = ",".join("?" * len(person_ids))
         with self._lock:
             return {
                 person_id: user_id
                 for person_id, user_id in self._db.execute(
                     "SELECT person_id, vendor_user_id FROM person_sources "
-                    f"WHERE integration = ? AND person_id IN ({marks})",
-                    (plan.integration, *person_ids),
+                    f"WHERE integration = ? AND person_id IN {_LISTED}",
+                    (plan.integration, _dumps_rows(list(person_ids))),
                 )
             }
 
@@ -1279,12 +1285,10 @@ class SQLiteStore(Store):
         owners: dict[tuple[str, str], PersonId] = {}
         with self._lock:
             for name, values in wanted.items():
-                listed = list(values)
-                marks = ",".join("?" * len(listed))
                 for value, person_id in self._db.execute(
                     "SELECT value, person_id FROM person_keys "
-                    f"WHERE field = ? AND value IN ({marks})",
-                    (name, *listed),
+                    f"WHERE field = ? AND value IN {_LISTED}",
+                    (name, _dumps_rows(list(values))),
                 ):
                     owners[(name, value)] = person_id
         return owners
@@ -1431,14 +1435,13 @@ class SQLiteStore(Store):
 
     def _apply_login_batch(self, vendor: str, batch: Sequence[tuple[str, datetime]]) -> int:
         by_user = {user_id: json_ready(when) for user_id, when in batch}
-        marks = ",".join("?" * len(by_user))
         with self._lock, self._transaction():
             # Compared in SQL, so unchanged people cost no JSON decoding.
             rows = self._db.execute(
                 "SELECT s.vendor_user_id, p.id, json_extract(p.fields, '$.last_login') "
                 "FROM person_sources s JOIN people p ON p.id = s.person_id "
-                f"WHERE s.vendor = ? AND s.vendor_user_id IN ({marks})",
-                (vendor, *by_user),
+                f"WHERE s.vendor = ? AND s.vendor_user_id IN {_LISTED}",
+                (vendor, _dumps_rows(list(by_user))),
             ).fetchall()
             now = _now()
             people: dict[int, tuple[str, str, int]] = {}
@@ -1449,8 +1452,8 @@ class SQLiteStore(Store):
                 (by_user[user_id], now, vendor, user_id)
                 for user_id, current in self._db.execute(
                     "SELECT vendor_user_id, json_extract(fields, '$.last_login') FROM saas_users "
-                    f"WHERE vendor = ? AND vendor_user_id IN ({marks})",
-                    (vendor, *by_user),
+                    f"WHERE vendor = ? AND vendor_user_id IN {_LISTED}",
+                    (vendor, _dumps_rows(list(by_user))),
                 )
                 if current != by_user[user_id]
             ]
@@ -1811,13 +1814,12 @@ class _SQLiteRunBook(RunBook):
         if not vendor_user_ids:
             return set()
         self.put_in_pages()
-        marks = ",".join("?" * len(vendor_user_ids))
         with self.store._lock:
             seen = {
                 row[0]
                 for row in self.db.execute(
-                    f"SELECT vendor_user_id FROM temp.run_seen WHERE vendor_user_id IN ({marks})",
-                    list(vendor_user_ids),
+                    f"SELECT vendor_user_id FROM temp.run_seen WHERE vendor_user_id IN {_LISTED}",
+                    (_dumps_rows(list(vendor_user_ids)),),
                 )
             }
         return set(vendor_user_ids) - seen
@@ -1832,14 +1834,13 @@ class _SQLiteRunBook(RunBook):
     def inactive(self, vendor_user_ids: Sequence[str]) -> set[str]:
         if not vendor_user_ids:
             return set()
-        marks = ",".join("?" * len(vendor_user_ids))
         with self.store._lock:
             return {
                 row[0]
                 for row in self.db.execute(
                     "SELECT vendor_user_id FROM temp.run_inactive "
-                    f"WHERE vendor_user_id IN ({marks})",
-                    list(vendor_user_ids),
+                    f"WHERE vendor_user_id IN {_LISTED}",
+                    (_dumps_rows(list(vendor_user_ids)),),
                 )
             }
 

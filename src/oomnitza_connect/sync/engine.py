@@ -116,8 +116,8 @@ Each batch writes entries all over the unique-value index; the more records a
 transaction carries, the more of them share a page, and the fewer pages the
 WAL receives (2,500 wrote 100,000 people in a third less time than 1,000, and
 2,000 as fast as 2,500).
-Memory grows with it: a 100,000-user Slack sync peaked at 98 MB with 2,500 and
-two batches waiting, at 85 MB with 2,000 and one waiting, in the same time.
+Memory grows with it: a 100,000-user Slack sync peaked about 5 MB higher with
+2,500 and two batches waiting than with 2,000 and one, in the same time.
 """
 _LOOKUP_SIZE = 500
 """Members whose fingerprints are looked up at once (each holds its vendor JSON until mapped)."""

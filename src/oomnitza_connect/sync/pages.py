@@ -80,6 +80,7 @@ class PageBook:
         # Asked once: a page never seen (every page of a first sync) costs no SQL.
         self.known = destination.page_digests(plan)
         self._checker: ThreadPoolExecutor | None = None
+        self._closed = False
         # SHA-256 keyed by a prefix, not BLAKE2b: OpenSSL's SHA-256 uses the SHA
         # instructions of current x86 and ARM CPUs and hashes 100,000 Slack users'
         # pages in 40 ms against BLAKE2b's 73, on the thread that fetches them.
@@ -91,8 +92,8 @@ class PageBook:
         digest = hasher.hexdigest()[:32]
         self._last = digest
         skeleton = self.known.get(digest)
-        if skeleton is None:
-            return None
+        if skeleton is None or self._closed:
+            return None  # (closed: a fetch that outlived its run reads the page as usual)
         if self._checker is None:
             self._checker = ThreadPoolExecutor(1, thread_name_prefix="oomnitza-connect-page-check")
         check = self._checker.submit(self.destination.recall_page, self.plan, digest)
@@ -120,7 +121,8 @@ class PageBook:
         return PageRead(digest, json.dumps(skeleton, separators=(",", ":")))
 
     def close(self) -> None:
-        """Stop the checking thread (a check still queued is dropped)."""
+        """Stop the checking thread for good (a check still queued is dropped)."""
+        self._closed = True
         if self._checker is not None:
             self._checker.shutdown(wait=True, cancel_futures=True)
             self._checker = None
