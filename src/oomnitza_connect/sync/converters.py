@@ -131,7 +131,8 @@ def to_email(value: Any) -> str:
         or text.startswith("@")
         or text.endswith("@")
         or not text.isprintable()
-        or any(ch.isspace() for ch in text)
+        # Every other whitespace character is not printable: only the space is left.
+        or " " in text
     ):
         raise ConversionError(f"{value!r} is not an email address", value=value)
     return text
