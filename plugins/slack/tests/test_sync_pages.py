@@ -524,3 +524,29 @@ def test_a_member_no_longer_holding_its_sync_value_reads_its_page_again(
     sync(slack, store)
     assert len(decoded) == 1
     assert user in mapped
+
+
+@pytest.mark.parametrize("recognised", [True, False])
+def test_an_active_user_wins_an_address_a_deactivated_member_kept_unchanged(
+    slack, store, decoded, ticking, recognised
+):
+    by_email = settings(sync_key="email")
+    for user_id in slack.user_ids():
+        if not (slack.user(user_id) or {}).get("profile", {}).get("email"):
+            slack.update_user(user_id, profile={"email": f"{user_id.lower()}@example.org"})
+    sync(slack, store, integration=by_email)
+    sync(slack, store, integration=by_email)
+    if not recognised:
+        with store._db:
+            store._db.execute("DELETE FROM member_pages")  # each member by its fingerprint
+    inactive = next(uid for uid in slack.user_ids() if (slack.user(uid) or {}).get("deleted"))
+    last = slack.user_ids()[-1]  # on the last page, written in the run's last batch
+    assert not slack.user(last).get("deleted")
+    address = slack.user(inactive)["profile"]["email"]
+    slack.update_user(last, profile={**slack.user(last)["profile"], "email": address})
+    session = sync(slack, store, integration=by_email)
+    failed = {error.vendor_user_id: error.reason for error in session.errors}
+    # The deactivated member, unchanged and written after every active record, gives
+    # the address up: the active user does not fail as the duplicate.
+    assert "the first one was kept" in failed[inactive]
+    assert "the first one was kept" not in failed.get(last, "")

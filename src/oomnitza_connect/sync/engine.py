@@ -1113,6 +1113,12 @@ class _Run:
                 if batch.size >= self.batch_size:
                     yield batch
                     batch = _Batch()
+        if deferred.count and (batch.size or batch.pages):
+            # The listing's last active records go first: a batch writes its
+            # unchanged members before its mapped ones, and a deactivated member
+            # must not take a unique value from an active record of its batch.
+            yield batch
+            batch = _Batch()
         self.enter(SyncPhase.WRITING)
         with deferred:
             for entry in deferred:
