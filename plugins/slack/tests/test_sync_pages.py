@@ -115,6 +115,13 @@ def settle(slack: SlackEmulator, store: SQLiteStore, decoded: list[int]):
     return sync(slack, store)
 
 
+def give_everyone_an_address(slack: SlackEmulator) -> None:
+    """Every user with an email address, for integrations whose sync key is email."""
+    for user_id in slack.user_ids():
+        if not (slack.user(user_id) or {}).get("profile", {}).get("email"):
+            slack.update_user(user_id, profile={"email": f"{user_id.lower()}@example.org"})
+
+
 def counts(session) -> tuple[int, int, int, int, int]:
     c = session.counts
     return c.created, c.updated, c.unchanged, c.skipped, c.failed
@@ -235,9 +242,7 @@ def test_a_changed_integration_recognises_no_page(slack, store, decoded, mapped,
 def test_a_sync_value_taken_earlier_in_the_run_fails_a_recognised_member(
     slack, store, decoded, ticking
 ):
-    for user_id in slack.user_ids():  # every user with an address: email is the sync key
-        if not (slack.user(user_id) or {}).get("profile", {}).get("email"):
-            slack.update_user(user_id, profile={"email": f"{user_id.lower()}@example.org"})
+    give_everyone_an_address(slack)
     by_email = settings(sync_key="email")
     sync(slack, store, integration=by_email)
     # The first page's user takes the address of a user on a later page, which is
@@ -348,9 +353,7 @@ def pages_apart(store: SQLiteStore) -> bool:
 def test_a_sync_value_of_a_recognised_page_fails_a_later_changed_member(
     slack, store, decoded, ticking
 ):
-    for user_id in slack.user_ids():
-        if not (slack.user(user_id) or {}).get("profile", {}).get("email"):
-            slack.update_user(user_id, profile={"email": f"{user_id.lower()}@example.org"})
+    give_everyone_an_address(slack)
     by_email = settings(sync_key="email")
     sync(slack, store, integration=by_email)
     assert pages_apart(store)
@@ -452,9 +455,7 @@ def test_recognising_pages_changes_no_outcome_when_an_active_user_takes_a_deacti
     slack, store, decoded, ticking, tmp_path
 ):
     by_email = settings(sync_key="email")
-    for user_id in slack.user_ids():
-        if not (slack.user(user_id) or {}).get("profile", {}).get("email"):
-            slack.update_user(user_id, profile={"email": f"{user_id.lower()}@example.org"})
+    give_everyone_an_address(slack)
     with SQLiteStore(tmp_path / "reads-every-page.db") as reader:
         for _ in range(2):  # the second run finds the pages apart
             for each in (store, reader):
@@ -531,9 +532,7 @@ def test_an_active_user_wins_an_address_a_deactivated_member_kept_unchanged(
     slack, store, decoded, ticking, recognised
 ):
     by_email = settings(sync_key="email")
-    for user_id in slack.user_ids():
-        if not (slack.user(user_id) or {}).get("profile", {}).get("email"):
-            slack.update_user(user_id, profile={"email": f"{user_id.lower()}@example.org"})
+    give_everyone_an_address(slack)
     sync(slack, store, integration=by_email)
     sync(slack, store, integration=by_email)
     if not recognised:
