@@ -4,6 +4,7 @@ decoded nor read; any other page is read as usual (sync/pages.py)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -549,3 +550,29 @@ def test_an_active_user_wins_an_address_a_deactivated_member_kept_unchanged(
     # the address up: the active user does not fail as the duplicate.
     assert "the first one was kept" in failed[inactive]
     assert "the first one was kept" not in failed.get(last, "")
+
+
+def test_a_closed_page_book_recognises_nothing_more():
+    # A fetch that outlives its run (read-ahead waits a second for it) reads its page
+    # as usual: no new checking thread, no check against a store the caller closed.
+    checked: list[str] = []
+
+    class EveryPageKnown(dict[str, str]):
+        def get(self, digest: str, default: Any = None) -> str:
+            return "{}"
+
+    class Destination:
+        def page_digests(self, plan: Any) -> EveryPageKnown:
+            return EveryPageKnown()
+
+        def recall_page(self, plan: Any, digest: str) -> None:
+            checked.append(digest)
+
+    book = PageBook(Destination(), None, b"salt")  # type: ignore[arg-type]
+    known = book.recall(b'{"members":[]}')
+    assert known is not None
+    assert book.settle(known.recalled) is None
+    book.close()
+    assert book.recall(b'{"members":[1]}') is None
+    assert len(checked) == 1
+    assert not [t for t in threading.enumerate() if t.name.startswith("oomnitza-connect-page")]
