@@ -1128,10 +1128,10 @@ class _Run:
                     fingerprint = deferred.fingerprints_of(entry)
                     if fingerprint is not None:
                         batch.fingerprints[entry.vendor_user_id] = (fingerprint, False)
-                elif len(entry) == 3:
-                    batch.recalled_inactive.append((entry[0], entry[1]))
                 else:
-                    batch.unchanged.append((entry[0], entry[1]))
+                    user_id, sync_value, recalled_apart = entry
+                    kept_as_is = batch.recalled_inactive if recalled_apart else batch.unchanged
+                    kept_as_is.append((user_id, sync_value))
                 if batch.size >= self.batch_size:
                     yield batch
                     batch = _Batch()
@@ -1279,26 +1279,22 @@ class _DeferredRecords:
     def add_unchanged(
         self, vendor_user_id: str, sync_value: str, *, recalled_apart: bool = False
     ) -> None:
-        kind = "recalled" if recalled_apart else "unchanged"
-        self._dump((kind, vendor_user_id, sync_value))
+        self._dump(("unchanged", vendor_user_id, sync_value, recalled_apart))
 
     def fingerprints_of(self, record: MappedRecord) -> str | None:
         """The fingerprint of the record :meth:`__iter__` yielded last."""
         return self._fingerprint
 
-    def __iter__(self) -> Iterator[MappedRecord | tuple[str, str] | tuple[str, str, bool]]:
-        """Yield each in order: a record, ``(user id, sync value)`` of an unchanged member,
-        or ``(user id, sync value, True)`` of one of a page recognised apart."""
+    def __iter__(self) -> Iterator[MappedRecord | tuple[str, str, bool]]:
+        """Yield each in order: a record, or ``(user id, sync value, recalled apart)``
+        of an unchanged member (:meth:`add_unchanged`)."""
         if self._file is None:
             return
         self._file.seek(0)
         for _ in range(self.count):
             entry = pickle.load(self._file)  # noqa: S301 - our own file
             if entry[0] == "unchanged":
-                yield (entry[1], entry[2])
-                continue
-            if entry[0] == "recalled":
-                yield (entry[1], entry[2], True)
+                yield entry[1:]
                 continue
             _, user_id, fields, role, self._fingerprint = entry
             yield MappedRecord(user_id, fields, role, active=False)

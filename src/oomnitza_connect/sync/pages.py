@@ -73,7 +73,6 @@ class PageBook:
     def __init__(self, destination: Destination, plan: SyncPlan, salt: bytes) -> None:
         self.destination = destination
         self.plan = plan
-        self.salt = salt
         self._last: str | None = None
         self.digests: list[str] = []
         """The digest of every page of the run recalled or read whole, in order."""

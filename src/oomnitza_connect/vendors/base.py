@@ -673,6 +673,13 @@ class RestVendor(Vendor):
         # still checking: the next page is fetched meanwhile, and one is settled
         # only when a later page has come (or the listing has ended).
         recognised: collections.deque[pagination.KnownPage] = collections.deque()
+
+        def settled(waiting: int) -> Iterator[Any]:
+            """The users of the recognised pages but the last *waiting*, in order."""
+            while len(recognised) > waiting:
+                assert memo is not None  # only a memo recognises pages
+                yield from self._settle(recognised.popleft(), memo, skipped)
+
         for page in self.user_pages(session):
             if total_of is not None and session.expected_total is None:
                 total = total_of(page)
@@ -680,16 +687,11 @@ class RestVendor(Vendor):
                     session.expected_total = total  # for the progress display
             if memo is not None and type(page) is pagination.KnownPage:
                 recognised.append(page)
-                if len(recognised) > 1:
-                    yield from self._settle(recognised.popleft(), memo, skipped)
+                yield from settled(1)
                 continue
-            while recognised:
-                assert memo is not None
-                yield from self._settle(recognised.popleft(), memo, skipped)
+            yield from settled(0)
             yield from self._page_users(page, memo, skipped)
-        while recognised:
-            assert memo is not None
-            yield from self._settle(recognised.popleft(), memo, skipped)
+        yield from settled(0)
         for reason, count in skipped.items():
             log.info("%s: %d entries skipped: %s", self.name, count, reason)
 
