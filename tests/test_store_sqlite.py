@@ -406,3 +406,42 @@ def test_processes_opening_a_new_store_at_once_all_open_it(tmp_path):
         process.wait(timeout=120)
     assert len(outcomes) == rounds * openers
     assert [o for o in outcomes if o != "opened"] == []
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 64, 65, 511, 512, 600, 1100])
+def test_rows_go_in_whole_and_in_order_whatever_their_number(count):
+    from oomnitza_connect.store.sqlite import _insert_rows
+
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE seen (id TEXT PRIMARY KEY, value TEXT, n INTEGER)")
+    rows = [(f"u{index % 300}", f"v{index}", index) for index in range(count)]
+    _insert_rows(db, "INSERT OR IGNORE INTO seen (id, value, n)", rows)
+    stored = db.execute("SELECT id, value, n FROM seen ORDER BY n").fetchall()
+    # Every row, once; where ids repeat the first row of each id is kept.
+    first = {}
+    for row in rows:
+        first.setdefault(row[0], row)
+    assert stored == sorted(first.values(), key=lambda row: row[2])
+
+
+
+def test_inserting_rows_prepares_a_few_statements_for_any_number_of_rows():
+    from oomnitza_connect.store.sqlite import _VALUES_SIZES, _insert_rows
+
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE seen (id INTEGER PRIMARY KEY)")
+    statements: set[str] = set()
+
+    class Recording:
+        def execute(self, sql, parameters):
+            statements.add(sql)
+            return db.execute(sql, parameters)
+
+    start = 0
+    for count in range(1, 1200, 37):
+        rows = [(start + index,) for index in range(count)]
+        _insert_rows(Recording(), "INSERT INTO seen (id)", rows)  # type: ignore[arg-type]
+        start += count
+    # One statement per size, not one per length: the connection caches 128.
+    assert len(statements) == len(_VALUES_SIZES)
+    assert db.execute("SELECT count(*), max(id) FROM seen").fetchone() == (start, start - 1)

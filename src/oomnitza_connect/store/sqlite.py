@@ -240,8 +240,6 @@ CREATE INDEX IF NOT EXISTS workflow_runs_by_start ON workflow_runs (started_at);
 """
 
 _SCHEMA_VERSION = "1"
-_ROWS_PER_STATEMENT = 500
-"""Rows of one batch given to one statement, as one JSON array (its text stays small)."""
 _DEFAULT_CHECKPOINT_PAGES = 1000
 _RUN_CHECKPOINT_PAGES = 65536
 """During a run the WAL may grow to 256 MB before SQLite checkpoints on its own."""
@@ -323,6 +321,46 @@ connection caches 128 of them. With batches of every size a sync cached 20 MB
 of prepared statements (a 100,000-user Webex sync peaked at 98 MB, 75 MB with
 one statement per query).
 """
+
+
+_VALUES_SIZES = (512, 64, 8, 1)
+"""Rows per ``INSERT ... VALUES`` statement (:func:`_insert_rows`), largest first."""
+
+
+def _insert_rows(
+    db: sqlite3.Connection,
+    head: str,
+    rows: Sequence[Sequence[Any]],
+    *,
+    tail: str = "",
+    tail_parameters: Sequence[Any] = (),
+) -> None:
+    """Run ``{head} VALUES (?, ...), ... {tail}`` for *rows*, 64 rows a statement.
+
+    *tail_parameters* are bound after each statement's rows.
+
+    Rows are bound as parameters: a JSON array read back with ``json_extract``
+    took SQLite twice the time (3.40 parses the text once per column), and
+    ``executemany`` steps once per row, releasing and re-taking the GIL every
+    time while the mapping thread wants it. Statements of fixed sizes (64,
+    then 16, 4 and 1 for the rest) keep the prepared-statement cache to four
+    statements per insert; a statement per length filled it with 20 MB (see
+    :data:`_LISTED`).
+    """
+    if not rows:
+        return
+    width = len(rows[0])
+    row = "(" + ", ".join("?" * width) + ")"
+    start = 0
+    for size in _VALUES_SIZES:
+        whole = (len(rows) - start) // size
+        if not whole:
+            continue
+        statement = f"{head} VALUES {', '.join([row] * size)} {tail}"
+        for _ in range(whole):
+            chunk = rows[start : start + size]
+            start += size
+            db.execute(statement, [*(value for one in chunk for value in one), *tail_parameters])
 
 
 def _dumps_rows(rows: Any) -> str:
@@ -1248,24 +1286,20 @@ class SQLiteStore(Store):
         if not members:
             return
         with self._lock, self._transaction():
-            self._db.execute(
-                "INSERT OR REPLACE INTO member_fingerprints (integration, vendor_user_id, "
+            # The person each sync value now belongs to, and its stamp, from the store.
+            _insert_rows(
+                self._db,
+                "WITH j (user_id, print, value, active) AS (",
+                [
+                    (user_id, print_, value, int(active))
+                    for user_id, print_, value, active in members
+                ],
+                tail=") INSERT OR REPLACE INTO member_fingerprints (integration, vendor_user_id, "
                 "fingerprint, sync_value, person_id, person_stamp, active) "
-                "SELECT ?, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), "
-                "k.value, p.id, p.updated_at, json_extract(j.value, '$[3]') "
-                "FROM json_each(?) j CROSS JOIN person_keys k "
-                "ON k.field = ? AND k.value = json_extract(j.value, '$[2]') "
+                "SELECT ?, j.user_id, j.print, k.value, p.id, p.updated_at, j.active "
+                "FROM j CROSS JOIN person_keys k ON k.field = ? AND k.value = j.value "
                 "CROSS JOIN people p ON p.id = k.person_id",
-                (
-                    plan.integration,
-                    _dumps_rows(
-                        [
-                            [user_id, print_, value, int(active)]
-                            for user_id, print_, value, active in members
-                        ]
-                    ),
-                    plan.sync_key,
-                ),
+                tail_parameters=(plan.integration, plan.sync_key),
             )
 
     def accounts_of(self, plan: SyncPlan, person_ids: Sequence[PersonId]) -> dict[PersonId, str]:
@@ -1340,15 +1374,11 @@ class SQLiteStore(Store):
                     saas_rows.append(
                         (plan.vendor, link.vendor_user_id, link.person_id, link.role, now, now)
                     )
-            # Rows go in as one JSON array per statement (see _SQLiteRunBook.repeated).
-            for rows in chunked(new_people, _ROWS_PER_STATEMENT):
-                self._db.execute(
-                    "INSERT INTO people (id, sync_key, sync_value, fields, created_at, "
-                    "updated_at) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
-                    "json_extract(value, '$[2]'), json_extract(value, '$[3]'), "
-                    "json_extract(value, '$[4]'), json_extract(value, '$[5]') FROM json_each(?)",
-                    (_dumps_rows(rows),),
-                )
+            _insert_rows(
+                self._db,
+                "INSERT INTO people (id, sync_key, sync_value, fields, created_at, updated_at)",
+                new_people,
+            )
             self._db.executemany(
                 "UPDATE people SET fields = ?, updated_at = ? WHERE id = ?", changed_people
             )
@@ -1358,24 +1388,16 @@ class SQLiteStore(Store):
             )
             # In key order: each entry lands next to the one before it in the
             # index, not on a random page (15% less time at 30,000 people).
-            for rows in chunked(sorted(key_inserts), _ROWS_PER_STATEMENT):
-                self._db.execute(
-                    "INSERT INTO person_keys (field, value, person_id) "
-                    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
-                    "json_extract(value, '$[2]') FROM json_each(?)",
-                    (_dumps_rows(rows),),
-                )
-            if source_rows:
-                # WHERE true: SQLite's parser needs it before ON CONFLICT in INSERT ... SELECT.
-                self._db.execute(
-                    "INSERT INTO person_sources (integration, person_id, vendor, vendor_user_id, "
-                    "vanished, vanished_at) SELECT json_extract(value, '$[0]'), "
-                    "json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
-                    "json_extract(value, '$[3]'), 0, NULL FROM json_each(?) WHERE true "
-                    "ON CONFLICT (integration, person_id) DO UPDATE SET "
-                    "vendor_user_id = excluded.vendor_user_id, vanished = 0, vanished_at = NULL",
-                    (_dumps_rows(source_rows),),
-                )
+            _insert_rows(
+                self._db, "INSERT INTO person_keys (field, value, person_id)", sorted(key_inserts)
+            )
+            _insert_rows(
+                self._db,
+                "INSERT INTO person_sources (integration, person_id, vendor, vendor_user_id)",
+                source_rows,
+                tail="ON CONFLICT (integration, person_id) DO UPDATE SET "
+                "vendor_user_id = excluded.vendor_user_id, vanished = 0, vanished_at = NULL",
+            )
             self._db.executemany(
                 "INSERT INTO saas_users (vendor, vendor_user_id, person_id, role, fields, "
                 "created_at, updated_at) VALUES (?, ?, ?, ?, '{}', ?, ?) "
@@ -1797,17 +1819,14 @@ class _SQLiteRunBook(RunBook):
             self.mark_recalled_seen(pairs)
 
     def mark_recalled_seen(self, users: Iterable[tuple[str, str | None]]) -> None:
-        pairs = [list(pair) for pair in users]
+        pairs = list(users)
         if not pairs:
             return
         with self.store._lock, self.store._transaction():
             # A vendor user id comes once per run; the first pair seen is kept
-            # (json_each yields the array in order).
-            self.db.execute(
-                "INSERT OR IGNORE INTO temp.run_seen (vendor_user_id, sync_value) "
-                "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') "
-                "FROM json_each(?)",
-                (_dumps_rows(pairs),),
+            # (rows go in in order).
+            _insert_rows(
+                self.db, "INSERT OR IGNORE INTO temp.run_seen (vendor_user_id, sync_value)", pairs
             )
 
     def unseen(self, vendor_user_ids: Sequence[str]) -> set[str]:
