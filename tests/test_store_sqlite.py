@@ -424,7 +424,6 @@ def test_rows_go_in_whole_and_in_order_whatever_their_number(count):
     assert stored == sorted(first.values(), key=lambda row: row[2])
 
 
-
 def test_inserting_rows_prepares_a_few_statements_for_any_number_of_rows():
     from oomnitza_connect.store.sqlite import _VALUES_SIZES, _insert_rows
 
