@@ -444,3 +444,54 @@ def test_inserting_rows_prepares_a_few_statements_for_any_number_of_rows():
     # One statement per size, not one per length: the connection caches 128.
     assert len(statements) == len(_VALUES_SIZES)
     assert db.execute("SELECT count(*), max(id) FROM seen").fetchone() == (start, start - 1)
+
+
+def keys_of(store):
+    return sorted(store._db.execute("SELECT field, value, person_id FROM person_keys"))
+
+
+def test_a_unique_value_given_up_in_a_run_is_free_for_another_person(store):
+    run(store, [person("u1", "one@example.com"), person("u2", "two@example.com")])
+    # u1 changes username; u3 takes the username u1 gave up, in the next run.
+    run(store, [person("u1", "one@example.com", username="renamed")])
+    outcome, _ = run(store, [person("u3", "three@example.com", username="u1")])
+    assert outcome.errors == ()
+    keys = keys_of(store)
+    assert ("username", "renamed", 1) in keys
+    assert ("username", "u1", 3) in keys
+    assert [key for key in keys if key[2] == 1] == [
+        ("email", "one@example.com", 1),
+        ("username", "renamed", 1),
+    ]
+
+
+@pytest.mark.parametrize("before", [{}, {"username": "not what it held"}])
+def test_a_change_that_does_not_say_the_old_value_still_releases_it(store, before):
+    from oomnitza_connect.store.base import ChangedPerson, PersonWrites
+
+    sync_plan = plan()
+    run(store, [person("u1", "one@example.com")], sync_plan=sync_plan)
+    fields = {"email": "one@example.com", "username": "renamed"}
+    # A destination author's own ChangedPerson: `before` left out, or wrong.
+    change = ChangedPerson(1, fields, {"username": "renamed"}, frozenset({"username"}), before)
+    store.prepare_run(sync_plan, test_run=False)
+    store.write_people(sync_plan, PersonWrites(updates=[change]))
+    assert keys_of(store) == [("email", "one@example.com", 1), ("username", "renamed", 1)]
+
+
+def test_the_keys_have_no_index_by_person_and_an_old_store_loses_it(tmp_path):
+    path = tmp_path / "old.db"
+    with SQLiteStore(path):
+        pass
+    db = sqlite3.connect(path)
+    db.execute("CREATE INDEX person_keys_by_person ON person_keys (person_id, field)")
+    db.commit()
+    db.close()
+    with SQLiteStore(path) as reopened:
+        indexes = {
+            row[0]
+            for row in reopened._db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'person_keys'"
+            )
+        }
+    assert "person_keys_by_person" not in indexes

@@ -236,12 +236,15 @@ class ChangedPerson:
     :param fields: every field after the change.
     :param changes: only the fields that changed, with their new values.
     :param had: the changed fields that held a value before.
+    :param before: what the fields in *had* held (a store releases the old
+        unique values by them); may be empty.
     """
 
     person_id: PersonId
     fields: Mapping[str, Any]
     changes: Mapping[str, Any]
     had: frozenset[str] = frozenset()
+    before: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen

@@ -304,6 +304,7 @@ class BatchRules:
                         {**old, **changes},
                         changes,
                         frozenset(name for name in changes if name in old),
+                        {name: old[name] for name in changes if name in old},
                     )
                 )
             # A person another integration already brought in, now also linked
@@ -500,11 +501,13 @@ class _Release:
 
     def change(self) -> ChangedPerson:
         changes = dict.fromkeys(self.given_up)
+        had = frozenset(name for name in self.given_up if self.old.get(name) not in (None, ""))
         return ChangedPerson(
             self.person_id,
             {**self.old, **changes},
             changes,
-            frozenset(name for name in self.given_up if self.old.get(name) not in (None, "")),
+            had,
+            {name: self.old[name] for name in had},
         )
 
 
