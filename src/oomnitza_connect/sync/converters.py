@@ -67,6 +67,11 @@ def to_integer(value: Any) -> int:
     raise ConversionError(f"cannot convert {value!r} to a whole number", value=value)
 
 
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+"""Epoch seconds (or milliseconds) written as text. Compiled once: Webex has two
+timestamps per person, and ``re.fullmatch`` looks its pattern up on every call."""
+
+
 def to_datetime(value: Any) -> datetime:
     """Epoch seconds or milliseconds, or ISO-8601 text, as an aware UTC datetime."""
     if type(value) is int:  # epoch seconds (Slack's ``updated``): the common case first
@@ -86,7 +91,7 @@ def to_datetime(value: Any) -> datetime:
         number = float(value)
     elif isinstance(value, str):
         text = value.strip()
-        if re.fullmatch(r"-?\d+(\.\d+)?", text):
+        if _NUMBER.fullmatch(text):
             number = float(text)
         else:
             try:
@@ -97,7 +102,7 @@ def to_datetime(value: Any) -> datetime:
                     "(expected ISO-8601 text or epoch seconds)",
                     value=value,
                 ) from None
-            return to_datetime(parsed)
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     if number is None:
         raise ConversionError(f"cannot convert {value!r} to a timestamp", value=value)
     if abs(number) >= _MILLISECONDS_THRESHOLD:

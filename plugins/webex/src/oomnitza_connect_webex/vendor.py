@@ -154,8 +154,15 @@ class WebexVendor(RestVendor):
     def to_record(self, item: Any, *, fetched_at: datetime | None = None) -> VendorRecord:
         record = super().to_record(item, fetched_at=fetched_at)
         # The spec's own examples join several role ids into one string.
-        fields = {**record.fields, "role_ids": list(role_ids(item.get("roles")))}
-        return attrs.evolve(record, fields=fields)
+        split = list(role_ids(item.get("roles")))
+        fields = record.fields
+        if type(fields) is dict:
+            # The record was just made around this dict and owns it (VendorRecord
+            # keeps a plain dict as given): set the ids in it rather than make
+            # every person's record twice.
+            fields["role_ids"] = split
+            return record
+        return attrs.evolve(record, fields={**fields, "role_ids": split})
 
     @hookimpl
     def register_commands(self, cli: click.Group) -> None:
