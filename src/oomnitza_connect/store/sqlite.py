@@ -490,6 +490,9 @@ class SQLiteStore(Store):
                 (_SCHEMA_VERSION,),
             )
         self._custom: dict[str, CustomField] | None = None
+        # The people the last write_people created, by sync value: (integration,
+        # {sync value: (person id, stamp)}), for remember_fingerprints right after.
+        self._just_created: tuple[str, dict[str, tuple[int, str]]] | None = None
         self._active_session: str | None = None
         self._book: _SQLiteRunBook | None = None
         self._apart_pages: set[str] = set()
@@ -1322,17 +1325,31 @@ class SQLiteStore(Store):
     def remember_fingerprints(
         self, plan: SyncPlan, members: Sequence[tuple[str, str, str, bool]]
     ) -> None:
+        just_created, self._just_created = self._just_created, None
         if not members:
             return
+        created = just_created[1] if just_created and just_created[0] == plan.integration else {}
+        known: list[tuple[str, str, str, str, int, str, int]] = []
+        others: list[tuple[str, str, str, int]] = []
+        for user_id, print_, value, active in members:
+            person = created.get(value)
+            if person is None:
+                others.append((user_id, print_, value, int(active)))
+            else:
+                known.append((plan.integration, user_id, print_, value, *person, int(active)))
         with self._lock, self._transaction():
-            # The person each sync value now belongs to, and its stamp, from the store.
+            # The people the batch created are known (a first sync's every member);
+            # the others are found by sync value, with their stamps, in the store.
+            _insert_rows(
+                self._db,
+                "INSERT OR REPLACE INTO member_fingerprints (integration, vendor_user_id, "
+                "fingerprint, sync_value, person_id, person_stamp, active)",
+                known,
+            )
             _insert_rows(
                 self._db,
                 "WITH j (user_id, print, value, active) AS (",
-                [
-                    (user_id, print_, value, int(active))
-                    for user_id, print_, value, active in members
-                ],
+                others,
                 tail=") INSERT OR REPLACE INTO member_fingerprints (integration, vendor_user_id, "
                 "fingerprint, sync_value, person_id, person_stamp, active) "
                 "SELECT ?, j.user_id, j.print, k.value, p.id, p.updated_at, j.active "
@@ -1378,9 +1395,12 @@ class SQLiteStore(Store):
                 self._db.execute("SELECT coalesce(max(id), 0) + 1 FROM people").fetchone()[0]
             )
             new_people: list[tuple[Any, ...]] = []
+            created: dict[str, tuple[int, str]] = {}
+            self._just_created = (plan.integration, created)
             for new in writes.creates:
                 person_id = next_id
                 next_id += 1
+                created[new.sync_value] = (person_id, now)
                 new_people.append(
                     (person_id, plan.sync_key, new.sync_value, _dumps_fields(new.fields), now, now)
                 )
