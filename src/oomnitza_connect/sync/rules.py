@@ -249,7 +249,10 @@ class BatchRules:
         for index, (record, sync_value, fields) in enumerate(keyed):
             user_id = record.vendor_user_id
             found = existing.get(sync_value)
-            entry: dict[str, Any] = {"vendor_user_id": user_id, "sync_value": sync_value}
+            # Shown by a test run only.
+            entry: dict[str, Any] = (
+                {"vendor_user_id": user_id, "sync_value": sync_value} if keep else {}
+            )
             if found is None:
                 if plan.preference == SyncPreference.UPDATE_ONLY:
                     skipped_count += 1
