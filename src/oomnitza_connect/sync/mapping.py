@@ -364,7 +364,7 @@ def _plain(node: jinja_nodes.Node) -> Callable[[Mapping[str, Any]], Any]:
 
         def item(variables: Mapping[str, Any]) -> Any:
             value = container(variables)
-            if not isinstance(value, Mapping) or key not in value:
+            if (type(value) is not dict and not isinstance(value, Mapping)) or key not in value:
                 raise _NotSimple
             return value[key]
 

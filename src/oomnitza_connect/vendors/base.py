@@ -730,7 +730,7 @@ class RestVendor(Vendor):
 
         :raises MappingError: the object has no id, or a field has the wrong type.
         """
-        if not isinstance(item, Mapping):
+        if type(item) is not dict and not isinstance(item, Mapping):  # (the ABC check is dear)
             raise MappingError(
                 f"{self.display_name} returned a user that is not an object (so no id): "
                 f"{item!r:.80}"
