@@ -432,6 +432,9 @@ def test_inserting_rows_prepares_a_few_statements_for_any_number_of_rows():
     statements: set[str] = set()
 
     class Recording:
+        def getlimit(self, category):
+            return db.getlimit(category)
+
         def execute(self, sql, parameters):
             statements.add(sql)
             return db.execute(sql, parameters)
@@ -495,3 +498,48 @@ def test_the_keys_have_no_index_by_person_and_an_old_store_loses_it(tmp_path):
             )
         }
     assert "person_keys_by_person" not in indexes
+
+
+@pytest.mark.parametrize("count", [1, 165, 166, 167, 512, 1100])
+def test_rows_fit_an_older_sqlites_limit_of_999_parameters(count):
+    from oomnitza_connect.store.sqlite import _insert_rows
+
+    db = sqlite3.connect(":memory:")
+    # SQLite before 3.32 allows 999 parameters a statement (RHEL 8 has 3.26).
+    db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    db.execute("CREATE TABLE wide (a, b, c, d, e, f)")
+    rows = [(index, "b", "c", "d", "e", "f") for index in range(count)]
+    _insert_rows(db, "INSERT INTO wide (a, b, c, d, e, f)", rows)
+    assert db.execute("SELECT count(*), sum(a) FROM wide").fetchone() == (
+        count,
+        sum(range(count)),
+    )
+
+
+def test_a_whole_batch_of_new_people_fits_an_older_sqlites_parameter_limit(store):
+    store._db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    records = [person(f"u{index}", f"u{index}@example.com") for index in range(600)]
+    outcome, _ = run(store, records)
+    assert outcome.counts.created == 600
+    assert store.count_people() == 600
+
+
+def test_changes_that_say_their_old_values_and_one_that_does_not_all_release(store):
+    from oomnitza_connect.store.base import ChangedPerson, PersonWrites
+
+    sync_plan = plan()
+    run(store, [person(f"u{index}", f"u{index}@example.com") for index in (1, 2, 3)])
+    changes = [
+        ChangedPerson(
+            index,
+            {"email": f"u{index}@example.com", "username": f"new{index}"},
+            {"username": f"new{index}"},
+            frozenset({"username"}),
+            {} if index == 2 else {"username": f"u{index}"},
+        )
+        for index in (1, 2, 3)
+    ]
+    store.prepare_run(sync_plan, test_run=False)
+    store.write_people(sync_plan, PersonWrites(updates=changes))
+    usernames = [key for key in keys_of(store) if key[0] == "username"]
+    assert usernames == [("username", f"new{index}", index) for index in (1, 2, 3)]

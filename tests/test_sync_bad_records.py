@@ -244,3 +244,30 @@ def test_a_list_or_an_object_in_a_text_field_fails_alone(tmp_path: Any) -> None:
     assert not any("[" in str(fields.get("email")) for fields in stored)
     assert not any("{" in str(fields.get("username")) for fields in stored)
     assert session.counts.created >= 20
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_a_user_whose_id_is_not_valid_unicode_fails_alone(tmp_path: Any, lazy: bool) -> None:
+    # Its id is the key of everything the run stores about it (links, fingerprints,
+    # the run's seen members): as a bound parameter it cannot be stored at all.
+    # The id mapped to no field, so that no check of the mapped fields sees it.
+    extra = (
+        '\n[[mapping]]\ntarget = "email"\nsource = "mail"\nconverter = "email"\n'
+        '[[mapping]]\ntarget = "username"\nsource = "login"\n'
+    )
+    plugin = LazyAcme() if lazy else ActiveAwareAcme()
+    with AcmeEmulator(users=3) as emulator, register_plugin(plugin, name="id-acme"):
+        emulator.users[1]["id"] = "A\ud800"
+        path = write_integration(tmp_path, extra)
+        text = path.read_text().replace("[settings]", "use_standard_mapping = false\n\n[settings]")
+        path.write_text(text)
+        settings = load_integration(path)
+        with SQLiteStore(tmp_path / "x.db") as store:
+            session = run_sync(settings, credential=credential(emulator.base_url), store=store)
+            synced = {p.fields["email"] for p in store.iter_people()}
+    assert session.status is SyncStatus.COMPLETED_WITH_ERRORS
+    assert (session.counts.created, session.counts.failed) == (2, 1)
+    assert synced == {"user1@example.com", "user3@example.com"}
+    (error,) = session.errors
+    assert error.vendor_user_id == "A\\ud800"  # stored escaped, as an unstorable reason is
+    assert "not valid Unicode" in error.reason

@@ -173,3 +173,31 @@ def test_a_fingerprint_is_keyed_on_the_runs_configuration():
     member_fingerprint = engine.member_fingerprint
     member = {"id": "U1", "profile": {"email": "a@x.io"}}
     assert member_fingerprint(b"one", member) != member_fingerprint(b"two", member)
+
+
+def test_a_contested_record_that_then_fails_keeps_failing_in_later_runs(tmp_path):
+    # user2 takes user1's login (unique) while user1 is still active: the record
+    # waits for the run's end (contested), then fails. Its fingerprint must not be
+    # remembered in its batch, or the next run counts it unchanged: the error
+    # gone and its other change (the name) never written.
+    plugin = AcmePlugin(per_page=7)
+    with register_plugin(plugin, name="acme-test"), AcmeEmulator(users=5) as acme:
+        settings = load_integration(write_integration(tmp_path, "", base_url=acme.base_url))
+        with SQLiteStore(tmp_path / "sync.db") as store:
+
+            def sync():
+                return run_sync(settings, credential=credential(), store=store, batch_size=10)
+
+            assert sync().counts.created == 5
+            acme.users[1]["login"] = acme.users[0]["login"]
+            acme.users[1]["full_name"] = "Renamed Person"
+            second = sync()
+            third = sync()
+            acme.users[1]["login"] = "a-login-of-its-own"
+            fourth = sync()
+            renamed = store.find_person("email", acme.users[1]["mail"].lower())
+    assert (second.counts.failed, third.counts.failed) == (1, 1)
+    assert "already belongs" in third.errors[0].reason
+    assert fourth.counts.failed == 0
+    assert renamed is not None
+    assert renamed.fields["first_name"] == "Renamed"

@@ -333,7 +333,9 @@ _UNKNOWN = object()
 """An old unique value a change did not say (:meth:`SQLiteStore._release_keys`)."""
 
 _VALUES_SIZES = (512, 64, 8, 1)
-"""Rows per ``INSERT ... VALUES`` statement (:func:`_insert_rows`), largest first."""
+"""Rows per ``INSERT ... VALUES`` statement (:func:`_insert_rows`), largest first;
+fewer where the statement would bind more parameters than the SQLite library
+allows (999 before 3.32)."""
 
 
 def _insert_rows(
@@ -360,8 +362,12 @@ def _insert_rows(
         return
     width = len(rows[0])
     row = "(" + ", ".join("?" * width) + ")"
+    fits = (db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(tail_parameters)) // width
+    sizes = sorted(
+        {min(size, fits) for size in _VALUES_SIZES if min(size, fits) >= 1}, reverse=True
+    )
     start = 0
-    for size in _VALUES_SIZES:
+    for size in sizes or [1]:  # (a limit below one row's width: SQLite says so)
         whole = (len(rows) - start) // size
         if not whole:
             continue
@@ -677,25 +683,24 @@ class SQLiteStore(Store):
 
         By primary key, so ``person_keys`` needs no index by person. An old
         value that is not found as it reads now (not known, or a value whose
-        text was written otherwise) is looked for by person among the field's
-        keys, which reads all of them: rare, and still right.
+        text was written otherwise, such as a boolean indexed when its field
+        was made unique) is looked for by person among the field's keys, which
+        reads all of them: rare, only for that value, and still right.
         """
-        # An empty value was never indexed: nothing to release.
-        held = [item for item in held if item[2] is _UNKNOWN or item[2] not in (None, "")]
-        if not held:
-            return
-        before = self._db.total_changes
-        self._db.executemany(
-            "DELETE FROM person_keys WHERE field = ? AND value = ? AND person_id = ?",
-            [
-                (name, None if value is _UNKNOWN else _key_text(value), person_id)
-                for person_id, name, value in held
-            ],
-        )
-        if self._db.total_changes - before != len(held):
-            self._db.executemany(
-                "DELETE FROM person_keys WHERE field = ? AND person_id = ?",
-                [(name, person_id) for person_id, name, _ in held],
+        db = self._db
+        for person_id, name, value in held:
+            if value is not _UNKNOWN:
+                if value is None or value == "":
+                    continue  # an empty value was never indexed: nothing to release
+                before = db.total_changes
+                db.execute(
+                    "DELETE FROM person_keys WHERE field = ? AND value = ? AND person_id = ?",
+                    (name, _key_text(value), person_id),
+                )
+                if db.total_changes != before:
+                    continue
+            db.execute(
+                "DELETE FROM person_keys WHERE field = ? AND person_id = ?", (name, person_id)
             )
 
     # -- custom fields ----------------------------------------------------------

@@ -938,7 +938,8 @@ class _Run:
 
     def remember_fingerprints(self, batch: _Batch, outcome: BatchOutcome) -> None:
         """Remember the fingerprints of the batch's members that were written (or unchanged)."""
-        failed = {e.vendor_user_id for e in outcome.errors}
+        # Nor those waiting for the run's end (contested): they may fail then.
+        failed = {e.vendor_user_id for e in outcome.errors} | self.rules.contested_in_batch
         key = self.plan.sync_key
         members: list[tuple[str, str, str, bool]] = []
         for record in batch.mapped:
@@ -1071,6 +1072,8 @@ class _Run:
                     # plugin cannot read fails alone, for every vendor.
                     record = read_record(item) if isinstance(item, UnreadRecord) else item
                     record_id = record.id
+                    if not record_id.isascii():
+                        check_text({"id": record_id})  # stored as the member's key
                     if filters and not passes(variables_for(filter_names, record, context)):
                         batch.skipped.append(record.id)
                         page_skipped += 1

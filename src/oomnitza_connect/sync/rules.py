@@ -138,6 +138,8 @@ class BatchRules:
         # Active records whose unique value a stored person holds wait until
         # every record of the run is known (see contested_batches).
         self.contested = _ContestedRecords()
+        self.contested_in_batch: set[str] = set()
+        """The vendor user ids the last batch decided left contested (they may fail later)."""
         self.settling = False
 
     # -- the rules every destination shares ------------------------------------------
@@ -202,6 +204,7 @@ class BatchRules:
     ) -> tuple[BatchOutcome, PersonWrites]:
         """Return what the batch does and the destination writes that do it."""
         plan = self.plan
+        self.contested_in_batch = set()
         errors: list[RecordError] = list(failed)
         payload: list[dict[str, Any]] = []
         keep = self.test_run
@@ -442,6 +445,7 @@ class BatchRules:
                 # Whether the holder's account is still active is known only once
                 # every record of the run has come.
                 self.contested.add(record)
+                self.contested_in_batch.add(record.vendor_user_id)
                 return None
             else:
                 taken.append((name, text, owner))
