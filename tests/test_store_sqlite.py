@@ -543,3 +543,16 @@ def test_changes_that_say_their_old_values_and_one_that_does_not_all_release(sto
     store.write_people(sync_plan, PersonWrites(updates=changes))
     usernames = [key for key in keys_of(store) if key[0] == "username"]
     assert usernames == [("username", f"new{index}", index) for index in (1, 2, 3)]
+
+
+@pytest.mark.parametrize("held", [True, False, 1e16, 2.5, "text", 7, [1, 2]])
+def test_a_field_made_unique_later_indexes_values_as_a_sync_writes_them(store, held):
+    from oomnitza_connect.sync.rules import key_text
+
+    run(store, [person("u1", "one@example.com", Badge=held), person("u2", "two@example.com")])
+    store.define_custom_field(CustomField("Badge", FieldType.STRING, unique=True))
+    # The text a sync would look the value up by (not SQL's "1" for true).
+    assert [key for key in keys_of(store) if key[0] == "Badge"] == [("Badge", key_text(held), 1)]
+    # So u1 giving the value up releases it by its key, with nothing left behind.
+    run(store, [person("u1", "one@example.com", Badge="other")])
+    assert [key for key in keys_of(store) if key[0] == "Badge"] == [("Badge", "other", 1)]

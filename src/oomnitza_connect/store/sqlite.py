@@ -730,12 +730,7 @@ class SQLiteStore(Store):
         was_unique = existing is not None and existing.unique
         if field.unique and not was_unique:
             try:
-                self._db.execute(
-                    "INSERT INTO person_keys (field, value, person_id) "
-                    "SELECT ?, CAST(json_extract(fields, ?) AS TEXT), id FROM people "
-                    "WHERE json_extract(fields, ?) IS NOT NULL AND json_extract(fields, ?) != ''",
-                    (field.label, *([_json_path(field.label)] * 3)),
-                )
+                self._index_held_values(field.label)
             except sqlite3.IntegrityError:
                 raise StoreError(
                     f"the custom field '{field.label}' cannot be unique: "
@@ -743,6 +738,36 @@ class SQLiteStore(Store):
                 ) from None
         elif was_unique and not field.unique:
             self._db.execute("DELETE FROM person_keys WHERE field = ?", (field.label,))
+
+    def _index_held_values(self, label: str) -> None:
+        """Put the values people hold of *label*, just made unique, in ``person_keys``.
+
+        Each as the text a sync indexes it by (:func:`key_text` of the value
+        read back from JSON), so that a later write finds it: SQL's own text of
+        a JSON true is "1" and of 1e16 "1.0e+16", where a sync writes "True" and
+        "1e+16". A thousand people at a time, so memory stays flat.
+        """
+        path = _json_path(label)
+        last = 0
+        while True:
+            # Text and whole numbers read the same in SQL; anything else is read
+            # from the person's decoded fields.
+            rows = self._db.execute(
+                "SELECT id, json_extract(fields, ?1), "
+                "CASE WHEN json_type(fields, ?1) IN ('text', 'integer') THEN NULL ELSE fields END "
+                "FROM people WHERE id > ?2 AND json_extract(fields, ?1) IS NOT NULL "
+                "ORDER BY id LIMIT 1000",
+                (path, last),
+            ).fetchall()
+            if not rows:
+                return
+            keys: list[tuple[str, str, int]] = []
+            for person_id, value, fields in rows:
+                held = value if fields is None else json.loads(fields)[label]
+                if held != "":
+                    keys.append((label, _key_text(held), person_id))
+            _insert_rows(self._db, "INSERT INTO person_keys (field, value, person_id)", keys)
+            last = rows[-1][0]
 
     PEOPLE_VIEW = "people_view"
     """A readable view of people for SQL users, Datasette and ``pandas.read_sql``."""
