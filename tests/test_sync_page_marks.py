@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 
+from oomnitza_connect.models import SyncStatus
 from oomnitza_connect.store.base import RunBook
 from oomnitza_connect.store.sqlite import SQLiteStore
 from oomnitza_connect.sync.engine import _lookup_chunks, read_ahead
@@ -133,3 +134,73 @@ def test_pages_sharing_a_member_are_not_apart(tmp_path):
         assert "i" not in store._apart_pages
         store.keep_pages(plan, ["d2", "d3"])
         assert store._pages_apart("i")
+
+
+def test_a_page_held_twice_in_one_run_counts_its_members_once(tmp_path):
+    # A listing that served one page twice: the second time its members repeat
+    # the first's sync values, as they would on any page.
+    from oomnitza_connect.store.base import SyncPlan
+
+    with SQLiteStore(tmp_path / "book.db") as store:
+        plan = SyncPlan(integration="i", vendor="acme", sync_key="email")
+        session = store.start_session(plan)
+        book = store.run_book(session.id)
+        page = '{"U1":"a@x","U2":"b@x"}'
+        assert book.mark_unchanged(page, 2, apart=True) == []
+        assert book.mark_unchanged(page, 2, apart=True) == [("U1", "a@x"), ("U2", "b@x")]
+        assert dict(book.iter_seen()) == {"U1": "a@x", "U2": "b@x"}
+
+
+def _people_linked(store: SQLiteStore, plan, count: int) -> None:
+    from oomnitza_connect.store.base import NewPerson, PersonWrites
+
+    session = store.start_session(plan)
+    store.write_people(
+        plan,
+        PersonWrites(
+            creates=[NewPerson(f"p{n}@x", {"email": f"p{n}@x"}, f"U{n}") for n in range(count)]
+        ),
+    )
+    store.finish_session(session.id, status=SyncStatus.SUCCEEDED)
+
+
+def _statements(store: SQLiteStore) -> list[str]:
+    seen: list[str] = []
+    store._db.set_trace_callback(seen.append)
+    return seen
+
+
+def test_pages_held_that_vouch_for_every_link_vanish_nobody_without_reading_the_links(tmp_path):
+    from oomnitza_connect.store.base import SyncPlan
+
+    with SQLiteStore(tmp_path / "vanish.db") as store:
+        plan = SyncPlan(integration="i", vendor="acme", sync_key="email")
+        _people_linked(store, plan, 4)
+        session = store.start_session(plan)
+        book = store.run_book(session.id)
+        book.mark_unchanged('{"U0":"p0@x","U1":"p1@x"}', 2, apart=True)
+        book.mark_unchanged('{"U2":"p2@x","U3":"p3@x"}', 2, apart=True)
+        statements = _statements(store)
+        assert store.vanish(plan, book, test_run=False) == []
+        # Counted, not compared member by member.
+        assert not [s for s in statements if "NOT IN" in s]
+
+
+def test_links_no_held_page_vouches_for_still_vanish(tmp_path):
+    from oomnitza_connect.store.base import SyncPlan, VanishedPerson
+
+    with SQLiteStore(tmp_path / "vanish.db") as store:
+        plan = SyncPlan(integration="i", vendor="acme", sync_key="email")
+        _people_linked(store, plan, 4)
+        session = store.start_session(plan)
+        book = store.run_book(session.id)
+        # The first page served twice, the second not at all: as many members
+        # were held as there are links, but two of the links were not listed.
+        book.mark_unchanged('{"U0":"p0@x","U1":"p1@x"}', 2, apart=True)
+        book.mark_unchanged('{"U0":"p0@x","U1":"p1@x"}', 2, apart=True)
+        assert store.vanish(plan, book, test_run=False) == [
+            VanishedPerson("U2", "p2@x"),
+            VanishedPerson("U3", "p3@x"),
+        ]
+        book.mark_seen([("U9", "p9@x")])  # (seen members vouch for no link)
+        assert store.vanish(plan, book, test_run=True) == []  # (vanished already)

@@ -1503,7 +1503,13 @@ class SQLiteStore(Store):
                 "JOIN people p ON p.id = s.person_id "
                 "WHERE s.integration = ? AND s.vanished = 0"
             )
-            if isinstance(book, _SQLiteRunBook) and book.store is self:
+            if (
+                isinstance(book, _SQLiteRunBook)
+                and book.store is self
+                and self._all_vouched(plan, book)
+            ):
+                rows = []
+            elif isinstance(book, _SQLiteRunBook) and book.store is self:
                 seen = "s.vendor_user_id NOT IN (SELECT vendor_user_id FROM temp.run_seen)"
                 if book.pages_held:
                     # The held pages' members read once into this query's own
@@ -1531,6 +1537,25 @@ class SQLiteStore(Store):
                     [(now, plan.integration, row[2]) for row in rows],
                 )
         return [VanishedPerson(user_id, value) for user_id, value, _ in rows]
+
+    def _all_vouched(self, plan: SyncPlan, book: _SQLiteRunBook) -> bool:
+        """Whether the pages held apart vouch for every active link of the integration.
+
+        Each member of such a page was found linked to the integration by its
+        own user id (:meth:`recall_page`), and no member is on two of them: they
+        vouch for as many links. A batch's writes only add links, or point one
+        at the member that wrote it, always a member seen in this run. So when
+        the integration has no more links than that, every link's member was
+        seen: a count instead of comparing 100,000 links with the run's members
+        (0.1 s of a 1 s unchanged re-sync).
+        """
+        if not book.vouched:
+            return False
+        (active,) = self._db.execute(
+            "SELECT count(*) FROM person_sources WHERE integration = ? AND vanished = 0",
+            (plan.integration,),
+        ).fetchone()
+        return bool(active == book.vouched)
 
     def apply_last_logins(self, vendor: str, logins: Iterable[tuple[str, datetime]]) -> int:
         changed = 0
@@ -1781,6 +1806,10 @@ class _SQLiteRunBook(RunBook):
         self.db = store._db
         self.pages_held = 0
         """Pages marked *apart* whose members are not yet in run_keys and run_seen."""
+        self.vouched = 0
+        """The members of every page held apart (distinct members, one link each)."""
+        self._held: set[int] = set()
+        """The hash of each page's members held apart: a page served twice is not apart."""
 
     def put_in_pages(self) -> None:
         """Put the members of the pages held back into the run's tables, sorted, all at once.
@@ -1842,7 +1871,7 @@ class _SQLiteRunBook(RunBook):
         self, members: str, count: int, *, apart: bool = False
     ) -> list[tuple[str, str]]:
         db = self.db
-        if apart:
+        if apart and hash(members) not in self._held:
             # No member is on another page held back, and no two members of
             # such pages share a sync value (recall_page found each the holder of
             # its unique sync value, linked to this integration by its own user
@@ -1858,6 +1887,8 @@ class _SQLiteRunBook(RunBook):
                 if clash is None:
                     db.execute("INSERT INTO temp.run_pages (members) VALUES (?)", (members,))
                     self.pages_held += 1
+                    self._held.add(hash(members))
+                    self.vouched += count
                     return []
         self.put_in_pages()
         # Set-based: the page's members go from JSON to the run's tables in SQL.
