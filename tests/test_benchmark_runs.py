@@ -92,3 +92,36 @@ def test_the_real_readme_has_a_results_section(bench_sync) -> None:
     text = (BENCHMARKS / "README.md").read_text()
     assert text.count(bench_sync.START_MARK) == 1
     assert text.count(bench_sync.END_MARK) == 1
+
+
+def test_the_store_sql_replay_writes_what_the_sync_wrote(bench_sync, tmp_path: Path) -> None:
+    import sqlite3
+    import subprocess
+    import sys
+
+    db = tmp_path / "people.db"
+    with bench_sync.PageServer(120) as server:
+        report = subprocess.run(
+            [
+                sys.executable,
+                str(BENCHMARKS / "store_sql.py"),
+                *("--base-url", server.base_url, "--token", bench_sync.TOKEN, "--db", str(db)),
+            ],
+            env=bench_sync._environment(),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+    assert "the same statements replayed alone:" in report
+    assert "INSERT INTO people" in report
+
+    def people(path: Path) -> list[tuple[str, str]]:
+        with sqlite3.connect(path) as connection:
+            return connection.execute(
+                "SELECT sync_value, json_extract(fields, '$.username') FROM people ORDER BY id"
+            ).fetchall()
+
+    written = people(db)
+    assert len(written) > 100
+    assert people(tmp_path / "people.db.replay") == written

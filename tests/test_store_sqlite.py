@@ -556,3 +556,34 @@ def test_a_field_made_unique_later_indexes_values_as_a_sync_writes_them(store, h
     # So u1 giving the value up releases it by its key, with nothing left behind.
     run(store, [person("u1", "one@example.com", Badge="other")])
     assert [key for key in keys_of(store) if key[0] == "Badge"] == [("Badge", "other", 1)]
+
+
+def test_a_batch_whose_write_fails_on_its_last_row_keeps_none_of_it(store):
+    # The inserts keep their own rows when one fails (OR FAIL, no statement
+    # journal): the batch's transaction must take all of them back.
+    from oomnitza_connect.models import SyncCounts
+    from oomnitza_connect.store.base import BatchOutcome, NewPerson, PersonWrites
+
+    integration = plan()
+    session = store.start_session(integration)
+    creates = [
+        NewPerson(f"u{n}@x.io", {"email": f"u{n}@x.io", "username": f"u{n}"}, f"U{n}")
+        for n in range(700)
+    ]
+    # The last one takes the first one's username: the key index refuses it.
+    creates[-1] = NewPerson("late@x.io", {"email": "late@x.io", "username": "u0"}, "U700")
+    with pytest.raises(StoreError, match="nothing of it was kept"):
+        store.record_batch(
+            session.id,
+            BatchOutcome(counts=SyncCounts(created=700)),
+            write=lambda: store.write_people(integration, PersonWrites(creates=creates)),
+        )
+    for table in ("people", "person_keys", "person_sources", "saas_users"):
+        assert store._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+    store.finish_session(session.id, status=SyncStatus.FAILED)
+    assert store.get_session(session.id).counts.created == 0
+    # The store is whole after it: the same people, the duplicate left out, go in.
+    second = store.start_session(integration)
+    store.write_people(integration, PersonWrites(creates=creates[:-1]))
+    store.finish_session(second.id, status=SyncStatus.SUCCEEDED)
+    assert store._db.execute("SELECT count(*) FROM people").fetchone()[0] == 699
