@@ -576,3 +576,24 @@ def test_a_closed_page_book_recognises_nothing_more():
     assert book.recall(b'{"members":[1]}') is None
     assert len(checked) == 1
     assert not [t for t in threading.enumerate() if t.name.startswith("oomnitza-connect-page")]
+
+
+def test_an_unchanged_resync_with_deactivated_members_vanishes_nobody_by_a_count(
+    slack, store, decoded, ticking
+):
+    first = settle(slack, store, decoded)
+    (deactivated,) = store._db.execute(
+        "SELECT count(*) FROM member_fingerprints WHERE active = 0"
+    ).fetchone()
+    assert deactivated > 0  # deleted users, linked, on the recognised pages
+    decoded.clear()
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    session = sync(slack, store)
+    store._db.set_trace_callback(None)
+    assert decoded == []
+    assert counts(session) == (0, 0, first.counts.created, first.counts.skipped, 0)
+    assert session.counts.vanished == 0
+    # Every link vouched for by a member of a page held apart: counted, not
+    # compared with the run's members.
+    assert [s for s in statements if "person_sources" in s and "NOT IN" in s] == []

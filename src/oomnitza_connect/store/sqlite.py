@@ -502,6 +502,10 @@ class SQLiteStore(Store):
         self._active_session: str | None = None
         self._book: _SQLiteRunBook | None = None
         self._apart_pages: set[str] = set()
+        self._vouching: dict[int, int] = {}
+        """Per page recalled (the hash of its active members' JSON), how many
+        members of every kind it was found to hold: they vouch for a link each
+        once the page is held apart (:meth:`_SQLiteRunBook.mark_unchanged`)."""
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
         with self._lock:
@@ -909,6 +913,7 @@ class SQLiteStore(Store):
                 "CREATE TEMP TABLE run_pages (id INTEGER PRIMARY KEY, members TEXT NOT NULL);"
             )
             self._book = None
+            self._vouching.clear()
             # Checkpointing after every batch would copy (and fsync) the same
             # index pages again and again: a run checkpoints once, at its end.
             self._db.execute(f"PRAGMA wal_autocheckpoint={_RUN_CHECKPOINT_PAGES}")
@@ -1293,6 +1298,8 @@ class SQLiteStore(Store):
             ).fetchone()
         if found != count:
             return None  # someone changed (or is new): the page is read as usual
+        # Its deactivated members, written at the end, vouch for their links too.
+        self._vouching[hash(active)] = int(found)
         return RecalledPage(
             digest=digest,
             skeleton=skeleton,
@@ -1817,7 +1824,8 @@ class _SQLiteRunBook(RunBook):
         self.pages_held = 0
         """Pages marked *apart* whose members are not yet in run_keys and run_seen."""
         self.vouched = 0
-        """The members of every page held apart (distinct members, one link each)."""
+        """The members of every page held apart, deactivated ones too (distinct
+        members, one link each: :meth:`SQLiteStore._all_vouched`)."""
         self._held: set[int] = set()
         """The hash of each page's members held apart: a page served twice is not apart."""
 
@@ -1898,7 +1906,7 @@ class _SQLiteRunBook(RunBook):
                     db.execute("INSERT INTO temp.run_pages (members) VALUES (?)", (members,))
                     self.pages_held += 1
                     self._held.add(hash(members))
-                    self.vouched += count
+                    self.vouched += self.store._vouching.pop(hash(members), count)
                     return []
         self.put_in_pages()
         # Set-based: the page's members go from JSON to the run's tables in SQL.
