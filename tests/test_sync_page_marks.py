@@ -136,21 +136,6 @@ def test_pages_sharing_a_member_are_not_apart(tmp_path):
         assert store._pages_apart("i")
 
 
-def test_a_page_held_twice_in_one_run_counts_its_members_once(tmp_path):
-    # A listing that served one page twice: the second time its members repeat
-    # the first's sync values, as they would on any page.
-    from oomnitza_connect.store.base import SyncPlan
-
-    with SQLiteStore(tmp_path / "book.db") as store:
-        plan = SyncPlan(integration="i", vendor="acme", sync_key="email")
-        session = store.start_session(plan)
-        book = store.run_book(session.id)
-        page = '{"U1":"a@x","U2":"b@x"}'
-        assert book.mark_unchanged(page, 2, apart=True) == []
-        assert book.mark_unchanged(page, 2, apart=True) == [("U1", "a@x"), ("U2", "b@x")]
-        assert dict(book.iter_seen()) == {"U1": "a@x", "U2": "b@x"}
-
-
 def _people_linked(store: SQLiteStore, plan, count: int) -> None:
     from oomnitza_connect.store.base import NewPerson, PersonWrites
 
@@ -186,6 +171,22 @@ def test_pages_held_that_vouch_for_every_link_vanish_nobody_without_reading_the_
         assert not [s for s in statements if "NOT IN" in s]
 
 
+def test_deactivated_members_of_pages_recalled_apart_vouch_for_their_links(tmp_path):
+    from oomnitza_connect.store.base import SyncPlan
+
+    with SQLiteStore(tmp_path / "vanish.db") as store:
+        plan = SyncPlan(integration="i", vendor="acme", sync_key="email")
+        _people_linked(store, plan, 4)
+        session = store.start_session(plan)
+        book = store.run_book(session.id)
+        book.mark_unchanged('{"U0":"p0@x"}', 1, apart=True)
+        book.mark_unchanged("{}", 0, apart=True)  # a page of deactivated members only
+        book.mark_recalled_seen([("U1", "p1@x"), ("U2", "p2@x"), ("U3", None)])
+        statements = _statements(store)
+        assert store.vanish(plan, book, test_run=False) == []
+        assert not [s for s in statements if "NOT IN" in s]
+
+
 def test_links_no_held_page_vouches_for_still_vanish(tmp_path):
     from oomnitza_connect.store.base import SyncPlan, VanishedPerson
 
@@ -194,10 +195,9 @@ def test_links_no_held_page_vouches_for_still_vanish(tmp_path):
         _people_linked(store, plan, 4)
         session = store.start_session(plan)
         book = store.run_book(session.id)
-        # The first page served twice, the second not at all: as many members
-        # were held as there are links, but two of the links were not listed.
         book.mark_unchanged('{"U0":"p0@x","U1":"p1@x"}', 2, apart=True)
-        book.mark_unchanged('{"U0":"p0@x","U1":"p1@x"}', 2, apart=True)
+        # Members marked seen as they come vouch for no link.
+        book.mark_seen([("U0", "p0@x"), ("U1", "p1@x")])
         assert store.vanish(plan, book, test_run=False) == [
             VanishedPerson("U2", "p2@x"),
             VanishedPerson("U3", "p3@x"),

@@ -597,3 +597,38 @@ def test_an_unchanged_resync_with_deactivated_members_vanishes_nobody_by_a_count
     # Every link vouched for by a member of a page held apart: counted, not
     # compared with the run's members.
     assert [s for s in statements if "person_sources" in s and "NOT IN" in s] == []
+
+
+def test_pages_of_deactivated_members_only_vouch_for_their_links(slack, store, decoded, ticking):
+    for user_id in slack.user_ids()[PAGE : 3 * PAGE]:  # the second and third pages
+        slack.update_user(user_id, deleted=True)
+    first = settle(slack, store, decoded)
+    decoded.clear()
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    session = sync(slack, store)
+    store._db.set_trace_callback(None)
+    assert decoded == []
+    assert counts(session) == (0, 0, first.counts.created, first.counts.skipped, 0)
+    assert session.counts.vanished == 0
+    assert [s for s in statements if "person_sources" in s and "NOT IN" in s] == []
+
+
+def test_a_page_served_twice_in_one_run_is_recalled_apart_once(slack, store, decoded):
+    from oomnitza_connect.store.base import SyncPlan
+
+    settle(slack, store, decoded)
+    plan = SyncPlan(integration="slack-pages", vendor="slack", sync_key="Slack User Id")
+    digest = next(iter(store.page_digests(plan)))
+    assert pages_apart(store)
+    session = store.start_session(plan)
+    first, second = store.recall_page(plan, digest), store.recall_page(plan, digest)
+    assert first is not None
+    assert second is not None
+    # Its members would otherwise be held twice: counted unchanged, and vouching
+    # for links, twice.
+    assert (first.apart, second.apart) == (True, False)
+    store.finish_session(session.id, status=SyncStatus.SUCCEEDED)
+    again = store.start_session(plan)  # a run of its own recalls it apart again
+    assert store.recall_page(plan, digest).apart
+    store.finish_session(again.id, status=SyncStatus.SUCCEEDED)

@@ -502,10 +502,9 @@ class SQLiteStore(Store):
         self._active_session: str | None = None
         self._book: _SQLiteRunBook | None = None
         self._apart_pages: set[str] = set()
-        self._vouching: dict[int, int] = {}
-        """Per page recalled (the hash of its active members' JSON), how many
-        members of every kind it was found to hold: they vouch for a link each
-        once the page is held apart (:meth:`_SQLiteRunBook.mark_unchanged`)."""
+        self._recalled: set[str] = set()
+        """The digests of the pages the active run asked to recall: a page served
+        twice is apart only the first time (its members would count twice)."""
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
         with self._lock:
@@ -913,7 +912,7 @@ class SQLiteStore(Store):
                 "CREATE TEMP TABLE run_pages (id INTEGER PRIMARY KEY, members TEXT NOT NULL);"
             )
             self._book = None
-            self._vouching.clear()
+            self._recalled.clear()
             # Checkpointing after every batch would copy (and fsync) the same
             # index pages again and again: a run checkpoints once, at its end.
             self._db.execute(f"PRAGMA wal_autocheckpoint={_RUN_CHECKPOINT_PAGES}")
@@ -1287,6 +1286,8 @@ class SQLiteStore(Store):
             if row is None:
                 return None
             skeleton, members, count, skipped = row
+            served_before = digest in self._recalled
+            self._recalled.add(digest)
             join, params = self._unchanged_join(plan, members)
             # One statement for the page; its members never come to Python one by one.
             found, active, active_count, inactive = db.execute(
@@ -1298,8 +1299,6 @@ class SQLiteStore(Store):
             ).fetchone()
         if found != count:
             return None  # someone changed (or is new): the page is read as usual
-        # Its deactivated members, written at the end, vouch for their links too.
-        self._vouching[hash(active)] = int(found)
         return RecalledPage(
             digest=digest,
             skeleton=skeleton,
@@ -1307,7 +1306,7 @@ class SQLiteStore(Store):
             active_count=int(active_count),
             inactive=tuple((str(u), str(v)) for u, v in json.loads(inactive)),
             skipped=int(skipped),
-            apart=plan.integration in self._apart_pages,
+            apart=plan.integration in self._apart_pages and not served_before,
         )
 
     def remember_pages(self, plan: SyncPlan, pages: Sequence[ReadPage]) -> None:
@@ -1556,15 +1555,21 @@ class SQLiteStore(Store):
         return [VanishedPerson(user_id, value) for user_id, value, _ in rows]
 
     def _all_vouched(self, plan: SyncPlan, book: _SQLiteRunBook) -> bool:
-        """Whether the pages held apart vouch for every active link of the integration.
+        """Whether the pages recalled apart vouch for every active link of the integration.
 
-        Each member of such a page was found linked to the integration by its
-        own user id (:meth:`recall_page`), and no member is on two of them: they
-        vouch for as many links. A batch's writes only add links, or point one
-        at the member that wrote it, always a member seen in this run. So when
-        the integration has no more links than that, every link's member was
-        seen: a count instead of comparing 100,000 links with the run's members
-        (0.1 s of a 1 s unchanged re-sync).
+        Each member the book counted (:attr:`_SQLiteRunBook.vouched`) was found
+        linked to the integration by its own user id (:meth:`recall_page`), and
+        no member is on two such pages (apart, and a page served twice is apart
+        once): they vouch for as many links. Two of them cannot vouch for one
+        link at different moments: pointing it from one to the other takes a
+        write by the second in this run, listed again on a page recalled apart,
+        where the sync value that write took keeps the page from being held,
+        and a deactivated copy's fingerprint is not the one written. A
+        batch's writes only add links, or point one at the member that wrote
+        it, always a member seen in this run; none is deleted. So when the
+        integration has no more active links than that, every link's member
+        was seen: a count instead of comparing 100,000 links with the run's
+        members (0.1 s of a 1 s unchanged re-sync).
         """
         if not book.vouched:
             return False
@@ -1824,10 +1829,9 @@ class _SQLiteRunBook(RunBook):
         self.pages_held = 0
         """Pages marked *apart* whose members are not yet in run_keys and run_seen."""
         self.vouched = 0
-        """The members of every page held apart, deactivated ones too (distinct
-        members, one link each: :meth:`SQLiteStore._all_vouched`)."""
-        self._held: set[int] = set()
-        """The hash of each page's members held apart: a page served twice is not apart."""
+        """The members of pages recalled apart that were held, or (deactivated)
+        marked seen: distinct members, each found linked by its own user id
+        (:meth:`SQLiteStore._all_vouched`)."""
 
     def put_in_pages(self) -> None:
         """Put the members of the pages held back into the run's tables, sorted, all at once.
@@ -1889,7 +1893,7 @@ class _SQLiteRunBook(RunBook):
         self, members: str, count: int, *, apart: bool = False
     ) -> list[tuple[str, str]]:
         db = self.db
-        if apart and hash(members) not in self._held:
+        if apart:
             # No member is on another page held back, and no two members of
             # such pages share a sync value (recall_page found each the holder of
             # its unique sync value, linked to this integration by its own user
@@ -1905,8 +1909,7 @@ class _SQLiteRunBook(RunBook):
                 if clash is None:
                     db.execute("INSERT INTO temp.run_pages (members) VALUES (?)", (members,))
                     self.pages_held += 1
-                    self._held.add(hash(members))
-                    self.vouched += self.store._vouching.pop(hash(members), count)
+                    self.vouched += count
                     return []
         self.put_in_pages()
         # Set-based: the page's members go from JSON to the run's tables in SQL.
@@ -1954,10 +1957,15 @@ class _SQLiteRunBook(RunBook):
         pairs = list(users)
         if pairs:  # asking nothing puts nothing in
             self.put_in_pages()
-            self.mark_recalled_seen(pairs)
+            self._insert_seen(pairs)
 
     def mark_recalled_seen(self, users: Iterable[tuple[str, str | None]]) -> None:
+        # The deactivated members of pages recalled apart: found linked too.
         pairs = list(users)
+        self._insert_seen(pairs)
+        self.vouched += len(pairs)
+
+    def _insert_seen(self, pairs: Sequence[tuple[str, str | None]]) -> None:
         if not pairs:
             return
         with self.store._lock, self.store._transaction():
