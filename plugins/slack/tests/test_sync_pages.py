@@ -632,3 +632,21 @@ def test_a_page_served_twice_in_one_run_is_recalled_apart_once(slack, store, dec
     again = store.start_session(plan)  # a run of its own recalls it apart again
     assert store.recall_page(plan, digest).apart
     store.finish_session(again.id, status=SyncStatus.SUCCEEDED)
+
+
+@pytest.mark.parametrize("sync_key", ["Slack User Id", "email"])
+def test_an_unchanged_user_listed_twice_fails_the_second_time_as_in_a_first_sync(
+    slack, store, decoded, ticking, sync_key
+):
+    from oomnitza_connect.testing.emulator import Fault
+
+    give_everyone_an_address(slack)
+    integration = settings(sync_key=sync_key)
+    first = sync(slack, store, integration=integration)
+    # The second page's first user sent twice: both copies as their fingerprint says.
+    slack.faults.add(Fault.duplicate_record(), endpoint="users.list", after=1)
+    again = sync(slack, store, integration=integration)
+    assert counts(again) == (0, 0, first.counts.created, first.counts.skipped, 1)
+    (error,) = again.errors
+    assert "already has" in error.reason
+    assert again.counts.vanished == 0

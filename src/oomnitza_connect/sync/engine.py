@@ -863,8 +863,11 @@ class _Run:
         repeated = ask(list(dict.fromkeys(value for _, value in unchanged)))
         errors: list[RecordError] = []
         kept: list[tuple[str, str]] = []
+        in_batch: set[str] = set()
         for user_id, value in unchanged:
-            if value in repeated:
+            # A value twice in the batch (a user listed twice) is a repeat the
+            # second time, as in a sync that maps them (BatchRules.keyed).
+            if value in repeated or value in in_batch:
                 errors.append(
                     RecordError(
                         user_id,
@@ -874,6 +877,7 @@ class _Run:
                     )
                 )
             else:
+                in_batch.add(value)
                 kept.append((user_id, value))
         mark_seen([*kept, *((e.vendor_user_id or "", None) for e in errors)])
         payload: tuple[Mapping[str, Any], ...] = ()
