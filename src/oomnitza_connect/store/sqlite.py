@@ -346,15 +346,15 @@ def _insert_rows(
     tail: str = "",
     tail_parameters: Sequence[Any] = (),
 ) -> None:
-    """Run ``{head} VALUES (?, ...), ... {tail}`` for *rows*, 64 rows a statement.
+    """Run ``{head} VALUES (?, ...), ... {tail}`` for *rows*, 512 rows a statement.
 
     *tail_parameters* are bound after each statement's rows.
 
     Rows are bound as parameters: a JSON array read back with ``json_extract``
     took SQLite twice the time (3.40 parses the text once per column), and
     ``executemany`` steps once per row, releasing and re-taking the GIL every
-    time while the mapping thread wants it. Statements of fixed sizes (64,
-    then 16, 4 and 1 for the rest) keep the prepared-statement cache to four
+    time while the mapping thread wants it. Statements of fixed sizes (512,
+    then 64, 8 and 1 for the rest) keep the prepared-statement cache to four
     statements per insert; a statement per length filled it with 20 MB (see
     :data:`_LISTED`).
     """
