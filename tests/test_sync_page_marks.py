@@ -136,17 +136,20 @@ def test_pages_sharing_a_member_are_not_apart(tmp_path):
         assert store._pages_apart("i")
 
 
-def _people_linked(store: SQLiteStore, plan, count: int) -> None:
-    from oomnitza_connect.store.base import NewPerson, PersonWrites
+def _run_over_four_linked(store: SQLiteStore):
+    """A plan and the book of a run started over four people linked by an earlier one."""
+    from oomnitza_connect.store.base import NewPerson, PersonWrites, SyncPlan
 
-    session = store.start_session(plan)
+    plan = SyncPlan(integration="i", vendor="acme", sync_key="email")
+    earlier = store.start_session(plan)
     store.write_people(
         plan,
         PersonWrites(
-            creates=[NewPerson(f"p{n}@x", {"email": f"p{n}@x"}, f"U{n}") for n in range(count)]
+            creates=[NewPerson(f"p{n}@x", {"email": f"p{n}@x"}, f"U{n}") for n in range(4)]
         ),
     )
-    store.finish_session(session.id, status=SyncStatus.SUCCEEDED)
+    store.finish_session(earlier.id, status=SyncStatus.SUCCEEDED)
+    return plan, store.run_book(store.start_session(plan).id)
 
 
 def _statements(store: SQLiteStore) -> list[str]:
@@ -156,13 +159,8 @@ def _statements(store: SQLiteStore) -> list[str]:
 
 
 def test_pages_held_that_vouch_for_every_link_vanish_nobody_without_reading_the_links(tmp_path):
-    from oomnitza_connect.store.base import SyncPlan
-
     with SQLiteStore(tmp_path / "vanish.db") as store:
-        plan = SyncPlan(integration="i", vendor="acme", sync_key="email")
-        _people_linked(store, plan, 4)
-        session = store.start_session(plan)
-        book = store.run_book(session.id)
+        plan, book = _run_over_four_linked(store)
         book.mark_unchanged('{"U0":"p0@x","U1":"p1@x"}', 2, apart=True)
         book.mark_unchanged('{"U2":"p2@x","U3":"p3@x"}', 2, apart=True)
         statements = _statements(store)
@@ -172,13 +170,8 @@ def test_pages_held_that_vouch_for_every_link_vanish_nobody_without_reading_the_
 
 
 def test_deactivated_members_of_pages_recalled_apart_vouch_for_their_links(tmp_path):
-    from oomnitza_connect.store.base import SyncPlan
-
     with SQLiteStore(tmp_path / "vanish.db") as store:
-        plan = SyncPlan(integration="i", vendor="acme", sync_key="email")
-        _people_linked(store, plan, 4)
-        session = store.start_session(plan)
-        book = store.run_book(session.id)
+        plan, book = _run_over_four_linked(store)
         book.mark_unchanged('{"U0":"p0@x"}', 1, apart=True)
         book.mark_unchanged("{}", 0, apart=True)  # a page of deactivated members only
         book.mark_recalled_seen([("U1", "p1@x"), ("U2", "p2@x"), ("U3", None)])
@@ -188,13 +181,10 @@ def test_deactivated_members_of_pages_recalled_apart_vouch_for_their_links(tmp_p
 
 
 def test_links_no_held_page_vouches_for_still_vanish(tmp_path):
-    from oomnitza_connect.store.base import SyncPlan, VanishedPerson
+    from oomnitza_connect.store.base import VanishedPerson
 
     with SQLiteStore(tmp_path / "vanish.db") as store:
-        plan = SyncPlan(integration="i", vendor="acme", sync_key="email")
-        _people_linked(store, plan, 4)
-        session = store.start_session(plan)
-        book = store.run_book(session.id)
+        plan, book = _run_over_four_linked(store)
         book.mark_unchanged('{"U0":"p0@x","U1":"p1@x"}', 2, apart=True)
         # Members marked seen as they come vouch for no link.
         book.mark_seen([("U0", "p0@x"), ("U1", "p1@x")])

@@ -578,6 +578,21 @@ def test_a_closed_page_book_recognises_nothing_more():
     assert not [t for t in threading.enumerate() if t.name.startswith("oomnitza-connect-page")]
 
 
+def sync_tracing(slack: SlackEmulator, store: SQLiteStore):
+    """A sync, and the SQL statements it ran on the store's connection."""
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    try:
+        return sync(slack, store), statements
+    finally:
+        store._db.set_trace_callback(None)
+
+
+def links_compared(statements: list[str]) -> list[str]:
+    """The statements that compared the integration's links with the run's members."""
+    return [s for s in statements if "person_sources" in s and "NOT IN" in s]
+
+
 def test_an_unchanged_resync_with_deactivated_members_vanishes_nobody_by_a_count(
     slack, store, decoded, ticking
 ):
@@ -587,16 +602,13 @@ def test_an_unchanged_resync_with_deactivated_members_vanishes_nobody_by_a_count
     ).fetchone()
     assert deactivated > 0  # deleted users, linked, on the recognised pages
     decoded.clear()
-    statements: list[str] = []
-    store._db.set_trace_callback(statements.append)
-    session = sync(slack, store)
-    store._db.set_trace_callback(None)
+    session, statements = sync_tracing(slack, store)
     assert decoded == []
     assert counts(session) == (0, 0, first.counts.created, first.counts.skipped, 0)
     assert session.counts.vanished == 0
     # Every link vouched for by a member of a page held apart: counted, not
     # compared with the run's members.
-    assert [s for s in statements if "person_sources" in s and "NOT IN" in s] == []
+    assert links_compared(statements) == []
 
 
 def test_pages_of_deactivated_members_only_vouch_for_their_links(slack, store, decoded, ticking):
@@ -604,14 +616,11 @@ def test_pages_of_deactivated_members_only_vouch_for_their_links(slack, store, d
         slack.update_user(user_id, deleted=True)
     first = settle(slack, store, decoded)
     decoded.clear()
-    statements: list[str] = []
-    store._db.set_trace_callback(statements.append)
-    session = sync(slack, store)
-    store._db.set_trace_callback(None)
+    session, statements = sync_tracing(slack, store)
     assert decoded == []
     assert counts(session) == (0, 0, first.counts.created, first.counts.skipped, 0)
     assert session.counts.vanished == 0
-    assert [s for s in statements if "person_sources" in s and "NOT IN" in s] == []
+    assert links_compared(statements) == []
 
 
 def test_a_page_served_twice_in_one_run_is_recalled_apart_once(slack, store, decoded):

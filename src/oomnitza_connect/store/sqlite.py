@@ -1519,15 +1519,12 @@ class SQLiteStore(Store):
                 "JOIN people p ON p.id = s.person_id "
                 "WHERE s.integration = ? AND s.vanished = 0"
             )
-            if (
-                isinstance(book, _SQLiteRunBook)
-                and book.store is self
-                and self._all_vouched(plan, book)
-            ):
+            own = book if isinstance(book, _SQLiteRunBook) and book.store is self else None
+            if own is not None and self._all_vouched(plan, own):
                 rows = []
-            elif isinstance(book, _SQLiteRunBook) and book.store is self:
+            elif own is not None:
                 seen = "s.vendor_user_id NOT IN (SELECT vendor_user_id FROM temp.run_seen)"
-                if book.pages_held:
+                if own.pages_held:
                     # The held pages' members read once into this query's own
                     # index: half the time of putting them in the run's tables.
                     seen += (
