@@ -81,6 +81,38 @@ def test_timestamp_round_trips_iso_text(moment):
     assert convert("timestamp", moment.isoformat()) == moment
 
 
+@given(
+    st.datetimes(
+        min_value=datetime(1971, 1, 1),
+        max_value=datetime(2999, 1, 1),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-9, minutes=-30))]
+        ),
+    ),
+    st.sampled_from(["auto", "seconds", "milliseconds"]),
+    st.booleans(),
+)
+def test_iso_text_with_a_zone_reads_as_the_same_moment_in_utc(moment, timespec, zulu):
+    # Webex's timestamps ("2021-06-18T11:28:43.000Z") take a fast path: it must
+    # give what the general path gives, a datetime in UTC itself.
+    text = moment.isoformat(timespec=timespec)
+    if zulu and moment.utcoffset() == timedelta(0):
+        text = text.replace("+00:00", "Z")
+    converted = convert("timestamp", text)
+    assert converted.tzinfo is UTC
+    assert converted == datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2016-06-14T16:23:07", " 2016-06-14T16:23:07Z", "2016-06-14T16:23:07Z\n", "2016-06-14"],
+)
+def test_iso_text_without_a_zone_or_with_spaces_is_utc(text):
+    converted = convert("timestamp", text)
+    assert converted.tzinfo is UTC
+    assert converted.replace(tzinfo=None) == datetime.fromisoformat(text.strip()[:19])
+
+
 def test_list_and_join():
     assert convert("list", "a, b;c,,") == ["a", "b", "c"]
     assert convert("list", ("x",)) == ["x"]

@@ -82,6 +82,21 @@ def to_datetime(value: Any) -> datetime:
             return datetime.fromtimestamp(seconds, UTC)
         except (OverflowError, OSError, ValueError):
             raise ConversionError(f"the timestamp {value!r} is out of range", value=value) from None
+    if type(value) is str and value[4:5] == "-":
+        # ISO-8601 text with a zone (Webex's four timestamps a person): read at
+        # once, a tenth of the general path's cost. A dash after four digits is
+        # never epoch text; anything fromisoformat refuses, or a time without a
+        # zone, takes the general path below, which gives the same datetime.
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            zone = parsed.tzinfo
+            if zone is UTC:
+                return parsed
+            if zone is not None:
+                return parsed.astimezone(UTC)
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     if isinstance(value, date):
