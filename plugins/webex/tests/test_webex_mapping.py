@@ -83,6 +83,21 @@ def test_role_ids_split_a_comma_joined_string() -> None:
 
 
 @pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (["Y2lzY29zcGFyazovL3VzL1JPTEUvaWQ"], ("Y2lzY29zcGFyazovL3VzL1JPTEUvaWQ",)),
+        (["a,b"], ("a", "b")),
+        ([" a "], ("a",)),
+        ([""], ()),
+        ([7], ("7",)),
+        (["a-b"], ("a-b",)),
+    ],
+)
+def test_a_single_role_id_is_split_and_trimmed_like_many(raw, expected) -> None:
+    assert role_ids(raw) == expected
+
+
+@pytest.mark.parametrize(
     "raw",
     [
         {"emails": ["x@example.com"]},
