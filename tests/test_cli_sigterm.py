@@ -1,7 +1,7 @@
 """SIGTERM (systemctl stop, docker stop) stops a sync like Ctrl-C: session interrupted, exit 143.
 
 A real child process running the CLI, a real signal, a real SQLite store and the
-acme emulator over loopback HTTP.
+acme emulator over loopback HTTP. And ``browse``, whose Datasette child stops first.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 from sync_support import TOKEN, AcmeEmulator, write_integration
 
 from oomnitza_connect.models import SyncStatus
@@ -78,3 +80,97 @@ def test_sigterm_marks_the_session_interrupted_and_exits_143(tmp_path, command):
         (session,) = store.list_sessions(integration="acme-main")
         assert session.status == SyncStatus.INTERRUPTED
         assert "SIGTERM" in (session.message or "")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _group_is_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.serial  # signals real processes
+@pytest.mark.parametrize(
+    ("signum", "whole_group", "code", "said"),
+    [
+        (signal.SIGTERM, False, 143, "Terminated."),  # systemctl stop, docker stop, kill
+        (signal.SIGINT, True, 130, "Interrupted."),  # Ctrl-C at a terminal: both get it
+        (signal.SIGINT, False, 130, "Interrupted."),  # kill -INT of the command alone
+    ],
+    ids=["sigterm", "ctrl-c", "sigint"],
+)
+def test_a_stopped_browse_stops_datasette_cleanly_first(tmp_path, signum, whole_group, code, said):
+    pytest.importorskip("datasette")
+    db = tmp_path / "store.db"
+    SQLiteStore(db).close()
+    port = _free_port()
+    browse = Path(sys.executable).with_name("oomnitza-connect")
+    # Its own process group, Datasette in it too: once the command has ended, an empty
+    # group means Datasette ended with it.
+    process = subprocess.Popen(
+        [str(browse), "browse", "--db", str(db), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "OOMNITZA_CONNECT_HOME": str(tmp_path)},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "Datasette did not start"
+                time.sleep(0.2)
+        if whole_group:
+            os.killpg(process.pid, signum)
+        else:
+            process.send_signal(signum)
+        out, _ = process.communicate(timeout=60)
+        assert _group_is_gone(process.pid), out
+    finally:
+        if not _group_is_gone(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=20)
+    assert process.returncode == code, out
+    assert out.strip().splitlines()[-1] == said
+    # Datasette's server shut down as it does on its own signal, not killed.
+    assert "Finished server process" in out
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/", timeout=5)
+
+
+def test_a_signal_while_the_browse_child_starts_still_stops_it(monkeypatch):
+    # SIGTERM between the fork and Popen's return: the child is stopped all the same.
+    from oomnitza_connect.cli import browse_commands
+
+    started: list[subprocess.Popen[bytes]] = []
+    popen = subprocess.Popen
+
+    def popen_then_signal(*args, **kwargs):
+        child = popen(*args, **kwargs)
+        started.append(child)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return child
+
+    monkeypatch.setattr(browse_commands.subprocess, "Popen", popen_then_signal)
+    before = signal.getsignal(signal.SIGTERM)
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    begun = time.monotonic()
+    status, stopped_by = browse_commands._serve(sleeper)
+    assert stopped_by == signal.SIGTERM
+    assert status == -signal.SIGTERM
+    assert started[0].poll() is not None
+    assert time.monotonic() - begun < 30
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -252,6 +252,34 @@ def test_people_from_oomnitza_show_field_names_and_explain_role_ids(
     assert "Intercom ID" in csv_rows[0].split(",")
 
 
+def test_people_csv_from_oomnitza_has_a_column_for_each_field_without_a_name(
+    home, oomnitza
+) -> None:
+    # Fields nobody names (an administrator's department, a custom field no installed
+    # vendor writes) come back under their Oomnitza keys, as --json shows them.
+    from oomnitza_connect.auth.credentials import default_credential_store
+
+    default_credential_store().save(oomnitza.test_credential(name="oomnitza"))
+    oomnitza.add_user({"username": "ada", "email": "ada@example.com", "department": "Finance"})
+    oomnitza.add_user({"username": "bob", "email": "bob@example.com", "badge_number": 1207})
+    oomnitza.add_user({"username": "cy", "email": "cy@example.com", "role": 25})
+    listed = ok("people", "--oomnitza", "oomnitza", "--csv").stdout
+    rows = list(csv.DictReader(io.StringIO(listed)))
+    header = next(csv.reader(io.StringIO(listed)))
+    assert {"department", "badge_number"} <= set(header)
+    assert header[-1] == "vanished_from"
+    by_name = {row["username"]: row for row in rows}
+    assert by_name["ada"]["department"] == "Finance"
+    assert by_name["ada"]["badge_number"] == ""
+    assert by_name["bob"]["badge_number"] == "1207"
+    assert by_name["cy"]["role"] == "25"
+    assert len(rows) == 3
+    as_json = {
+        p["username"]: p for p in people_json(ok("people", "--oomnitza", "oomnitza", "--json"))
+    }
+    assert as_json["ada"]["department"] == "Finance"
+
+
 @pytest.fixture
 def webex() -> Iterator[Any]:
     pytest.importorskip("oomnitza_connect_webex")

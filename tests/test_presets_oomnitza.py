@@ -277,6 +277,41 @@ def test_a_quoted_value_holding_and_or_a_quote_is_one_filter_term(oomnitza, dest
     assert [r[1] for r in user_reads(oomnitza)][-1] == destination.where_filter(where)
 
 
+def test_a_filter_on_a_field_no_one_names_that_matches_nobody_says_so(
+    oomnitza, ids, destination, ledger, session, caplog
+) -> None:
+    # Oomnitza's fields are the instance's own and no confirmed call lists them, so
+    # 'departmnt' cannot be refused up front; matching nobody, it is at least said.
+    preset = get_preset("acme", "Get User Details")
+    typo = "departmnt == 'Sales' and first_name == 'Ada'"
+    assert run_preset_bulk(session, preset, destination, ledger=ledger, where=typo) == []
+    (said,) = [r.getMessage() for r in caplog.records if "matched nobody" in r.getMessage()]
+    assert "filter=(departmnt eq 'Sales') and (first_name eq 'Ada')" in said
+    assert "'departmnt' is no field the integration" in said
+    assert "first_name' is" not in said  # a standard field: it exists
+    assert "translate_where = false" in said
+    # What that says: the read of every user names the field no one has.
+    table = attrs.evolve(destination.settings, translate_where=False)
+    with (
+        OomnitzaDestination(table, oomnitza.test_credential()) as every_user,
+        pytest.raises(PresetError, match="uses 'departmnt', which no selected person has"),
+    ):
+        run_preset_bulk(session, preset, every_user, ledger=ledger, where=typo)
+    # Named fields that match nobody, or a guess that matches someone, say nothing.
+    caplog.clear()
+    assert (
+        run_preset_bulk(
+            session, preset, destination, ledger=ledger, where="email == 'nobody@example.com'"
+        )
+        == []
+    )
+    found = run_preset_bulk(
+        session, preset, destination, ledger=ledger, where="department == 'Sales'", dry_run=True
+    )
+    assert len(found) == 3
+    assert not [r for r in caplog.records if "matched nobody" in r.getMessage()]
+
+
 def test_a_filter_oomnitza_refuses_falls_back_to_reading_every_user(
     oomnitza, ids, destination, ledger, session
 ) -> None:

@@ -578,6 +578,33 @@ def test_a_closed_page_book_recognises_nothing_more():
     assert not [t for t in threading.enumerate() if t.name.startswith("oomnitza-connect-page")]
 
 
+class SetOfDigests(SQLiteStore):
+    """A third-party destination written for page_digests' first shape: a set of digests."""
+
+    def page_digests(self, plan: Any) -> Any:
+        return set(super().page_digests(plan))
+
+
+def test_a_destination_whose_page_digests_are_not_a_mapping_fails_the_run_naming_it(
+    slack, tmp_path
+):
+    # Refused before the first page is fetched, not as an AttributeError from the
+    # thread that fetches it: the run fails as for any destination problem.
+    with SetOfDigests(tmp_path / "set.db") as store:
+        session = run_sync(
+            settings(),
+            credential=slack.test_credential(),
+            store=store,
+            options=fast_options(slack),
+            batch_size=10,
+        )
+        assert session.status == SyncStatus.FAILED
+        message = session.message or ""
+        assert f"{SetOfDigests.__qualname__}.page_digests() returned a set" in message
+        assert "expected a Mapping of page digest -> skeleton" in message
+        assert store._db.execute("SELECT count(*) FROM people").fetchone()[0] == 0
+
+
 def sync_tracing(slack: SlackEmulator, store: SQLiteStore):
     """A sync, and the SQL statements it ran on the store's connection."""
     statements: list[str] = []

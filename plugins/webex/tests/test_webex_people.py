@@ -114,6 +114,31 @@ def test_user_role_names_roles_with_one_roles_call(emulator, session) -> None:
     assert sum(1 for r in emulator.requests if r.endpoint == "roles.list") == 1
 
 
+@pytest.mark.parametrize("listed", ["after", "before"])
+def test_a_role_id_two_roles_share_is_named_by_both_whatever_the_order(
+    emulator, session, caplog, listed
+) -> None:
+    # Webex ids name one role each; an org that lists one id twice (two pages of one
+    # listing, a renamed role) gets both names, sorted: the same answer in any order.
+    shared = (emulator.role_id("full_admin"), "Full Administrator (EU)")
+    if listed == "before":
+        emulator.roles.insert(0, shared)
+    else:
+        emulator.roles.append(shared)
+    emulator.roles.append((emulator.role_id("user_admin"), "User and Device Administrator"))
+    roles = RoleNames(session.http)
+    admin = user_role(session, emulator.person_id(0), roles)
+    assert admin.role_names == ("Full Administrator / Full Administrator (EU)",)
+    assert admin.role == "Full Administrator / Full Administrator (EU)"
+    assert admin.role_ids == (emulator.role_id("full_admin"),)
+    # The same name listed twice is one name.
+    user_admin = user_role(session, emulator.person_id(SPECIAL_KINDS.index("user_admin")), roles)
+    assert user_admin.role == "User and Device Administrator"
+    (said,) = [r.getMessage() for r in caplog.records if "several names" in r.getMessage()]
+    assert emulator.role_id("full_admin") in said
+    assert "Full Administrator, Full Administrator (EU)" in said
+
+
 def test_user_role_declares_the_targets_its_mapper_writes(emulator, session) -> None:
     # A destination that cannot keep SaaS-user fields refuses User Role from these,
     # before any call; they must be exactly what the mapper returns.

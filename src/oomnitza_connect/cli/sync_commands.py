@@ -12,6 +12,7 @@ import csv
 import json
 import logging
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -691,7 +692,11 @@ def people_command(
         if output_format == "json":
             _people_json(people)
         elif output_format == "csv":
-            _people_csv(people, columns)
+            from ..store.sqlite import SQLiteStore
+
+            # A SQLite store's people carry its standard and custom fields only; people
+            # read from Oomnitza also carry its fields that no name is known for.
+            _people_csv(people, columns, every_field_named=isinstance(store, SQLiteStore))
         else:
             role_ids = _people_table(people)
             if role_ids:
@@ -751,19 +756,42 @@ def _people_json(people: Iterator[Person]) -> None:
     out.write("\n]\n")
 
 
-def _people_csv(people: Iterator[Person], columns: list[str]) -> None:
+def _people_csv(people: Iterator[Person], columns: list[str], *, every_field_named: bool) -> None:
+    """Write *people* as CSV: *columns*, then (unless *every_field_named*) a column for
+    each other field they hold, under its own key (Oomnitza's ``department``).
+
+    Those fields are known only once every person is read, so the rows wait in a
+    temporary file meanwhile (memory stays flat however many people there are).
+    """
+    rows = map(_csv_row, people)
+    if every_field_named:
+        _write_csv(rows, columns)
+        return
+    known = set(columns)
+    unnamed: set[str] = set()
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        for row in rows:
+            unnamed.update(key for key in row if key not in known)
+            spool.write(json.dumps(row) + "\n")
+        spool.seek(0)
+        # After the named fields, before vanished_from (the last column).
+        _write_csv(map(json.loads, spool), [*columns[:-1], *sorted(unnamed), columns[-1]])
+
+
+def _csv_row(person: Person) -> dict[str, Any]:
+    row = _person_row(person)
+    row["vanished_from"] = ", ".join(person.vanished_from)
+    return {
+        k: _json_default(v) if not isinstance(v, str | int | float) else v
+        for k, v in row.items()
+        if v is not None
+    }
+
+
+def _write_csv(rows: Iterable[dict[str, Any]], columns: list[str]) -> None:
     writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    for person in people:
-        row = _person_row(person)
-        row["vanished_from"] = ", ".join(person.vanished_from)
-        writer.writerow(
-            {
-                k: _json_default(v) if not isinstance(v, str | int | float) else v
-                for k, v in row.items()
-                if v is not None
-            }
-        )
+    writer.writerows(rows)
 
 
 def _people_table(people: Iterator[Person]) -> set[int]:

@@ -441,7 +441,8 @@ class OomnitzaDestination(Destination):
         each person. ``translate_where = false`` in ``[destination]`` reads
         every user instead; so does a filter Oomnitza refuses (400).
         """
-        text = self.where_filter(where) if self.settings.translate_where else None
+        terms, guessed = self._filter_terms(where) if self.settings.translate_where else ([], [])
+        text = " and ".join(terms) or None
         if text is None:
             yield from self.iter_people()
             return
@@ -455,6 +456,17 @@ class OomnitzaDestination(Destination):
             yield from self.iter_people()
             return
         if first is None:
+            if guessed:
+                # A misspelt name reads like an Oomnitza field no one holds that value
+                # of; only reading every user (the store's "no person has" error)
+                # would tell them apart, so it is said instead of paid for.
+                log.warning(
+                    "Oomnitza's filter=%s matched nobody; %s no field the integration or "
+                    "[destination.fields] names, so a misspelling would look the same "
+                    "(translate_where = false reads every user and names the fields no one has)",
+                    text,
+                    " and ".join(f"'{name}' is" for name in guessed),
+                )
             return
         yield self._person(first)
         for user in users:
@@ -462,6 +474,15 @@ class OomnitzaDestination(Destination):
 
     def where_filter(self, where: str) -> str | None:
         """The ``filter`` that narrows a read to users who may match *where*, if any."""
+        return " and ".join(self._filter_terms(where)[0]) or None
+
+    def _filter_terms(self, where: str) -> tuple[list[str], list[str]]:
+        """The terms of :meth:`where_filter`, and the names among them no one named.
+
+        Those are sent as Oomnitza keys of their own (``department``): whether
+        Oomnitza has such a field is not known here (its fields are the
+        instance's own; no confirmed call lists them).
+        """
         from ..presets.engine import flat_name
         from ..templating import required_equalities
 
@@ -475,6 +496,7 @@ class OomnitzaDestination(Destination):
                 keys.setdefault(variable, v3_key)
         roles = dict(self.settings.roles)
         terms: list[str] = []
+        guessed: list[str] = []
         for variable, item, value in required_equalities(where):
             if item is not None:
                 if variable != "person":
@@ -486,6 +508,7 @@ class OomnitzaDestination(Destination):
             else:
                 name = variable
             key = keys.get(name)
+            named = key is not None
             if key is None:
                 # A field read back under its own key (an Oomnitza field: department).
                 field = name if item is None else self.field_id(name)
@@ -500,7 +523,9 @@ class OomnitzaDestination(Destination):
             if isinstance(value, str):
                 # Only text: Python's 1 == True would match what the server's 1 does not.
                 terms.append(f"({key} eq {self._filter_value(value)})")
-        return " and ".join(terms) or None
+                if not named and name not in guessed:
+                    guessed.append(name)
+        return terms, guessed
 
     def count_people(self, *, vendor: str | None = None) -> int:
         if vendor is not None:

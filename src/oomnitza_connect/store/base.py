@@ -522,6 +522,11 @@ class Destination(abc.ABC):
 
         The skeleton (:attr:`RecalledPage.skeleton`) lets the next page be
         fetched (its cursor, its next link) before the page's members are checked.
+
+        :returns: a mapping of digest -> skeleton (``{}`` when none are
+            remembered); anything else, such as a set of digests, fails the
+            run with a :class:`~oomnitza_connect.errors.StoreError` before the
+            first page is fetched.
         """
         return {}
 

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ..decoding import loads
+from ..errors import StoreError
 from ..store.base import Destination, ReadPage, RecalledPage, SyncPlan
 from ..transport.pagination import KnownPage
 
@@ -77,7 +79,7 @@ class PageBook:
         self.digests: list[str] = []
         """The digest of every page of the run recalled or read whole, in order."""
         # Asked once: a page never seen (every page of a first sync) costs no SQL.
-        self.known = destination.page_digests(plan)
+        self.known = _known_pages(destination, plan)
         self._checker: ThreadPoolExecutor | None = None
         self._closed = False
         # SHA-256 keyed by a prefix, not BLAKE2b: OpenSSL's SHA-256 uses the SHA
@@ -125,6 +127,28 @@ class PageBook:
         if self._checker is not None:
             self._checker.shutdown(wait=True, cancel_futures=True)
             self._checker = None
+
+
+def _known_pages(destination: Destination, plan: SyncPlan) -> Mapping[str, str]:
+    """The destination's :meth:`~Destination.page_digests`, refused unless a mapping.
+
+    Asked before the first page is fetched, so that a destination written for
+    the method's first shape (a set of digests) fails the run naming itself,
+    not at the first page as an ``AttributeError`` from the fetching thread.
+    A set is not taken as "those pages, skeletons unknown": a recognised page
+    would then be decoded for its next cursor all the same, which is the
+    work the skeletons are there to save.
+    """
+    known = destination.page_digests(plan)
+    if not isinstance(known, Mapping):
+        kind = type(destination)
+        raise StoreError(
+            f"{kind.__module__}.{kind.__qualname__}.page_digests() returned"
+            f" a {type(known).__name__}; expected a Mapping of page"
+            " digest -> skeleton (the page's JSON without its users, as remember_pages"
+            " was given it), or {} when it remembers none"
+        )
+    return known
 
 
 def is_page_mark(item: Any) -> bool:

@@ -217,11 +217,26 @@ def iter_people(session: VendorSession) -> Iterator[Sequence[Any]]:
 
 
 def fetch_roles(http: HttpClient) -> dict[str, str]:
-    """Return role id -> name from ``GET /v1/roles`` (call it once per run)."""
+    """Return role id -> name from ``GET /v1/roles`` (call it once per run).
+
+    An id listed under several names is named by all of them, sorted and
+    joined by " / " (one role, more than one name; several roles are joined
+    by ", " elsewhere), so the answer is the same in whatever order Webex
+    lists them; the listing is said once in the log. A name listed twice for
+    one id counts once.
+    """
     body = http.get_json("roles", endpoint="roles.list")
     items = body.get("items") if isinstance(body, Mapping) else None
-    return {
-        str(item["id"]): str(item.get("name") or item["id"])
-        for item in items or ()
-        if isinstance(item, Mapping) and item.get("id")
-    }
+    listed: dict[str, set[str]] = {}
+    for item in items or ():
+        if isinstance(item, Mapping) and item.get("id"):
+            role_id = str(item["id"])
+            listed.setdefault(role_id, set()).add(str(item.get("name") or role_id))
+    for role_id, names in listed.items():
+        if len(names) > 1:
+            log.warning(
+                "Webex lists the role id %s under several names (%s); it is shown as all of them",
+                role_id,
+                ", ".join(sorted(names)),
+            )
+    return {role_id: " / ".join(sorted(names)) for role_id, names in listed.items()}

@@ -266,6 +266,8 @@ class WebexEmulator(OAuthTokenEndpointMixin):
         self.token = self.issue_token(
             scopes=scopes, prefix="emu-pat-", subject=self.person_id(0), value=token
         ).value
+        self.roles: list[tuple[str, str]] = [(self.role_id(key), name) for key, name in ROLES]
+        """``(id, name)`` of each role ``GET /v1/roles`` lists, in order (tests change it)."""
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> WebexEmulator:
@@ -518,8 +520,11 @@ class WebexEmulator(OAuthTokenEndpointMixin):
         return _role_list(person.get("roles")) if person else []
 
     def role_names(self) -> dict[str, str]:
-        """role id -> name."""
-        return {self.role_id(key): name for key, name in ROLES}
+        """role id -> name (the first listed, for an id :attr:`roles` lists twice)."""
+        names: dict[str, str] = {}
+        for role_id, name in self.roles:
+            names.setdefault(role_id, name)
+        return names
 
     def add_person(self, **fields: Any) -> str:
         """Add a person directly (as if created elsewhere); return the id."""
@@ -940,7 +945,7 @@ class WebexEmulator(OAuthTokenEndpointMixin):
         refused = self._role_caller(request)
         if refused is not None:
             return refused
-        return self._ok({"items": [{"id": i, "name": n} for i, n in self.role_names().items()]})
+        return self._ok({"items": [{"id": i, "name": n} for i, n in self.roles]})
 
     @route("GET", "/v1/roles/{role_id}", endpoint="roles.get")
     def get_role(self, request: EmulatorRequest) -> EmulatorResponse:
