@@ -479,15 +479,168 @@ def test_recognising_pages_changes_no_outcome_when_an_active_user_takes_a_deacti
             (e.vendor_user_id, e.reason) for e in read.errors
         )
         assert recognised.errors  # the address is contested
+        assert people_of(store) == people_of(reader)
 
-        def people(of: SQLiteStore) -> list[list[tuple[str, Any]]]:
-            # connector_sync_time differs by the moment each store's run wrote it
-            return [
-                sorted((k, v) for k, v in p.fields.items() if k != "connector_sync_time")
-                for p in of.iter_people()
-            ]
 
-        assert people(store) == people(reader)
+def people_of(store: SQLiteStore) -> list[list[tuple[str, Any]]]:
+    """Every person's fields (connector_sync_time differs by the moment each run wrote it)."""
+    return [
+        sorted((k, v) for k, v in p.fields.items() if k != "connector_sync_time")
+        for p in store.iter_people()
+    ]
+
+
+class RecognisesNothing(SQLiteStore):
+    """A SQLite store that remembers no page and no fingerprint: a run maps every member."""
+
+    remembers_pages = False
+
+    def unchanged_members(self, plan: Any, fingerprints: Any) -> dict[str, tuple[str, bool]]:
+        return {}
+
+    def remember_fingerprints(self, plan: Any, members: Any) -> None:
+        pass
+
+
+def came_to(session: Any, store: SQLiteStore) -> dict[str, Any]:
+    """What a run came to: its counts, who failed and why, its plan, the people it left."""
+    return {
+        "counts": (*counts(session), session.counts.vanished),
+        "failed": sorted((e.vendor_user_id, e.reason) for e in session.errors),
+        "plan": sorted(
+            (entry.get("vendor_user_id") or "", entry["action"], entry.get("reason") or "")
+            for entry in store.iter_plan(session.id)
+        ),
+        "people": people_of(store),
+    }
+
+
+def repeats(end: dict[str, Any]) -> list[str]:
+    """The users a run failed as repeating a sync value an earlier record had."""
+    return [user_id for user_id, reason in end["failed"] if "the first one was kept" in reason]
+
+
+def resync_both_ways(
+    slack: SlackEmulator,
+    tmp_path: Any,
+    mapped: list[str],
+    *,
+    taker: int,
+    holder: int,
+    batch_size: int = 7,
+    deleted: tuple[int, ...] = (),
+    test_run: bool = False,
+    before_each: Any = None,
+) -> dict[str, Any]:
+    """Sync by email into a store that recognises pages and one that recognises nothing;
+    then user *taker* takes user *holder*'s address and both re-sync three times.
+
+    Asserts that each re-sync came to the same in both (a test run's plan included) and
+    that the first store recognised members; returns what the last re-sync came to.
+    """
+    by_email = settings(sync_key="email")
+    give_everyone_an_address(slack)
+    for index in deleted:
+        slack.update_user(slack.user_id(index), deleted=True)
+
+    def run(each: SQLiteStore, *, test_run: bool = False) -> Any:
+        if before_each is not None:
+            before_each()
+        return sync(slack, each, integration=by_email, batch_size=batch_size, test_run=test_run)
+
+    with (
+        SQLiteStore(tmp_path / "recognises.db") as store,
+        RecognisesNothing(tmp_path / "recognises-nothing.db") as reader,
+    ):
+        for _ in range(2):  # the second run finds the pages apart
+            for each in (store, reader):
+                run(each)
+        taking, holding = slack.user_id(taker), slack.user_id(holder)
+        address = slack.user(holding)["profile"]["email"]
+        slack.update_user(taking, profile={**slack.user(taking)["profile"], "email": address})
+        for _ in range(1 if test_run else 3):
+            mapped.clear()
+            recognised = came_to(run(store, test_run=test_run), store)
+            mapped_there = len(mapped)
+            mapped.clear()
+            read = came_to(run(reader, test_run=test_run), reader)
+            assert mapped_there < len(mapped)  # one store recognised members, one did not
+            assert recognised == read
+        return recognised
+
+
+# Users 0-6 are the first page, 7-13 the second; user 1 is Slackbot and 2 a bot (skipped).
+
+
+@pytest.mark.parametrize(
+    ("taker", "holder"),
+    [(3, 5), (3, 9), (3, 30), (5, 3), (9, 3), (30, 3)],
+    ids=[
+        "earlier-takes-same-page", "earlier-takes-next-page", "earlier-takes-last-page",
+        "later-takes-same-page", "later-takes-last-page", "last-page-takes-first",
+    ],
+)  # fmt: skip
+def test_a_sync_value_goes_to_the_first_user_listed_whatever_the_store_recognises(
+    slack, ticking, mapped, tmp_path, taker, holder
+):
+    end = resync_both_ways(slack, tmp_path, mapped, taker=taker, holder=holder)
+    assert repeats(end) == [slack.user_id(max(taker, holder))]
+
+
+@pytest.mark.parametrize("batch_size", [3, 4, 5, 6, 8, 13])
+@pytest.mark.parametrize(("taker", "holder"), [(6, 8), (8, 6), (3, 9), (9, 3)])
+def test_a_sync_value_claimed_across_a_batch_boundary_goes_to_the_first_user_listed(
+    slack, ticking, mapped, tmp_path, taker, holder, batch_size
+):
+    end = resync_both_ways(
+        slack, tmp_path, mapped, taker=taker, holder=holder, batch_size=batch_size
+    )
+    assert repeats(end) == [slack.user_id(max(taker, holder))]
+
+
+@pytest.mark.parametrize(
+    ("taker", "holder", "loser"),
+    [(4, 5, 5), (5, 4, 5), (5, 12, 12), (12, 5, 12), (5, 9, 5), (12, 9, 12), (9, 5, 5),
+     (3, 12, 12)],
+    ids=[
+        "deactivated-takes-next-deactivated", "deactivated-takes-previous-deactivated",
+        "deactivated-takes-later-deactivated", "deactivated-takes-earlier-deactivated",
+        "deactivated-takes-later-active", "deactivated-takes-earlier-active",
+        "active-takes-earlier-deactivated", "active-takes-later-deactivated",
+    ],
+)  # fmt: skip
+def test_an_active_user_wins_a_sync_value_then_the_first_deactivated_one_listed(
+    slack, ticking, mapped, tmp_path, taker, holder, loser
+):
+    # Users 4 (by the emulator), 5 and 12 deactivated: written after every active
+    # user, in listing order.
+    assert slack.user(slack.user_id(4))["deleted"]
+    end = resync_both_ways(slack, tmp_path, mapped, taker=taker, holder=holder, deleted=(5, 12))
+    assert repeats(end) == [slack.user_id(loser)]
+
+
+@pytest.mark.parametrize(("taker", "holder"), [(3, 5), (3, 9), (9, 3)])
+def test_a_test_run_plans_the_sync_value_for_the_first_user_listed(
+    slack, ticking, mapped, tmp_path, taker, holder
+):
+    end = resync_both_ways(slack, tmp_path, mapped, taker=taker, holder=holder, test_run=True)
+    assert repeats(end) == [slack.user_id(max(taker, holder))]
+
+
+def test_a_user_listed_twice_after_one_that_took_its_sync_value_fails_both_times(
+    slack, ticking, mapped, tmp_path
+):
+    from oomnitza_connect.testing.emulator import Fault
+
+    def second_page_sends_its_first_user_twice() -> None:
+        slack.faults.clear()
+        slack.faults.add(Fault.duplicate_record(), endpoint="users.list", after=1)
+
+    end = resync_both_ways(
+        slack, tmp_path, mapped, taker=3, holder=7,
+        before_each=second_page_sends_its_first_user_twice,
+    )  # fmt: skip
+    assert repeats(end) == [slack.user_id(7)] * 2
 
 
 @pytest.mark.parametrize("batch_size", range(3, 26))

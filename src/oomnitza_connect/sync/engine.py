@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import gc
 import hashlib
 import logging
@@ -356,21 +357,43 @@ def destination_of(settings: IntegrationSettings, ledger: Ledger) -> Destination
 
 
 @attrs.define
+class _KeptAsIs:
+    """A batch's members that write nothing, listed after the same mapped records of it."""
+
+    after: int
+    """The batch's mapped records listed before them: those claim their sync values first."""
+    unchanged: list[tuple[str, str]] = attrs.field(factory=list)
+    """``(vendor_user_id, sync_value)`` of members whose fingerprint says they write nothing."""
+    recalled_inactive: list[tuple[str, str]] = attrs.field(factory=list)
+    """The same, for deactivated members of pages recognised *apart* (written last)."""
+    recalled: list[RecalledPage] = attrs.field(factory=list)
+    """Pages recognised by their bytes: each of their members writes nothing."""
+
+
+@attrs.define
 class _Batch:
     size: int = 0
     skipped: list[str] = attrs.field(factory=list)
     mapped: list[MappedRecord] = attrs.field(factory=list)
     failed: list[RecordError] = attrs.field(factory=list)
-    unchanged: list[tuple[str, str]] = attrs.field(factory=list)
-    """``(vendor_user_id, sync_value)`` of members whose fingerprint says they write nothing."""
-    recalled_inactive: list[tuple[str, str]] = attrs.field(factory=list)
-    """The same, for deactivated members of pages recognised *apart* (written last)."""
+    kept: list[_KeptAsIs] = attrs.field(factory=list)
+    """The members that write nothing, in listing order between the mapped records.
+
+    Two members found unchanged never share a sync value unless they are one
+    user listed twice (each was found the holder of its value, linked by its own
+    user id), so the order within one :class:`_KeptAsIs` does not matter.
+    """
     fingerprints: dict[str, tuple[str, bool]] = attrs.field(factory=dict)
     """vendor user id -> ``(fingerprint, active)`` of the mapped records."""
-    recalled: list[RecalledPage] = attrs.field(factory=list)
-    """Pages recognised by their bytes: each of their members writes nothing."""
     pages: list[ReadPage] = attrs.field(factory=list)
     """Pages read whole, to be recognised by the next run."""
+
+    def as_is(self) -> _KeptAsIs:
+        """The members that write nothing listed since the batch's last mapped record."""
+        kept = self.kept
+        if not kept or kept[-1].after != len(self.mapped):
+            kept.append(_KeptAsIs(len(self.mapped)))
+        return kept[-1]
 
 
 _FINGERPRINT_FORMAT = "2"
@@ -790,11 +813,13 @@ class _Run:
     def write_batch(self, session_id: str, batch: _Batch) -> BatchOutcome:
         """Apply the sync rules to one batch and hand it to the destination."""
         if self.portion is None:
-            same = self.record_unchanged(session_id, batch.unchanged)
-            same_apart = self.record_unchanged(
-                session_id, batch.recalled_inactive, recalled_apart=True
-            )
-            recalled = self.record_recalled(session_id, batch.recalled)
+            counted: list[BatchOutcome] = []
+
+            def count(kept: _KeptAsIs) -> None:
+                counted.extend(self.record_kept_as_is(session_id, kept))
+
+            # Each claims its sync values where it was listed among the mapped
+            # records, so the first one listed keeps a value, recognised or not.
             outcome = apply_batch(
                 self.ledger,
                 self.destination,
@@ -805,17 +830,19 @@ class _Run:
                 skipped=batch.skipped,
                 test_run=self.test_run,
                 rules=self.rules,
+                unchanged_claims=[
+                    (kept.after, functools.partial(count, kept)) for kept in batch.kept
+                ],
             )
             if batch.fingerprints and not self.test_run:
                 self.remember_fingerprints(batch, outcome)
             if batch.pages and not self.test_run:
                 self.destination.remember_pages(self.plan, batch.pages)
-            for before in (recalled, same, same_apart):
-                if before is not None:
-                    outcome = BatchOutcome(
-                        counts=_sum_counts(before.counts, outcome.counts),
-                        errors=before.errors + outcome.errors,
-                    )
+            for before in counted:
+                outcome = BatchOutcome(
+                    counts=_sum_counts(before.counts, outcome.counts),
+                    errors=before.errors + outcome.errors,
+                )
             return outcome
         # The server matches and decides; the run's own rules (sync values
         # missing or repeated) apply here, and failures go along as error records.
@@ -839,6 +866,15 @@ class _Run:
         )
         self.ledger.record_batch(session_id, outcome)
         return outcome
+
+    def record_kept_as_is(self, session_id: str, kept: _KeptAsIs) -> list[BatchOutcome]:
+        """Count members that write nothing (:meth:`record_unchanged`, :meth:`record_recalled`)."""
+        outcomes = (
+            self.record_unchanged(session_id, kept.unchanged),
+            self.record_unchanged(session_id, kept.recalled_inactive, recalled_apart=True),
+            self.record_recalled(session_id, kept.recalled),
+        )
+        return [outcome for outcome in outcomes if outcome is not None]
 
     def record_unchanged(
         self,
@@ -1046,7 +1082,7 @@ class _Run:
                 if record_id is None and kind is RecalledPage:
                     assert isinstance(item, RecalledPage)
                     page_prints, page_whole, page_skipped = {}, True, 0
-                    batch.recalled.append(item)
+                    batch.as_is().recalled.append(item)
                     batch.size += item.active_count + item.skipped
                     for user_id, value in item.inactive:
                         # Counted when written, at the end.
@@ -1063,7 +1099,7 @@ class _Run:
                     page_prints[record_id] = prints[record_id]
                     # Nothing to read, map or compare: it writes what it wrote last time.
                     if same[1]:
-                        batch.unchanged.append((record_id, same[0]))
+                        batch.as_is().unchanged.append((record_id, same[0]))
                     else:
                         deferred.add_unchanged(record_id, same[0])
                         batch.size -= 1
@@ -1121,9 +1157,9 @@ class _Run:
                     yield batch
                     batch = _Batch()
         if deferred.count and (batch.size or batch.pages):
-            # The listing's last active records go first: a batch writes its
-            # unchanged members before its mapped ones, and a deactivated member
-            # must not take a unique value from an active record of its batch.
+            # The listing's last active records go first, in a batch of their own:
+            # a batch's records claim unique values in their order, and a
+            # deactivated member must not take one from an active record of its batch.
             yield batch
             batch = _Batch()
         self.enter(SyncPhase.WRITING)
@@ -1137,8 +1173,10 @@ class _Run:
                         batch.fingerprints[entry.vendor_user_id] = (fingerprint, False)
                 else:
                     user_id, sync_value, recalled_apart = entry
-                    kept_as_is = batch.recalled_inactive if recalled_apart else batch.unchanged
-                    kept_as_is.append((user_id, sync_value))
+                    kept = batch.as_is()
+                    (kept.recalled_inactive if recalled_apart else kept.unchanged).append(
+                        (user_id, sync_value)
+                    )
                 if batch.size >= self.batch_size:
                     yield batch
                     batch = _Batch()

@@ -18,10 +18,11 @@ its side, with the same meaning, from the portion's ``insert_only`` /
 
 from __future__ import annotations
 
+import bisect
 import functools
 import pickle
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -48,6 +49,11 @@ _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 _Keyed = tuple[MappedRecord, str, dict[str, Any]]
 """A record with its sync value and its fields as they read back from JSON."""
+
+UnchangedClaims = Sequence[tuple[int, Callable[[], object]]]
+"""``(position, claim)`` of the members a batch counts as they are (found unchanged
+without being mapped), in listing order: *claim* puts their sync values into the
+run's after those of the batch's ``records[:position]`` and before the others'."""
 
 
 def _datetime_text(value: datetime) -> str:
@@ -102,15 +108,18 @@ def apply_batch(
     skipped: Sequence[str] = (),
     test_run: bool = False,
     rules: BatchRules | None = None,
+    unchanged_claims: UnchangedClaims = (),
 ) -> BatchOutcome:
     """Decide one batch, write it to *destination* and record it in *ledger*.
 
     :param failed: records that failed before the destination (mapping errors).
     :param skipped: vendor user ids the integration's filters left out.
     :param test_run: decide only; the outcome's payload is the batch's plan.
+    :param unchanged_claims: where the batch's members that write nothing were
+        listed among *records* (:data:`UnchangedClaims`).
     """
     rules = rules or BatchRules(destination, ledger.run_book(session_id), plan, test_run=test_run)
-    outcome, writes = rules.decide(records, failed, skipped)
+    outcome, writes = rules.decide(records, failed, skipped, unchanged_claims)
     write = None
     if writes and not test_run:
 
@@ -144,12 +153,24 @@ class BatchRules:
 
     # -- the rules every destination shares ------------------------------------------
 
-    def keyed(self, records: Sequence[MappedRecord], errors: list[RecordError]) -> list[_Keyed]:
-        """The records with a sync value not seen before in this run; the rest fail."""
+    def keyed(
+        self,
+        records: Sequence[MappedRecord],
+        errors: list[RecordError],
+        unchanged_claims: UnchangedClaims = (),
+    ) -> list[_Keyed]:
+        """The records with a sync value not seen before in this run; the rest fail.
+
+        A sync value goes to the first record listed that has it. The claims of
+        members counted as they are (*unchanged_claims*) are made in their place
+        among *records*, so that the first one listed keeps the value whether
+        the destination recognised it unchanged or it was mapped.
+        """
         key = self.plan.sync_key
         keyed: list[_Keyed] = []
+        listed: list[int] = []  # each keyed record's position in *records*
         in_batch: set[str] = set()
-        for record in records:
+        for position, record in enumerate(records):
             value = record.fields.get(key)
             if value is None or value == "":
                 errors.append(
@@ -171,8 +192,22 @@ class BatchRules:
                 if k != SAAS_ROLE_TARGET
             }
             keyed.append((record, sync_value, fields))
-        if not keyed or self.settling:
+            listed.append(position)
+        if self.settling:
             # Settling, the sync values were remembered when the records first came.
+            return keyed
+        first: list[_Keyed] = []
+        start = 0
+        for position, claim in unchanged_claims:
+            end = bisect.bisect_left(listed, position, lo=start)
+            first += self._first_in_run(keyed[start:end], errors)
+            start = end
+            claim()
+        return first + self._first_in_run(keyed[start:] if start else keyed, errors)
+
+    def _first_in_run(self, keyed: list[_Keyed], errors: list[RecordError]) -> list[_Keyed]:
+        """*keyed* (distinct sync values) but those whose value the run already had."""
+        if not keyed:
             return keyed
         repeated = self.book.repeated([item[1] for item in keyed])
         if repeated:
@@ -201,8 +236,12 @@ class BatchRules:
         records: Sequence[MappedRecord],
         failed: Sequence[RecordError],
         skipped: Sequence[str],
+        unchanged_claims: UnchangedClaims = (),
     ) -> tuple[BatchOutcome, PersonWrites]:
-        """Return what the batch does and the destination writes that do it."""
+        """Return what the batch does and the destination writes that do it.
+
+        :param unchanged_claims: see :meth:`keyed`.
+        """
         plan = self.plan
         self.contested_in_batch = set()
         errors: list[RecordError] = list(failed)
@@ -216,7 +255,7 @@ class BatchRules:
         inactive = [record.vendor_user_id for record in records if not record.active]
         if inactive:
             self.book.mark_inactive(inactive)
-        keyed = self.keyed(records, errors)
+        keyed = self.keyed(records, errors, unchanged_claims)
         lookup = (
             self.destination.lookup(plan, [(item[1], item[0].vendor_user_id) for item in keyed])
             if keyed
