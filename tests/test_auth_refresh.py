@@ -293,7 +293,8 @@ def test_refresh_is_not_repeated_after_a_reset(
     client = HttpClient("directory", emulator.base_url, auth=auth, sleep=Recorder())
     with client, pytest.raises(TransportError) as raised:
         client.get_json("/echo")
-    assert "connection was reset" in str(raised.value)
+    assert "the connection to 127.0.0.1:" in str(raised.value)
+    assert str(raised.value).endswith(" was reset.")
     assert sum(1 for r in emulator.requests if r.endpoint == "oauth.token") == 1
 
 

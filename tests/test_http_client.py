@@ -286,7 +286,23 @@ def test_unreachable_vendor_is_a_transport_error() -> None:
     )
     with client, pytest.raises(TransportError) as raised:
         client.get_json("/echo")
-    assert "connection was refused" in str(raised.value)
+    assert f"the connection to 127.0.0.1:{port} was refused" in str(raised.value)
+
+
+def test_an_unreachable_vendor_is_named_by_host_and_port_never_its_user_or_password() -> None:
+    with socket_free_port() as port:
+        pass
+    client = HttpClient(
+        "directory",
+        f"http://robot:hunter2-secret@localhost:{port}/base",
+        sleep=Recorder(),
+        options=ClientOptions(max_retries=1),
+    )
+    with client, pytest.raises(TransportError) as raised:
+        client.get_json("/echo", params={"token": "query-secret"})
+    text = str(raised.value)
+    assert f"the connection to localhost:{port} was refused" in text
+    assert "hunter2" not in text and "robot" not in text and "query-secret" not in text
 
 
 def test_malformed_json_is_retried_then_reported(emulator: DirectoryEmulator) -> None:

@@ -753,10 +753,10 @@ class HttpClient:
             ) from None
         except requests.exceptions.RequestException as exc:
             error = TransportError(
-                f"{method} {path} failed: {_transport_reason(exc)}.", vendor=self.vendor
+                f"{method} {path} failed: {_transport_reason(exc, url)}.", vendor=self.vendor
             )
             if safe:
-                raise _RetryableFailure(_transport_reason(exc), error) from None
+                raise _RetryableFailure(_transport_reason(exc, url), error) from None
             raise error from None
 
     @staticmethod
@@ -983,18 +983,25 @@ def _failure_of(state: tenacity.RetryCallState) -> _RetryableFailure | None:
     return exc if isinstance(exc, _RetryableFailure) else None
 
 
-def _transport_reason(exc: requests.exceptions.RequestException) -> str:
+def _transport_reason(exc: requests.exceptions.RequestException, url: str) -> str:
     # The exception text can hold the full URL (and a token in its query), so
-    # only the kind of failure is reported.
+    # only the kind of failure is reported, with the host and port it was for
+    # (never the URL's user or password): a wrong base URL shows at once.
     if isinstance(exc, requests.exceptions.ReadTimeout):
         return "the vendor did not answer in time (read time-out)"
     if isinstance(exc, requests.exceptions.ConnectionError):
+        parts = urlsplit(url)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:  # a port that is not a number: no place to name
+            return "the connection failed"
+        where = f"{parts.hostname}:{port}"
         text = str(exc).lower()
         if "reset" in text or "aborted" in text or "remotedisconnected" in text:
-            return "the connection was reset"
+            return f"the connection to {where} was reset"
         if "refused" in text:
-            return "the connection was refused"
-        return "the connection failed"
+            return f"the connection to {where} was refused"
+        return f"the connection to {where} failed"
     return exc.__class__.__name__
 
 
