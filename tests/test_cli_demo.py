@@ -79,3 +79,21 @@ def test_demo_recreates_the_store_each_time(tmp_path):
     sessions, people = _sessions_by_age(db)
     assert len(sessions) == 2  # the first invocation's sessions are gone
     assert people == sessions[0].counts.created
+
+
+def test_the_commands_the_demo_suggests_name_the_program_where_it_is(tmp_path, monkeypatch):
+    # `python3 dev.py demo` runs from .venv/, which a new user has not activated:
+    # "oomnitza-connect people" would be "command not found".
+    from oomnitza_connect.cli.demo_commands import _command_name
+
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    program = bin_dir / "oomnitza-connect"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(bin_dir / "python"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "elsewhere"))
+    assert _command_name() == str(Path(".venv") / "bin" / "oomnitza-connect")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert _command_name() == "oomnitza-connect"

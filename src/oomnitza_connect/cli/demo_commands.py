@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -154,10 +156,11 @@ def demo_command(
                 failed |= _demo_oomnitza(console, info, emulator, db_path, people_shown, runs)
     if as_json:
         output.echo_json({"store": str(db_path), "succeeded": not failed, "runs": runs})
+    command = _command_name()
     console.print(
         f"\nStore: [bold]{db_path}[/bold]  (explore it: "
-        f"oomnitza-connect people --db {db_path}; "
-        f"oomnitza-connect sessions list --db {db_path})"
+        f"{command} people --db {db_path}; "
+        f"{command} sessions list --db {db_path})"
     )
     if failed:
         raise click.ClickException("a demo sync did not succeed; see the sessions above")
@@ -444,3 +447,20 @@ def _demo_oomnitza(
 def register(main: click.Group) -> None:
     """Add the ``demo`` command to *main*."""
     main.add_command(demo_command)
+
+
+def _command_name() -> str:
+    """``oomnitza-connect`` when it is on PATH, else its path (``.venv/bin/oomnitza-connect``).
+
+    ``python3 dev.py demo`` runs the demo from the project's virtual environment,
+    which a new user has not activated: the commands it suggests must work as printed.
+    """
+    if shutil.which("oomnitza-connect"):
+        return "oomnitza-connect"
+    beside = Path(sys.executable).parent / "oomnitza-connect"
+    if not beside.exists():
+        return "oomnitza-connect"
+    try:
+        return str(beside.relative_to(Path.cwd()))
+    except ValueError:
+        return str(beside)
