@@ -625,8 +625,9 @@ def _one_session(store: Any, session_id: str, *, with_payload: bool = False) -> 
     "output_format",
     type=click.Choice(["table", "json", "csv"]),
     default=None,
-    deprecated="use --json or --csv",
-    help="Deprecated: --format json is --json, --format csv is --csv.",
+    # Not click's deprecated=: its warning names the parameter ('output_format'),
+    # not the option a user typed.
+    help="(DEPRECATED) --format json is --json, --format csv is --csv.",
 )
 @db_option
 @ledger_option
@@ -657,6 +658,8 @@ def people_command(
     """
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
+    if output_format is not None:
+        click.echo("Warning: --format is deprecated: use --json or --csv.", err=True)
     if output_format is None:
         output_format = "json" if as_json else "csv" if as_csv else "table"
     elif (as_json and output_format != "json") or (as_csv and output_format != "csv"):
