@@ -16,6 +16,7 @@ from oomnitza_connect import (
     UnknownVendorError,
     __version__,
 )
+from oomnitza_connect.auth.credentials import credential_env_name
 from oomnitza_connect.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 from oomnitza_connect.plugins import register_plugin
 from oomnitza_connect.testing import generic
@@ -178,3 +179,22 @@ def test_the_emulator_on_a_port_in_use_is_bad_usage() -> None:
     assert result.exit_code == EXIT_USAGE, result.output
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_emulator_says_which_credential_name_the_integration_file_gives(capsys) -> None:
+    # `integrations init slack` writes credential = "slack"; the emulator's
+    # exported credential has a name of its own, and pasting the export alone
+    # gave "no credential named 'slack'".
+    from oomnitza_connect.cli.emulator_commands import _describe
+
+    emulator = generic.GenericEmulator()
+    emulator.start()
+    try:
+        _describe("generic", emulator, 3)
+        name = emulator.test_credential().name
+    finally:
+        emulator.stop()
+    lines = capsys.readouterr().out.splitlines()
+    export = next(line for line in lines if line.startswith("export "))
+    assert export.startswith(f"export {credential_env_name(name)}=")
+    assert f'in the integration file: credential = "{name}"' in lines

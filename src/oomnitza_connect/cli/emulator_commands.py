@@ -139,6 +139,9 @@ def _describe(vendor: str, emulator: Emulator, users: int) -> None:
         click.echo("use it as a stored credential:")
         variable = credential_env_name(credential.name)
         click.echo(f"export {variable}='{json.dumps(_credential_data(credential))}'")
+        # `integrations init` names the credential after the vendor; this one has
+        # its own name, which the integration file must give.
+        click.echo(f'in the integration file: credential = "{credential.name}"')
     oauth = _oauth_app(emulator)
     if oauth is not None:
         _describe_oauth_app(oauth)
