@@ -533,13 +533,13 @@ def resync_both_ways(
     before_each: Any = None,
     sync_key: str = "email",
 ) -> dict[str, Any]:
-    """Sync (by email) into a store that recognises pages and one that recognises nothing;
-    then user *taker* takes user *holder*'s address and both re-sync three times.
+    """Sync (by *sync_key*) into a store that recognises pages and one that recognises
+    nothing; then user *taker* takes user *holder*'s address and both re-sync three times.
 
     Asserts that each re-sync came to the same in both (a test run's plan included) and
     that the first store recognised members; returns what the last re-sync came to.
     """
-    by_email = settings(sync_key=sync_key)
+    integration = settings(sync_key=sync_key)
     give_everyone_an_address(slack)
     for index in deleted:
         slack.update_user(slack.user_id(index), deleted=True)
@@ -547,7 +547,7 @@ def resync_both_ways(
     def run(each: SQLiteStore, *, test_run: bool = False) -> Any:
         if before_each is not None:
             before_each()
-        return sync(slack, each, integration=by_email, batch_size=batch_size, test_run=test_run)
+        return sync(slack, each, integration=integration, batch_size=batch_size, test_run=test_run)
 
     with (
         SQLiteStore(tmp_path / "recognises.db") as store,
@@ -588,7 +588,7 @@ def test_a_sync_value_goes_to_the_first_user_listed_whatever_the_store_recognise
     assert repeats(end) == [slack.user_id(max(taker, holder))]
 
 
-@pytest.mark.parametrize("batch_size", [3, 4, 5, 6, 8, 13])
+@pytest.mark.parametrize("batch_size", [3, 4, 8, 13])
 @pytest.mark.parametrize(("taker", "holder"), [(6, 8), (8, 6), (3, 9), (9, 3)])
 def test_a_sync_value_claimed_across_a_batch_boundary_goes_to_the_first_user_listed(
     slack, ticking, mapped, tmp_path, taker, holder, batch_size
@@ -646,7 +646,7 @@ def test_a_unique_value_other_than_the_sync_key_whatever_the_store_recognises(
     end = resync_both_ways(
         slack, tmp_path, mapped, taker=taker, holder=holder, sync_key="Slack User Id"
     )
-    address = slack.user(slack.user_id(holder))["profile"]["email"].lower()  # (as mapped)
+    address = slack.user(slack.user_id(holder))["profile"]["email"].lower()  # (mapped so)
     assert [user_id for user_id, _ in end["failed"]] == [slack.user_id(n) for n in failed]
     (person,) = [dict(fields) for fields in end["people"] if dict(fields)["email"] == address]
     active = not slack.user(slack.user_id(holder)).get("deleted")
