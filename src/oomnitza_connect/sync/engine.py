@@ -387,6 +387,8 @@ class _Batch:
     """vendor user id -> ``(fingerprint, active)`` of the mapped records."""
     pages: list[ReadPage] = attrs.field(factory=list)
     """Pages read whole, to be recognised by the next run."""
+    deactivated: bool = False
+    """It holds the run's deactivated members (written after every active one)."""
 
     def as_is(self) -> _KeptAsIs:
         """The members that write nothing listed since the batch's last mapped record."""
@@ -816,7 +818,9 @@ class _Run:
             counted: list[BatchOutcome] = []
 
             def count(kept: _KeptAsIs) -> None:
-                counted.extend(self.record_kept_as_is(session_id, kept))
+                counted.extend(
+                    self.record_kept_as_is(session_id, kept, deactivated=batch.deactivated)
+                )
 
             # Each claims its sync values where it was listed among the mapped
             # records, so the first one listed keeps a value, recognised or not.
@@ -867,8 +871,21 @@ class _Run:
         self.ledger.record_batch(session_id, outcome)
         return outcome
 
-    def record_kept_as_is(self, session_id: str, kept: _KeptAsIs) -> list[BatchOutcome]:
-        """Count members that write nothing (:meth:`record_unchanged`, :meth:`record_recalled`)."""
+    def record_kept_as_is(
+        self, session_id: str, kept: _KeptAsIs, *, deactivated: bool
+    ) -> list[BatchOutcome]:
+        """Count members that write nothing (:meth:`record_unchanged`, :meth:`record_recalled`).
+
+        :param deactivated: they are deactivated members, written last.
+        """
+        if deactivated and self.rules.contested.count:
+            # As a mapped one is (BatchRules.decide): the person of a deactivated
+            # account gives a unique value it holds to an active one. Only the
+            # contested records ask, at the run's end, and every active record was
+            # decided before the first deactivated one is written.
+            self.rules.book.mark_inactive(
+                [user_id for user_id, _ in (*kept.unchanged, *kept.recalled_inactive)]
+            )
         outcomes = (
             self.record_unchanged(session_id, kept.unchanged),
             self.record_unchanged(session_id, kept.recalled_inactive, recalled_apart=True),
@@ -1156,12 +1173,13 @@ class _Run:
                 if batch.size >= self.batch_size:
                     yield batch
                     batch = _Batch()
-        if deferred.count and (batch.size or batch.pages):
+        if deferred.count:
             # The listing's last active records go first, in a batch of their own:
             # a batch's records claim unique values in their order, and a
             # deactivated member must not take one from an active record of its batch.
-            yield batch
-            batch = _Batch()
+            if batch.size or batch.pages or batch.kept:
+                yield batch
+            batch = _Batch(deactivated=True)
         self.enter(SyncPhase.WRITING)
         with deferred:
             for entry in deferred:
@@ -1179,7 +1197,7 @@ class _Run:
                     )
                 if batch.size >= self.batch_size:
                     yield batch
-                    batch = _Batch()
+                    batch = _Batch(deactivated=True)
         if batch.size or batch.pages:
             # A page's mark may follow its last user into a batch of its own: a
             # listing that ends on a full batch still remembers its last page.
