@@ -182,6 +182,21 @@ def test_bad_config_exits_2(tmp_path, acme):
     assert "'users', 'users+saas'" in result.output
 
 
+@pytest.mark.parametrize("test_run", [True, False])
+def test_a_misspelt_sync_key_names_the_file_and_key_and_exits_2(tmp_path, acme, test_run):
+    path = write_integration(tmp_path, base_url=acme.base_url)
+    path.write_text(path.read_text().replace('sync_key = "email"', 'sync_key = "emial"'))
+    db = tmp_path / "x.db"
+    result = invoke("sync", path, "--db", db, *(["--test-run"] if test_run else []))
+    assert result.exit_code == 2, result.output
+    assert f"{path}: key 'sync_key': bad value 'emial'" in result.output
+    assert "did you mean 'email'?" in result.output
+    assert "(allowed: Acme User Id, email, username, or a target marked unique = true)" in (
+        result.output
+    )
+    assert not db.exists()  # refused before the store was opened or the vendor asked
+
+
 def test_launch_refuses_a_draft_and_activates_a_complete_integration(tmp_path, acme):
     db = tmp_path / "launch.db"
     path = write_integration(tmp_path, base_url=acme.base_url)

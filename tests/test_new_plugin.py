@@ -97,6 +97,44 @@ def test_new_plugin_with_a_bad_name_is_bad_usage(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def _install_metadata(site: Path, distribution: str, entry_point: str) -> None:
+    """Make importlib.metadata see *distribution* with one ``oomnitza_connect`` entry point."""
+    info = site / f"{distribution.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[oomnitza_connect]\n{entry_point}\n")
+
+
+@pytest.mark.parametrize(
+    ("distribution", "entry_point", "named"),
+    [
+        # The same entry-point name: the new package's replaces the installed one's.
+        ("acme-tools", "acme = acme_tools:vendor", "the installed plugin 'acme'"),
+        # The same distribution: installing the new package uninstalls the other.
+        ("oomnitza-connect-acme", "acme_v1 = acme_v1:vendor", "'oomnitza-connect-acme'"),
+        # The same module: one of the two imports the other's code.
+        ("acme-legacy", "legacy = oomnitza_connect_acme.plugin:vendor", "'oomnitza_connect_acme'"),
+    ],
+)
+def test_new_plugin_refuses_a_name_an_installed_plugin_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, distribution: str, entry_point: str, named: str
+) -> None:
+    _install_metadata(tmp_path / "site", distribution, entry_point)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["new-plugin", "acme", "--directory", str(out)])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "Error: 'acme' is taken by the installed plugin" in result.output
+    assert named in result.output
+    assert f"distribution '{distribution}'" in result.output
+    assert "choose another name (for example 'acme-custom')" in result.output
+    assert not out.exists()
+    # The suggested name is free.
+    result = CliRunner().invoke(main, ["new-plugin", "acme-custom", "--directory", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "oomnitza-connect-acme-custom" / "pyproject.toml").exists()
+
+
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 

@@ -10,6 +10,7 @@ name.
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -21,7 +22,7 @@ import jinja2
 from ._version import __version__
 from .errors import ConfigurationError
 
-__all__ = ["PluginNames", "plugin_names", "render_plugin"]
+__all__ = ["PluginNames", "installed_plugin_clash", "plugin_names", "render_plugin"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 _TEMPLATE_ROOT = ("templates", "plugin")
@@ -68,6 +69,34 @@ def plugin_names(name: str, display_name: str | None = None) -> PluginNames:
     )
 
 
+def _distribution_key(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503: Slack_Plugin is slack-plugin
+
+
+def installed_plugin_clash(names: PluginNames) -> str | None:
+    """Say which installed plugin *names* would replace, or ``None`` when none.
+
+    Read from the entry points' metadata (group ``oomnitza_connect``), without
+    importing any plugin: a package with the same entry-point name,
+    distribution or module shadows the installed one once it is installed,
+    and nothing would say so.
+    """
+    from .plugins import ENTRY_POINT_GROUP
+
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist_name = entry_point.dist.name if entry_point.dist is not None else None
+        module = entry_point.value.partition(":")[0].partition(".")[0].strip()
+        if not (
+            entry_point.name.replace("-", "_").lower() == names.vendor
+            or module == names.module
+            or (dist_name and _distribution_key(dist_name) == names.distribution)
+        ):
+            continue
+        where = f"distribution '{dist_name}'" if dist_name else "an unnamed distribution"
+        return f"the installed plugin '{entry_point.name}' ({where}, module '{module}')"
+    return None
+
+
 def _environment() -> jinja2.Environment:
     # Not sandboxed: these are the SDK's own templates, never user input.
     return jinja2.Environment(
@@ -102,9 +131,17 @@ def render_plugin(
     """Render a plugin package for vendor *name* into ``directory/<distribution>``.
 
     :returns: the new package's directory.
-    :raises ConfigurationError: the name is not valid or the target directory exists.
+    :raises ConfigurationError: the name is not valid, an installed plugin already
+        has its entry point, distribution or module name, or the target directory exists.
     """
     names = plugin_names(name, display_name)
+    clash = installed_plugin_clash(names)
+    if clash is not None:
+        raise ConfigurationError(
+            f"'{name}' is taken by {clash}: a package named "
+            f"{names.distribution} would replace it once installed; choose another "
+            f"name (for example '{name}-custom')"
+        )
     target = Path(directory) / names.distribution
     if target.exists():
         raise ConfigurationError(

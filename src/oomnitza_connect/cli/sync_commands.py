@@ -323,7 +323,12 @@ def sync_command(
     integration's `rate_budgets` and then by --rate-budget) unless --no-pacing.
     """
     from ..plugins import vendor_info
-    from ..sync.integrations import check_rate_budgets, claim_name, load_integration
+    from ..sync.integrations import (
+        check_rate_budgets,
+        check_sync_key,
+        claim_name,
+        load_integration,
+    )
     from ..transport.http import ClientOptions
     from ..transport.ratelimit import parse_rate_budget
 
@@ -331,7 +336,9 @@ def sync_command(
         raise click.UsageError("--plan-output needs --test-run (only a test run has a plan).")
     budgets = tuple(parse_rate_budget(text, key_path="--rate-budget") for text in rate_budgets)
     settings = load_integration(file)
-    check_rate_budgets(rate_budgets, vendor_info(settings.vendor), key_path="--rate-budget")
+    info = vendor_info(settings.vendor)
+    check_sync_key(settings, info, file=file)
+    check_rate_budgets(rate_budgets, info, key_path="--rate-budget")
     options = None
     if budgets or no_pacing:
         options = ClientOptions(

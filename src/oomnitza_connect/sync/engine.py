@@ -77,6 +77,7 @@ from ..vendors.session import VendorSession
 from .converters import to_datetime
 from .integrations import (
     check_integration,
+    check_sync_key,
     draft_problems,
     effective_filters,
     effective_mapping,
@@ -260,8 +261,9 @@ def run_sync(
     :param progress: called with a :class:`SyncProgress` when a phase starts,
         after every batch and before every pause (from the thread that pauses,
         so it must be quick and thread-safe); ``None`` costs nothing.
-    :raises ConfigurationError: the integration is invalid, or a draft and
-        *test_run* is false (the message lists what is missing).
+    :raises ConfigurationError: the integration is invalid, its sync key names
+        no unique target of the mapping (even for a test run), or it is a draft
+        and *test_run* is false (the message lists what is missing).
     :raises UnknownVendorError: no installed plugin provides the vendor.
     """
     connector = connector or get_connector(settings.vendor)
@@ -271,6 +273,7 @@ def run_sync(
         raise ConfigurationError(
             f"the integration '{settings.name}' is not valid", problems=problems
         )
+    check_sync_key(settings, info)
     drafts = draft_problems(settings, info)
     if drafts and not test_run:
         raise ConfigurationError(

@@ -48,6 +48,7 @@ __all__ = [
     "check_ledger",
     "check_rate_budgets",
     "check_settings",
+    "check_sync_key",
     "claim_name",
     "draft_problems",
     "effective_filters",
@@ -696,17 +697,55 @@ def draft_problems(settings: IntegrationSettings, info: VendorInfo) -> list[str]
         problems.append('Email is not mapped: add a mapping with target = "email"')
     if not (settings.default_role or "").strip():
         problems.append('no default role is set: add default_role = "Employee" (or another)')
+    if sync_key_of(settings) is None:
+        problems.append('no sync key is set: add sync_key = "email" (or another unique field)')
+    else:
+        problem = _sync_key_problem(settings, info)
+        if problem is not None:
+            problems.append(str(problem))
+    return problems
+
+
+def _sync_key_problem(settings: IntegrationSettings, info: VendorInfo) -> _Problem | None:
+    """Why the sync key the file names cannot match anyone (``None`` when it can, or is unset)."""
     sync_key = sync_key_of(settings)
     if sync_key is None:
-        problems.append('no sync key is set: add sync_key = "email" (or another unique field)')
-    elif sync_key not in targets:
-        problems.append(f"the sync key '{settings.sync_key}' is not a target of the mapping")
-    elif sync_key not in unique_targets(mapping):
-        problems.append(
-            f"the sync key '{settings.sync_key}' is not a unique field: use username, email, "
-            "external_id, or mark its mapping with unique = true"
+        return None
+    mapping = effective_mapping(settings, info)
+    targets = {normalize_target(m.target) for m in mapping}
+    usable = sorted(targets & unique_targets(mapping))
+    allowed = ", ".join(usable) + (", " if usable else "") + "or a target marked unique = true"
+    if sync_key not in targets:
+        return _Problem(
+            "sync_key",
+            f"bad value {settings.sync_key!r}: it is not a target of the mapping"
+            + _suggestion(sync_key, usable),
+            allowed,
         )
-    return problems
+    if sync_key not in unique_targets(mapping):
+        return _Problem(
+            "sync_key",
+            f"bad value {settings.sync_key!r}: it is not a unique field; "
+            "mark its mapping with unique = true",
+            allowed,
+        )
+    return None
+
+
+def check_sync_key(
+    settings: IntegrationSettings, info: VendorInfo, *, file: str | Path | None = None
+) -> None:
+    """Refuse a sync key that names no unique target of the mapping (a misspelling).
+
+    Even a test run, which a draft may have, needs it: with it every record
+    would fail, or the run would be refused once the vendor had been asked.
+
+    :param file: the integration file, named in the error.
+    :raises ConfigurationError: naming the file, ``sync_key`` and the targets it may be.
+    """
+    problem = _sync_key_problem(settings, info)
+    if problem is not None:
+        _raise([problem], file=None if file is None else str(file))
 
 
 # ---------------------------------------------------------------------------
