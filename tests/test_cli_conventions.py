@@ -324,3 +324,30 @@ def test_a_closed_pipe_ends_the_command_quietly(synced, extra) -> None:
         os.close(write_end)
     assert result.stderr == ""
     assert result.returncode == 141
+
+
+def test_the_emulator_says_how_to_stop_it_after_everything_there_is_to_copy() -> None:
+    # Oomnitza's login and password came after "Press Ctrl-C to stop.".
+    import signal
+    import subprocess
+    import sys
+
+    command = [
+        sys.executable, "-u", "-c", "from oomnitza_connect.cli import main; main()",
+        "emulator", "oomnitza",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("Press Ctrl-C"):
+                break
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=10)
+    assert lines[-1] == "Press Ctrl-C to stop."
+    assert any(line.startswith("login: ") for line in lines[:-1])

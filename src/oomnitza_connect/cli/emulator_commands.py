@@ -108,6 +108,7 @@ def emulator_command(
                 account = login()
                 assert account.password is not None
                 click.echo(f"login: {account.username}  password: {account.password.reveal()}")
+            click.echo("Press Ctrl-C to stop.", err=True)  # last: after all there is to copy
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
@@ -145,7 +146,6 @@ def _describe(vendor: str, emulator: Emulator, users: int) -> None:
     oauth = _oauth_app(emulator)
     if oauth is not None:
         _describe_oauth_app(oauth)
-    click.echo("Press Ctrl-C to stop.", err=True)
 
 
 def _oauth_app(emulator: Emulator) -> Credential | None:
