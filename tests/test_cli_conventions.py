@@ -336,9 +336,7 @@ def test_the_emulator_says_how_to_stop_it_after_everything_there_is_to_copy() ->
         sys.executable, "-u", "-c", "from oomnitza_connect.cli import main; main()",
         "emulator", "oomnitza",
     ]  # fmt: skip
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     try:
         assert process.stdout is not None
