@@ -132,7 +132,12 @@ def test_kill_9_at_random_points_then_a_rerun_converges(tmp_path, monkeypatch):
         interrupted = earlier.count(SyncStatus.INTERRUPTED)
         assert 1 <= len(earlier) <= kills + finished_alone, (earlier, kills, finished_alone)
         assert interrupted <= kills, (earlier, kills)
-        assert earlier.count(SyncStatus.SUCCEEDED) == len(earlier) - interrupted <= finished_alone
+        # A kill can also land after a run recorded its end and before its process
+        # exited (seen in CI: one succeeded session, no run finished alone): that run
+        # finished too. Every earlier session either finished or was interrupted.
+        succeeded = earlier.count(SyncStatus.SUCCEEDED)
+        assert succeeded == len(earlier) - interrupted, earlier
+        assert succeeded <= finished_alone + kills - interrupted, (earlier, kills, finished_alone)
         # One portion across the killed runs and the rerun, finalized once at the end; when
         # a child finished by itself, its portion is that one and the rerun, with nothing
         # left to do, opens (and finalizes) a portion of its own.
