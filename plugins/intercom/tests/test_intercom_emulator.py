@@ -149,9 +149,11 @@ def test_plan_restricted_endpoints_answer_403() -> None:
 def test_ten_second_windows_with_rate_limit_headers() -> None:
     # 60 per minute is 10 per 10-second window.
     with IntercomEmulator(users=2, requests_per_minute=60) as emulator:
-        answers = [_get(emulator, "/me") for _ in range(12)]
+        # 21: a burst this short spans at most two windows, which admit 20 (with 12, a
+        # boundary after the second answer let all of them through: seen in CI).
+        answers = [_get(emulator, "/me") for _ in range(21)]
     limited = [a for a in answers if a.status_code == 429]
-    assert 1 <= len(limited) <= 11  # a window boundary may fall inside the burst
+    assert 1 <= len(limited) <= 11  # 11 when the whole burst falls in one window
     for answer in answers:
         assert answer.headers["X-RateLimit-Limit"] == "10"
         reset = int(answer.headers["X-RateLimit-Reset"])
