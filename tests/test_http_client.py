@@ -275,32 +275,27 @@ def test_read_timeout_is_retried(emulator: DirectoryEmulator) -> None:
     assert len(sleep.waits) == 1
 
 
+def _refused(base_url: str, **params: str) -> str:
+    """The error text of a GET to *base_url* (a ``{port}`` of nothing listening)."""
+    client = HttpClient(
+        "directory", base_url, sleep=Recorder(), options=ClientOptions(max_retries=1)
+    )
+    with client, pytest.raises(TransportError) as raised:
+        client.get_json("/echo", params=params or None)
+    return str(raised.value)
+
+
 def test_unreachable_vendor_is_a_transport_error() -> None:
     with socket_free_port() as port:
         pass
-    client = HttpClient(
-        "directory",
-        f"http://127.0.0.1:{port}",
-        sleep=Recorder(),
-        options=ClientOptions(max_retries=1),
-    )
-    with client, pytest.raises(TransportError) as raised:
-        client.get_json("/echo")
-    assert f"the connection to 127.0.0.1:{port} was refused" in str(raised.value)
+    text = _refused(f"http://127.0.0.1:{port}")
+    assert f"the connection to 127.0.0.1:{port} was refused" in text
 
 
 def test_an_unreachable_vendor_is_named_by_host_and_port_never_its_user_or_password() -> None:
     with socket_free_port() as port:
         pass
-    client = HttpClient(
-        "directory",
-        f"http://robot:hunter2-secret@localhost:{port}/base",
-        sleep=Recorder(),
-        options=ClientOptions(max_retries=1),
-    )
-    with client, pytest.raises(TransportError) as raised:
-        client.get_json("/echo", params={"token": "query-secret"})
-    text = str(raised.value)
+    text = _refused(f"http://robot:hunter2-secret@localhost:{port}/base", token="query-secret")
     assert f"the connection to localhost:{port} was refused" in text
     for secret in ("hunter2", "robot", "query-secret"):
         assert secret not in text
