@@ -57,6 +57,9 @@ def sync_environment() -> None:
 
 def run(*command: str) -> int:
     env = {**os.environ, "VIRTUAL_ENV": str(VENV)}
+    # The caller's own PATH, without .venv: the demo's closing hint says whether
+    # `oomnitza-connect` will run as typed in the caller's shell.
+    env.setdefault("OOMNITZA_CONNECT_CALLER_PATH", env.get("PATH", ""))
     env["PATH"] = f"{VENV / BIN}{os.pathsep}{env.get('PATH', '')}"
     return subprocess.run(
         [str(VENV / BIN / command[0]), *command[1:]], cwd=ROOT, env=env

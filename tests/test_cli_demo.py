@@ -92,8 +92,12 @@ def test_the_commands_the_demo_suggests_name_the_program_where_it_is(tmp_path, m
     program.write_text("#!/bin/sh\n")
     program.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(bin_dir / "python"))
+    monkeypatch.delenv("OOMNITZA_CONNECT_CALLER_PATH", raising=False)  # set by dev.py test
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PATH", str(tmp_path / "elsewhere"))
     assert _command_name() == str(Path(".venv") / "bin" / "oomnitza-connect")
     monkeypatch.setenv("PATH", str(bin_dir))
     assert _command_name() == "oomnitza-connect"
+    # Run by dev.py: .venv/bin is on the demo's PATH, not on the caller's.
+    monkeypatch.setenv("OOMNITZA_CONNECT_CALLER_PATH", str(tmp_path / "elsewhere"))
+    assert _command_name() == str(Path(".venv") / "bin" / "oomnitza-connect")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import sys
 import time
@@ -455,7 +456,8 @@ def _command_name() -> str:
     ``python3 dev.py demo`` runs the demo from the project's virtual environment,
     which a new user has not activated: the commands it suggests must work as printed.
     """
-    if shutil.which("oomnitza-connect"):
+    # dev.py puts .venv/bin first on the demo's PATH, not on its caller's.
+    if shutil.which("oomnitza-connect", path=os.environ.get("OOMNITZA_CONNECT_CALLER_PATH")):
         return "oomnitza-connect"
     beside = Path(sys.executable).parent / "oomnitza-connect"
     if not beside.exists():
