@@ -507,6 +507,55 @@ def test_a_login_and_password_credential_gets_a_token(tmp_path, acme, oomnitza):
     assert oomnitza.api_token not in tokens
 
 
+def test_a_refused_token_fails_the_run_before_the_vendor_is_read(tmp_path, acme, oomnitza):
+    import attrs
+
+    from oomnitza_connect.destinations.oomnitza import OomnitzaDestination
+    from oomnitza_connect.errors import StoreError
+
+    target = Target("oomnitza", tmp_path, acme, oomnitza)
+    settings = target.settings()
+    refused = attrs.evolve(oomnitza.test_credential("oomnitza-test"), token="not-the-token")
+    with (
+        SQLiteStore(target.ledger) as ledger,
+        OomnitzaDestination(settings.destination, refused) as destination,
+    ):
+        with pytest.raises(StoreError) as caught:
+            run_sync(settings, credential=credential(), store=ledger, destination=destination)
+        assert ledger.list_sessions() == []  # no run began
+    text = str(caught.value)
+    assert f"the Oomnitza destination at {oomnitza.base_url} cannot be used" in text
+    assert "HTTP 401" in text
+    assert "not-the-token" not in text
+    assert not acme.requests  # the vendor was never asked
+    assert [r.endpoint for r in oomnitza.requests] == ["users"]
+
+
+def test_an_unreachable_oomnitza_fails_the_run_at_once_naming_host_and_port(tmp_path, acme):
+    import socket
+
+    from oomnitza_connect.destinations.oomnitza import OomnitzaDestination
+    from oomnitza_connect.errors import StoreError
+    from oomnitza_connect.models import DestinationSettings
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    with OomnitzaEmulator() as oomnitza:
+        token = oomnitza.test_credential("oomnitza-test")
+    settings = load_integration(write_integration(tmp_path, "", base_url=acme.base_url))
+    table = DestinationSettings(type="oomnitza", url=url, credential="oomnitza-test")
+    with (
+        SQLiteStore(tmp_path / "ledger.db") as ledger,
+        OomnitzaDestination(table, token) as destination,
+    ):
+        with pytest.raises(StoreError) as caught:
+            run_sync(settings, credential=credential(), store=ledger, destination=destination)
+    assert f"127.0.0.1:{port} was refused" in str(caught.value)
+    assert not acme.requests
+
+
 def test_a_fatal_vendor_error_is_sent_then_the_portion_is_finalized(tmp_path, acme, oomnitza):
     acme.fail_after_page = 1
     target = Target("oomnitza", tmp_path, acme, oomnitza)
@@ -729,14 +778,21 @@ def test_the_plan_names_the_same_fields_and_values_in_both(tmp_path, acme, oomni
 def test_a_run_oomnitza_never_confirms_fails_and_counts_what_it_sent(
     tmp_path, acme, oomnitza, monkeypatch
 ):
-    # A refused token: no batch arrives, and the run says so instead of "completed".
-    refused = {"vendor": "oomnitza", "kind": "api_key", "token": "not-the-token-7"}
-    refused |= {"base_url": oomnitza.base_url, "header_name": "Authorization2", "header_prefix": ""}
-    monkeypatch.setenv(credential_env_name("oomnitza-test"), json.dumps(refused))
+    # The token is revoked once the run has begun (the check at its start passed):
+    # no batch arrives, and the run says so instead of "completed".
+    from oomnitza_connect.destinations.oomnitza import OomnitzaDestination
+
+    checked = OomnitzaDestination.check_access
+
+    def check_then_revoke(destination: OomnitzaDestination) -> None:
+        checked(destination)
+        oomnitza.api_token = "not-the-token-7"
+
+    monkeypatch.setattr(OomnitzaDestination, "check_access", check_then_revoke)
     target = Target("oomnitza", tmp_path, acme, oomnitza)
     session = target.sync()
     assert session.status == SyncStatus.FAILED
     assert "did not confirm the run (23 records" in (session.message or "")
+    assert "HTTP 401" in (session.message or "")
     assert (session.counts.created, session.counts.failed, session.counts.skipped) == (0, 23, 2)
     assert oomnitza.users == {}
-    assert "not-the-token-7" not in (session.message or "")

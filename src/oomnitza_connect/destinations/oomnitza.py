@@ -36,6 +36,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
+import attrs
 import requests
 import requests.adapters
 
@@ -670,6 +671,32 @@ class OomnitzaDestination(Destination):
                 f"the sync key '{plan.sync_key}' has no Oomnitza field; map it in the "
                 "[destination.fields] table"
             )
+        self.check_access()
+
+    def check_access(self) -> None:
+        """Read one user, so that a refused token or a wrong URL fails the run at once.
+
+        Without it the first sign is the first bulk batch's answer, after the
+        vendor's listing has begun, and an unreachable server is only given up
+        on when the portion is finalized. Retried twice at most: a run that
+        cannot reach Oomnitza now says so in seconds, not minutes.
+
+        :raises StoreError: naming the URL and Oomnitza's answer.
+        """
+        options = attrs.evolve(self.options, max_retries=min(self.options.max_retries, 2))
+        checking = HttpClient(
+            VENDOR, self.url, auth=self.auth, options=options, error_parser=_error_parser
+        )
+        checking.session.close()
+        checking.session = self.client.session  # the run's connection, kept for its batches
+        try:
+            checking.request_json(
+                "GET", "/api/v3/users", params={"limit": 1, "skip": 0}, endpoint="users"
+            )
+        except OomnitzaConnectError as exc:
+            raise StoreError(
+                f"the Oomnitza destination at {self.url} cannot be used: {redact(str(exc))}"
+            ) from None
 
     def open_portion(self, plan: SyncPlan, session: SyncSession, ledger: Ledger) -> Portion:
         portion_id, acknowledged = ledger.open_portion_log(
