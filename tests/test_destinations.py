@@ -549,9 +549,9 @@ def test_an_unreachable_oomnitza_fails_the_run_at_once_naming_host_and_port(tmp_
     with (
         SQLiteStore(tmp_path / "ledger.db") as ledger,
         OomnitzaDestination(table, token) as destination,
+        pytest.raises(StoreError) as caught,
     ):
-        with pytest.raises(StoreError) as caught:
-            run_sync(settings, credential=credential(), store=ledger, destination=destination)
+        run_sync(settings, credential=credential(), store=ledger, destination=destination)
     assert f"127.0.0.1:{port} was refused" in str(caught.value)
     assert not acme.requests
 
