@@ -173,3 +173,65 @@ def test_variables_for_picks_only_the_named_variables_with_record_precedence():
     expected = {"login": "egon", "id": "U1", "vendor": "own", "sync_time": CONTEXT["sync_time"]}
     assert found == expected
     assert found == {k: v for k, v in record_variables(record, CONTEXT).items() if k in found}
+
+
+PLAIN_FILTERS = [
+    *(case for case in FILTER_CASES if "endswith" not in case),
+    "true",
+    "none == none and not false",
+    "is_bot == True or deleted != False",
+    "not (is_bot or deleted)",
+    "role in ['admin', 'owner'] and count > 2.5",
+    "user_id == 'U' 'SLACKBOT'",
+    'profile.team == "red"',
+]
+
+
+@pytest.mark.parametrize("expression", PLAIN_FILTERS)
+def test_plain_filters_are_read_by_python_as_jinja_reads_them(expression):
+    from oomnitza_connect.sync.mapping import _parser, _plain, plain_filter
+    from oomnitza_connect.templating import variables_of
+
+    read = plain_filter(expression)
+    assert read is not None
+    check, names = read
+    assert names == variables_of("{{ " + expression + " }}")
+    through_jinja = _plain(_parser().parse("{{ " + expression + " }}").body[0].nodes[0])
+
+    def outcome(closure, variables):
+        try:
+            return ("value", closure(variables))
+        except Exception as exc:
+            return ("raised", type(exc).__name__, str(exc))
+
+    for variables in FILTER_VARIABLES:
+        assert outcome(check, variables) == outcome(through_jinja, variables)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "email.endswith('@x.io')",  # a method call: the sandbox's
+        "role is none",  # a Jinja test, Python's identity
+        "user_id # a comment Python would drop",
+        "user_id == 'a\\nb'",  # escapes: left to Jinja's reading
+        "user_id == r'USLACKBOT'",
+        "user_id == b'U'",
+        "user_id == f'{role}'",
+        "profile['team'][0:2] == 're'",
+        "-1 < count",
+        "role | length > 3",
+        "role ~ 'x'",
+        "{'a': 1} == profile",
+        "role if is_bot else user_id",
+        "profile[role] == 1",
+        "(count := 1)",
+        "class == 1",
+        "is_bot) or (deleted",
+        "",
+    ],
+)
+def test_what_python_would_read_otherwise_is_left_to_jinja(expression):
+    from oomnitza_connect.sync.mapping import plain_filter
+
+    assert plain_filter(expression) is None

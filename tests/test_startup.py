@@ -71,6 +71,26 @@ def test_a_sync_script_imports_only_what_a_sync_needs() -> None:
     assert not imported & {"oauthlib", "filelock"}
 
 
+def test_a_whole_sync_with_the_default_filters_imports_neither_jinja_nor_tenacity(
+    tmp_path: Path,
+) -> None:
+    # Slack's default filters are plain (read by Python's parser), and no request
+    # fails, so neither the sandbox nor the retry machinery is needed.
+    imported = _imported_after(
+        "import oomnitza_connect as oc\n"
+        "from oomnitza_connect.transport.http import ClientOptions\n"
+        "with oc.get_connector('slack').create_emulator(users=30, seed=1) as slack:\n"
+        "    settings = oc.IntegrationSettings(name='s', vendor='slack', credential='slack',\n"
+        "        sync_key='email', default_role='Employee')\n"
+        "    with oc.SQLiteStore(" + repr(str(tmp_path / "people.db")) + ") as store:\n"
+        "        session = oc.run_sync(settings, credential=slack.test_credential(name='slack'),\n"
+        "            store=store, options=ClientOptions(pace_requests=False))\n"
+        "assert session.counts.created > 20, session\n"
+    )
+    assert "oomnitza_connect_slack" in imported
+    assert not imported & {"jinja2", "tenacity"}
+
+
 CORE_ONLY = {"OOMNITZA_CONNECT_LOAD_ENTRY_POINTS": "0"}
 """No entry-point plugins: what the core itself costs."""
 

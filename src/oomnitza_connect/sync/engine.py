@@ -89,6 +89,7 @@ from .mapping import (
     CompiledMapping,
     compile_filters,
     fields_read,
+    filter_variables,
     normalize_target,
     read_record,
     variables_for,
@@ -564,7 +565,7 @@ class _Run:
             ):
                 return None
         for expression in self.filters:
-            if _variables_of("{{ " + expression + " }}") & ({"sync_time"} | plan.tracking_fields):
+            if filter_variables(expression) & ({"sync_time"} | plan.tracking_fields):
                 return None
         plugin = sys.modules.get(type(self.connector).__module__.partition(".")[0])
         described = (
@@ -1065,7 +1066,7 @@ class _Run:
         )
         filter_names: set[str] = set()
         for expression in filters:
-            filter_names |= _variables_of("{{ " + expression + " }}")
+            filter_names |= filter_variables(expression)
         default_role = self.settings.default_role
         vendor = self.info.name
         # Deactivated and deleted accounts are written after every active one, so
