@@ -39,6 +39,10 @@ def test_demo_syncs_the_installed_slack_plugin_end_to_end(tmp_path):
     assert "Slack emulator at http://127.0.0.1:" in out
     assert "Preset Get User Details for " in out
     assert "HTTP 200" in out
+    # What Oomnitza received: the first record field by field, whole; roles by name too.
+    assert "records; the first one, field by field:" in out
+    assert '  EMAIL = "' in out
+    assert "25 (Employee)" in out
 
     # Other installed plugins with emulators are synced too; Slack's two runs are checked here.
     sessions, people = _sessions_by_age(db, "slack")

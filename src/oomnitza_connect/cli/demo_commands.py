@@ -431,16 +431,23 @@ def _demo_oomnitza(
         console.print(f"Ledger of these runs: {ledger_path}")
         if posts:
             first = posts[0].json()
-            record = json.dumps(first["records"][0], default=str)
             console.print(
                 f"First batch: sync_field={first['sync_field']}, "
-                f"{len(first['records'])} records, e.g. {record[:160]}"
+                f"{len(first['records'])} records; the first one, field by field:"
             )
+            # One line a field: a record is too wide for one line, and cut short
+            # it would end mid-value.
+            for field, value in first["records"][0].items():
+                console.print(f"  {field} = {json.dumps(value, default=str)[:100]}")
         people = output.table(
             "user_id", "username", "email", "role", title=f"Users in Oomnitza (first {shown})"
         )
+        # Oomnitza keeps a role by its id; the [destination.roles] table names it.
+        role_names = {role_id: name for name, role_id in table.roles.items()}
         for user in list(oomnitza.users.values())[:shown]:
-            people.add_row(*(_cell(user.get(k)) for k in ("user_id", "username", "email", "role")))
+            role = user.get("role")
+            named = f"{role} ({role_names[role]})" if role in role_names else _cell(role)
+            people.add_row(*(_cell(user.get(k)) for k in ("user_id", "username", "email")), named)
         output.show(people, on=console)
     return any(s.status is not SyncStatus.SUCCEEDED for _, s, _ in sessions)
 
