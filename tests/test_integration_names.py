@@ -86,6 +86,31 @@ def test_syncing_a_second_file_under_a_synced_name_is_refused(tmp_path, acme):
     assert [(e["name"], e["active"]) for e in listed] == [("acme-main", True)]
 
 
+def test_a_copy_of_a_launched_file_may_test_run_under_its_name(tmp_path, acme):
+    db = tmp_path / "names.db"
+    one, other = two_files(tmp_path, acme.base_url)
+    assert invoke("integrations", "launch", one, "--db", db, "--no-run").exit_code == 0
+    assert invoke("sync", one, "--db", db).exit_code == 0
+    with SQLiteStore(db) as store:
+        people = store.count_people()
+
+    # A change tried in a copy before it replaces the launched file: planned, not written.
+    other.write_text(
+        other.read_text().replace('default_role = "Employee"', 'default_role = "Staff"')
+    )
+    result = invoke("sync", other, "--db", db, "--test-run")
+    assert result.exit_code == 0, result.output
+    with SQLiteStore(db) as store:
+        assert store.count_people() == people
+        assert {p.fields.get("role") for p in store.iter_people()} == {"Employee"}
+        # The launched file keeps the name; the copy claimed nothing.
+        assert [e.source for e in store.list_integrations()] == [str(one.resolve())]
+    # A real run of the copy is still refused.
+    result = invoke("sync", other, "--db", db)
+    assert result.exit_code == 2
+    assert f"already launched from {one.resolve()}" in result.output
+
+
 def test_a_name_the_store_has_for_another_vendor_is_refused(tmp_path):
     settings = IntegrationSettings(name="main", vendor="slack", credential="slack")
     with SQLiteStore(tmp_path / "v.db") as store:
