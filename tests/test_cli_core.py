@@ -198,3 +198,46 @@ def test_the_emulator_says_which_credential_name_the_integration_file_gives(caps
     export = next(line for line in lines if line.startswith("export "))
     assert export.startswith(f"export {credential_env_name(name)}=")
     assert f'in the integration file: credential = "{name}"' in lines
+
+
+@pytest.mark.parametrize("vendor", ["generic", "oomnitza"])
+def test_the_emulators_credentials_add_line_stores_its_credential(vendor, tmp_path) -> None:
+    # docs/emulators.md promises a `credentials add` line beside the `export` one:
+    # run it as printed, in a shell, and the stored credential is the emulator's.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from oomnitza_connect.auth.credentials import CredentialStore
+    from oomnitza_connect.cli.emulator_commands import _describe
+    from oomnitza_connect.testing.oomnitza import OomnitzaEmulator
+
+    emulator = OomnitzaEmulator() if vendor == "oomnitza" else generic.GenericEmulator()
+    emulator.start()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            lines: list[str] = []
+            patch.setattr(click, "echo", lambda message="", **_: lines.append(str(message)))
+            _describe(vendor, emulator, 3)
+        expected = emulator.test_credential()
+    finally:
+        emulator.stop()
+    assert "or keep it in the credential store:" in lines
+    command = next(line.strip() for line in lines if "credentials add" in line)
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("OOMNITZA_CONNECT_")},
+        "OOMNITZA_CONNECT_HOME": str(tmp_path),
+        "OOMNITZA_CONNECT_KEYRING": "0",
+        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+    }
+    subprocess.run(["sh", "-c", command], env=env, check=True, capture_output=True)
+    stored = CredentialStore(tmp_path, keyring_backend=False).get(expected.name)
+    assert stored.token is not None and expected.token is not None
+    assert stored.token.reveal() == expected.token.reveal()
+    assert (stored.vendor, stored.base_url) == (expected.vendor, expected.base_url)
+    assert (stored.header_name, stored.header_prefix) == (
+        expected.header_name,
+        expected.header_prefix,
+    )

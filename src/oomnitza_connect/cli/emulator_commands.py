@@ -25,7 +25,7 @@ import click
 
 from ..auth.credentials import credential_env_name
 from ..config import unstructure
-from ..models import Credential
+from ..models import AuthKind, Credential
 from ..plugins import vendor_info
 from ..testing.emulator import Emulator
 from . import output
@@ -140,12 +140,31 @@ def _describe(vendor: str, emulator: Emulator, users: int) -> None:
         click.echo("use it as a stored credential:")
         variable = credential_env_name(credential.name)
         click.echo(f"export {variable}='{json.dumps(_credential_data(credential))}'")
+        if token and credential.kind is AuthKind.API_KEY:
+            click.echo("or keep it in the credential store:")
+            click.echo(f"  {_add_token_command(credential, token)}")
         # `integrations init` names the credential after the vendor; this one has
         # its own name, which the integration file must give.
         click.echo(f'in the integration file: credential = "{credential.name}"')
     oauth = _oauth_app(emulator)
     if oauth is not None:
         _describe_oauth_app(oauth)
+
+
+def _add_token_command(credential: Credential, token: str) -> str:
+    """The shell line that stores *credential*, an API token, with ``credentials add``."""
+    words = [
+        "oomnitza-connect", "credentials", "add", credential.name,
+        "--vendor", credential.vendor, "--kind", credential.kind.value, "--token-stdin",
+    ]  # fmt: skip
+    defaults = Credential(name="-", vendor="-", kind=AuthKind.API_KEY)
+    if credential.header_name != defaults.header_name:
+        words += ["--header-name", credential.header_name]
+    if credential.header_prefix != defaults.header_prefix:
+        words += ["--header-prefix", credential.header_prefix]
+    if credential.base_url:
+        words += ["--base-url", credential.base_url]
+    return f"printf %s {shlex.quote(token)} | {shlex.join(words)}"
 
 
 def _oauth_app(emulator: Emulator) -> Credential | None:
