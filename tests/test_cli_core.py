@@ -234,7 +234,8 @@ def test_the_emulators_credentials_add_line_stores_its_credential(vendor, tmp_pa
     }
     subprocess.run(["sh", "-c", command], env=env, check=True, capture_output=True)
     stored = CredentialStore(tmp_path, keyring_backend=False).get(expected.name)
-    assert stored.token is not None and expected.token is not None
+    assert stored.token is not None
+    assert expected.token is not None
     assert stored.token.reveal() == expected.token.reveal()
     assert (stored.vendor, stored.base_url) == (expected.vendor, expected.base_url)
     assert (stored.header_name, stored.header_prefix) == (
