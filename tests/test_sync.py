@@ -357,3 +357,22 @@ def test_a_store_failure_mid_run_fails_the_session(settings, store, acme, monkey
     assert "the disk is full" in session.message
     assert session.counts.created == 10
     assert store.count_people() == 10
+
+
+def test_a_test_run_foresees_a_unique_value_two_new_users_share_across_batches(
+    tmp_path, store, acme
+):
+    # Both new: the first takes the username, and the other (three batches later)
+    # fails. The test run writes neither, so it must remember what it planned.
+    acme.users.append(make_user(95, login="user1"))
+    settings = load_integration(write_integration(tmp_path, base_url=acme.base_url))
+    planned = sync(settings, store, acme, test_run=True)
+    assert store.count_people() == 0
+    real = sync(settings, store, acme)
+    assert (planned.counts.created, planned.counts.failed) == (25, 1)
+    assert (real.counts.created, real.counts.failed) == (25, 1)
+    (planned_error,) = planned.errors
+    (real_error,) = real.errors
+    assert planned_error.vendor_user_id == real_error.vendor_user_id == "A000095"
+    assert planned_error.reason == real_error.reason
+    assert "'username' 'user1' already belongs to another person" in real_error.reason

@@ -366,6 +366,22 @@ class RunBook(abc.ABC):
         """:meth:`mark_seen`, for the members :meth:`repeated_recalled` was asked about."""
         self.mark_seen(users)
 
+    def plan_claims(self, claims: Iterable[tuple[str, str]]) -> None:
+        """Remember the unique values (``(field, value text)``) a test run's plan gives people.
+
+        A test run writes nothing, so a later batch cannot find them at the
+        destination as a real run's does. Kept in memory here; SQLite keeps
+        them in a temporary table.
+        """
+        if not hasattr(self, "_planned_claims"):
+            self._planned_claims: set[tuple[str, str]] = set()
+        self._planned_claims.update(claims)
+
+    def planned_claims(self, wanted: Mapping[str, set[str]]) -> set[tuple[str, str]]:
+        """Those of *wanted* (field -> value texts) an earlier batch's plan gave a person."""
+        planned: set[tuple[str, str]] = getattr(self, "_planned_claims", set())
+        return {(name, value) for name, values in wanted.items() for value in values} & planned
+
     def mark_inactive(self, vendor_user_ids: Sequence[str]) -> None:
         """Remember vendor users the run saw as deactivated or deleted.
 

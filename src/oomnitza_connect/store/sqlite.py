@@ -905,11 +905,15 @@ class SQLiteStore(Store):
             self._db.executescript(
                 "DROP TABLE IF EXISTS temp.run_keys; DROP TABLE IF EXISTS temp.run_seen;"
                 "DROP TABLE IF EXISTS temp.run_inactive; DROP TABLE IF EXISTS temp.run_pages;"
+                "DROP TABLE IF EXISTS temp.run_claims;"
                 "CREATE TEMP TABLE run_keys (sync_value TEXT PRIMARY KEY) WITHOUT ROWID;"
                 "CREATE TEMP TABLE run_seen (vendor_user_id TEXT PRIMARY KEY, sync_value TEXT)"
                 " WITHOUT ROWID;"
                 "CREATE TEMP TABLE run_inactive (vendor_user_id TEXT PRIMARY KEY) WITHOUT ROWID;"
                 "CREATE TEMP TABLE run_pages (id INTEGER PRIMARY KEY, members TEXT NOT NULL);"
+                # The unique values a test run's plan gave people (it writes none).
+                "CREATE TEMP TABLE run_claims (field TEXT, value TEXT, PRIMARY KEY (field, value))"
+                " WITHOUT ROWID;"
             )
             self._book = None
             self._recalled.clear()
@@ -1017,6 +1021,7 @@ class SQLiteStore(Store):
                 self._db.executescript(
                     "DROP TABLE IF EXISTS temp.run_keys; DROP TABLE IF EXISTS temp.run_seen;"
                     "DROP TABLE IF EXISTS temp.run_inactive; DROP TABLE IF EXISTS temp.run_pages;"
+                    "DROP TABLE IF EXISTS temp.run_claims;"
                 )
                 self._book = None
                 self._active_session = None
@@ -1992,6 +1997,32 @@ class _SQLiteRunBook(RunBook):
                 "INSERT OR IGNORE INTO temp.run_inactive (vendor_user_id) VALUES (?)",
                 [(user_id,) for user_id in vendor_user_ids],
             )
+
+    def plan_claims(self, claims: Iterable[tuple[str, str]]) -> None:
+        rows = sorted(set(claims))
+        if not rows:
+            return
+        with self.store._lock, self.store._transaction():
+            self.db.execute(
+                "INSERT OR IGNORE INTO temp.run_claims (field, value) "
+                "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)",
+                (_dumps_rows(rows),),
+            )
+
+    def planned_claims(self, wanted: Mapping[str, set[str]]) -> set[tuple[str, str]]:
+        rows = [[name, value] for name, values in wanted.items() for value in values]
+        if not rows:
+            return set()
+        with self.store._lock:
+            return {
+                (row[0], row[1])
+                for row in self.db.execute(
+                    "SELECT c.field, c.value FROM json_each(?) j JOIN temp.run_claims c "
+                    "ON c.field = json_extract(j.value, '$[0]') "
+                    "AND c.value = json_extract(j.value, '$[1]')",
+                    (_dumps_rows(rows),),
+                )
+            }
 
     def inactive(self, vendor_user_ids: Sequence[str]) -> set[str]:
         if not vendor_user_ids:

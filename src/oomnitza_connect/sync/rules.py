@@ -48,6 +48,10 @@ __all__ = ["BatchRules", "apply_batch", "json_ready", "key_text"]
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 _Keyed = tuple[MappedRecord, str, dict[str, Any]]
+
+_PLANNED = ("planned", -1)
+"""The owner of a unique value an earlier batch of a test run planned for a person: like
+a record of the same batch, someone the run itself gave it (a later claim fails)."""
 """A record with its sync value and its fields as they read back from JSON."""
 
 UnchangedClaims = Sequence[tuple[int, Callable[[], object]]]
@@ -150,6 +154,8 @@ class BatchRules:
         self.contested_in_batch: set[str] = set()
         """The vendor user ids the last batch decided left contested (they may fail later)."""
         self.settling = False
+        self.planned: list[tuple[str, str]] = []
+        """The unique values the test run batch being decided gives people (RunBook.plan_claims)."""
 
     # -- the rules every destination shares ------------------------------------------
 
@@ -402,6 +408,9 @@ class BatchRules:
                     }
                     for release in releases.values()
                 )
+        if self.planned:
+            self.book.plan_claims(self.planned)
+            self.planned = []
         # A record that failed is still present at the vendor: its person must
         # not be marked as vanished.
         seen.extend((e.vendor_user_id, None) for e in errors if e.vendor_user_id is not None)
@@ -438,7 +447,16 @@ class BatchRules:
                     wanted.setdefault(name, set()).add(key_text(value))
         if not wanted:
             return {}
-        return dict(self.destination.unique_owners(wanted))
+        owners: dict[tuple[str, str], PersonId | tuple[str, int]] = dict(
+            self.destination.unique_owners(wanted)
+        )
+        if self.test_run:
+            # Nothing an earlier batch planned was written: its people hold their
+            # values here, as a real run finds them at the destination. One the
+            # plan gave an active account stays that account's, as there.
+            for claim in self.book.planned_claims(wanted):
+                owners.setdefault(claim, _PLANNED)
+        return owners
 
     def _claim(
         self,
@@ -493,6 +511,10 @@ class BatchRules:
         for name, text, owner in taken:
             self._release(owner, name, releases)
             owners[(name, text)] = person_id
+        if self.test_run and record.active:
+            # (A deactivated account's value would be given up to an active one.)
+            self.planned.extend(claims)
+            self.planned.extend((name, text) for name, text, _ in taken)
         if lost:
             return {k: v for k, v in fields.items() if k not in lost}
         return fields
