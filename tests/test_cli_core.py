@@ -99,7 +99,8 @@ def test_bad_configuration_and_unknown_vendors_exit_2(failing_command: None, kin
     assert result.exit_code == EXIT_USAGE
     expected = {
         "config": "Error: a.toml: key 'x.y': bad value\n",
-        "vendor": "Error: no connector named 'slak' is installed (installed: slack)\n",
+        "vendor": "Error: no connector named 'slak' is installed; did you mean 'slack'? "
+        "(installed: slack)\n",
     }[kind]
     assert result.stderr == expected
 

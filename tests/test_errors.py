@@ -114,8 +114,27 @@ def test_transport_mapping_and_plain_errors() -> None:
 def test_unknown_vendor_lists_the_installed_ones_sorted() -> None:
     error = UnknownVendorError("slak", ["webex", "slack"])
     assert isinstance(error, PluginError)
-    assert str(error) == "no connector named 'slak' is installed (installed: slack, webex)"
+    assert str(error) == (
+        "no connector named 'slak' is installed; did you mean 'slack'? (installed: slack, webex)"
+    )
     assert error.installed == ("webex", "slack")
     assert (
         str(UnknownVendorError("x", [])) == "no connector named 'x' is installed (installed: none)"
+    )
+
+
+def test_unknown_vendor_in_a_file_names_the_file_key_and_allowed_ones() -> None:
+    error = UnknownVendorError(
+        "slak", ["webex", "slack"], file="i.toml", key_path="vendor", hint="a hint"
+    )
+    assert str(error) == (
+        "i.toml: key 'vendor': bad value 'slak': no installed plugin provides it; "
+        "did you mean 'slack'? (allowed: slack, webex); a hint"
+    )
+    assert (error.file, error.key_path, error.hint) == ("i.toml", "vendor", "a hint")
+    # Nothing to list is said as such, not as "(allowed: none)".
+    alone = UnknownVendorError("slak", [], file="i.toml", key_path="vendor")
+    assert str(alone) == (
+        "i.toml: key 'vendor': bad value 'slak': no installed plugin provides it "
+        "(no vendor plugin is installed)"
     )

@@ -120,7 +120,21 @@ def test_unknown_vendor(tmp_path):
     path.write_text('name = "n"\nvendor = "nosuch"\ncredential = "c"\n')
     with pytest.raises(UnknownVendorError, match="acme") as caught:
         load_integration(path)
-    assert f"{path}: key 'vendor'" in str(caught.value)  # the file and key are named
+    assert str(caught.value).startswith(f"{path}: key 'vendor': bad value 'nosuch'")
+    assert "did you mean" not in str(caught.value)  # nothing is close to 'nosuch'
+    assert "install oomnitza-connect-nosuch" in str(caught.value)
+
+
+def test_a_misspelled_vendor_names_the_file_key_allowed_ones_and_the_close_one(tmp_path):
+    path = tmp_path / "i.toml"
+    path.write_text('name = "n"\nvendor = "acm"\ncredential = "c"\n')
+    with pytest.raises(UnknownVendorError) as caught:
+        load_integration(path)
+    assert str(caught.value).startswith(
+        f"{path}: key 'vendor': bad value 'acm': no installed plugin provides it; "
+        "did you mean 'acme'? (allowed: acme)"
+    )
+    assert (caught.value.file, caught.value.key_path) == (str(path), "vendor")
 
 
 def test_draft_lists_everything_missing(tmp_path):

@@ -7,7 +7,7 @@ the path of a bad configuration key).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .redaction import redact
@@ -38,6 +38,19 @@ __all__ = [
     "UnsafeURLError",
     "VendorAPIError",
 ]
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """Return ``"; did you mean 'X'?"`` for the entry of *known* closest to *name*, else ``""``.
+
+    Put after the sentence that refuses *name* and before ``(allowed: …)``, so
+    that every error naming a misspelling reads the same. Not in ``__all__``:
+    that lists the error classes the package re-exports.
+    """
+    import difflib  # only when a name is refused
+
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 class OomnitzaConnectError(Exception):
@@ -91,13 +104,46 @@ class PluginError(OomnitzaConnectError):
 
 
 class UnknownVendorError(PluginError):
-    """No installed plugin provides the requested vendor."""
+    """No installed plugin provides the requested vendor.
 
-    def __init__(self, vendor: str, installed: Sequence[str], *, hint: str | None = None) -> None:
+    :param hint: what else may explain it (a plugin-selection variable, a
+        plugin that failed to load), put last.
+    :param file: the file that names the vendor, when there is one.
+    :param key_path: the key that names it (``vendor``); with it the message
+        takes :class:`ConfigurationError`'s shape, ``FILE: key 'vendor': …``.
+    """
+
+    def __init__(
+        self,
+        vendor: str,
+        installed: Sequence[str],
+        *,
+        hint: str | None = None,
+        file: str | None = None,
+        key_path: str | None = None,
+    ) -> None:
         self.vendor = vendor
         self.installed = tuple(installed)
-        listing = ", ".join(sorted(installed)) or "none"
-        message = f"no connector named '{vendor}' is installed (installed: {listing})"
+        self.hint = hint
+        self.file = file
+        self.key_path = key_path
+        names = sorted(installed)
+        suggestion = did_you_mean(vendor, names)
+        if key_path is None:
+            listing = ", ".join(names) or "none"
+            message = (
+                f"no connector named '{vendor}' is installed{suggestion} (installed: {listing})"
+            )
+        else:
+            allowed = (
+                f"(allowed: {', '.join(names)})" if names else "(no vendor plugin is installed)"
+            )
+            message = (
+                f"key '{key_path}': bad value '{vendor}': no installed plugin provides it"
+                f"{suggestion} {allowed}"
+            )
+            if file:
+                message = f"{file}: {message}"
         super().__init__(f"{message}; {hint}" if hint else message)
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ..errors import ConfigurationError, TemplateError, UnknownVendorError
+from ..errors import ConfigurationError, TemplateError, UnknownVendorError, did_you_mean
 from ..models import (
     STANDARD_PERSON_FIELDS,
     UNIQUE_STANDARD_FIELDS,
@@ -92,11 +92,15 @@ def load_integration(path: str | Path, *, info: VendorInfo | None = None) -> Int
     try:
         vendor = info or vendor_info(settings.vendor)
     except UnknownVendorError as exc:
+        # Worded like the file's other bad keys; installing is the fix only when
+        # the name is not a misspelling, so it comes after the suggestion.
+        install = f"if '{exc.vendor}' is right, install oomnitza-connect-{exc.vendor}"
         raise UnknownVendorError(
             exc.vendor,
             exc.installed,
-            hint=f"{path}: key 'vendor' (install oomnitza-connect-{exc.vendor}, "
-            "or name one of those)",
+            hint="; ".join(h for h in (install, exc.hint) if h),
+            file=str(path),
+            key_path="vendor",
         ) from None
     problems = _problems(settings, vendor)
     if problems:
@@ -166,7 +170,7 @@ def _budget_problems(texts: Iterable[str], info: VendorInfo, key_path: str) -> l
                 _Problem(
                     where,
                     f"{info.display_name} has no endpoint '{budget.endpoint}'"
-                    + _suggestion(budget.endpoint, known),
+                    + did_you_mean(budget.endpoint, known),
                     ", ".join(known),
                 )
             )
@@ -181,13 +185,6 @@ def check_rate_budgets(texts: Iterable[str], info: VendorInfo, *, key_path: str)
     problems = _budget_problems(texts, info, key_path)
     if problems:
         _raise(problems, file=None)
-
-
-def _suggestion(name: str, known: Iterable[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 NAME_RULE = (
@@ -471,7 +468,7 @@ def _expression_problems(
     for name in sorted(names - known):
         problems.append(
             _Problem(
-                key_path, f"variable '{name}' is not defined" + _suggestion(name, known), shown
+                key_path, f"variable '{name}' is not defined" + did_you_mean(name, known), shown
             )
         )
     return problems
@@ -723,7 +720,7 @@ def _sync_key_problem(settings: IntegrationSettings, info: VendorInfo) -> _Probl
         return _Problem(
             "sync_key",
             f"bad value {settings.sync_key!r}: it is not a target of the mapping"
-            + _suggestion(sync_key, usable),
+            + did_you_mean(sync_key, usable),
             allowed,
         )
     if sync_key not in unique_targets(mapping):
