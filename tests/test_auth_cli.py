@@ -16,12 +16,33 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from http_support import DirectoryEmulator
 
-from oomnitza_connect.auth.credentials import CredentialStore
+from oomnitza_connect.auth.credentials import OOMNITZA_VENDOR, CredentialStore
 from oomnitza_connect.cli import main
+from oomnitza_connect.hookspecs import hookimpl
+from oomnitza_connect.models import AuthKind, VendorInfo
 from oomnitza_connect.plugins import register_plugin
 from oomnitza_connect.testing import generic
 
 TOKEN = "cli-token-value-123"
+
+
+class BareVendors:
+    """Vendors with nothing but a name: `credentials add` takes only installed ones."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = names
+
+    @hookimpl
+    def register_vendors(self, register: Any) -> None:
+        for name in self.names:
+            register(
+                VendorInfo(
+                    name=name,
+                    display_name=name.title(),
+                    base_url=f"https://{name}.example",
+                    auth_kinds=tuple(AuthKind),
+                )
+            )
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +50,14 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("OOMNITZA_CONNECT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("OOMNITZA_CONNECT_KEYRING", "0")
     return tmp_path / "home"
+
+
+@pytest.fixture(autouse=True)
+def vendors_the_tests_name() -> Iterator[None]:
+    # None of them has OAuth URLs: the login tests rely on the credential's own.
+    vendors = BareVendors("intercom", "talkdesk", "webex", "directory", "v")
+    with register_plugin(vendors, name="vendors-the-tests-name"):
+        yield
 
 
 @pytest.fixture
@@ -251,6 +280,70 @@ def test_add_accepts_a_base64_pkcs8_key_as_talkdesk_delivers_it(
     result = _add_with_key(runner, key_file, "--key-id", "k1")
     assert result.exit_code == 0, result.output
     assert store(home).get("td").private_key is not None
+
+
+def test_an_uninstalled_vendor_is_refused_naming_the_allowed_ones(
+    runner: CliRunner, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("T", TOKEN)
+    add = ["credentials", "add", "s", "--kind", "api_key", "--token-env", "T"]
+    with register_plugin(BareVendors("slack"), name="slack"):
+        result = runner.invoke(main, [*add, "--vendor", "slakc"])
+    assert result.exit_code == 2, result.output
+    assert (
+        "Invalid value for '--vendor': no installed plugin provides the vendor 'slakc'; "
+        "did you mean 'slack'? (allowed: directory, intercom, oomnitza, slack, talkdesk, "
+        "v, webex). For a vendor whose plugin is not installed yet, add "
+        "--allow-uninstalled-vendor." in result.output
+    )
+    assert "Traceback" not in result.output
+    assert not store(home).list()  # nothing saved
+    # No suggestion when nothing is close; oomnitza (the destination) is always allowed.
+    far = runner.invoke(main, [*add, "--vendor", "zzzz"])
+    assert far.exit_code == 2
+    assert "did you mean" not in far.output
+    assert runner.invoke(main, [*add, "--vendor", OOMNITZA_VENDOR]).exit_code == 0
+
+
+def test_oomnitza_is_the_destination_credentials_vendor() -> None:
+    from oomnitza_connect.destinations import oomnitza
+
+    assert oomnitza.VENDOR == OOMNITZA_VENDOR
+
+
+def test_an_uninstalled_vendor_is_refused_before_the_secret_is_read(runner: CliRunner) -> None:
+    # Refused before the prompt: the user would type a token for nothing.
+    result = runner.invoke(
+        main, ["credentials", "add", "s", "--vendor", "slakc", "--kind", "api_key", "--token-stdin"]
+    )
+    assert result.exit_code == 2
+    assert "--vendor" in result.output
+    assert "stdin held no" not in result.output
+
+
+def test_a_vendor_hidden_by_plugin_selection_is_named(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OOMNITZA_CONNECT_PLUGINS", "intercom")
+    result = runner.invoke(
+        main, ["credentials", "add", "s", "--vendor", "slack", "--kind", "api_key"]
+    )
+    assert result.exit_code == 2
+    assert "$OOMNITZA_CONNECT_PLUGINS='intercom' may leave it out" in result.output
+
+
+def test_allow_uninstalled_vendor_stores_a_credential_for_a_plugin_to_come(
+    runner: CliRunner, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("T", TOKEN)
+    add = ["credentials", "add", "later", "--vendor", "okta", "--kind", "api_key"]
+    result = runner.invoke(main, [*add, "--token-env", "T", "--allow-uninstalled-vendor"])
+    assert result.exit_code == 0, result.output
+    assert store(home).get("later").vendor == "okta"
+    # --force replaces a credential; it does not let a misspelling through.
+    forced = runner.invoke(main, [*add, "--token-env", "T", "--force"])
+    assert forced.exit_code == 2
+    assert "--allow-uninstalled-vendor" in forced.output
 
 
 def test_missing_secret_is_a_usage_error(runner: CliRunner) -> None:

@@ -201,20 +201,24 @@ def test_the_emulator_says_which_credential_name_the_integration_file_gives(caps
     assert f'in the integration file: credential = "{name}"' in lines
 
 
-@pytest.mark.parametrize("vendor", ["generic", "oomnitza"])
+@pytest.mark.parametrize("vendor", ["slack", "oomnitza"])
 def test_the_emulators_credentials_add_line_stores_its_credential(vendor, tmp_path) -> None:
     # docs/emulators.md promises a `credentials add` line beside the `export` one:
     # run it as printed, in a shell, and the stored credential is the emulator's.
+    # Slack, not generic: the shell's oomnitza-connect loads the installed plugins
+    # only, and `credentials add` refuses a vendor none of them provides.
     import os
     import subprocess
     import sys
     from pathlib import Path
 
+    from oomnitza_connect_slack.emulator import SlackEmulator
+
     from oomnitza_connect.auth.credentials import CredentialStore
     from oomnitza_connect.cli.emulator_commands import _describe
     from oomnitza_connect.testing.oomnitza import OomnitzaEmulator
 
-    emulator = OomnitzaEmulator() if vendor == "oomnitza" else generic.GenericEmulator()
+    emulator = OomnitzaEmulator() if vendor == "oomnitza" else SlackEmulator()
     emulator.start()
     try:
         with pytest.MonkeyPatch.context() as patch:

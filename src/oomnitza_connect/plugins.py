@@ -52,6 +52,7 @@ __all__ = [
     "failed_plugins",
     "get_plugin_manager",
     "loaded_distributions",
+    "missing_vendor_hint",
     "plugin_selection_hint",
     "register_plugin",
     "reset_plugin_manager",
@@ -347,9 +348,13 @@ def vendor_info(name: str) -> VendorInfo:
     try:
         return vendors[name]
     except KeyError:
-        hints = [plugin_selection_hint(), _failures_hint()]
-        hint = "; ".join(h for h in hints if h) or None
-        raise UnknownVendorError(name, list(vendors), hint=hint) from None
+        raise UnknownVendorError(name, list(vendors), hint=missing_vendor_hint()) from None
+
+
+def missing_vendor_hint() -> str | None:
+    """Say what may hide an installed vendor: plugin-selection variables, plugins that failed."""
+    hints = [plugin_selection_hint(), _failures_hint()]
+    return "; ".join(h for h in hints if h) or None
 
 
 def _failures_hint() -> str | None:

@@ -50,9 +50,11 @@ __all__ = [
     "HOME_ENV",
     "KEYRING_ENV",
     "KEYRING_SERVICE",
+    "OOMNITZA_VENDOR",
     "CredentialStore",
     "config_home",
     "credential_env_name",
+    "credential_vendors",
     "default_credential_store",
     "refresh_token_fingerprint",
     "resolve_credential",
@@ -64,6 +66,8 @@ CREDENTIAL_ENV_PREFIX = "OOMNITZA_CONNECT_CREDENTIAL_"
 HOME_ENV = "OOMNITZA_CONNECT_HOME"
 KEYRING_ENV = "OOMNITZA_CONNECT_KEYRING"
 KEYRING_SERVICE = "oomnitza-connect"
+OOMNITZA_VENDOR = "oomnitza"
+"""The vendor of a credential for the Oomnitza destination, which no vendor plugin provides."""
 CREDENTIALS_FILE = "credentials.json"
 LOCK_FILE = ".credentials.lock"
 LOCK_TIMEOUT = 60.0
@@ -91,6 +95,14 @@ def config_home(environ: Mapping[str, str] | None = None) -> Path:
 def credential_env_name(name: str) -> str:
     """Return the environment variable that may define credential *name*."""
     return CREDENTIAL_ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def credential_vendors() -> list[str]:
+    """Return the vendors a credential can be used for, sorted: each installed
+    vendor plugin's, and Oomnitza's (the destination)."""
+    from ..plugins import vendor_infos  # loads the plugins: only when a vendor is checked
+
+    return sorted({*vendor_infos(), OOMNITZA_VENDOR})
 
 
 def usable_keyring() -> Any:

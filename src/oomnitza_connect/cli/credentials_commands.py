@@ -83,7 +83,12 @@ def credentials_group() -> None:
 
 @credentials_group.command("add", short_help="Store credential NAME (secrets never on argv).")
 @click.argument("name")
-@click.option("--vendor", required=True, help="The connector name (slack, intercom, …).")
+@click.option(
+    "--vendor",
+    required=True,
+    help="An installed vendor (oomnitza-connect plugins lists them), or oomnitza for the "
+    "Oomnitza destination.",
+)
 @click.option(
     "--kind",
     required=True,
@@ -140,8 +145,15 @@ def credentials_group() -> None:
     help="PEM file of a private CA to trust.",
 )
 @click.option("--force", is_flag=True, help="Replace a credential of the same name.")
+@click.option(
+    "--allow-uninstalled-vendor",
+    is_flag=True,
+    help="Accept a --vendor whose plugin is not installed (yet).",
+)
 def add_command(name: str, vendor: str, kind: str, **options: Any) -> None:
     """Store credential NAME (secrets come from stdin, the environment or a hidden prompt)."""
+    if not options["allow_uninstalled_vendor"]:
+        _check_vendor(vendor)
     store = _store()
     if not options["force"]:
         try:
@@ -223,6 +235,29 @@ def add_command(name: str, vendor: str, kind: str, **options: Any) -> None:
     click.echo(f"Saved credential '{name}' ({vendor}, {kind}) in {store.source_of(name)}.")
     if auth_kind is AuthKind.OAUTH2_AUTHORIZATION_CODE:
         click.echo(f"Next: oomnitza-connect auth login {name}")
+
+
+def _check_vendor(vendor: str) -> None:
+    """Refuse a vendor no installed plugin provides: most often a misspelling, which
+    would otherwise be stored and fail only at the first sync that uses it.
+
+    Its own flag, not ``--force``: replacing a credential is when a command is
+    retyped, and so when a misspelling is most likely.
+    """
+    from ..auth.credentials import credential_vendors
+    from ..errors import did_you_mean
+    from ..plugins import missing_vendor_hint
+
+    allowed = credential_vendors()
+    if vendor in allowed:
+        return
+    hint = missing_vendor_hint()
+    raise click.BadParameter(
+        f"no installed plugin provides the vendor '{vendor}'{did_you_mean(vendor, allowed)} "
+        f"(allowed: {', '.join(allowed)}). For a vendor whose plugin is not installed yet, "
+        "add --allow-uninstalled-vendor." + (f" Note: {hint}." if hint else ""),
+        param_hint="'--vendor'",
+    )
 
 
 def _read_private_key(path: str, algorithm: str | None) -> Secret:

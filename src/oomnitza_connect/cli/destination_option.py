@@ -62,10 +62,10 @@ def chosen_destination(
         if oomnitza_url is not None:
             raise click.UsageError("--oomnitza-url needs --oomnitza CREDENTIAL.")
         return table, None
-    from ..auth.credentials import resolve_credential
+    from ..auth.credentials import OOMNITZA_VENDOR, resolve_credential
 
     credential = resolve_credential(oomnitza_credential)
-    if credential.vendor != "oomnitza":
+    if credential.vendor != OOMNITZA_VENDOR:
         raise ConfigurationError(
             f"the credential '{credential.name}' is for {credential.vendor}, not oomnitza",
             key_path="--oomnitza",
