@@ -6,6 +6,7 @@ built in Python) and then failed every record, or silently did something else.
 
 from __future__ import annotations
 
+import attrs
 import pytest
 from sync_support import ACME, AcmePlugin, write_integration
 
@@ -22,10 +23,12 @@ from oomnitza_connect.sync.integrations import (
     IntegrationWarning,
     check_integration,
     check_rate_budgets,
+    check_settings,
     integration_warnings,
     load_integration,
     rate_budget_problems,
 )
+from oomnitza_connect.vendors.base import RestVendor
 
 BASE = """name = "x"
 vendor = "slack"
@@ -313,3 +316,37 @@ def test_a_sqlite_destination_refuses_oomnitza_only_keys(tmp_path):
 def test_an_oomnitza_destination_refuses_a_path(tmp_path):
     error = refused(tmp_path, OOMNITZA + 'path = "p.db"\ndefault_role_id = 1\n')
     assert error.key_path == "destination.path"
+
+
+# -- 5. nothing to list: said as such, never "(allowed: none)" -----------------------
+
+
+def test_a_role_with_no_roles_table_says_a_number_is_allowed(tmp_path):
+    error = refused(tmp_path, OOMNITZA)
+    assert error.key_path == "destination.roles"
+    assert error.allowed == "a numeric role id ([destination.roles] is empty)"
+    assert "(allowed: none)" not in str(error)
+
+
+def test_a_setting_for_a_vendor_without_settings_says_it_has_none():
+    bare = attrs.evolve(ACME, global_settings=())
+    with pytest.raises(ConfigurationError) as caught:
+        check_settings({"Acme.Zone": "x"}, bare, source="--setting")
+    assert caught.value.problems == (
+        "key 'Acme.Zone': Acme has no setting 'Acme.Zone' (it has no global settings)",
+    )
+
+
+def test_a_template_naming_a_setting_of_a_vendor_without_settings_says_it_has_none():
+    class Bare(RestVendor):
+        name = "bare"
+        display_name = "Bare"
+        base_url = "https://bare.example"
+
+    with pytest.raises(ConfigurationError) as caught:
+        Bare().render("https://{{Bare.Host}}/x", {})
+    assert str(caught.value) == (
+        "key 'Bare.Host': Bare's template 'https://{{Bare.Host}}/x' names 'Bare.Host', "
+        "but Bare has no settings."
+    )
+    assert caught.value.allowed is None

@@ -274,7 +274,10 @@ def _role_problems(settings: IntegrationSettings) -> list[_Problem]:
         return []
     if destination.default_role_id is not None:
         return []
-    known = ", ".join(sorted(destination.roles)) or "none"
+    # A number is sent as it is, so it is allowed even when the table names no role.
+    known = (
+        ", ".join(sorted(destination.roles)) or "a numeric role id ([destination.roles] is empty)"
+    )
 
     def unknown(role: str) -> bool:
         return role not in destination.roles and not role.isdigit()
@@ -503,13 +506,20 @@ def _value_problems(
     values: Mapping[str, str], info: VendorInfo, prefix: str = "settings."
 ) -> list[_Problem]:
     known = {spec.key: spec for spec in info.global_settings}
-    allowed = ", ".join(known) or "none"
+    # With nothing to list, "(allowed: none)" would read as if no value of this key
+    # were accepted; the vendor has no such key at all.
+    allowed = ", ".join(known) or None
+    none_at_all = "" if known else " (it has no global settings)"
     problems: list[_Problem] = []
     for key, value in values.items():
         spec = known.get(key)
         if spec is None:
             problems.append(
-                _Problem(f"{prefix}{key}", f"{info.display_name} has no setting '{key}'", allowed)
+                _Problem(
+                    f"{prefix}{key}",
+                    f"{info.display_name} has no setting '{key}'{none_at_all}",
+                    allowed,
+                )
             )
         else:
             try:
@@ -535,7 +545,7 @@ def check_settings(values: Mapping[str, str], info: VendorInfo, *, source: str) 
 
 def _setting_problems(settings: IntegrationSettings, info: VendorInfo) -> list[_Problem]:
     known = {spec.key: spec for spec in info.global_settings}
-    allowed = ", ".join(known) or "none"
+    allowed = ", ".join(known)  # only used below, where the vendor has a setting
     problems = _value_problems(settings.settings, info)
     for spec in info.global_settings:
         if spec.required and spec.default is None and _key_missing(settings, spec.key):

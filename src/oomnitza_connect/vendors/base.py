@@ -372,11 +372,16 @@ class RestVendor(Vendor):
         def value_of(match: re.Match[str]) -> str:
             key = match.group(1)
             if key not in variables:
+                # "(allowed: none)" would say no value is accepted; there is no such setting.
+                why = (
+                    "which is not one of its settings"
+                    if variables
+                    else f"but {self.display_name} has no settings"
+                )
                 raise ConfigurationError(
-                    f"{self.display_name}'s template {template!r} names '{key}', which is "
-                    "not one of its settings.",
+                    f"{self.display_name}'s template {template!r} names '{key}', {why}.",
                     key_path=key,
-                    allowed=", ".join(variables) or "none",
+                    allowed=", ".join(variables) or None,
                 )
             value = variables[key]
             if not value:
