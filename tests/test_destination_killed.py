@@ -139,15 +139,17 @@ def test_kill_9_at_random_points_then_a_rerun_converges(tmp_path, monkeypatch):
         assert succeeded == len(earlier) - interrupted, earlier
         assert succeeded <= finished_alone + kills - interrupted, (earlier, kills, finished_alone)
         # One portion across the killed runs and the rerun, finalized once at the end; when
-        # a child finished by itself, its portion is that one and the rerun, with nothing
-        # left to do, opens (and finalizes) a portion of its own.
+        # a child finished (by itself, or its kill came after it recorded its end: seen on
+        # a loaded machine), its portion is that one and the rerun, with nothing left to
+        # do, opens (and finalizes) a portion of its own. Only the last child can finish.
+        assert succeeded <= 1, earlier
         portions = list(oomnitza.portions.values())
-        assert len(portions) == 1 + finished_alone, (earlier, kills, finished_alone)
+        assert len(portions) == 1 + succeeded, (earlier, kills, finished_alone)
         assert all(portion.finalized for portion in portions)
-        converged = sessions[1] if finished_alone else rerun
+        converged = sessions[1] if succeeded else rerun
         # Counted once each over the whole portion: nothing lost, nothing doubled.
         assert converged.counts.created == USERS
-        if finished_alone:
+        if succeeded:
             assert rerun.counts.created == 0
         assert len(oomnitza.users) == USERS
         first = portions[0].correlation_id
