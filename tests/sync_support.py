@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -271,3 +273,25 @@ def acme_for_the_cli(
             json.dumps({"vendor": "acme", "kind": "api_key", "token": TOKEN}),
         )
         yield emulator
+
+
+def cli_in_a_child(*args: Any) -> subprocess.CompletedProcess[str]:
+    """Run ``oomnitza-connect ARGS`` in a child process with acme registered.
+
+    Its logging is the real command's (under pytest, the root logger's capture
+    handlers keep the CLI's from being installed, so a CliRunner never shows a
+    log line); the environment is this process's, as ``acme_for_the_cli`` set it.
+    """
+    tests = Path(__file__).parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tests), os.environ.get("PYTHONPATH", "")]),
+        "OOMNITZA_CONNECT_LOAD_ENTRY_POINTS": "0",
+    }
+    return subprocess.run(
+        [sys.executable, str(tests / "cli_child.py"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )

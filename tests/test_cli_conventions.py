@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-from sync_support import acme_for_the_cli, write_integration
+from sync_support import acme_for_the_cli, cli_in_a_child, write_integration
 
 import oomnitza_connect.cli as cli_package
 from oomnitza_connect.cli import declared_plugin_commands, main
@@ -238,6 +238,36 @@ def test_a_failed_sync_says_why_once(synced) -> None:
     assert session["status"] == "failed"
     assert reason in session["message"]
     assert as_json.output.count(reason) == 1
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sync"],
+        ["sync", "--json"],
+        ["schedule", "run", "--once"],
+        ["schedule", "run", "--once", "--json"],
+    ],
+    ids=" ".join,
+)
+def test_a_failed_run_says_why_once_in_the_real_command(tmp_path, monkeypatch, command) -> None:
+    # In a child process the engine's log line would show, as it does for a user.
+    with acme_for_the_cli(tmp_path / "home", monkeypatch, users=3, per_page=10) as emulator:
+        emulator.fail_after_page = 0
+        path = write_integration(tmp_path, base_url=emulator.base_url)
+        result = cli_in_a_child(*command, path, "--db", tmp_path / "store.db")
+        verbose = cli_in_a_child("--verbose", *command, path, "--db", tmp_path / "verbose.db")
+    assert result.returncode == 1, result.stderr
+    reason = "Internal Server Error on GET users (HTTP 500)"
+    said = result.stdout + result.stderr
+    assert said.count(reason) == 1, said
+    assert reason in result.stdout  # in the run's summary, not in a log line
+    if "--json" in command:
+        # sync prints one document; schedule run one line per run.
+        run = json.loads(result.stdout if command[0] == "sync" else result.stdout.splitlines()[-1])
+        assert reason in run["message"]
+    # --verbose keeps the engine's own line, for whoever reads the log.
+    assert f"failed: acme: {reason}" in verbose.stderr
 
 
 def test_demo_json_lists_every_run(tmp_path) -> None:

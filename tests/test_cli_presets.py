@@ -217,7 +217,16 @@ def test_a_failed_call_exits_1(acme: AcmeEmulator, db: Path) -> None:
         "--db", str(db),
     )  # fmt: skip
     assert result.exit_code == 1
-    assert "User not found" in result.output
+    # Said once: the result's lines give the reason; no error line repeats it.
+    assert result.output.count("User not found") == 1, result.output
+    assert result.stderr == ""
+    as_json = run(
+        "Get User Details", "--credential", "acme-test", "--var", "acme_user_id=U404",
+        "--db", str(db), "--json",
+    )  # fmt: skip
+    assert as_json.exit_code == 1
+    assert "User not found" in json.loads(as_json.stdout)["error"]
+    assert as_json.stderr == ""
 
 
 def test_secrets_never_reach_the_output(acme: AcmeEmulator, db: Path) -> None:
@@ -258,6 +267,8 @@ def test_where_runs_for_matching_people_and_exits_1_on_any_failure(
     assert "bob@example.com: ok (HTTP 200)" in result.output
     assert "gone@example.com: failed" in result.output
     assert "3 people: 2 ok, 1 failed." in result.output
+    assert result.output.count("failed") == 2, result.output  # gone's line and the count
+    assert result.stderr == ""
     assert fields_of(db, "cy@example.com")["Acme Title"] == "Sales"
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import socket
 
 import pytest
 from click.testing import CliRunner
+from oomnitza_connect_slack import vendor as slack_plugin
 from sync_support import acme_for_the_cli, write_integration
 
+from oomnitza_connect.auth.credentials import credential_env_name
 from oomnitza_connect.cli import main
+from oomnitza_connect.plugins import register_plugin
 from oomnitza_connect.store.sqlite import SQLiteStore
 
 
@@ -280,3 +284,36 @@ def test_ctrl_c_during_a_sync_exits_130_and_leaves_the_session_interrupted(
     with SQLiteStore(db) as store:
         (session,) = store.list_sessions()
     assert session.status.value == "interrupted"
+
+
+def test_a_vendor_refusing_the_connection_shows_each_retry_of_the_credential_check(
+    tmp_path, monkeypatch
+):
+    # The plugin checks the token (auth.test) inside authenticate, before the
+    # listing: its retries were silent for the 25 s they took.
+    monkeypatch.setattr("oomnitza_connect.transport.http._BACKOFF_BASE", 0.001)
+    monkeypatch.setenv("OOMNITZA_CONNECT_HOME", str(tmp_path / "home"))
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base_url = f"http://127.0.0.1:{port}/api"
+    monkeypatch.setenv(
+        credential_env_name("slack-test"),
+        json.dumps({"vendor": "slack", "kind": "api_key", "token": "xoxp-1-test"}),
+    )
+    path = tmp_path / "slack.toml"
+    path.write_text(
+        'name = "slack-main"\nvendor = "slack"\ncredential = "slack-test"\n'
+        f'sync_key = "email"\ndefault_role = "Employee"\nbase_url = "{base_url}"\n'
+    )
+    with register_plugin(slack_plugin):
+        result = invoke("sync", path, "--db", tmp_path / "store.db")
+    assert result.exit_code == 1
+    refused = f"the connection to 127.0.0.1:{port} was refused"
+    retrying = [
+        line for line in result.stderr.splitlines() if "retrying GET /api/auth.test" in line
+    ]
+    assert retrying, result.stderr
+    assert retrying[0].startswith("sync slack-main: connecting; waiting ")
+    assert retrying[0].endswith(f"after {refused}")
+    assert f"GET /api/auth.test failed: {refused}" in result.stdout

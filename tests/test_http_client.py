@@ -27,6 +27,7 @@ from oomnitza_connect.transport.http import (
     HttpClient,
     MalformedResponseError,
     VendorErrorInfo,
+    Wait,
     parse_retry_after,
 )
 
@@ -299,6 +300,22 @@ def test_an_unreachable_vendor_is_named_by_host_and_port_never_its_user_or_passw
     assert f"the connection to localhost:{port} was refused" in text
     for secret in ("hunter2", "robot", "query-secret"):
         assert secret not in text
+
+
+def test_a_client_built_with_a_wait_listener_in_its_options_hears_its_first_retry() -> None:
+    # A plugin's authenticate builds the client and sends the credential check at
+    # once: the options are the only way for a sync to hear that request's retries.
+    with socket_free_port() as port:
+        pass
+    heard: list[Wait] = []
+    options = ClientOptions(max_retries=1, wait_listener=heard.append)
+    assert options == ClientOptions(max_retries=1)  # a listener is no setting
+    client = HttpClient("directory", f"http://127.0.0.1:{port}", sleep=Recorder(), options=options)
+    with client, pytest.raises(TransportError):
+        client.get_json("/echo")
+    assert [wait.kind for wait in heard] == ["retry"]
+    assert heard[0].reason.startswith("retrying GET /echo in ")
+    assert heard[0].reason.endswith(f"after the connection to 127.0.0.1:{port} was refused")
 
 
 def test_malformed_json_is_retried_then_reported(emulator: DirectoryEmulator) -> None:

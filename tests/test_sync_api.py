@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from sync_support import AcmeEmulator, AcmePlugin, credential, write_integration
@@ -80,3 +83,54 @@ def test_records_become_dataframes():
 
 def test_suggest_mapping_is_exported(acme):
     assert {s.source: s.target for s in oc.suggest_mapping("acme")}["mail"] == "email"
+
+
+TESTS = Path(__file__).parent
+
+
+def _sync_in_a_script(tmp_path, base_url, *, configure_logging):
+    """Run sync_support.py's one sync in a fresh interpreter, as a user's script would."""
+    setup = "import logging; logging.basicConfig()\n" if configure_logging else ""
+    script = (
+        f"{setup}import runpy, sys\n"
+        f"sys.argv = ['sync_support.py', *sys.argv[1:]]\n"
+        f"runpy.run_path({str(TESTS / 'sync_support.py')!r}, run_name='__main__')\n"
+    )
+    integration = write_integration(tmp_path, base_url=base_url)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+    }
+    env["OOMNITZA_CONNECT_LOAD_ENTRY_POINTS"] = "0"
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(tmp_path / "script.db"),
+            base_url,
+            str(integration),
+            "50",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+
+
+def test_a_script_that_configured_no_logging_hears_of_a_failed_run_only_from_the_session(
+    tmp_path,
+):
+    with AcmeEmulator(users=3) as emulator:
+        emulator.fail_after_page = 0
+        quiet = _sync_in_a_script(tmp_path, emulator.base_url, configure_logging=False)
+        logged = _sync_in_a_script(tmp_path, emulator.base_url, configure_logging=True)
+    reason = "Internal Server Error on GET users (HTTP 500)"
+    assert quiet.stdout.split() == ["failed"]
+    # Python's last-resort handler would print the engine's error line here.
+    assert reason not in quiet.stderr, quiet.stderr
+    # A script that configures logging still gets the SDK's records.
+    assert logged.stdout.split() == ["failed"]
+    assert reason in logged.stderr, logged.stderr

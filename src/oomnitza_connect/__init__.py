@@ -6,9 +6,17 @@ The public API is re-exported here; vendor plugins and the CLI use the same.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+
+# A library prints nothing the application did not ask for. Without a handler of
+# its own, the SDK's records reach Python's last-resort handler when nobody
+# configured logging, and a script's stderr repeats what run_sync returns (a
+# failed run's reason is in the session). An application that configures logging
+# (the command line does) sees every record, as the records still propagate.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     # The Python API for scripts and notebooks (sync, store, mapping suggestions).

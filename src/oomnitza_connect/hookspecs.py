@@ -81,7 +81,9 @@ def authenticate(
     :param vendor: the connector name; return ``None`` for another vendor's.
     :param credential: the credential to use; secrets are :class:`Secret`.
     :param settings: the integration's global settings for this vendor.
-    :param options: timeouts, base URL override, CA bundle, retry caps.
+    :param options: timeouts, base URL override, CA bundle, retry caps, and the
+        listener of the client's waits; build the client with them (``attrs.evolve``
+        to change one), so that a sync shows the credential check's retries.
     :returns: the open session, or ``None`` for another vendor.
 
     The first non-``None`` result wins.

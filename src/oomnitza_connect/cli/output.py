@@ -13,15 +13,27 @@ command modules to it.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Any, TypeVar
 
 import click
 
-__all__ = ["console", "dump", "echo_json", "heading", "json_option", "show", "table", "to_terminal"]
+__all__ = [
+    "console",
+    "dump",
+    "echo_json",
+    "heading",
+    "json_option",
+    "show",
+    "sync_failures_said_by_the_summary",
+    "table",
+    "to_terminal",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,6 +45,32 @@ def to_terminal(*, stderr: bool = False) -> bool:
     """Whether the output goes to a terminal (a person) rather than a pipe or a file."""
     stream = sys.stderr if stderr else sys.stdout
     return bool(getattr(stream, "isatty", lambda: False)())
+
+
+@contextlib.contextmanager
+def sync_failures_said_by_the_summary() -> Iterator[None]:
+    """Keep the sync engine's ERROR lines off standard error while the block runs.
+
+    The engine logs a failed run at ERROR for scripts' logs; a command that prints
+    the run's summary with its reason would otherwise say it twice (docs/cli.md,
+    "Said once"). With ``--verbose`` or ``--debug`` the log lines stay: whoever
+    asked for the log reads it whole.
+    """
+    from ..sync import engine
+
+    engine_log = logging.getLogger(engine.__name__)
+    if logging.getLogger().getEffectiveLevel() <= logging.INFO:
+        yield
+        return
+    engine_log.addFilter(_below_error)
+    try:
+        yield
+    finally:
+        engine_log.removeFilter(_below_error)
+
+
+def _below_error(record: logging.LogRecord) -> bool:
+    return record.levelno < logging.ERROR
 
 
 def json_option(help_text: str = "Print JSON instead of text.") -> Callable[[F], F]:

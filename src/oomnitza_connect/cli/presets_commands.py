@@ -36,8 +36,12 @@ class _UsageProblem(click.ClickException):
     exit_code = EXIT_USAGE
 
 
-class _RunFailed(click.ClickException):
-    exit_code = EXIT_FAILED
+def _exit_failed() -> None:
+    """End with exit code 1 after a report that said what failed and why.
+
+    An error message as well would say it a second time (docs/cli.md, "Said once").
+    """
+    click.get_current_context().exit(EXIT_FAILED)
 
 
 # ---------------------------------------------------------------------------
@@ -384,9 +388,8 @@ def run_command(
                         )
                     )
                 _report_bulk(results, as_json=as_json)
-                failed = sum(1 for r in results if not r.ok)
-                if failed:
-                    raise _RunFailed(f"{failed} of {len(results)} calls failed.")
+                if not all(r.ok for r in results):
+                    _exit_failed()
                 return
             result = _usage_guard(
                 lambda: run_preset(
@@ -403,7 +406,7 @@ def run_command(
             )
     _report_one(result, as_json=as_json)
     if not result.ok:
-        raise _RunFailed(result.error or "The call failed.")
+        _exit_failed()
 
 
 # ---------------------------------------------------------------------------

@@ -38,6 +38,12 @@ def _clock(seconds: float) -> str:
 def describe(progress: SyncProgress, *, rate: float | None = None) -> str:
     """One line for *progress*: phase, done (of total, percent), rate and ETA, counts, wait."""
     phase = progress.phase.value
+    if progress.phase == "connecting":
+        # Nothing is counted before the listing: only why it waits is news.
+        line = phase
+        if progress.waiting is not None:
+            line += f"; waiting {progress.waiting.seconds:.1f} s: {progress.waiting.reason}"
+        return line
     unit = _unit(phase)
     parts = [f"{progress.done:,} {unit}"]
     if progress.total:

@@ -335,6 +335,8 @@ def schedule_run(
                     f"updated {session.counts.updated}, unchanged {session.counts.unchanged}, "
                     f"failed {session.counts.failed}) session {session.id}"
                 )
+                if session.message:
+                    click.echo(f"  {session.message}")
             if session.status.value != "succeeded":
                 failures.append(name)
             try:
@@ -346,14 +348,16 @@ def schedule_run(
                 if note:
                     click.echo(f"{name}: {note}", err=True)
 
-        ran = run_due(
-            integrations.refresh,
-            lambda name: _since(store, integrations.watched[name]),
-            run,
-            once=once,
-            poll_seconds=poll_seconds,
-            on_cycle=lambda: notify_late_runs(store, notices),
-        )
+        # Each run's line above gives its reason, as `sync` does.
+        with output.sync_failures_said_by_the_summary():
+            ran = run_due(
+                integrations.refresh,
+                lambda name: _since(store, integrations.watched[name]),
+                run,
+                once=once,
+                poll_seconds=poll_seconds,
+                on_cycle=lambda: notify_late_runs(store, notices),
+            )
     if once and not ran:
         click.echo("nothing is due", err=as_json)
     if failures:

@@ -388,24 +388,18 @@ def _run_and_report(
         kwargs["options"] = options
     from .progress import SyncProgressDisplay
 
-    # The engine logs a failed run at ERROR for scripts' logs; here the session's
-    # summary below says it, once (--verbose and --debug keep the log lines).
-    engine_log = logging.getLogger(sync_module.__name__)
-    muted = logging.getLogger().getEffectiveLevel() > logging.INFO
-    if muted:
-        engine_log.addFilter(_said_in_the_summary)
-    try:
-        with SyncProgressDisplay(terminal=sys.stderr.isatty() and not as_json) as progress:
-            session = sync_module.run_sync(
-                settings,
-                credential=credential,
-                store=store,
-                test_run=test_run,
-                progress=progress.update,
-                **kwargs,
-            )
-    finally:
-        engine_log.removeFilter(_said_in_the_summary)
+    with (
+        output.sync_failures_said_by_the_summary(),
+        SyncProgressDisplay(terminal=sys.stderr.isatty() and not as_json) as progress,
+    ):
+        session = sync_module.run_sync(
+            settings,
+            credential=credential,
+            store=store,
+            test_run=test_run,
+            progress=progress.update,
+            **kwargs,
+        )
     if as_json:
         click.echo(_dump(_session_dict(session)))
     else:
@@ -437,10 +431,6 @@ def _nothing_went_through(session: SyncSession) -> bool:
     (a role with no Oomnitza id, a filter naming an unknown variable)."""
     counts = session.counts
     return counts.failed > 0 and not (counts.created or counts.updated or counts.unchanged)
-
-
-def _said_in_the_summary(record: logging.LogRecord) -> bool:
-    return record.levelno < logging.ERROR
 
 
 def _write_plan(ledger: Any, session_id: str, path: Path) -> int:

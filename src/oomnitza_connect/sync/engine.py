@@ -145,6 +145,9 @@ _CONVERTER_TYPES = {
 class SyncPhase(StrEnum):
     """What a run is doing: the phases follow one another in this order."""
 
+    CONNECTING = "connecting"
+    """Checking the destination and the vendor's credential, before the listing.
+    Reported only while the run waits in it (a retry of the credential check)."""
     LISTING = "listing"
     """Reading the vendor's users (and writing them, batch by batch, meanwhile)."""
     WRITING = "writing"
@@ -511,7 +514,7 @@ class _Run:
         self.handed_to_portion = 0
         """Records given to the portion, which only the server's outcome counts."""
         self.session_id = ""
-        self.phase = SyncPhase.LISTING
+        self.phase = SyncPhase.CONNECTING
         self.phase_done = 0
         self.phase_total: int | None = None
         self.vendor_session: VendorSession | None = None
@@ -634,8 +637,13 @@ class _Run:
                 destination_http.wait_listener = self.heard_wait
             if self.destination.matches_by_sync_key:
                 self.portion = self.destination.open_portion(self.plan, session, self.ledger)
+            # The plugin builds the vendor's client and checks the credential
+            # before returning it: its retries are heard through the options.
+            vendor_options = self.options
+            if self.progress is not None:
+                vendor_options = attrs.evolve(vendor_options, wait_listener=self.heard_wait)
             vendor_session = self.connector.authenticate(
-                self.credential, self.settings.settings, options=self.options
+                self.credential, self.settings.settings, options=vendor_options
             )
             vendor_session.wanted_fields = fields_read(self.mapping, self.filters)
             salt = self.member_salt()

@@ -105,6 +105,10 @@ class ClientOptions:
     :param budget_account: the vendor account the requests count against
         (``vendor:credential``, set by ``Connector.authenticate``); workers
         sharing budgets through Redis share one per account.
+    :param wait_listener: the first :attr:`HttpClient.wait_listener` of every client
+        built with these options, the OAuth token client's included, so that the
+        pauses of the first requests a plugin's ``authenticate`` sends (the
+        credential check) are heard too; a sync sets it to show its progress.
     """
 
     base_url: str | None = None
@@ -120,6 +124,8 @@ class ClientOptions:
     budget_account: str | None = None
     allow_insecure_http: bool = False
     rate_budgets: tuple[RateBudget, ...] = ()
+    # Who listens does not make two option sets differ.
+    wait_listener: Callable[[Wait], None] | None = attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -453,7 +459,7 @@ class HttpClient:
         self.error_parser = error_parser
         self.rate_budgets = merge_budgets(rate_budgets, self.options.rate_budgets)
         self.sleep = sleep
-        self.wait_listener: Callable[[Wait], None] | None = None
+        self.wait_listener: Callable[[Wait], None] | None = self.options.wait_listener
         self._sending = threading.local()  # the endpoint a pacing pause is for
         self.pacer = make_pacer(
             vendor,
