@@ -63,6 +63,16 @@ def test_unknown_and_missing_settings_list_the_allowed_ones(tmp_path):
     assert "key 'settings.Acme.Tenant': Acme requires this setting" in text
 
 
+def test_a_misspelled_setting_gets_a_did_you_mean(tmp_path):
+    path = write_integration(tmp_path, '"Acme.Regoin" = "eu"\n')
+    with pytest.raises(ConfigurationError) as caught:
+        load_integration(path)
+    assert (
+        "key 'settings.Acme.Regoin': Acme has no setting 'Acme.Regoin'; "
+        "did you mean 'Acme.Region'? (allowed: Acme.Tenant, Acme.Region)" in str(caught.value)
+    )
+
+
 def test_a_setting_outside_its_choices(tmp_path):
     path = write_integration(tmp_path, '"Acme.Region" = "mars"\n')
     with pytest.raises(ConfigurationError, match=r"settings.Acme.Region.*'mars'.*allowed: us, eu"):

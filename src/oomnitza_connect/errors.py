@@ -40,17 +40,24 @@ __all__ = [
 ]
 
 
-def did_you_mean(name: str, known: Iterable[str]) -> str:
+def did_you_mean(name: str, known: Iterable[str], *, shared_prefix: str = "") -> str:
     """Return ``"; did you mean 'X'?"`` for the entry of *known* closest to *name*, else ``""``.
 
     Put after the sentence that refuses *name* and before ``(allowed: …)``, so
     that every error naming a misspelling reads the same. Not in ``__all__``:
     that lists the error classes the package re-exports.
+
+    :param shared_prefix: a prefix *name* and the entries share (``Slack.``),
+        left out of the comparison: it would make any two names look alike.
     """
     import difflib  # only when a name is refused
 
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    by_rest = {
+        entry[len(shared_prefix) :]: entry for entry in known if entry.startswith(shared_prefix)
+    }
+    rest = name[len(shared_prefix) :] if name.startswith(shared_prefix) else name
+    close = difflib.get_close_matches(rest, list(by_rest), n=1)
+    return f"; did you mean '{by_rest[close[0]]}'?" if close else ""
 
 
 class OomnitzaConnectError(Exception):

@@ -502,6 +502,12 @@ def _variable_problems(settings: IntegrationSettings, info: VendorInfo) -> list[
     return problems
 
 
+def _vendor_prefix(key: str) -> str:
+    """``Slack.`` of ``Slack.PageSize``; ``""`` for a key without one."""
+    head, dot, _ = key.partition(".")
+    return head + dot
+
+
 def _value_problems(
     values: Mapping[str, str], info: VendorInfo, prefix: str = "settings."
 ) -> list[_Problem]:
@@ -517,7 +523,9 @@ def _value_problems(
             problems.append(
                 _Problem(
                     f"{prefix}{key}",
-                    f"{info.display_name} has no setting '{key}'{none_at_all}",
+                    f"{info.display_name} has no setting '{key}'{none_at_all}"
+                    # Settings share the vendor's prefix (Slack.PageSize).
+                    + did_you_mean(key, known, shared_prefix=_vendor_prefix(key)),
                     allowed,
                 )
             )
