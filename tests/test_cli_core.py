@@ -247,3 +247,12 @@ def test_the_emulators_credentials_add_line_stores_its_credential(vendor, tmp_pa
         expected.header_name,
         expected.header_prefix,
     )
+
+
+def test_an_unknown_emulator_names_oomnitza_among_those_there_are() -> None:
+    # `emulator oomnitza` is the destination's, from the test kit: a near miss of it is
+    # suggested, and it is listed, though no plugin provides it.
+    result = CliRunner().invoke(main, ["emulator", "oomnitz"])
+    assert result.exit_code == EXIT_USAGE
+    assert "no connector named 'oomnitz' is installed; did you mean 'oomnitza'?" in result.stderr
+    assert "oomnitza" in result.stderr.partition("(installed: ")[2]

@@ -70,7 +70,13 @@ def emulator_command(
         emulator = OomnitzaEmulator(token=token, port=port)
         users = 0
     else:
-        vendor_info(vendor)  # an unknown vendor fails here, listing the installed ones
+        from ..errors import UnknownVendorError
+
+        try:
+            vendor_info(vendor)  # an unknown vendor fails here, listing the installed ones
+        except UnknownVendorError as exc:
+            # oomnitza is an emulator too (a misspelled "oomnitz" is a near miss of it).
+            raise UnknownVendorError(vendor, [*exc.installed, "oomnitza"], hint=exc.hint) from None
         options: dict[str, Any] = {"users": users, "port": port, "seed": seed}
         if token is not None:
             options["token"] = token
