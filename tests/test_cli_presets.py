@@ -117,6 +117,30 @@ def test_run_with_variables_prints_the_result(acme: AcmeEmulator, db: Path) -> N
     assert acme.requests[-1].path == "/users/U1"
 
 
+def test_run_for_nobody_in_the_store_says_the_mapped_fields_were_not_stored(
+    acme: AcmeEmulator, db: Path, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty.db"
+    SQLiteStore(empty).close()
+    result = run(
+        "Get User Details", "--credential", "acme-test", "--var", "acme_user_id=U1",
+        "--db", str(empty),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Acme Title = Engineer" in result.output
+    assert (
+        "(not stored: no person in the store goes with this call; --person EMAIL keeps them"
+        in result.output
+    )
+    # U1's account is linked in this store: its person is found, and the fields kept.
+    linked = run(
+        "Get User Details", "--credential", "acme-test", "--var", "acme_user_id=U1",
+        "--db", str(db),
+    )  # fmt: skip
+    assert linked.exit_code == 0, linked.output
+    assert "not stored" not in linked.output
+
+
 def test_run_for_a_person_writes_to_the_store(acme: AcmeEmulator, db: Path) -> None:
     result = run(
         "Get User Details", "--credential", "acme-test", "--person", "bob@example.com",

@@ -524,6 +524,12 @@ def _report_one(result: Any, *, as_json: bool) -> None:
         click.echo(f"  {result.error}")
     for target, value in result.mapped.items():
         click.echo(f"  {target} = {value}")
+    if result.ok and result.mapped and result.person_id is None:
+        # "ok" with mapped fields reads as if they were kept: say they were not.
+        click.echo(
+            "  (not stored: no person in the store goes with this call; --person EMAIL "
+            "keeps them on that person)"
+        )
     if result.response is not None:
         click.echo(json.dumps(result.response, indent=2, default=str, ensure_ascii=False))
 
