@@ -409,10 +409,8 @@ def _demo_oomnitza(
         ledger_path = db_path.with_name(f"{db_path.stem}-oomnitza-ledger{db_path.suffix}")
         for suffix in ("", "-wal", "-shm"):
             Path(f"{ledger_path}{suffix}").unlink(missing_ok=True)
-        with (
-            SQLiteStore(ledger_path) as ledger,
-            OomnitzaDestination(table, oomnitza.test_credential("oomnitza-demo")) as destination,
-        ):
+        destination = OomnitzaDestination(table, oomnitza.test_credential("oomnitza-demo"))
+        with SQLiteStore(ledger_path) as ledger, destination:
             for label in ("1st sync", "2nd, unchanged"):
                 started = time.perf_counter()
                 session = run_sync(
@@ -443,7 +441,7 @@ def _demo_oomnitza(
             "user_id", "username", "email", "role", title=f"Users in Oomnitza (first {shown})"
         )
         # Oomnitza keeps a role by its id; the [destination.roles] table names it.
-        role_names = {role_id: name for name, role_id in table.roles.items()}
+        role_names = destination.role_names()
         for user in list(oomnitza.users.values())[:shown]:
             role = user.get("role")
             named = f"{role} ({role_names[role]})" if role in role_names else _cell(role)

@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 import click
 
-from ..auth.credentials import credential_env_name
+from ..auth.credentials import OOMNITZA_VENDOR, credential_env_name
 from ..config import unstructure
 from ..models import AuthKind, Credential
 from ..plugins import vendor_info
@@ -63,7 +63,7 @@ def emulator_command(
     credential are one JSON object on one line, printed once it listens.
     """
     emulator: Any
-    if vendor == "oomnitza":
+    if vendor == OOMNITZA_VENDOR:
         # The destination's emulator is part of the test kit, not of a vendor plugin.
         from ..testing.oomnitza import OomnitzaEmulator
 
@@ -76,7 +76,9 @@ def emulator_command(
             vendor_info(vendor)  # an unknown vendor fails here, listing the installed ones
         except UnknownVendorError as exc:
             # oomnitza is an emulator too (a misspelled "oomnitz" is a near miss of it).
-            raise UnknownVendorError(vendor, [*exc.installed, "oomnitza"], hint=exc.hint) from None
+            raise UnknownVendorError(
+                vendor, [*exc.installed, OOMNITZA_VENDOR], hint=exc.hint
+            ) from None
         options: dict[str, Any] = {"users": users, "port": port, "seed": seed}
         if token is not None:
             options["token"] = token
@@ -163,10 +165,10 @@ def _add_token_command(credential: Credential, token: str) -> str:
         "oomnitza-connect", "credentials", "add", credential.name,
         "--vendor", credential.vendor, "--kind", credential.kind.value, "--token-stdin",
     ]  # fmt: skip
-    defaults = Credential(name="-", vendor="-", kind=AuthKind.API_KEY)
-    if credential.header_name != defaults.header_name:
+    defaults = attrs.fields(Credential)
+    if credential.header_name != defaults.header_name.default:
         words += ["--header-name", credential.header_name]
-    if credential.header_prefix != defaults.header_prefix:
+    if credential.header_prefix != defaults.header_prefix.default:
         words += ["--header-prefix", credential.header_prefix]
     if credential.base_url:
         words += ["--base-url", credential.base_url]

@@ -403,9 +403,7 @@ _PYTHON_COMPARE: dict[type[ast.cmpop], str] = {
 _JINJA_CONSTANTS = {"true": True, "false": False, "none": None}
 
 
-def plain_filter(
-    expression: str,
-) -> tuple[Callable[[Mapping[str, Any]], Any], frozenset[str]] | None:
+def plain_filter(expression: str) -> tuple[_Plain, frozenset[str]] | None:
     """*expression* as a closure and the names it reads, when it is plain; else ``None``.
 
     The plain subset (names, constants, lists, ``not``/``and``/``or``,

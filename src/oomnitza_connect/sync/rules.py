@@ -48,11 +48,11 @@ __all__ = ["BatchRules", "apply_batch", "json_ready", "key_text"]
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 _Keyed = tuple[MappedRecord, str, dict[str, Any]]
+"""A record with its sync value and its fields as they read back from JSON."""
 
 _PLANNED = ("planned", -1)
 """The owner of a unique value an earlier batch of a test run planned for a person: like
 a record of the same batch, someone the run itself gave it (a later claim fails)."""
-"""A record with its sync value and its fields as they read back from JSON."""
 
 UnchangedClaims = Sequence[tuple[int, Callable[[], object]]]
 """``(position, claim)`` of the members a batch counts as they are (found unchanged
